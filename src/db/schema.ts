@@ -1,0 +1,111 @@
+import { sql } from "drizzle-orm";
+import { integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/*
+ * Every table carries tenant_id and every query filters on it.
+ *
+ * The hot path is priced in D1 rows written (each index entry counts as a
+ * row), so indexes exist only where a query needs them:
+ * - events: the row plus its (tenant_id, id) unique index; the idempotency
+ *   index is partial, so it costs nothing for events sent without the header.
+ * - deliveries: one row and no secondary index. A delivery id embeds its
+ *   endpoint's key and its event's sequence number, so the endpoint's log is
+ *   a primary-key range scan and the event's deliveries are point lookups.
+ *   Attempts live in the row as a JSON array, so an attempt is one row write.
+ *
+ * Tables keyed by text are WITHOUT ROWID (added to the generated migration by
+ * hand, drizzle-kit cannot express it): a rowid table would keep a second,
+ * hidden index for the text key and pay a second row write on every insert.
+ */
+
+export const tenants = sqliteTable("tenants", {
+	id: text("id").primaryKey(),
+	name: text("name").notNull(),
+	/** JSON of TenantSettings; empty object means every default. */
+	settings: text("settings").notNull().default("{}"),
+	createdAt: integer("created_at").notNull(),
+});
+
+export const endpoints = sqliteTable(
+	"endpoints",
+	{
+		tenantId: text("tenant_id").notNull(),
+		id: text("id").notNull(),
+		url: text("url").notNull(),
+		description: text("description").notNull().default(""),
+		/** JSON array of exact types, prefix wildcards (`user.*`) or `*`. */
+		events: text("events").notNull(),
+		secret: text("secret").notNull(),
+		active: integer("active", { mode: "boolean" }).notNull().default(true),
+		/** JSON object of static headers sent with every delivery. */
+		headers: text("headers").notNull().default("{}"),
+		metadata: text("metadata").notNull().default("{}"),
+		/** JSON array of seconds, or null to inherit the tenant's or deployment's. */
+		retrySchedule: text("retry_schedule"),
+		timeoutMs: integer("timeout_ms"),
+		disabledReason: text("disabled_reason"),
+		createdAt: integer("created_at").notNull(),
+		updatedAt: integer("updated_at").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenantId, table.id] })],
+);
+
+export const events = sqliteTable(
+	"events",
+	{
+		/** Rowid: strictly increasing in commit order, so it is the polling cursor. */
+		seq: integer("seq").primaryKey(),
+		tenantId: text("tenant_id").notNull(),
+		id: text("id").notNull(),
+		type: text("type").notNull(),
+		/** `data` exactly as it will be signed: JSON.stringify of the parsed payload. */
+		data: text("data").notNull(),
+		idempotencyKey: text("idempotency_key"),
+		/** JSON array of the endpoint ids the event was fanned out to at ingest. */
+		endpointIds: text("endpoint_ids").notNull(),
+		createdAt: integer("created_at").notNull(),
+	},
+	(table) => [
+		uniqueIndex("events_tenant_id_unique").on(table.tenantId, table.id),
+		uniqueIndex("events_idempotency_key_unique")
+			.on(table.tenantId, table.idempotencyKey)
+			.where(sql`idempotency_key IS NOT NULL`),
+	],
+);
+
+export const deliveries = sqliteTable("deliveries", {
+	id: text("id").primaryKey(),
+	tenantId: text("tenant_id").notNull(),
+	endpointId: text("endpoint_id").notNull(),
+	eventId: text("event_id").notNull(),
+	eventType: text("event_type").notNull(),
+	status: text("status", { enum: ["pending", "success", "failed"] }).notNull(),
+	statusCode: integer("status_code"),
+	attemptCount: integer("attempt_count").notNull(),
+	/** JSON array of AttemptRecord, oldest first. */
+	attempts: text("attempts").notNull(),
+	nextAttemptAt: integer("next_attempt_at"),
+	deliveredAt: integer("delivered_at"),
+	error: text("error"),
+	createdAt: integer("created_at").notNull(),
+	updatedAt: integer("updated_at").notNull(),
+});
+
+export const eventTypes = sqliteTable(
+	"event_types",
+	{
+		tenantId: text("tenant_id").notNull(),
+		name: text("name").notNull(),
+		description: text("description").notNull().default(""),
+		/** JSON Schema of the payload, as given; kept for documentation. */
+		schema: text("schema"),
+		createdAt: integer("created_at").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenantId, table.name] })],
+);
+
+export type EndpointRow = typeof endpoints.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
+export type DeliveryRow = typeof deliveries.$inferSelect;
+export type TenantRow = typeof tenants.$inferSelect;
+export type EventTypeRow = typeof eventTypes.$inferSelect;

@@ -1,0 +1,50 @@
+import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from "./retry-policy";
+
+/** Per-tenant delivery settings (SPEC "Tenants"); every field is optional. */
+export interface TenantSettings {
+	signature_header?: string;
+	signature_prefix?: "sha256=" | "";
+	user_agent?: string;
+	retry_schedule?: number[];
+	timeout_ms?: number;
+}
+
+export const DEFAULT_SIGNATURE_HEADER = "X-Webhook-Signature";
+export const DEFAULT_SIGNATURE_PREFIX = "sha256=";
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const MAX_TIMEOUT_MS = 120_000;
+
+export interface DeploymentDefaults {
+	retrySchedule: readonly number[];
+	timeoutMs: number;
+}
+
+/** Deployment-wide defaults from the vars; a malformed var falls back to the built-in value. */
+export function deploymentDefaults(env: { RETRY_SCHEDULE?: string; DELIVERY_TIMEOUT_MS?: string }): DeploymentDefaults {
+	const schedule = parseRetrySchedule(env.RETRY_SCHEDULE) ?? DEFAULT_RETRY_SCHEDULE;
+	const timeout = Number(env.DELIVERY_TIMEOUT_MS);
+	const timeoutMs = Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMEOUT_MS ? timeout : DEFAULT_TIMEOUT_MS;
+	return { retrySchedule: schedule, timeoutMs };
+}
+
+export interface EndpointOverrides {
+	retrySchedule: readonly number[] | null;
+	timeoutMs: number | null;
+}
+
+/** The most specific setting wins: endpoint, then tenant, then deployment. */
+export function effectiveDeliveryPolicy(
+	defaults: DeploymentDefaults,
+	tenant: TenantSettings,
+	endpoint: EndpointOverrides,
+): { retrySchedule: readonly number[]; timeoutMs: number } {
+	return {
+		retrySchedule: endpoint.retrySchedule ?? tenant.retry_schedule ?? defaults.retrySchedule,
+		timeoutMs: endpoint.timeoutMs ?? tenant.timeout_ms ?? defaults.timeoutMs,
+	};
+}
+
+export function parseTenantSettings(json: string): TenantSettings {
+	const parsed: unknown = JSON.parse(json);
+	return typeof parsed === "object" && parsed !== null ? (parsed as TenantSettings) : {};
+}

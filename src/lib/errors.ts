@@ -1,0 +1,53 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** The closed set of error codes the API answers with. */
+export type ErrorCode =
+	| "invalid_json"
+	| "invalid_request"
+	| "validation_failed"
+	| "unauthorized"
+	| "forbidden"
+	| "not_found"
+	| "conflict"
+	| "payload_too_large"
+	| "unsupported_media_type"
+	| "rate_limited"
+	| "unavailable"
+	| "internal_error";
+
+const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
+	invalid_json: 400,
+	invalid_request: 400,
+	validation_failed: 422,
+	unauthorized: 401,
+	forbidden: 403,
+	not_found: 404,
+	conflict: 409,
+	payload_too_large: 413,
+	unsupported_media_type: 415,
+	rate_limited: 429,
+	unavailable: 503,
+	internal_error: 500,
+};
+
+/** The one error type of the API; `app.onError` turns it into the JSON envelope. */
+export class ApiError extends Error {
+	readonly code: ErrorCode;
+	readonly status: ContentfulStatusCode;
+	readonly details: unknown;
+
+	constructor(code: ErrorCode, message: string, details?: unknown) {
+		super(message);
+		this.code = code;
+		this.status = STATUS_OF[code];
+		this.details = details ?? null;
+	}
+}
+
+export function notFound(resource: string, id: string): ApiError {
+	return new ApiError("not_found", `${resource} ${id} was not found`);
+}
+
+export function errorBody(error: ApiError): { error: { code: ErrorCode; message: string; details: unknown } } {
+	return { error: { code: error.code, message: error.message, details: error.details } };
+}

@@ -1,0 +1,83 @@
+/**
+ * Prefixed identifiers. The alphabet is Crockford's base32 in lower case: its
+ * characters sort in ASCII order, so fixed-width encodings of numbers sort
+ * like the numbers.
+ */
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+const RANDOM_CHARS = 16;
+const SEQUENCE_CHARS = 10;
+
+export const ID_PREFIX = {
+	tenant: "ten_",
+	key: "key_",
+	endpoint: "hook_",
+	event: "evt_",
+	delivery: "del_",
+	attempt: "att_",
+} as const;
+
+function randomChars(count: number): string {
+	const bytes = crypto.getRandomValues(new Uint8Array(count));
+	let out = "";
+	for (const byte of bytes) out += ALPHABET[byte & 31];
+	return out;
+}
+
+function encodeFixed(value: number, width: number): string {
+	let remaining = value;
+	let out = "";
+	for (let i = 0; i < width; i++) {
+		out = ALPHABET[remaining % 32] + out;
+		remaining = Math.floor(remaining / 32);
+	}
+	return out;
+}
+
+function decodeFixed(text: string): number | null {
+	let value = 0;
+	for (const char of text) {
+		const digit = ALPHABET.indexOf(char);
+		if (digit < 0) return null;
+		value = value * 32 + digit;
+	}
+	return value;
+}
+
+export function newEndpointId(): string {
+	return ID_PREFIX.endpoint + randomChars(RANDOM_CHARS);
+}
+
+/** Event ids lead with the time so that generated ids sort roughly by creation. */
+export function newEventId(nowMs: number): string {
+	return ID_PREFIX.event + encodeFixed(nowMs, SEQUENCE_CHARS) + randomChars(RANDOM_CHARS);
+}
+
+export function newAttemptId(): string {
+	return ID_PREFIX.attempt + randomChars(RANDOM_CHARS);
+}
+
+/**
+ * A delivery is the pair (endpoint, event), so its id is derived from both:
+ * the same pair always yields the same id, which makes queue redelivery and
+ * manual resends land on the same row, and the endpoint key leads so that one
+ * endpoint's deliveries are a contiguous primary-key range in event order.
+ */
+export function deliveryId(endpointId: string, eventSeq: number): string {
+	return ID_PREFIX.delivery + endpointId.slice(ID_PREFIX.endpoint.length) + encodeFixed(eventSeq, SEQUENCE_CHARS);
+}
+
+export function parseDeliveryId(id: string): { endpointId: string; eventSeq: number } | null {
+	if (!id.startsWith(ID_PREFIX.delivery) || id.length !== ID_PREFIX.delivery.length + RANDOM_CHARS + SEQUENCE_CHARS) {
+		return null;
+	}
+	const endpointKey = id.slice(ID_PREFIX.delivery.length, ID_PREFIX.delivery.length + RANDOM_CHARS);
+	const eventSeq = decodeFixed(id.slice(ID_PREFIX.delivery.length + RANDOM_CHARS));
+	if (eventSeq === null || decodeFixed(endpointKey) === null) return null;
+	return { endpointId: ID_PREFIX.endpoint + endpointKey, eventSeq };
+}
+
+/** The id range [from, to) that holds every delivery of one endpoint. */
+export function deliveryIdRange(endpointId: string): { from: string; to: string } {
+	const key = endpointId.slice(ID_PREFIX.endpoint.length);
+	return { from: ID_PREFIX.delivery + key, to: `${ID_PREFIX.delivery + key}~` };
+}

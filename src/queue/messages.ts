@@ -1,0 +1,67 @@
+/**
+ * A delivery job: one event, some of its endpoints. Jobs carry ids only, so a
+ * message stays far below the 128 KB queue limit whatever the payload size.
+ */
+export interface DeliveryJob {
+	tenantId: string;
+	eventSeq: number;
+	targets: DeliveryTarget[];
+	trigger: AttemptTrigger;
+}
+
+export interface DeliveryTarget {
+	endpointId: string;
+	/** 1-based number of the attempt this job makes. */
+	attempt: number;
+}
+
+/** initial: fan-out at ingest; scheduled: a backoff retry; manual: a resend someone asked for. */
+export type AttemptTrigger = "initial" | "scheduled" | "manual";
+
+/**
+ * Targets per message at fan-out. Larger messages cost fewer queue operations
+ * per delivery; smaller ones spread a large fan-out over more consumer
+ * invocations, each of which may only hold six outbound connections.
+ */
+export const TARGETS_PER_JOB = 10;
+/** Queue.sendBatch takes at most 100 messages. */
+export const MESSAGES_PER_SEND = 100;
+
+export function fanOutJobs(
+	tenantId: string,
+	eventSeq: number,
+	endpointIds: readonly string[],
+	trigger: AttemptTrigger,
+): DeliveryJob[] {
+	const jobs: DeliveryJob[] = [];
+	for (let start = 0; start < endpointIds.length; start += TARGETS_PER_JOB) {
+		const targets = endpointIds.slice(start, start + TARGETS_PER_JOB).map((endpointId) => ({ endpointId, attempt: 1 }));
+		jobs.push({ tenantId, eventSeq, targets, trigger });
+	}
+	return jobs;
+}
+
+export async function enqueueJobs(queue: Queue<DeliveryJob>, jobs: readonly DeliveryJob[]): Promise<void> {
+	for (let start = 0; start < jobs.length; start += MESSAGES_PER_SEND) {
+		await queue.sendBatch(jobs.slice(start, start + MESSAGES_PER_SEND).map((body) => ({ body, contentType: "json" })));
+	}
+}
+
+function isTarget(value: unknown): value is DeliveryTarget {
+	if (typeof value !== "object" || value === null) return false;
+	const target = value as Record<string, unknown>;
+	return typeof target.endpointId === "string" && Number.isInteger(target.attempt);
+}
+
+/** Queue bodies come from our own producers, but a bad one must be dropped, not crash the batch. */
+export function isDeliveryJob(value: unknown): value is DeliveryJob {
+	if (typeof value !== "object" || value === null) return false;
+	const job = value as Record<string, unknown>;
+	return (
+		typeof job.tenantId === "string" &&
+		Number.isInteger(job.eventSeq) &&
+		Array.isArray(job.targets) &&
+		job.targets.every(isTarget) &&
+		(job.trigger === "initial" || job.trigger === "scheduled" || job.trigger === "manual")
+	);
+}

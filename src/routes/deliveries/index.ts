@@ -1,0 +1,79 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import type { Database } from "../../db/client";
+import { getEndpointOr404 } from "../../db/endpoints";
+import { findEvent } from "../../db/events";
+import { type DeliveryRow, deliveries } from "../../db/schema";
+import { ApiError, notFound } from "../../lib/errors";
+import { parseDeliveryId } from "../../lib/ids";
+import { type DeliveryJob, enqueueJobs } from "../../queue/messages";
+import { createRouter, errorResponses, IdParam, jsonContent } from "../shared";
+import { DeliveryDetail, deliveryDetail, queuedDelivery } from "./schemas";
+
+const getRoute = createRoute({
+	method: "get",
+	path: "/v1/deliveries/{id}",
+	tags: ["Deliveries"],
+	summary: "Get a delivery with all its attempts",
+	request: { params: IdParam },
+	responses: { 200: jsonContent(DeliveryDetail, "The delivery"), ...errorResponses(401, 404) },
+});
+
+const retryRoute = createRoute({
+	method: "post",
+	path: "/v1/deliveries/{id}/retry",
+	tags: ["Deliveries"],
+	summary: "Send a delivery again now, whatever its status",
+	description:
+		"One extra attempt. A failed or successful delivery takes its new status from it; a delivery with a retry already scheduled keeps that schedule if this attempt fails.",
+	request: { params: IdParam },
+	responses: {
+		202: jsonContent(
+			z.object({ id: z.string(), attempt: z.number().int() }).openapi("DeliveryRetryAccepted"),
+			"The attempt is queued",
+		),
+		...errorResponses(401, 404, 409),
+	},
+});
+
+/** The delivery's row, or how it reads while its first attempt is still queued; 404 otherwise. */
+async function loadDelivery(db: Database, tenantId: string, id: string): Promise<DeliveryRow> {
+	const parsed = parseDeliveryId(id);
+	if (!parsed) throw notFound("delivery", id);
+	const [row] = await db
+		.select()
+		.from(deliveries)
+		.where(and(eq(deliveries.tenantId, tenantId), eq(deliveries.id, id)));
+	if (row) return row;
+	const event = await findEvent(db, tenantId, { seq: parsed.eventSeq });
+	if (event && (JSON.parse(event.endpointIds) as string[]).includes(parsed.endpointId)) {
+		return queuedDelivery(event, parsed.endpointId);
+	}
+	throw notFound("delivery", id);
+}
+
+export const deliveryRoutes = createRouter()
+	.openapi(getRoute, async (c) => {
+		const row = await loadDelivery(c.var.db, c.var.tenantId, c.req.valid("param").id);
+		return c.json(deliveryDetail(row), 200);
+	})
+	.openapi(retryRoute, async (c) => {
+		const { id } = c.req.valid("param");
+		const row = await loadDelivery(c.var.db, c.var.tenantId, id);
+		if (row.attemptCount === 0 && row.status === "pending") {
+			throw new ApiError("conflict", "the first attempt of this delivery is still queued");
+		}
+		const endpoint = await getEndpointOr404(c.var.db, c.var.tenantId, row.endpointId);
+		if (!endpoint.active) throw new ApiError("conflict", "the endpoint is disabled; enable it before retrying");
+		const parsed = parseDeliveryId(id);
+		if (!parsed) throw notFound("delivery", id);
+		const attempt = row.attemptCount + 1;
+		const job: DeliveryJob = {
+			tenantId: c.var.tenantId,
+			eventSeq: parsed.eventSeq,
+			targets: [{ endpointId: row.endpointId, attempt }],
+			trigger: "manual",
+		};
+		await enqueueJobs(c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, [job]);
+		return c.json({ id, attempt }, 202);
+	});

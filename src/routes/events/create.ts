@@ -1,0 +1,68 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { ApiError } from "../../lib/errors";
+import type { DeliveryJob } from "../../queue/messages";
+import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";
+import { ingestEvents } from "./ingest";
+import { EventAccepted, EventIn, IdempotencyHeader, MAX_BATCH_EVENTS, MAX_EVENT_PAYLOAD_BYTES } from "./schemas";
+
+const encoder = new TextEncoder();
+
+const createRouteConfig = createRoute({
+	method: "post",
+	path: "/v1/events",
+	tags: ["Events"],
+	summary: "Send an event to every endpoint subscribed to its type",
+	request: { headers: IdempotencyHeader, body: jsonBody(EventIn) },
+	responses: {
+		202: jsonContent(EventAccepted, "Accepted; deliveries are under way"),
+		...errorResponses(400, 401, 413, 415, 422, 503),
+	},
+});
+
+const batchRoute = createRoute({
+	method: "post",
+	path: "/v1/events/batch",
+	tags: ["Events"],
+	summary: "Send up to 100 events at once",
+	description:
+		"With an Idempotency-Key header, event i of the batch gets the key `<key>#<i>`, so repeating the whole batch sends nothing new.",
+	request: {
+		headers: IdempotencyHeader,
+		body: jsonBody(z.strictObject({ events: z.array(EventIn).min(1).max(MAX_BATCH_EVENTS) }).openapi("EventBatchIn")),
+	},
+	responses: {
+		202: jsonContent(z.object({ events: z.array(EventAccepted) }).openapi("EventBatchAccepted"), "Accepted"),
+		...errorResponses(400, 401, 413, 415, 422, 503),
+	},
+});
+
+function assertPayloadSize(data: Record<string, unknown>, field: string): void {
+	const size = encoder.encode(JSON.stringify(data)).byteLength;
+	if (size > MAX_EVENT_PAYLOAD_BYTES) {
+		throw new ApiError("payload_too_large", `${field} is ${size} bytes; the limit is ${MAX_EVENT_PAYLOAD_BYTES}`);
+	}
+}
+
+export const createEvents = createRouter()
+	.openapi(createRouteConfig, async (c) => {
+		const input = c.req.valid("json");
+		assertPayloadSize(input.data, "data");
+		const [result] = await ingestEvents(
+			{ db: c.var.db, queue: c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId: c.var.tenantId },
+			[{ ...input, idempotencyKey: c.req.valid("header")["idempotency-key"] }],
+		);
+		if (!result) throw new ApiError("internal_error", "the event was not stored");
+		return c.json(result.event, 202);
+	})
+	.openapi(batchRoute, async (c) => {
+		const key = c.req.valid("header")["idempotency-key"];
+		const inputs = c.req.valid("json").events.map((event, index) => {
+			assertPayloadSize(event.data, `events.${index}.data`);
+			return { ...event, idempotencyKey: key === undefined ? undefined : `${key}#${index}` };
+		});
+		const results = await ingestEvents(
+			{ db: c.var.db, queue: c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId: c.var.tenantId },
+			inputs,
+		);
+		return c.json({ events: results.map((result) => result.event) }, 202);
+	});

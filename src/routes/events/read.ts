@@ -1,0 +1,88 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, asc, eq, gt } from "drizzle-orm";
+import { deliveriesOfEvent, findEvent } from "../../db/events";
+import { events } from "../../db/schema";
+import { notFound } from "../../lib/errors";
+import { DeliveryOut, deliveryOut, queuedDelivery } from "../deliveries/schemas";
+import { createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
+import { acceptedEvent } from "./ingest";
+import { EventAccepted, EventTypeName } from "./schemas";
+
+const EventOut = EventAccepted.extend({ data: z.record(z.string(), z.unknown()) }).openapi("EventOut");
+
+const listRoute = createRoute({
+	method: "get",
+	path: "/v1/events",
+	tags: ["Events"],
+	summary: "List events oldest first after a cursor (the polling fallback)",
+	request: { query: PaginationQuery.extend({ type: EventTypeName.optional() }) },
+	responses: {
+		200: jsonContent(
+			z
+				.object({
+					events: z.array(EventOut),
+					next_cursor: z.string().nullable().openapi({
+						description: "Where to resume: after the last event returned. Kept when the page is empty, so a poller can keep it",
+					}),
+					has_more: z.boolean(),
+				})
+				.openapi("EventList"),
+			"Events in the order they were accepted",
+		),
+		...errorResponses(401, 422),
+	},
+});
+
+const getRoute = createRoute({
+	method: "get",
+	path: "/v1/events/{id}",
+	tags: ["Events"],
+	summary: "Get an event with its deliveries",
+	request: { params: IdParam },
+	responses: {
+		200: jsonContent(EventOut.extend({ deliveries: z.array(DeliveryOut) }).openapi("EventDetail"), "The event"),
+		...errorResponses(401, 404),
+	},
+});
+
+function parseCursor(cursor: string | undefined): number {
+	const seq = cursor === undefined ? 0 : Number(cursor);
+	return Number.isSafeInteger(seq) && seq >= 0 ? seq : 0;
+}
+
+export const readEvents = createRouter()
+	.openapi(listRoute, async (c) => {
+		const { limit, cursor, type } = c.req.valid("query");
+		const after = parseCursor(cursor);
+		const rows = await c.var.db
+			.select()
+			.from(events)
+			.where(and(eq(events.tenantId, c.var.tenantId), gt(events.seq, after), type ? eq(events.type, type) : undefined))
+			.orderBy(asc(events.seq))
+			.limit(limit + 1);
+		const page = rows.slice(0, limit);
+		const last = page.at(-1);
+		return c.json(
+			{
+				events: page.map((row) => ({ ...acceptedEvent(row), data: JSON.parse(row.data) as Record<string, unknown> })),
+				next_cursor: last ? String(last.seq) : (cursor ?? null),
+				has_more: rows.length > limit,
+			},
+			200,
+		);
+	})
+	.openapi(getRoute, async (c) => {
+		const { id } = c.req.valid("param");
+		const event = await findEvent(c.var.db, c.var.tenantId, { id });
+		if (!event) throw notFound("event", id);
+		const recorded = await deliveriesOfEvent(c.var.db, event);
+		const endpointIds = JSON.parse(event.endpointIds) as string[];
+		return c.json(
+			{
+				...acceptedEvent(event),
+				data: JSON.parse(event.data) as Record<string, unknown>,
+				deliveries: endpointIds.map((endpointId) => deliveryOut(recorded.get(endpointId) ?? queuedDelivery(event, endpointId))),
+			},
+			200,
+		);
+	});

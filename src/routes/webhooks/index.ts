@@ -1,0 +1,11 @@
+import { createRouter } from "../shared";
+import { webhookActivity } from "./activity";
+import { createWebhook } from "./create";
+import { readWebhooks } from "./read";
+import { updateWebhooks } from "./update";
+
+export const webhookRoutes = createRouter()
+	.route("/", createWebhook)
+	.route("/", readWebhooks)
+	.route("/", updateWebhooks)
+	.route("/", webhookActivity);

@@ -1,0 +1,109 @@
+import { z } from "@hono/zod-openapi";
+import { EVENT_FILTER_PATTERN } from "../../delivery/event-filter";
+import { RESERVED_HEADER_NAMES } from "../../delivery/request";
+import { isValidSchedule } from "../../delivery/retry-policy";
+import { MAX_TIMEOUT_MS } from "../../delivery/settings";
+import { standardWebhooksKey } from "../../delivery/signing";
+import { MAX_URL_LENGTH } from "../../delivery/target-url";
+import type { EndpointRow } from "../../db/schema";
+import { iso } from "../shared";
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+export const SecretSchema = z
+	.string()
+	.refine((secret) => {
+		const key = standardWebhooksKey(secret);
+		return secret.startsWith("whsec_") && key !== null && key.length >= 24 && key.length <= 64;
+	}, "must be whsec_ followed by the base64 of 24 to 64 bytes")
+	.openapi({ example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" });
+
+const EventFilters = z
+	.array(z.string().max(128).regex(EVENT_FILTER_PATTERN, "must be an event type, a prefix wildcard like user.* or *"))
+	.min(1)
+	.max(100)
+	.openapi({ example: ["user.created", "project.*"] });
+
+const CustomHeaders = z
+	.record(z.string().regex(HEADER_NAME, "must be a valid header name").max(256), z.string().max(4096))
+	.refine((headers) => Object.keys(headers).length <= 20, "at most 20 headers")
+	.refine(
+		(headers) => Object.keys(headers).every((name) => !RESERVED_HEADER_NAMES.has(name.toLowerCase())),
+		"may not set content-type, user-agent or the webhook-* and X-Webhook-* headers",
+	);
+
+const Metadata = z.record(z.string().max(128), z.string().max(1024));
+
+const RetrySchedule = z
+	.array(z.number().int().min(0))
+	.refine(isValidSchedule, "at most 20 delays, each 0 to 604800 seconds")
+	.openapi({ description: "Seconds before attempts 2..N", example: [60, 300, 1800, 7200] });
+
+const TimeoutMs = z.number().int().min(100).max(MAX_TIMEOUT_MS);
+
+export const EndpointIn = z
+	.strictObject({
+		url: z.string().max(MAX_URL_LENGTH).openapi({ example: "https://example.com/webhooks" }),
+		events: EventFilters,
+		secret: SecretSchema.optional(),
+		active: z.boolean().optional(),
+		description: z.string().max(1024).optional(),
+		metadata: Metadata.optional(),
+		headers: CustomHeaders.optional(),
+		retry_schedule: RetrySchedule.nullable().optional(),
+		timeout_ms: TimeoutMs.nullable().optional(),
+	})
+	.openapi("EndpointIn");
+
+export const EndpointPatch = z
+	.strictObject({
+		url: z.string().max(MAX_URL_LENGTH).optional(),
+		events: EventFilters.optional(),
+		active: z.boolean().optional(),
+		description: z.string().max(1024).optional(),
+		metadata: Metadata.optional(),
+		headers: CustomHeaders.optional(),
+		retry_schedule: RetrySchedule.nullable().optional(),
+		timeout_ms: TimeoutMs.nullable().optional(),
+	})
+	.openapi("EndpointPatch");
+
+export const EndpointOut = z
+	.object({
+		id: z.string().openapi({ example: "hook_3k9x2m7q1c8v4b6n" }),
+		url: z.string(),
+		description: z.string(),
+		events: z.array(z.string()),
+		secret: z.string().openapi({ description: "In full on create, masked to its last 4 characters elsewhere" }),
+		active: z.boolean(),
+		disabled_reason: z.string().nullable(),
+		headers: z.record(z.string(), z.string()),
+		metadata: z.record(z.string(), z.string()),
+		retry_schedule: z.array(z.number()).nullable(),
+		timeout_ms: z.number().nullable(),
+		created_at: z.string(),
+		updated_at: z.string(),
+	})
+	.openapi("EndpointOut");
+
+export function maskSecret(secret: string): string {
+	return `****…${secret.slice(-4)}`;
+}
+
+export function endpointOut(row: EndpointRow, revealSecret: boolean): z.infer<typeof EndpointOut> {
+	return {
+		id: row.id,
+		url: row.url,
+		description: row.description,
+		events: JSON.parse(row.events) as string[],
+		secret: revealSecret ? row.secret : maskSecret(row.secret),
+		active: row.active,
+		disabled_reason: row.disabledReason,
+		headers: JSON.parse(row.headers) as Record<string, string>,
+		metadata: JSON.parse(row.metadata) as Record<string, string>,
+		retry_schedule: row.retrySchedule === null ? null : (JSON.parse(row.retrySchedule) as number[]),
+		timeout_ms: row.timeoutMs,
+		created_at: iso(row.createdAt),
+		updated_at: iso(row.updatedAt),
+	};
+}

@@ -1,0 +1,104 @@
+import { DurableObject } from "cloudflare:workers";
+import { type DeliveryJob, enqueueJobs } from "../queue/messages";
+import type { ScheduledRetry } from "./client";
+
+interface DueRetryRow extends Record<string, SqlStorageValue> {
+	delivery_id: string;
+	tenant_id: string;
+	endpoint_id: string;
+	event_seq: number;
+	attempt: number;
+	due_at: number;
+}
+
+/**
+ * One per endpoint: holds that endpoint's due retries in its own SQLite
+ * storage and keeps its single alarm armed for the earliest one.
+ *
+ * The alarm is at-least-once and the object may be evicted between alarms,
+ * so all state is in storage and the alarm only ever acts on rows whose due
+ * time has passed: a second firing finds nothing due and changes nothing.
+ */
+export class EndpointScheduler extends DurableObject<Env> {
+	private readonly sql: SqlStorage;
+
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, env);
+		this.sql = ctx.storage.sql;
+		this.sql.exec(`CREATE TABLE IF NOT EXISTS due_retries (
+			delivery_id TEXT PRIMARY KEY,
+			tenant_id TEXT NOT NULL,
+			endpoint_id TEXT NOT NULL,
+			event_seq INTEGER NOT NULL,
+			attempt INTEGER NOT NULL,
+			due_at INTEGER NOT NULL
+		) WITHOUT ROWID`);
+		this.sql.exec("CREATE INDEX IF NOT EXISTS due_retries_due_at ON due_retries (due_at)");
+	}
+
+	/** Stores retries (a later schedule for the same delivery replaces the earlier) and arms the alarm. */
+	async schedule(tenantId: string, endpointId: string, retries: readonly ScheduledRetry[]): Promise<void> {
+		for (const retry of retries) {
+			this.sql.exec(
+				`INSERT INTO due_retries (delivery_id, tenant_id, endpoint_id, event_seq, attempt, due_at)
+				 VALUES (?, ?, ?, ?, ?, ?)
+				 ON CONFLICT (delivery_id) DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at`,
+				retry.deliveryId,
+				tenantId,
+				endpointId,
+				retry.eventSeq,
+				retry.attempt,
+				retry.dueAtMs,
+			);
+		}
+		await this.armForEarliest();
+	}
+
+	/** Drops every pending retry and returns the delivery ids it held. */
+	async cancelAll(): Promise<string[]> {
+		const ids = this.sql
+			.exec<{ delivery_id: string }>("SELECT delivery_id FROM due_retries")
+			.toArray()
+			.map((row) => row.delivery_id);
+		this.sql.exec("DELETE FROM due_retries");
+		await this.ctx.storage.deleteAlarm();
+		return ids;
+	}
+
+	/** How many retries wait, and when the next is due; for the API and tests. */
+	pending(): { count: number; nextDueAtMs: number | null } {
+		const row = this.sql
+			.exec<{ count: number; next_due: number | null }>("SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries")
+			.one();
+		return { count: row.count, nextDueAtMs: row.next_due };
+	}
+
+	override async alarm(): Promise<void> {
+		const now = Date.now();
+		const due = this.sql.exec<DueRetryRow>("SELECT * FROM due_retries WHERE due_at <= ? ORDER BY due_at", now).toArray();
+		if (due.length > 0) {
+			const jobs: DeliveryJob[] = due.map((row) => ({
+				tenantId: row.tenant_id,
+				eventSeq: row.event_seq,
+				targets: [{ endpointId: row.endpoint_id, attempt: row.attempt }],
+				trigger: "scheduled",
+			}));
+			// Sent before deleted: a crash in between resends (at least once), never loses.
+			await enqueueJobs(this.env.DELIVERY_QUEUE, jobs);
+			for (const row of due) {
+				this.sql.exec("DELETE FROM due_retries WHERE delivery_id = ? AND due_at = ?", row.delivery_id, row.due_at);
+			}
+		}
+		await this.armForEarliest();
+	}
+
+	private async armForEarliest(): Promise<void> {
+		const { nextDueAtMs } = this.pending();
+		if (nextDueAtMs === null) {
+			await this.ctx.storage.deleteAlarm();
+			return;
+		}
+		const current = await this.ctx.storage.getAlarm();
+		if (current === null || current !== nextDueAtMs) await this.ctx.storage.setAlarm(nextDueAtMs);
+	}
+}
