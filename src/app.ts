@@ -87,7 +87,10 @@ export function createApp() {
 		try {
 			JSON.parse(body);
 		} catch (error) {
-			throw new ApiError("invalid_json", `the body is not valid JSON: ${error instanceof Error ? error.message : "parse error"}`);
+			throw new ApiError(
+				"invalid_json",
+				`the body is not valid JSON: ${error instanceof Error ? error.message : "parse error"}`,
+			);
 		}
 		return next();
 	});

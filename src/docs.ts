@@ -24,7 +24,9 @@ export function renderDocsPage(document: OpenApiDocument): string {
 			const operation = item?.[method];
 			if (!operation) continue;
 			const parameters = (operation.parameters ?? [])
-				.map((parameter) => ("name" in parameter ? `<code>${escapeHtml(parameter.in)}:${escapeHtml(parameter.name)}</code>` : ""))
+				.map((parameter) =>
+					"name" in parameter ? `<code>${escapeHtml(parameter.in)}:${escapeHtml(parameter.name)}</code>` : "",
+				)
 				.join(" ");
 			const body =
 				operation.requestBody && "content" in operation.requestBody
@@ -45,7 +47,10 @@ ${parameters ? `<p>Parameters: ${parameters}</p>` : ""}${body ? `<p>Body: <code>
 		}
 	}
 	const schemas = Object.entries(document.components?.schemas ?? {})
-		.map(([name, schema]) => `<details id="schema-${escapeHtml(name)}"><summary><code>${escapeHtml(name)}</code></summary><pre>${escapeHtml(JSON.stringify(schema, null, 2))}</pre></details>`)
+		.map(
+			([name, schema]) =>
+				`<details id="schema-${escapeHtml(name)}"><summary><code>${escapeHtml(name)}</code></summary><pre>${escapeHtml(JSON.stringify(schema, null, 2))}</pre></details>`,
+		)
 		.join("\n");
 	return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(document.info.title)}</title>

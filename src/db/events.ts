@@ -4,7 +4,11 @@ import { deliveryId } from "../lib/ids";
 import type { Database } from "./client";
 import { type DeliveryRow, deliveries, type EventRow, events } from "./schema";
 
-export async function findEvent(db: Database, tenantId: string, where: { id: string } | { seq: number }): Promise<EventRow | undefined> {
+export async function findEvent(
+	db: Database,
+	tenantId: string,
+	where: { id: string } | { seq: number },
+): Promise<EventRow | undefined> {
 	const condition = "id" in where ? eq(events.id, where.id) : eq(events.seq, where.seq);
 	const [row] = await db
 		.select()

@@ -23,7 +23,8 @@ export interface DeploymentDefaults {
 export function deploymentDefaults(env: { RETRY_SCHEDULE?: string; DELIVERY_TIMEOUT_MS?: string }): DeploymentDefaults {
 	const schedule = parseRetrySchedule(env.RETRY_SCHEDULE) ?? DEFAULT_RETRY_SCHEDULE;
 	const timeout = Number(env.DELIVERY_TIMEOUT_MS);
-	const timeoutMs = Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMEOUT_MS ? timeout : DEFAULT_TIMEOUT_MS;
+	const timeoutMs =
+		Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMEOUT_MS ? timeout : DEFAULT_TIMEOUT_MS;
 	return { retrySchedule: schedule, timeoutMs };
 }
 

@@ -27,7 +27,12 @@ export function targetUrlProblem(raw: string, environment: string): string | nul
 	if (url.protocol !== "https:") return "must use https";
 	const host = url.hostname.toLowerCase().replace(/\.$/, "");
 	if (isIpv4Literal(host) || host.startsWith("[")) return "must use a host name, not an IP address";
-	if (BLOCKED_HOSTNAMES.has(host) || host.endsWith(".localhost") || host.endsWith(".internal") || host.endsWith(".local")) {
+	if (
+		BLOCKED_HOSTNAMES.has(host) ||
+		host.endsWith(".localhost") ||
+		host.endsWith(".internal") ||
+		host.endsWith(".local")
+	) {
 		return "must not target a local, private or metadata host";
 	}
 	if (!host.includes(".")) return "must use a fully qualified host name";

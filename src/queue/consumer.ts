@@ -1,15 +1,20 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import { openDatabase } from "../db/client";
+import { failCancelledDeliveries } from "../db/deliveries";
+import { deliveries, type EndpointRow, type EventRow, endpoints, events, tenants } from "../db/schema";
 import { serializeEnvelope } from "../delivery/envelope";
 import { classifyResponse } from "../delivery/outcome";
 import { buildSignedHeaders } from "../delivery/request";
 import { maxAttempts, nextRetryDelayMs } from "../delivery/retry-policy";
-import { deploymentDefaults, effectiveDeliveryPolicy, parseTenantSettings, type TenantSettings } from "../delivery/settings";
-import { openDatabase } from "../db/client";
-import { failCancelledDeliveries } from "../db/deliveries";
-import { type EndpointRow, type EventRow, deliveries, endpoints, events, tenants } from "../db/schema";
-import { deliveryId, newAttemptId } from "../lib/ids";
+import {
+	deploymentDefaults,
+	effectiveDeliveryPolicy,
+	parseTenantSettings,
+	type TenantSettings,
+} from "../delivery/settings";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
+import { deliveryId, newAttemptId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
 import { type ScheduledRetry, schedulerFor } from "../scheduler/client";
 import { type AttemptTrigger, type DeliveryJob, isDeliveryJob } from "./messages";
@@ -80,7 +85,10 @@ async function loadContext(env: Env, jobs: readonly DeliveryJob[]) {
 				.where(and(eq(endpoints.tenantId, tenantId), inArray(endpoints.id, part))),
 		),
 	);
-	const tenantQuery = db.select({ id: tenants.id, settings: tenants.settings }).from(tenants).where(inArray(tenants.id, tenantIds));
+	const tenantQuery = db
+		.select({ id: tenants.id, settings: tenants.settings })
+		.from(tenants)
+		.where(inArray(tenants.id, tenantIds));
 	const deliveryQueries = chunk(revisitedDeliveryIds, IDS_PER_STATEMENT).map((ids) =>
 		db.select({ id: deliveries.id, status: deliveries.status }).from(deliveries).where(inArray(deliveries.id, ids)),
 	);
@@ -88,8 +96,13 @@ async function loadContext(env: Env, jobs: readonly DeliveryJob[]) {
 	const results = await db.batch([tenantQuery, ...eventQueries, ...endpointQueries, ...deliveryQueries]);
 	const [tenantRows, ...rest] = results;
 	const eventRows = rest.slice(0, eventQueries.length).flat() as EventRow[];
-	const endpointRows = rest.slice(eventQueries.length, eventQueries.length + endpointQueries.length).flat() as EndpointRow[];
-	const deliveryRows = rest.slice(eventQueries.length + endpointQueries.length).flat() as { id: string; status: string }[];
+	const endpointRows = rest
+		.slice(eventQueries.length, eventQueries.length + endpointQueries.length)
+		.flat() as EndpointRow[];
+	const deliveryRows = rest.slice(eventQueries.length + endpointQueries.length).flat() as {
+		id: string;
+		status: string;
+	}[];
 
 	return {
 		events: new Map(eventRows.map((row) => [row.seq, row])),
@@ -132,9 +145,20 @@ async function attemptDelivery(
 		duration_ms: result.durationMs,
 		status_code: result.statusCode,
 		response_body: result.responseBody,
-		error: result.error ?? (result.statusCode !== null && (result.statusCode < 200 || result.statusCode >= 300) ? `HTTP ${result.statusCode}` : null),
+		error:
+			result.error ??
+			(result.statusCode !== null && (result.statusCode < 200 || result.statusCode >= 300)
+				? `HTTP ${result.statusCode}`
+				: null),
 	};
-	const settled = { planned, record, error: record.error, nextAttemptAtMs: null, keepSchedule: false, disableEndpoint: null };
+	const settled = {
+		planned,
+		record,
+		error: record.error,
+		nextAttemptAtMs: null,
+		keepSchedule: false,
+		disableEndpoint: null,
+	};
 	if (result.statusCode === null) return scheduleOrFail(settled, policy.retrySchedule, null);
 
 	const verdict = classifyResponse(result.statusCode, result.retryAfter, Date.now());
@@ -309,7 +333,11 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 	await Promise.all(
 		[...retriesByEndpoint.values()].map(async (group) => {
 			try {
-				await schedulerFor(env, group.tenantId, group.endpointId).schedule(group.tenantId, group.endpointId, group.retries);
+				await schedulerFor(env, group.tenantId, group.endpointId).schedule(
+					group.tenantId,
+					group.endpointId,
+					group.retries,
+				);
 			} catch (error) {
 				console.error("could not schedule retries", group.endpointId, error);
 				for (const outcome of outcomes) {

@@ -68,14 +68,18 @@ export class EndpointScheduler extends DurableObject<Env> {
 	/** How many retries wait, and when the next is due; for the API and tests. */
 	pending(): { count: number; nextDueAtMs: number | null } {
 		const row = this.sql
-			.exec<{ count: number; next_due: number | null }>("SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries")
+			.exec<{ count: number; next_due: number | null }>(
+				"SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries",
+			)
 			.one();
 		return { count: row.count, nextDueAtMs: row.next_due };
 	}
 
 	override async alarm(): Promise<void> {
 		const now = Date.now();
-		const due = this.sql.exec<DueRetryRow>("SELECT * FROM due_retries WHERE due_at <= ? ORDER BY due_at", now).toArray();
+		const due = this.sql
+			.exec<DueRetryRow>("SELECT * FROM due_retries WHERE due_at <= ? ORDER BY due_at", now)
+			.toArray();
 		if (due.length > 0) {
 			const jobs: DeliveryJob[] = due.map((row) => ({
 				tenantId: row.tenant_id,

@@ -28,6 +28,7 @@ export async function api(
 
 /** Narrows an API body to a record for property access in assertions. */
 export function record(value: unknown): Record<string, unknown> {
-	if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`not an object: ${JSON.stringify(value)}`);
+	if (typeof value !== "object" || value === null || Array.isArray(value))
+		throw new Error(`not an object: ${JSON.stringify(value)}`);
 	return value as Record<string, unknown>;
 }

@@ -78,7 +78,10 @@ export const eventTypeRoutes = createRouter()
 			.limit(limit + 1);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);
-		return c.json({ event_types: page.map(eventTypeOut), next_cursor: rows.length > limit && last ? last.name : null }, 200);
+		return c.json(
+			{ event_types: page.map(eventTypeOut), next_cursor: rows.length > limit && last ? last.name : null },
+			200,
+		);
 	})
 	.openapi(createRouteConfig, async (c) => {
 		const input = c.req.valid("json");

@@ -1,9 +1,9 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { matchesEventFilter } from "../../delivery/event-filter";
-import { isoSeconds } from "../../delivery/envelope";
 import type { Database } from "../../db/client";
 import { type EventRow, endpoints, events } from "../../db/schema";
+import { isoSeconds } from "../../delivery/envelope";
+import { matchesEventFilter } from "../../delivery/event-filter";
 import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError } from "../../lib/errors";
 import { newEventId } from "../../lib/ids";
@@ -38,11 +38,21 @@ interface IngestContext {
 }
 
 export function acceptedEvent(row: Pick<EventRow, "id" | "type" | "createdAt">): AcceptedEvent {
-	return { id: row.id, type: row.type, created: Math.floor(row.createdAt / 1000), created_at: isoSeconds(row.createdAt) };
+	return {
+		id: row.id,
+		type: row.type,
+		created: Math.floor(row.createdAt / 1000),
+		created_at: isoSeconds(row.createdAt),
+	};
 }
 
 function replayOf(row: EventRow): IngestResult {
-	return { event: acceptedEvent(row), seq: row.seq, endpointIds: JSON.parse(row.endpointIds) as string[], replayed: true };
+	return {
+		event: acceptedEvent(row),
+		seq: row.seq,
+		endpointIds: JSON.parse(row.endpointIds) as string[],
+		replayed: true,
+	};
 }
 
 async function findExisting(ctx: IngestContext, ids: string[], keys: string[]): Promise<EventRow[]> {
@@ -93,7 +103,10 @@ export async function ingestEvents(
 	]);
 	const existingById = new Map(existing.map((row) => [row.id, row]));
 	const existingByKey = new Map(existing.flatMap((row) => (row.idempotencyKey ? [[row.idempotencyKey, row]] : [])));
-	const filters = subscribers?.map((endpoint) => ({ id: endpoint.id, filters: JSON.parse(endpoint.events) as string[] }));
+	const filters = subscribers?.map((endpoint) => ({
+		id: endpoint.id,
+		filters: JSON.parse(endpoint.events) as string[],
+	}));
 
 	const now = Date.now();
 	const results: (IngestResult | null)[] = [];
@@ -164,7 +177,10 @@ export async function ingestEvents(
 		for (const seqs of chunk(insertedSeqs, IDS_PER_STATEMENT)) {
 			await ctx.db.delete(events).where(inArray(events.seq, seqs));
 		}
-		throw new ApiError("unavailable", "the delivery queue is unavailable; retry the request with the same id or Idempotency-Key");
+		throw new ApiError(
+			"unavailable",
+			"the delivery queue is unavailable; retry the request with the same id or Idempotency-Key",
+		);
 	}
 
 	// A concurrent request inserted the same id or key between our read and write: answer with its event.
@@ -178,7 +194,8 @@ export async function ingestEvents(
 		for (const index of raced) {
 			const input = inputs[index];
 			const winner = winners.find(
-				(row) => row.id === input?.id || (input?.idempotencyKey !== undefined && row.idempotencyKey === input.idempotencyKey),
+				(row) =>
+					row.id === input?.id || (input?.idempotencyKey !== undefined && row.idempotencyKey === input.idempotencyKey),
 			);
 			if (!winner) throw new ApiError("conflict", "the event id is in use; retry the request");
 			results[index] = replayOf(winner);

@@ -22,7 +22,8 @@ const listRoute = createRoute({
 				.object({
 					events: z.array(EventOut),
 					next_cursor: z.string().nullable().openapi({
-						description: "Where to resume: after the last event returned. Kept when the page is empty, so a poller can keep it",
+						description:
+							"Where to resume: after the last event returned. Kept when the page is empty, so a poller can keep it",
 					}),
 					has_more: z.boolean(),
 				})
@@ -81,7 +82,9 @@ export const readEvents = createRouter()
 			{
 				...acceptedEvent(event),
 				data: JSON.parse(event.data) as Record<string, unknown>,
-				deliveries: endpointIds.map((endpointId) => deliveryOut(recorded.get(endpointId) ?? queuedDelivery(event, endpointId))),
+				deliveries: endpointIds.map((endpointId) =>
+					deliveryOut(recorded.get(endpointId) ?? queuedDelivery(event, endpointId)),
+				),
 			},
 			200,
 		);

@@ -62,7 +62,10 @@ export const webhookActivity = createRouter()
 			.limit(limit + 1);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);
-		return c.json({ deliveries: page.map(deliveryOut), next_cursor: rows.length > limit && last ? last.id : null }, 200);
+		return c.json(
+			{ deliveries: page.map(deliveryOut), next_cursor: rows.length > limit && last ? last.id : null },
+			200,
+		);
 	})
 	.openapi(testRoute, async (c) => {
 		const { id } = c.req.valid("param");

@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
+import { endpoints } from "../../db/schema";
 import { generateSecret } from "../../delivery/signing";
 import { targetUrlProblem } from "../../delivery/target-url";
-import { endpoints } from "../../db/schema";
 import { ApiError } from "../../lib/errors";
 import { newEndpointId } from "../../lib/ids";
 import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";

@@ -1,11 +1,11 @@
 import { z } from "@hono/zod-openapi";
+import type { EndpointRow } from "../../db/schema";
 import { EVENT_FILTER_PATTERN } from "../../delivery/event-filter";
 import { RESERVED_HEADER_NAMES } from "../../delivery/request";
 import { isValidSchedule } from "../../delivery/retry-policy";
 import { MAX_TIMEOUT_MS } from "../../delivery/settings";
 import { standardWebhooksKey } from "../../delivery/signing";
 import { MAX_URL_LENGTH } from "../../delivery/target-url";
-import type { EndpointRow } from "../../db/schema";
 import { iso } from "../shared";
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
