@@ -23,5 +23,6 @@ export default defineConfig({
 	test: {
 		include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
 		setupFiles: ["./test/apply-migrations.ts"],
+		globalSetup: ["./test/receiver-setup.ts"],
 	},
 });

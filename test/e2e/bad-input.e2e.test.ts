@@ -1,11 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-	type ApiResponse,
-	call,
-	listAllIds,
-	type RequestOptions,
-	summarize,
-} from "./support/api";
+import { type ApiResponse, call, listAllIds, type RequestOptions, summarize } from "./support/api";
 
 interface BadRequest {
 	name: string;
@@ -226,9 +220,7 @@ function expectErrorEnvelope(response: ApiResponse, expected: number[]): void {
 	const context = summarize(response);
 	expect(expected, context).toContain(response.status);
 	expect(response.contentType, context).toMatch(/^application\/json\b/);
-	const body = response.json as
-		| { error?: { code?: unknown; message?: unknown } }
-		| undefined;
+	const body = response.json as { error?: { code?: unknown; message?: unknown } } | undefined;
 	expect(typeof body?.error?.code, context).toBe("string");
 	expect(body?.error?.code, context).not.toBe("");
 	expect(typeof body?.error?.message, context).toBe("string");
@@ -244,19 +236,14 @@ describe("bad input", () => {
 		webhooksBefore = await listAllIds("/v1/webhooks", "webhooks");
 	});
 
-	it.each(CASES)(
-		"$name → 4xx with the JSON error envelope",
-		async ({ method, path, options, expected }) => {
-			expectErrorEnvelope(await call(method, path, options), expected);
-		},
-	);
+	it.each(CASES)("$name → 4xx with the JSON error envelope", async ({ method, path, options, expected }) => {
+		expectErrorEnvelope(await call(method, path, options), expected);
+	});
 
 	it("stored nothing: no new events, no new webhooks", async () => {
 		const eventsAfter = await listAllIds("/v1/events", "events");
 		const webhooksAfter = await listAllIds("/v1/webhooks", "webhooks");
 		expect(eventsAfter.filter((id) => !eventsBefore.includes(id))).toEqual([]);
-		expect(webhooksAfter.filter((id) => !webhooksBefore.includes(id))).toEqual(
-			[],
-		);
+		expect(webhooksAfter.filter((id) => !webhooksBefore.includes(id))).toEqual([]);
 	});
 });

@@ -54,13 +54,10 @@ describe("fan-out", () => {
 			expect(body).toMatchObject({ id: event.id, type: "user.created", data });
 		}
 
-		const stored = await waitFor(
-			"the event to list two deliveries",
-			async (): Promise<Poll<EventWithDeliveries>> => {
-				const current = await getEvent(event.id);
-				return current.deliveries.length >= 2 ? done(current) : notYet(current);
-			},
-		);
+		const stored = await waitFor("the event to list two deliveries", async (): Promise<Poll<EventWithDeliveries>> => {
+			const current = await getEvent(event.id);
+			return current.deliveries.length >= 2 ? done(current) : notYet(current);
+		});
 		await gracePeriod(QUIET_MS);
 		expect(other.requests).toHaveLength(0);
 		expect(exact.requests).toHaveLength(1);
@@ -84,10 +81,7 @@ describe("fan-out", () => {
 		});
 		await webhooks.create({ url: bystander.url, events: ["ping.only"] });
 
-		const response = expectStatus(
-			await call("POST", `/v1/webhooks/${hook.id}/test`),
-			202,
-		);
+		const response = expectStatus(await call("POST", `/v1/webhooks/${hook.id}/test`), 202);
 		const { event_id: eventId, delivery_id: deliveryId } = bodyOf<{
 			event_id: string;
 			delivery_id: string;
@@ -102,11 +96,7 @@ describe("fan-out", () => {
 			id: eventId,
 			type: "webhook.test",
 		});
-		await waitForDeliveryDetail(
-			deliveryId,
-			(d) => d.status === "success",
-			"success",
-		);
+		await waitForDeliveryDetail(deliveryId, (d) => d.status === "success", "success");
 
 		await gracePeriod(QUIET_MS / 2);
 		expect(bystander.requests.length).toBe(before.bystander);

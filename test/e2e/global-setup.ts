@@ -36,9 +36,7 @@ const TEST_VARS = {
 
 const OUTPUT_TAIL_CHARS = 12_000;
 
-export default async function setup(
-	project: TestProject,
-): Promise<(() => Promise<void>) | undefined> {
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
 	const externalUrl = process.env.E2E_BASE_URL;
 	if (externalUrl !== undefined && externalUrl !== "") {
 		project.provide("edgehookBaseUrl", externalUrl.replace(/\/+$/, ""));
@@ -110,18 +108,12 @@ export default async function setup(
 	child.stdout.on("data", (chunk: Buffer) => output.add(chunk));
 	child.stderr.on("data", (chunk: Buffer) => output.add(chunk));
 	const exited = new Promise<string>((resolve) => {
-		child.once("exit", (code, signal) =>
-			resolve(`exited with code ${code} signal ${signal}`),
-		);
-		child.once("error", (error) =>
-			resolve(`failed to spawn: ${error.message}`),
-		);
+		child.once("exit", (code, signal) => resolve(`exited with code ${code} signal ${signal}`));
+		child.once("error", (error) => resolve(`failed to spawn: ${error.message}`));
 	});
 
 	const baseUrl = `http://127.0.0.1:${port}`;
-	const startupTimeoutMs = Number(
-		process.env.E2E_STARTUP_TIMEOUT_MS ?? "60000",
-	);
+	const startupTimeoutMs = Number(process.env.E2E_STARTUP_TIMEOUT_MS ?? "60000");
 	try {
 		await waitForHealthy(baseUrl, startupTimeoutMs, exited);
 	} catch (error) {
@@ -159,38 +151,20 @@ function wranglerEnv(): NodeJS.ProcessEnv {
 	return env;
 }
 
-async function runMigrations(
-	root: string,
-	persistDir: string,
-	env: NodeJS.ProcessEnv,
-): Promise<void> {
-	const args = [
-		"wrangler",
-		"d1",
-		"migrations",
-		"apply",
-		"DB",
-		"--local",
-		"--persist-to",
-		persistDir,
-	];
+async function runMigrations(root: string, persistDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+	const args = ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir];
 	await new Promise<void>((resolve, reject) => {
-		execFile(
-			"npx",
-			args,
-			{ cwd: root, env, timeout: 120_000 },
-			(error, stdout, stderr) => {
-				if (error) {
-					reject(
-						new Error(
-							`\`npx ${args.join(" ")}\` failed: ${error.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`,
-						),
-					);
-					return;
-				}
-				resolve();
-			},
-		);
+		execFile("npx", args, { cwd: root, env, timeout: 120_000 }, (error, stdout, stderr) => {
+			if (error) {
+				reject(
+					new Error(
+						`\`npx ${args.join(" ")}\` failed: ${error.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`,
+					),
+				);
+				return;
+			}
+			resolve();
+		});
 	});
 }
 
@@ -200,8 +174,7 @@ async function freePort(): Promise<number> {
 		server.once("error", reject);
 		server.listen(0, "127.0.0.1", () => {
 			const address = server.address();
-			const port =
-				typeof address === "object" && address !== null ? address.port : 0;
+			const port = typeof address === "object" && address !== null ? address.port : 0;
 			server.close(() => {
 				if (port === 0) {
 					reject(new Error("could not get a free port"));
@@ -213,11 +186,7 @@ async function freePort(): Promise<number> {
 	});
 }
 
-async function waitForHealthy(
-	baseUrl: string,
-	timeoutMs: number,
-	exited: Promise<string>,
-): Promise<void> {
+async function waitForHealthy(baseUrl: string, timeoutMs: number, exited: Promise<string>): Promise<void> {
 	const deadline = Date.now() + timeoutMs;
 	let processEnd: string | undefined;
 	void exited.then((reason) => {
@@ -248,21 +217,14 @@ async function waitForHealthy(
 /** Ends wrangler's whole process group: SIGTERM, then SIGKILL if it lingers. */
 async function stopGroup(child: ChildProcess): Promise<void> {
 	const pid = child.pid;
-	if (
-		pid === undefined ||
-		child.exitCode !== null ||
-		child.signalCode !== null
-	) {
+	if (pid === undefined || child.exitCode !== null || child.signalCode !== null) {
 		return;
 	}
 	const gone = new Promise<void>((resolve) => {
 		child.once("exit", () => resolve());
 	});
 	signalGroup(pid, "SIGTERM");
-	const stopped = await Promise.race([
-		gone.then(() => true),
-		sleep(5_000).then(() => false),
-	]);
+	const stopped = await Promise.race([gone.then(() => true), sleep(5_000).then(() => false)]);
 	// Children of wrangler (workerd) may outlive it: signal the group again either way.
 	signalGroup(pid, stopped ? "SIGTERM" : "SIGKILL");
 	if (!stopped) {

@@ -5,19 +5,10 @@ import { Webhook as StandardWebhook } from "standardwebhooks";
 import { Webhook as SvixWebhook } from "svix";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhookSignature as seed003Verify } from "../fixtures/seed003-verify.js";
-import {
-	type AcceptedEvent,
-	bodyOf,
-	call,
-	expectStatus,
-	newSecret,
-	WebhookTracker,
-} from "./support/api";
+import { type AcceptedEvent, bodyOf, call, expectStatus, newSecret, WebhookTracker } from "./support/api";
 import { type ReceivedRequest, Receiver } from "./support/receiver";
 
-const SEED001_PY = fileURLToPath(
-	new URL("../fixtures/verify_seed001.py", import.meta.url),
-);
+const SEED001_PY = fileURLToPath(new URL("../fixtures/verify_seed001.py", import.meta.url));
 
 /** Data with non-ASCII text, escapes and nesting, to catch any re-encoding on the way. */
 const DATA = {
@@ -34,11 +25,7 @@ const DATA = {
 	coupon: null,
 };
 
-function runSeed001Python(
-	secret: string,
-	signature: string,
-	body: Buffer,
-): number | null {
+function runSeed001Python(secret: string, signature: string, body: Buffer): number | null {
 	const result = spawnSync("python3", [SEED001_PY, signature], {
 		input: body,
 		env: { ...process.env, WEBHOOK_SECRET: secret },
@@ -66,11 +53,7 @@ describe("signatures of a delivered request", () => {
 		});
 		// Sent pretty-printed: what the receiver gets must not depend on the sender's formatting.
 		const sent = await call("POST", "/v1/events", {
-			rawBody: JSON.stringify(
-				{ type: "payment.succeeded", data: DATA },
-				null,
-				2,
-			),
+			rawBody: JSON.stringify({ type: "payment.succeeded", data: DATA }, null, 2),
 			contentType: "application/json",
 		});
 		event = bodyOf<AcceptedEvent>(expectStatus(sent, 202));
@@ -105,9 +88,7 @@ describe("signatures of a delivered request", () => {
 		expect(headers["x-webhook-id"]).toBe(event.id);
 		expect(headers["webhook-timestamp"]).toMatch(/^\d+$/);
 		expect(headers["x-webhook-timestamp"]).toBe(headers["webhook-timestamp"]);
-		const skew = Math.abs(
-			Number(headers["webhook-timestamp"]) - Date.now() / 1000,
-		);
+		const skew = Math.abs(Number(headers["webhook-timestamp"]) - Date.now() / 1000);
 		expect(skew).toBeLessThan(120);
 		expect(headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
 		expect(headers["x-webhook-signature"]).toMatch(/^sha256=[0-9a-f]{64}$/);
@@ -119,16 +100,10 @@ describe("signatures of a delivered request", () => {
 			"webhook-timestamp": request.headers["webhook-timestamp"] ?? "",
 			"webhook-signature": request.headers["webhook-signature"] ?? "",
 		};
-		expect(new StandardWebhook(secret).verify(request.body, headers)).toEqual(
-			JSON.parse(request.body),
-		);
+		expect(new StandardWebhook(secret).verify(request.body, headers)).toEqual(JSON.parse(request.body));
 		// Control: the same check fails with another secret or another body.
-		expect(() =>
-			new StandardWebhook(newSecret()).verify(request.body, headers),
-		).toThrow();
-		expect(() =>
-			new StandardWebhook(secret).verify(`${request.body} `, headers),
-		).toThrow();
+		expect(() => new StandardWebhook(newSecret()).verify(request.body, headers)).toThrow();
+		expect(() => new StandardWebhook(secret).verify(`${request.body} `, headers)).toThrow();
 	});
 
 	it("verifies with the svix library", () => {
@@ -137,12 +112,8 @@ describe("signatures of a delivered request", () => {
 			"webhook-timestamp": request.headers["webhook-timestamp"] ?? "",
 			"webhook-signature": request.headers["webhook-signature"] ?? "",
 		};
-		expect(new SvixWebhook(secret).verify(request.body, headers)).toEqual(
-			JSON.parse(request.body),
-		);
-		expect(() =>
-			new SvixWebhook(newSecret()).verify(request.body, headers),
-		).toThrow();
+		expect(new SvixWebhook(secret).verify(request.body, headers)).toEqual(JSON.parse(request.body));
+		expect(() => new SvixWebhook(newSecret()).verify(request.body, headers)).toThrow();
 	});
 
 	it("verifies with seed 003's Node snippet, on the body re-serialized as Express would", () => {
@@ -160,16 +131,12 @@ describe("signatures of a delivered request", () => {
 		// issue, so until then this test strips the prefix before comparing.
 		const bareHex = header.replace(/^sha256=/, "");
 		expect(runSeed001Python(secret, bareHex, request.rawBody)).toBe(0);
-		expect(
-			runSeed001Python(secret, bareHex, Buffer.from(`${request.body} `)),
-		).toBe(1);
+		expect(runSeed001Python(secret, bareHex, Buffer.from(`${request.body} `))).toBe(1);
 		expect(runSeed001Python(newSecret(), bareHex, request.rawBody)).toBe(1);
 	});
 
 	it("signs with the whole secret string as the X-Webhook-Signature key", () => {
-		const expected = createHmac("sha256", secret)
-			.update(request.rawBody)
-			.digest("hex");
+		const expected = createHmac("sha256", secret).update(request.rawBody).digest("hex");
 		expect(request.headers["x-webhook-signature"]).toBe(`sha256=${expected}`);
 	});
 });

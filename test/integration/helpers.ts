@@ -1,4 +1,5 @@
 import { exports } from "cloudflare:workers";
+import { inject } from "vitest";
 
 export const ADMIN_KEY = "test-admin-key";
 
@@ -31,4 +32,41 @@ export function record(value: unknown): Record<string, unknown> {
 	if (typeof value !== "object" || value === null || Array.isArray(value))
 		throw new Error(`not an object: ${JSON.stringify(value)}`);
 	return value as Record<string, unknown>;
+}
+
+/** A path on the loopback receiver (see test/receiver-setup.ts) unique to one test. */
+export function receiverPath(mode: string, name: string): string {
+	return `${inject("receiverUrl")}/hook/${mode}/${name}`;
+}
+
+export interface ReceivedRequest {
+	headers: Record<string, string>;
+	body: string;
+	receivedAt: number;
+}
+
+export async function receivedBy(name: string): Promise<ReceivedRequest[]> {
+	const response = await fetch(`${inject("receiverUrl")}/requests/${name}`);
+	return (await response.json()) as ReceivedRequest[];
+}
+
+/** Polls until `check` returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const value = await check();
+		if (value !== undefined) return value;
+		if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+		await new Promise((resolve) => setTimeout(resolve, 25));
+	}
+}
+
+export function uniqueName(label: string): string {
+	return `${label}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+export async function createWebhook(body: Record<string, unknown>): Promise<Record<string, unknown>> {
+	const created = await api("POST", "/v1/webhooks", { body });
+	if (created.status !== 201) throw new Error(`webhook not created: ${created.status} ${JSON.stringify(created.body)}`);
+	return record(created.body);
 }

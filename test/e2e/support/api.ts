@@ -87,17 +87,10 @@ export function uniqueSuffix(): string {
 }
 
 /** Calls the management API of the worker under test. */
-export async function call(
-	method: string,
-	path: string,
-	options: RequestOptions = {},
-): Promise<ApiResponse> {
+export async function call(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
 	const { baseUrl, adminKey } = target();
 	const headers: Record<string, string> = { ...options.headers };
-	const authorization =
-		options.authorization === undefined
-			? `Bearer ${adminKey}`
-			: options.authorization;
+	const authorization = options.authorization === undefined ? `Bearer ${adminKey}` : options.authorization;
 	if (authorization !== null) {
 		headers.authorization = authorization;
 	}
@@ -137,90 +130,50 @@ export async function call(
 
 /** One line that says what was asked and what came back, for failure messages. */
 export function summarize(response: ApiResponse): string {
-	const body =
-		response.text.length > 600
-			? `${response.text.slice(0, 600)}…`
-			: response.text;
+	const body = response.text.length > 600 ? `${response.text.slice(0, 600)}…` : response.text;
 	return `${response.method} ${response.path} → ${response.status} ${body}`;
 }
 
 /** Throws (with the exchange in the message) unless the status is one of `expected`. */
-export function expectStatus(
-	response: ApiResponse,
-	...expected: number[]
-): ApiResponse {
+export function expectStatus(response: ApiResponse, ...expected: number[]): ApiResponse {
 	if (!expected.includes(response.status)) {
-		throw new Error(
-			`expected HTTP ${expected.join(" or ")}, got: ${summarize(response)}`,
-		);
+		throw new Error(`expected HTTP ${expected.join(" or ")}, got: ${summarize(response)}`);
 	}
 	return response;
 }
 
 /** The body as an object of the given shape, after checking it is a JSON object. */
 export function bodyOf<T>(response: ApiResponse): T {
-	if (
-		typeof response.json !== "object" ||
-		response.json === null ||
-		Array.isArray(response.json)
-	) {
+	if (typeof response.json !== "object" || response.json === null || Array.isArray(response.json)) {
 		throw new Error(`expected a JSON object, got: ${summarize(response)}`);
 	}
 	return response.json as T;
 }
 
-export async function createWebhook(
-	input: Record<string, unknown>,
-): Promise<Webhook> {
-	return bodyOf<Webhook>(
-		expectStatus(await call("POST", "/v1/webhooks", { json: input }), 201),
-	);
+export async function createWebhook(input: Record<string, unknown>): Promise<Webhook> {
+	return bodyOf<Webhook>(expectStatus(await call("POST", "/v1/webhooks", { json: input }), 201));
 }
 
 export async function deleteWebhook(id: string): Promise<ApiResponse> {
 	return call("DELETE", `/v1/webhooks/${encodeURIComponent(id)}`);
 }
 
-export async function sendEvent(
-	input: unknown,
-	headers: Record<string, string> = {},
-): Promise<AcceptedEvent> {
-	return bodyOf<AcceptedEvent>(
-		expectStatus(
-			await call("POST", "/v1/events", { json: input, headers }),
-			202,
-		),
-	);
+export async function sendEvent(input: unknown, headers: Record<string, string> = {}): Promise<AcceptedEvent> {
+	return bodyOf<AcceptedEvent>(expectStatus(await call("POST", "/v1/events", { json: input, headers }), 202));
 }
 
 export async function getEvent(id: string): Promise<EventWithDeliveries> {
-	return bodyOf<EventWithDeliveries>(
-		expectStatus(
-			await call("GET", `/v1/events/${encodeURIComponent(id)}`),
-			200,
-		),
-	);
+	return bodyOf<EventWithDeliveries>(expectStatus(await call("GET", `/v1/events/${encodeURIComponent(id)}`), 200));
 }
 
 export async function getDelivery(id: string): Promise<Delivery> {
-	return bodyOf<Delivery>(
-		expectStatus(
-			await call("GET", `/v1/deliveries/${encodeURIComponent(id)}`),
-			200,
-		),
-	);
+	return bodyOf<Delivery>(expectStatus(await call("GET", `/v1/deliveries/${encodeURIComponent(id)}`), 200));
 }
 
-export async function listDeliveries(
-	webhookId: string,
-	status?: DeliveryStatus,
-): Promise<DeliverySummary[]> {
+export async function listDeliveries(webhookId: string, status?: DeliveryStatus): Promise<DeliverySummary[]> {
 	const query = status === undefined ? "" : `?status=${status}`;
 	const response = expectStatus(
-		await call(
-			"GET",
-			`/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries${query}`,
-		),
+		await call("GET", `/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries${query}`),
 		200,
 	);
 	const { deliveries } = bodyOf<{ deliveries: unknown }>(response);
@@ -238,10 +191,7 @@ export async function listAllIds(path: string, key: string): Promise<string[]> {
 	const ids: string[] = [];
 	let cursor: string | null = null;
 	for (let page = 0; page < 1000; page++) {
-		const query: string =
-			cursor === null
-				? "?limit=100"
-				: `?limit=100&cursor=${encodeURIComponent(cursor)}`;
+		const query: string = cursor === null ? "?limit=100" : `?limit=100&cursor=${encodeURIComponent(cursor)}`;
 		const response = expectStatus(await call("GET", `${path}${query}`), 200);
 		const body = bodyOf<Record<string, unknown>>(response);
 		const items = body[key];
@@ -273,9 +223,7 @@ export async function waitForDelivery(
 	return waitFor(
 		`delivery of ${eventId} to ${webhookId} to be ${description}`,
 		async (): Promise<Poll<DeliverySummary>> => {
-			const deliveries = (await listDeliveries(webhookId)).filter(
-				(d) => d.event_id === eventId,
-			);
+			const deliveries = (await listDeliveries(webhookId)).filter((d) => d.event_id === eventId);
 			const match = deliveries.find(accept);
 			return match === undefined ? notYet(deliveries) : done(match);
 		},
@@ -321,8 +269,6 @@ export class WebhookTracker {
 
 	async deleteAll(): Promise<void> {
 		const ids = this.ids.splice(0);
-		await Promise.all(
-			ids.map((id) => deleteWebhook(id).catch(() => undefined)),
-		);
+		await Promise.all(ids.map((id) => deleteWebhook(id).catch(() => undefined)));
 	}
 }

@@ -1,9 +1,4 @@
-import {
-	createServer,
-	type IncomingMessage,
-	type Server,
-	type ServerResponse,
-} from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { done, notYet, type Poll, waitFor } from "./wait";
 
@@ -67,16 +62,11 @@ export class Receiver {
 
 	/** Requests whose `webhook-id` header is `eventId`. */
 	requestsFor(eventId: string): ReceivedRequest[] {
-		return this.requests.filter(
-			(request) => request.headers["webhook-id"] === eventId,
-		);
+		return this.requests.filter((request) => request.headers["webhook-id"] === eventId);
 	}
 
 	/** Resolves with the first `count` requests once that many arrived. */
-	async waitForRequests(
-		count: number,
-		timeoutMs = 20_000,
-	): Promise<ReceivedRequest[]> {
+	async waitForRequests(count: number, timeoutMs = 20_000): Promise<ReceivedRequest[]> {
 		return waitFor(
 			`${count} request(s) at ${this.url}`,
 			(): Poll<ReceivedRequest[]> =>

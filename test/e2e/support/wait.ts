@@ -39,9 +39,7 @@ export async function waitFor<T>(
 			seen = error instanceof Error ? `error: ${error.message}` : error;
 		}
 		if (Date.now() >= deadline) {
-			throw new Error(
-				`Timed out after ${timeoutMs} ms waiting for ${description}; last seen: ${describe(seen)}`,
-			);
+			throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}; last seen: ${describe(seen)}`);
 		}
 		await sleep(intervalMs);
 	}

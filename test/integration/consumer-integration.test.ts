@@ -1,0 +1,299 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { deliveryId } from "../../src/lib/ids";
+import type { DeliveryJob } from "../../src/queue/messages";
+import { schedulerFor } from "../../src/scheduler/client";
+import { api, createWebhook, receivedBy, receiverPath, record, uniqueName } from "./helpers";
+
+/** Stores an event without going through ingest, so only the batch under test delivers it. */
+async function storeEvent(type: string, data: unknown, endpointIds: string[]): Promise<{ seq: number; id: string }> {
+	const id = `evt_${uniqueName("direct")}`;
+	const row = await env.DB.prepare(
+		"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES ('default', ?, ?, ?, ?, ?) RETURNING seq",
+	)
+		.bind(id, type, JSON.stringify(data), JSON.stringify(endpointIds), Date.now())
+		.first<{ seq: number }>();
+	if (!row) throw new Error("event not stored");
+	return { seq: row.seq, id };
+}
+
+async function runBatch(jobs: DeliveryJob[]) {
+	const batch = createMessageBatch<DeliveryJob>(
+		"edgehook-deliveries",
+		jobs.map((body, index) => ({ id: `msg-${index}`, timestamp: Date.now(), attempts: 1, body })),
+	);
+	const ctx = createExecutionContext();
+	await worker.queue(batch, env);
+	return getQueueResult(batch, ctx);
+}
+
+async function delivery(id: string): Promise<Record<string, unknown>> {
+	const response = await api("GET", `/v1/deliveries/${id}`);
+	expect(response.status).toBe(200);
+	return record(response.body);
+}
+
+describe("queue consumer", () => {
+	it("delivers the signed envelope with every SPEC header, records the attempt and acks", async () => {
+		const name = uniqueName("signed");
+		const hook = await createWebhook({
+			url: receiverPath("ok", name),
+			events: ["user.created"],
+			headers: { "X-Team": "core" },
+		});
+		const event = await storeEvent("user.created", { name: "Ada", ü: [1, 2] }, [String(hook.id)]);
+		const result = await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: String(hook.id), attempt: 1 }],
+				trigger: "initial",
+			},
+		]);
+		expect(result.explicitAcks).toEqual(["msg-0"]);
+		expect(result.retryMessages).toEqual([]);
+
+		const [request] = await receivedBy(name);
+		if (!request) throw new Error("receiver got nothing");
+		const body = JSON.parse(request.body) as Record<string, unknown>;
+		expect(request.body).toBe(JSON.stringify(body));
+		expect(Object.keys(body)).toEqual(["id", "type", "created", "created_at", "data"]);
+		expect(body).toMatchObject({ id: event.id, type: "user.created", data: { name: "Ada", ü: [1, 2] } });
+		expect(request.headers["content-type"]).toBe("application/json");
+		expect(request.headers["user-agent"]).toMatch(/^Edgehook\/\d+\.\d+\.\d+$/);
+		expect(request.headers["webhook-id"]).toBe(event.id);
+		expect(request.headers["x-webhook-id"]).toBe(event.id);
+		expect(request.headers["x-webhook-timestamp"]).toBe(request.headers["webhook-timestamp"]);
+		expect(request.headers["x-webhook-signature"]).toMatch(/^sha256=[0-9a-f]{64}$/);
+		expect(request.headers["x-team"]).toBe("core");
+		const secret = String(record((await api("GET", `/v1/webhooks/${hook.id}/secret`)).body).secret);
+		expect(() => new Webhook(secret).verify(request.body, request.headers)).not.toThrow();
+
+		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		expect(recorded).toMatchObject({ status: "success", status_code: 200, attempt_count: 1, error: null });
+		const [attempt] = recorded.attempts as Record<string, unknown>[];
+		expect(attempt).toMatchObject({
+			attempt: 1,
+			trigger: "initial",
+			status_code: 200,
+			response_body: "received",
+			error: null,
+		});
+		expect(attempt?.id).toMatch(/^att_/);
+	});
+
+	it("records a failure, schedules the retry in the endpoint's scheduler and does not mark it failed yet", async () => {
+		const name = uniqueName("fails");
+		const hook = await createWebhook({
+			url: receiverPath("status/500", name),
+			events: ["*"],
+			retry_schedule: [120, 600],
+		});
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		const before = Date.now();
+		await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: String(hook.id), attempt: 1 }],
+				trigger: "initial",
+			},
+		]);
+		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		expect(recorded).toMatchObject({ status: "pending", status_code: 500, attempt_count: 1, error: "HTTP 500" });
+		const nextAttemptAt = Date.parse(String(recorded.next_attempt_at));
+		expect(nextAttemptAt).toBeGreaterThanOrEqual(before + 120_000);
+		const pending = await schedulerFor(env, "default", String(hook.id)).pending();
+		expect(pending).toEqual({ count: 1, nextDueAtMs: nextAttemptAt });
+	});
+
+	it("marks the delivery failed when the last scheduled attempt fails", async () => {
+		const name = uniqueName("last");
+		const hook = await createWebhook({ url: receiverPath("status/503", name), events: ["*"], retry_schedule: [1, 1] });
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		for (const [attempt, trigger] of [
+			[1, "initial"],
+			[2, "scheduled"],
+			[3, "scheduled"],
+		] as const) {
+			await runBatch([
+				{ tenantId: "default", eventSeq: event.seq, targets: [{ endpointId: String(hook.id), attempt }], trigger },
+			]);
+		}
+		expect(await receivedBy(name)).toHaveLength(3);
+		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		expect(recorded).toMatchObject({ status: "failed", status_code: 503, attempt_count: 3, next_attempt_at: null });
+	});
+
+	it("honours Retry-After on 429 when it is later than the schedule", async () => {
+		const name = uniqueName("limited");
+		const hook = await createWebhook({
+			url: `${receiverPath("status/429", name)}?retry_after=3600`,
+			events: ["*"],
+			retry_schedule: [60],
+		});
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		const before = Date.now();
+		await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: String(hook.id), attempt: 1 }],
+				trigger: "initial",
+			},
+		]);
+		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		expect(Date.parse(String(recorded.next_attempt_at))).toBeGreaterThanOrEqual(before + 3_600_000);
+	});
+
+	it("treats a redirect as a failure without following it", async () => {
+		const name = uniqueName("redirect");
+		const hook = await createWebhook({ url: receiverPath("status/302", name), events: ["*"] });
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: String(hook.id), attempt: 1 }],
+				trigger: "initial",
+			},
+		]);
+		expect(await delivery(deliveryId(String(hook.id), event.seq))).toMatchObject({
+			status: "pending",
+			status_code: 302,
+		});
+		expect(await receivedBy(name)).toHaveLength(1);
+	});
+
+	it("records a timeout as a failed attempt with its error text", async () => {
+		const name = uniqueName("hang");
+		const hook = await createWebhook({ url: receiverPath("hang", name), events: ["*"], timeout_ms: 300 });
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: String(hook.id), attempt: 1 }],
+				trigger: "initial",
+			},
+		]);
+		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		expect(recorded).toMatchObject({ status: "pending", status_code: null, error: "timeout after 300 ms" });
+	});
+
+	it("records a connection error as a failed attempt", async () => {
+		const hook = await createWebhook({ url: "http://127.0.0.1:9/refused", events: ["*"] });
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: String(hook.id), attempt: 1 }],
+				trigger: "initial",
+			},
+		]);
+		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		expect(recorded.status).toBe("pending");
+		expect(recorded.status_code).toBeNull();
+		expect(String(recorded.error).length).toBeGreaterThan(0);
+	});
+
+	it("disables the endpoint on 410 Gone and fails the delivery", async () => {
+		const name = uniqueName("gone");
+		const hook = await createWebhook({ url: receiverPath("status/410", name), events: ["*"] });
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: String(hook.id), attempt: 1 }],
+				trigger: "initial",
+			},
+		]);
+		expect(await delivery(deliveryId(String(hook.id), event.seq))).toMatchObject({
+			status: "failed",
+			status_code: 410,
+		});
+		const endpoint = record((await api("GET", `/v1/webhooks/${hook.id}`)).body);
+		expect(endpoint.active).toBe(false);
+		expect(String(endpoint.disabled_reason)).toContain("410");
+	});
+
+	it("keeps healthy endpoints flowing while one hangs in the same batch", async () => {
+		const hang = await createWebhook({
+			url: receiverPath("hang", uniqueName("slow")),
+			events: ["*"],
+			timeout_ms: 1500,
+		});
+		const names = Array.from({ length: 8 }, () => uniqueName("quick"));
+		const quick = await Promise.all(
+			names.map((name) => createWebhook({ url: receiverPath("ok", name), events: ["*"] })),
+		);
+		const event = await storeEvent("thing.happened", {}, [String(hang.id), ...quick.map((hook) => String(hook.id))]);
+		const started = Date.now();
+		await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [hang, ...quick].map((hook) => ({ endpointId: String(hook.id), attempt: 1 })),
+				trigger: "initial",
+			},
+		]);
+		for (const name of names) {
+			const [request] = await receivedBy(name);
+			// Every healthy endpoint was reached while the hanging one still held its slot.
+			expect(request?.receivedAt ?? Number.POSITIVE_INFINITY).toBeLessThan(started + 1500);
+		}
+	});
+
+	it("settles deliveries to deleted or disabled endpoints without sending", async () => {
+		const name = uniqueName("disabled");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"], active: false });
+		const event = await storeEvent("thing.happened", {}, [String(hook.id), "hook_0000000000000000"]);
+		const result = await runBatch([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [
+					{ endpointId: String(hook.id), attempt: 1 },
+					{ endpointId: "hook_0000000000000000", attempt: 1 },
+				],
+				trigger: "initial",
+			},
+		]);
+		expect(result.explicitAcks).toEqual(["msg-0"]);
+		expect(await receivedBy(name)).toHaveLength(0);
+		expect(await delivery(deliveryId(String(hook.id), event.seq))).toMatchObject({
+			status: "failed",
+			attempt_count: 0,
+			error: "the endpoint is disabled",
+		});
+	});
+
+	it("skips a scheduled retry that a manual resend already settled", async () => {
+		const name = uniqueName("settled");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		const job = (attempt: number, trigger: DeliveryJob["trigger"]): DeliveryJob => ({
+			tenantId: "default",
+			eventSeq: event.seq,
+			targets: [{ endpointId: String(hook.id), attempt }],
+			trigger,
+		});
+		await runBatch([job(1, "initial")]);
+		await runBatch([job(2, "scheduled")]);
+		expect(await receivedBy(name)).toHaveLength(1);
+	});
+
+	it("drops a malformed message instead of failing the batch", async () => {
+		const batch = createMessageBatch("edgehook-deliveries", [
+			{ id: "bad", timestamp: Date.now(), attempts: 1, body: { nonsense: true } },
+		]);
+		const ctx = createExecutionContext();
+		await worker.queue(batch, env);
+		expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["bad"]);
+	});
+});

@@ -1,0 +1,106 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { api, createWebhook, record } from "./helpers";
+
+const URL_OK = "https://example.com/hooks";
+
+describe("webhook endpoints", () => {
+	it("creates with a generated secret, masks it on read and reveals it on /secret", async () => {
+		const created = await createWebhook({ url: URL_OK, events: ["user.created", "project.*"], description: "main" });
+		expect(created.id).toMatch(/^hook_[0-9a-z]{16}$/);
+		expect(created.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+		expect(created).toMatchObject({
+			url: URL_OK,
+			events: ["user.created", "project.*"],
+			active: true,
+			description: "main",
+		});
+
+		const read = record((await api("GET", `/v1/webhooks/${created.id}`)).body);
+		expect(read.secret).toBe(`****…${String(created.secret).slice(-4)}`);
+		const secret = await api("GET", `/v1/webhooks/${created.id}/secret`);
+		expect(secret.body).toEqual({ secret: created.secret });
+	});
+
+	it("keeps a given secret, custom headers, schedule and timeout", async () => {
+		const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+		const created = await createWebhook({
+			url: URL_OK,
+			events: ["*"],
+			secret,
+			headers: { "X-Team": "billing" },
+			retry_schedule: [5, 10],
+			timeout_ms: 2500,
+			active: false,
+		});
+		expect(created).toMatchObject({
+			secret,
+			headers: { "X-Team": "billing" },
+			retry_schedule: [5, 10],
+			timeout_ms: 2500,
+			active: false,
+		});
+	});
+
+	it("lists with a cursor and updates and deletes", async () => {
+		const first = await createWebhook({ url: URL_OK, events: ["a.b"] });
+		await createWebhook({ url: URL_OK, events: ["a.b"] });
+		const page = record((await api("GET", "/v1/webhooks?limit=1")).body);
+		expect(page.webhooks).toHaveLength(1);
+		expect(typeof page.next_cursor).toBe("string");
+		const next = record((await api("GET", `/v1/webhooks?limit=1&cursor=${String(page.next_cursor)}`)).body);
+		expect(next.webhooks).toHaveLength(1);
+		expect(record((next.webhooks as unknown[])[0]).id).not.toBe(record((page.webhooks as unknown[])[0]).id);
+
+		const patched = await api("PATCH", `/v1/webhooks/${first.id}`, { body: { events: ["c.*"], active: false } });
+		expect(patched.status).toBe(200);
+		expect(record(patched.body)).toMatchObject({ events: ["c.*"], active: false, url: URL_OK });
+
+		expect((await api("DELETE", `/v1/webhooks/${first.id}`)).status).toBe(204);
+		expect((await api("GET", `/v1/webhooks/${first.id}`)).status).toBe(404);
+	});
+
+	it.each([
+		[{ url: "not a url", events: ["a"] }, "url"],
+		[{ url: URL_OK, events: [] }, "events"],
+		[{ url: URL_OK, events: ["bad filter!"] }, "events.0"],
+		[{ url: URL_OK, events: ["a"], secret: "short" }, "secret"],
+		[{ url: URL_OK, events: ["a"], headers: { "webhook-signature": "x" } }, "headers"],
+		[{ url: URL_OK, events: ["a"], timeout_ms: 0 }, "timeout_ms"],
+		[{ url: URL_OK, events: ["a"], retry_schedule: [-1] }, "retry_schedule.0"],
+		[{ url: URL_OK, events: ["a"], unknown_field: 1 }, ""],
+		[{ url: `https://example.com/${"x".repeat(2100)}`, events: ["a"] }, "url"],
+		[{ events: ["a"] }, "url"],
+	])("rejects %j naming the field, storing nothing", async (body, field) => {
+		const before = await env.DB.prepare("SELECT count(*) AS n FROM endpoints").first<{ n: number }>();
+		const response = await api("POST", "/v1/webhooks", { body });
+		expect(response.status).toBe(422);
+		const error = record(record(response.body).error);
+		expect(error.code).toBe("validation_failed");
+		const fields = (error.details as { field: string }[]).map((detail) => detail.field);
+		if (field) expect(fields).toContain(field);
+		const after = await env.DB.prepare("SELECT count(*) AS n FROM endpoints").first<{ n: number }>();
+		expect(after?.n).toBe(before?.n);
+	});
+
+	it("answers 404 for unknown ids on every id route", async () => {
+		for (const [method, path] of [
+			["GET", "/v1/webhooks/hook_doesnotexist0000"],
+			["GET", "/v1/webhooks/hook_doesnotexist0000/secret"],
+			["PATCH", "/v1/webhooks/hook_doesnotexist0000"],
+			["DELETE", "/v1/webhooks/hook_doesnotexist0000"],
+			["GET", "/v1/webhooks/hook_doesnotexist0000/deliveries"],
+			["POST", "/v1/webhooks/hook_doesnotexist0000/test"],
+		] as const) {
+			const response = await api(method, path, method === "PATCH" ? { body: { active: true } } : {});
+			expect(response.status, `${method} ${path}`).toBe(404);
+			expect(record(record(response.body).error).code).toBe("not_found");
+		}
+	});
+
+	it("refuses a test send to a disabled endpoint", async () => {
+		const created = await createWebhook({ url: URL_OK, events: ["a"], active: false });
+		const response = await api("POST", `/v1/webhooks/${created.id}/test`);
+		expect(response.status).toBe(409);
+	});
+});
