@@ -12,20 +12,37 @@ const DATA_CASES: [string, unknown][] = [
 	["empty object", {}],
 	["flat object", { user_id: "usr_123", email: "a@example.com" }],
 	["unicode", { name: "Zoë Ñandú", city: "東京", emoji: "🎉👩‍💻", rtl: "שלום" }],
-	["escapes", { quote: 'say "hi"', backslash: "C:\\path", newline: "a\nb\r\tc", control: "\u0001\u001f", separators: "\u2028\u2029" }],
+	[
+		"escapes",
+		{
+			quote: 'say "hi"',
+			backslash: "C:\\path",
+			newline: "a\nb\r\tc",
+			control: "\u0001\u001f",
+			separators: "\u2028\u2029",
+		},
+	],
 	["nested", { a: { b: { c: [1, { d: [true, false, null] }] } }, list: [[], {}, [[]]] }],
-	["numbers", { int: 42, negative: -7, float: 3.14159, big: 1e21, tiny: 5e-324, max: Number.MAX_SAFE_INTEGER, zero: 0 }],
+	[
+		"numbers",
+		{ int: 42, negative: -7, float: 3.14159, big: 1e21, tiny: 5e-324, max: Number.MAX_SAFE_INTEGER, zero: 0 },
+	],
 	["array payload", [1, "two", { three: 3 }]],
 	["string payload", "just a string"],
 	["number payload", 12.5],
 	["null payload", null],
 	["html-ish", { html: "<script>alert('x')</script> & </b>" }],
-	["keys needing escapes", { 'we"ird': 1, "new\nline": 2, "ключ": 3 }],
+	["keys needing escapes", { 'we"ird': 1, "new\nline": 2, ключ: 3 }],
 ];
 
 describe("serializeEnvelope", () => {
 	it.each(DATA_CASES)("equals JSON.stringify of the envelope for %s", (_, data) => {
-		const source = { id: "evt_01hq3x", type: "user.created", createdAtMs: 1705312800000, dataJson: JSON.stringify(data) };
+		const source = {
+			id: "evt_01hq3x",
+			type: "user.created",
+			createdAtMs: 1705312800000,
+			dataJson: JSON.stringify(data),
+		};
 		expect(serializeEnvelope(source)).toBe(reference(source.id, source.type, source.createdAtMs, data));
 	});
 
@@ -52,12 +69,23 @@ describe("serializeEnvelope", () => {
 
 	it("floors milliseconds in both created and created_at", () => {
 		const body = serializeEnvelope({ id: "evt_1", type: "t", createdAtMs: 1705312800999, dataJson: "1" });
-		expect(JSON.parse(body)).toEqual({ id: "evt_1", type: "t", created: 1705312800, created_at: "2024-01-15T10:00:00Z", data: 1 });
+		expect(JSON.parse(body)).toEqual({
+			id: "evt_1",
+			type: "t",
+			created: 1705312800,
+			created_at: "2024-01-15T10:00:00Z",
+			data: 1,
+		});
 	});
 
 	it("keeps the key order and survives a receiver re-serializing the parsed body", () => {
 		for (const [, data] of DATA_CASES) {
-			const body = serializeEnvelope({ id: "evt_x", type: "a.b", createdAtMs: 1_700_000_123_456, dataJson: JSON.stringify(data) });
+			const body = serializeEnvelope({
+				id: "evt_x",
+				type: "a.b",
+				createdAtMs: 1_700_000_123_456,
+				dataJson: JSON.stringify(data),
+			});
 			const parsed: unknown = JSON.parse(body);
 			expect(Object.keys(parsed as Record<string, unknown>)).toEqual(["id", "type", "created", "created_at", "data"]);
 			expect(JSON.stringify(parsed)).toBe(body);

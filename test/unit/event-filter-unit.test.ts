@@ -46,12 +46,18 @@ describe("matchesEventFilter", () => {
 });
 
 describe("EVENT_FILTER_PATTERN", () => {
-	it.each(["*", "user", "user.created", "user.*", "user.profile.*", "user.profile.updated", "order_item-v2:created", "A1.b2"])(
-		"accepts %s",
-		(filter) => {
-			expect(EVENT_FILTER_PATTERN.test(filter)).toBe(true);
-		},
-	);
+	it.each([
+		"*",
+		"user",
+		"user.created",
+		"user.*",
+		"user.profile.*",
+		"user.profile.updated",
+		"order_item-v2:created",
+		"A1.b2",
+	])("accepts %s", (filter) => {
+		expect(EVENT_FILTER_PATTERN.test(filter)).toBe(true);
+	});
 
 	it.each([
 		"",

@@ -13,13 +13,19 @@ describe("classifyResponse", () => {
 
 	it("retries redirects, since they are not followed", () => {
 		for (const status of [300, 301, 302, 303, 304, 307, 308]) {
-			expect(classifyResponse(status, "60", NOW_MS), String(status)).toEqual({ kind: "retry", retryAfterSeconds: null });
+			expect(classifyResponse(status, "60", NOW_MS), String(status)).toEqual({
+				kind: "retry",
+				retryAfterSeconds: null,
+			});
 		}
 	});
 
 	it("retries other failures and non-2xx informational codes", () => {
 		for (const status of [100, 199, 400, 401, 404, 409, 413, 500, 502, 504]) {
-			expect(classifyResponse(status, null, NOW_MS), String(status)).toEqual({ kind: "retry", retryAfterSeconds: null });
+			expect(classifyResponse(status, null, NOW_MS), String(status)).toEqual({
+				kind: "retry",
+				retryAfterSeconds: null,
+			});
 		}
 	});
 

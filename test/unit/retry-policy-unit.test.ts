@@ -95,7 +95,9 @@ describe("nextRetryDelayMs", () => {
 	it("clamps Retry-After to MAX_RETRY_AFTER_SECONDS", () => {
 		expect(MAX_RETRY_AFTER_SECONDS).toBe(86_400);
 		expect(nextRetryDelayMs(DEFAULT_RETRY_SCHEDULE, 1, 10_000_000)).toBe(MAX_RETRY_AFTER_SECONDS * 1000);
-		expect(nextRetryDelayMs(DEFAULT_RETRY_SCHEDULE, 1, MAX_RETRY_AFTER_SECONDS + 1)).toBe(MAX_RETRY_AFTER_SECONDS * 1000);
+		expect(nextRetryDelayMs(DEFAULT_RETRY_SCHEDULE, 1, MAX_RETRY_AFTER_SECONDS + 1)).toBe(
+			MAX_RETRY_AFTER_SECONDS * 1000,
+		);
 	});
 
 	it("keeps a scheduled delay longer than the clamp", () => {

@@ -63,9 +63,9 @@ describe("effectiveDeliveryPolicy", () => {
 	});
 
 	it("resolves each field on its own", () => {
-		expect(
-			effectiveDeliveryPolicy(deployment, { timeout_ms: 7_000 }, { retrySchedule: [9], timeoutMs: null }),
-		).toEqual({ retrySchedule: [9], timeoutMs: 7_000 });
+		expect(effectiveDeliveryPolicy(deployment, { timeout_ms: 7_000 }, { retrySchedule: [9], timeoutMs: null })).toEqual(
+			{ retrySchedule: [9], timeoutMs: 7_000 },
+		);
 		expect(
 			effectiveDeliveryPolicy(deployment, { retry_schedule: [8] }, { retrySchedule: null, timeoutMs: 1_000 }),
 		).toEqual({ retrySchedule: [8], timeoutMs: 1_000 });
@@ -73,10 +73,12 @@ describe("effectiveDeliveryPolicy", () => {
 
 	it("treats an empty schedule as a setting (no retries), not as unset", () => {
 		expect(
-			effectiveDeliveryPolicy(deployment, { retry_schedule: [] }, { retrySchedule: null, timeoutMs: null }).retrySchedule,
+			effectiveDeliveryPolicy(deployment, { retry_schedule: [] }, { retrySchedule: null, timeoutMs: null })
+				.retrySchedule,
 		).toEqual([]);
 		expect(
-			effectiveDeliveryPolicy(deployment, { retry_schedule: [5] }, { retrySchedule: [], timeoutMs: null }).retrySchedule,
+			effectiveDeliveryPolicy(deployment, { retry_schedule: [5] }, { retrySchedule: [], timeoutMs: null })
+				.retrySchedule,
 		).toEqual([]);
 	});
 });

@@ -47,7 +47,25 @@ const UNICODE_SW_VECTOR = {
 	signature: "v1,Zmg3nrV2GNMyfn2FnHrvsrQmtGrTISPEeSEacls+tyw=",
 } as const;
 
-const TEXT_PIECES = ["a", "Z", "0", " ", '"', "\\", "\n", "\t", "é", "ß", "ключ", "漢字", "🎉", "👩‍💻", "\u2028", "{}", "<>&"];
+const TEXT_PIECES = [
+	"a",
+	"Z",
+	"0",
+	" ",
+	'"',
+	"\\",
+	"\n",
+	"\t",
+	"é",
+	"ß",
+	"ключ",
+	"漢字",
+	"🎉",
+	"👩‍💻",
+	"\u2028",
+	"{}",
+	"<>&",
+];
 
 function randomInt(maxExclusive: number): number {
 	const [value = 0] = crypto.getRandomValues(new Uint32Array(1));
@@ -151,7 +169,13 @@ describe("signStandardWebhooks", () => {
 			expect(
 				receiver.verify(body, { "svix-id": msgId, "svix-timestamp": String(timestamp), "svix-signature": signature }),
 			).toEqual(parsed);
-			expect(() => new SvixWebhook(generateSecret()).verify(body, { "svix-id": msgId, "svix-timestamp": String(timestamp), "svix-signature": signature })).toThrow();
+			expect(() =>
+				new SvixWebhook(generateSecret()).verify(body, {
+					"svix-id": msgId,
+					"svix-timestamp": String(timestamp),
+					"svix-signature": signature,
+				}),
+			).toThrow();
 		}
 	});
 
@@ -204,11 +228,15 @@ describe("signBodyHex", () => {
 
 	it("matches node:crypto createHmac for random secrets and unicode bodies", async () => {
 		for (const { secret, body } of randomCases(24)) {
-			const expected = createHmac("sha256", Buffer.from(secret, "utf8")).update(Buffer.from(body, "utf8")).digest("hex");
+			const expected = createHmac("sha256", Buffer.from(secret, "utf8"))
+				.update(Buffer.from(body, "utf8"))
+				.digest("hex");
 			expect(await signBodyHex(secret, body, "sha256=")).toBe(`sha256=${expected}`);
 		}
 		const plain = `plain ${randomText()}`;
-		const expectedPlain = createHmac("sha256", Buffer.from(plain, "utf8")).update(Buffer.from(plain, "utf8")).digest("hex");
+		const expectedPlain = createHmac("sha256", Buffer.from(plain, "utf8"))
+			.update(Buffer.from(plain, "utf8"))
+			.digest("hex");
 		expect(await signBodyHex(plain, plain, "")).toBe(expectedPlain);
 	});
 

@@ -38,12 +38,13 @@ describe("targetUrlProblem in development", () => {
 });
 
 describe("targetUrlProblem in production", () => {
-	it.each(["https://hooks.example.com/x", "https://api.acme.co.uk:8443/webhooks?tenant=1#frag", "https://HOOKS.Example.COM/"])(
-		"accepts %s",
-		(url) => {
-			expect(targetUrlProblem(url, "production")).toBeNull();
-		},
-	);
+	it.each([
+		"https://hooks.example.com/x",
+		"https://api.acme.co.uk:8443/webhooks?tenant=1#frag",
+		"https://HOOKS.Example.COM/",
+	])("accepts %s", (url) => {
+		expect(targetUrlProblem(url, "production")).toBeNull();
+	});
 
 	it("refuses plain http", () => {
 		expect(targetUrlProblem("http://hooks.example.com/x", "production")).toMatch(/https/);
