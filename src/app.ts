@@ -6,6 +6,7 @@ import { renderDocsPage } from "./docs";
 import { secretsEqual } from "./lib/auth";
 import { ApiError, errorBody } from "./lib/errors";
 import { VERSION } from "./lib/version";
+import { OPENAPI_CONFIG } from "./openapi";
 import { deliveryRoutes } from "./routes/deliveries";
 import { eventTypeRoutes } from "./routes/event-types";
 import { eventRoutes } from "./routes/events";
@@ -23,16 +24,6 @@ function bodyLimitFor(path: string): number {
 	if (path === "/v1/events") return EVENT_BODY_LIMIT;
 	return DEFAULT_BODY_LIMIT;
 }
-
-const OPENAPI_CONFIG = {
-	openapi: "3.1.0",
-	info: {
-		title: "Edgehook API",
-		version: VERSION,
-		description: "Webhook delivery on Cloudflare: send events, manage endpoints, browse and replay deliveries.",
-	},
-	security: [{ bearerAuth: [] }],
-};
 
 export function createApp() {
 	const app = createRouter();

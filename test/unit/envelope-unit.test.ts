@@ -25,7 +25,16 @@ const DATA_CASES: [string, unknown][] = [
 	["nested", { a: { b: { c: [1, { d: [true, false, null] }] } }, list: [[], {}, [[]]] }],
 	[
 		"numbers",
-		{ int: 42, negative: -7, float: 3.14159, big: 1e21, tiny: 5e-324, max: Number.MAX_SAFE_INTEGER, zero: 0 },
+		{
+			int: 42,
+			negative: -7,
+			float: 2.718_5,
+			third: 1 / 3,
+			big: 1e21,
+			tiny: 5e-324,
+			max: Number.MAX_SAFE_INTEGER,
+			zero: 0,
+		},
 	],
 	["array payload", [1, "two", { three: 3 }]],
 	["string payload", "just a string"],
