@@ -1,0 +1,49 @@
+import { inArray, lt } from "drizzle-orm";
+import { openDatabase } from "./db/client";
+import { deliveries, events } from "./db/schema";
+
+const DEFAULT_RETENTION_DAYS = 30;
+/** Deletes go in slices, so one run never holds D1's single writer for long. */
+const ROWS_PER_SLICE = 500;
+const MAX_SLICES_PER_RUN = 200;
+
+export function retentionCutoffMs(env: { RETENTION_DAYS?: string }, nowMs: number): number {
+	const days = Number(env.RETENTION_DAYS);
+	const keepDays = Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS;
+	return nowMs - keepDays * 24 * 3600 * 1000;
+}
+
+/**
+ * Removes events and deliveries older than RETENTION_DAYS. A delivery's
+ * created_at is its event's, so an event and its deliveries leave together.
+ * Returns how many rows of each went.
+ */
+export async function purgeExpired(env: Env, nowMs: number): Promise<{ events: number; deliveries: number }> {
+	const db = openDatabase(env.DB);
+	const cutoff = retentionCutoffMs(env, nowMs);
+	const removed = { events: 0, deliveries: 0 };
+	for (let slice = 0; slice < MAX_SLICES_PER_RUN; slice++) {
+		const expiredDeliveries = db
+			.select({ id: deliveries.id })
+			.from(deliveries)
+			.where(lt(deliveries.createdAt, cutoff))
+			.limit(ROWS_PER_SLICE);
+		const gone = await db
+			.delete(deliveries)
+			.where(inArray(deliveries.id, expiredDeliveries))
+			.returning({ id: deliveries.id });
+		removed.deliveries += gone.length;
+		if (gone.length < ROWS_PER_SLICE) break;
+	}
+	for (let slice = 0; slice < MAX_SLICES_PER_RUN; slice++) {
+		const expiredEvents = db
+			.select({ seq: events.seq })
+			.from(events)
+			.where(lt(events.createdAt, cutoff))
+			.limit(ROWS_PER_SLICE);
+		const gone = await db.delete(events).where(inArray(events.seq, expiredEvents)).returning({ seq: events.seq });
+		removed.events += gone.length;
+		if (gone.length < ROWS_PER_SLICE) break;
+	}
+	return removed;
+}
