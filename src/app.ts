@@ -1,10 +1,12 @@
 import { eq } from "drizzle-orm";
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { openDatabase } from "./db/client";
 import { tenants } from "./db/schema";
 import { renderDocsPage } from "./docs";
 import { secretsEqual } from "./lib/auth";
 import { ApiError, errorBody } from "./lib/errors";
+import { meteringEnabled, readCounters, resetCounters } from "./lib/metering";
 import { VERSION } from "./lib/version";
 import { OPENAPI_CONFIG } from "./openapi";
 import { deliveryRoutes } from "./routes/deliveries";
@@ -39,7 +41,7 @@ export function createApp() {
 	app.get("/openapi.json", (c) => c.json(app.getOpenAPI31Document(OPENAPI_CONFIG)));
 	app.get("/docs", (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))));
 
-	app.use("/v1/*", async (c, next) => {
+	const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
 		const authorization = c.req.header("authorization") ?? "";
 		const match = /^Bearer\s+(.+)$/i.exec(authorization);
 		if (!match?.[1]) throw new ApiError("unauthorized", "send Authorization: Bearer <API key>");
@@ -47,6 +49,21 @@ export function createApp() {
 		if (adminKey === "" || !(await secretsEqual(match[1].trim(), adminKey))) {
 			throw new ApiError("unauthorized", "the API key is not valid");
 		}
+		await next();
+	});
+
+	app.use("/_bench/*", requireApiKey);
+	app.get("/_bench/metrics", (c) => {
+		if (!meteringEnabled(c.env)) throw new ApiError("not_found", "no such route");
+		return c.json(readCounters());
+	});
+	app.post("/_bench/reset", (c) => {
+		if (!meteringEnabled(c.env)) throw new ApiError("not_found", "no such route");
+		resetCounters();
+		return c.body(null, 204);
+	});
+
+	app.use("/v1/*", requireApiKey, async (c, next) => {
 		const db = openDatabase(c.env.DB);
 		const tenantId = c.req.header("x-tenant-id") ?? DEFAULT_TENANT_ID;
 		if (tenantId !== DEFAULT_TENANT_ID) {

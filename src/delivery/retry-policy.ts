@@ -20,7 +20,9 @@ export function parseRetrySchedule(text: string | undefined): number[] | null {
 	if (text === undefined) return null;
 	const trimmed = text.trim();
 	if (trimmed === "") return [];
-	const schedule = trimmed.split(",").map((part) => Number(part.trim()));
+	const parts = trimmed.split(",").map((part) => part.trim());
+	if (!parts.every((part) => /^\d+$/.test(part))) return null;
+	const schedule = parts.map(Number);
 	return isValidSchedule(schedule) ? schedule : null;
 }
 

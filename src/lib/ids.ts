@@ -63,6 +63,9 @@ export function newAttemptId(): string {
  * endpoint's deliveries are a contiguous primary-key range in event order.
  */
 export function deliveryId(endpointId: string, eventSeq: number): string {
+	if (!Number.isSafeInteger(eventSeq) || eventSeq < 0 || eventSeq >= 32 ** SEQUENCE_CHARS) {
+		throw new RangeError(`event sequence ${eventSeq} does not fit a delivery id`);
+	}
 	return ID_PREFIX.delivery + endpointId.slice(ID_PREFIX.endpoint.length) + encodeFixed(eventSeq, SEQUENCE_CHARS);
 }
 

@@ -7,6 +7,8 @@ export async function forEachConcurrently<T>(
 	limit: number,
 	work: (item: T) => Promise<void>,
 ): Promise<void> {
+	if (!Number.isInteger(limit) || limit < 1)
+		throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
 	let next = 0;
 	const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
 		while (next < items.length) {

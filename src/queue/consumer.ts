@@ -15,6 +15,7 @@ import {
 } from "../delivery/settings";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, newAttemptId } from "../lib/ids";
+import { count } from "../lib/metering";
 import { forEachConcurrently } from "../lib/pool";
 import { type ScheduledRetry, schedulerFor } from "../scheduler/client";
 import { type AttemptTrigger, type DeliveryJob, isDeliveryJob } from "./messages";
@@ -137,6 +138,7 @@ async function attemptDelivery(
 		customHeaders: JSON.parse(endpoint.headers) as Record<string, string>,
 	});
 	const result: AttemptResult = await sendAttempt({ url: endpoint.url, headers, body, timeoutMs: policy.timeoutMs });
+	count("attempts_made");
 	const record: AttemptRecord = {
 		id: newAttemptId(),
 		attempt: planned.attempt,
@@ -162,7 +164,10 @@ async function attemptDelivery(
 	if (result.statusCode === null) return scheduleOrFail(settled, policy.retrySchedule, null);
 
 	const verdict = classifyResponse(result.statusCode, result.retryAfter, Date.now());
-	if (verdict.kind === "success") return { ...settled, status: "success", error: null };
+	if (verdict.kind === "success") {
+		count("attempts_succeeded");
+		return { ...settled, status: "success", error: null };
+	}
 	if (verdict.kind === "gone") {
 		return { ...settled, status: "failed", disableEndpoint: `the endpoint answered 410 Gone at ${record.started_at}` };
 	}

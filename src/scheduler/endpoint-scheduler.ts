@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { count, countDurableObjectSql, meteredEnv } from "../lib/metering";
 import { type DeliveryJob, enqueueJobs } from "../queue/messages";
 import type { ScheduledRetry } from "./client";
 
@@ -21,10 +22,12 @@ interface DueRetryRow extends Record<string, SqlStorageValue> {
  */
 export class EndpointScheduler extends DurableObject<Env> {
 	private readonly sql: SqlStorage;
+	private readonly queue: Queue<DeliveryJob>;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.sql = ctx.storage.sql;
+		this.queue = meteredEnv(env).DELIVERY_QUEUE as Queue<DeliveryJob>;
 		this.sql.exec(`CREATE TABLE IF NOT EXISTS due_retries (
 			delivery_id TEXT PRIMARY KEY,
 			tenant_id TEXT NOT NULL,
@@ -38,8 +41,9 @@ export class EndpointScheduler extends DurableObject<Env> {
 
 	/** Stores retries (a later schedule for the same delivery replaces the earlier) and arms the alarm. */
 	async schedule(tenantId: string, endpointId: string, retries: readonly ScheduledRetry[]): Promise<void> {
+		const started = this.startRequest();
 		for (const retry of retries) {
-			this.sql.exec(
+			this.query(
 				`INSERT INTO due_retries (delivery_id, tenant_id, endpoint_id, event_seq, attempt, due_at)
 				 VALUES (?, ?, ?, ?, ?, ?)
 				 ON CONFLICT (delivery_id) DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at`,
@@ -52,16 +56,18 @@ export class EndpointScheduler extends DurableObject<Env> {
 			);
 		}
 		await this.armForEarliest();
+		count("do_wall_ms", Date.now() - started);
 	}
 
 	/** Drops every pending retry and returns the delivery ids it held. */
 	async cancelAll(): Promise<string[]> {
-		const ids = this.sql
-			.exec<{ delivery_id: string }>("SELECT delivery_id FROM due_retries")
-			.toArray()
-			.map((row) => row.delivery_id);
-		this.sql.exec("DELETE FROM due_retries");
+		const started = this.startRequest();
+		const ids = this.query<{ delivery_id: string }>("SELECT delivery_id FROM due_retries").map(
+			(row) => row.delivery_id,
+		);
+		this.query("DELETE FROM due_retries");
 		await this.ctx.storage.deleteAlarm();
+		count("do_wall_ms", Date.now() - started);
 		return ids;
 	}
 
@@ -88,12 +94,25 @@ export class EndpointScheduler extends DurableObject<Env> {
 				trigger: "scheduled",
 			}));
 			// Sent before deleted: a crash in between resends (at least once), never loses.
-			await enqueueJobs(this.env.DELIVERY_QUEUE, jobs);
+			await enqueueJobs(this.queue, jobs);
 			for (const row of due) {
-				this.sql.exec("DELETE FROM due_retries WHERE delivery_id = ? AND due_at = ?", row.delivery_id, row.due_at);
+				this.query("DELETE FROM due_retries WHERE delivery_id = ? AND due_at = ?", row.delivery_id, row.due_at);
 			}
 		}
 		await this.armForEarliest();
+		count("do_wall_ms", Date.now() - now);
+	}
+
+	private startRequest(): number {
+		count("do_requests");
+		return Date.now();
+	}
+
+	private query<Row extends Record<string, SqlStorageValue>>(statement: string, ...bindings: SqlStorageValue[]): Row[] {
+		const cursor = this.sql.exec<Row>(statement, ...bindings);
+		const rows = cursor.toArray();
+		countDurableObjectSql(cursor);
+		return rows;
 	}
 
 	private async armForEarliest(): Promise<void> {

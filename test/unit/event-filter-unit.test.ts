@@ -70,6 +70,7 @@ describe("EVENT_FILTER_PATTERN", () => {
 		"user.*.created",
 		"**",
 		"user.**",
+		"user.*.*",
 		"*user",
 		"user created",
 		"user/created",

@@ -133,3 +133,9 @@ describe("other ids", () => {
 		expect(sorted).toEqual(times);
 	});
 });
+
+describe("deliveryId sequence bounds", () => {
+	it.each([-1, 1.5, 32 ** 10, Number.NaN])("refuses sequence %d rather than wrapping or printing garbage", (seq) => {
+		expect(() => deliveryId("hook_abcdefghjkmnpqrs", seq)).toThrow(RangeError);
+	});
+});

@@ -86,3 +86,9 @@ describe("parseRetryAfter", () => {
 		}
 	});
 });
+
+describe("parseRetryAfter takes only delta-seconds and HTTP dates", () => {
+	it.each(["3600.5", "-5", "1.5", "in 10", "2026-01-01"])("ignores %j", (value) => {
+		expect(parseRetryAfter(value, Date.UTC(2026, 0, 1))).toBeNull();
+	});
+});

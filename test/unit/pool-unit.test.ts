@@ -135,3 +135,9 @@ describe("forEachConcurrently", () => {
 		).rejects.toBe(failure);
 	});
 });
+
+describe("forEachConcurrently limit", () => {
+	it.each([0, -1, Number.NaN, 1.5])("refuses a limit of %d instead of silently doing nothing", async (limit) => {
+		await expect(forEachConcurrently([1], limit, async () => undefined)).rejects.toThrow(RangeError);
+	});
+});

@@ -120,3 +120,9 @@ describe("maxAttempts", () => {
 		}
 	});
 });
+
+describe("parseRetrySchedule refuses text Number() would bend", () => {
+	it.each(["60,,300", "60,", "1e2", "0x10", "1.5", " , "])("%j is refused", (text) => {
+		expect(parseRetrySchedule(text)).toBeNull();
+	});
+});

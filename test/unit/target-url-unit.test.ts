@@ -51,27 +51,36 @@ describe("targetUrlProblem in production", () => {
 	});
 
 	it.each([
-		"https://localhost/hook",
-		"https://LOCALHOST./hook",
-		"https://api.localhost/hook",
 		"https://127.0.0.1/hook",
 		"https://10.0.0.5/hook",
 		"https://10.1/hook",
 		"https://172.16.0.1/hook",
 		"https://192.168.1.1/hook",
 		"https://169.254.169.254/latest/meta-data/",
+		"https://0.0.0.0/hook",
 		"https://0x7f000001/hook",
 		"https://2130706433/hook",
 		"https://[::1]/hook",
 		"https://[fd00::1]/hook",
 		"https://[::ffff:127.0.0.1]/hook",
+	])("refuses the IP literal in %s", (url) => {
+		expect(targetUrlProblem(url, "production")).toMatch(/IP address/);
+	});
+
+	it.each([
+		"https://localhost/hook",
+		"https://LOCALHOST./hook",
+		"https://api.localhost/hook",
 		"https://metadata.google.internal/computeMetadata/v1/",
 		"https://METADATA.GOOGLE.INTERNAL./computeMetadata/v1/",
 		"https://metadata/hook",
 		"https://printer.local/hook",
-		"https://intranet/hook",
-	])("refuses %s", (url) => {
-		expect(targetUrlProblem(url, "production")).toEqual(expect.any(String));
+	])("refuses the local or metadata host in %s", (url) => {
+		expect(targetUrlProblem(url, "production")).toMatch(/local, private or metadata/);
+	});
+
+	it("refuses a host name that is not fully qualified", () => {
+		expect(targetUrlProblem("https://intranet/hook", "production")).toMatch(/fully qualified/);
 	});
 
 	it("refuses credentials", () => {

@@ -1,0 +1,348 @@
+/**
+ * Starts Edgehook the way a user runs it locally (`wrangler dev`: workerd with
+ * local D1, Queues and Durable Objects), with the same isolation as the e2e
+ * suite (test/e2e/global-setup.ts): a fresh --persist-to directory with the
+ * migrations applied, an empty --env-file so a developer's .dev.vars cannot
+ * leak in, settings as --var, and wrangler in a process group of its own so
+ * that one signal ends npx, wrangler and workerd together.
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, readdirSync, readFileSync, type WriteStream } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Client } from "./http";
+
+/** Counters the worker keeps when ENVIRONMENT=development and BENCH_METERING=on. */
+export interface Metrics {
+	d1_rows_read: number;
+	d1_rows_written: number;
+	d1_queries: number;
+	queue_messages_sent: number;
+	queue_messages_consumed: number;
+	queue_batches: number;
+	do_requests: number;
+	do_alarms: number;
+	do_wall_ms: number;
+	do_rows_read: number;
+	do_rows_written: number;
+	worker_fetch_invocations: number;
+	worker_queue_invocations: number;
+	worker_scheduled_invocations: number;
+	attempts_made: number;
+	attempts_succeeded: number;
+}
+
+export const METRIC_NAMES: readonly (keyof Metrics)[] = [
+	"d1_rows_read",
+	"d1_rows_written",
+	"d1_queries",
+	"queue_messages_sent",
+	"queue_messages_consumed",
+	"queue_batches",
+	"do_requests",
+	"do_alarms",
+	"do_wall_ms",
+	"do_rows_read",
+	"do_rows_written",
+	"worker_fetch_invocations",
+	"worker_queue_invocations",
+	"worker_scheduled_invocations",
+	"attempts_made",
+	"attempts_succeeded",
+];
+
+/** Worker settings for the bench: development mode, one-second default retries, metering on. */
+export const BENCH_VARS: Readonly<Record<string, string>> = {
+	ENVIRONMENT: "development",
+	RETRY_SCHEDULE: "1,1,1,1",
+	BENCH_METERING: "on",
+};
+
+/** CPU time used so far by processes, in milliseconds. */
+export interface CpuSample {
+	workerdMs: number;
+	/** Every other process of wrangler's group (npx, wrangler's Node). */
+	otherMs: number;
+	workerdProcesses: number;
+}
+
+const TAIL_CHARS = 8_000;
+
+export class LocalWorker {
+	private output = "";
+
+	private constructor(
+		readonly baseUrl: string,
+		readonly adminKey: string,
+		readonly workDir: string,
+		private readonly child: ChildProcess,
+		private readonly log: WriteStream,
+		readonly client: Client,
+	) {}
+
+	static async start(root: string, onLine: (line: string) => void): Promise<LocalWorker> {
+		const workDir = await mkdtemp(join(tmpdir(), "edgehook-bench-"));
+		const persistDir = join(workDir, "state");
+		const envFile = join(workDir, "empty.env");
+		await writeFile(envFile, "");
+		const env = wranglerEnv();
+		onLine(`applying migrations into ${persistDir}`);
+		await runMigrations(root, persistDir, env);
+
+		const adminKey = `bench_${randomBytes(16).toString("hex")}`;
+		const port = await freePort();
+		const inspectorPort = await freePort();
+		const args = [
+			"wrangler",
+			"dev",
+			"--ip",
+			"127.0.0.1",
+			"--port",
+			String(port),
+			"--inspector-port",
+			String(inspectorPort),
+			"--persist-to",
+			persistDir,
+			"--env-file",
+			envFile,
+			"--show-interactive-dev-session=false",
+			"--var",
+			`ADMIN_API_KEY:${adminKey}`,
+			...Object.entries(BENCH_VARS).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+		];
+		const child = spawn("npx", args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+		const log = createWriteStream(join(workDir, "wrangler.log"));
+		const baseUrl = `http://127.0.0.1:${port}`;
+		const worker = new LocalWorker(
+			baseUrl,
+			adminKey,
+			workDir,
+			child,
+			log,
+			new Client({ baseUrl, adminKey, maxSockets: 64 }),
+		);
+		const onData = (chunk: Buffer): void => {
+			const text = chunk.toString("utf8");
+			log.write(text);
+			worker.output = (worker.output + text).slice(-TAIL_CHARS);
+		};
+		child.stdout?.on("data", onData);
+		child.stderr?.on("data", onData);
+		onLine(`starting wrangler dev on ${baseUrl} (log: ${join(workDir, "wrangler.log")})`);
+		try {
+			await worker.waitForHealthy(90_000);
+		} catch (error) {
+			await worker.stop(true);
+			const message = error instanceof Error ? error.message : String(error);
+			throw new Error(`wrangler dev did not become healthy: ${message}\n--- wrangler output ---\n${worker.output}`);
+		}
+		return worker;
+	}
+
+	/** The last part of wrangler's output, for error messages. */
+	tail(): string {
+		return this.output;
+	}
+
+	private async waitForHealthy(timeoutMs: number): Promise<void> {
+		const deadline = Date.now() + timeoutMs;
+		let last = "no answer yet";
+		while (Date.now() < deadline) {
+			if (this.child.exitCode !== null || this.child.signalCode !== null) {
+				throw new Error(`wrangler exited (code ${this.child.exitCode}, signal ${this.child.signalCode})`);
+			}
+			try {
+				const answer = await this.client.send("GET", "/healthz", undefined, 3_000);
+				if (answer.status === 200) return;
+				last = `HTTP ${answer.status} ${answer.body.slice(0, 200)}`;
+			} catch (error) {
+				last = error instanceof Error ? error.message : String(error);
+			}
+			await sleep(250);
+		}
+		throw new Error(`no 200 from /healthz within ${timeoutMs} ms (last: ${last})`);
+	}
+
+	/** The metering counters, or null when the worker does not serve them (404). */
+	async metrics(): Promise<Metrics | null> {
+		const answer = await this.client.send("GET", "/_bench/metrics");
+		if (answer.status === 404) return null;
+		if (answer.status !== 200) throw new Error(`GET /_bench/metrics → HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
+		return parseMetrics(answer.body);
+	}
+
+	async resetMetrics(): Promise<void> {
+		const answer = await this.client.send("POST", "/_bench/reset");
+		if (answer.status < 200 || answer.status >= 300) {
+			throw new Error(`POST /_bench/reset → HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
+		}
+	}
+
+	/** CPU time of wrangler's process group, workerd apart from the rest. */
+	cpu(): CpuSample {
+		const pgid = this.child.pid;
+		const sample: CpuSample = { workerdMs: 0, otherMs: 0, workerdProcesses: 0 };
+		if (pgid === undefined) return sample;
+		for (const entry of readdirSync("/proc")) {
+			if (!/^\d+$/.test(entry)) continue;
+			const stat = readProcStat(entry);
+			if (stat === null || stat.pgrp !== pgid) continue;
+			const ms = ((stat.utime + stat.stime) * 1000) / CLOCK_TICKS;
+			if (stat.comm === "workerd") {
+				sample.workerdMs += ms;
+				sample.workerdProcesses++;
+			} else {
+				sample.otherMs += ms;
+			}
+		}
+		return sample;
+	}
+
+	/** Ends wrangler's whole process group and removes the temporary state unless `keep`. */
+	async stop(keep = process.env.BENCH_KEEP_STATE === "1"): Promise<void> {
+		this.client.close();
+		const pid = this.child.pid;
+		if (pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
+			const gone = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+			signalGroup(pid, "SIGTERM");
+			const stopped = await Promise.race([gone.then(() => true), sleep(5_000).then(() => false)]);
+			// workerd may outlive wrangler: signal the group again either way.
+			signalGroup(pid, stopped ? "SIGTERM" : "SIGKILL");
+			if (!stopped) await Promise.race([gone, sleep(2_000)]);
+		}
+		await new Promise<void>((resolve) => this.log.end(() => resolve()));
+		if (!keep) await rm(this.workDir, { recursive: true, force: true });
+	}
+}
+
+function parseMetrics(text: string): Metrics {
+	const raw = JSON.parse(text) as Record<string, unknown>;
+	const source =
+		typeof raw.counters === "object" && raw.counters !== null ? (raw.counters as Record<string, unknown>) : raw;
+	const metrics = {} as Metrics;
+	for (const name of METRIC_NAMES) {
+		const value = source[name];
+		metrics[name] = typeof value === "number" && Number.isFinite(value) ? value : 0;
+	}
+	return metrics;
+}
+
+export function metricsDelta(after: Metrics, before: Metrics): Metrics {
+	const delta = {} as Metrics;
+	for (const name of METRIC_NAMES) delta[name] = after[name] - before[name];
+	return delta;
+}
+
+export function sameMetrics(a: Metrics, b: Metrics): boolean {
+	return METRIC_NAMES.every((name) => a[name] === b[name]);
+}
+
+const CLOCK_TICKS = clockTicks();
+
+function clockTicks(): number {
+	try {
+		const value = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+		return Number.isFinite(value) && value > 0 ? value : 100;
+	} catch {
+		return 100;
+	}
+}
+
+interface ProcStat {
+	comm: string;
+	pgrp: number;
+	utime: number;
+	stime: number;
+}
+
+function readProcStat(pid: string): ProcStat | null {
+	let text: string;
+	try {
+		text = readFileSync(`/proc/${pid}/stat`, "utf8");
+	} catch {
+		return null;
+	}
+	const open = text.indexOf("(");
+	const close = text.lastIndexOf(")");
+	if (open < 0 || close < 0) return null;
+	// Fields after the command name, starting with field 3 (state).
+	const fields = text
+		.slice(close + 2)
+		.trim()
+		.split(" ");
+	const field = (n: number): number => Number(fields[n - 3]);
+	return { comm: text.slice(open + 1, close), pgrp: field(5), utime: field(14), stime: field(15) };
+}
+
+/** The environment for wrangler: no telemetry, no prompts, no colours, nothing of this process passed on. */
+function wranglerEnv(): NodeJS.ProcessEnv {
+	const env: NodeJS.ProcessEnv = {
+		...process.env,
+		CI: "true",
+		WRANGLER_SEND_METRICS: "false",
+		NO_COLOR: "1",
+		FORCE_COLOR: "0",
+	};
+	delete env.CLOUDFLARE_INCLUDE_PROCESS_ENV;
+	return env;
+}
+
+async function runMigrations(root: string, persistDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+	const args = ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir];
+	await new Promise<void>((resolve, reject) => {
+		execFile("npx", args, { cwd: root, env, timeout: 120_000 }, (error, stdout, stderr) => {
+			if (error) {
+				reject(new Error(`npx ${args.join(" ")} failed: ${error.message}\n${stdout}\n${stderr}`));
+				return;
+			}
+			resolve();
+		});
+	});
+}
+
+async function freePort(): Promise<number> {
+	return new Promise<number>((resolve, reject) => {
+		const server = createServer();
+		server.once("error", reject);
+		server.listen(0, "127.0.0.1", () => {
+			const address = server.address();
+			const port = typeof address === "object" && address !== null ? address.port : 0;
+			server.close(() => (port === 0 ? reject(new Error("could not get a free port")) : resolve(port)));
+		});
+	});
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+	try {
+		process.kill(-pid, signal);
+	} catch {
+		// The group is already gone.
+	}
+}
+
+/** `wrangler --version` as installed in the project. */
+export function wranglerVersion(root: string): string {
+	try {
+		const pkg = JSON.parse(readFileSync(join(root, "node_modules", "wrangler", "package.json"), "utf8")) as {
+			version?: string;
+		};
+		return pkg.version ?? "unknown";
+	} catch {
+		return "unknown";
+	}
+}
+
+export function workerdVersion(root: string): string {
+	try {
+		const pkg = JSON.parse(readFileSync(join(root, "node_modules", "workerd", "package.json"), "utf8")) as {
+			version?: string;
+		};
+		return pkg.version ?? "unknown";
+	} catch {
+		return "unknown";
+	}
+}

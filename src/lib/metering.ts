@@ -1,0 +1,167 @@
+/**
+ * Usage counters for `npm run bench`, so cost is counted rather than
+ * estimated. D1 and the queue are only wrapped, and the counters only
+ * served at /_bench, when ENVIRONMENT=development and BENCH_METERING=on.
+ *
+ * The counters live in module scope: under wrangler dev the worker and its
+ * Durable Objects share one isolate, so one object sees every charge.
+ */
+export interface MeterCounters {
+	d1_rows_read: number;
+	d1_rows_written: number;
+	d1_queries: number;
+	queue_messages_sent: number;
+	queue_messages_consumed: number;
+	queue_batches: number;
+	do_requests: number;
+	do_alarms: number;
+	do_wall_ms: number;
+	do_rows_read: number;
+	do_rows_written: number;
+	worker_fetch_invocations: number;
+	worker_queue_invocations: number;
+	worker_scheduled_invocations: number;
+	attempts_made: number;
+	attempts_succeeded: number;
+}
+
+function zero(): MeterCounters {
+	return {
+		d1_rows_read: 0,
+		d1_rows_written: 0,
+		d1_queries: 0,
+		queue_messages_sent: 0,
+		queue_messages_consumed: 0,
+		queue_batches: 0,
+		do_requests: 0,
+		do_alarms: 0,
+		do_wall_ms: 0,
+		do_rows_read: 0,
+		do_rows_written: 0,
+		worker_fetch_invocations: 0,
+		worker_queue_invocations: 0,
+		worker_scheduled_invocations: 0,
+		attempts_made: 0,
+		attempts_succeeded: 0,
+	};
+}
+
+let counters = zero();
+
+export function meteringEnabled(env: { ENVIRONMENT?: string; BENCH_METERING?: string }): boolean {
+	return env.ENVIRONMENT === "development" && env.BENCH_METERING === "on";
+}
+
+/**
+ * Adds to a counter. Plain counts always run (an addition costs nothing worth
+ * a branch); only the D1 and queue wrappers, which change call paths, depend
+ * on BENCH_METERING.
+ */
+export function count(name: keyof MeterCounters, amount = 1): void {
+	counters[name] += amount;
+}
+
+export function readCounters(): MeterCounters {
+	return { ...counters };
+}
+
+export function resetCounters(): void {
+	counters = zero();
+}
+
+function countMeta(meta: { rows_read?: number; rows_written?: number } | undefined): void {
+	counters.d1_queries += 1;
+	counters.d1_rows_read += meta?.rows_read ?? 0;
+	counters.d1_rows_written += meta?.rows_written ?? 0;
+}
+
+const unwrapped = new WeakMap<object, D1PreparedStatement>();
+
+/**
+ * A statement whose results are counted. `first` and `raw` return no meta, so
+ * they are answered through `all`, which does; the rows are the same.
+ */
+function meterStatement(statement: D1PreparedStatement): D1PreparedStatement {
+	const metered = new Proxy(statement, {
+		get(target, property) {
+			if (property === "bind") return (...values: unknown[]) => meterStatement(target.bind(...values));
+			if (property === "all" || property === "run") {
+				return async () => {
+					const result = await (property === "all" ? target.all() : target.run());
+					countMeta(result.meta);
+					return result;
+				};
+			}
+			if (property === "first") {
+				return async (column?: string) => {
+					const result = await target.all<Record<string, unknown>>();
+					countMeta(result.meta);
+					const row = result.results[0];
+					if (row === undefined) return null;
+					return column === undefined ? row : (row[column] ?? null);
+				};
+			}
+			if (property === "raw") {
+				return async (options?: { columnNames?: boolean }) => {
+					const result = await target.all<Record<string, unknown>>();
+					countMeta(result.meta);
+					const rows = result.results.map((row) => Object.values(row));
+					const first = result.results[0];
+					return options?.columnNames ? [first === undefined ? [] : Object.keys(first), ...rows] : rows;
+				};
+			}
+			return Reflect.get(target, property);
+		},
+	});
+	unwrapped.set(metered, statement);
+	return metered;
+}
+
+export function meterD1(database: D1Database): D1Database {
+	return new Proxy(database, {
+		get(target, property) {
+			if (property === "prepare") return (query: string) => meterStatement(target.prepare(query));
+			if (property === "batch") {
+				return async (statements: D1PreparedStatement[]) => {
+					const results = await target.batch(statements.map((statement) => unwrapped.get(statement) ?? statement));
+					for (const result of results) countMeta(result.meta);
+					return results;
+				};
+			}
+			return Reflect.get(target, property);
+		},
+	});
+}
+
+export function meterQueue<T>(queue: Queue<T>): Queue<T> {
+	return new Proxy(queue, {
+		get(target, property) {
+			if (property === "send") {
+				return (body: T, options?: QueueSendOptions) => {
+					counters.queue_messages_sent += 1;
+					return target.send(body, options);
+				};
+			}
+			if (property === "sendBatch") {
+				return (messages: Iterable<MessageSendRequest<T>>, options?: QueueSendBatchOptions) => {
+					const list = [...messages];
+					counters.queue_messages_sent += list.length;
+					return target.sendBatch(list, options);
+				};
+			}
+			return Reflect.get(target, property);
+		},
+	});
+}
+
+/** The env with D1 and the queue counted, when metering is on; the env itself otherwise. */
+export function meteredEnv(env: Env): Env {
+	if (!meteringEnabled(env)) return env;
+	return { ...env, DB: meterD1(env.DB), DELIVERY_QUEUE: meterQueue(env.DELIVERY_QUEUE) };
+}
+
+/** SQL cursor usage inside a Durable Object, read after the cursor is drained. */
+export function countDurableObjectSql(cursor: { rowsRead: number; rowsWritten: number }): void {
+	counters.do_rows_read += cursor.rowsRead;
+	counters.do_rows_written += cursor.rowsWritten;
+}

@@ -1,0 +1,73 @@
+import { createExecutionContext, createMessageBatch } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { readCounters, resetCounters } from "../../src/lib/metering";
+import type { DeliveryJob } from "../../src/queue/messages";
+import { ADMIN_KEY, createWebhook, receiverPath, record, uniqueName } from "./helpers";
+
+/** The env `npm run bench` runs with: every D1 query and queue message counted. */
+const benchEnv = { ...env, ENVIRONMENT: "development", BENCH_METERING: "on" };
+
+async function post(path: string, body: unknown): Promise<Record<string, unknown>> {
+	const response = await worker.fetch(
+		new Request(`http://edgehook.test${path}`, {
+			method: "POST",
+			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+			body: JSON.stringify(body),
+		}),
+		benchEnv,
+		createExecutionContext(),
+	);
+	return record(await response.json());
+}
+
+describe("metered cost of the hot path", () => {
+	beforeEach(() => resetCounters());
+
+	it("writes 2 D1 rows per event (row and id index) and 1 per first-attempt delivery", async () => {
+		const type = `${uniqueName("cost")}.created`;
+		const hooks = [];
+		for (let i = 0; i < 10; i++)
+			hooks.push(await createWebhook({ url: receiverPath("ok", uniqueName("cost")), events: [type] }));
+		resetCounters();
+
+		// An event nobody subscribes to: its cost is the event alone, and no
+		// background delivery muddles the counters of the batch run below.
+		await post("/v1/events", { type: `${type}.unsubscribed`, data: { n: 1 } });
+		const afterIngest = readCounters();
+		expect(afterIngest.d1_rows_written).toBe(2);
+		expect(afterIngest.worker_fetch_invocations).toBe(1);
+
+		const [seqRow] = (await env.DB.prepare("SELECT max(seq) AS seq FROM events").all<{ seq: number }>()).results;
+		const job: DeliveryJob = {
+			tenantId: "default",
+			eventSeq: Number(seqRow?.seq),
+			targets: hooks.map((hook) => ({ endpointId: String(hook.id), attempt: 1 })),
+			trigger: "initial",
+		};
+		resetCounters();
+		await worker.queue(
+			createMessageBatch<DeliveryJob>("edgehook-deliveries", [
+				{ id: "m", timestamp: Date.now(), attempts: 1, body: job },
+			]),
+			benchEnv,
+		);
+		const afterDelivery = readCounters();
+		expect(afterDelivery.attempts_succeeded).toBe(10);
+		expect(afterDelivery.d1_rows_written).toBe(10);
+		// A delivery that succeeds at once never touches its endpoint's Durable Object.
+		expect(afterDelivery.do_requests).toBe(0);
+		expect(afterDelivery.queue_messages_consumed).toBe(1);
+		expect((afterIngest.d1_rows_written + afterDelivery.d1_rows_written) / 10).toBeLessThanOrEqual(2);
+	});
+
+	it("serves the counters at /_bench only when metering is on", async () => {
+		const init = { headers: { authorization: `Bearer ${ADMIN_KEY}` } };
+		const url = "http://edgehook.test/_bench/metrics";
+		expect((await worker.fetch(new Request(url, init), env, createExecutionContext())).status).toBe(404);
+		const metered = await worker.fetch(new Request(url, init), benchEnv, createExecutionContext());
+		expect(metered.status).toBe(200);
+		expect(record(await metered.json())).toHaveProperty("d1_rows_written");
+	});
+});
