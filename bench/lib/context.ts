@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Client } from "./http";
 import { fmt, progress } from "./log";
-import { type Behaviour, ReceiverServer, type ReceiverEndpoint } from "./receiver";
+import { type Behaviour, type ReceiverEndpoint, ReceiverServer } from "./receiver";
 import { type LocalWorker, type Metrics, sameMetrics } from "./worker";
 
 /** An endpoint registered with the worker and the receiver path behind it. */

@@ -72,7 +72,9 @@ export class Client {
 	async json<T>(method: string, path: string, expected: number, json?: unknown): Promise<T> {
 		const exchange = await this.send(method, path, json);
 		if (exchange.status !== expected) {
-			throw new Error(`${method} ${path} → HTTP ${exchange.status} (expected ${expected}): ${exchange.body.slice(0, 500)}`);
+			throw new Error(
+				`${method} ${path} → HTTP ${exchange.status} (expected ${expected}): ${exchange.body.slice(0, 500)}`,
+			);
 		}
 		return JSON.parse(exchange.body) as T;
 	}

@@ -137,7 +137,11 @@ export async function fixedRate(options: FixedRateOptions): Promise<FixedRateRes
 }
 
 /** Polls `probe` every `intervalMs` until it returns true or `timeoutMs` passes; true when it did. */
-export async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<boolean> {
+export async function until(
+	probe: () => boolean | Promise<boolean>,
+	timeoutMs: number,
+	intervalMs = 100,
+): Promise<boolean> {
 	const deadline = performance.now() + timeoutMs;
 	for (;;) {
 		if (await probe()) return true;

@@ -64,7 +64,10 @@ export const BENCH_VARS: Readonly<Record<string, string>> = {
 
 /** CPU time used so far by processes, in milliseconds. */
 export interface CpuSample {
+	/** The workerd that runs Edgehook, with local D1, Queues and Durable Objects. */
 	workerdMs: number;
+	/** wrangler's own workerd in front of it, which holds the listening port and forwards requests. */
+	proxyMs: number;
 	/** Every other process of wrangler's group (npx, wrangler's Node). */
 	otherMs: number;
 	workerdProcesses: number;
@@ -171,7 +174,8 @@ export class LocalWorker {
 	async metrics(): Promise<Metrics | null> {
 		const answer = await this.client.send("GET", "/_bench/metrics");
 		if (answer.status === 404) return null;
-		if (answer.status !== 200) throw new Error(`GET /_bench/metrics → HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
+		if (answer.status !== 200)
+			throw new Error(`GET /_bench/metrics → HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
 		return parseMetrics(answer.body);
 	}
 
@@ -185,16 +189,18 @@ export class LocalWorker {
 	/** CPU time of wrangler's process group, workerd apart from the rest. */
 	cpu(): CpuSample {
 		const pgid = this.child.pid;
-		const sample: CpuSample = { workerdMs: 0, otherMs: 0, workerdProcesses: 0 };
+		const sample: CpuSample = { workerdMs: 0, proxyMs: 0, otherMs: 0, workerdProcesses: 0 };
 		if (pgid === undefined) return sample;
-		for (const entry of readdirSync("/proc")) {
-			if (!/^\d+$/.test(entry)) continue;
-			const stat = readProcStat(entry);
+		const entry = `entry=${new URL(this.baseUrl).host}`;
+		for (const pid of readdirSync("/proc")) {
+			if (!/^\d+$/.test(pid)) continue;
+			const stat = readProcStat(pid);
 			if (stat === null || stat.pgrp !== pgid) continue;
 			const ms = ((stat.utime + stat.stime) * 1000) / CLOCK_TICKS;
 			if (stat.comm === "workerd") {
-				sample.workerdMs += ms;
 				sample.workerdProcesses++;
+				if (readCmdline(pid).includes(entry)) sample.proxyMs += ms;
+				else sample.workerdMs += ms;
 			} else {
 				sample.otherMs += ms;
 			}
@@ -257,6 +263,14 @@ interface ProcStat {
 	pgrp: number;
 	utime: number;
 	stime: number;
+}
+
+function readCmdline(pid: string): string {
+	try {
+		return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+	} catch {
+		return "";
+	}
 }
 
 function readProcStat(pid: string): ProcStat | null {
@@ -324,25 +338,25 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 	}
 }
 
-/** `wrangler --version` as installed in the project. */
-export function wranglerVersion(root: string): string {
+function packageVersion(path: string): string | null {
 	try {
-		const pkg = JSON.parse(readFileSync(join(root, "node_modules", "wrangler", "package.json"), "utf8")) as {
-			version?: string;
-		};
-		return pkg.version ?? "unknown";
+		const pkg = JSON.parse(readFileSync(path, "utf8")) as { version?: unknown };
+		return typeof pkg.version === "string" ? pkg.version : null;
 	} catch {
-		return "unknown";
+		return null;
 	}
 }
 
-export function workerdVersion(root: string): string {
-	try {
-		const pkg = JSON.parse(readFileSync(join(root, "node_modules", "workerd", "package.json"), "utf8")) as {
-			version?: string;
-		};
-		return pkg.version ?? "unknown";
-	} catch {
-		return "unknown";
-	}
+/** The wrangler installed in the project. */
+export function wranglerVersion(root: string): string {
+	return packageVersion(join(root, "node_modules", "wrangler", "package.json")) ?? "unknown";
+}
+
+/** The workerd and miniflare that wrangler runs (its own copies when it has them). */
+export function runtimeVersions(root: string): { workerd: string; miniflare: string } {
+	const find = (name: string): string =>
+		packageVersion(join(root, "node_modules", "wrangler", "node_modules", name, "package.json")) ??
+		packageVersion(join(root, "node_modules", name, "package.json")) ??
+		"unknown";
+	return { workerd: find("workerd"), miniflare: find("miniflare") };
 }

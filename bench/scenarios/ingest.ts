@@ -5,12 +5,21 @@ import { quantilePoints, round, roundSummary, type Summary, summarize } from "..
 
 export interface IngestConfig {
 	concurrency: number;
+	/** Requests per route in all, split over `rounds` alternating runs of the two routes. */
 	maxRequests: number;
+	/** Time per route in all, split the same way. */
 	maxMs: number;
+	rounds: number;
 	warmupRequests: number;
 }
 
-export const INGEST_CONFIG: IngestConfig = { concurrency: 16, maxRequests: 3000, maxMs: 15_000, warmupRequests: 200 };
+export const INGEST_CONFIG: IngestConfig = {
+	concurrency: 16,
+	maxRequests: 3000,
+	maxMs: 15_000,
+	rounds: 3,
+	warmupRequests: 300,
+};
 
 interface RouteResult {
 	rps: number | null;
@@ -20,14 +29,17 @@ interface RouteResult {
 	statuses: Record<string, number>;
 	errors: number;
 	first_error: string | null;
-	/** workerd CPU time per request while this route ran (delivery work included where it ran). */
+	/** CPU time of Edgehook's workerd per request while this route ran (delivery work included where it ran). */
 	workerd_cpu_ms_per_request: number | null;
+	/** CPU time of wrangler's forwarding workerd per request. */
+	proxy_cpu_ms_per_request: number | null;
 }
 
 export interface IngestResult {
 	concurrency: number;
 	max_requests: number;
 	max_ms: number;
+	rounds: number;
 	rps: number | null;
 	noop_rps: number | null;
 	ratio: number | null;
@@ -35,102 +47,154 @@ export interface IngestResult {
 	p99_ms: number | null;
 	noop_p50_ms: number | null;
 	noop_p99_ms: number | null;
-	/** POST /v1/events with one subscribed endpoint, so each event is stored, fanned out and queued. */
+	/** POST /v1/events with one subscribed endpoint: each event is stored, fanned out and queued. */
 	events: RouteResult;
 	/** GET /healthz: the same worker and load, no D1, no queue. */
 	noop: RouteResult;
-	/** POST /v1/events with no subscriber: the event is stored, nothing is queued. */
+	/** POST /v1/events with no subscriber: the event is stored, nothing is queued, nothing delivered. */
 	events_no_subscriber: RouteResult;
+	no_subscriber_ratio: number | null;
+	/** Whether the deliveries caused by the ingest run were all made afterwards, and how long that took. */
 	deliveries_drained: boolean;
 	drain_ms: number | null;
 	/** Latency at quantiles 0, 0.005, …, 1 (201 points), for the chart. */
 	latency_quantiles_ms: { events: number[]; noop: number[] };
 }
 
-function routeResult(run: ClosedLoopResult, cpuMs: number): RouteResult {
-	const rps = run.durationMs > 0 ? (run.completed * 1000) / run.durationMs : null;
-	return {
-		rps: round(rps, 1),
-		requests: run.completed,
-		duration_ms: round(run.durationMs, 0),
-		latency_ms: roundSummary(summarize(run.latenciesMs)),
-		statuses: run.statuses,
-		errors: run.errors,
-		first_error: run.firstError,
-		workerd_cpu_ms_per_request: run.completed > 0 ? round(cpuMs / run.completed, 3) : null,
-	};
+/** Runs of one route, added up. */
+class RouteRuns {
+	private completed = 0;
+	private durationMs = 0;
+	private errors = 0;
+	private firstError: string | null = null;
+	private workerdMs = 0;
+	private proxyMs = 0;
+	readonly latencies: number[] = [];
+	private readonly statuses: Record<string, number> = {};
+
+	add(run: ClosedLoopResult, workerdMs: number, proxyMs: number): void {
+		this.completed += run.completed;
+		this.durationMs += run.durationMs;
+		this.errors += run.errors;
+		this.firstError ??= run.firstError;
+		this.workerdMs += workerdMs;
+		this.proxyMs += proxyMs;
+		this.latencies.push(...run.latenciesMs);
+		for (const [status, count] of Object.entries(run.statuses)) {
+			this.statuses[status] = (this.statuses[status] ?? 0) + count;
+		}
+	}
+
+	result(): RouteResult {
+		const perRequest = (ms: number): number | null => (this.completed > 0 ? round(ms / this.completed, 3) : null);
+		return {
+			rps: round(this.durationMs > 0 ? (this.completed * 1000) / this.durationMs : null, 1),
+			requests: this.completed,
+			duration_ms: round(this.durationMs, 0),
+			latency_ms: roundSummary(summarize(this.latencies)),
+			statuses: this.statuses,
+			errors: this.errors,
+			first_error: this.firstError,
+			workerd_cpu_ms_per_request: perRequest(this.workerdMs),
+			proxy_cpu_ms_per_request: perRequest(this.proxyMs),
+		};
+	}
 }
 
+function describe(label: string, result: RouteResult): string {
+	const errors = result.errors > 0 ? `, ${result.errors} transport errors (${result.first_error})` : "";
+	return (
+		`  ${label}: ${fmt(result.rps, 0)} req/s, p50 ${fmt(result.latency_ms.p50)} ms, p99 ${fmt(result.latency_ms.p99)} ms, ` +
+		`statuses ${JSON.stringify(result.statuses)}${errors}`
+	);
+}
+
+/**
+ * Requests per second of POST /v1/events against GET /healthz at the same
+ * concurrency in the same workerd. The two routes alternate in rounds so that
+ * drift (JIT warm-up, a noisy neighbour) falls on both alike.
+ */
 export async function runIngest(ctx: BenchContext, config: IngestConfig = INGEST_CONFIG): Promise<IngestResult> {
 	const type = ctx.eventType("ingest");
 	const unsubscribedType = ctx.eventType("ingest-nosub");
-	const [endpoint] = await ctx.createEndpoints(1, type, "ingest");
-	if (endpoint === undefined) throw new Error("no endpoint created");
+	const endpoints = await ctx.createEndpoints(1, type, "ingest");
 	let counter = 0;
 	const noopRequest = async (): Promise<number> => (await ctx.client.send("GET", "/healthz")).status;
-	const eventRequest =
-		(eventType: string) =>
-		async (): Promise<number> =>
-			(await ctx.client.send("POST", "/v1/events", { type: eventType, data: { n: counter++, bench: true } })).status;
+	const eventRequest = (eventType: string) => async (): Promise<number> =>
+		(await ctx.client.send("POST", "/v1/events", { type: eventType, data: { n: counter++, bench: true } })).status;
 
-	const measure = async (
-		label: string,
-		request: () => Promise<number>,
-	): Promise<{ result: RouteResult; latencies: number[] }> => {
-		await closedLoop({
-			concurrency: config.concurrency,
-			maxRequests: config.warmupRequests,
-			maxMs: 10_000,
-			request,
-		});
+	const perRound = { requests: Math.ceil(config.maxRequests / config.rounds), ms: config.maxMs / config.rounds };
+	const runOnce = async (runs: RouteRuns, request: () => Promise<number>): Promise<void> => {
 		const before = ctx.worker.cpu();
 		const run = await closedLoop({
 			concurrency: config.concurrency,
-			maxRequests: config.maxRequests,
-			maxMs: config.maxMs,
+			maxRequests: perRound.requests,
+			maxMs: perRound.ms,
 			request,
-			onProgress: (done, elapsedMs) =>
-				progress(`  ${label}: ${done} requests, ${fmt((done * 1000) / elapsedMs, 0)}/s so far`),
 		});
-		const cpuMs = ctx.worker.cpu().workerdMs - before.workerdMs;
-		const result = routeResult(run, cpuMs);
-		progress(
-			`  ${label}: ${fmt(result.rps, 0)} req/s, p50 ${fmt(result.latency_ms.p50)} ms, p99 ${fmt(result.latency_ms.p99)} ms` +
-				`, statuses ${JSON.stringify(result.statuses)}${run.errors > 0 ? `, ${run.errors} errors (${run.firstError})` : ""}`,
-		);
-		return { result, latencies: run.latenciesMs };
+		const after = ctx.worker.cpu();
+		runs.add(run, after.workerdMs - before.workerdMs, after.proxyMs - before.proxyMs);
 	};
 
-	progress(`ingest: concurrency ${config.concurrency}, up to ${config.maxRequests} requests or ${config.maxMs / 1000} s per route`);
-	const noop = await measure("GET /healthz (no-op)", noopRequest);
+	progress(
+		`ingest: concurrency ${config.concurrency}, ${config.rounds} alternating rounds, ` +
+			`up to ${config.maxRequests} requests or ${config.maxMs / 1000} s per route`,
+	);
+	const warmup = { concurrency: config.concurrency, maxRequests: config.warmupRequests, maxMs: 10_000 };
+	await closedLoop({ ...warmup, request: noopRequest });
+	await closedLoop({ ...warmup, request: eventRequest(type) });
+
 	const received = ctx.receivers.total;
-	const events = await measure("POST /v1/events (1 subscriber)", eventRequest(type));
+	const noop = new RouteRuns();
+	const events = new RouteRuns();
+	for (let round = 1; round <= config.rounds; round++) {
+		await runOnce(noop, noopRequest);
+		await runOnce(events, eventRequest(type));
+		const n = noop.result();
+		const e = events.result();
+		progress(
+			`  round ${round}/${config.rounds}: /healthz ${fmt(n.rps, 0)} req/s, /v1/events ${fmt(e.rps, 0)} req/s (cumulative)`,
+		);
+	}
+	const noopResult = noop.result();
+	const eventsResult = events.result();
+	progress(describe("GET /healthz (no-op)", noopResult));
+	progress(describe("POST /v1/events (1 subscriber)", eventsResult));
+
 	const drainStart = performance.now();
 	const drained = await ctx.settle("ingest deliveries", 60_000);
 	const drainMs = performance.now() - drainStart;
 	progress(
-		`  deliveries of the ingest run: ${ctx.receivers.total - received} arrived, drained ${drained ? `in ${fmt(drainMs / 1000)} s` : "not fully"}`,
+		`  deliveries caused by the ingest run: ${ctx.receivers.total - received} arrived; ` +
+			`${drained ? `worker idle ${fmt(drainMs / 1000)} s after the load stopped` : "still busy when the bench went on"}`,
 	);
-	const noSubscriber = await measure("POST /v1/events (no subscriber)", eventRequest(unsubscribedType));
-	await ctx.deleteEndpoints([endpoint]);
+
+	const noSubscriber = new RouteRuns();
+	await runOnce(noSubscriber, eventRequest(unsubscribedType));
+	const noSubscriberResult = noSubscriber.result();
+	progress(describe("POST /v1/events (no subscriber)", noSubscriberResult));
+
+	await ctx.deleteEndpoints(endpoints);
 	await ctx.settle("ingest clean-up");
 
-	const eventsResult = events.result;
-	const noopResult = noop.result;
+	const ratio = (rps: number | null): number | null =>
+		rps !== null && noopResult.rps !== null && noopResult.rps > 0 ? round(rps / noopResult.rps, 3) : null;
 	return {
 		concurrency: config.concurrency,
 		max_requests: config.maxRequests,
 		max_ms: config.maxMs,
+		rounds: config.rounds,
 		rps: eventsResult.rps,
 		noop_rps: noopResult.rps,
-		ratio: eventsResult.rps !== null && noopResult.rps ? round(eventsResult.rps / noopResult.rps, 3) : null,
+		ratio: ratio(eventsResult.rps),
 		p50_ms: eventsResult.latency_ms.p50,
 		p99_ms: eventsResult.latency_ms.p99,
 		noop_p50_ms: noopResult.latency_ms.p50,
 		noop_p99_ms: noopResult.latency_ms.p99,
 		events: eventsResult,
 		noop: noopResult,
-		events_no_subscriber: noSubscriber.result,
+		events_no_subscriber: noSubscriberResult,
+		no_subscriber_ratio: ratio(noSubscriberResult.rps),
 		deliveries_drained: drained,
 		drain_ms: round(drainMs, 0),
 		latency_quantiles_ms: { events: quantilePoints(events.latencies), noop: quantilePoints(noop.latencies) },

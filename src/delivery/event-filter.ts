@@ -1,14 +1,6 @@
 /**
- * Event filters: an exact type (`user.created`), a prefix wildcard
- * (`user.*`, which matches `user.created` and `user.profile.updated` but not
- * `user` itself) or `*` for everything.
+ * The form of an event filter: an exact type (`user.created`), a prefix
+ * wildcard (`user.*`) or `*`. Matching is done in SQL at ingest
+ * (src/db/subscribers.ts).
  */
 export const EVENT_FILTER_PATTERN = /^(\*|[A-Za-z0-9_\-:]+(\.[A-Za-z0-9_\-:]+)*(\.\*)?)$/;
-
-export function matchesEventFilter(filters: readonly string[], eventType: string): boolean {
-	for (const filter of filters) {
-		if (filter === "*" || filter === eventType) return true;
-		if (filter.endsWith(".*") && eventType.startsWith(filter.slice(0, -1))) return true;
-	}
-	return false;
-}

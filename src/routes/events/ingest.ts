@@ -1,9 +1,10 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import type { Database } from "../../db/client";
-import { type EventRow, endpoints, events } from "../../db/schema";
+import { type EventRow, events } from "../../db/schema";
+import { subscribersOf } from "../../db/subscribers";
 import { isoSeconds } from "../../delivery/envelope";
-import { matchesEventFilter } from "../../delivery/event-filter";
 import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError } from "../../lib/errors";
 import { newEventId } from "../../lib/ids";
@@ -46,6 +47,8 @@ export function acceptedEvent(row: Pick<EventRow, "id" | "type" | "createdAt">):
 	};
 }
 
+const dialect = new SQLiteSyncDialect();
+
 function replayOf(row: EventRow): IngestResult {
 	return {
 		event: acceptedEvent(row),
@@ -55,7 +58,30 @@ function replayOf(row: EventRow): IngestResult {
 	};
 }
 
-async function findExisting(ctx: IngestContext, ids: string[], keys: string[]): Promise<EventRow[]> {
+/**
+ * Inserts one event and computes its fan-out in the same statement, so
+ * ingest costs one D1 round trip: the subscribers are read by the INSERT
+ * itself. A repeated id or idempotency key inserts nothing and returns no row.
+ */
+function insertEvent(
+	ctx: IngestContext,
+	row: Omit<EventRow, "seq" | "endpointIds">,
+	onlyEndpointId: string | undefined,
+): D1PreparedStatement {
+	const endpointIds: SQL =
+		onlyEndpointId === undefined ? subscribersOf(ctx.tenantId, row.type) : sql`json_array(${onlyEndpointId})`;
+	const query = dialect.sqlToQuery(sql`
+		INSERT INTO events (tenant_id, id, type, data, idempotency_key, endpoint_ids, created_at)
+		SELECT ${row.tenantId}, ${row.id}, ${row.type}, ${row.data}, ${row.idempotencyKey}, ${endpointIds}, ${row.createdAt}
+		WHERE true
+		ON CONFLICT DO NOTHING
+		RETURNING seq, endpoint_ids`);
+	return ctx.db.$client.prepare(query.sql).bind(...query.params);
+}
+
+async function findExisting(ctx: IngestContext, inputs: readonly EventInput[]): Promise<EventRow[]> {
+	const ids = inputs.flatMap((input) => (input.id === undefined ? [] : [input.id]));
+	const keys = inputs.flatMap((input) => (input.idempotencyKey === undefined ? [] : [input.idempotencyKey]));
 	const queries: BatchItem<"sqlite">[] = [
 		...chunk(ids, IDS_PER_STATEMENT).map((part) =>
 			ctx.db
@@ -90,84 +116,33 @@ export async function ingestEvents(
 	inputs: readonly EventInput[],
 	onlyEndpointId?: string,
 ): Promise<IngestResult[]> {
-	const givenIds = inputs.flatMap((input) => (input.id === undefined ? [] : [input.id]));
-	const givenKeys = inputs.flatMap((input) => (input.idempotencyKey === undefined ? [] : [input.idempotencyKey]));
-	const [existing, subscribers] = await Promise.all([
-		findExisting(ctx, givenIds, givenKeys),
-		onlyEndpointId === undefined
-			? ctx.db
-					.select({ id: endpoints.id, events: endpoints.events })
-					.from(endpoints)
-					.where(and(eq(endpoints.tenantId, ctx.tenantId), eq(endpoints.active, true)))
-			: Promise.resolve(null),
-	]);
-	const existingById = new Map(existing.map((row) => [row.id, row]));
-	const existingByKey = new Map(existing.flatMap((row) => (row.idempotencyKey ? [[row.idempotencyKey, row]] : [])));
-	const filters = subscribers?.map((endpoint) => ({
-		id: endpoint.id,
-		filters: JSON.parse(endpoint.events) as string[],
-	}));
-
 	const now = Date.now();
-	const results: (IngestResult | null)[] = [];
-	const fresh: { index: number; row: Omit<EventRow, "seq"> }[] = [];
-	const claimed = new Set<string>();
-	for (const [index, input] of inputs.entries()) {
-		const earlier =
-			(input.id === undefined ? undefined : existingById.get(input.id)) ??
-			(input.idempotencyKey === undefined ? undefined : existingByKey.get(input.idempotencyKey));
-		if (earlier) {
-			results.push(replayOf(earlier));
-			continue;
-		}
-		const id = input.id ?? newEventId(now);
-		if (claimed.has(id) || (input.idempotencyKey !== undefined && claimed.has(`key:${input.idempotencyKey}`))) {
-			throw new ApiError("validation_failed", `event ${index} repeats the id or idempotency key of an earlier event`, [
-				{ field: `events.${index}.id`, message: "duplicate within the batch" },
-			]);
-		}
-		claimed.add(id);
-		if (input.idempotencyKey !== undefined) claimed.add(`key:${input.idempotencyKey}`);
-		const endpointIds =
-			filters === undefined
-				? [onlyEndpointId ?? ""]
-				: filters.filter((endpoint) => matchesEventFilter(endpoint.filters, input.type)).map((endpoint) => endpoint.id);
-		results.push(null);
-		fresh.push({
-			index,
-			row: {
-				tenantId: ctx.tenantId,
-				id,
-				type: input.type,
-				data: JSON.stringify(input.data),
-				idempotencyKey: input.idempotencyKey ?? null,
-				endpointIds: JSON.stringify(endpointIds),
-				createdAt: now,
-			},
-		});
-	}
-	if (fresh.length === 0) return results.filter((result): result is IngestResult => result !== null);
-
-	const inserts = fresh.map(({ row }) =>
-		ctx.db.insert(events).values(row).onConflictDoNothing().returning({ seq: events.seq }),
+	const rows = inputs.map((input) => ({
+		tenantId: ctx.tenantId,
+		id: input.id ?? newEventId(now),
+		type: input.type,
+		data: JSON.stringify(input.data),
+		idempotencyKey: input.idempotencyKey ?? null,
+		createdAt: now,
+	}));
+	// Drizzle cannot batch raw statements, so this one batch goes to D1 directly.
+	const inserted = await ctx.db.$client.batch<{ seq: number; endpoint_ids: string }>(
+		rows.map((row) => insertEvent(ctx, row, onlyEndpointId)),
 	);
-	const [firstInsert, ...otherInserts] = inserts;
-	if (!firstInsert) throw new Error("unreachable: fresh is not empty");
-	const inserted = await ctx.db.batch([firstInsert, ...otherInserts]);
 
+	const results: (IngestResult | undefined)[] = [];
 	const jobs: DeliveryJob[] = [];
 	const insertedSeqs: number[] = [];
-	const raced: number[] = [];
-	for (const [position, { index, row }] of fresh.entries()) {
-		const seq = inserted[position]?.[0]?.seq;
-		if (seq === undefined) {
-			raced.push(index);
+	for (const [index, row] of rows.entries()) {
+		const stored = inserted[index]?.results[0];
+		if (!stored) {
+			results.push(undefined);
 			continue;
 		}
-		insertedSeqs.push(seq);
-		const endpointIds = JSON.parse(row.endpointIds) as string[];
-		jobs.push(...fanOutJobs(ctx.tenantId, seq, endpointIds, "initial"));
-		results[index] = { event: acceptedEvent(row), seq, endpointIds, replayed: false };
+		const endpointIds = JSON.parse(stored.endpoint_ids) as string[];
+		insertedSeqs.push(stored.seq);
+		jobs.push(...fanOutJobs(ctx.tenantId, stored.seq, endpointIds, "initial"));
+		results.push({ event: acceptedEvent(row), seq: stored.seq, endpointIds, replayed: false });
 	}
 
 	try {
@@ -183,23 +158,19 @@ export async function ingestEvents(
 		);
 	}
 
-	// A concurrent request inserted the same id or key between our read and write: answer with its event.
-	if (raced.length > 0) {
-		const racedInputs = raced.map((index) => inputs[index]);
-		const winners = await findExisting(
-			ctx,
-			racedInputs.flatMap((input) => (input?.id === undefined ? [] : [input.id])),
-			racedInputs.flatMap((input) => (input?.idempotencyKey === undefined ? [] : [input.idempotencyKey])),
+	// Inputs that inserted nothing repeat an id or key seen before (possibly earlier in this batch).
+	const repeated = inputs.filter((_input, index) => results[index] === undefined);
+	if (repeated.length === 0) return results.filter((result) => result !== undefined);
+	const originals = await findExisting(ctx, repeated);
+	return inputs.map((input, index) => {
+		const result = results[index];
+		if (result) return result;
+		const original = originals.find(
+			(row) =>
+				(input.id !== undefined && row.id === input.id) ||
+				(input.idempotencyKey !== undefined && row.idempotencyKey === input.idempotencyKey),
 		);
-		for (const index of raced) {
-			const input = inputs[index];
-			const winner = winners.find(
-				(row) =>
-					row.id === input?.id || (input?.idempotencyKey !== undefined && row.idempotencyKey === input.idempotencyKey),
-			);
-			if (!winner) throw new ApiError("conflict", "the event id is in use; retry the request");
-			results[index] = replayOf(winner);
-		}
-	}
-	return results.filter((result): result is IngestResult => result !== null);
+		if (!original) throw new ApiError("conflict", "the event id is in use; retry the request");
+		return replayOf(original);
+	});
 }

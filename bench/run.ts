@@ -1,0 +1,306 @@
+/**
+ * `npm run bench`: starts Edgehook under `wrangler dev` (workerd with local
+ * D1, Queues and Durable Objects), receivers on 127.0.0.1, and measures
+ * ingest, end-to-end latency, fan-out throughput, isolation, retry timing and
+ * cost. Writes bench/results/latest.json, docs/BENCHMARKS.md and the charts.
+ *
+ * Targets are reported, never enforced: the exit code is non-zero only when
+ * the bench itself broke (the worker did not start, a scenario threw).
+ *
+ * Environment knobs:
+ * - BENCH_ONLY=ingest,e2e,fanout,isolation,retry,cost: run only these scenarios
+ *   (results and docs are then written to bench/results/partial.json only).
+ * - BENCH_KEEP_STATE=1: keep the temporary directory (D1 data, wrangler log).
+ */
+import { rename, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BenchContext } from "./lib/context";
+import { elapsedSeconds, fmt, progress } from "./lib/log";
+import { describeMachine } from "./lib/machine";
+import { check, type TargetCheck } from "./lib/targets";
+import { BENCH_VARS, LocalWorker } from "./lib/worker";
+import { PRICES_AS_OF } from "./prices";
+import { writeCharts } from "./report/charts";
+import { writeMarkdown } from "./report/markdown";
+import { COST_CONFIG, type CostResult, runCost } from "./scenarios/cost";
+import { E2E_CONFIG, type E2eResult, runE2e } from "./scenarios/e2e";
+import { FANOUT_CONFIG, type FanoutLevel, runFanoutLevel } from "./scenarios/fanout";
+import { INGEST_CONFIG, type IngestResult, runIngest } from "./scenarios/ingest";
+import { type IsolationResult, runIsolation } from "./scenarios/isolation";
+import { RETRY_CONFIG, type RetryResult, runRetry } from "./scenarios/retry";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/** The whole suite must finish within ten minutes; scenarios that would not fit are skipped. */
+const BUDGET_S = 570;
+const SCENARIOS = ["ingest", "e2e", "fanout", "isolation", "retry", "cost"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+/** Rough upper bounds of each scenario's duration, to decide whether it still fits. */
+const ESTIMATE_S: Record<Scenario, number> = { ingest: 75, e2e: 45, fanout: 150, isolation: 90, retry: 40, cost: 60 };
+
+export interface BenchResults {
+	schema_version: 1;
+	started_at: string;
+	finished_at: string;
+	duration_s: number;
+	complete: boolean;
+	machine: ReturnType<typeof describeMachine>;
+	worker: { command: string; vars: Record<string, string> };
+	config: Record<string, unknown>;
+	ingest: IngestResult | null;
+	e2e: E2eResult | null;
+	fanout: FanoutLevel[];
+	isolation: IsolationResult | null;
+	retry: RetryResult | null;
+	cost: CostResult | null;
+	targets: TargetCheck[];
+	errors: { scenario: string; message: string }[];
+}
+
+function selectedScenarios(): Set<Scenario> {
+	const only = process.env.BENCH_ONLY?.trim();
+	if (!only) return new Set(SCENARIOS);
+	const names = only.split(",").map((name) => name.trim());
+	const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
+	if (unknown.length > 0) throw new Error(`BENCH_ONLY names unknown scenarios: ${unknown.join(", ")}`);
+	return new Set(names as Scenario[]);
+}
+
+function evaluateTargets(results: BenchResults): TargetCheck[] {
+	const ms = (value: number): string => `${fmt(value)} ms`;
+	const fan = (n: number): FanoutLevel | undefined => results.fanout.find((level) => level.endpoints === n);
+	const fan100 = fan(100);
+	const fan1 = fan(1);
+	const dollars = (value: number): string => `$${value.toFixed(3)}`;
+	const cost = results.cost;
+	const isolation = results.isolation;
+	return [
+		check(
+			"ingest_ratio",
+			"Ingest throughput against the no-op route",
+			"≥ 0.5 × /healthz req/s",
+			results.ingest?.ratio,
+			(value) => value >= 0.5,
+			(value) => `${value.toFixed(2)} × (${fmt(results.ingest?.rps, 0)} vs ${fmt(results.ingest?.noop_rps, 0)} req/s)`,
+		),
+		check(
+			"e2e_p50",
+			"End-to-end latency p50 at 100 events/s",
+			"≤ 50 ms",
+			results.e2e?.p50_ms,
+			(value) => value <= 50,
+			ms,
+		),
+		check(
+			"e2e_p99",
+			"End-to-end latency p99 at 100 events/s",
+			"≤ 250 ms",
+			results.e2e?.p99_ms,
+			(value) => value <= 250,
+			(value) => `${results.e2e?.run.latency_is_lower_bound ? "≥ " : ""}${ms(value)}`,
+		),
+		check(
+			"fanout100_throughput",
+			"Fan-out 100: sustained deliveries/s, backlog not growing",
+			"≥ 1,000/s, no growing backlog",
+			fan100?.deliveries_per_s,
+			(value) => value >= 1000,
+			(value) => `${fmt(value, 0)}/s`,
+			fan1 === undefined
+				? null
+				: `${fmt(fan1.deliveries_per_s, 0)}/s, backlog ${fan1.backlog_growing ? "growing" : "steady"}`,
+			fan100 === undefined
+				? null
+				: { ok: !fan100.backlog_growing, note: `backlog ${fan100.backlog_growing ? "growing" : "steady"}` },
+		),
+		check(
+			"isolation_ratio",
+			"Healthy endpoints' p99 with one hanging neighbour, against the fan-out-10 baseline",
+			"≤ 2 × baseline",
+			isolation?.ratio,
+			(value) => value <= 2,
+			(value) =>
+				`${value.toFixed(2)} × (${isolation?.healthy_p99_is_lower_bound ? "≥ " : ""}${fmt(isolation?.healthy_p99_ms, 0)} vs ` +
+				`${isolation?.baseline_p99_is_lower_bound ? "≥ " : ""}${fmt(isolation?.baseline_p99_ms, 0)} ms)`,
+		),
+		check(
+			"retry_skew_p99",
+			"Retry timing |actual − scheduled| p99",
+			"≤ 1,000 ms",
+			results.retry?.skew_p99_ms,
+			(value) => value <= 1000,
+			ms,
+		),
+		check(
+			"cost_usd",
+			"Cost per million first-attempt deliveries at fan-out 10",
+			"≤ $2.00",
+			cost?.usd_per_million_deliveries,
+			(value) => value <= 2,
+			dollars,
+			cost?.fanout1_usd_per_million_deliveries == null ? null : dollars(cost.fanout1_usd_per_million_deliveries),
+		),
+		check(
+			"cost_d1_rows_written",
+			"D1 rows written per delivery at fan-out 10",
+			"≤ 2",
+			cost?.d1_rows_written_per_delivery,
+			(value) => value <= 2,
+			(value) => value.toFixed(2),
+			cost?.fanout1_d1_rows_written_per_delivery == null ? null : cost.fanout1_d1_rows_written_per_delivery.toFixed(2),
+		),
+	];
+}
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+	const temporary = `${path}.tmp`;
+	await writeFile(temporary, `${JSON.stringify(value, null, "\t")}\n`);
+	await rename(temporary, path);
+}
+
+async function main(): Promise<number> {
+	const selected = selectedScenarios();
+	const full = selected.size === SCENARIOS.length;
+	const startedAt = new Date();
+	const machine = describeMachine(ROOT);
+	progress(
+		`Edgehook bench on ${machine.cpu_model}, ${machine.cores} cores, ${machine.ram_gb} GB; node ${machine.node}, wrangler ${machine.wrangler}`,
+	);
+	const results: BenchResults = {
+		schema_version: 1,
+		started_at: startedAt.toISOString(),
+		finished_at: "",
+		duration_s: 0,
+		complete: false,
+		machine,
+		worker: {
+			command: "wrangler dev --ip 127.0.0.1 --persist-to <fresh temp dir> --env-file <empty file> --var …",
+			vars: { ...BENCH_VARS, ADMIN_API_KEY: "<random>" },
+		},
+		config: {
+			ingest: INGEST_CONFIG,
+			e2e: E2E_CONFIG,
+			fanout: FANOUT_CONFIG,
+			retry: RETRY_CONFIG,
+			cost: COST_CONFIG,
+			prices_as_of: PRICES_AS_OF,
+			scenarios: [...selected],
+		},
+		ingest: null,
+		e2e: null,
+		fanout: [],
+		isolation: null,
+		retry: null,
+		cost: null,
+		targets: [],
+		errors: [],
+	};
+
+	let worker: LocalWorker;
+	try {
+		worker = await LocalWorker.start(ROOT, progress);
+	} catch (error) {
+		progress(`could not start the worker: ${error instanceof Error ? error.message : String(error)}`);
+		return 1;
+	}
+	progress(`worker healthy at ${worker.baseUrl}`);
+	const ctx = await BenchContext.create(worker);
+	const stopping = new Promise<void>((resolveStop) => {
+		for (const signal of ["SIGINT", "SIGTERM"] as const) {
+			process.once(signal, () => {
+				progress(`${signal}: stopping the worker`);
+				resolveStop();
+			});
+		}
+	});
+	let interrupted = false;
+	void stopping.then(async () => {
+		interrupted = true;
+		await worker.stop();
+		process.exit(130);
+	});
+
+	const metering = await ctx.metrics().catch(() => null);
+	progress(
+		metering === null
+			? "metering: GET /_bench/metrics is not served by this worker; the cost scenario cannot count"
+			: "metering: GET /_bench/metrics answers",
+	);
+
+	const fits = (scenario: Scenario): boolean => {
+		const remaining = BUDGET_S - elapsedSeconds();
+		if (remaining >= ESTIMATE_S[scenario]) return true;
+		results.errors.push({ scenario, message: `skipped: ${fmt(remaining, 0)} s of the time budget left` });
+		progress(`${scenario}: skipped, only ${fmt(remaining, 0)} s of the ${BUDGET_S} s budget left`);
+		return false;
+	};
+	const attempt = async <T>(scenario: string, work: () => Promise<T>): Promise<T | null> => {
+		try {
+			return await work();
+		} catch (error) {
+			const message = error instanceof Error ? error.message : String(error);
+			results.errors.push({ scenario, message });
+			progress(`${scenario}: FAILED: ${message}`);
+			return null;
+		}
+	};
+
+	try {
+		if (selected.has("ingest") && fits("ingest")) results.ingest = await attempt("ingest", () => runIngest(ctx));
+		if (selected.has("e2e") && fits("e2e")) results.e2e = await attempt("e2e", () => runE2e(ctx));
+		if (selected.has("fanout") && fits("fanout")) {
+			for (const level of FANOUT_CONFIG.levels) {
+				const result = await attempt(`fanout ${level}`, () => runFanoutLevel(ctx, level));
+				if (result !== null) results.fanout.push(result);
+			}
+		}
+		if (selected.has("isolation") && fits("isolation")) {
+			let baseline = results.fanout.find((level) => level.endpoints === 10);
+			if (baseline === undefined) {
+				progress("isolation: measuring its fan-out-10 baseline first");
+				baseline = (await attempt("fanout 10", () => runFanoutLevel(ctx, 10))) ?? undefined;
+				if (baseline !== undefined) results.fanout.push(baseline);
+			}
+			results.isolation = await attempt("isolation", () => runIsolation(ctx, baseline));
+		}
+		if (selected.has("retry") && fits("retry")) results.retry = await attempt("retry", () => runRetry(ctx));
+		if (selected.has("cost") && fits("cost")) results.cost = await attempt("cost", () => runCost(ctx));
+	} finally {
+		await ctx.receivers.close();
+		if (!interrupted) await worker.stop();
+	}
+
+	const finishedAt = new Date();
+	results.finished_at = finishedAt.toISOString();
+	results.duration_s = Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10;
+	results.complete = full && results.errors.length === 0;
+	results.targets = evaluateTargets(results);
+
+	const resultsDir = join(ROOT, "bench", "results");
+	const jsonPath = join(resultsDir, full ? "latest.json" : "partial.json");
+	await writeJson(jsonPath, results);
+	progress(`wrote ${jsonPath}`);
+	if (full) {
+		const charts = await writeCharts(ROOT, results);
+		const markdown = await writeMarkdown(ROOT, results, charts);
+		progress(`wrote ${markdown} and ${charts.map((chart) => chart.path).join(", ")}`);
+	}
+
+	progress(`targets (measured, not enforced):`);
+	for (const target of results.targets) {
+		const verdict = target.pass === null ? "n/a " : target.pass ? "PASS" : "MISS";
+		progress(`  ${verdict} ${target.description}: ${target.measured} (target ${target.target})`);
+	}
+	progress(
+		`done in ${fmt(results.duration_s)} s${results.errors.length > 0 ? `, ${results.errors.length} error(s)` : ""}`,
+	);
+	return results.errors.some((error) => !error.message.startsWith("skipped")) ? 1 : 0;
+}
+
+main().then(
+	(code) => process.exit(code),
+	(error: unknown) => {
+		process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+		process.exit(1);
+	},
+);

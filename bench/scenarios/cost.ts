@@ -1,0 +1,237 @@
+import type { BenchContext, EndpointOptions } from "../lib/context";
+import { fixedRate, until } from "../lib/load";
+import { fmt, progress } from "../lib/log";
+import type { Behaviour } from "../lib/receiver";
+import { round } from "../lib/stats";
+import { type Metrics, metricsDelta } from "../lib/worker";
+import { PRICE_SOURCES, PRICES, PRICES_AS_OF } from "../prices";
+
+export interface CostConfig {
+	events: number;
+	ratePerSecond: number;
+	/** Events in the 3-attempt case (each to 10 endpoints that fail twice, then succeed). */
+	retryEvents: number;
+}
+
+export const COST_CONFIG: CostConfig = { events: 200, ratePerSecond: 100, retryEvents: 50 };
+
+/** One priced line: how much of it a delivery uses, and what that costs per million deliveries. */
+export interface CostLine {
+	per_delivery: number | null;
+	usd_per_million_deliveries: number | null;
+	note: string;
+}
+
+export interface CostCase {
+	label: string;
+	endpoints: number;
+	events: number;
+	/** Successful deliveries the counters are divided by. */
+	deliveries: number;
+	attempts_per_delivery: number;
+	rate_per_s: number;
+	counters: Metrics;
+	/** Each counter divided by the deliveries. */
+	per_delivery: Record<keyof Metrics, number | null>;
+	/** CPU time of Edgehook's workerd across the case (includes local D1, Queues and DO emulation). */
+	workerd_cpu_ms: number;
+	workerd_cpu_ms_per_delivery: number | null;
+	/** CPU of wrangler's forwarding workerd, not priced (Cloudflare's edge does that in production). */
+	proxy_cpu_ms_per_delivery: number | null;
+	lines: Record<string, CostLine>;
+	usd_per_million_deliveries: number | null;
+	usd_per_million_deliveries_excluding_cpu: number | null;
+	d1_rows_written_per_delivery: number | null;
+	complete: boolean;
+}
+
+export interface CostResult {
+	prices_as_of: string;
+	price_sources: typeof PRICE_SOURCES;
+	assumptions: string[];
+	/** Fan-out 10, first attempt succeeds. */
+	usd_per_million_deliveries: number | null;
+	usd_per_million_deliveries_excluding_cpu: number | null;
+	d1_rows_written_per_delivery: number | null;
+	fanout1_usd_per_million_deliveries: number | null;
+	fanout1_d1_rows_written_per_delivery: number | null;
+	three_attempts_usd_per_million_deliveries: number | null;
+	three_attempts_d1_rows_written_per_delivery: number | null;
+	cases: { fanout10: CostCase; fanout1: CostCase; three_attempts: CostCase };
+}
+
+export const COST_ASSUMPTIONS = [
+	"Counts come from the worker's own metering (GET /_bench/metrics): D1 rows read and written from each query's result meta, queue messages sent and consumed, Durable Object requests, alarms, wall time and storage rows, Worker invocations.",
+	"Billable Worker requests = fetch invocations (the POST /v1/events calls) + queue consumer invocations (+ cron invocations, none here).",
+	"Queue operations = 2 × messages sent (write, delete) + messages consumed (a read per delivery to the consumer); every message is far below 64 KB (jobs carry ids only), so one operation each.",
+	"Durable Object requests include alarm invocations; duration = wall time × 128 MB.",
+	"CPU is the workerd process's CPU time (utime + stime from /proc) across the case divided by deliveries: an upper bound, since it includes the local emulation of D1, Queues and Durable Objects. wrangler's forwarding workerd is not counted.",
+	"Counters are reset after the endpoints are created, so set-up is not in the figures; the bench's own /_bench calls are not counted by the worker.",
+	"List prices per unit; the plan's included monthly allowances are ignored.",
+];
+
+const zeroLine = (note: string): CostLine => ({ per_delivery: 0, usd_per_million_deliveries: 0, note });
+
+function price(counters: Metrics, cpuMs: number, deliveries: number): Record<string, CostLine> {
+	const per = (value: number): number | null => (deliveries > 0 ? value / deliveries : null);
+	const line = (amount: number, unitPrice: number, note: string): CostLine => {
+		const perDelivery = per(amount);
+		return {
+			per_delivery: round(perDelivery, 4),
+			usd_per_million_deliveries: perDelivery === null ? null : round(perDelivery * unitPrice * 1_000_000, 4),
+			note,
+		};
+	};
+	const workerRequests =
+		counters.worker_fetch_invocations + counters.worker_queue_invocations + counters.worker_scheduled_invocations;
+	const queueOps = 2 * counters.queue_messages_sent + counters.queue_messages_consumed;
+	const doRequests = counters.do_requests + counters.do_alarms;
+	const doGbSeconds = (counters.do_wall_ms / 1000) * PRICES.doMemoryGb;
+	return {
+		worker_requests: line(workerRequests, PRICES.workerRequest, "fetch + queue invocations, $0.30/M"),
+		worker_cpu_ms: line(cpuMs, PRICES.workerCpuMs, "workerd CPU ms (upper bound), $0.02/M CPU-ms"),
+		queue_operations: line(queueOps, PRICES.queueOperation, "2 × sent + consumed, $0.40/M operations"),
+		d1_rows_read: line(counters.d1_rows_read, PRICES.d1RowRead, "$0.001/M rows"),
+		d1_rows_written: line(counters.d1_rows_written, PRICES.d1RowWritten, "$1.00/M rows"),
+		do_requests: line(doRequests, PRICES.doRequest, "requests + alarms, $0.15/M"),
+		do_duration_gb_s:
+			doGbSeconds === 0
+				? zeroLine("$12.50/M GB-s")
+				: line(doGbSeconds, PRICES.doGbSecond, "wall s × 0.125 GB, $12.50/M GB-s"),
+		do_rows_read: line(counters.do_rows_read, PRICES.doRowRead, "$0.001/M rows"),
+		do_rows_written: line(counters.do_rows_written, PRICES.doRowWritten, "$1.00/M rows"),
+	};
+}
+
+interface CaseSpec {
+	label: string;
+	endpoints: number;
+	events: number;
+	ratePerSecond: number;
+	attempts: number;
+	behaviour: Behaviour;
+	options: EndpointOptions;
+}
+
+async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
+	progress(
+		`  cost ${spec.label}: ${spec.endpoints} endpoint(s), ${spec.events} events at ${spec.ratePerSecond}/s, ${spec.attempts} attempt(s) per delivery`,
+	);
+	const type = ctx.eventType(`cost-${spec.label}`);
+	const endpoints = await ctx.createEndpoints(spec.endpoints, type, `cost-${spec.label}`, spec.behaviour, spec.options);
+	await ctx.settle(`cost ${spec.label} set-up`);
+	await ctx.worker.resetMetrics();
+	const start = await ctx.metrics();
+	if (start === null) throw new Error("the worker does not serve /_bench/metrics (BENCH_METERING)");
+	const cpuBefore = ctx.worker.cpu();
+	const load = await fixedRate({
+		ratePerSecond: spec.ratePerSecond,
+		maxMs: 60_000,
+		maxCount: spec.events,
+		maxInFlight: 32,
+		send: async (index) => {
+			await ctx.sendEvent(type, index);
+		},
+	});
+	if (load.errors > 0) progress(`  cost ${spec.label}: ${load.errors} events not accepted (${load.firstError})`);
+	const accepted = load.sent - load.errors;
+	const expected = accepted * spec.endpoints;
+	const succeeded = (): number =>
+		endpoints.reduce(
+			(sum, endpoint) => sum + endpoint.receiver.arrivals.filter((arrival) => arrival.nth === spec.attempts).length,
+			0,
+		);
+	const complete = await until(() => succeeded() >= expected, 60_000, 100);
+	const idle = await ctx.settle(`cost ${spec.label}`, 30_000, 1_500);
+	const end = await ctx.metrics();
+	const cpuAfter = ctx.worker.cpu();
+	if (end === null) throw new Error("the worker stopped serving /_bench/metrics");
+	const counters = metricsDelta(end, start);
+	const deliveries = succeeded();
+	const cpuMs = cpuAfter.workerdMs - cpuBefore.workerdMs;
+	const lines = price(counters, cpuMs, deliveries);
+	const total = Object.values(lines).reduce<number | null>(
+		(sum, line) =>
+			sum === null || line.usd_per_million_deliveries === null ? null : sum + line.usd_per_million_deliveries,
+		0,
+	);
+	const cpuLine = lines.worker_cpu_ms?.usd_per_million_deliveries ?? null;
+	const perDelivery = Object.fromEntries(
+		Object.entries(counters).map(([name, value]) => [name, deliveries > 0 ? round(value / deliveries, 4) : null]),
+	) as Record<keyof Metrics, number | null>;
+	await ctx.deleteEndpoints(endpoints);
+	await ctx.settle(`cost ${spec.label} clean-up`);
+	const result: CostCase = {
+		label: spec.label,
+		endpoints: spec.endpoints,
+		events: accepted,
+		deliveries,
+		attempts_per_delivery: spec.attempts,
+		rate_per_s: spec.ratePerSecond,
+		counters,
+		per_delivery: perDelivery,
+		workerd_cpu_ms: round(cpuMs, 0) ?? 0,
+		workerd_cpu_ms_per_delivery: deliveries > 0 ? round(cpuMs / deliveries, 3) : null,
+		proxy_cpu_ms_per_delivery: deliveries > 0 ? round((cpuAfter.proxyMs - cpuBefore.proxyMs) / deliveries, 3) : null,
+		lines,
+		usd_per_million_deliveries: round(total, 3),
+		usd_per_million_deliveries_excluding_cpu: total === null || cpuLine === null ? null : round(total - cpuLine, 3),
+		d1_rows_written_per_delivery: perDelivery.d1_rows_written,
+		complete: complete && idle,
+	};
+	progress(
+		`  cost ${spec.label}: ${deliveries} deliveries, $${fmt(result.usd_per_million_deliveries, 3)} per million ` +
+			`(D1 rows written ${fmt(result.d1_rows_written_per_delivery, 3)}/delivery, read ${fmt(perDelivery.d1_rows_read, 2)}, ` +
+			`queue msgs ${fmt(perDelivery.queue_messages_sent, 3)}, worker invocations ` +
+			`${fmt((counters.worker_fetch_invocations + counters.worker_queue_invocations) / Math.max(1, deliveries), 3)}, ` +
+			`CPU ≤ ${fmt(result.workerd_cpu_ms_per_delivery, 2)} ms)${result.complete ? "" : " (incomplete: not all deliveries settled)"}`,
+	);
+	return result;
+}
+
+/** Counted operations per delivery, priced at list prices. */
+export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFIG): Promise<CostResult> {
+	progress(`cost: counted with the worker's metering, priced at list prices as of ${PRICES_AS_OF}`);
+	const ok: Behaviour = () => 200;
+	const failTwice: Behaviour = (_eventId, nth) => (nth < 3 ? 500 : 200);
+	const fanout10 = await runCase(ctx, {
+		label: "fanout10",
+		endpoints: 10,
+		events: config.events,
+		ratePerSecond: config.ratePerSecond,
+		attempts: 1,
+		behaviour: ok,
+		options: {},
+	});
+	const fanout1 = await runCase(ctx, {
+		label: "fanout1",
+		endpoints: 1,
+		events: config.events,
+		ratePerSecond: config.ratePerSecond,
+		attempts: 1,
+		behaviour: ok,
+		options: {},
+	});
+	const threeAttempts = await runCase(ctx, {
+		label: "three-attempts",
+		endpoints: 10,
+		events: config.retryEvents,
+		ratePerSecond: config.ratePerSecond,
+		attempts: 3,
+		behaviour: failTwice,
+		options: { retry_schedule: [1, 1] },
+	});
+	return {
+		prices_as_of: PRICES_AS_OF,
+		price_sources: PRICE_SOURCES,
+		assumptions: COST_ASSUMPTIONS,
+		usd_per_million_deliveries: fanout10.usd_per_million_deliveries,
+		usd_per_million_deliveries_excluding_cpu: fanout10.usd_per_million_deliveries_excluding_cpu,
+		d1_rows_written_per_delivery: fanout10.d1_rows_written_per_delivery,
+		fanout1_usd_per_million_deliveries: fanout1.usd_per_million_deliveries,
+		fanout1_d1_rows_written_per_delivery: fanout1.d1_rows_written_per_delivery,
+		three_attempts_usd_per_million_deliveries: threeAttempts.usd_per_million_deliveries,
+		three_attempts_d1_rows_written_per_delivery: threeAttempts.d1_rows_written_per_delivery,
+		cases: { fanout10, fanout1, three_attempts: threeAttempts },
+	};
+}

@@ -1,0 +1,22 @@
+import { type SQL, sql } from "drizzle-orm";
+
+/**
+ * Whether the event filter in `filter` (one element of an endpoint's `events`
+ * JSON array) matches `eventType`: `*`, the exact type, or a prefix wildcard
+ * such as `user.*`, which matches `user.created` and `user.profile.updated`
+ * but not `user` itself. Written in SQL so that ingest can compute its fan-out
+ * inside the INSERT of the event.
+ */
+export function filterMatches(filter: SQL, eventType: string): SQL {
+	return sql`(${filter} = '*' OR ${filter} = ${eventType} OR (
+		substr(${filter}, -2) = '.*'
+		AND length(${eventType}) > length(${filter}) - 1
+		AND substr(${eventType}, 1, length(${filter}) - 1) = substr(${filter}, 1, length(${filter}) - 1)))`;
+}
+
+/** A JSON array of the ids of the tenant's active endpoints subscribed to `eventType`. */
+export function subscribersOf(tenantId: string, eventType: string): SQL {
+	return sql`(SELECT json_group_array(e.id) FROM endpoints e
+		WHERE e.tenant_id = ${tenantId} AND e.active = 1
+		AND EXISTS (SELECT 1 FROM json_each(e.events) f WHERE ${filterMatches(sql.raw("f.value"), eventType)}))`;
+}
