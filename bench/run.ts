@@ -19,7 +19,7 @@ import { BenchContext } from "./lib/context";
 import { elapsedSeconds, fmt, progress } from "./lib/log";
 import { describeMachine } from "./lib/machine";
 import { check, type TargetCheck } from "./lib/targets";
-import { BENCH_VARS, LocalWorker } from "./lib/worker";
+import { BENCH_VARS, LocalWorker, sourceRevision } from "./lib/worker";
 import { PRICES_AS_OF } from "./prices";
 import { writeCharts } from "./report/charts";
 import { writeMarkdown } from "./report/markdown";
@@ -45,7 +45,7 @@ export interface BenchResults {
 	duration_s: number;
 	complete: boolean;
 	machine: ReturnType<typeof describeMachine>;
-	worker: { command: string; vars: Record<string, string> };
+	worker: { command: string; vars: Record<string, string>; commit: string; uncommitted_changes: boolean | null };
 	config: Record<string, unknown>;
 	ingest: IngestResult | null;
 	e2e: E2eResult | null;
@@ -163,6 +163,7 @@ async function main(): Promise<number> {
 	const full = selected.size === SCENARIOS.length;
 	const startedAt = new Date();
 	const machine = describeMachine(ROOT);
+	const revision = sourceRevision(ROOT);
 	progress(
 		`Edgehook bench on ${machine.cpu_model}, ${machine.cores} cores, ${machine.ram_gb} GB; node ${machine.node}, wrangler ${machine.wrangler}`,
 	);
@@ -176,6 +177,8 @@ async function main(): Promise<number> {
 		worker: {
 			command: "wrangler dev --ip 127.0.0.1 --persist-to <fresh temp dir> --env-file <empty file> --var …",
 			vars: { ...BENCH_VARS, ADMIN_API_KEY: "<random>" },
+			commit: revision.commit,
+			uncommitted_changes: revision.dirty,
 		},
 		config: {
 			ingest: INGEST_CONFIG,

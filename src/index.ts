@@ -7,6 +7,7 @@ export { EndpointScheduler } from "./scheduler/endpoint-scheduler";
 
 const app = createApp();
 const DEAD_LETTER_QUEUE = "edgehook-deliveries-dlq";
+const SLOW_QUEUE = "edgehook-deliveries-slow";
 const BENCH_ROUTES = "/_bench/";
 
 export default {
@@ -21,7 +22,7 @@ export default {
 		count("queue_batches");
 		count("queue_messages_consumed", batch.messages.length);
 		if (batch.queue === DEAD_LETTER_QUEUE) await handleDeadLetterBatch(batch, metered);
-		else await handleDeliveryBatch(batch, metered);
+		else await handleDeliveryBatch(batch, metered, batch.queue === SLOW_QUEUE ? "slow" : "main");
 	},
 	async scheduled(controller, env) {
 		const metered = meteredEnv(env);

@@ -5,11 +5,15 @@
  * migrations applied, an empty --env-file so a developer's .dev.vars cannot
  * leak in, settings as --var, and wrangler in a process group of its own so
  * that one signal ends npx, wrangler and workerd together.
+ *
+ * wrangler runs from a snapshot of the worker (src/, migrations/, the config)
+ * taken at start, so that editing the code while the bench runs cannot make
+ * wrangler reload the worker (which would reset its counters) halfway through.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, readdirSync, readFileSync, type WriteStream } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from "node:fs";
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -93,8 +97,9 @@ export class LocalWorker {
 		const envFile = join(workDir, "empty.env");
 		await writeFile(envFile, "");
 		const env = wranglerEnv();
-		onLine(`applying migrations into ${persistDir}`);
-		await runMigrations(root, persistDir, env);
+		const appDir = await snapshot(root, join(workDir, "app"));
+		onLine(`snapshot of the worker in ${appDir}; applying migrations into ${persistDir}`);
+		await runMigrations(appDir, persistDir, env);
 
 		const adminKey = `bench_${randomBytes(16).toString("hex")}`;
 		const port = await freePort();
@@ -117,7 +122,7 @@ export class LocalWorker {
 			`ADMIN_API_KEY:${adminKey}`,
 			...Object.entries(BENCH_VARS).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
 		];
-		const child = spawn("npx", args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+		const child = spawn("npx", args, { cwd: appDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
 		const log = createWriteStream(join(workDir, "wrangler.log"));
 		const baseUrl = `http://127.0.0.1:${port}`;
 		const worker = new LocalWorker(
@@ -222,6 +227,34 @@ export class LocalWorker {
 		}
 		await new Promise<void>((resolve) => this.log.end(() => resolve()));
 		if (!keep) await rm(this.workDir, { recursive: true, force: true });
+	}
+}
+
+/** What wrangler needs to build and run the worker, copied; node_modules linked. */
+const SNAPSHOT_DIRS = ["src", "migrations"];
+const SNAPSHOT_FILES = ["wrangler.toml", "wrangler.json", "wrangler.jsonc", "package.json", "tsconfig.json"];
+
+async function snapshot(root: string, target: string): Promise<string> {
+	await mkdir(target, { recursive: true });
+	for (const name of SNAPSHOT_DIRS) await cp(join(root, name), join(target, name), { recursive: true });
+	for (const name of SNAPSHOT_FILES) {
+		if (existsSync(join(root, name))) await cp(join(root, name), join(target, name));
+	}
+	await symlink(join(root, "node_modules"), join(target, "node_modules"), "dir");
+	return target;
+}
+
+/** The commit the worker was built from, and whether its files differed from it. */
+export function sourceRevision(root: string): { commit: string; dirty: boolean | null } {
+	try {
+		const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+		const status = execFileSync("git", ["status", "--porcelain", "--", ...SNAPSHOT_DIRS, ...SNAPSHOT_FILES], {
+			cwd: root,
+			encoding: "utf8",
+		});
+		return { commit, dirty: status.trim() !== "" };
+	} catch {
+		return { commit: "unknown", dirty: null };
 	}
 }
 

@@ -44,6 +44,11 @@ export const endpoints = sqliteTable(
 		retrySchedule: text("retry_schedule"),
 		timeoutMs: integer("timeout_ms"),
 		disabledReason: text("disabled_reason"),
+		/**
+		 * Until when (ms) the endpoint's deliveries go through the slow lane, a
+		 * queue of their own, so a hanging receiver cannot stall everyone else.
+		 */
+		slowUntil: integer("slow_until"),
 		createdAt: integer("created_at").notNull(),
 		updatedAt: integer("updated_at").notNull(),
 	},

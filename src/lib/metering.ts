@@ -157,7 +157,12 @@ export function meterQueue<T>(queue: Queue<T>): Queue<T> {
 /** The env with D1 and the queue counted, when metering is on; the env itself otherwise. */
 export function meteredEnv(env: Env): Env {
 	if (!meteringEnabled(env)) return env;
-	return { ...env, DB: meterD1(env.DB), DELIVERY_QUEUE: meterQueue(env.DELIVERY_QUEUE) };
+	return {
+		...env,
+		DB: meterD1(env.DB),
+		DELIVERY_QUEUE: meterQueue(env.DELIVERY_QUEUE),
+		SLOW_DELIVERY_QUEUE: meterQueue(env.SLOW_DELIVERY_QUEUE),
+	};
 }
 
 /** SQL cursor usage inside a Durable Object, read after the cursor is drained. */

@@ -1,20 +1,52 @@
+export interface PerKeyLimit<T> {
+	key: (item: T) => string;
+	limit: number;
+}
+
+function assertLimit(limit: number): void {
+	if (!Number.isInteger(limit) || limit < 1)
+		throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
+}
+
 /**
  * Runs `work` over `items` with at most `limit` in flight, so one slow item
- * holds one slot and the rest keep flowing through the others.
+ * holds one slot and the rest keep flowing through the others. With
+ * `perKey`, items sharing a key also hold at most `perKey.limit` slots, so
+ * many items for one slow destination cannot fill every slot; items are
+ * started in order, skipping those whose key is at its limit.
  */
 export async function forEachConcurrently<T>(
 	items: readonly T[],
 	limit: number,
 	work: (item: T) => Promise<void>,
+	perKey?: PerKeyLimit<T>,
 ): Promise<void> {
-	if (!Number.isInteger(limit) || limit < 1)
-		throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
-	let next = 0;
-	const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-		while (next < items.length) {
-			const item = items[next++] as T;
-			await work(item);
-		}
+	assertLimit(limit);
+	if (perKey) assertLimit(perKey.limit);
+	const waiting = [...items];
+	const activePerKey = new Map<string, number>();
+	let running = 0;
+	const nextStartable = (): number => {
+		if (!perKey) return waiting.length > 0 ? 0 : -1;
+		return waiting.findIndex((item) => (activePerKey.get(perKey.key(item)) ?? 0) < perKey.limit);
+	};
+	return new Promise<void>((resolve, reject) => {
+		const launch = (): void => {
+			while (running < limit) {
+				const index = nextStartable();
+				if (index < 0) break;
+				const [item] = waiting.splice(index, 1) as [T];
+				const key = perKey?.key(item);
+				running++;
+				if (key !== undefined) activePerKey.set(key, (activePerKey.get(key) ?? 0) + 1);
+				work(item).then(() => {
+					running--;
+					if (key !== undefined) activePerKey.set(key, (activePerKey.get(key) ?? 1) - 1);
+					launch();
+				}, reject);
+			}
+			if (running === 0 && waiting.length === 0) resolve();
+		};
+		launch();
 	});
-	await Promise.all(lanes);
 }

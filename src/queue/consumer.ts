@@ -18,11 +18,28 @@ import { deliveryId, newAttemptId } from "../lib/ids";
 import { count } from "../lib/metering";
 import { forEachConcurrently } from "../lib/pool";
 import { type ScheduledRetry, schedulerFor } from "../scheduler/client";
-import { type AttemptTrigger, type DeliveryJob, isDeliveryJob } from "./messages";
+import { type AttemptTrigger, type DeliveryJob, enqueueJobs, isDeliveryJob } from "./messages";
 import { type AttemptResult, sendAttempt } from "./send-attempt";
 
 /** Workers allow six simultaneous outbound connections per invocation. */
 const OUTBOUND_CONNECTIONS = 6;
+/** An attempt this slow (or a timeout) moves its endpoint to the slow lane. */
+export const SLOW_ATTEMPT_MS = 1000;
+/** How long an endpoint stays in the slow lane after its last slow attempt. */
+export const SLOW_LANE_MS = 5 * 60 * 1000;
+
+/**
+ * Attempts to one endpoint in flight at once within a batch, so a hanging
+ * endpoint holds at most this many of the six connections.
+ */
+const ATTEMPTS_PER_ENDPOINT = 2;
+
+/** main: the delivery queue; slow: the queue for endpoints that answer slowly or not at all. */
+export type Lane = "main" | "slow";
+
+function endpointKey(item: { tenantId: string; endpointId: string }): string {
+	return `${item.tenantId}/${item.endpointId}`;
+}
 
 /** One attempt as stored in a delivery's `attempts` JSON array and served by the API. */
 export interface AttemptRecord {
@@ -58,6 +75,8 @@ interface Outcome {
 	/** A failed manual resend leaves the delivery's scheduled retry where it was. */
 	keepSchedule: boolean;
 	disableEndpoint: string | null;
+	/** The endpoint's new slow-lane deadline, null to clear it, undefined to leave it. */
+	slowUntil?: number | null;
 }
 
 async function loadContext(env: Env, jobs: readonly DeliveryJob[]) {
@@ -113,6 +132,21 @@ async function loadContext(env: Env, jobs: readonly DeliveryJob[]) {
 	};
 }
 
+/**
+ * The endpoint's slow-lane deadline after an attempt: set or renewed by a
+ * slow one (at most every half period, so a hanging endpoint costs a row
+ * write every few minutes, not one per attempt), cleared by a prompt answer.
+ */
+function nextSlowUntil(
+	current: number | null,
+	slow: boolean,
+	answered: boolean,
+	now: number,
+): number | null | undefined {
+	if (slow) return (current ?? 0) < now + SLOW_LANE_MS / 2 ? now + SLOW_LANE_MS : undefined;
+	return answered && current !== null ? null : undefined;
+}
+
 async function attemptDelivery(
 	env: Env,
 	planned: PlannedAttempt,
@@ -153,6 +187,8 @@ async function attemptDelivery(
 				? `HTTP ${result.statusCode}`
 				: null),
 	};
+	const slow = result.durationMs >= SLOW_ATTEMPT_MS || (result.error?.startsWith("timeout") ?? false);
+	const now = Date.now();
 	const settled = {
 		planned,
 		record,
@@ -160,6 +196,7 @@ async function attemptDelivery(
 		nextAttemptAtMs: null,
 		keepSchedule: false,
 		disableEndpoint: null,
+		slowUntil: nextSlowUntil(endpoint.slowUntil, slow, result.statusCode !== null, now),
 	};
 	if (result.statusCode === null) return scheduleOrFail(settled, policy.retrySchedule, null);
 
@@ -247,6 +284,14 @@ function recordOutcomes(env: Env, outcomes: readonly Outcome[]) {
 					},
 				}),
 		);
+		if (outcome.slowUntil !== undefined) {
+			statements.push(
+				db
+					.update(endpoints)
+					.set({ slowUntil: outcome.slowUntil })
+					.where(and(eq(endpoints.tenantId, planned.tenantId), eq(endpoints.id, planned.endpointId))),
+			);
+		}
 		if (outcome.disableEndpoint !== null) {
 			statements.push(
 				db
@@ -265,7 +310,7 @@ function recordOutcomes(env: Env, outcomes: readonly Outcome[]) {
  * batch, hands retries to the endpoints' schedulers, and only then acks. A
  * message whose outcome could not be recorded is retried, never acked.
  */
-export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env, lane: Lane): Promise<void> {
 	const jobs: { message: Message<unknown>; job: DeliveryJob }[] = [];
 	for (const message of batch.messages) {
 		if (isDeliveryJob(message.body)) jobs.push({ message, job: message.body });
@@ -302,13 +347,52 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 		}
 	}
 
+	const now = Date.now();
+	const endpointOf = (item: PlannedAttempt) => context.endpoints.get(endpointKey(item));
+	const inline: PlannedAttempt[] = [];
+	const slow: PlannedAttempt[] = [];
+	for (const item of planned) {
+		const inSlowLane = lane === "main" && (endpointOf(item)?.slowUntil ?? 0) > now;
+		(inSlowLane ? slow : inline).push(item);
+	}
+	// Sent before any attempt: if the slow queue refuses them, the whole batch is retried and nothing was sent twice.
+	await sendToSlowLane(env, slow);
+
 	const outcomes: Outcome[] = [];
-	await forEachConcurrently(planned, OUTBOUND_CONNECTIONS, async (item) => {
-		const endpoint = context.endpoints.get(`${item.tenantId}/${item.endpointId}`);
-		if (!endpoint) outcomes.push(settleWithoutSending(item, "the endpoint was deleted"));
-		else if (!endpoint.active) outcomes.push(settleWithoutSending(item, "the endpoint is disabled"));
-		else outcomes.push(await attemptDelivery(env, item, endpoint, context.tenantSettings.get(item.tenantId) ?? {}));
-	});
+	/** Endpoints found slow during this batch; their attempts not yet started move to the slow lane. */
+	const turnedSlow = new Set<string>();
+	const movedLate: PlannedAttempt[] = [];
+	await forEachConcurrently(
+		inline,
+		OUTBOUND_CONNECTIONS,
+		async (item) => {
+			const endpoint = endpointOf(item);
+			const key = endpointKey(item);
+			if (!endpoint || !endpoint.active) {
+				outcomes.push(settleWithoutSending(item, endpoint ? "the endpoint is disabled" : "the endpoint was deleted"));
+				return;
+			}
+			if (lane === "main" && turnedSlow.has(key)) {
+				movedLate.push(item);
+				return;
+			}
+			const timer = lane === "main" ? setTimeout(() => turnedSlow.add(key), SLOW_ATTEMPT_MS) : undefined;
+			try {
+				outcomes.push(await attemptDelivery(env, item, endpoint, context.tenantSettings.get(item.tenantId) ?? {}));
+			} finally {
+				clearTimeout(timer);
+			}
+		},
+		{ key: endpointKey, limit: ATTEMPTS_PER_ENDPOINT },
+	);
+
+	const failedMessages = new Set<Message<unknown>>();
+	try {
+		await sendToSlowLane(env, movedLate);
+	} catch (error) {
+		console.error("could not move attempts to the slow lane", error);
+		for (const item of movedLate) failedMessages.add(item.message);
+	}
 
 	const statements = recordOutcomes(env, outcomes);
 	if (statements.length > 0) {
@@ -316,7 +400,6 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 		if (first) await openDatabase(env.DB).batch([first, ...others]);
 	}
 
-	const failedMessages = new Set<Message<unknown>>();
 	const retriesByEndpoint = new Map<string, { tenantId: string; endpointId: string; retries: ScheduledRetry[] }>();
 	const goneEndpoints = new Map<string, { tenantId: string; endpointId: string; reason: string }>();
 	for (const outcome of outcomes) {
@@ -364,6 +447,23 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 		if (failedMessages.has(message)) message.retry({ delaySeconds: 5 });
 		else message.ack();
 	}
+}
+
+/** Queues attempts on the slow lane, one job per event and trigger. */
+async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promise<void> {
+	const jobs = new Map<string, DeliveryJob>();
+	for (const item of items) {
+		const key = `${item.tenantId}/${item.event.seq}/${item.trigger}`;
+		const job = jobs.get(key) ?? {
+			tenantId: item.tenantId,
+			eventSeq: item.event.seq,
+			targets: [],
+			trigger: item.trigger,
+		};
+		job.targets.push({ endpointId: item.endpointId, attempt: item.attempt });
+		jobs.set(key, job);
+	}
+	await enqueueJobs(env.SLOW_DELIVERY_QUEUE as Queue<DeliveryJob>, [...jobs.values()]);
 }
 
 /**

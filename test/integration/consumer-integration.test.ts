@@ -20,9 +20,9 @@ async function storeEvent(type: string, data: unknown, endpointIds: string[]): P
 	return { seq: row.seq, id };
 }
 
-async function runBatch(jobs: DeliveryJob[]) {
+async function runBatch(jobs: DeliveryJob[], queue = "edgehook-deliveries") {
 	const batch = createMessageBatch<DeliveryJob>(
-		"edgehook-deliveries",
+		queue,
 		jobs.map((body, index) => ({ id: `msg-${index}`, timestamp: Date.now(), attempts: 1, body })),
 	);
 	const ctx = createExecutionContext();
@@ -247,6 +247,70 @@ describe("queue consumer", () => {
 			// Every healthy endpoint was reached while the hanging one still held its slot.
 			expect(request?.receivedAt ?? Number.POSITIVE_INFINITY).toBeLessThan(started + 1500);
 		}
+	});
+
+	it("moves a hanging endpoint to the slow lane: later attempts skip the main queue until it answers promptly", async () => {
+		const hangName = uniqueName("lane-hang");
+		const hang = await createWebhook({ url: receiverPath("hang", hangName), events: ["*"], timeout_ms: 1500 });
+		const okNames = [uniqueName("lane-ok"), uniqueName("lane-ok")];
+		const ok = await Promise.all(
+			okNames.map((name) => createWebhook({ url: receiverPath("ok", name), events: ["*"] })),
+		);
+		const targets = [hang, ...ok].map((hook) => ({ endpointId: String(hook.id), attempt: 1 }));
+		const firstEvents = await Promise.all(
+			[0, 1, 2, 3].map(() =>
+				storeEvent(
+					"lane.test",
+					{},
+					targets.map((target) => target.endpointId),
+				),
+			),
+		);
+		const started = Date.now();
+		await runBatch(
+			firstEvents.map((event) => ({ tenantId: "default", eventSeq: event.seq, targets, trigger: "initial" as const })),
+		);
+		// At most two attempts to the hanging endpoint ran inline; the healthy ones were not held up by it.
+		for (const name of okNames) {
+			const requests = await receivedBy(name);
+			expect(requests).toHaveLength(4);
+			for (const request of requests) expect(request.receivedAt).toBeLessThan(started + 1500);
+		}
+		const slowUntil = await env.DB.prepare("SELECT slow_until FROM endpoints WHERE id = ?")
+			.bind(hang.id)
+			.first<number>("slow_until");
+		expect(slowUntil).toBeGreaterThan(Date.now());
+
+		// The next batch does not attempt the slow endpoint inline at all.
+		const next = await storeEvent(
+			"lane.test",
+			{},
+			targets.map((target) => target.endpointId),
+		);
+		await runBatch([{ tenantId: "default", eventSeq: next.seq, targets, trigger: "initial" }]);
+		expect(await delivery(deliveryId(String(ok[0]?.id), next.seq))).toMatchObject({ status: "success" });
+		expect(await delivery(deliveryId(String(hang.id), next.seq))).toMatchObject({
+			status: "pending",
+			attempt_count: 0,
+		});
+
+		// A prompt answer on the slow lane brings the endpoint back to the main queue.
+		await api("PATCH", `/v1/webhooks/${hang.id}`, { body: { url: receiverPath("ok", hangName) } });
+		const recovered = await storeEvent("lane.test", {}, [String(hang.id)]);
+		await runBatch(
+			[
+				{
+					tenantId: "default",
+					eventSeq: recovered.seq,
+					targets: [targets[0] ?? { endpointId: "", attempt: 1 }],
+					trigger: "initial",
+				},
+			],
+			"edgehook-deliveries-slow",
+		);
+		expect(
+			await env.DB.prepare("SELECT slow_until FROM endpoints WHERE id = ?").bind(hang.id).first("slow_until"),
+		).toBeNull();
 	});
 
 	it("settles deliveries to deleted or disabled endpoints without sending", async () => {

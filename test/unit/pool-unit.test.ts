@@ -141,3 +141,39 @@ describe("forEachConcurrently limit", () => {
 		await expect(forEachConcurrently([1], limit, async () => undefined)).rejects.toThrow(RangeError);
 	});
 });
+
+describe("forEachConcurrently per-key limit", () => {
+	it("never runs more than perKey.limit items of one key, while other keys use the free slots", async () => {
+		const items = ["slow", "slow", "slow", "slow", "a", "b", "c"];
+		const running = new Map<string, number>();
+		let maxSlow = 0;
+		const started: string[] = [];
+		const release: (() => void)[] = [];
+		const done = forEachConcurrently(
+			items,
+			4,
+			(item) => {
+				started.push(item);
+				running.set(item, (running.get(item) ?? 0) + 1);
+				maxSlow = Math.max(maxSlow, running.get("slow") ?? 0);
+				return new Promise<void>((resolve) => {
+					release.push(() => {
+						running.set(item, (running.get(item) ?? 1) - 1);
+						resolve();
+					});
+				});
+			},
+			{ key: (item) => item, limit: 2 },
+		);
+		await Promise.resolve();
+		// Two "slow" items hold two slots; the other two went to a and b, skipping the queued slow ones.
+		expect(started).toEqual(["slow", "slow", "a", "b"]);
+		while (release.length > 0) {
+			release.shift()?.();
+			await new Promise((resolve) => setTimeout(resolve, 0));
+		}
+		await done;
+		expect(started.filter((item) => item === "slow")).toHaveLength(4);
+		expect(maxSlow).toBe(2);
+	});
+});
