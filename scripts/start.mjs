@@ -5,7 +5,8 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 const DEV_VARS = ".dev.vars";
 
 function run(command, args) {
-	const result = spawnSync(command, args, { stdio: "inherit" });
+	// No stdin: wrangler then takes its defaults instead of asking for confirmation.
+	const result = spawnSync(command, args, { stdio: ["ignore", "inherit", "inherit"] });
 	if (result.status !== 0) {
 		console.error(`\n${command} ${args.join(" ")} failed with exit code ${result.status}`);
 		process.exit(result.status ?? 1);
