@@ -79,7 +79,12 @@ interface Outcome {
 	slowUntil?: number | null;
 }
 
-async function loadContext(env: Env, jobs: readonly DeliveryJob[]) {
+/**
+ * Everything a batch needs from D1, read in one round trip. Delivery statuses
+ * are read for revisits (retries, resends), or for every target when
+ * `allStatuses` is set; a first attempt has no row to read.
+ */
+async function loadContext(env: Env, jobs: readonly DeliveryJob[], allStatuses = false) {
 	const db = openDatabase(env.DB);
 	const eventSeqs = [...new Set(jobs.map((job) => job.eventSeq))];
 	const tenantIds = [...new Set(jobs.map((job) => job.tenantId))];
@@ -89,7 +94,8 @@ async function loadContext(env: Env, jobs: readonly DeliveryJob[]) {
 		const ids = endpointIdsByTenant.get(job.tenantId) ?? new Set<string>();
 		for (const target of job.targets) {
 			ids.add(target.endpointId);
-			if (job.trigger !== "initial") revisitedDeliveryIds.push(deliveryId(target.endpointId, job.eventSeq));
+			if (allStatuses || job.trigger !== "initial")
+				revisitedDeliveryIds.push(deliveryId(target.endpointId, job.eventSeq));
 		}
 		endpointIdsByTenant.set(job.tenantId, ids);
 	}
@@ -472,36 +478,31 @@ async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promi
  * instead of vanishing.
  */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+	const jobs = batch.messages.flatMap((message) => (isDeliveryJob(message.body) ? [message.body] : []));
+	const context = await loadContext(env, jobs, true);
+	const outcomes: Outcome[] = [];
 	for (const message of batch.messages) {
 		const job = message.body;
-		if (!isDeliveryJob(job)) {
-			message.ack();
-			continue;
-		}
-		const db = openDatabase(env.DB);
-		const [event] = await db.select().from(events).where(eq(events.seq, job.eventSeq));
-		if (!event) {
-			message.ack();
-			continue;
-		}
-		const planned = job.targets.map(
-			(target): PlannedAttempt => ({
+		const event = isDeliveryJob(job) ? context.events.get(job.eventSeq) : undefined;
+		if (!isDeliveryJob(job) || !event) continue;
+		for (const target of job.targets) {
+			const id = deliveryId(target.endpointId, job.eventSeq);
+			const status = context.deliveryStatus.get(id);
+			// A delivery that reached an outcome some other way keeps it.
+			if (status === "success" || status === "failed") continue;
+			const item: PlannedAttempt = {
 				message,
 				tenantId: job.tenantId,
 				event,
 				endpointId: target.endpointId,
-				deliveryId: deliveryId(target.endpointId, job.eventSeq),
+				deliveryId: id,
 				attempt: target.attempt,
 				trigger: job.trigger,
-				previousStatus: undefined,
-			}),
-		);
-		const statements = recordOutcomes(
-			env,
-			planned.map((item) => settleWithoutSending(item, "delivery could not be processed and was dead-lettered")),
-		);
-		const [first, ...others] = statements;
-		if (first) await db.batch([first, ...others]);
-		message.ack();
+				previousStatus: status,
+			};
+			outcomes.push(settleWithoutSending(item, "the delivery job failed repeatedly and was dead-lettered"));
+		}
 	}
+	const [first, ...others] = recordOutcomes(env, outcomes);
+	if (first) await openDatabase(env.DB).batch([first, ...others]);
 }
