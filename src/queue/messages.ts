@@ -1,3 +1,5 @@
+import type { AttemptTrigger } from "../delivery/attempt-record";
+
 /**
  * A delivery job: one event, some of its endpoints. Jobs carry ids only, so a
  * message stays far below the 128 KB queue limit whatever the payload size.
@@ -14,9 +16,6 @@ export interface DeliveryTarget {
 	/** 1-based number of the attempt this job makes. */
 	attempt: number;
 }
-
-/** initial: fan-out at ingest; scheduled: a backoff retry; manual: a resend someone asked for. */
-export type AttemptTrigger = "initial" | "scheduled" | "manual";
 
 /**
  * Targets per message at fan-out. Larger messages cost fewer queue operations

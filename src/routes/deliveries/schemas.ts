@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { DeliveryRow, EventRow } from "../../db/schema";
+import type { AttemptRecord } from "../../delivery/attempt-record";
 import { deliveryId } from "../../lib/ids";
-import type { AttemptRecord } from "../../queue/consumer";
 import { iso } from "../shared";
 
 export const DeliveryStatus = z.enum(["pending", "success", "failed"]);

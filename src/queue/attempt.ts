@@ -1,0 +1,150 @@
+import type { EndpointRow, EventRow } from "../db/schema";
+import type { AttemptRecord, AttemptTrigger } from "../delivery/attempt-record";
+import { serializeEnvelope } from "../delivery/envelope";
+import { classifyResponse } from "../delivery/outcome";
+import { buildSignedHeaders } from "../delivery/request";
+import { maxAttempts, nextRetryDelayMs } from "../delivery/retry-policy";
+import { deploymentDefaults, effectiveDeliveryPolicy, type TenantSettings } from "../delivery/settings";
+import { newAttemptId } from "../lib/ids";
+import { count } from "../lib/metering";
+import { type AttemptResult, sendAttempt } from "./send-attempt";
+
+/** An attempt this slow (or a timeout) moves its endpoint to the slow lane. */
+export const SLOW_ATTEMPT_MS = 1000;
+/** How long an endpoint stays in the slow lane after its last slow attempt. */
+export const SLOW_LANE_MS = 5 * 60 * 1000;
+
+export interface PlannedAttempt {
+	message: Message<unknown>;
+	tenantId: string;
+	event: EventRow;
+	endpointId: string;
+	deliveryId: string;
+	attempt: number;
+	trigger: AttemptTrigger;
+	/** The delivery's status before this attempt; undefined for a first attempt. */
+	previousStatus: string | undefined;
+}
+
+export interface Outcome {
+	planned: PlannedAttempt;
+	status: "pending" | "success" | "failed";
+	/** The attempt made, or null when the delivery was settled without sending. */
+	record: AttemptRecord | null;
+	error: string | null;
+	nextAttemptAtMs: number | null;
+	/** A failed manual resend leaves the delivery's scheduled retry where it was. */
+	keepSchedule: boolean;
+	disableEndpoint: string | null;
+	/** The endpoint's new slow-lane deadline, null to clear it, undefined to leave it. */
+	slowUntil?: number | null;
+}
+
+/**
+ * The endpoint's slow-lane deadline after an attempt: set or renewed by a
+ * slow one (at most every half period, so a hanging endpoint costs a row
+ * write every few minutes, not one per attempt), cleared by a prompt answer.
+ */
+function nextSlowUntil(
+	current: number | null,
+	slow: boolean,
+	answered: boolean,
+	now: number,
+): number | null | undefined {
+	if (slow) return (current ?? 0) < now + SLOW_LANE_MS / 2 ? now + SLOW_LANE_MS : undefined;
+	return answered && current !== null ? null : undefined;
+}
+
+export async function attemptDelivery(
+	env: Env,
+	planned: PlannedAttempt,
+	endpoint: EndpointRow,
+	tenant: TenantSettings,
+): Promise<Outcome> {
+	const policy = effectiveDeliveryPolicy(deploymentDefaults(env), tenant, {
+		retrySchedule: endpoint.retrySchedule === null ? null : (JSON.parse(endpoint.retrySchedule) as number[]),
+		timeoutMs: endpoint.timeoutMs,
+	});
+	const body = serializeEnvelope({
+		id: planned.event.id,
+		type: planned.event.type,
+		createdAtMs: planned.event.createdAt,
+		dataJson: planned.event.data,
+	});
+	const headers = await buildSignedHeaders({
+		eventId: planned.event.id,
+		body,
+		secrets: [endpoint.secret],
+		timestampSeconds: Math.floor(Date.now() / 1000),
+		tenant,
+		customHeaders: JSON.parse(endpoint.headers) as Record<string, string>,
+	});
+	const result: AttemptResult = await sendAttempt({ url: endpoint.url, headers, body, timeoutMs: policy.timeoutMs });
+	count("attempts_made");
+	const record: AttemptRecord = {
+		id: newAttemptId(),
+		attempt: planned.attempt,
+		trigger: planned.trigger,
+		started_at: new Date(result.startedAtMs).toISOString(),
+		duration_ms: result.durationMs,
+		status_code: result.statusCode,
+		response_body: result.responseBody,
+		error:
+			result.error ??
+			(result.statusCode !== null && (result.statusCode < 200 || result.statusCode >= 300)
+				? `HTTP ${result.statusCode}`
+				: null),
+	};
+	const slow = result.durationMs >= SLOW_ATTEMPT_MS || (result.error?.startsWith("timeout") ?? false);
+	const now = Date.now();
+	const settled = {
+		planned,
+		record,
+		error: record.error,
+		nextAttemptAtMs: null,
+		keepSchedule: false,
+		disableEndpoint: null,
+		slowUntil: nextSlowUntil(endpoint.slowUntil, slow, result.statusCode !== null, now),
+	};
+	if (result.statusCode === null) return scheduleOrFail(settled, policy.retrySchedule, null);
+
+	const verdict = classifyResponse(result.statusCode, result.retryAfter, Date.now());
+	if (verdict.kind === "success") {
+		count("attempts_succeeded");
+		return { ...settled, status: "success", error: null };
+	}
+	if (verdict.kind === "gone") {
+		return { ...settled, status: "failed", disableEndpoint: `the endpoint answered 410 Gone at ${record.started_at}` };
+	}
+	return scheduleOrFail(settled, policy.retrySchedule, verdict.retryAfterSeconds);
+}
+
+function scheduleOrFail(
+	settled: Omit<Outcome, "status">,
+	schedule: readonly number[],
+	retryAfterSeconds: number | null,
+): Outcome {
+	const { planned } = settled;
+	// A manual resend is one attempt on request, not a new run of the schedule.
+	if (planned.trigger === "manual") {
+		return planned.previousStatus === "pending"
+			? { ...settled, status: "pending", keepSchedule: true }
+			: { ...settled, status: "failed" };
+	}
+	const delayMs =
+		planned.attempt >= maxAttempts(schedule) ? null : nextRetryDelayMs(schedule, planned.attempt, retryAfterSeconds);
+	if (delayMs === null) return { ...settled, status: "failed" };
+	return { ...settled, status: "pending", nextAttemptAtMs: Date.now() + delayMs };
+}
+
+export function settleWithoutSending(planned: PlannedAttempt, reason: string): Outcome {
+	return {
+		planned,
+		status: "failed",
+		record: null,
+		error: reason,
+		nextAttemptAtMs: null,
+		keepSchedule: false,
+		disableEndpoint: null,
+	};
+}

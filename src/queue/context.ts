@@ -1,0 +1,68 @@
+import { and, eq, inArray } from "drizzle-orm";
+import { openDatabase } from "../db/client";
+import { deliveries, type EndpointRow, type EventRow, endpoints, events, tenants } from "../db/schema";
+import { parseTenantSettings } from "../delivery/settings";
+import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
+import { deliveryId } from "../lib/ids";
+import type { DeliveryJob } from "./messages";
+
+/**
+ * Everything a batch needs from D1, read in one round trip. Delivery statuses
+ * are read for revisits (retries, resends), or for every target when
+ * `allStatuses` is set; a first attempt has no row to read.
+ */
+export async function loadContext(env: Env, jobs: readonly DeliveryJob[], allStatuses = false) {
+	const db = openDatabase(env.DB);
+	const eventSeqs = [...new Set(jobs.map((job) => job.eventSeq))];
+	const tenantIds = [...new Set(jobs.map((job) => job.tenantId))];
+	const endpointIdsByTenant = new Map<string, Set<string>>();
+	const revisitedDeliveryIds: string[] = [];
+	for (const job of jobs) {
+		const ids = endpointIdsByTenant.get(job.tenantId) ?? new Set<string>();
+		for (const target of job.targets) {
+			ids.add(target.endpointId);
+			if (allStatuses || job.trigger !== "initial")
+				revisitedDeliveryIds.push(deliveryId(target.endpointId, job.eventSeq));
+		}
+		endpointIdsByTenant.set(job.tenantId, ids);
+	}
+
+	const eventQueries = chunk(eventSeqs, IDS_PER_STATEMENT).map((seqs) =>
+		db.select().from(events).where(inArray(events.seq, seqs)),
+	);
+	const endpointQueries = [...endpointIdsByTenant].flatMap(([tenantId, ids]) =>
+		chunk([...ids], IDS_PER_STATEMENT).map((part) =>
+			db
+				.select()
+				.from(endpoints)
+				.where(and(eq(endpoints.tenantId, tenantId), inArray(endpoints.id, part))),
+		),
+	);
+	const tenantQuery = db
+		.select({ id: tenants.id, settings: tenants.settings })
+		.from(tenants)
+		.where(inArray(tenants.id, tenantIds));
+	const deliveryQueries = chunk(revisitedDeliveryIds, IDS_PER_STATEMENT).map((ids) =>
+		db.select({ id: deliveries.id, status: deliveries.status }).from(deliveries).where(inArray(deliveries.id, ids)),
+	);
+	// One round trip for everything the batch needs to read.
+	const results = await db.batch([tenantQuery, ...eventQueries, ...endpointQueries, ...deliveryQueries]);
+	const [tenantRows, ...rest] = results;
+	const eventRows = rest.slice(0, eventQueries.length).flat() as EventRow[];
+	const endpointRows = rest
+		.slice(eventQueries.length, eventQueries.length + endpointQueries.length)
+		.flat() as EndpointRow[];
+	const deliveryRows = rest.slice(eventQueries.length + endpointQueries.length).flat() as {
+		id: string;
+		status: string;
+	}[];
+
+	return {
+		events: new Map(eventRows.map((row) => [row.seq, row])),
+		endpoints: new Map(endpointRows.map((row) => [`${row.tenantId}/${row.id}`, row])),
+		tenantSettings: new Map(tenantRows.map((row) => [row.id, parseTenantSettings(row.settings)])),
+		deliveryStatus: new Map(deliveryRows.map((row) => [row.id, row.status])),
+	};
+}
+
+export type BatchContext = Awaited<ReturnType<typeof loadContext>>;
