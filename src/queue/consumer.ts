@@ -4,7 +4,7 @@ import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
 import { type ScheduledRetry, schedulerFor } from "../scheduler/client";
 import { attemptDelivery, type Outcome, type PlannedAttempt, SLOW_ATTEMPT_MS, settleWithoutSending } from "./attempt";
-import { loadContext } from "./context";
+import { type BatchContext, loadContext } from "./context";
 import { type DeliveryJob, enqueueJobs, isDeliveryJob } from "./messages";
 import { recordOutcomes } from "./record";
 
@@ -31,41 +31,14 @@ function endpointKey(item: { tenantId: string; endpointId: string }): string {
  * message whose outcome could not be recorded is retried, never acked.
  */
 export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env, lane: Lane): Promise<void> {
-	const jobs: { message: Message<unknown>; job: DeliveryJob }[] = [];
-	for (const message of batch.messages) {
-		if (isDeliveryJob(message.body)) jobs.push({ message, job: message.body });
-		else {
-			console.error("dropping malformed delivery job", JSON.stringify(message.body));
-			message.ack();
-		}
-	}
+	const jobs = readJobs(batch);
 	if (jobs.length === 0) return;
-
 	const context = await loadContext(
 		env,
 		jobs.map(({ job }) => job),
 	);
-	const planned: PlannedAttempt[] = [];
-	for (const { message, job } of jobs) {
-		const event = context.events.get(job.eventSeq);
-		// The event is gone only when retention removed it: nothing left to deliver.
-		if (!event || event.tenantId !== job.tenantId) continue;
-		for (const target of job.targets) {
-			const id = deliveryId(target.endpointId, job.eventSeq);
-			// A scheduled retry may have been overtaken by a manual resend or a cancellation.
-			if (job.trigger === "scheduled" && context.deliveryStatus.get(id) !== "pending") continue;
-			planned.push({
-				message,
-				tenantId: job.tenantId,
-				event,
-				endpointId: target.endpointId,
-				deliveryId: id,
-				attempt: target.attempt,
-				trigger: job.trigger,
-				previousStatus: context.deliveryStatus.get(id),
-			});
-		}
-	}
+	// A scheduled retry may have been overtaken by a manual resend or a cancellation.
+	const planned = planAttempts(jobs, context, (job, status) => job.trigger === "scheduled" && status !== "pending");
 
 	const now = Date.now();
 	const endpointOf = (item: PlannedAttempt) => context.endpoints.get(endpointKey(item));
@@ -192,19 +165,50 @@ async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promi
  * instead of vanishing.
  */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-	const jobs = batch.messages.flatMap((message) => (isDeliveryJob(message.body) ? [message.body] : []));
-	const context = await loadContext(env, jobs, true);
-	const outcomes: Outcome[] = [];
+	const jobs = readJobs(batch);
+	const context = await loadContext(
+		env,
+		jobs.map(({ job }) => job),
+		true,
+	);
+	// A delivery that reached an outcome some other way keeps it.
+	const settled = planAttempts(jobs, context, (_job, status) => status === "success" || status === "failed");
+	const [first, ...others] = recordOutcomes(
+		env,
+		settled.map((item) => settleWithoutSending(item, "the delivery job failed repeatedly and was dead-lettered")),
+	);
+	if (first) await openDatabase(env.DB).batch([first, ...others]);
+}
+
+/** The batch's delivery jobs; a malformed body is acked and dropped, not allowed to fail the batch. */
+function readJobs(batch: MessageBatch<unknown>): { message: Message<unknown>; job: DeliveryJob }[] {
+	const jobs: { message: Message<unknown>; job: DeliveryJob }[] = [];
 	for (const message of batch.messages) {
-		const job = message.body;
-		const event = isDeliveryJob(job) ? context.events.get(job.eventSeq) : undefined;
-		if (!isDeliveryJob(job) || !event) continue;
+		if (isDeliveryJob(message.body)) jobs.push({ message, job: message.body });
+		else {
+			console.error("dropping malformed delivery job", JSON.stringify(message.body));
+			message.ack();
+		}
+	}
+	return jobs;
+}
+
+/** One planned attempt per job target whose event still exists, except those `skip` rules out. */
+function planAttempts(
+	jobs: readonly { message: Message<unknown>; job: DeliveryJob }[],
+	context: BatchContext,
+	skip: (job: DeliveryJob, status: string | undefined) => boolean,
+): PlannedAttempt[] {
+	const planned: PlannedAttempt[] = [];
+	for (const { message, job } of jobs) {
+		const event = context.events.get(job.eventSeq);
+		// The event is gone only when retention removed it: nothing left to deliver.
+		if (!event || event.tenantId !== job.tenantId) continue;
 		for (const target of job.targets) {
 			const id = deliveryId(target.endpointId, job.eventSeq);
 			const status = context.deliveryStatus.get(id);
-			// A delivery that reached an outcome some other way keeps it.
-			if (status === "success" || status === "failed") continue;
-			const item: PlannedAttempt = {
+			if (skip(job, status)) continue;
+			planned.push({
 				message,
 				tenantId: job.tenantId,
 				event,
@@ -213,10 +217,8 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
 				attempt: target.attempt,
 				trigger: job.trigger,
 				previousStatus: status,
-			};
-			outcomes.push(settleWithoutSending(item, "the delivery job failed repeatedly and was dead-lettered"));
+			});
 		}
 	}
-	const [first, ...others] = recordOutcomes(env, outcomes);
-	if (first) await openDatabase(env.DB).batch([first, ...others]);
+	return planned;
 }

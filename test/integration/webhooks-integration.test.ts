@@ -56,6 +56,8 @@ describe("webhook endpoints", () => {
 		expect(patched.status).toBe(200);
 		expect(record(patched.body)).toMatchObject({ events: ["c.*"], active: false, url: URL_OK });
 
+		const unknownField = await api("PATCH", `/v1/webhooks/${first.id}`, { body: { secret: "whsec_x", bogus: 1 } });
+		expect(unknownField.status).toBe(422);
 		expect((await api("DELETE", `/v1/webhooks/${first.id}`)).status).toBe(204);
 		expect((await api("GET", `/v1/webhooks/${first.id}`)).status).toBe(404);
 	});

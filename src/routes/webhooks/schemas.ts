@@ -55,18 +55,8 @@ export const EndpointIn = z
 	})
 	.openapi("EndpointIn");
 
-export const EndpointPatch = z
-	.strictObject({
-		url: z.string().max(MAX_URL_LENGTH).optional(),
-		events: EventFilters.optional(),
-		active: z.boolean().optional(),
-		description: z.string().max(1024).optional(),
-		metadata: Metadata.optional(),
-		headers: CustomHeaders.optional(),
-		retry_schedule: RetrySchedule.nullable().optional(),
-		timeout_ms: TimeoutMs.nullable().optional(),
-	})
-	.openapi("EndpointPatch");
+/** Every field of EndpointIn but the secret (rotation has its own route), all optional. */
+export const EndpointPatch = EndpointIn.omit({ secret: true }).partial().openapi("EndpointPatch");
 
 export const EndpointOut = z
 	.object({
