@@ -50,6 +50,8 @@ export interface DeliveryRunResult {
 	backlog_at_last_send: number | null;
 	/** From the last send until every measured delivery arrived; null when they did not all arrive. */
 	drain_ms: number | null;
+	/** POST /v1/events, request to 202, as the sender saw it during the run. */
+	ingest_latency_ms: Summary;
 	/** 202 (response received by the sender) to arrival at the receiver, per delivery. */
 	latency_ms: Summary;
 	/** True when deliveries were missing and counted at the time the run stopped waiting (a lower bound). */
@@ -163,6 +165,7 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 			backlog_growing: trend !== null && trend > threshold,
 			backlog_at_last_send: atLastSend.backlog,
 			drain_ms: round(drainMs, 0),
+			ingest_latency_ms: roundSummary(summarize([...sent.values()].map((event) => event.acceptedAt - event.startedAt))),
 			latency_ms: roundSummary(summarize(latencies)),
 			latency_is_lower_bound: missing > 0,
 			arrived_before_202: arrivedBefore202,
@@ -173,7 +176,7 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 			`  ${options.label}: ${result.events_accepted} events at ${fmt(result.achieved_events_per_s)}/s → ` +
 				`${fmt(result.deliveries_per_s, 0)} deliveries/s (offered ${fmt(result.offered_deliveries_per_s, 0)}/s), ` +
 				`backlog trend ${fmt(result.backlog_slope_per_s)}/s${result.backlog_growing ? " (growing)" : ""}, ` +
-				`latency p50 ${fmt(result.latency_ms.p50)} ms p99 ${result.latency_is_lower_bound ? "≥ " : ""}${fmt(result.latency_ms.p99)} ms, ` +
+				`ingest p50 ${fmt(result.ingest_latency_ms.p50)} ms, latency p50 ${fmt(result.latency_ms.p50)} ms p99 ${result.latency_is_lower_bound ? "≥ " : ""}${fmt(result.latency_ms.p99)} ms, ` +
 				`${missing > 0 ? `${missing} not arrived after ${fmt(options.drainMs / 1000, 0)} s` : `all arrived ${fmt((drainMs ?? 0) / 1000)} s after the last send`}` +
 				`${load.errors > 0 ? `, ${load.errors} send errors (${load.firstError})` : ""}`,
 		);

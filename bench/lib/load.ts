@@ -102,13 +102,15 @@ export async function fixedRate(options: FixedRateOptions): Promise<FixedRateRes
 	let nextTick = t0 + tickMs;
 	for (let index = 0; index < options.maxCount; index++) {
 		const due = t0 + index * interval;
-		if (due - t0 >= options.maxMs) break;
+		// Bounded by the schedule and by the clock: a generator held back by the cap stops on time too.
+		if (due - t0 >= options.maxMs || performance.now() - t0 >= options.maxMs) break;
 		const wait = due - performance.now();
 		if (wait > 1) await sleep(wait);
 		while (inFlight.size >= options.maxInFlight) {
 			capped++;
 			await Promise.race(inFlight);
 		}
+		if (performance.now() - t0 >= options.maxMs) break;
 		const now = performance.now();
 		if (now - due > 50) late++;
 		if (options.onTick !== undefined && now >= nextTick) {

@@ -43,6 +43,8 @@ export interface CostCase {
 	usd_per_million_deliveries_excluding_cpu: number | null;
 	d1_rows_written_per_delivery: number | null;
 	complete: boolean;
+	/** Where the counters disagree with what the receivers saw, or look incomplete. */
+	checks: string[];
 }
 
 export interface CostResult {
@@ -103,6 +105,37 @@ function price(counters: Metrics, cpuMs: number, deliveries: number): Record<str
 	};
 }
 
+/** Compares the worker's counters with what the bench itself saw. */
+function consistency(
+	counters: Metrics,
+	seen: { events: number; deliveries: number; arrivals: number; attempts: number },
+): string[] {
+	const problems: string[] = [];
+	if (counters.worker_fetch_invocations !== seen.events) {
+		problems.push(`${counters.worker_fetch_invocations} fetch invocations counted for ${seen.events} events sent`);
+	}
+	if (counters.queue_messages_consumed !== counters.queue_messages_sent) {
+		problems.push(
+			`${counters.queue_messages_sent} queue messages sent but ${counters.queue_messages_consumed} consumed`,
+		);
+	}
+	if (counters.attempts_made !== seen.arrivals) {
+		problems.push(`${counters.attempts_made} attempts counted, ${seen.arrivals} requests arrived at the receivers`);
+	}
+	if (counters.attempts_succeeded !== seen.deliveries) {
+		problems.push(
+			`${counters.attempts_succeeded} successful attempts counted, ${seen.deliveries} deliveries succeeded at the receivers`,
+		);
+	}
+	const retries = seen.deliveries * (seen.attempts - 1);
+	if (retries > 0 && counters.do_alarms === 0) {
+		problems.push(
+			`${retries} retries were made through the schedulers (${counters.do_requests} DO requests counted) but no Durable Object alarm was counted: alarm() looks unmetered, so DO requests and rows are undercounted`,
+		);
+	}
+	return problems;
+}
+
 interface CaseSpec {
 	label: string;
 	endpoints: number;
@@ -159,6 +192,9 @@ async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
 	const perDelivery = Object.fromEntries(
 		Object.entries(counters).map(([name, value]) => [name, deliveries > 0 ? round(value / deliveries, 4) : null]),
 	) as Record<keyof Metrics, number | null>;
+	const arrivals = endpoints.reduce((sum, endpoint) => sum + endpoint.receiver.arrivals.length, 0);
+	const checks = consistency(counters, { events: accepted, deliveries, arrivals, attempts: spec.attempts });
+	for (const problem of checks) progress(`  cost ${spec.label}: check: ${problem}`);
 	await ctx.deleteEndpoints(endpoints);
 	await ctx.settle(`cost ${spec.label} clean-up`);
 	const result: CostCase = {
@@ -178,6 +214,7 @@ async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
 		usd_per_million_deliveries_excluding_cpu: total === null || cpuLine === null ? null : round(total - cpuLine, 3),
 		d1_rows_written_per_delivery: perDelivery.d1_rows_written,
 		complete: complete && idle,
+		checks,
 	};
 	progress(
 		`  cost ${spec.label}: ${deliveries} deliveries, $${fmt(result.usd_per_million_deliveries, 3)} per million ` +

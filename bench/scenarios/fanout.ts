@@ -1,11 +1,20 @@
 import type { BenchContext } from "../lib/context";
 import { type DeliveryRunResult, deliveryRun } from "../lib/delivery-run";
 import { fmt, progress } from "../lib/log";
+import { round } from "../lib/stats";
 
 export interface FanoutConfig {
 	levels: number[];
-	/** Deliveries per second offered at every level: events/s = this / endpoints. */
+	/** Deliveries per second offered at every level: events/s = this / endpoints … */
 	offeredDeliveriesPerSecond: number;
+	/**
+	 * … but never more events per second than this share of the ingest
+	 * throughput measured in scenario 1, so that a level measures delivery and
+	 * not an overloaded ingest path.
+	 */
+	ingestShare: number;
+	/** The events/s cap when scenario 1 did not run. */
+	defaultMaxEventsPerSecond: number;
 	maxMs: number;
 	drainMs: number;
 	warmupMs: number;
@@ -14,6 +23,8 @@ export interface FanoutConfig {
 export const FANOUT_CONFIG: FanoutConfig = {
 	levels: [1, 10, 100],
 	offeredDeliveriesPerSecond: 1000,
+	ingestShare: 0.5,
+	defaultMaxEventsPerSecond: 100,
 	maxMs: 15_000,
 	drainMs: 20_000,
 	warmupMs: 3_000,
@@ -22,6 +33,8 @@ export const FANOUT_CONFIG: FanoutConfig = {
 export interface FanoutLevel {
 	endpoints: number;
 	offered_events_per_s: number;
+	/** True when the events/s were capped by the ingest share rather than the offered deliveries/s. */
+	capped_by_ingest: boolean;
 	deliveries_per_s: number | null;
 	backlog_growing: boolean;
 	backlog_slope_per_s: number | null;
@@ -30,24 +43,30 @@ export interface FanoutLevel {
 	run: DeliveryRunResult;
 }
 
-export function fanoutRate(config: FanoutConfig, endpoints: number): number {
-	return config.offeredDeliveriesPerSecond / endpoints;
+export interface FanoutPlan {
+	eventsPerSecond: number;
+	cappedByIngest: boolean;
 }
 
-/** One level: `endpoints` endpoints subscribed to one type, events offered at the level's rate. */
-export async function runFanoutLevel(
+export function fanoutPlan(config: FanoutConfig, endpoints: number, maxEventsPerSecond: number): FanoutPlan {
+	const wanted = config.offeredDeliveriesPerSecond / endpoints;
+	return wanted <= maxEventsPerSecond
+		? { eventsPerSecond: wanted, cappedByIngest: false }
+		: { eventsPerSecond: round(maxEventsPerSecond, 1) ?? maxEventsPerSecond, cappedByIngest: true };
+}
+
+/** Runs `rate` events/s for the configured time to `endpointsCount` endpoints answering 200, then cleans up. */
+export async function fanoutRun(
 	ctx: BenchContext,
+	label: string,
 	endpointsCount: number,
-	config: FanoutConfig = FANOUT_CONFIG,
-): Promise<FanoutLevel> {
-	const rate = fanoutRate(config, endpointsCount);
-	progress(
-		`fan-out ${endpointsCount}: ${fmt(rate)} events/s (${config.offeredDeliveriesPerSecond} deliveries/s offered) for ${config.maxMs / 1000} s`,
-	);
-	const type = ctx.eventType(`fanout${endpointsCount}`);
-	const endpoints = await ctx.createEndpoints(endpointsCount, type, `fanout${endpointsCount}`);
+	rate: number,
+	config: FanoutConfig,
+): Promise<DeliveryRunResult> {
+	const type = ctx.eventType(label.replaceAll(/[^a-z0-9]+/g, ""));
+	const endpoints = await ctx.createEndpoints(endpointsCount, type, label.replaceAll(/[^a-z0-9]+/g, "-"));
 	const run = await deliveryRun(ctx, {
-		label: `fan-out ${endpointsCount}`,
+		label,
 		eventType: type,
 		measured: endpoints,
 		ratePerSecond: rate,
@@ -58,10 +77,27 @@ export async function runFanoutLevel(
 		warmupMs: config.warmupMs,
 	});
 	await ctx.deleteEndpoints(endpoints);
-	await ctx.settle(`fan-out ${endpointsCount} clean-up`, 60_000);
+	await ctx.settle(`${label} clean-up`, 60_000);
+	return run;
+}
+
+/** One level: `endpoints` endpoints subscribed to one type, events offered at the level's rate. */
+export async function runFanoutLevel(
+	ctx: BenchContext,
+	endpointsCount: number,
+	maxEventsPerSecond: number,
+	config: FanoutConfig = FANOUT_CONFIG,
+): Promise<FanoutLevel> {
+	const plan = fanoutPlan(config, endpointsCount, maxEventsPerSecond);
+	progress(
+		`fan-out ${endpointsCount}: ${fmt(plan.eventsPerSecond)} events/s = ${fmt(plan.eventsPerSecond * endpointsCount, 0)} deliveries/s offered` +
+			`${plan.cappedByIngest ? ` (capped at ${config.ingestShare} × the measured ingest rate)` : ""} for ${config.maxMs / 1000} s`,
+	);
+	const run = await fanoutRun(ctx, `fan-out ${endpointsCount}`, endpointsCount, plan.eventsPerSecond, config);
 	return {
 		endpoints: endpointsCount,
-		offered_events_per_s: rate,
+		offered_events_per_s: plan.eventsPerSecond,
+		capped_by_ingest: plan.cappedByIngest,
 		deliveries_per_s: run.deliveries_per_s,
 		backlog_growing: run.backlog_growing,
 		backlog_slope_per_s: run.backlog_slope_per_s,
