@@ -1,6 +1,7 @@
 export interface PerKeyLimit<T> {
 	key: (item: T) => string;
-	limit: number;
+	/** Read each time a slot frees, so it may change while the items run. */
+	limit: (key: string) => number;
 }
 
 function assertLimit(limit: number): void {
@@ -11,7 +12,7 @@ function assertLimit(limit: number): void {
 /**
  * Runs `work` over `items` with at most `limit` in flight, so one slow item
  * holds one slot and the rest keep flowing through the others. With
- * `perKey`, items sharing a key also hold at most `perKey.limit` slots, so
+ * `perKey`, items sharing a key also hold at most `perKey.limit(key)` slots, so
  * many items for one slow destination cannot fill every slot; items are
  * started in order, skipping those whose key is at its limit.
  */
@@ -22,13 +23,15 @@ export async function forEachConcurrently<T>(
 	perKey?: PerKeyLimit<T>,
 ): Promise<void> {
 	assertLimit(limit);
-	if (perKey) assertLimit(perKey.limit);
 	const waiting = [...items];
 	const activePerKey = new Map<string, number>();
 	let running = 0;
 	const nextStartable = (): number => {
 		if (!perKey) return waiting.length > 0 ? 0 : -1;
-		return waiting.findIndex((item) => (activePerKey.get(perKey.key(item)) ?? 0) < perKey.limit);
+		return waiting.findIndex((item) => {
+			const key = perKey.key(item);
+			return (activePerKey.get(key) ?? 0) < perKey.limit(key);
+		});
 	};
 	return new Promise<void>((resolve, reject) => {
 		const launch = (): void => {

@@ -12,10 +12,13 @@ import { recordOutcomes } from "./record";
 const OUTBOUND_CONNECTIONS = 6;
 
 /**
- * Attempts to one endpoint in flight at once within a batch, so a hanging
- * endpoint holds at most this many of the six connections.
+ * Attempts in flight at once to an endpoint that has not yet answered
+ * promptly in this batch, so a newly hanging endpoint holds at most this
+ * many of the six connections; one that has answered may use all six.
  */
-const ATTEMPTS_PER_ENDPOINT = 2;
+const ATTEMPTS_PER_UNPROVEN_ENDPOINT = 2;
+/** An answer this quick proves an endpoint for the rest of the batch. */
+const PROMPT_ANSWER_MS = 250;
 
 /** main: the delivery queue; slow: the queue for endpoints that answer slowly or not at all. */
 export type Lane = "main" | "slow";
@@ -54,6 +57,7 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 	const outcomes: Outcome[] = [];
 	/** Endpoints found slow during this batch; their attempts not yet started move to the slow lane. */
 	const turnedSlow = new Set<string>();
+	const answeredPromptly = new Set<string>();
 	const movedLate: PlannedAttempt[] = [];
 	await forEachConcurrently(
 		inline,
@@ -71,12 +75,18 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 			}
 			const timer = lane === "main" ? setTimeout(() => turnedSlow.add(key), SLOW_ATTEMPT_MS) : undefined;
 			try {
-				outcomes.push(await attemptDelivery(env, item, endpoint, context.tenantSettings.get(item.tenantId) ?? {}));
+				const outcome = await attemptDelivery(env, item, endpoint, context.tenantSettings.get(item.tenantId) ?? {});
+				if (outcome.record?.status_code != null && outcome.record.duration_ms < PROMPT_ANSWER_MS)
+					answeredPromptly.add(key);
+				outcomes.push(outcome);
 			} finally {
 				clearTimeout(timer);
 			}
 		},
-		{ key: endpointKey, limit: ATTEMPTS_PER_ENDPOINT },
+		{
+			key: endpointKey,
+			limit: (key) => (answeredPromptly.has(key) ? OUTBOUND_CONNECTIONS : ATTEMPTS_PER_UNPROVEN_ENDPOINT),
+		},
 	);
 
 	const failedMessages = new Set<Message<unknown>>();

@@ -163,7 +163,7 @@ describe("forEachConcurrently per-key limit", () => {
 					});
 				});
 			},
-			{ key: (item) => item, limit: 2 },
+			{ key: (item) => item, limit: () => 2 },
 		);
 		await Promise.resolve();
 		// Two "slow" items hold two slots; the other two went to a and b, skipping the queued slow ones.
