@@ -18,17 +18,19 @@ import { fileURLToPath } from "node:url";
 import { BenchContext } from "./lib/context";
 import { elapsedSeconds, fmt, progress } from "./lib/log";
 import { describeMachine } from "./lib/machine";
-import { check, type TargetCheck } from "./lib/targets";
-import { BENCH_VARS, LocalWorker, sourceRevision } from "./lib/worker";
+import { CpuNoise } from "./lib/noise";
+import type { BenchResults } from "./lib/results";
+import { evaluateTargets } from "./lib/targets";
+import { BENCH_VARS, CLOCK_TICKS, LocalWorker, sourceRevision } from "./lib/worker";
 import { PRICES_AS_OF } from "./prices";
 import { writeCharts } from "./report/charts";
 import { writeMarkdown } from "./report/markdown";
-import { COST_CONFIG, type CostResult, runCost } from "./scenarios/cost";
-import { E2E_CONFIG, type E2eResult, runE2e } from "./scenarios/e2e";
-import { FANOUT_CONFIG, type FanoutLevel, runFanoutLevel } from "./scenarios/fanout";
-import { INGEST_CONFIG, type IngestResult, runIngest } from "./scenarios/ingest";
-import { type IsolationResult, runIsolation } from "./scenarios/isolation";
-import { RETRY_CONFIG, type RetryResult, runRetry } from "./scenarios/retry";
+import { COST_CONFIG, runCost } from "./scenarios/cost";
+import { E2E_CONFIG, runE2e } from "./scenarios/e2e";
+import { FANOUT_CONFIG, runFanoutLevel } from "./scenarios/fanout";
+import { INGEST_CONFIG, runIngest } from "./scenarios/ingest";
+import { runIsolation } from "./scenarios/isolation";
+import { RETRY_CONFIG, runRetry } from "./scenarios/retry";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** The whole suite must finish within ten minutes; scenarios that would not fit are skipped. */
@@ -38,25 +40,6 @@ type Scenario = (typeof SCENARIOS)[number];
 /** Rough upper bounds of each scenario's duration, to decide whether it still fits. */
 const ESTIMATE_S: Record<Scenario, number> = { ingest: 75, e2e: 60, fanout: 150, isolation: 110, retry: 40, cost: 60 };
 
-export interface BenchResults {
-	schema_version: 1;
-	started_at: string;
-	finished_at: string;
-	duration_s: number;
-	complete: boolean;
-	machine: ReturnType<typeof describeMachine>;
-	worker: { command: string; vars: Record<string, string>; commit: string; uncommitted_changes: boolean | null };
-	config: Record<string, unknown>;
-	ingest: IngestResult | null;
-	e2e: E2eResult | null;
-	fanout: FanoutLevel[];
-	isolation: IsolationResult | null;
-	retry: RetryResult | null;
-	cost: CostResult | null;
-	targets: TargetCheck[];
-	errors: { scenario: string; message: string }[];
-}
-
 function selectedScenarios(): Set<Scenario> {
 	const only = process.env.BENCH_ONLY?.trim();
 	if (!only) return new Set(SCENARIOS);
@@ -64,92 +47,6 @@ function selectedScenarios(): Set<Scenario> {
 	const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
 	if (unknown.length > 0) throw new Error(`BENCH_ONLY names unknown scenarios: ${unknown.join(", ")}`);
 	return new Set(names as Scenario[]);
-}
-
-function evaluateTargets(results: BenchResults): TargetCheck[] {
-	const ms = (value: number): string => `${fmt(value)} ms`;
-	const fan = (n: number): FanoutLevel | undefined => results.fanout.find((level) => level.endpoints === n);
-	const fan100 = fan(100);
-	const fan1 = fan(1);
-	const dollars = (value: number): string => `$${value.toFixed(3)}`;
-	const cost = results.cost;
-	const isolation = results.isolation;
-	return [
-		check(
-			"ingest_ratio",
-			"Ingest throughput against the no-op route",
-			"≥ 0.5 × /healthz req/s",
-			results.ingest?.ratio,
-			(value) => value >= 0.5,
-			(value) => `${value.toFixed(2)} × (${fmt(results.ingest?.rps, 0)} vs ${fmt(results.ingest?.noop_rps, 0)} req/s)`,
-		),
-		check(
-			"e2e_p50",
-			"End-to-end latency p50 at 100 events/s",
-			"≤ 50 ms",
-			results.e2e?.p50_ms,
-			(value) => value <= 50,
-			ms,
-		),
-		check(
-			"e2e_p99",
-			"End-to-end latency p99 at 100 events/s",
-			"≤ 250 ms",
-			results.e2e?.p99_ms,
-			(value) => value <= 250,
-			(value) => `${results.e2e?.run.latency_is_lower_bound ? "≥ " : ""}${ms(value)}`,
-		),
-		check(
-			"fanout100_throughput",
-			"Fan-out 100: sustained deliveries/s, backlog not growing",
-			"≥ 1,000/s, no growing backlog",
-			fan100?.deliveries_per_s,
-			(value) => value >= 1000,
-			(value) => `${fmt(value, 0)}/s`,
-			fan1 === undefined
-				? null
-				: `${fmt(fan1.deliveries_per_s, 0)}/s, backlog ${fan1.backlog_growing ? "growing" : "steady"}`,
-			fan100 === undefined
-				? null
-				: { ok: !fan100.backlog_growing, note: `backlog ${fan100.backlog_growing ? "growing" : "steady"}` },
-		),
-		check(
-			"isolation_ratio",
-			"Healthy endpoints' p99 with one hanging neighbour, against the fan-out-10 baseline",
-			"≤ 2 × baseline",
-			isolation?.ratio,
-			(value) => value <= 2,
-			(value) =>
-				`${value.toFixed(2)} × (${isolation?.healthy_p99_is_lower_bound ? "≥ " : ""}${fmt(isolation?.healthy_p99_ms, 0)} vs ` +
-				`${isolation?.baseline_p99_is_lower_bound ? "≥ " : ""}${fmt(isolation?.baseline_p99_ms, 0)} ms)`,
-		),
-		check(
-			"retry_skew_p99",
-			"Retry timing |actual − scheduled| p99",
-			"≤ 1,000 ms",
-			results.retry?.skew_p99_ms,
-			(value) => value <= 1000,
-			ms,
-		),
-		check(
-			"cost_usd",
-			"Cost per million first-attempt deliveries at fan-out 10",
-			"≤ $2.00",
-			cost?.usd_per_million_deliveries,
-			(value) => value <= 2,
-			dollars,
-			cost?.fanout1_usd_per_million_deliveries == null ? null : dollars(cost.fanout1_usd_per_million_deliveries),
-		),
-		check(
-			"cost_d1_rows_written",
-			"D1 rows written per delivery at fan-out 10",
-			"≤ 2",
-			cost?.d1_rows_written_per_delivery,
-			(value) => value <= 2,
-			(value) => value.toFixed(2),
-			cost?.fanout1_d1_rows_written_per_delivery == null ? null : cost.fanout1_d1_rows_written_per_delivery.toFixed(2),
-		),
-	];
 }
 
 async function writeJson(path: string, value: unknown): Promise<void> {
@@ -195,6 +92,7 @@ async function main(): Promise<number> {
 		isolation: null,
 		retry: null,
 		cost: null,
+		other_processes_cpu: { mean_cores: null, max_cores: null, samples: 0, per_scenario: {} },
 		targets: [],
 		errors: [],
 	};
@@ -208,6 +106,8 @@ async function main(): Promise<number> {
 	}
 	progress(`worker healthy at ${worker.baseUrl}`);
 	const ctx = await BenchContext.create(worker);
+	const noise = new CpuNoise(worker, CLOCK_TICKS);
+	noise.start();
 	const stopping = new Promise<void>((resolveStop) => {
 		for (const signal of ["SIGINT", "SIGTERM"] as const) {
 			process.once(signal, () => {
@@ -245,6 +145,7 @@ async function main(): Promise<number> {
 		return false;
 	};
 	const attempt = async <T>(scenario: string, work: () => Promise<T>): Promise<T | null> => {
+		const started = performance.now();
 		try {
 			return await work();
 		} catch (error) {
@@ -252,6 +153,12 @@ async function main(): Promise<number> {
 			results.errors.push({ scenario, message });
 			progress(`${scenario}: FAILED: ${message}`);
 			return null;
+		} finally {
+			const foreign = noise.between(started, performance.now());
+			results.other_processes_cpu.per_scenario[scenario] = foreign === null ? null : Math.round(foreign * 100) / 100;
+			if (foreign !== null && foreign >= 0.25) {
+				progress(`  note: other processes used ${fmt(foreign, 2)} cores on average during ${scenario}`);
+			}
 		}
 	};
 
@@ -276,6 +183,8 @@ async function main(): Promise<number> {
 		if (selected.has("retry") && fits("retry")) results.retry = await attempt("retry", () => runRetry(ctx));
 		if (selected.has("cost") && fits("cost")) results.cost = await attempt("cost", () => runCost(ctx));
 	} finally {
+		noise.stop();
+		results.other_processes_cpu = { ...results.other_processes_cpu, ...noise.summary() };
 		await ctx.receivers.close();
 		if (!interrupted) await worker.stop();
 	}

@@ -1,7 +1,9 @@
 import type { BenchContext, BenchEndpoint, SentEvent } from "./context";
 import { fixedRate, until } from "./load";
 import { fmt, progress } from "./log";
-import { quantilePoints, round, roundSummary, type Summary, slope, summarize } from "./stats";
+import { cpuMark, cpuSince } from "./noise";
+import { type QuantilePoint, quantilePoints, round, roundSummary, type Summary, slope, summarize } from "./stats";
+import { busiestThreadMs, CLOCK_TICKS, type Metrics } from "./worker";
 
 export interface DeliveryRunOptions {
 	label: string;
@@ -25,6 +27,25 @@ export interface BacklogSample {
 	backlog: number;
 	accepted: number;
 	delivered: number;
+}
+
+export interface QueueStats {
+	batches: number;
+	messages: number;
+	batches_per_s: number | null;
+	mean_batch_size: number | null;
+}
+
+function queueStats(before: Metrics | null, after: Metrics | null, ms: number): QueueStats | null {
+	if (before === null || after === null) return null;
+	const batches = after.queue_batches - before.queue_batches;
+	const messages = after.queue_messages_consumed - before.queue_messages_consumed;
+	return {
+		batches,
+		messages,
+		batches_per_s: ms > 0 ? round((batches * 1000) / ms, 1) : null,
+		mean_batch_size: batches > 0 ? round(messages / batches, 1) : null,
+	};
 }
 
 export interface DeliveryRunResult {
@@ -54,12 +75,26 @@ export interface DeliveryRunResult {
 	ingest_latency_ms: Summary;
 	/** 202 (response received by the sender) to arrival at the receiver, per delivery. */
 	latency_ms: Summary;
+	/** The same for events sent after the warm-up: the steady state without the start-up transient. */
+	latency_after_warmup_ms: Summary;
 	/** True when deliveries were missing and counted at the time the run stopped waiting (a lower bound). */
 	latency_is_lower_bound: boolean;
 	/** Arrivals that beat the 202 to the sender: the event is queued before the answer is written. */
 	arrived_before_202: number;
+	/** While sending: cores busy on the whole machine (of its cores), and used by the bench's own process (load and receivers). */
+	machine_busy_cores: number | null;
+	bench_process_cores: number | null;
+	/** workerd CPU while sending divided by the deliveries that arrived meanwhile (ingest included). */
+	workerd_cpu_ms_per_delivery: number | null;
+	/** The consumer's batches while sending, from the worker's metering (null without it). */
+	queue_while_sending: QueueStats | null;
+	/** CPU of Edgehook's workerd while sending, as a share of one core: all of it, and its busiest thread. */
+	workerd_cpu_share: number | null;
+	workerd_busiest_thread_share: number | null;
 	backlog_samples: BacklogSample[];
-	latency_quantiles_ms: number[];
+	/** Latency by the second in which the event was sent: shows whether slow deliveries cluster or recur. */
+	latency_by_second: { t_s: number; deliveries: number; p50_ms: number | null; max_ms: number | null }[];
+	latency_quantiles_ms: QuantilePoint[];
 }
 
 /**
@@ -95,6 +130,9 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 			);
 		}
 	}, sampleEvery);
+	const cpuBefore = ctx.worker.cpu();
+	const mark = cpuMark();
+	const countersBefore = await ctx.metrics().catch(() => null);
 	try {
 		const load = await fixedRate({
 			ratePerSecond: options.ratePerSecond,
@@ -107,6 +145,9 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 			},
 		});
 		const lastSendAt = performance.now();
+		const cpuAtLastSend = ctx.worker.cpu();
+		const machine = cpuSince(mark, CLOCK_TICKS);
+		const countersAtLastSend = countersBefore === null ? null : await ctx.metrics().catch(() => null);
 		const atLastSend = sample();
 		const expected = sent.size * measured.length;
 		const allArrived = await until(() => delivered() >= expected, options.drainMs, 50);
@@ -116,9 +157,20 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 
 		// Latency per (event, measured endpoint): first arrival minus the 202.
 		const latencies: number[] = [];
+		const bySecond = new Map<number, number[]>();
+		const afterWarmup: number[] = [];
+		const record = (event: SentEvent, latency: number): void => {
+			latencies.push(latency);
+			if (event.startedAt - t0 >= options.warmupMs) afterWarmup.push(latency);
+			const second = Math.floor((event.startedAt - t0) / 1000);
+			const list = bySecond.get(second) ?? [];
+			list.push(latency);
+			bySecond.set(second, list);
+		};
 		let arrivedBefore202 = 0;
 		let missing = 0;
 		let windowArrivals = 0;
+		let sendingArrivals = 0;
 		const windowStart = t0 + options.warmupMs;
 		for (const endpoint of measured) {
 			const firstArrival = new Map<string, number>();
@@ -126,16 +178,17 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 				if (arrival.nth !== 1) continue;
 				firstArrival.set(arrival.eventId, arrival.at);
 				if (arrival.at >= windowStart && arrival.at <= lastSendAt) windowArrivals++;
+				if (arrival.at <= lastSendAt) sendingArrivals++;
 			}
 			for (const event of sent.values()) {
 				const at = firstArrival.get(event.id);
 				if (at === undefined) {
 					missing++;
-					latencies.push(stoppedAt - event.acceptedAt);
+					record(event, stoppedAt - event.acceptedAt);
 					continue;
 				}
 				if (at < event.acceptedAt) arrivedBefore202++;
-				latencies.push(at - event.acceptedAt);
+				record(event, at - event.acceptedAt);
 			}
 		}
 		const windowSeconds = (lastSendAt - windowStart) / 1000;
@@ -167,9 +220,22 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 			drain_ms: round(drainMs, 0),
 			ingest_latency_ms: roundSummary(summarize([...sent.values()].map((event) => event.acceptedAt - event.startedAt))),
 			latency_ms: roundSummary(summarize(latencies)),
+			latency_after_warmup_ms: roundSummary(summarize(afterWarmup)),
 			latency_is_lower_bound: missing > 0,
 			arrived_before_202: arrivedBefore202,
+			...machine,
+			workerd_cpu_ms_per_delivery:
+				sendingArrivals > 0 ? round((cpuAtLastSend.workerdMs - cpuBefore.workerdMs) / sendingArrivals, 3) : null,
+			queue_while_sending: queueStats(countersBefore, countersAtLastSend, lastSendAt - t0),
+			workerd_cpu_share: round((cpuAtLastSend.workerdMs - cpuBefore.workerdMs) / (lastSendAt - t0), 2),
+			workerd_busiest_thread_share: round(busiestThreadMs(cpuBefore, cpuAtLastSend) / (lastSendAt - t0), 2),
 			backlog_samples: samples,
+			latency_by_second: [...bySecond]
+				.sort(([a], [b]) => a - b)
+				.map(([second, values]) => {
+					const summary = summarize(values);
+					return { t_s: second, deliveries: values.length, p50_ms: round(summary.p50), max_ms: round(summary.max) };
+				}),
 			latency_quantiles_ms: quantilePoints(latencies),
 		};
 		progress(
@@ -178,6 +244,9 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 				`backlog trend ${fmt(result.backlog_slope_per_s)}/s${result.backlog_growing ? " (growing)" : ""}, ` +
 				`ingest p50 ${fmt(result.ingest_latency_ms.p50)} ms, latency p50 ${fmt(result.latency_ms.p50)} ms p99 ${result.latency_is_lower_bound ? "≥ " : ""}${fmt(result.latency_ms.p99)} ms, ` +
 				`${missing > 0 ? `${missing} not arrived after ${fmt(options.drainMs / 1000, 0)} s` : `all arrived ${fmt((drainMs ?? 0) / 1000)} s after the last send`}` +
+				`; workerd CPU ${fmt((result.workerd_cpu_share ?? 0) * 100, 0)} % of a core (busiest thread ${fmt((result.workerd_busiest_thread_share ?? 0) * 100, 0)} %), ` +
+				`${fmt(result.workerd_cpu_ms_per_delivery, 2)} ms per delivery, machine ${fmt(result.machine_busy_cores, 2)} cores busy (bench ${fmt(result.bench_process_cores, 2)})` +
+				`${result.queue_while_sending === null ? "" : `; consumer ${fmt(result.queue_while_sending.batches_per_s)} batches/s of ${fmt(result.queue_while_sending.mean_batch_size)} messages`}` +
 				`${load.errors > 0 ? `, ${load.errors} send errors (${load.firstError})` : ""}`,
 		);
 		return result;

@@ -70,12 +70,26 @@ export function roundSummary(summary: Summary, digits = 2): Summary {
 	};
 }
 
-/** The distribution as `points` values at evenly spaced quantiles 0..1 (for charts). */
-export function quantilePoints(values: readonly number[], points = 201): number[] {
+/** A point of a latency distribution: the value `ms` at quantile `q`. */
+export interface QuantilePoint {
+	q: number;
+	ms: number;
+}
+
+/** Quantiles dense towards the tail (…, 0.99, 0.992, …, 0.999, 1), as latency charts need them. */
+const CHART_QUANTILES: readonly number[] = [
+	...Array.from({ length: 45 }, (_, i) => i * 0.02),
+	...Array.from({ length: 45 }, (_, i) => 0.9 + i * 0.002),
+	...Array.from({ length: 45 }, (_, i) => 0.99 + i * 0.0002),
+	1,
+];
+
+/** The distribution at quantiles dense towards the tail, for charts. */
+export function quantilePoints(values: readonly number[]): QuantilePoint[] {
 	const sorted = sortedCopy(values);
 	if (sorted.length === 0) return [];
-	return Array.from({ length: points }, (_, index) => {
-		const position = Math.round((index / (points - 1)) * (sorted.length - 1));
-		return round(sorted[position], 2) ?? 0;
+	return CHART_QUANTILES.map((q) => {
+		const position = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+		return { q: round(q, 4) ?? q, ms: round(sorted[position], 2) ?? 0 };
 	});
 }

@@ -75,6 +75,17 @@ export interface CpuSample {
 	/** Every other process of wrangler's group (npx, wrangler's Node). */
 	otherMs: number;
 	workerdProcesses: number;
+	/** CPU ms per thread of Edgehook's workerd, by thread id: workerd runs JavaScript on one thread. */
+	workerdThreads: Record<string, number>;
+}
+
+/** CPU ms of the busiest workerd thread between two samples. */
+export function busiestThreadMs(before: CpuSample, after: CpuSample): number {
+	let busiest = 0;
+	for (const [tid, ms] of Object.entries(after.workerdThreads)) {
+		busiest = Math.max(busiest, ms - (before.workerdThreads[tid] ?? 0));
+	}
+	return busiest;
 }
 
 const TAIL_CHARS = 8_000;
@@ -89,6 +100,8 @@ export class LocalWorker {
 		private readonly child: ChildProcess,
 		private readonly log: WriteStream,
 		readonly client: Client,
+		/** wrangler's inspector for the worker (Chrome DevTools protocol), e.g. to take a CPU profile. */
+		readonly inspectorPort: number,
 	) {}
 
 	static async start(root: string, onLine: (line: string) => void): Promise<LocalWorker> {
@@ -132,6 +145,7 @@ export class LocalWorker {
 			child,
 			log,
 			new Client({ baseUrl, adminKey, maxSockets: 64 }),
+			inspectorPort,
 		);
 		const onData = (chunk: Buffer): void => {
 			const text = chunk.toString("utf8");
@@ -194,7 +208,7 @@ export class LocalWorker {
 	/** CPU time of wrangler's process group, workerd apart from the rest. */
 	cpu(): CpuSample {
 		const pgid = this.child.pid;
-		const sample: CpuSample = { workerdMs: 0, proxyMs: 0, otherMs: 0, workerdProcesses: 0 };
+		const sample: CpuSample = { workerdMs: 0, proxyMs: 0, otherMs: 0, workerdProcesses: 0, workerdThreads: {} };
 		if (pgid === undefined) return sample;
 		const entry = `entry=${new URL(this.baseUrl).host}`;
 		for (const pid of readdirSync("/proc")) {
@@ -205,7 +219,13 @@ export class LocalWorker {
 			if (stat.comm === "workerd") {
 				sample.workerdProcesses++;
 				if (readCmdline(pid).includes(entry)) sample.proxyMs += ms;
-				else sample.workerdMs += ms;
+				else {
+					sample.workerdMs += ms;
+					for (const tid of listTasks(pid)) {
+						const thread = readProcStat(`${pid}/task/${tid}`);
+						if (thread !== null) sample.workerdThreads[tid] = ((thread.utime + thread.stime) * 1000) / CLOCK_TICKS;
+					}
+				}
 			} else {
 				sample.otherMs += ms;
 			}
@@ -280,7 +300,7 @@ export function sameMetrics(a: Metrics, b: Metrics): boolean {
 	return METRIC_NAMES.every((name) => a[name] === b[name]);
 }
 
-const CLOCK_TICKS = clockTicks();
+export const CLOCK_TICKS = clockTicks();
 
 function clockTicks(): number {
 	try {
@@ -296,6 +316,14 @@ interface ProcStat {
 	pgrp: number;
 	utime: number;
 	stime: number;
+}
+
+function listTasks(pid: string): string[] {
+	try {
+		return readdirSync(`/proc/${pid}/task`);
+	} catch {
+		return [];
+	}
 }
 
 function readCmdline(pid: string): string {

@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BenchResults } from "../run";
+import type { BenchResults } from "../lib/results";
+import type { QuantilePoint } from "../lib/stats";
 import { document, formatMs, line, linearTicks, logTicks, num, PALETTE, polyline, rect, text } from "./svg";
 
 export interface Chart {
@@ -11,25 +12,31 @@ export interface Chart {
 
 interface Series {
 	label: string;
-	quantiles: number[];
+	quantiles: QuantilePoint[];
 }
 
 /** Cumulative distributions of every latency the bench measured, on a log time axis. */
 export function latencyChart(results: BenchResults): string {
 	const series: Series[] = [];
-	const add = (label: string, quantiles: number[] | undefined): void => {
+	const add = (label: string, quantiles: QuantilePoint[] | undefined): void => {
 		if (quantiles !== undefined && quantiles.length > 1) series.push({ label, quantiles });
 	};
 	add("GET /healthz, concurrency 16 (request → response)", results.ingest?.latency_quantiles_ms.noop);
 	add("POST /v1/events, concurrency 16 (request → 202)", results.ingest?.latency_quantiles_ms.events);
-	add(`202 → arrival, ${results.e2e?.rate_per_s ?? 100} events/s, 1 endpoint`, results.e2e?.run.latency_quantiles_ms);
-	for (const level of results.fanout) {
-		add(
-			`202 → arrival, fan-out ${level.endpoints} (${num(level.offered_events_per_s)} events/s)`,
-			level.run.latency_quantiles_ms,
-		);
+	const e2e = results.e2e;
+	if (e2e !== null) {
+		add(`202 → arrival, ${e2e.rate_per_s} events/s, 1 endpoint`, e2e.run.latency_quantiles_ms);
+		add(`202 → arrival, ${e2e.low_rate.rate_per_s} events/s, 1 endpoint`, e2e.low_rate.run.latency_quantiles_ms);
 	}
-	add("202 → arrival, fan-out 10, healthy endpoints beside a hanging one", results.isolation?.run.latency_quantiles_ms);
+	const fan100 = results.fanout.find((level) => level.endpoints === 100);
+	if (fan100 !== undefined) {
+		add(`202 → arrival, fan-out 100 (${num(fan100.offered_events_per_s)} events/s)`, fan100.run.latency_quantiles_ms);
+	}
+	const iso = results.isolation;
+	if (iso !== null) {
+		add(`202 → arrival, fan-out 10 at ${num(iso.offered_events_per_s)} events/s`, iso.baseline.latency_quantiles_ms);
+		add("the same, healthy endpoints beside a hanging one", iso.run.latency_quantiles_ms);
+	}
 
 	const width = 900;
 	const height = 520;
@@ -39,8 +46,8 @@ export function latencyChart(results: BenchResults): string {
 	const bottom = 70 + 18 * Math.ceil(series.length / 2);
 	const plotWidth = width - left - right;
 	const plotHeight = height - top - bottom;
-	const all = series.flatMap((item) => item.quantiles);
-	const floor = 0.5;
+	const all = series.flatMap((item) => item.quantiles.map((point) => point.ms));
+	const floor = 0.1;
 	const minX = Math.max(floor, Math.min(...all.filter((value) => value > 0), 1));
 	const maxX = Math.max(minX * 10, ...all);
 	const lowX = 10 ** Math.floor(Math.log10(minX));
@@ -48,12 +55,14 @@ export function latencyChart(results: BenchResults): string {
 	const x = (value: number): number =>
 		left +
 		((Math.log10(Math.max(value, lowX)) - Math.log10(lowX)) / (Math.log10(highX) - Math.log10(lowX))) * plotWidth;
-	const y = (quantile: number): number => top + (1 - quantile) * plotHeight;
+	// Tail-stretching axis: equal steps for p0→p90, p90→p99, p99→p99.9; the maximum sits one step above p99.9.
+	const tail = (q: number): number => (q >= 1 ? 3.4 : Math.min(3, -Math.log10(1 - q)));
+	const y = (q: number): number => top + (1 - tail(q) / 3.4) * plotHeight;
 
 	const body: string[] = [
-		text(width / 2, 24, "Latency distribution (cumulative; log time axis)", {
+		text(width / 2, 24, "Latency distribution (log time axis; percentile axis stretched towards the tail)", {
 			anchor: "middle",
-			size: 16,
+			size: 15,
 			weight: "bold",
 		}),
 	];
@@ -61,7 +70,16 @@ export function latencyChart(results: BenchResults): string {
 		body.push(line(x(tick), top, x(tick), top + plotHeight, "#e5e5e5"));
 		body.push(text(x(tick), top + plotHeight + 16, formatMs(tick), { anchor: "middle", size: 11, fill: "#555" }));
 	}
-	for (const quantile of [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1]) {
+	const quantileTicks: [number, string][] = [
+		[0, "p0"],
+		[0.5, "p50"],
+		[0.75, "p75"],
+		[0.9, "p90"],
+		[0.99, "p99"],
+		[0.999, "p99.9"],
+		[1, "max"],
+	];
+	for (const [quantile, label] of quantileTicks) {
 		const dashed = quantile === 0.5 || quantile === 0.99;
 		body.push(
 			line(
@@ -74,17 +92,14 @@ export function latencyChart(results: BenchResults): string {
 				dashed ? "4 3" : undefined,
 			),
 		);
-		body.push(
-			text(left - 6, y(quantile) + 4, `p${Math.round(quantile * 100)}`, { anchor: "end", size: 11, fill: "#555" }),
-		);
+		body.push(text(left - 6, y(quantile) + 4, label, { anchor: "end", size: 11, fill: "#555" }));
 	}
 	body.push(line(left, top + plotHeight, left + plotWidth, top + plotHeight, "#333"));
 	body.push(line(left, top, left, top + plotHeight, "#333"));
 	body.push(text(left + plotWidth / 2, top + plotHeight + 36, "latency", { anchor: "middle", size: 12 }));
 	series.forEach((item, index) => {
 		const color = PALETTE[index % PALETTE.length] ?? "#000";
-		const last = item.quantiles.length - 1;
-		const points = item.quantiles.map((value, position): [number, number] => [x(value), y(position / last)]);
+		const points = item.quantiles.map((point): [number, number] => [x(point.ms), y(point.q)]);
 		body.push(polyline(points, color, 2));
 		const legendX = left + (index % 2) * (plotWidth / 2);
 		const legendY = top + plotHeight + 58 + Math.floor(index / 2) * 18;
@@ -162,10 +177,18 @@ export function fanoutChart(results: BenchResults): string {
 			),
 		);
 		body.push(
-			text(center - barWidth / 2, yBar(offered) - 4, num(offered), { anchor: "middle", size: 10, fill: "#555" }),
+			text(center - barWidth / 2, yBar(offered) - 4, String(Math.round(offered)), {
+				anchor: "middle",
+				size: 10,
+				fill: "#555",
+			}),
 		);
 		body.push(
-			text(center + barWidth / 2, yBar(achieved) - 4, num(achieved), { anchor: "middle", size: 10, weight: "bold" }),
+			text(center + barWidth / 2, yBar(achieved) - 4, String(Math.round(achieved)), {
+				anchor: "middle",
+				size: 10,
+				weight: "bold",
+			}),
 		);
 		body.push(
 			text(center, top + plotHeight + 16, `${level.endpoints} endpoint${level.endpoints === 1 ? "" : "s"}`, {
@@ -183,8 +206,8 @@ export function fanoutChart(results: BenchResults): string {
 	});
 	body.push(line(left, yBar(target), left + barsWidth, yBar(target), "#d62728", 1.5, "6 4"));
 	body.push(
-		text(left + barsWidth, yBar(target) - 5, "target at fan-out 100: 1,000/s", {
-			anchor: "end",
+		text(left + 4, yBar(target) - 5, "target at fan-out 100: 1,000/s", {
+			anchor: "start",
 			size: 10,
 			fill: "#d62728",
 		}),

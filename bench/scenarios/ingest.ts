@@ -1,7 +1,9 @@
 import type { BenchContext } from "../lib/context";
 import { type ClosedLoopResult, closedLoop } from "../lib/load";
 import { fmt, progress } from "../lib/log";
-import { quantilePoints, round, roundSummary, type Summary, summarize } from "../lib/stats";
+import { cpuMark, cpuSince } from "../lib/noise";
+import { type QuantilePoint, quantilePoints, round, roundSummary, type Summary, summarize } from "../lib/stats";
+import { busiestThreadMs, CLOCK_TICKS } from "../lib/worker";
 
 export interface IngestConfig {
 	concurrency: number;
@@ -33,6 +35,11 @@ interface RouteResult {
 	workerd_cpu_ms_per_request: number | null;
 	/** CPU time of wrangler's forwarding workerd per request. */
 	proxy_cpu_ms_per_request: number | null;
+	/** Cores busy on the whole machine while this route ran, and used by the bench process (the load generator). */
+	machine_busy_cores: number | null;
+	bench_process_cores: number | null;
+	/** Busiest thread of Edgehook's workerd, as a share of the wall time: near 1, that thread is the limit. */
+	workerd_busiest_thread_share: number | null;
 }
 
 export interface IngestResult {
@@ -57,8 +64,8 @@ export interface IngestResult {
 	/** Whether the deliveries caused by the ingest run were all made afterwards, and how long that took. */
 	deliveries_drained: boolean;
 	drain_ms: number | null;
-	/** Latency at quantiles 0, 0.005, …, 1 (201 points), for the chart. */
-	latency_quantiles_ms: { events: number[]; noop: number[] };
+	/** Latency at quantiles dense towards the tail, for the chart. */
+	latency_quantiles_ms: { events: QuantilePoint[]; noop: QuantilePoint[] };
 }
 
 /** Runs of one route, added up. */
@@ -69,10 +76,22 @@ class RouteRuns {
 	private firstError: string | null = null;
 	private workerdMs = 0;
 	private proxyMs = 0;
+	private busiestThreadMs = 0;
+	private machineCoreMs = 0;
+	private benchCoreMs = 0;
 	readonly latencies: number[] = [];
 	private readonly statuses: Record<string, number> = {};
 
-	add(run: ClosedLoopResult, workerdMs: number, proxyMs: number): void {
+	add(
+		run: ClosedLoopResult,
+		workerdMs: number,
+		proxyMs: number,
+		busiestThreadMs: number,
+		machine: { machine_busy_cores: number | null; bench_process_cores: number | null },
+	): void {
+		this.busiestThreadMs += busiestThreadMs;
+		this.machineCoreMs += (machine.machine_busy_cores ?? 0) * run.durationMs;
+		this.benchCoreMs += (machine.bench_process_cores ?? 0) * run.durationMs;
 		this.completed += run.completed;
 		this.durationMs += run.durationMs;
 		this.errors += run.errors;
@@ -97,6 +116,9 @@ class RouteRuns {
 			first_error: this.firstError,
 			workerd_cpu_ms_per_request: perRequest(this.workerdMs),
 			proxy_cpu_ms_per_request: perRequest(this.proxyMs),
+			machine_busy_cores: this.durationMs > 0 ? round(this.machineCoreMs / this.durationMs, 2) : null,
+			bench_process_cores: this.durationMs > 0 ? round(this.benchCoreMs / this.durationMs, 2) : null,
+			workerd_busiest_thread_share: this.durationMs > 0 ? round(this.busiestThreadMs / this.durationMs, 2) : null,
 		};
 	}
 }
@@ -105,7 +127,9 @@ function describe(label: string, result: RouteResult): string {
 	const errors = result.errors > 0 ? `, ${result.errors} transport errors (${result.first_error})` : "";
 	return (
 		`  ${label}: ${fmt(result.rps, 0)} req/s, p50 ${fmt(result.latency_ms.p50)} ms, p99 ${fmt(result.latency_ms.p99)} ms, ` +
-		`statuses ${JSON.stringify(result.statuses)}${errors}`
+		`statuses ${JSON.stringify(result.statuses)}, workerd CPU ${fmt(result.workerd_cpu_ms_per_request, 2)} ms/request, ` +
+		`busiest workerd thread ${fmt((result.workerd_busiest_thread_share ?? 0) * 100, 0)} % busy, ` +
+		`machine ${fmt(result.machine_busy_cores, 2)} cores busy (bench ${fmt(result.bench_process_cores, 2)})${errors}`
 	);
 }
 
@@ -126,6 +150,7 @@ export async function runIngest(ctx: BenchContext, config: IngestConfig = INGEST
 	const perRound = { requests: Math.ceil(config.maxRequests / config.rounds), ms: config.maxMs / config.rounds };
 	const runOnce = async (runs: RouteRuns, request: () => Promise<number>): Promise<void> => {
 		const before = ctx.worker.cpu();
+		const mark = cpuMark();
 		const run = await closedLoop({
 			concurrency: config.concurrency,
 			maxRequests: perRound.requests,
@@ -133,7 +158,13 @@ export async function runIngest(ctx: BenchContext, config: IngestConfig = INGEST
 			request,
 		});
 		const after = ctx.worker.cpu();
-		runs.add(run, after.workerdMs - before.workerdMs, after.proxyMs - before.proxyMs);
+		runs.add(
+			run,
+			after.workerdMs - before.workerdMs,
+			after.proxyMs - before.proxyMs,
+			busiestThreadMs(before, after),
+			cpuSince(mark, CLOCK_TICKS),
+		);
 	};
 
 	progress(

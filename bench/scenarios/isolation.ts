@@ -23,6 +23,8 @@ export interface IsolationResult {
 	baseline_p99_is_lower_bound: boolean;
 	baseline_backlog_growing: boolean;
 	ratio: number | null;
+	/** The same ratio for events sent after the warm-up (3 s): once the worker has seen the endpoint hang. */
+	steady_ratio: number | null;
 	healthy_deliveries_per_s: number | null;
 	baseline_deliveries_per_s: number | null;
 	/** Requests the hanging endpoint received (each held until the worker's timeout). */
@@ -31,18 +33,23 @@ export interface IsolationResult {
 	run: DeliveryRunResult;
 }
 
+/** Events/s of the comparison when the fan-out-10 level could not keep up: 100 deliveries/s, light enough locally. */
+export const FALLBACK_EVENTS_PER_SECOND = 10;
+
 /**
  * Chooses the load: the fan-out-10 level's when that level kept up (the
- * comparison is then "the fan-out-10 load again"); otherwise half of what
- * that level delivered, with a baseline of its own, because p99 against an
- * overloaded baseline only measures how long its backlog grew.
+ * comparison is then "the fan-out-10 load again"); otherwise a fixed light
+ * load with a baseline of its own, because a p99 against an overloaded
+ * baseline only measures how long its backlog grew.
  */
 function chooseLoad(level: FanoutLevel | undefined): { rate: number; reuse: FanoutLevel | null } {
 	if (level !== undefined && !level.backlog_growing && level.run.missing === 0) {
 		return { rate: level.offered_events_per_s, reuse: level };
 	}
-	const delivered = level?.deliveries_per_s ?? 100;
-	return { rate: Math.max(1, round(delivered / ENDPOINTS / 2, 1) ?? 1), reuse: null };
+	return {
+		rate: Math.min(FALLBACK_EVENTS_PER_SECOND, level?.offered_events_per_s ?? FALLBACK_EVENTS_PER_SECOND),
+		reuse: null,
+	};
 }
 
 /**
@@ -92,8 +99,13 @@ export async function runIsolation(
 		const baselineP99 = baseline.latency_ms.p99;
 		const healthyP99 = run.latency_ms.p99;
 		const ratio = baselineP99 !== null && baselineP99 > 0 && healthyP99 !== null ? healthyP99 / baselineP99 : null;
+		const steadyBaseline = baseline.latency_after_warmup_ms.p99;
+		const steadyHealthy = run.latency_after_warmup_ms.p99;
+		const steadyRatio =
+			steadyBaseline !== null && steadyBaseline > 0 && steadyHealthy !== null ? steadyHealthy / steadyBaseline : null;
 		progress(
 			`  isolation: healthy p99 ${fmt(healthyP99)} ms against ${fmt(baselineP99)} ms without the hanging endpoint (×${fmt(ratio, 2)}); ` +
+				`after the warm-up ${fmt(steadyHealthy)} against ${fmt(steadyBaseline)} ms (×${fmt(steadyRatio, 2)}); ` +
 				`the hanging endpoint got ${hangingRequests} requests`,
 		);
 		return {
@@ -108,6 +120,7 @@ export async function runIsolation(
 			baseline_p99_is_lower_bound: baseline.latency_is_lower_bound,
 			baseline_backlog_growing: baseline.backlog_growing,
 			ratio: round(ratio, 2),
+			steady_ratio: round(steadyRatio, 2),
 			healthy_deliveries_per_s: run.deliveries_per_s,
 			baseline_deliveries_per_s: baseline.deliveries_per_s,
 			hanging_requests: hangingRequests,

@@ -1,0 +1,35 @@
+import type { CostResult } from "../scenarios/cost";
+import type { E2eResult } from "../scenarios/e2e";
+import type { FanoutLevel } from "../scenarios/fanout";
+import type { IngestResult } from "../scenarios/ingest";
+import type { IsolationResult } from "../scenarios/isolation";
+import type { RetryResult } from "../scenarios/retry";
+import type { describeMachine } from "./machine";
+import type { TargetCheck } from "./targets";
+
+/** What bench/results/latest.json holds. */
+export interface BenchResults {
+	schema_version: 1;
+	started_at: string;
+	finished_at: string;
+	duration_s: number;
+	complete: boolean;
+	machine: ReturnType<typeof describeMachine>;
+	worker: { command: string; vars: Record<string, string>; commit: string; uncommitted_changes: boolean | null };
+	config: Record<string, unknown>;
+	ingest: IngestResult | null;
+	e2e: E2eResult | null;
+	fanout: FanoutLevel[];
+	isolation: IsolationResult | null;
+	retry: RetryResult | null;
+	cost: CostResult | null;
+	/** CPU used by other processes on the machine while the bench ran (cores): the noise in these figures. */
+	other_processes_cpu: {
+		mean_cores: number | null;
+		max_cores: number | null;
+		samples: number;
+		per_scenario: Record<string, number | null>;
+	};
+	targets: TargetCheck[];
+	errors: { scenario: string; message: string }[];
+}
