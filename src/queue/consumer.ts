@@ -97,11 +97,8 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 		for (const item of movedLate) failedMessages.add(item.message);
 	}
 
-	const statements = recordOutcomes(env, outcomes);
-	if (statements.length > 0) {
-		const [first, ...others] = statements;
-		if (first) await openDatabase(env.DB).batch([first, ...others]);
-	}
+	const statements = recordOutcomes(env.DB, outcomes);
+	if (statements.length > 0) await env.DB.batch(statements);
 
 	const retriesByEndpoint = new Map<string, { tenantId: string; endpointId: string; retries: ScheduledRetry[] }>();
 	const goneEndpoints = new Map<string, { tenantId: string; endpointId: string; reason: string }>();
@@ -183,11 +180,11 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
 	);
 	// A delivery that reached an outcome some other way keeps it.
 	const settled = planAttempts(jobs, context, (_job, status) => status === "success" || status === "failed");
-	const [first, ...others] = recordOutcomes(
-		env,
+	const statements = recordOutcomes(
+		env.DB,
 		settled.map((item) => settleWithoutSending(item, "the delivery job failed repeatedly and was dead-lettered")),
 	);
-	if (first) await openDatabase(env.DB).batch([first, ...others]);
+	if (statements.length > 0) await env.DB.batch(statements);
 }
 
 /** The batch's delivery jobs; a malformed body is acked and dropped, not allowed to fail the batch. */

@@ -1,67 +1,71 @@
-import { and, eq, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
-import { openDatabase } from "../db/client";
-import { deliveries, endpoints } from "../db/schema";
 import type { Outcome } from "./attempt";
 
+/*
+ * The hot path's writes are fixed SQL text with bound values rather than
+ * drizzle-built queries: building the upsert through the query builder took
+ * about a fifth of the consumer's CPU in profiles (docs/BENCHMARKS.md). The
+ * columns are those of src/db/schema.ts; the integration tests read them back
+ * through drizzle, so a mismatch fails there.
+ */
+
+/**
+ * Stores one attempt's outcome. The first attempt inserts the delivery row;
+ * later ones update it and append to its `attempts` JSON array (?15 is null
+ * when nothing was sent). ?16 set keeps the scheduled retry's time.
+ */
+const UPSERT_DELIVERY = `
+INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, status_code, attempt_count,
+	attempts, next_attempt_at, delivered_at, error, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+ON CONFLICT (id) DO UPDATE SET
+	status = excluded.status,
+	status_code = coalesce(excluded.status_code, deliveries.status_code),
+	attempt_count = deliveries.attempt_count + excluded.attempt_count,
+	attempts = CASE WHEN ?15 IS NULL THEN deliveries.attempts ELSE json_insert(deliveries.attempts, '$[#]', json(?15)) END,
+	next_attempt_at = CASE WHEN ?16 THEN deliveries.next_attempt_at ELSE excluded.next_attempt_at END,
+	delivered_at = coalesce(excluded.delivered_at, deliveries.delivered_at),
+	error = excluded.error,
+	updated_at = excluded.updated_at`;
+
+const SET_SLOW_UNTIL = "UPDATE endpoints SET slow_until = ?3 WHERE tenant_id = ?1 AND id = ?2";
+const DISABLE_ENDPOINT =
+	"UPDATE endpoints SET active = 0, disabled_reason = ?3, updated_at = ?4 WHERE tenant_id = ?1 AND id = ?2";
+
 /** The D1 statements that store a batch's outcomes: one upsert per delivery, plus endpoint updates. */
-export function recordOutcomes(env: Env, outcomes: readonly Outcome[]) {
-	const db = openDatabase(env.DB);
+export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1PreparedStatement[] {
 	const now = Date.now();
-	const statements: BatchItem<"sqlite">[] = [];
+	const statements: D1PreparedStatement[] = [];
 	for (const outcome of outcomes) {
 		const { planned, record } = outcome;
 		const attemptJson = record === null ? null : JSON.stringify(record);
 		statements.push(
 			db
-				.insert(deliveries)
-				.values({
-					id: planned.deliveryId,
-					tenantId: planned.tenantId,
-					endpointId: planned.endpointId,
-					eventId: planned.event.id,
-					eventType: planned.event.type,
-					status: outcome.status,
-					statusCode: record?.status_code ?? null,
-					attemptCount: record === null ? 0 : 1,
-					attempts: attemptJson === null ? "[]" : `[${attemptJson}]`,
-					nextAttemptAt: outcome.nextAttemptAtMs,
-					deliveredAt: outcome.status === "success" ? now : null,
-					error: outcome.error,
-					createdAt: planned.event.createdAt,
-					updatedAt: now,
-				})
-				.onConflictDoUpdate({
-					target: deliveries.id,
-					set: {
-						status: sql`excluded.status`,
-						statusCode: sql`coalesce(excluded.status_code, ${deliveries.statusCode})`,
-						attemptCount: sql`${deliveries.attemptCount} + excluded.attempt_count`,
-						attempts:
-							attemptJson === null
-								? sql`${deliveries.attempts}`
-								: sql`json_insert(${deliveries.attempts}, '$[#]', json(${attemptJson}))`,
-						nextAttemptAt: outcome.keepSchedule ? sql`${deliveries.nextAttemptAt}` : sql`excluded.next_attempt_at`,
-						deliveredAt: sql`coalesce(excluded.delivered_at, ${deliveries.deliveredAt})`,
-						error: sql`excluded.error`,
-						updatedAt: sql`excluded.updated_at`,
-					},
-				}),
+				.prepare(UPSERT_DELIVERY)
+				.bind(
+					planned.deliveryId,
+					planned.tenantId,
+					planned.endpointId,
+					planned.event.id,
+					planned.event.type,
+					outcome.status,
+					record?.status_code ?? null,
+					record === null ? 0 : 1,
+					attemptJson === null ? "[]" : `[${attemptJson}]`,
+					outcome.nextAttemptAtMs,
+					outcome.status === "success" ? now : null,
+					outcome.error,
+					planned.event.createdAt,
+					now,
+					attemptJson,
+					outcome.keepSchedule ? 1 : 0,
+				),
 		);
 		if (outcome.slowUntil !== undefined) {
-			statements.push(
-				db
-					.update(endpoints)
-					.set({ slowUntil: outcome.slowUntil })
-					.where(and(eq(endpoints.tenantId, planned.tenantId), eq(endpoints.id, planned.endpointId))),
-			);
+			statements.push(db.prepare(SET_SLOW_UNTIL).bind(planned.tenantId, planned.endpointId, outcome.slowUntil));
 		}
 		if (outcome.disableEndpoint !== null) {
 			statements.push(
-				db
-					.update(endpoints)
-					.set({ active: false, disabledReason: outcome.disableEndpoint, updatedAt: now })
-					.where(and(eq(endpoints.tenantId, planned.tenantId), eq(endpoints.id, planned.endpointId))),
+				db.prepare(DISABLE_ENDPOINT).bind(planned.tenantId, planned.endpointId, outcome.disableEndpoint, now),
 			);
 		}
 	}

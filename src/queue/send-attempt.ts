@@ -19,6 +19,9 @@ export interface AttemptResult {
 
 async function readPrefix(response: Response, limit: number): Promise<string> {
 	if (!response.body) return "";
+	// A body that says it is small is read whole, which is much cheaper than a reader loop.
+	const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+	if (declared <= limit) return response.text();
 	const reader = response.body.getReader();
 	const chunks: Uint8Array[] = [];
 	let size = 0;

@@ -128,6 +128,26 @@ describe("queue consumer", () => {
 		expect(recorded).toMatchObject({ status: "failed", status_code: 503, attempt_count: 3, next_attempt_at: null });
 	});
 
+	it("keeps a pending delivery's scheduled retry when a manual resend of it fails", async () => {
+		const hook = await createWebhook({
+			url: receiverPath("status/500", uniqueName("manual")),
+			events: ["*"],
+			retry_schedule: [600],
+		});
+		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
+		const job = (attempt: number, trigger: DeliveryJob["trigger"]): DeliveryJob => ({
+			tenantId: "default",
+			eventSeq: event.seq,
+			targets: [{ endpointId: String(hook.id), attempt }],
+			trigger,
+		});
+		await runBatch([job(1, "initial")]);
+		const id = deliveryId(String(hook.id), event.seq);
+		const scheduled = (await delivery(id)).next_attempt_at;
+		await runBatch([job(2, "manual")]);
+		expect(await delivery(id)).toMatchObject({ status: "pending", attempt_count: 2, next_attempt_at: scheduled });
+	});
+
 	it("honours Retry-After on 429 when it is later than the schedule", async () => {
 		const name = uniqueName("limited");
 		const hook = await createWebhook({
