@@ -93,7 +93,8 @@ export function createApp() {
 			throw new ApiError("unsupported_media_type", "send the body as Content-Type: application/json");
 		}
 		try {
-			JSON.parse(body);
+			// Parsed through Hono so the route's validator reuses this parse instead of repeating it.
+			await c.req.json();
 		} catch (error) {
 			throw new ApiError(
 				"invalid_json",

@@ -36,30 +36,41 @@ const batchRoute = createRoute({
 	},
 });
 
-function assertPayloadSize(data: Record<string, unknown>, field: string): void {
-	const size = encoder.encode(JSON.stringify(data)).byteLength;
+/** The payload as it will be stored and signed, refused when over the limit. */
+function serializePayload(data: Record<string, unknown>, field: string): string {
+	const dataJson = JSON.stringify(data);
+	const size = encoder.encode(dataJson).byteLength;
 	if (size > MAX_EVENT_PAYLOAD_BYTES) {
 		throw new ApiError("payload_too_large", `${field} is ${size} bytes; the limit is ${MAX_EVENT_PAYLOAD_BYTES}`);
 	}
+	return dataJson;
 }
 
 export const createEvents = createRouter()
 	.openapi(createRouteConfig, async (c) => {
-		const input = c.req.valid("json");
-		assertPayloadSize(input.data, "data");
+		const { type, data, id } = c.req.valid("json");
 		const [result] = await ingestEvents(
 			{ db: c.var.db, queue: c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId: c.var.tenantId },
-			[{ ...input, idempotencyKey: c.req.valid("header")["idempotency-key"] }],
+			[
+				{
+					type,
+					id,
+					dataJson: serializePayload(data, "data"),
+					idempotencyKey: c.req.valid("header")["idempotency-key"],
+				},
+			],
 		);
 		if (!result) throw new ApiError("internal_error", "the event was not stored");
 		return c.json(result.event, 202);
 	})
 	.openapi(batchRoute, async (c) => {
 		const key = c.req.valid("header")["idempotency-key"];
-		const inputs = c.req.valid("json").events.map((event, index) => {
-			assertPayloadSize(event.data, `events.${index}.data`);
-			return { ...event, idempotencyKey: key === undefined ? undefined : `${key}#${index}` };
-		});
+		const inputs = c.req.valid("json").events.map((event, index) => ({
+			type: event.type,
+			id: event.id,
+			dataJson: serializePayload(event.data, `events.${index}.data`),
+			idempotencyKey: key === undefined ? undefined : `${key}#${index}`,
+		}));
 		const results = await ingestEvents(
 			{ db: c.var.db, queue: c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId: c.var.tenantId },
 			inputs,

@@ -12,7 +12,8 @@ import { type DeliveryJob, enqueueJobs, fanOutJobs } from "../../queue/messages"
 
 export interface EventInput {
 	type: string;
-	data: Record<string, unknown>;
+	/** The payload already serialized: stored as is and spliced into every envelope. */
+	dataJson: string;
 	id?: string | undefined;
 	idempotencyKey?: string | undefined;
 }
@@ -121,7 +122,7 @@ export async function ingestEvents(
 		tenantId: ctx.tenantId,
 		id: input.id ?? newEventId(now),
 		type: input.type,
-		data: JSON.stringify(input.data),
+		data: input.dataJson,
 		idempotencyKey: input.idempotencyKey ?? null,
 		createdAt: now,
 	}));

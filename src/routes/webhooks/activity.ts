@@ -73,7 +73,12 @@ export const webhookActivity = createRouter()
 		if (!endpoint.active) throw new ApiError("conflict", "the endpoint is disabled; enable it before testing");
 		const [result] = await ingestEvents(
 			{ db: c.var.db, queue: c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId: c.var.tenantId },
-			[{ type: "webhook.test", data: { webhook_id: id, message: "This is a test event sent by Edgehook." } }],
+			[
+				{
+					type: "webhook.test",
+					dataJson: JSON.stringify({ webhook_id: id, message: "This is a test event sent by Edgehook." }),
+				},
+			],
 			id,
 		);
 		if (!result) throw new ApiError("internal_error", "the test event was not stored");
