@@ -5,7 +5,7 @@ import { forEachConcurrently } from "../lib/pool";
 import { type ScheduledRetry, schedulerFor } from "../scheduler/client";
 import { attemptDelivery, type Outcome, type PlannedAttempt, SLOW_ATTEMPT_MS, settleWithoutSending } from "./attempt";
 import { type BatchContext, loadContext } from "./context";
-import { type DeliveryJob, enqueueJobs, isDeliveryJob } from "./messages";
+import { type DeliveryJob, enqueueJobs, isDeliveryJob, type Lane } from "./messages";
 import { recordOutcomes } from "./record";
 
 /** Workers allow six simultaneous outbound connections per invocation. */
@@ -19,9 +19,6 @@ const OUTBOUND_CONNECTIONS = 6;
 const ATTEMPTS_PER_UNPROVEN_ENDPOINT = 2;
 /** An answer this quick proves an endpoint for the rest of the batch. */
 const PROMPT_ANSWER_MS = 250;
-
-/** main: the delivery queue; slow: the queue for endpoints that answer slowly or not at all. */
-export type Lane = "main" | "slow";
 
 function endpointKey(item: { tenantId: string; endpointId: string }): string {
 	return `${item.tenantId}/${item.endpointId}`;
@@ -104,17 +101,20 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 	const goneEndpoints = new Map<string, { tenantId: string; endpointId: string; reason: string }>();
 	for (const outcome of outcomes) {
 		const { planned: item } = outcome;
-		const key = `${item.tenantId}/${item.endpointId}`;
+		const key = endpointKey(item);
 		if (outcome.disableEndpoint !== null) {
 			goneEndpoints.set(key, { tenantId: item.tenantId, endpointId: item.endpointId, reason: outcome.disableEndpoint });
 		}
 		if (outcome.nextAttemptAtMs === null) continue;
+		// The endpoint's slow-lane deadline after this attempt decides which queue its retry goes to.
+		const slowUntil = outcome.slowUntil === undefined ? (endpointOf(item)?.slowUntil ?? null) : outcome.slowUntil;
 		const group = retriesByEndpoint.get(key) ?? { tenantId: item.tenantId, endpointId: item.endpointId, retries: [] };
 		group.retries.push({
 			deliveryId: item.deliveryId,
 			eventSeq: item.event.seq,
 			attempt: item.attempt + 1,
 			dueAtMs: outcome.nextAttemptAtMs,
+			lane: slowUntil !== null && slowUntil > outcome.nextAttemptAtMs ? "slow" : "main",
 		});
 		retriesByEndpoint.set(key, group);
 	}

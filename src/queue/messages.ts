@@ -23,6 +23,9 @@ export interface DeliveryTarget {
  * invocations, each of which may only hold six outbound connections.
  */
 export const TARGETS_PER_JOB = 10;
+/** main: the delivery queue; slow: the queue for endpoints that answer slowly or not at all. */
+export type Lane = "main" | "slow";
+
 /** Queue.sendBatch takes at most 100 messages. */
 export const MESSAGES_PER_SEND = 100;
 

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { count, countDurableObjectSql, meteredEnv } from "../lib/metering";
-import { type DeliveryJob, enqueueJobs } from "../queue/messages";
+import { type DeliveryJob, enqueueJobs, type Lane } from "../queue/messages";
 import type { ScheduledRetry } from "./client";
 
 interface DueRetryRow extends Record<string, SqlStorageValue> {
@@ -10,6 +10,21 @@ interface DueRetryRow extends Record<string, SqlStorageValue> {
 	event_seq: number;
 	attempt: number;
 	due_at: number;
+	lane: string;
+}
+
+/** The jobs that send due retries, split by the queue each goes to. */
+export function jobsByLane(rows: readonly DueRetryRow[]): Record<Lane, DeliveryJob[]> {
+	const jobs: Record<Lane, DeliveryJob[]> = { main: [], slow: [] };
+	for (const row of rows) {
+		jobs[row.lane === "slow" ? "slow" : "main"].push({
+			tenantId: row.tenant_id,
+			eventSeq: row.event_seq,
+			targets: [{ endpointId: row.endpoint_id, attempt: row.attempt }],
+			trigger: "scheduled",
+		});
+	}
+	return jobs;
 }
 
 /**
@@ -22,23 +37,28 @@ interface DueRetryRow extends Record<string, SqlStorageValue> {
  */
 export class EndpointScheduler extends DurableObject<Env> {
 	private readonly sql: SqlStorage;
-	private readonly queue: Queue<DeliveryJob>;
+	private readonly queues: Record<Lane, Queue<DeliveryJob>>;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.sql = ctx.storage.sql;
-		this.queue = meteredEnv(env).DELIVERY_QUEUE as Queue<DeliveryJob>;
+		const metered = meteredEnv(env);
+		this.queues = {
+			main: metered.DELIVERY_QUEUE as Queue<DeliveryJob>,
+			slow: metered.SLOW_DELIVERY_QUEUE as Queue<DeliveryJob>,
+		};
+		// Deliberately no index on due_at: each index entry is one more storage row
+		// written per retry scheduled and deleted, while reads of this small table
+		// cost next to nothing.
 		this.sql.exec(`CREATE TABLE IF NOT EXISTS due_retries (
 			delivery_id TEXT PRIMARY KEY,
 			tenant_id TEXT NOT NULL,
 			endpoint_id TEXT NOT NULL,
 			event_seq INTEGER NOT NULL,
 			attempt INTEGER NOT NULL,
-			due_at INTEGER NOT NULL
+			due_at INTEGER NOT NULL,
+			lane TEXT NOT NULL
 		) WITHOUT ROWID`);
-		// Deliberately no index on due_at: each index entry is one more storage row
-		// written per retry scheduled and deleted, while reads of this small table
-		// cost next to nothing.
 	}
 
 	/** Stores retries (a later schedule for the same delivery replaces the earlier) and arms the alarm. */
@@ -46,15 +66,16 @@ export class EndpointScheduler extends DurableObject<Env> {
 		const started = this.startRequest();
 		for (const retry of retries) {
 			this.query(
-				`INSERT INTO due_retries (delivery_id, tenant_id, endpoint_id, event_seq, attempt, due_at)
-				 VALUES (?, ?, ?, ?, ?, ?)
-				 ON CONFLICT (delivery_id) DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at`,
+				`INSERT INTO due_retries (delivery_id, tenant_id, endpoint_id, event_seq, attempt, due_at, lane)
+				 VALUES (?, ?, ?, ?, ?, ?, ?)
+				 ON CONFLICT (delivery_id) DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at, lane = excluded.lane`,
 				retry.deliveryId,
 				tenantId,
 				endpointId,
 				retry.eventSeq,
 				retry.attempt,
 				retry.dueAtMs,
+				retry.lane,
 			);
 		}
 		await this.armForEarliest();
@@ -75,12 +96,10 @@ export class EndpointScheduler extends DurableObject<Env> {
 
 	/** How many retries wait, and when the next is due; for the API and tests. */
 	pending(): { count: number; nextDueAtMs: number | null } {
-		const row = this.sql
-			.exec<{ count: number; next_due: number | null }>(
-				"SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries",
-			)
-			.one();
-		return { count: row.count, nextDueAtMs: row.next_due };
+		const [row] = this.query<{ count: number; next_due: number | null }>(
+			"SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries",
+		);
+		return { count: row?.count ?? 0, nextDueAtMs: row?.next_due ?? null };
 	}
 
 	override async alarm(): Promise<void> {
@@ -88,14 +107,10 @@ export class EndpointScheduler extends DurableObject<Env> {
 		count("do_alarms");
 		const due = this.query<DueRetryRow>("SELECT * FROM due_retries WHERE due_at <= ? ORDER BY due_at", now);
 		if (due.length > 0) {
-			const jobs: DeliveryJob[] = due.map((row) => ({
-				tenantId: row.tenant_id,
-				eventSeq: row.event_seq,
-				targets: [{ endpointId: row.endpoint_id, attempt: row.attempt }],
-				trigger: "scheduled",
-			}));
+			const jobs = jobsByLane(due);
 			// Sent before deleted: a crash in between resends (at least once), never loses.
-			await enqueueJobs(this.queue, jobs);
+			await enqueueJobs(this.queues.main, jobs.main);
+			await enqueueJobs(this.queues.slow, jobs.slow);
 			for (const row of due) {
 				this.query("DELETE FROM due_retries WHERE delivery_id = ? AND due_at = ?", row.delivery_id, row.due_at);
 			}
@@ -117,12 +132,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 	}
 
 	private async armForEarliest(): Promise<void> {
-		const { nextDueAtMs } = this.pending();
+		const [row] = this.query<{ next_due: number | null }>("SELECT min(due_at) AS next_due FROM due_retries");
+		const nextDueAtMs = row?.next_due ?? null;
 		if (nextDueAtMs === null) {
 			await this.ctx.storage.deleteAlarm();
 			return;
 		}
 		const current = await this.ctx.storage.getAlarm();
-		if (current === null || current !== nextDueAtMs) await this.ctx.storage.setAlarm(nextDueAtMs);
+		if (current !== nextDueAtMs) await this.ctx.storage.setAlarm(nextDueAtMs);
 	}
 }

@@ -1,4 +1,4 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
@@ -202,6 +202,11 @@ describe("queue consumer", () => {
 		]);
 		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
 		expect(recorded).toMatchObject({ status: "pending", status_code: null, error: "timeout after 300 ms" });
+		// The endpoint is now in the slow lane, and so is the retry its scheduler holds.
+		const lanes = await runInDurableObject(schedulerFor(env, "default", String(hook.id)), (_instance, state) =>
+			state.storage.sql.exec<{ lane: string }>("SELECT lane FROM due_retries").toArray(),
+		);
+		expect(lanes).toEqual([{ lane: "slow" }]);
 	});
 
 	it("records a connection error as a failed attempt", async () => {

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deliveryId } from "../../src/lib/ids";
 import { schedulerFor } from "../../src/scheduler/client";
-import type { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
+import { type EndpointScheduler, jobsByLane } from "../../src/scheduler/endpoint-scheduler";
 import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 async function dueRows(stub: DurableObjectStub<EndpointScheduler>) {
@@ -17,12 +17,28 @@ async function dueRows(stub: DurableObjectStub<EndpointScheduler>) {
 }
 
 describe("endpoint scheduler", () => {
+	it("sends due retries to the queue of their lane", () => {
+		const row = { tenant_id: "default", endpoint_id: "hook_x", event_seq: 1, attempt: 2, due_at: 0 };
+		const jobs = jobsByLane([
+			{ ...row, delivery_id: "del_a", lane: "main" },
+			{ ...row, delivery_id: "del_b", event_seq: 2, lane: "slow" },
+		]);
+		expect(jobs.main.map((job) => job.eventSeq)).toEqual([1]);
+		expect(jobs.slow.map((job) => job.eventSeq)).toEqual([2]);
+		expect(jobs.slow[0]).toEqual({
+			tenantId: "default",
+			eventSeq: 2,
+			targets: [{ endpointId: "hook_x", attempt: 2 }],
+			trigger: "scheduled",
+		});
+	});
+
 	it("keeps one row per due retry and arms its alarm for the earliest", async () => {
 		const stub = schedulerFor(env, "default", "hook_sched00000000001");
 		const now = Date.now();
 		await stub.schedule("default", "hook_sched00000000001", [
-			{ deliveryId: "del_a", eventSeq: 1, attempt: 2, dueAtMs: now + 60_000 },
-			{ deliveryId: "del_b", eventSeq: 2, attempt: 3, dueAtMs: now + 30_000 },
+			{ deliveryId: "del_a", eventSeq: 1, attempt: 2, dueAtMs: now + 60_000, lane: "main" },
+			{ deliveryId: "del_b", eventSeq: 2, attempt: 3, dueAtMs: now + 30_000, lane: "main" },
 		]);
 		expect((await dueRows(stub)).map((row) => row.delivery_id)).toEqual(["del_b", "del_a"]);
 		const alarm = await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
@@ -30,7 +46,7 @@ describe("endpoint scheduler", () => {
 
 		// Rescheduling the same delivery replaces its row instead of adding one.
 		await stub.schedule("default", "hook_sched00000000001", [
-			{ deliveryId: "del_b", eventSeq: 2, attempt: 4, dueAtMs: now + 90_000 },
+			{ deliveryId: "del_b", eventSeq: 2, attempt: 4, dueAtMs: now + 90_000, lane: "main" },
 		]);
 		expect(await dueRows(stub)).toEqual([
 			{ delivery_id: "del_a", attempt: 2, due_at: now + 60_000 },
@@ -64,8 +80,8 @@ describe("endpoint scheduler", () => {
 
 		// Make it due now, add one that is not, and fire the alarm.
 		await stub.schedule("default", String(hook.id), [
-			{ deliveryId: id, eventSeq: seq, attempt: 2, dueAtMs: Date.now() - 1 },
-			{ deliveryId: "del_later", eventSeq: seq, attempt: 2, dueAtMs: Date.now() + 3_600_000 },
+			{ deliveryId: id, eventSeq: seq, attempt: 2, dueAtMs: Date.now() - 1, lane: "main" },
+			{ deliveryId: "del_later", eventSeq: seq, attempt: 2, dueAtMs: Date.now() + 3_600_000, lane: "main" },
 		]);
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
 		expect((await dueRows(stub)).map((row) => row.delivery_id)).toEqual(["del_later"]);
@@ -88,7 +104,7 @@ describe("endpoint scheduler", () => {
 	it("loses nothing when the object is evicted between alarms", async () => {
 		const stub = schedulerFor(env, "default", "hook_sched00000000002");
 		await stub.schedule("default", "hook_sched00000000002", [
-			{ deliveryId: "del_kept", eventSeq: 9, attempt: 2, dueAtMs: Date.now() + 60_000 },
+			{ deliveryId: "del_kept", eventSeq: 9, attempt: 2, dueAtMs: Date.now() + 60_000, lane: "main" },
 		]);
 		await evictDurableObject(stub);
 		expect((await stub.pending()).count).toBe(1);
