@@ -10,54 +10,21 @@
  * taken at start, so that editing the code while the bench runs cannot make
  * wrangler reload the worker (which would reset its counters) halfway through.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { applyLocalMigrations, freePort, wranglerDevArgs, wranglerEnv } from "../../scripts/lib/local-wrangler";
+import { METER_COUNTER_NAMES, type MeterCounters } from "../../src/lib/meter-counters";
 import { Client } from "./http";
 
-/** Counters the worker keeps when ENVIRONMENT=development and BENCH_METERING=on. */
-export interface Metrics {
-	d1_rows_read: number;
-	d1_rows_written: number;
-	d1_queries: number;
-	queue_messages_sent: number;
-	queue_messages_consumed: number;
-	queue_batches: number;
-	do_requests: number;
-	do_alarms: number;
-	do_wall_ms: number;
-	do_rows_read: number;
-	do_rows_written: number;
-	worker_fetch_invocations: number;
-	worker_queue_invocations: number;
-	worker_scheduled_invocations: number;
-	attempts_made: number;
-	attempts_succeeded: number;
-}
-
-export const METRIC_NAMES: readonly (keyof Metrics)[] = [
-	"d1_rows_read",
-	"d1_rows_written",
-	"d1_queries",
-	"queue_messages_sent",
-	"queue_messages_consumed",
-	"queue_batches",
-	"do_requests",
-	"do_alarms",
-	"do_wall_ms",
-	"do_rows_read",
-	"do_rows_written",
-	"worker_fetch_invocations",
-	"worker_queue_invocations",
-	"worker_scheduled_invocations",
-	"attempts_made",
-	"attempts_succeeded",
-];
+/** Counters the worker keeps when ENVIRONMENT=development and BENCH_METERING=on (src/lib/meter-counters.ts). */
+export type Metrics = MeterCounters;
+export const METRIC_NAMES = METER_COUNTER_NAMES;
 
 /** Worker settings for the bench: development mode, one-second default retries, metering on. */
 export const BENCH_VARS: Readonly<Record<string, string>> = {
@@ -112,29 +79,18 @@ export class LocalWorker {
 		const env = wranglerEnv();
 		const appDir = await snapshot(root, join(workDir, "app"));
 		onLine(`snapshot of the worker in ${appDir}; applying migrations into ${persistDir}`);
-		await runMigrations(appDir, persistDir, env);
+		await applyLocalMigrations(appDir, persistDir, env);
 
 		const adminKey = `bench_${randomBytes(16).toString("hex")}`;
 		const port = await freePort();
 		const inspectorPort = await freePort();
-		const args = [
-			"wrangler",
-			"dev",
-			"--ip",
-			"127.0.0.1",
-			"--port",
-			String(port),
-			"--inspector-port",
-			String(inspectorPort),
-			"--persist-to",
+		const args = wranglerDevArgs({
+			port,
+			inspectorPort,
 			persistDir,
-			"--env-file",
 			envFile,
-			"--show-interactive-dev-session=false",
-			"--var",
-			`ADMIN_API_KEY:${adminKey}`,
-			...Object.entries(BENCH_VARS).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
-		];
+			vars: { ...BENCH_VARS, ADMIN_API_KEY: adminKey },
+		});
 		const child = spawn("npx", args, { cwd: appDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
 		const log = createWriteStream(join(workDir, "wrangler.log"));
 		const baseUrl = `http://127.0.0.1:${port}`;
@@ -351,44 +307,6 @@ function readProcStat(pid: string): ProcStat | null {
 		.split(" ");
 	const field = (n: number): number => Number(fields[n - 3]);
 	return { comm: text.slice(open + 1, close), pgrp: field(5), utime: field(14), stime: field(15) };
-}
-
-/** The environment for wrangler: no telemetry, no prompts, no colours, nothing of this process passed on. */
-function wranglerEnv(): NodeJS.ProcessEnv {
-	const env: NodeJS.ProcessEnv = {
-		...process.env,
-		CI: "true",
-		WRANGLER_SEND_METRICS: "false",
-		NO_COLOR: "1",
-		FORCE_COLOR: "0",
-	};
-	delete env.CLOUDFLARE_INCLUDE_PROCESS_ENV;
-	return env;
-}
-
-async function runMigrations(root: string, persistDir: string, env: NodeJS.ProcessEnv): Promise<void> {
-	const args = ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir];
-	await new Promise<void>((resolve, reject) => {
-		execFile("npx", args, { cwd: root, env, timeout: 120_000 }, (error, stdout, stderr) => {
-			if (error) {
-				reject(new Error(`npx ${args.join(" ")} failed: ${error.message}\n${stdout}\n${stderr}`));
-				return;
-			}
-			resolve();
-		});
-	});
-}
-
-async function freePort(): Promise<number> {
-	return new Promise<number>((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			const port = typeof address === "object" && address !== null ? address.port : 0;
-			server.close(() => (port === 0 ? reject(new Error("could not get a free port")) : resolve(port)));
-		});
-	});
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -6,47 +6,11 @@
  * The counters live in module scope: under wrangler dev the worker and its
  * Durable Objects share one isolate, so one object sees every charge.
  */
-export interface MeterCounters {
-	d1_rows_read: number;
-	d1_rows_written: number;
-	d1_queries: number;
-	queue_messages_sent: number;
-	queue_messages_consumed: number;
-	queue_batches: number;
-	do_requests: number;
-	do_alarms: number;
-	do_wall_ms: number;
-	do_rows_read: number;
-	do_rows_written: number;
-	worker_fetch_invocations: number;
-	worker_queue_invocations: number;
-	worker_scheduled_invocations: number;
-	attempts_made: number;
-	attempts_succeeded: number;
-}
+import { type MeterCounters, zeroCounters } from "./meter-counters";
 
-function zero(): MeterCounters {
-	return {
-		d1_rows_read: 0,
-		d1_rows_written: 0,
-		d1_queries: 0,
-		queue_messages_sent: 0,
-		queue_messages_consumed: 0,
-		queue_batches: 0,
-		do_requests: 0,
-		do_alarms: 0,
-		do_wall_ms: 0,
-		do_rows_read: 0,
-		do_rows_written: 0,
-		worker_fetch_invocations: 0,
-		worker_queue_invocations: 0,
-		worker_scheduled_invocations: 0,
-		attempts_made: 0,
-		attempts_succeeded: 0,
-	};
-}
+export type { MeterCounters };
 
-let counters = zero();
+let counters = zeroCounters();
 
 export function meteringEnabled(env: { ENVIRONMENT?: string; BENCH_METERING?: string }): boolean {
 	return env.ENVIRONMENT === "development" && env.BENCH_METERING === "on";
@@ -66,7 +30,7 @@ export function readCounters(): MeterCounters {
 }
 
 export function resetCounters(): void {
-	counters = zero();
+	counters = zeroCounters();
 }
 
 function countMeta(meta: { rows_read?: number; rows_written?: number } | undefined): void {

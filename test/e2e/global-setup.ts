@@ -11,15 +11,16 @@
  * - E2E_KEEP_STATE=1: keep the temporary directory (D1 data, wrangler log).
  * - E2E_STARTUP_TIMEOUT_MS: how long to wait for GET /healthz (default 60000).
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TestProject } from "vitest/node";
+import { applyLocalMigrations, freePort, wranglerDevArgs, wranglerEnv } from "../../scripts/lib/local-wrangler";
 import "./support/context";
 
 /**
@@ -66,7 +67,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 	};
 
 	try {
-		await runMigrations(root, persistDir, childEnv);
+		await applyLocalMigrations(root, persistDir, childEnv);
 	} catch (error) {
 		await cleanup();
 		throw error;
@@ -74,29 +75,13 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 
 	const port = await freePort();
 	const inspectorPort = await freePort();
-	const args = [
-		"wrangler",
-		"dev",
-		"--ip",
-		"127.0.0.1",
-		"--port",
-		String(port),
-		"--inspector-port",
-		String(inspectorPort),
-		"--persist-to",
+	const args = wranglerDevArgs({
+		port,
+		inspectorPort,
 		persistDir,
-		"--env-file",
 		envFile,
-		"--show-interactive-dev-session=false",
-		"--var",
-		`ENVIRONMENT:${TEST_VARS.ENVIRONMENT}`,
-		"--var",
-		`ADMIN_API_KEY:${adminKey}`,
-		"--var",
-		`RETRY_SCHEDULE:${TEST_VARS.RETRY_SCHEDULE}`,
-		"--var",
-		`DELIVERY_TIMEOUT_MS:${TEST_VARS.DELIVERY_TIMEOUT_MS}`,
-	];
+		vars: { ...TEST_VARS, ADMIN_API_KEY: adminKey },
+	});
 	// detached: wrangler gets a process group of its own (npx → wrangler →
 	// workerd), so teardown can end all of it with one signal to the group.
 	const child = spawn("npx", args, {
@@ -135,55 +120,6 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 		await stopGroup(child);
 		await cleanup();
 	};
-}
-
-/** The environment for wrangler: no telemetry, no prompts, no colours. */
-function wranglerEnv(): NodeJS.ProcessEnv {
-	const env: NodeJS.ProcessEnv = {
-		...process.env,
-		CI: "true",
-		WRANGLER_SEND_METRICS: "false",
-		NO_COLOR: "1",
-		FORCE_COLOR: "0",
-	};
-	// With it set, wrangler would pass this process's whole environment to the worker.
-	delete env.CLOUDFLARE_INCLUDE_PROCESS_ENV;
-	return env;
-}
-
-async function runMigrations(root: string, persistDir: string, env: NodeJS.ProcessEnv): Promise<void> {
-	const args = ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir];
-	await new Promise<void>((resolve, reject) => {
-		execFile("npx", args, { cwd: root, env, timeout: 120_000 }, (error, stdout, stderr) => {
-			if (error) {
-				reject(
-					new Error(
-						`\`npx ${args.join(" ")}\` failed: ${error.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`,
-					),
-				);
-				return;
-			}
-			resolve();
-		});
-	});
-}
-
-async function freePort(): Promise<number> {
-	return new Promise<number>((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			const port = typeof address === "object" && address !== null ? address.port : 0;
-			server.close(() => {
-				if (port === 0) {
-					reject(new Error("could not get a free port"));
-				} else {
-					resolve(port);
-				}
-			});
-		});
-	});
 }
 
 async function waitForHealthy(baseUrl: string, timeoutMs: number, exited: Promise<string>): Promise<void> {

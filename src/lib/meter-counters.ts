@@ -1,0 +1,28 @@
+/**
+ * The names of the usage counters the worker keeps for `npm run bench`.
+ * Plain data with no runtime types, so the bench (on Node) shares it.
+ */
+export const METER_COUNTER_NAMES = [
+	"d1_rows_read",
+	"d1_rows_written",
+	"d1_queries",
+	"queue_messages_sent",
+	"queue_messages_consumed",
+	"queue_batches",
+	"do_requests",
+	"do_alarms",
+	"do_wall_ms",
+	"do_rows_read",
+	"do_rows_written",
+	"worker_fetch_invocations",
+	"worker_queue_invocations",
+	"worker_scheduled_invocations",
+	"attempts_made",
+	"attempts_succeeded",
+] as const;
+
+export type MeterCounters = Record<(typeof METER_COUNTER_NAMES)[number], number>;
+
+export function zeroCounters(): MeterCounters {
+	return Object.fromEntries(METER_COUNTER_NAMES.map((name) => [name, 0])) as MeterCounters;
+}
