@@ -6,6 +6,10 @@ import { defineConfig } from "vitest/config";
  * Queues and Durable Objects of wrangler.toml. The end-to-end suite has its
  * own config (vitest.e2e.config.ts) because it drives `wrangler dev` from Node.
  */
+// wrangler.toml lists ADMIN_API_KEY as a required secret; the tests bind their
+// own below, and setting it here stops wrangler warning once per test file.
+process.env.ADMIN_API_KEY ??= "test-admin-key";
+
 export default defineConfig({
 	plugins: [
 		cloudflareTest(async () => ({
