@@ -30,6 +30,16 @@ async function runBatch(jobs: DeliveryJob[], queue = "edgehook-deliveries") {
 	return getQueueResult(batch, ctx);
 }
 
+/** The job for one attempt of `event` to `hook`; by default the first, as ingest queues it. */
+function attemptJob(
+	hook: Record<string, unknown>,
+	event: { seq: number },
+	attempt = 1,
+	trigger: DeliveryJob["trigger"] = "initial",
+): DeliveryJob {
+	return { tenantId: "default", eventSeq: event.seq, targets: [{ endpointId: String(hook.id), attempt }], trigger };
+}
+
 async function delivery(id: string): Promise<Record<string, unknown>> {
 	const response = await api("GET", `/v1/deliveries/${id}`);
 	expect(response.status).toBe(200);
@@ -45,14 +55,7 @@ describe("queue consumer", () => {
 			headers: { "X-Team": "core" },
 		});
 		const event = await storeEvent("user.created", { name: "Ada", ü: [1, 2] }, [String(hook.id)]);
-		const result = await runBatch([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId: String(hook.id), attempt: 1 }],
-				trigger: "initial",
-			},
-		]);
+		const result = await runBatch([attemptJob(hook, event)]);
 		expect(result.explicitAcks).toEqual(["msg-0"]);
 		expect(result.retryMessages).toEqual([]);
 
@@ -94,14 +97,7 @@ describe("queue consumer", () => {
 		});
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		const before = Date.now();
-		await runBatch([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId: String(hook.id), attempt: 1 }],
-				trigger: "initial",
-			},
-		]);
+		await runBatch([attemptJob(hook, event)]);
 		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
 		expect(recorded).toMatchObject({ status: "pending", status_code: 500, attempt_count: 1, error: "HTTP 500" });
 		const nextAttemptAt = Date.parse(String(recorded.next_attempt_at));
@@ -135,16 +131,10 @@ describe("queue consumer", () => {
 			retry_schedule: [600],
 		});
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
-		const job = (attempt: number, trigger: DeliveryJob["trigger"]): DeliveryJob => ({
-			tenantId: "default",
-			eventSeq: event.seq,
-			targets: [{ endpointId: String(hook.id), attempt }],
-			trigger,
-		});
-		await runBatch([job(1, "initial")]);
+		await runBatch([attemptJob(hook, event)]);
 		const id = deliveryId(String(hook.id), event.seq);
 		const scheduled = (await delivery(id)).next_attempt_at;
-		await runBatch([job(2, "manual")]);
+		await runBatch([attemptJob(hook, event, 2, "manual")]);
 		expect(await delivery(id)).toMatchObject({ status: "pending", attempt_count: 2, next_attempt_at: scheduled });
 	});
 
@@ -157,14 +147,7 @@ describe("queue consumer", () => {
 		});
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		const before = Date.now();
-		await runBatch([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId: String(hook.id), attempt: 1 }],
-				trigger: "initial",
-			},
-		]);
+		await runBatch([attemptJob(hook, event)]);
 		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
 		expect(Date.parse(String(recorded.next_attempt_at))).toBeGreaterThanOrEqual(before + 3_600_000);
 	});
@@ -173,14 +156,7 @@ describe("queue consumer", () => {
 		const name = uniqueName("redirect");
 		const hook = await createWebhook({ url: receiverPath("status/302", name), events: ["*"] });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
-		await runBatch([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId: String(hook.id), attempt: 1 }],
-				trigger: "initial",
-			},
-		]);
+		await runBatch([attemptJob(hook, event)]);
 		expect(await delivery(deliveryId(String(hook.id), event.seq))).toMatchObject({
 			status: "pending",
 			status_code: 302,
@@ -192,14 +168,7 @@ describe("queue consumer", () => {
 		const name = uniqueName("hang");
 		const hook = await createWebhook({ url: receiverPath("hang", name), events: ["*"], timeout_ms: 300 });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
-		await runBatch([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId: String(hook.id), attempt: 1 }],
-				trigger: "initial",
-			},
-		]);
+		await runBatch([attemptJob(hook, event)]);
 		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
 		expect(recorded).toMatchObject({ status: "pending", status_code: null, error: "timeout after 300 ms" });
 		// The endpoint is now in the slow lane, and so is the retry its scheduler holds.
@@ -212,14 +181,7 @@ describe("queue consumer", () => {
 	it("records a connection error as a failed attempt", async () => {
 		const hook = await createWebhook({ url: "http://127.0.0.1:9/refused", events: ["*"] });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
-		await runBatch([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId: String(hook.id), attempt: 1 }],
-				trigger: "initial",
-			},
-		]);
+		await runBatch([attemptJob(hook, event)]);
 		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
 		expect(recorded.status).toBe("pending");
 		expect(recorded.status_code).toBeNull();
@@ -230,14 +192,7 @@ describe("queue consumer", () => {
 		const name = uniqueName("gone");
 		const hook = await createWebhook({ url: receiverPath("status/410", name), events: ["*"] });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
-		await runBatch([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId: String(hook.id), attempt: 1 }],
-				trigger: "initial",
-			},
-		]);
+		await runBatch([attemptJob(hook, event)]);
 		expect(await delivery(deliveryId(String(hook.id), event.seq))).toMatchObject({
 			status: "failed",
 			status_code: 410,
@@ -366,14 +321,8 @@ describe("queue consumer", () => {
 		const name = uniqueName("settled");
 		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
-		const job = (attempt: number, trigger: DeliveryJob["trigger"]): DeliveryJob => ({
-			tenantId: "default",
-			eventSeq: event.seq,
-			targets: [{ endpointId: String(hook.id), attempt }],
-			trigger,
-		});
-		await runBatch([job(1, "initial")]);
-		await runBatch([job(2, "scheduled")]);
+		await runBatch([attemptJob(hook, event)]);
+		await runBatch([attemptJob(hook, event, 2, "scheduled")]);
 		expect(await receivedBy(name)).toHaveLength(1);
 	});
 
