@@ -4,7 +4,7 @@ import { serializeEnvelope } from "../delivery/envelope";
 import { classifyResponse } from "../delivery/outcome";
 import { buildSignedHeaders } from "../delivery/request";
 import { maxAttempts, nextRetryDelayMs } from "../delivery/retry-policy";
-import { deploymentDefaults, effectiveDeliveryPolicy, type TenantSettings } from "../delivery/settings";
+import { type DeploymentDefaults, effectiveDeliveryPolicy, type TenantSettings } from "../delivery/settings";
 import { newAttemptId } from "../lib/ids";
 import { count } from "../lib/metering";
 import { type AttemptResult, sendAttempt } from "./send-attempt";
@@ -56,12 +56,12 @@ function nextSlowUntil(
 }
 
 export async function attemptDelivery(
-	env: Env,
+	defaults: DeploymentDefaults,
 	planned: PlannedAttempt,
 	endpoint: EndpointRow,
 	tenant: TenantSettings,
 ): Promise<Outcome> {
-	const policy = effectiveDeliveryPolicy(deploymentDefaults(env), tenant, {
+	const policy = effectiveDeliveryPolicy(defaults, tenant, {
 		retrySchedule: endpoint.retrySchedule === null ? null : (JSON.parse(endpoint.retrySchedule) as number[]),
 		timeoutMs: endpoint.timeoutMs,
 	});

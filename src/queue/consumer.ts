@@ -1,5 +1,6 @@
 import { openDatabase } from "../db/client";
 import { failCancelledDeliveries } from "../db/deliveries";
+import { deploymentDefaults } from "../delivery/settings";
 import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
 import { type ScheduledRetry, schedulerFor } from "../scheduler/client";
@@ -51,6 +52,8 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 	// Sent before any attempt: if the slow queue refuses them, the whole batch is retried and nothing was sent twice.
 	await sendToSlowLane(env, slow);
 
+	// Parsed once per batch, not once per attempt.
+	const defaults = deploymentDefaults(env);
 	const outcomes: Outcome[] = [];
 	/** Endpoints found slow during this batch; their attempts not yet started move to the slow lane. */
 	const turnedSlow = new Set<string>();
@@ -72,7 +75,12 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 			}
 			const timer = lane === "main" ? setTimeout(() => turnedSlow.add(key), SLOW_ATTEMPT_MS) : undefined;
 			try {
-				const outcome = await attemptDelivery(env, item, endpoint, context.tenantSettings.get(item.tenantId) ?? {});
+				const outcome = await attemptDelivery(
+					defaults,
+					item,
+					endpoint,
+					context.tenantSettings.get(item.tenantId) ?? {},
+				);
 				if (outcome.record?.status_code != null && outcome.record.duration_ms < PROMPT_ANSWER_MS)
 					answeredPromptly.add(key);
 				outcomes.push(outcome);

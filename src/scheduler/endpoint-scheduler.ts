@@ -94,7 +94,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 		return ids;
 	}
 
-	/** How many retries wait, and when the next is due; for the API and tests. */
+	/** How many retries wait, and when the next is due; read by the tests. */
 	pending(): { count: number; nextDueAtMs: number | null } {
 		const [row] = this.query<{ count: number; next_due: number | null }>(
 			"SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries",

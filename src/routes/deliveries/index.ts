@@ -36,41 +36,46 @@ const retryRoute = createRoute({
 	},
 });
 
-/** The delivery's row, or how it reads while its first attempt is still queued; 404 otherwise. */
-async function loadDelivery(db: Database, tenantId: string, id: string): Promise<DeliveryRow> {
+/**
+ * The delivery's row (or how it reads while its first attempt is still
+ * queued) and its event's sequence number, read off the id; 404 otherwise.
+ */
+async function loadDelivery(
+	db: Database,
+	tenantId: string,
+	id: string,
+): Promise<{ row: DeliveryRow; eventSeq: number }> {
 	const parsed = parseDeliveryId(id);
 	if (!parsed) throw notFound("delivery", id);
 	const [row] = await db
 		.select()
 		.from(deliveries)
 		.where(and(eq(deliveries.tenantId, tenantId), eq(deliveries.id, id)));
-	if (row) return row;
+	if (row) return { row, eventSeq: parsed.eventSeq };
 	const event = await findEvent(db, tenantId, { seq: parsed.eventSeq });
 	if (event && (JSON.parse(event.endpointIds) as string[]).includes(parsed.endpointId)) {
-		return queuedDelivery(event, parsed.endpointId);
+		return { row: queuedDelivery(event, parsed.endpointId), eventSeq: parsed.eventSeq };
 	}
 	throw notFound("delivery", id);
 }
 
 export const deliveryRoutes = createRouter()
 	.openapi(getRoute, async (c) => {
-		const row = await loadDelivery(c.var.db, c.var.tenantId, c.req.valid("param").id);
+		const { row } = await loadDelivery(c.var.db, c.var.tenantId, c.req.valid("param").id);
 		return c.json(deliveryDetail(row), 200);
 	})
 	.openapi(retryRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		const row = await loadDelivery(c.var.db, c.var.tenantId, id);
+		const { row, eventSeq } = await loadDelivery(c.var.db, c.var.tenantId, id);
 		if (row.attemptCount === 0 && row.status === "pending") {
 			throw new ApiError("conflict", "the first attempt of this delivery is still queued");
 		}
 		const endpoint = await getEndpointOr404(c.var.db, c.var.tenantId, row.endpointId);
 		if (!endpoint.active) throw new ApiError("conflict", "the endpoint is disabled; enable it before retrying");
-		const parsed = parseDeliveryId(id);
-		if (!parsed) throw notFound("delivery", id);
 		const attempt = row.attemptCount + 1;
 		const job: DeliveryJob = {
 			tenantId: c.var.tenantId,
-			eventSeq: parsed.eventSeq,
+			eventSeq,
 			targets: [{ endpointId: row.endpointId, attempt }],
 			trigger: "manual",
 		};
