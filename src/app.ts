@@ -1,10 +1,10 @@
-import { eq } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
-import { openDatabase } from "./db/client";
-import { tenants } from "./db/schema";
+import { authenticate } from "./auth/authenticate";
+import { enforceRateLimit } from "./auth/rate-limit";
+import { isTenantAdministration, tenantInScope } from "./auth/scope";
+import { tenantDatabase } from "./db/tenant-database";
 import { renderDocsPage } from "./docs";
-import { secretsEqual } from "./lib/auth";
 import { ApiError, errorBody } from "./lib/errors";
 import { meteringEnabled, readCounters, resetCounters } from "./lib/metering";
 import { VERSION } from "./lib/version";
@@ -14,12 +14,45 @@ import { eventTypeRoutes } from "./routes/event-types";
 import { eventRoutes } from "./routes/events";
 import { MAX_BATCH_BODY_BYTES, MAX_EVENT_PAYLOAD_BYTES } from "./routes/events/schemas";
 import { type AppEnv, createRouter } from "./routes/shared";
+import { tenantRoutes } from "./routes/tenants";
 import { webhookRoutes } from "./routes/webhooks";
 
-export const DEFAULT_TENANT_ID = "default";
 const DEFAULT_BODY_LIMIT = 256 * 1024;
 /** Room for `type` and `id` around a payload of the full 256 KiB. */
 const EVENT_BODY_LIMIT = MAX_EVENT_PAYLOAD_BYTES + 4 * 1024;
+
+/**
+ * Deeper JSON than any real payload needs; receivers that parse recursively
+ * (Python's json among them) fail on very deep documents.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+function decodeUtf8(bytes: ArrayBuffer): string | null {
+	try {
+		return strictUtf8.decode(bytes);
+	} catch {
+		return null;
+	}
+}
+
+/** Whether brackets outside strings nest deeper than `limit`, found without parsing. */
+export function nestingDepthExceeds(json: string, limit: number): boolean {
+	let depth = 0;
+	let inString = false;
+	for (let index = 0; index < json.length; index++) {
+		const char = json.charCodeAt(index);
+		if (inString) {
+			if (char === 0x5c) index++;
+			else if (char === 0x22) inString = false;
+		} else if (char === 0x22) inString = true;
+		else if (char === 0x7b || char === 0x5b) {
+			if (++depth > limit) return true;
+		} else if (char === 0x7d || char === 0x5d) depth--;
+	}
+	return false;
+}
 
 function bodyLimitFor(path: string): number {
 	if (path === "/v1/events/batch") return MAX_BATCH_BODY_BYTES;
@@ -45,14 +78,17 @@ export function createApp() {
 		const authorization = c.req.header("authorization") ?? "";
 		const match = /^Bearer\s+(.+)$/i.exec(authorization);
 		if (!match?.[1]) throw new ApiError("unauthorized", "send Authorization: Bearer <API key>");
-		const adminKey = c.env.ADMIN_API_KEY ?? "";
-		if (adminKey === "" || !(await secretsEqual(match[1].trim(), adminKey))) {
-			throw new ApiError("unauthorized", "the API key is not valid");
-		}
+		const principal = await authenticate(c.env, match[1].trim(), (work) => c.executionCtx.waitUntil(work));
+		if (!principal) throw new ApiError("unauthorized", "the API key is not valid");
+		c.set("principal", principal);
+		await next();
+	});
+	const requireAdminKey = createMiddleware<AppEnv>(async (c, next) => {
+		if (c.var.principal.kind !== "admin") throw new ApiError("forbidden", "only the admin key may do this");
 		await next();
 	});
 
-	app.use("/_bench/*", requireApiKey);
+	app.use("/_bench/*", requireApiKey, requireAdminKey);
 	app.get("/_bench/metrics", (c) => {
 		if (!meteringEnabled(c.env)) throw new ApiError("not_found", "no such route");
 		return c.json(readCounters());
@@ -63,14 +99,15 @@ export function createApp() {
 		return c.body(null, 204);
 	});
 
-	app.use("/v1/*", requireApiKey, async (c, next) => {
-		const db = openDatabase(c.env.DB);
-		const tenantId = c.req.header("x-tenant-id") ?? DEFAULT_TENANT_ID;
-		if (tenantId !== DEFAULT_TENANT_ID) {
-			const [tenant] = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
-			if (!tenant) throw new ApiError("not_found", `tenant ${tenantId} was not found`);
-		}
-		c.set("db", db);
+	app.use("/v1/*", requireApiKey);
+	app.use("/v1/tenants", requireAdminKey);
+	app.use("/v1/tenants/*", requireAdminKey);
+	app.use("/v1/*", async (c, next) => {
+		if (isTenantAdministration(c.req.path)) return next();
+		const tenantId = await tenantInScope(c.env, c.var.principal, c.req.header("x-tenant-id"));
+		if (c.var.principal.kind === "tenant")
+			await enforceRateLimit(c.env, c.var.principal.keyId, c.req.method, c.req.path);
+		c.set("db", tenantDatabase(c.env, tenantId));
 		c.set("tenantId", tenantId);
 		await next();
 	});
@@ -84,17 +121,22 @@ export function createApp() {
 		if (Number.isFinite(declared) && declared > limit) {
 			throw new ApiError("payload_too_large", `the body is ${declared} bytes; the limit here is ${limit}`);
 		}
-		const body = await c.req.text();
-		if (body.length === 0) return next();
-		const size = new TextEncoder().encode(body).byteLength;
-		if (size > limit) throw new ApiError("payload_too_large", `the body is ${size} bytes; the limit here is ${limit}`);
+		const bytes = await c.req.arrayBuffer();
+		if (bytes.byteLength === 0) return next();
+		if (bytes.byteLength > limit) {
+			throw new ApiError("payload_too_large", `the body is ${bytes.byteLength} bytes; the limit here is ${limit}`);
+		}
 		const contentType = c.req.header("content-type") ?? "";
 		if (!/^application\/json\s*(;|$)/i.test(contentType)) {
 			throw new ApiError("unsupported_media_type", "send the body as Content-Type: application/json");
 		}
+		const text = decodeUtf8(bytes);
+		if (text === null) throw new ApiError("invalid_json", "the body is not valid UTF-8");
+		if (nestingDepthExceeds(text, MAX_JSON_DEPTH)) {
+			throw new ApiError("invalid_json", `the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
+		}
 		try {
-			// Parsed through Hono so the route's validator reuses this parse instead of repeating it.
-			await c.req.json();
+			JSON.parse(text);
 		} catch (error) {
 			throw new ApiError(
 				"invalid_json",
@@ -108,10 +150,11 @@ export function createApp() {
 	app.route("/", eventRoutes);
 	app.route("/", deliveryRoutes);
 	app.route("/", eventTypeRoutes);
+	app.route("/", tenantRoutes);
 
 	app.notFound((c) => c.json(errorBody(new ApiError("not_found", "no such route")), 404));
 	app.onError((error, c) => {
-		if (error instanceof ApiError) return c.json(errorBody(error), error.status);
+		if (error instanceof ApiError) return c.json(errorBody(error), error.status, error.headers);
 		if (error instanceof HTTPException && error.status < 500) {
 			const code = error.status === 400 ? "invalid_json" : "invalid_request";
 			const apiError = new ApiError(code, error.message || "the request could not be read");

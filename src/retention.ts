@@ -1,6 +1,7 @@
 import { inArray, lt } from "drizzle-orm";
-import { openDatabase } from "./db/client";
+import { type Database, openDatabase } from "./db/client";
 import { deliveries, events } from "./db/schema";
+import { allTenantD1s } from "./db/tenant-database";
 
 const DEFAULT_RETENTION_DAYS = 30;
 /** Deletes go in slices, so one run never holds D1's single writer for long. */
@@ -19,8 +20,16 @@ export function retentionCutoffMs(env: { RETENTION_DAYS?: string }, nowMs: numbe
  * Returns how many rows of each went.
  */
 export async function purgeExpired(env: Env, nowMs: number): Promise<{ events: number; deliveries: number }> {
-	const db = openDatabase(env.DB);
-	const cutoff = retentionCutoffMs(env, nowMs);
+	const removed = { events: 0, deliveries: 0 };
+	for (const d1 of allTenantD1s(env)) {
+		const fromOne = await purgeExpiredIn(openDatabase(d1), retentionCutoffMs(env, nowMs));
+		removed.events += fromOne.events;
+		removed.deliveries += fromOne.deliveries;
+	}
+	return removed;
+}
+
+async function purgeExpiredIn(db: Database, cutoff: number): Promise<{ events: number; deliveries: number }> {
 	const removed = { events: 0, deliveries: 0 };
 	for (let slice = 0; slice < MAX_SLICES_PER_RUN; slice++) {
 		const expiredDeliveries = db

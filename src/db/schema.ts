@@ -13,6 +13,9 @@ import { integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm
  *   a primary-key range scan and the event's deliveries are point lookups.
  *   Attempts live in the row as a JSON array, so an attempt is one row write.
  *
+ * - api_keys: written only when a key is created, revoked or (at most once
+ *   an hour) marked used; its hash index is what every request's auth reads.
+ *
  * Tables keyed by text are WITHOUT ROWID (added to the generated migration by
  * hand, drizzle-kit cannot express it): a rowid table would keep a second,
  * hidden index for the text key and pay a second row write on every insert.
@@ -24,7 +27,30 @@ export const tenants = sqliteTable("tenants", {
 	/** JSON of TenantSettings; empty object means every default. */
 	settings: text("settings").notNull().default("{}"),
 	createdAt: integer("created_at").notNull(),
+	updatedAt: integer("updated_at").notNull().default(0),
+	/**
+	 * Set when the tenant is deleted: from then on it answers 404 and sends
+	 * nothing, while its rows are removed in bounded slices (src/tenants/purge.ts)
+	 * and the tenant row itself goes last.
+	 */
+	deletedAt: integer("deleted_at"),
 });
+
+export const apiKeys = sqliteTable(
+	"api_keys",
+	{
+		tenantId: text("tenant_id").notNull(),
+		id: text("id").notNull(),
+		name: text("name").notNull(),
+		/** The first characters of the key, enough for a person to tell keys apart. */
+		prefix: text("prefix").notNull(),
+		/** Hex SHA-256 of the whole key; the key itself is never stored. */
+		hash: text("hash").notNull(),
+		createdAt: integer("created_at").notNull(),
+		lastUsedAt: integer("last_used_at"),
+	},
+	(table) => [primaryKey({ columns: [table.tenantId, table.id] }), uniqueIndex("api_keys_hash_unique").on(table.hash)],
+);
 
 export const endpoints = sqliteTable(
 	"endpoints",
@@ -36,6 +62,11 @@ export const endpoints = sqliteTable(
 		/** JSON array of exact types, prefix wildcards (`user.*`) or `*`. */
 		events: text("events").notNull(),
 		secret: text("secret").notNull(),
+		/**
+		 * JSON array of {secret, expires_at} replaced by rotation and still
+		 * signing until their grace period ends, newest first.
+		 */
+		previousSecrets: text("previous_secrets").notNull().default("[]"),
 		active: integer("active", { mode: "boolean" }).notNull().default(true),
 		/** JSON object of static headers sent with every delivery. */
 		headers: text("headers").notNull().default("{}"),
@@ -114,3 +145,4 @@ export type EventRow = typeof events.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type TenantRow = typeof tenants.$inferSelect;
 export type EventTypeRow = typeof eventTypes.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;

@@ -3,10 +3,12 @@ import { DEFAULT_SIGNATURE_HEADER, DEFAULT_SIGNATURE_PREFIX, type TenantSettings
 import { signBodyHex, signStandardWebhooks } from "./signing";
 
 /**
- * Header names a receiver relies on; an endpoint's custom headers may not
- * replace them, or a misconfiguration could silently break verification.
+ * Headers Edgehook sets itself, and those that describe the connection
+ * rather than the message. Neither an endpoint's custom headers nor a
+ * tenant's signature header may take these names: a misconfiguration could
+ * otherwise silently break verification or the request itself.
  */
-export const RESERVED_HEADER_NAMES = new Set([
+const HEADERS_SET_BY_EDGEHOOK = [
 	"content-type",
 	"content-length",
 	"host",
@@ -16,8 +18,21 @@ export const RESERVED_HEADER_NAMES = new Set([
 	"webhook-signature",
 	"x-webhook-id",
 	"x-webhook-timestamp",
-	"x-webhook-signature",
-]);
+	"connection",
+	"keep-alive",
+	"transfer-encoding",
+	"te",
+	"trailer",
+	"upgrade",
+	"expect",
+	"proxy-connection",
+];
+
+/** Names a tenant's signature header may not take. */
+export const SIGNATURE_HEADER_FORBIDDEN = new Set(HEADERS_SET_BY_EDGEHOOK);
+
+/** Names an endpoint's custom headers may not take; the default signature header is among them. */
+export const RESERVED_HEADER_NAMES = new Set([...HEADERS_SET_BY_EDGEHOOK, "x-webhook-signature"]);
 
 export interface SigningInput {
 	eventId: string;

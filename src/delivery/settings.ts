@@ -17,15 +17,21 @@ export const MAX_TIMEOUT_MS = 120_000;
 export interface DeploymentDefaults {
 	retrySchedule: readonly number[];
 	timeoutMs: number;
+	/** ENVIRONMENT: decides which target URLs are allowed (src/delivery/target-url.ts). */
+	environment: string;
 }
 
 /** Deployment-wide defaults from the vars; a malformed var falls back to the built-in value. */
-export function deploymentDefaults(env: { RETRY_SCHEDULE?: string; DELIVERY_TIMEOUT_MS?: string }): DeploymentDefaults {
+export function deploymentDefaults(env: {
+	RETRY_SCHEDULE?: string;
+	DELIVERY_TIMEOUT_MS?: string;
+	ENVIRONMENT?: string;
+}): DeploymentDefaults {
 	const schedule = parseRetrySchedule(env.RETRY_SCHEDULE) ?? DEFAULT_RETRY_SCHEDULE;
 	const timeout = Number(env.DELIVERY_TIMEOUT_MS);
 	const timeoutMs =
 		Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMEOUT_MS ? timeout : DEFAULT_TIMEOUT_MS;
-	return { retrySchedule: schedule, timeoutMs };
+	return { retrySchedule: schedule, timeoutMs, environment: env.ENVIRONMENT ?? "production" };
 }
 
 export interface EndpointOverrides {

@@ -35,12 +35,15 @@ export class ApiError extends Error {
 	readonly code: ErrorCode;
 	readonly status: ContentfulStatusCode;
 	readonly details: unknown;
+	/** Headers the answer carries, such as a 429's Retry-After. */
+	readonly headers: Record<string, string>;
 
-	constructor(code: ErrorCode, message: string, details?: unknown) {
+	constructor(code: ErrorCode, message: string, details?: unknown, headers: Record<string, string> = {}) {
 		super(message);
 		this.code = code;
 		this.status = STATUS_OF[code];
 		this.details = details ?? null;
+		this.headers = headers;
 	}
 }
 

@@ -43,6 +43,14 @@ function decodeFixed(text: string): number | null {
 	return value;
 }
 
+export function newTenantId(): string {
+	return ID_PREFIX.tenant + randomChars(RANDOM_CHARS);
+}
+
+export function newApiKeyId(): string {
+	return ID_PREFIX.key + randomChars(RANDOM_CHARS);
+}
+
 export function newEndpointId(): string {
 	return ID_PREFIX.endpoint + randomChars(RANDOM_CHARS);
 }

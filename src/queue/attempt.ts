@@ -4,7 +4,9 @@ import { serializeEnvelope } from "../delivery/envelope";
 import { classifyResponse } from "../delivery/outcome";
 import { buildSignedHeaders } from "../delivery/request";
 import { maxAttempts, nextRetryDelayMs } from "../delivery/retry-policy";
+import { signingSecrets } from "../delivery/secrets";
 import { type DeploymentDefaults, effectiveDeliveryPolicy, type TenantSettings } from "../delivery/settings";
+import { targetUrlProblem } from "../delivery/target-url";
 import { newAttemptId } from "../lib/ids";
 import { count } from "../lib/metering";
 import { type AttemptResult, sendAttempt } from "./send-attempt";
@@ -71,11 +73,15 @@ export async function attemptDelivery(
 		createdAtMs: planned.event.createdAt,
 		dataJson: planned.event.data,
 	});
+	// Checked again at every send: the URL may have been stored under rules that have since become stricter.
+	const urlProblem = targetUrlProblem(endpoint.url, defaults.environment);
+	if (urlProblem !== null) return refuseTarget(planned, `the endpoint URL is refused: url ${urlProblem}`);
+	const nowMs = Date.now();
 	const headers = await buildSignedHeaders({
 		eventId: planned.event.id,
 		body,
-		secrets: [endpoint.secret],
-		timestampSeconds: Math.floor(Date.now() / 1000),
+		secrets: signingSecrets(endpoint.secret, endpoint.previousSecrets, nowMs),
+		timestampSeconds: Math.floor(nowMs / 1000),
 		tenant,
 		customHeaders: JSON.parse(endpoint.headers) as Record<string, string>,
 	});
@@ -135,6 +141,28 @@ function scheduleOrFail(
 		planned.attempt >= maxAttempts(schedule) ? null : nextRetryDelayMs(schedule, planned.attempt, retryAfterSeconds);
 	if (delayMs === null) return { ...settled, status: "failed" };
 	return { ...settled, status: "pending", nextAttemptAtMs: Date.now() + delayMs };
+}
+
+/** An attempt that sent nothing because the target may not be reached; retrying would not change that. */
+function refuseTarget(planned: PlannedAttempt, reason: string): Outcome {
+	return {
+		planned,
+		status: "failed",
+		record: {
+			id: newAttemptId(),
+			attempt: planned.attempt,
+			trigger: planned.trigger,
+			started_at: new Date().toISOString(),
+			duration_ms: 0,
+			status_code: null,
+			response_body: null,
+			error: reason,
+		},
+		error: reason,
+		nextAttemptAtMs: null,
+		keepSchedule: false,
+		disableEndpoint: null,
+	};
 }
 
 export function settleWithoutSending(planned: PlannedAttempt, reason: string): Outcome {

@@ -1,5 +1,6 @@
 import { openDatabase } from "../db/client";
 import { failCancelledDeliveries } from "../db/deliveries";
+import { tenantD1 } from "../db/tenant-database";
 import { deploymentDefaults } from "../delivery/settings";
 import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
@@ -31,11 +32,14 @@ function endpointKey(item: { tenantId: string; endpointId: string }): string {
  * batch, hands retries to the endpoints' schedulers, and only then acks. A
  * message whose outcome could not be recorded is retried, never acked.
  */
-export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env, lane: Lane): Promise<void> {
-	const jobs = readJobs(batch);
-	if (jobs.length === 0) return;
+export async function handleDeliveryBatch(messages: readonly Message<unknown>[], env: Env, lane: Lane): Promise<void> {
+	// One database at a time, so the six outbound connections stay the limit for the whole invocation.
+	for (const [d1, jobs] of jobsByDatabase(env, readJobs(messages))) await deliverJobs(env, d1, jobs, lane);
+}
+
+async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[], lane: Lane): Promise<void> {
 	const context = await loadContext(
-		env,
+		d1,
 		jobs.map(({ job }) => job),
 	);
 	// A scheduled retry may have been overtaken by a manual resend or a cancellation.
@@ -102,8 +106,8 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 		for (const item of movedLate) failedMessages.add(item.message);
 	}
 
-	const statements = recordOutcomes(env.DB, outcomes);
-	if (statements.length > 0) await env.DB.batch(statements);
+	const statements = recordOutcomes(d1, outcomes);
+	if (statements.length > 0) await d1.batch(statements);
 
 	const retriesByEndpoint = new Map<string, { tenantId: string; endpointId: string; retries: ScheduledRetry[] }>();
 	const goneEndpoints = new Map<string, { tenantId: string; endpointId: string; reason: string }>();
@@ -147,7 +151,7 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 	await Promise.all(
 		[...goneEndpoints.values()].map(async ({ tenantId, endpointId, reason }) => {
 			const cancelled = await schedulerFor(env, tenantId, endpointId).cancelAll();
-			await failCancelledDeliveries(openDatabase(env.DB), tenantId, cancelled, reason);
+			await failCancelledDeliveries(openDatabase(d1), tenantId, cancelled, reason);
 		}),
 	);
 
@@ -180,25 +184,42 @@ async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promi
  * instead of vanishing.
  */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-	const jobs = readJobs(batch);
-	const context = await loadContext(
-		env,
-		jobs.map(({ job }) => job),
-		true,
-	);
-	// A delivery that reached an outcome some other way keeps it.
-	const settled = planAttempts(jobs, context, (_job, status) => status === "success" || status === "failed");
-	const statements = recordOutcomes(
-		env.DB,
-		settled.map((item) => settleWithoutSending(item, "the delivery job failed repeatedly and was dead-lettered")),
-	);
-	if (statements.length > 0) await env.DB.batch(statements);
+	for (const [d1, jobs] of jobsByDatabase(env, readJobs(batch.messages))) {
+		const context = await loadContext(
+			d1,
+			jobs.map(({ job }) => job),
+			true,
+		);
+		// A delivery that reached an outcome some other way keeps it.
+		const settled = planAttempts(jobs, context, (_job, status) => status === "success" || status === "failed");
+		const statements = recordOutcomes(
+			d1,
+			settled.map((item) => settleWithoutSending(item, "the delivery job failed repeatedly and was dead-lettered")),
+		);
+		if (statements.length > 0) await d1.batch(statements);
+	}
+}
+
+interface QueuedJob {
+	message: Message<unknown>;
+	job: DeliveryJob;
+}
+
+function jobsByDatabase(env: Env, jobs: readonly QueuedJob[]): Map<D1Database, QueuedJob[]> {
+	const groups = new Map<D1Database, QueuedJob[]>();
+	for (const queued of jobs) {
+		const d1 = tenantD1(env, queued.job.tenantId);
+		const group = groups.get(d1);
+		if (group) group.push(queued);
+		else groups.set(d1, [queued]);
+	}
+	return groups;
 }
 
 /** The batch's delivery jobs; a malformed body is acked and dropped, not allowed to fail the batch. */
-function readJobs(batch: MessageBatch<unknown>): { message: Message<unknown>; job: DeliveryJob }[] {
-	const jobs: { message: Message<unknown>; job: DeliveryJob }[] = [];
-	for (const message of batch.messages) {
+function readJobs(messages: readonly Message<unknown>[]): QueuedJob[] {
+	const jobs: QueuedJob[] = [];
+	for (const message of messages) {
 		if (isDeliveryJob(message.body)) jobs.push({ message, job: message.body });
 		else {
 			console.error("dropping malformed delivery job", JSON.stringify(message.body));
@@ -210,15 +231,15 @@ function readJobs(batch: MessageBatch<unknown>): { message: Message<unknown>; jo
 
 /** One planned attempt per job target whose event still exists, except those `skip` rules out. */
 function planAttempts(
-	jobs: readonly { message: Message<unknown>; job: DeliveryJob }[],
+	jobs: readonly QueuedJob[],
 	context: BatchContext,
 	skip: (job: DeliveryJob, status: string | undefined) => boolean,
 ): PlannedAttempt[] {
 	const planned: PlannedAttempt[] = [];
 	for (const { message, job } of jobs) {
 		const event = context.events.get(job.eventSeq);
-		// The event is gone only when retention removed it: nothing left to deliver.
-		if (!event || event.tenantId !== job.tenantId) continue;
+		// The event is gone only when retention or a tenant's deletion removed it: nothing left to deliver.
+		if (!event || event.tenantId !== job.tenantId || !context.tenantSettings.has(job.tenantId)) continue;
 		for (const target of job.targets) {
 			const id = deliveryId(target.endpointId, job.eventSeq);
 			const status = context.deliveryStatus.get(id);

@@ -1,4 +1,4 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, isNull } from "drizzle-orm";
 import { openDatabase } from "../db/client";
 import { deliveries, type EndpointRow, type EventRow, endpoints, events, tenants } from "../db/schema";
 import { parseTenantSettings } from "../delivery/settings";
@@ -11,8 +11,8 @@ import type { DeliveryJob } from "./messages";
  * are read for revisits (retries, resends), or for every target when
  * `allStatuses` is set; a first attempt has no row to read.
  */
-export async function loadContext(env: Env, jobs: readonly DeliveryJob[], allStatuses = false) {
-	const db = openDatabase(env.DB);
+export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], allStatuses = false) {
+	const db = openDatabase(d1);
 	const eventSeqs = [...new Set(jobs.map((job) => job.eventSeq))];
 	const tenantIds = [...new Set(jobs.map((job) => job.tenantId))];
 	const endpointIdsByTenant = new Map<string, Set<string>>();
@@ -41,7 +41,7 @@ export async function loadContext(env: Env, jobs: readonly DeliveryJob[], allSta
 	const tenantQuery = db
 		.select({ id: tenants.id, settings: tenants.settings })
 		.from(tenants)
-		.where(inArray(tenants.id, tenantIds));
+		.where(and(inArray(tenants.id, tenantIds), isNull(tenants.deletedAt)));
 	const deliveryQueries = chunk(revisitedDeliveryIds, IDS_PER_STATEMENT).map((ids) =>
 		db.select({ id: deliveries.id, status: deliveries.status }).from(deliveries).where(inArray(deliveries.id, ids)),
 	);
@@ -60,6 +60,7 @@ export async function loadContext(env: Env, jobs: readonly DeliveryJob[], allSta
 	return {
 		events: new Map(eventRows.map((row) => [row.seq, row])),
 		endpoints: new Map(endpointRows.map((row) => [`${row.tenantId}/${row.id}`, row])),
+		/** Live tenants only: a deleted tenant's jobs are dropped unsent. */
 		tenantSettings: new Map(tenantRows.map((row) => [row.id, parseTenantSettings(row.settings)])),
 		deliveryStatus: new Map(deliveryRows.map((row) => [row.id, row.status])),
 	};

@@ -1,27 +1,30 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Principal } from "../auth/authenticate";
 import type { Database } from "../db/client";
-import { ApiError } from "../lib/errors";
+import { deploymentProblems, describeIssues, validationFailed } from "./validation";
 
 export interface AppEnv {
 	Bindings: Env;
 	Variables: {
 		requestId: string;
+		principal: Principal;
+		/** The tenant the request acts on: the key's own, or the one the admin key names. */
 		tenantId: string;
+		/** The tenant's database (src/db/tenant-database.ts). */
 		db: Database;
 	};
 }
 
-/** Every validation failure becomes one 422 listing each field and why. */
+/** Every validation failure becomes one 422 listing each field and why, in plain words. */
 export function createRouter() {
 	return new OpenAPIHono<AppEnv>({
-		defaultHook: (result) => {
+		defaultHook: (result, c) => {
 			if (!result.success) {
-				const details = result.error.issues.map((issue) => ({
-					field: issue.path.map(String).join(".") || result.target,
-					message: issue.message,
-				}));
-				const summary = details.map((detail) => `${detail.field}: ${detail.message}`).join("; ");
-				throw new ApiError("validation_failed", `Invalid ${result.target}: ${summary}`, details);
+				// The validator passes the input it checked as `data`; the hook's type leaves it out.
+				const input = "data" in result ? result.data : undefined;
+				const problems = describeIssues(result.error.issues, input, result.target);
+				const extra = result.target === "json" ? deploymentProblems(input, c.env.ENVIRONMENT, problems) : [];
+				throw validationFailed([...problems, ...extra]);
 			}
 		},
 	});
@@ -40,11 +43,13 @@ export const ErrorSchema = z
 const ERROR_DESCRIPTIONS: Record<number, string> = {
 	400: "Malformed request",
 	401: "Missing or wrong API key",
+	403: "The key may not do this",
 	404: "Not found in this tenant",
 	409: "Conflicts with the current state",
 	413: "Payload too large",
 	415: "Body is not application/json",
 	422: "Validation failed",
+	429: "Too many requests for this key; see Retry-After",
 	503: "Temporarily unavailable",
 };
 

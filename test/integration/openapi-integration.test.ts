@@ -33,6 +33,15 @@ describe("API description", () => {
 				"POST /v1/events/batch",
 				"POST /v1/webhooks",
 				"POST /v1/webhooks/{id}/test",
+				"POST /v1/webhooks/{id}/rotate-secret",
+				"POST /v1/tenants",
+				"GET /v1/tenants",
+				"GET /v1/tenants/{id}",
+				"PATCH /v1/tenants/{id}",
+				"DELETE /v1/tenants/{id}",
+				"POST /v1/tenants/{id}/api-keys",
+				"GET /v1/tenants/{id}/api-keys",
+				"DELETE /v1/tenants/{id}/api-keys/{key_id}",
 			].sort(),
 		);
 	});

@@ -12,7 +12,11 @@ import {
 describe("deploymentDefaults", () => {
 	it("uses the built-in schedule and a 30 s timeout when no vars are set", () => {
 		expect(DEFAULT_TIMEOUT_MS).toBe(30_000);
-		expect(deploymentDefaults({})).toEqual({ retrySchedule: DEFAULT_RETRY_SCHEDULE, timeoutMs: 30_000 });
+		expect(deploymentDefaults({})).toEqual({
+			retrySchedule: DEFAULT_RETRY_SCHEDULE,
+			timeoutMs: 30_000,
+			environment: "production",
+		});
 	});
 
 	it("reads RETRY_SCHEDULE, an empty one meaning no retries", () => {
@@ -38,7 +42,7 @@ describe("deploymentDefaults", () => {
 });
 
 describe("effectiveDeliveryPolicy", () => {
-	const deployment: DeploymentDefaults = { retrySchedule: [60, 300], timeoutMs: 30_000 };
+	const deployment: DeploymentDefaults = { retrySchedule: [60, 300], timeoutMs: 30_000, environment: "production" };
 
 	it("takes the endpoint's values over the tenant's and the deployment's", () => {
 		const policy = effectiveDeliveryPolicy(
@@ -59,7 +63,10 @@ describe("effectiveDeliveryPolicy", () => {
 	});
 
 	it("takes the deployment's values when neither endpoint nor tenant sets them", () => {
-		expect(effectiveDeliveryPolicy(deployment, {}, { retrySchedule: null, timeoutMs: null })).toEqual(deployment);
+		expect(effectiveDeliveryPolicy(deployment, {}, { retrySchedule: null, timeoutMs: null })).toEqual({
+			retrySchedule: deployment.retrySchedule,
+			timeoutMs: deployment.timeoutMs,
+		});
 	});
 
 	it("resolves each field on its own", () => {

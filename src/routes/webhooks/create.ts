@@ -5,11 +5,12 @@ import { targetUrlProblem } from "../../delivery/target-url";
 import { ApiError } from "../../lib/errors";
 import { newEndpointId } from "../../lib/ids";
 import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";
+import { validationFailed } from "../validation";
 import { EndpointIn, EndpointOut, endpointOut } from "./schemas";
 
 export function assertTargetUrl(url: string, environment: string): void {
 	const problem = targetUrlProblem(url, environment);
-	if (problem) throw new ApiError("validation_failed", `url ${problem}`, [{ field: "url", message: problem }]);
+	if (problem) throw validationFailed([{ field: "url", message: problem }]);
 }
 
 const route = createRoute({

@@ -2,10 +2,12 @@ import { createRouter } from "../shared";
 import { webhookActivity } from "./activity";
 import { createWebhook } from "./create";
 import { readWebhooks } from "./read";
+import { rotateWebhookSecret } from "./rotate";
 import { updateWebhooks } from "./update";
 
 export const webhookRoutes = createRouter()
 	.route("/", createWebhook)
 	.route("/", readWebhooks)
 	.route("/", updateWebhooks)
-	.route("/", webhookActivity);
+	.route("/", webhookActivity)
+	.route("/", rotateWebhookSecret);

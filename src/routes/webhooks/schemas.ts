@@ -8,7 +8,10 @@ import { standardWebhooksKey } from "../../delivery/signing";
 import { MAX_URL_LENGTH } from "../../delivery/target-url";
 import { iso } from "../shared";
 
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+/** An HTTP token (RFC 9110), the only thing a header name may be. */
+export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+/** Visible characters, spaces and tabs: a CR or LF in a header value would split the request. */
+export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
 
 export const SecretSchema = z
 	.string()
@@ -25,21 +28,24 @@ const EventFilters = z
 	.openapi({ example: ["user.created", "project.*"] });
 
 const CustomHeaders = z
-	.record(z.string().regex(HEADER_NAME, "must be a valid header name").max(256), z.string().max(4096))
+	.record(
+		z.string().regex(HEADER_NAME, "must be a valid header name").max(256),
+		z.string().max(4096).regex(HEADER_VALUE, "must not contain control characters such as CR or LF"),
+	)
 	.refine((headers) => Object.keys(headers).length <= 20, "at most 20 headers")
 	.refine(
 		(headers) => Object.keys(headers).every((name) => !RESERVED_HEADER_NAMES.has(name.toLowerCase())),
-		"may not set content-type, user-agent or the webhook-* and X-Webhook-* headers",
+		"may not set content-type, user-agent, the webhook-* and X-Webhook-* headers or connection headers",
 	);
 
 const Metadata = z.record(z.string().max(128), z.string().max(1024));
 
-const RetrySchedule = z
+export const RetrySchedule = z
 	.array(z.number().int().min(0))
 	.refine(isValidSchedule, "at most 20 delays, each 0 to 604800 seconds")
 	.openapi({ description: "Seconds before attempts 2..N", example: [60, 300, 1800, 7200] });
 
-const TimeoutMs = z.number().int().min(100).max(MAX_TIMEOUT_MS);
+export const TimeoutMs = z.number().int().min(100).max(MAX_TIMEOUT_MS);
 
 export const EndpointIn = z
 	.strictObject({

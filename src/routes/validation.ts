@@ -1,0 +1,110 @@
+import type { z } from "@hono/zod-openapi";
+import { targetUrlProblem } from "../delivery/target-url";
+import { ApiError } from "../lib/errors";
+
+/** One problem with a request, named by the path of the field it is about. */
+export interface FieldProblem {
+	field: string;
+	message: string;
+}
+
+type Issue = z.core.$ZodIssue;
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+	let value = input;
+	for (const key of path) {
+		if (typeof value !== "object" || value === null) return undefined;
+		value = (value as Record<PropertyKey, unknown>)[key];
+	}
+	return value;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+	string: "must be a string",
+	number: "must be a number",
+	int: "must be an integer",
+	boolean: "must be true or false",
+	object: "must be an object",
+	record: "must be an object",
+	array: "must be an array",
+};
+
+/** Zod's own messages start like this; a message set in a schema is already plain words and is kept. */
+const ZOD_DEFAULT_MESSAGE = /^(Invalid|Too (small|big)|Unrecognized key)/;
+
+function sizeWords(issue: Issue & { code: "too_small" | "too_big" }): string {
+	const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
+	const least = issue.code === "too_small" ? "at least" : "at most";
+	switch (issue.origin) {
+		case "string":
+			return bound === 1 && issue.code === "too_small" ? "must not be empty" : `must be ${least} ${bound} characters`;
+		case "array":
+		case "set":
+			return `must have ${least} ${bound} item${bound === 1 ? "" : "s"}`;
+		default:
+			return `must be ${least} ${bound}`;
+	}
+}
+
+function plainWords(issue: Issue, input: unknown): string {
+	if (!ZOD_DEFAULT_MESSAGE.test(issue.message)) return issue.message;
+	switch (issue.code) {
+		case "invalid_type":
+			return valueAt(input, issue.path) === undefined
+				? "is required"
+				: (TYPE_WORDS[issue.expected] ?? `must be of type ${issue.expected}`);
+		case "too_small":
+		case "too_big":
+			return sizeWords(issue);
+		case "invalid_value":
+			return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(", ")}`;
+		case "invalid_format":
+			return "has an invalid format";
+		default:
+			return "is not valid";
+	}
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+	return path.map(String).join(".");
+}
+
+/** Every problem zod found, one per field, each in plain words; an unknown field is named as such. */
+export function describeIssues(issues: readonly Issue[], input: unknown, target: string): FieldProblem[] {
+	return issues.flatMap((issue) => {
+		if (issue.code === "unrecognized_keys") {
+			return issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: `unknown field "${key}"` }));
+		}
+		return [{ field: fieldName(issue.path) || target, message: plainWords(issue, input) }];
+	});
+}
+
+/**
+ * Rules that depend on the deployment (today: which target URLs are allowed
+ * in ENVIRONMENT). Routes check them once the schema passes; when it fails,
+ * the validation hook adds them, so one answer lists every problem.
+ */
+export function deploymentProblems(
+	input: unknown,
+	environment: string,
+	known: readonly FieldProblem[],
+): FieldProblem[] {
+	const url = valueAt(input, ["url"]);
+	if (typeof url !== "string" || known.some((problem) => problem.field === "url")) return [];
+	const problem = targetUrlProblem(url, environment);
+	return problem === null ? [] : [{ field: "url", message: problem }];
+}
+
+/** The one-line summary of a validation error's details. */
+export function summarize(problems: readonly FieldProblem[]): string {
+	return problems
+		.map((problem) =>
+			problem.message.startsWith("unknown field") ? problem.message : `${problem.field}: ${problem.message}`,
+		)
+		.join("; ");
+}
+
+/** The 422 for a list of problems: each in `details`, all of them in the message. */
+export function validationFailed(problems: readonly FieldProblem[]): ApiError {
+	return new ApiError("validation_failed", `the request is not valid: ${summarize(problems)}`, problems);
+}
