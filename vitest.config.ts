@@ -10,6 +10,10 @@ import { defineConfig } from "vitest/config";
 // own below, and setting it here stops wrangler warning once per test file.
 process.env.ADMIN_API_KEY ??= "test-admin-key";
 
+/** Requests per tenant key per 10 s in the tests; test/integration/tenants-integration.test.ts reads them. */
+const TEST_INGEST_LIMIT = 20;
+const TEST_MANAGEMENT_LIMIT = 120;
+
 export default defineConfig({
 	plugins: [
 		cloudflareTest(async () => ({
@@ -19,7 +23,15 @@ export default defineConfig({
 					ENVIRONMENT: "development",
 					ADMIN_API_KEY: "test-admin-key",
 					RETRY_SCHEDULE: "60,300,1800,7200",
+					TEST_INGEST_LIMIT: String(TEST_INGEST_LIMIT),
+					TEST_MANAGEMENT_LIMIT: String(TEST_MANAGEMENT_LIMIT),
 					TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+				},
+				// Low limits, so the rate-limit tests reach them in a few dozen requests with a
+				// fresh key; other tests act with the admin key, which is not limited.
+				ratelimits: {
+					INGEST_RATE_LIMITER: { namespace_id: "1001", simple: { limit: TEST_INGEST_LIMIT, period: 10 } },
+					MANAGEMENT_RATE_LIMITER: { namespace_id: "1002", simple: { limit: TEST_MANAGEMENT_LIMIT, period: 10 } },
 				},
 			},
 		})),

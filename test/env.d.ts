@@ -4,6 +4,8 @@ declare global {
 	namespace Cloudflare {
 		interface Env {
 			TEST_MIGRATIONS: D1Migration[];
+			TEST_INGEST_LIMIT: string;
+			TEST_MANAGEMENT_LIMIT: string;
 		}
 	}
 }
