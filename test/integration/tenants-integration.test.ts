@@ -1,6 +1,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { signBodyHex } from "../../src/delivery/signing";
 import worker from "../../src/index";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { schedulerFor } from "../../src/scheduler/client";
@@ -63,6 +64,29 @@ describe("tenants", () => {
 		const error = record(record(response.body).error);
 		expect((error.details as { field: string }[]).map((detail) => detail.field)).toContain(field);
 		expect(await rowCount("SELECT count(*) AS n FROM tenants")).toBe(before);
+	});
+
+	it("signs and labels its deliveries with its own settings", async () => {
+		const tenant = await createTenant({
+			signature_header: "X-Khaleeji-Signature",
+			signature_prefix: "",
+			user_agent: "KYC-Webhooks/1.0",
+		});
+		const key = String((await createKey(tenant.id)).key);
+		const name = uniqueName("settings");
+		const hook = record(
+			(await api("POST", "/v1/webhooks", { auth: key, body: { url: receiverPath("ok", name), events: ["a"] } })).body,
+		);
+		expect((await api("POST", "/v1/events", { auth: key, body: { type: "a", data: { n: 1 } } })).status).toBe(202);
+		const [request] = await waitFor(async () => {
+			const requests = await receivedBy(name);
+			return requests.length > 0 ? requests : undefined;
+		});
+		if (!request) throw new Error("nothing delivered");
+		expect(request.headers["x-khaleeji-signature"]).toBe(await signBodyHex(String(hook.secret), request.body, ""));
+		expect(request.headers["x-webhook-signature"]).toBeUndefined();
+		expect(request.headers["user-agent"]).toBe("KYC-Webhooks/1.0");
+		expect(request.headers["x-webhook-id"]).toBe(request.headers["webhook-id"]);
 	});
 
 	it("refuses to delete the built-in tenant", async () => {

@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { api, createWebhook, record } from "./helpers";
+import { signBodyHex } from "../../src/delivery/signing";
+import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 const URL_OK = "https://example.com/hooks";
 
@@ -104,5 +106,59 @@ describe("webhook endpoints", () => {
 		const created = await createWebhook({ url: URL_OK, events: ["a"], active: false });
 		const response = await api("POST", `/v1/webhooks/${created.id}/test`);
 		expect(response.status).toBe(409);
+	});
+});
+
+describe("secret rotation", () => {
+	it("replaces the secret, keeps the old one signing for the grace period, and delivers both signatures", async () => {
+		const name = uniqueName("rotate");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["rotate.me"] });
+		const oldSecret = String(hook.secret);
+		const newSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+		const before = Date.now();
+		const rotated = await api("POST", `/v1/webhooks/${hook.id}/rotate-secret`, {
+			body: { secret: newSecret, grace_period_seconds: 600 },
+		});
+		expect(rotated.status).toBe(200);
+		expect(record(rotated.body).secret).toBe(newSecret);
+		const expiresAt = Date.parse(String(record(rotated.body).previous_secret_expires_at));
+		expect(expiresAt).toBeGreaterThanOrEqual(before + 600_000);
+		expect(expiresAt).toBeLessThan(before + 610_000);
+		expect(record((await api("GET", `/v1/webhooks/${hook.id}/secret`)).body).secret).toBe(newSecret);
+
+		expect((await api("POST", "/v1/events", { body: { type: "rotate.me", data: {} } })).status).toBe(202);
+		const [request] = await waitFor(async () => {
+			const requests = await receivedBy(name);
+			return requests.length > 0 ? requests : undefined;
+		});
+		if (!request) throw new Error("nothing delivered");
+		expect(request.headers["webhook-signature"]?.split(" ")).toHaveLength(2);
+		for (const secret of [newSecret, oldSecret]) {
+			expect(() => new Webhook(secret).verify(request.body, request.headers)).not.toThrow();
+		}
+		expect(request.headers["x-webhook-signature"]).toBe(await signBodyHex(newSecret, request.body, "sha256="));
+	});
+
+	it("generates a new secret when none is given and defaults the grace period to 24 h", async () => {
+		const hook = await createWebhook({ url: URL_OK, events: ["a"] });
+		const rotated = await api("POST", `/v1/webhooks/${hook.id}/rotate-secret`);
+		expect(rotated.status).toBe(200);
+		const body = record(rotated.body);
+		expect(body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+		expect(body.secret).not.toBe(hook.secret);
+		const hoursAhead = (Date.parse(String(body.previous_secret_expires_at)) - Date.now()) / 3_600_000;
+		expect(hoursAhead).toBeGreaterThan(23.9);
+		expect(hoursAhead).toBeLessThanOrEqual(24);
+		const immediate = await api("POST", `/v1/webhooks/${hook.id}/rotate-secret`, { body: { grace_period_seconds: 0 } });
+		expect(record(immediate.body).previous_secret_expires_at).toBeNull();
+		for (const bad of [
+			{ secret: "short" },
+			{ grace_period_seconds: -1 },
+			{ grace_period_seconds: 1e9 },
+			{ extra: 1 },
+		]) {
+			expect((await api("POST", `/v1/webhooks/${hook.id}/rotate-secret`, { body: bad })).status).toBe(422);
+		}
+		expect((await api("POST", "/v1/webhooks/hook_doesnotexist0000/rotate-secret")).status).toBe(404);
 	});
 });
