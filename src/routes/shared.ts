@@ -53,13 +53,22 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
 	503: "Temporarily unavailable",
 };
 
-/** OpenAPI response entries for the error statuses a route can answer. */
+/**
+ * OpenAPI response entries for the error statuses a route can answer. Every
+ * /v1 route can also answer 403 (a tenant key naming another tenant) and 429
+ * (a tenant key past its rate limit), so those are always listed.
+ */
 export function errorResponses(...statuses: number[]) {
 	return Object.fromEntries(
-		statuses.map((status) => [
-			status,
-			{ description: ERROR_DESCRIPTIONS[status] ?? "Error", content: { "application/json": { schema: ErrorSchema } } },
-		]),
+		[...new Set([...statuses, 403, 429])]
+			.sort((a, b) => a - b)
+			.map((status) => [
+				status,
+				{
+					description: ERROR_DESCRIPTIONS[status] ?? "Error",
+					content: { "application/json": { schema: ErrorSchema } },
+				},
+			]),
 	);
 }
 
