@@ -156,7 +156,8 @@ export function createApp() {
 	app.onError((error, c) => {
 		if (error instanceof ApiError) return c.json(errorBody(error), error.status, error.headers);
 		if (error instanceof HTTPException && error.status < 500) {
-			const code = error.status === 400 ? "invalid_json" : "invalid_request";
+			const code =
+				error.status === 400 ? "invalid_json" : error.status === 415 ? "unsupported_media_type" : "invalid_request";
 			const apiError = new ApiError(code, error.message || "the request could not be read");
 			return c.json(errorBody(apiError), error.status);
 		}

@@ -69,9 +69,21 @@ function fieldName(path: readonly PropertyKey[]): string {
 	return path.map(String).join(".");
 }
 
+/** zod's own bounds on integers; they say nothing a user needs when the field has its own range. */
+function isSafeIntegerBound(issue: Issue): boolean {
+	if (issue.code !== "too_small" && issue.code !== "too_big") return false;
+	const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
+	return Math.abs(bound) === Number.MAX_SAFE_INTEGER;
+}
+
 /** Every problem zod found, one per field, each in plain words; an unknown field is named as such. */
 export function describeIssues(issues: readonly Issue[], input: unknown, target: string): FieldProblem[] {
-	return issues.flatMap((issue) => {
+	const relevant = issues.filter(
+		(issue) =>
+			!isSafeIntegerBound(issue) ||
+			!issues.some((other) => other !== issue && fieldName(other.path) === fieldName(issue.path)),
+	);
+	return relevant.flatMap((issue) => {
 		if (issue.code === "unrecognized_keys") {
 			return issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: `unknown field "${key}"` }));
 		}

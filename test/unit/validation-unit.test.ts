@@ -56,3 +56,10 @@ describe("validation messages", () => {
 		expect(nestingDepthExceeds(`${"[{".repeat(40)}`, MAX_JSON_DEPTH)).toBe(true);
 	});
 });
+
+describe("integer bounds", () => {
+	it("names the field's own range, not zod's safe-integer bound", () => {
+		const problems = problemsOf(EndpointIn, { url: "https://example.com/h", events: ["a"], timeout_ms: -1e300 });
+		expect(problems).toEqual([{ field: "timeout_ms", message: "must be at least 100" }]);
+	});
+});

@@ -1,0 +1,199 @@
+import { env, exports } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { buildCorpus, bytesOf, type Case, type Corpus, ERROR_STATUSES, whyInvalid } from "./corpus/cases";
+import { isRecord, operations } from "./corpus/schema";
+import { ADMIN_KEY, api, record } from "./helpers";
+
+/*
+ * A bad-input corpus generated from docs/openapi.json and sent to every
+ * operation with the admin key (which is not rate limited). Every case is
+ * invalid by construction (checked locally before anything is sent), so
+ * every answer must be a 4xx JSON error and nothing may be stored.
+ */
+
+const TABLES = ["tenants", "api_keys", "endpoints", "events", "deliveries", "event_types"] as const;
+type Counts = Record<(typeof TABLES)[number], number>;
+
+async function countRows(): Promise<Counts> {
+	const results = await env.DB.batch<{ n: number }>(
+		TABLES.map((table) => env.DB.prepare(`SELECT count(*) AS n FROM ${table}`)),
+	);
+	return Object.fromEntries(TABLES.map((table, index) => [table, results[index]?.results[0]?.n ?? -1])) as Counts;
+}
+
+function rowsAdded(before: Counts, after: Counts): number {
+	return TABLES.reduce((total, table) => total + Math.max(0, after[table] - before[table]), 0);
+}
+
+/** Zod's own wording, which the API must never show. */
+const ZOD_WORDING = /Invalid input|Unrecognized key|Too (small|big):|expected \w+, received/;
+
+interface Outcome {
+	operation: string;
+	name: string;
+	status: number;
+	problems: string[];
+}
+
+function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+	return new ReadableStream<Uint8Array>({
+		start(controller) {
+			for (let offset = 0; offset < bytes.byteLength; offset += 64 * 1024)
+				controller.enqueue(bytes.slice(offset, offset + 64 * 1024));
+			controller.close();
+		},
+	});
+}
+
+/** What is wrong with an answer to a bad input; empty when it is a proper refusal. */
+function judge(c: Case, status: number, contentType: string, text: string): string[] {
+	const problems: string[] = [];
+	const allowed: readonly number[] = c.allowed ?? ERROR_STATUSES;
+	if (!allowed.includes(status)) problems.push(`status ${status}, expected one of ${allowed.join(", ")}`);
+	if (!contentType.includes("application/json")) problems.push(`Content-Type ${contentType}`);
+	let body: unknown;
+	try {
+		body = JSON.parse(text);
+	} catch {
+		return [...problems, `not JSON: ${text.slice(0, 200)}`];
+	}
+	const error = isRecord(body) ? body.error : undefined;
+	if (
+		!isRecord(error) ||
+		typeof error.code !== "string" ||
+		typeof error.message !== "string" ||
+		!("details" in error)
+	) {
+		return [...problems, `not the error envelope: ${text.slice(0, 200)}`];
+	}
+	if (ZOD_WORDING.test(error.message)) problems.push(`message in Zod's words: ${error.message.slice(0, 300)}`);
+	if (status === 422) {
+		if (error.code !== "validation_failed") problems.push(`422 with code ${error.code}`);
+		const details = error.details;
+		if (!Array.isArray(details) || details.length === 0) problems.push(`422 without details: ${text.slice(0, 300)}`);
+		else {
+			for (const detail of details) {
+				if (
+					!isRecord(detail) ||
+					typeof detail.field !== "string" ||
+					detail.field === "" ||
+					typeof detail.message !== "string" ||
+					detail.message === ""
+				)
+					problems.push(`detail is not {field, message}: ${JSON.stringify(detail).slice(0, 200)}`);
+				else if (ZOD_WORDING.test(detail.message))
+					problems.push(`detail in Zod's words: ${detail.field}: ${detail.message.slice(0, 200)}`);
+			}
+		}
+	}
+	return problems;
+}
+
+async function send(c: Case): Promise<Outcome> {
+	const headers = new Headers(c.headers);
+	if (c.authorization === undefined) headers.set("authorization", `Bearer ${ADMIN_KEY}`);
+	else if (c.authorization !== null) headers.set("authorization", c.authorization);
+	let body: BodyInit | undefined;
+	if (c.body !== undefined) body = c.stream ? streamOf(bytesOf(c.body)) : c.body;
+	let status = 0;
+	let problems: string[];
+	try {
+		const response = await exports.default.fetch(`http://edgehook.test${c.url}`, { method: c.method, headers, body });
+		status = response.status;
+		problems = judge(c, status, response.headers.get("content-type") ?? "", await response.text());
+	} catch (error) {
+		problems = [`the request threw: ${error instanceof Error ? error.message : String(error)}`];
+	}
+	return { operation: c.operation, name: c.name, status, problems };
+}
+
+function describeOutcome(outcome: Outcome): string {
+	return `${outcome.operation} [${outcome.name}] → ${outcome.status}: ${outcome.problems.join("; ")}`;
+}
+
+const OPERATIONS = operations();
+
+describe("bad-input corpus generated from docs/openapi.json", () => {
+	let corpus: Corpus;
+	let countsAfterSetup: Counts;
+	let fingerprint: string;
+	let webhookId: string;
+	let tenantId: string;
+	const outcomes: Outcome[] = [];
+	let rowsStored = 0;
+
+	/** The rows the corpus aims body mutations at: they must not change either. */
+	async function resourceFingerprint(): Promise<string> {
+		const endpoint = await env.DB.prepare("SELECT * FROM endpoints WHERE id = ?").bind(webhookId).first();
+		const tenant = await env.DB.prepare("SELECT * FROM tenants WHERE id = ?").bind(tenantId).first();
+		return JSON.stringify({ endpoint, tenant });
+	}
+
+	beforeAll(async () => {
+		const webhook = await api("POST", "/v1/webhooks", {
+			body: { url: "https://example.com/hook", events: ["corpus.created"] },
+		});
+		expect(webhook.status).toBe(201);
+		webhookId = String(record(webhook.body).id);
+		const tenant = await api("POST", "/v1/tenants", { body: { name: "Bad-input corpus" } });
+		expect(tenant.status).toBe(201);
+		tenantId = String(record(tenant.body).id);
+
+		const started = Date.now();
+		corpus = buildCorpus(OPERATIONS, {
+			"PATCH /v1/webhooks/{id}": { id: webhookId },
+			"POST /v1/webhooks/{id}/rotate-secret": { id: webhookId },
+			"GET /v1/webhooks/{id}/deliveries": { id: webhookId },
+			"PATCH /v1/tenants/{id}": { id: tenantId },
+			"POST /v1/tenants/{id}/api-keys": { id: tenantId },
+			"GET /v1/tenants/{id}/api-keys": { id: tenantId },
+		});
+		console.log(`bad-input corpus built in ${Date.now() - started} ms`);
+		countsAfterSetup = await countRows();
+		fingerprint = await resourceFingerprint();
+	});
+
+	it("holds only cases that are invalid by construction", () => {
+		expect(corpus.notInvalid, "fixed cases the local rules find valid: fix the generator").toEqual([]);
+		const byKey = new Map(OPERATIONS.map((operation) => [operation.key, operation]));
+		const valid = corpus.cases.filter((c) => {
+			const operation = byKey.get(c.operation);
+			return !operation || whyInvalid(operation, c).length === 0;
+		});
+		expect(valid.map((c) => `${c.operation} [${c.name}]`)).toEqual([]);
+		expect(new Set(corpus.cases.map((c) => c.operation)).size).toBe(OPERATIONS.length);
+	});
+
+	it.each(OPERATIONS.map((operation) => operation.key))(
+		"%s refuses every bad input with a 4xx JSON error and stores nothing",
+		async (key) => {
+			const cases = corpus.cases.filter((c) => c.operation === key);
+			expect(cases.length).toBeGreaterThan(0);
+			const before = await countRows();
+			const results: Outcome[] = [];
+			for (const c of cases) results.push(await send(c));
+			const after = await countRows();
+			outcomes.push(...results);
+			rowsStored += rowsAdded(before, after);
+			expect(results.filter((outcome) => outcome.problems.length > 0).map(describeOutcome)).toEqual([]);
+			expect(after).toEqual(before);
+		},
+		60_000,
+	);
+
+	it("summary: no 5xx, no rows stored, resources unchanged", async () => {
+		const after = await countRows();
+		rowsStored = Math.max(rowsStored, rowsAdded(countsAfterSetup, after));
+		const serverErrors = outcomes.filter((outcome) => outcome.status >= 500 || outcome.status === 0);
+		const operationCount = new Set(outcomes.map((outcome) => outcome.operation)).size;
+		console.log(
+			`bad-input corpus: ${outcomes.length} cases over ${operationCount} operations, 5xx: ${serverErrors.length}, rows stored: ${rowsStored} (random values dropped as valid: ${corpus.dropped})`,
+		);
+		expect(serverErrors.map(describeOutcome), "requests answered with a 5xx (or that threw)").toEqual([]);
+		expect(rowsStored).toBe(0);
+		expect(after).toEqual(countsAfterSetup);
+		expect(await resourceFingerprint()).toBe(fingerprint);
+		expect(operationCount).toBe(OPERATIONS.length);
+		expect(outcomes.length).toBe(corpus.cases.length);
+	});
+});
