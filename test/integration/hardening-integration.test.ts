@@ -56,6 +56,51 @@ describe("validation errors", () => {
 	});
 });
 
+/** The worker's own fetch handler with the deployment set to production. */
+async function productionCall(method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+	const response = await worker.fetch(
+		new Request(`http://edgehook.test${path}`, {
+			method,
+			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+			body: JSON.stringify(body),
+		}),
+		{ ...env, ENVIRONMENT: "production" },
+		createExecutionContext(),
+	);
+	return { status: response.status, body: await response.json() };
+}
+
+describe("target URLs in production", () => {
+	it.each([
+		["http://example.com/h", "must be an https URL"],
+		["https://127.0.0.1/h", "must not target a loopback address (127.0.0.1)"],
+		["https://2130706433/h", "must not target a loopback address (127.0.0.1)"],
+		["https://[::ffff:127.0.0.1]/h", "must not target a loopback address (::ffff:7f00:1, which embeds 127.0.0.1)"],
+		["https://10.0.0.1/h", "must not target a private address (10.0.0.1)"],
+		["https://169.254.169.254/latest", "must not target a metadata-service address (169.254.169.254)"],
+		["https://good.com@127.0.0.1/h", "must not contain a user name or password"],
+		["https://localhost./h", "must not target a loopback host (localhost.)"],
+	])("refuses %s on create and on update, storing nothing", async (url, message) => {
+		const before = await count("endpoints");
+		const created = await productionCall("POST", "/v1/webhooks", { url, events: ["a"] });
+		expect(created.status).toBe(422);
+		expect(record(record(created.body).error).details).toEqual([{ field: "url", message }]);
+		expect(await count("endpoints")).toBe(before);
+
+		const hook = await createWebhook({ url: "https://example.com/h", events: ["a"] });
+		const patched = await productionCall("PATCH", `/v1/webhooks/${hook.id}`, { url });
+		expect(patched.status).toBe(422);
+		expect(record(record(patched.body).error).details).toEqual([{ field: "url", message }]);
+		expect(record((await api("GET", `/v1/webhooks/${hook.id}`)).body).url).toBe("https://example.com/h");
+	});
+
+	it("accepts a public https URL", async () => {
+		expect(
+			(await productionCall("POST", "/v1/webhooks", { url: "https://hooks.example.com/in", events: ["a"] })).status,
+		).toBe(201);
+	});
+});
+
 describe("target URLs at send time", () => {
 	it("re-checks a stored URL before each send and fails the attempt with the reason when it is no longer allowed", async () => {
 		const name = uniqueName("blocked");
