@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /*
  * Every table carries tenant_id and every query filters on it.
@@ -15,6 +15,12 @@ import { integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm
  *
  * - api_keys: written only when a key is created, revoked or (at most once
  *   an hour) marked used; its hash index is what every request's auth reads.
+ * - deliveries_pending_due: partial, on pending deliveries only, so a
+ *   delivery that succeeds at its first attempt never enters it. A failed
+ *   first attempt costs one more row written, and so does leaving pending.
+ *   It lets the sweeper find retries left pending past their due time
+ *   without scanning the log.
+ * - tasks, sweep_cursors: written a few times per background task or sweep.
  *
  * Tables keyed by text are WITHOUT ROWID (added to the generated migration by
  * hand, drizzle-kit cannot express it): a rowid table would keep a second,
@@ -80,6 +86,18 @@ export const endpoints = sqliteTable(
 		 * queue of their own, so a hanging receiver cannot stall everyone else.
 		 */
 		slowUntil: integer("slow_until"),
+		/** At most this many deliveries per second; null for no limit. */
+		rateLimitPerSecond: integer("rate_limit_per_second"),
+		ordering: text("ordering", { enum: ["unordered", "ordered"] })
+			.notNull()
+			.default("unordered"),
+		/**
+		 * When the endpoint's current run of failures began, null while it
+		 * succeeds. Written only when that changes, it tells the consumer which
+		 * endpoints to route through their scheduler (circuit breaker, pace) and
+		 * when an endpoint has failed long enough to be disabled.
+		 */
+		failingSince: integer("failing_since"),
 		createdAt: integer("created_at").notNull(),
 		updatedAt: integer("updated_at").notNull(),
 	},
@@ -109,22 +127,54 @@ export const events = sqliteTable(
 	],
 );
 
-export const deliveries = sqliteTable("deliveries", {
-	id: text("id").primaryKey(),
-	tenantId: text("tenant_id").notNull(),
-	endpointId: text("endpoint_id").notNull(),
-	eventId: text("event_id").notNull(),
-	eventType: text("event_type").notNull(),
-	status: text("status", { enum: ["pending", "success", "failed"] }).notNull(),
-	statusCode: integer("status_code"),
-	attemptCount: integer("attempt_count").notNull(),
-	/** JSON array of AttemptRecord, oldest first. */
-	attempts: text("attempts").notNull(),
-	nextAttemptAt: integer("next_attempt_at"),
-	deliveredAt: integer("delivered_at"),
-	error: text("error"),
-	createdAt: integer("created_at").notNull(),
-	updatedAt: integer("updated_at").notNull(),
+export const deliveries = sqliteTable(
+	"deliveries",
+	{
+		id: text("id").primaryKey(),
+		tenantId: text("tenant_id").notNull(),
+		endpointId: text("endpoint_id").notNull(),
+		eventId: text("event_id").notNull(),
+		eventType: text("event_type").notNull(),
+		status: text("status", { enum: ["pending", "success", "failed"] }).notNull(),
+		statusCode: integer("status_code"),
+		attemptCount: integer("attempt_count").notNull(),
+		/** JSON array of AttemptRecord, oldest first. */
+		attempts: text("attempts").notNull(),
+		nextAttemptAt: integer("next_attempt_at"),
+		deliveredAt: integer("delivered_at"),
+		error: text("error"),
+		createdAt: integer("created_at").notNull(),
+		updatedAt: integer("updated_at").notNull(),
+	},
+	(table) => [index("deliveries_pending_due").on(table.nextAttemptAt).where(sql`status = 'pending'`)],
+);
+
+/** Background work someone asked for (recover), with its progress. */
+export const tasks = sqliteTable(
+	"tasks",
+	{
+		tenantId: text("tenant_id").notNull(),
+		id: text("id").notNull(),
+		kind: text("kind", { enum: ["recover"] }).notNull(),
+		endpointId: text("endpoint_id").notNull(),
+		status: text("status", { enum: ["queued", "running", "completed", "failed"] }).notNull(),
+		/** JSON of the task's parameters, such as the recover window. */
+		params: text("params").notNull(),
+		total: integer("total").notNull(),
+		done: integer("done").notNull(),
+		/** Where the next slice starts; null before the first. */
+		cursor: text("cursor"),
+		error: text("error"),
+		createdAt: integer("created_at").notNull(),
+		updatedAt: integer("updated_at").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenantId, table.id] })],
+);
+
+/** How far each database's sweeper has looked through the events, by name. */
+export const sweepCursors = sqliteTable("sweep_cursors", {
+	name: text("name").primaryKey(),
+	value: integer("value").notNull(),
 });
 
 export const eventTypes = sqliteTable(
@@ -146,3 +196,4 @@ export type DeliveryRow = typeof deliveries.$inferSelect;
 export type TenantRow = typeof tenants.$inferSelect;
 export type EventTypeRow = typeof eventTypes.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type TaskRow = typeof tasks.$inferSelect;

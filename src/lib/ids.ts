@@ -14,6 +14,7 @@ export const ID_PREFIX = {
 	event: "evt_",
 	delivery: "del_",
 	attempt: "att_",
+	task: "task_",
 } as const;
 
 function randomChars(count: number): string {
@@ -49,6 +50,10 @@ export function newTenantId(): string {
 
 export function newApiKeyId(): string {
 	return ID_PREFIX.key + randomChars(RANDOM_CHARS);
+}
+
+export function newTaskId(): string {
+	return ID_PREFIX.task + randomChars(RANDOM_CHARS);
 }
 
 export function newEndpointId(): string {
