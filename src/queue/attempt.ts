@@ -26,6 +26,8 @@ export interface PlannedAttempt {
 	trigger: AttemptTrigger;
 	/** The delivery's status before this attempt; undefined for a first attempt. */
 	previousStatus: string | undefined;
+	/** Released by the endpoint's scheduler, so already past its circuit breaker. */
+	admitted: boolean;
 }
 
 export interface Outcome {
@@ -40,6 +42,11 @@ export interface Outcome {
 	disableEndpoint: string | null;
 	/** The endpoint's new slow-lane deadline, null to clear it, undefined to leave it. */
 	slowUntil?: number | null;
+	/**
+	 * What the attempt says about the endpoint's health, or null when nothing
+	 * reached the receiver (held back, refused, endpoint gone).
+	 */
+	health: "success" | "failure" | null;
 }
 
 /**
@@ -111,13 +118,14 @@ export async function attemptDelivery(
 		keepSchedule: false,
 		disableEndpoint: null,
 		slowUntil: nextSlowUntil(endpoint.slowUntil, slow, result.statusCode !== null, now),
+		health: "failure" as const,
 	};
 	if (result.statusCode === null) return scheduleOrFail(settled, policy.retrySchedule, null);
 
 	const verdict = classifyResponse(result.statusCode, result.retryAfter, Date.now());
 	if (verdict.kind === "success") {
 		count("attempts_succeeded");
-		return { ...settled, status: "success", error: null };
+		return { ...settled, status: "success", error: null, health: "success" };
 	}
 	if (verdict.kind === "gone") {
 		return { ...settled, status: "failed", disableEndpoint: `the endpoint answered 410 Gone at ${record.started_at}` };
@@ -162,6 +170,21 @@ function refuseTarget(planned: PlannedAttempt, reason: string): Outcome {
 		nextAttemptAtMs: null,
 		keepSchedule: false,
 		disableEndpoint: null,
+		health: null,
+	};
+}
+
+/** A delivery the endpoint's scheduler holds back: pending, not an attempt, due when the scheduler says. */
+export function holdWithoutSending(planned: PlannedAttempt, heldUntil: number): Outcome {
+	return {
+		planned,
+		status: "pending",
+		record: null,
+		error: null,
+		nextAttemptAtMs: heldUntil,
+		keepSchedule: false,
+		disableEndpoint: null,
+		health: null,
 	};
 }
 
@@ -174,5 +197,6 @@ export function settleWithoutSending(planned: PlannedAttempt, reason: string): O
 		nextAttemptAtMs: null,
 		keepSchedule: false,
 		disableEndpoint: null,
+		health: null,
 	};
 }

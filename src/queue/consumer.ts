@@ -1,14 +1,23 @@
 import { openDatabase } from "../db/client";
 import { failCancelledDeliveries } from "../db/deliveries";
 import { tenantD1 } from "../db/tenant-database";
+import { endpointDisabled, type OperationalEvent } from "../delivery/operational-events";
 import { deploymentDefaults } from "../delivery/settings";
 import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
-import { type ScheduledRetry, schedulerFor } from "../scheduler/client";
+import { ingestEvents } from "../routes/events/ingest";
+import { schedulerFor } from "../scheduler/client";
 import { attemptDelivery, type Outcome, type PlannedAttempt, SLOW_ATTEMPT_MS, settleWithoutSending } from "./attempt";
 import { type BatchContext, loadContext } from "./context";
+import {
+	admitThroughSchedulers,
+	endpointKey,
+	exhaustedDeliveries,
+	failingSinceChanges,
+	reportToSchedulers,
+} from "./health";
 import { type DeliveryJob, enqueueJobs, isDeliveryJob, type Lane } from "./messages";
-import { recordOutcomes } from "./record";
+import { disableEndpoint, failingSinceStatements, recordOutcomes } from "./record";
 
 /** Workers allow six simultaneous outbound connections per invocation. */
 const OUTBOUND_CONNECTIONS = 6;
@@ -21,10 +30,6 @@ const OUTBOUND_CONNECTIONS = 6;
 const ATTEMPTS_PER_UNPROVEN_ENDPOINT = 2;
 /** An answer this quick proves an endpoint for the rest of the batch. */
 const PROMPT_ANSWER_MS = 250;
-
-function endpointKey(item: { tenantId: string; endpointId: string }): string {
-	return `${item.tenantId}/${item.endpointId}`;
-}
 
 /**
  * The queue consumer: loads what the batch needs in one D1 round trip, sends
@@ -46,19 +51,21 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	const planned = planAttempts(jobs, context, (job, status) => job.trigger === "scheduled" && status !== "pending");
 
 	const now = Date.now();
-	const endpointOf = (item: PlannedAttempt) => context.endpoints.get(endpointKey(item));
+	const endpointOf = (item: { tenantId: string; endpointId: string }) => context.endpoints.get(endpointKey(item));
+	const laneOf = (item: PlannedAttempt): Lane =>
+		lane === "slow" || (endpointOf(item)?.slowUntil ?? 0) > now ? "slow" : "main";
+	const failedMessages = new Set<Message<unknown>>();
+	const admitted = await admitThroughSchedulers(env, planned, endpointOf, laneOf);
+	for (const item of admitted.unanswered) failedMessages.add(item.message);
 	const inline: PlannedAttempt[] = [];
 	const slow: PlannedAttempt[] = [];
-	for (const item of planned) {
-		const inSlowLane = lane === "main" && (endpointOf(item)?.slowUntil ?? 0) > now;
-		(inSlowLane ? slow : inline).push(item);
-	}
+	for (const item of admitted.send) (lane === "main" && laneOf(item) === "slow" ? slow : inline).push(item);
 	// Sent before any attempt: if the slow queue refuses them, the whole batch is retried and nothing was sent twice.
 	await sendToSlowLane(env, slow);
 
 	// Parsed once per batch, not once per attempt.
 	const defaults = deploymentDefaults(env);
-	const outcomes: Outcome[] = [];
+	const outcomes: Outcome[] = [...admitted.held];
 	/** Endpoints found slow during this batch; their attempts not yet started move to the slow lane. */
 	const turnedSlow = new Set<string>();
 	const answeredPromptly = new Set<string>();
@@ -70,7 +77,10 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 			const endpoint = endpointOf(item);
 			const key = endpointKey(item);
 			if (!endpoint?.active) {
-				outcomes.push(settleWithoutSending(item, endpoint ? "the endpoint is disabled" : "the endpoint was deleted"));
+				const reason = endpoint
+					? `the endpoint is disabled${endpoint.disabledReason ? `: ${endpoint.disabledReason}` : ""}`
+					: "the endpoint was deleted";
+				outcomes.push(settleWithoutSending(item, reason));
 				return;
 			}
 			if (lane === "main" && turnedSlow.has(key)) {
@@ -98,7 +108,6 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 		},
 	);
 
-	const failedMessages = new Set<Message<unknown>>();
 	try {
 		await sendToSlowLane(env, movedLate);
 	} catch (error) {
@@ -106,54 +115,51 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 		for (const item of movedLate) failedMessages.add(item.message);
 	}
 
-	const statements = recordOutcomes(d1, outcomes);
+	const statements = [
+		...recordOutcomes(d1, outcomes),
+		...failingSinceStatements(d1, failingSinceChanges(outcomes, endpointOf, Date.now())),
+	];
 	if (statements.length > 0) await d1.batch(statements);
 
-	const retriesByEndpoint = new Map<string, { tenantId: string; endpointId: string; retries: ScheduledRetry[] }>();
-	const goneEndpoints = new Map<string, { tenantId: string; endpointId: string; reason: string }>();
+	// The endpoint's slow-lane deadline after an attempt decides which queue its retry goes to.
+	const retryLane = (outcome: Outcome): Lane => {
+		const slowUntil =
+			outcome.slowUntil === undefined ? (endpointOf(outcome.planned)?.slowUntil ?? null) : outcome.slowUntil;
+		return slowUntil !== null && outcome.nextAttemptAtMs !== null && slowUntil > outcome.nextAttemptAtMs
+			? "slow"
+			: "main";
+	};
+	const followUp = await reportToSchedulers(env, outcomes, endpointOf, retryLane);
+	for (const message of followUp.unreported) failedMessages.add(message);
+	const events = [...followUp.events, ...exhaustedDeliveries(outcomes, endpointOf)];
+
+	const toDisable = new Map(followUp.disable.map((entry) => [endpointKey(entry), entry]));
 	for (const outcome of outcomes) {
-		const { planned: item } = outcome;
-		const key = endpointKey(item);
-		if (outcome.disableEndpoint !== null) {
-			goneEndpoints.set(key, { tenantId: item.tenantId, endpointId: item.endpointId, reason: outcome.disableEndpoint });
-		}
-		if (outcome.nextAttemptAtMs === null) continue;
-		// The endpoint's slow-lane deadline after this attempt decides which queue its retry goes to.
-		const slowUntil = outcome.slowUntil === undefined ? (endpointOf(item)?.slowUntil ?? null) : outcome.slowUntil;
-		const group = retriesByEndpoint.get(key) ?? { tenantId: item.tenantId, endpointId: item.endpointId, retries: [] };
-		group.retries.push({
-			deliveryId: item.deliveryId,
-			eventSeq: item.event.seq,
-			attempt: item.attempt + 1,
-			dueAtMs: outcome.nextAttemptAtMs,
-			lane: slowUntil !== null && slowUntil > outcome.nextAttemptAtMs ? "slow" : "main",
+		const endpoint = endpointOf(outcome.planned);
+		if (outcome.disableEndpoint === null || !endpoint) continue;
+		toDisable.set(endpointKey(outcome.planned), {
+			tenantId: outcome.planned.tenantId,
+			endpointId: outcome.planned.endpointId,
+			reason: outcome.disableEndpoint,
+			facts: {
+				endpointId: endpoint.id,
+				url: endpoint.url,
+				failuresInRow: 1,
+				failingSince: endpoint.failingSince,
+				lastStatusCode: outcome.record?.status_code ?? null,
+				lastError: outcome.error,
+			},
 		});
-		retriesByEndpoint.set(key, group);
 	}
 	await Promise.all(
-		[...retriesByEndpoint.values()].map(async (group) => {
-			try {
-				await schedulerFor(env, group.tenantId, group.endpointId).schedule(
-					group.tenantId,
-					group.endpointId,
-					group.retries,
-				);
-			} catch (error) {
-				console.error("could not schedule retries", group.endpointId, error);
-				for (const outcome of outcomes) {
-					if (outcome.planned.endpointId === group.endpointId && outcome.nextAttemptAtMs !== null) {
-						failedMessages.add(outcome.planned.message);
-					}
-				}
-			}
-		}),
-	);
-	await Promise.all(
-		[...goneEndpoints.values()].map(async ({ tenantId, endpointId, reason }) => {
+		[...toDisable.values()].map(async ({ tenantId, endpointId, reason, facts }) => {
+			const disabledNow = await disableEndpoint(d1, tenantId, endpointId, reason);
 			const cancelled = await schedulerFor(env, tenantId, endpointId).cancelAll();
 			await failCancelledDeliveries(openDatabase(d1), tenantId, cancelled, reason);
+			if (disabledNow) events.push(endpointDisabled(tenantId, facts, reason));
 		}),
 	);
+	await emitOperationalEvents(env, d1, events);
 
 	for (const { message } of jobs) {
 		if (failedMessages.has(message)) message.retry({ delaySeconds: 5 });
@@ -161,11 +167,31 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	}
 }
 
+/**
+ * Stores and fans out operational events. They describe what already
+ * happened and is recorded; if the queue refuses them now, the sweeper
+ * delivers them later from their stored rows.
+ */
+async function emitOperationalEvents(env: Env, d1: D1Database, events: readonly OperationalEvent[]): Promise<void> {
+	const byTenant = new Map<string, OperationalEvent[]>();
+	for (const event of events) byTenant.set(event.tenantId, [...(byTenant.get(event.tenantId) ?? []), event]);
+	for (const [tenantId, tenantEvents] of byTenant) {
+		try {
+			await ingestEvents(
+				{ db: openDatabase(d1), queue: env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId },
+				tenantEvents.map((event) => ({ type: event.type, dataJson: JSON.stringify(event.data) })),
+			);
+		} catch (error) {
+			console.error("could not store operational events", tenantId, error);
+		}
+	}
+}
+
 /** Queues attempts on the slow lane, one job per event and trigger. */
 async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promise<void> {
 	const jobs = new Map<string, DeliveryJob>();
 	for (const item of items) {
-		const key = `${item.tenantId}/${item.event.seq}/${item.trigger}`;
+		const key = `${item.tenantId}/${item.event.seq}/${item.trigger}/${item.admitted}`;
 		const job = jobs.get(key) ?? {
 			tenantId: item.tenantId,
 			eventSeq: item.event.seq,
@@ -173,6 +199,7 @@ async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promi
 			trigger: item.trigger,
 		};
 		job.targets.push({ endpointId: item.endpointId, attempt: item.attempt });
+		if (item.admitted) job.admitted = true;
 		jobs.set(key, job);
 	}
 	await enqueueJobs(env.SLOW_DELIVERY_QUEUE as Queue<DeliveryJob>, [...jobs.values()]);
@@ -237,11 +264,12 @@ function planAttempts(
 ): PlannedAttempt[] {
 	const planned: PlannedAttempt[] = [];
 	for (const { message, job } of jobs) {
-		const event = context.events.get(job.eventSeq);
-		// The event is gone only when retention or a tenant's deletion removed it: nothing left to deliver.
-		if (!event || event.tenantId !== job.tenantId || !context.tenantSettings.has(job.tenantId)) continue;
 		for (const target of job.targets) {
-			const id = deliveryId(target.endpointId, job.eventSeq);
+			const eventSeq = target.eventSeq ?? job.eventSeq;
+			const event = context.events.get(eventSeq);
+			// The event is gone only when retention or a tenant's deletion removed it: nothing left to deliver.
+			if (!event || event.tenantId !== job.tenantId || !context.tenantSettings.has(job.tenantId)) continue;
+			const id = deliveryId(target.endpointId, eventSeq);
 			const status = context.deliveryStatus.get(id);
 			if (skip(job, status)) continue;
 			planned.push({
@@ -253,6 +281,7 @@ function planAttempts(
 				attempt: target.attempt,
 				trigger: job.trigger,
 				previousStatus: status,
+				admitted: job.admitted === true,
 			});
 		}
 	}

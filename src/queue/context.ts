@@ -13,7 +13,7 @@ import type { DeliveryJob } from "./messages";
  */
 export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], allStatuses = false) {
 	const db = openDatabase(d1);
-	const eventSeqs = [...new Set(jobs.map((job) => job.eventSeq))];
+	const eventSeqs = [...new Set(jobs.flatMap((job) => job.targets.map((target) => target.eventSeq ?? job.eventSeq)))];
 	const tenantIds = [...new Set(jobs.map((job) => job.tenantId))];
 	const endpointIdsByTenant = new Map<string, Set<string>>();
 	const revisitedDeliveryIds: string[] = [];
@@ -22,7 +22,7 @@ export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], 
 		for (const target of job.targets) {
 			ids.add(target.endpointId);
 			if (allStatuses || job.trigger !== "initial")
-				revisitedDeliveryIds.push(deliveryId(target.endpointId, job.eventSeq));
+				revisitedDeliveryIds.push(deliveryId(target.endpointId, target.eventSeq ?? job.eventSeq));
 		}
 		endpointIdsByTenant.set(job.tenantId, ids);
 	}

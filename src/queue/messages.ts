@@ -9,12 +9,23 @@ export interface DeliveryJob {
 	eventSeq: number;
 	targets: DeliveryTarget[];
 	trigger: AttemptTrigger;
+	/**
+	 * Set on jobs an endpoint's scheduler released: they already passed its
+	 * circuit breaker and pace, so the consumer sends them without asking again.
+	 */
+	admitted?: boolean;
 }
 
 export interface DeliveryTarget {
 	endpointId: string;
 	/** 1-based number of the attempt this job makes. */
 	attempt: number;
+	/**
+	 * The target's own event, when it differs from the job's: a scheduler
+	 * packs the due retries of many events into one message, since each queue
+	 * message is paid for.
+	 */
+	eventSeq?: number;
 }
 
 /**
@@ -52,7 +63,11 @@ export async function enqueueJobs(queue: Queue<DeliveryJob>, jobs: readonly Deli
 function isTarget(value: unknown): value is DeliveryTarget {
 	if (typeof value !== "object" || value === null) return false;
 	const target = value as Record<string, unknown>;
-	return typeof target.endpointId === "string" && Number.isInteger(target.attempt);
+	return (
+		typeof target.endpointId === "string" &&
+		Number.isInteger(target.attempt) &&
+		(target.eventSeq === undefined || Number.isInteger(target.eventSeq))
+	);
 }
 
 /** Queue bodies come from our own producers, but a bad one must be dropped, not crash the batch. */
@@ -64,6 +79,7 @@ export function isDeliveryJob(value: unknown): value is DeliveryJob {
 		Number.isInteger(job.eventSeq) &&
 		Array.isArray(job.targets) &&
 		job.targets.every(isTarget) &&
-		(job.trigger === "initial" || job.trigger === "scheduled" || job.trigger === "manual")
+		(job.trigger === "initial" || job.trigger === "scheduled" || job.trigger === "manual") &&
+		(job.admitted === undefined || typeof job.admitted === "boolean")
 	);
 }

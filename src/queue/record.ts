@@ -27,11 +27,15 @@ ON CONFLICT (id) DO UPDATE SET
 	error = excluded.error,
 	updated_at = excluded.updated_at`;
 
+const SET_FAILING_SINCE =
+	"UPDATE endpoints SET failing_since = ?3 WHERE tenant_id = ?1 AND id = ?2 AND failing_since IS NULL";
+const CLEAR_FAILING_SINCE =
+	"UPDATE endpoints SET failing_since = NULL WHERE tenant_id = ?1 AND id = ?2 AND failing_since IS NOT NULL";
 const SET_SLOW_UNTIL = "UPDATE endpoints SET slow_until = ?3 WHERE tenant_id = ?1 AND id = ?2";
 const DISABLE_ENDPOINT =
 	"UPDATE endpoints SET active = 0, disabled_reason = ?3, updated_at = ?4 WHERE tenant_id = ?1 AND id = ?2";
 
-/** The D1 statements that store a batch's outcomes: one upsert per delivery, plus endpoint updates. */
+/** The D1 statements that store a batch's outcomes: one upsert per delivery, plus slow-lane changes. */
 export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1PreparedStatement[] {
 	const now = Date.now();
 	const statements: D1PreparedStatement[] = [];
@@ -63,11 +67,32 @@ export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1
 		if (outcome.slowUntil !== undefined) {
 			statements.push(db.prepare(SET_SLOW_UNTIL).bind(planned.tenantId, planned.endpointId, outcome.slowUntil));
 		}
-		if (outcome.disableEndpoint !== null) {
-			statements.push(
-				db.prepare(DISABLE_ENDPOINT).bind(planned.tenantId, planned.endpointId, outcome.disableEndpoint, now),
-			);
-		}
 	}
 	return statements;
+}
+
+/** Marks endpoints failing at their first failure and healthy again at their first success; written only on a change. */
+export function failingSinceStatements(
+	db: D1Database,
+	changes: readonly { tenantId: string; endpointId: string; failingSince: number | null }[],
+): D1PreparedStatement[] {
+	return changes.map((change) =>
+		change.failingSince === null
+			? db.prepare(CLEAR_FAILING_SINCE).bind(change.tenantId, change.endpointId)
+			: db.prepare(SET_FAILING_SINCE).bind(change.tenantId, change.endpointId, change.failingSince),
+	);
+}
+
+/** Disables an endpoint; true when this call did it (it was active), so its operational event is sent once. */
+export async function disableEndpoint(
+	db: D1Database,
+	tenantId: string,
+	endpointId: string,
+	reason: string,
+): Promise<boolean> {
+	const result = await db
+		.prepare(`${DISABLE_ENDPOINT} AND active = 1`)
+		.bind(tenantId, endpointId, reason, Date.now())
+		.run();
+	return result.meta.changes > 0;
 }

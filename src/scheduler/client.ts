@@ -1,3 +1,4 @@
+import type { AttemptTrigger } from "../delivery/attempt-record";
 import type { Lane } from "../queue/messages";
 
 /** A retry the scheduler holds until it is due. */
@@ -9,6 +10,28 @@ export interface ScheduledRetry {
 	dueAtMs: number;
 	/** The queue to send it to: a slow endpoint's retries skip the main queue. */
 	lane: Lane;
+}
+
+/** A delivery about to be attempted, as the consumer asks its endpoint's scheduler whether it may go. */
+export interface AdmissionRequest {
+	deliveryId: string;
+	eventSeq: number;
+	attempt: number;
+	trigger: AttemptTrigger;
+	lane: Lane;
+}
+
+/** Send now, or wait in the scheduler until `heldUntil`. */
+export type Admission = { deliveryId: string; send: true } | { deliveryId: string; send: false; heldUntil: number };
+
+/** One attempt's result, reported to its endpoint's scheduler in the order the attempts ended. */
+export interface ReportedAttempt {
+	deliveryId: string;
+	ok: boolean;
+	statusCode: number | null;
+	error: string | null;
+	/** The retry to hold, when the attempt failed and the schedule has one left. */
+	retry: ScheduledRetry | null;
 }
 
 /** The scheduler of one endpoint; tenant and endpoint ids together name it. */

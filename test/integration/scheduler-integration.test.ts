@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deliveryId } from "../../src/lib/ids";
 import { schedulerFor } from "../../src/scheduler/client";
-import { type EndpointScheduler, jobsByLane } from "../../src/scheduler/endpoint-scheduler";
+import { type EndpointScheduler, jobsByLane, TARGETS_PER_RELEASED_JOB } from "../../src/scheduler/endpoint-scheduler";
 import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 async function dueRows(stub: DurableObjectStub<EndpointScheduler>) {
@@ -17,20 +17,39 @@ async function dueRows(stub: DurableObjectStub<EndpointScheduler>) {
 }
 
 describe("endpoint scheduler", () => {
-	it("sends due retries to the queue of their lane", () => {
-		const row = { tenant_id: "default", endpoint_id: "hook_x", event_seq: 1, attempt: 2, due_at: 0 };
+	it("packs due deliveries into few jobs, per queue, each target naming its event", () => {
+		const row = { tenant_id: "default", endpoint_id: "hook_x", attempt: 2, due_at: 0, trigger: "scheduled", held: 0 };
 		const jobs = jobsByLane([
-			{ ...row, delivery_id: "del_a", lane: "main" },
+			{ ...row, delivery_id: "del_a", event_seq: 1, lane: "main" },
+			{ ...row, delivery_id: "del_c", event_seq: 3, lane: "main" },
 			{ ...row, delivery_id: "del_b", event_seq: 2, lane: "slow" },
 		]);
-		expect(jobs.main.map((job) => job.eventSeq)).toEqual([1]);
-		expect(jobs.slow.map((job) => job.eventSeq)).toEqual([2]);
+		expect(jobs.main).toEqual([
+			{
+				tenantId: "default",
+				eventSeq: 1,
+				targets: [
+					{ endpointId: "hook_x", attempt: 2, eventSeq: 1 },
+					{ endpointId: "hook_x", attempt: 2, eventSeq: 3 },
+				],
+				trigger: "scheduled",
+				admitted: true,
+			},
+		]);
 		expect(jobs.slow[0]).toEqual({
 			tenantId: "default",
 			eventSeq: 2,
-			targets: [{ endpointId: "hook_x", attempt: 2 }],
+			targets: [{ endpointId: "hook_x", attempt: 2, eventSeq: 2 }],
 			trigger: "scheduled",
+			admitted: true,
 		});
+		const many = Array.from({ length: TARGETS_PER_RELEASED_JOB + 1 }, (_, index) => ({
+			...row,
+			delivery_id: `del_${index}`,
+			event_seq: index,
+			lane: "main",
+		}));
+		expect(jobsByLane(many).main.map((job) => job.targets.length)).toEqual([TARGETS_PER_RELEASED_JOB, 1]);
 	});
 
 	it("keeps one row per due retry and arms its alarm for the earliest", async () => {
