@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { type EventTypeRow, eventTypes } from "../../db/schema";
+import { isOperationalEventType, OPERATIONAL_EVENT_TYPES } from "../../delivery/operational-events";
 import { ApiError, notFound } from "../../lib/errors";
 import { EventTypeName } from "../events/schemas";
 import { createRouter, errorResponses, iso, jsonBody, jsonContent, PaginationQuery } from "../shared";
@@ -18,15 +19,22 @@ const EventTypeOut = z
 		name: z.string(),
 		description: z.string(),
 		schema: z.record(z.string(), z.unknown()).nullable(),
-		created_at: z.string(),
+		built_in: z.boolean().openapi({ description: "An operational event type Edgehook sends itself; reserved" }),
+		created_at: z.string().nullable(),
 	})
 	.openapi("EventTypeOut");
+
+/** The operational event types, listed first in every tenant's catalog. */
+const BUILT_IN_TYPES: z.infer<typeof EventTypeOut>[] = Object.entries(OPERATIONAL_EVENT_TYPES).map(
+	([name, description]) => ({ name, description, schema: null, built_in: true, created_at: null }),
+);
 
 function eventTypeOut(row: EventTypeRow): z.infer<typeof EventTypeOut> {
 	return {
 		name: row.name,
 		description: row.description,
 		schema: row.schema === null ? null : (JSON.parse(row.schema) as Record<string, unknown>),
+		built_in: false,
 		created_at: iso(row.createdAt),
 	};
 }
@@ -64,7 +72,7 @@ const deleteRoute = createRoute({
 	tags: ["Event types"],
 	summary: "Remove an event type from the catalog",
 	request: { params: z.object({ name: z.string().min(1).max(128) }) },
-	responses: { 204: { description: "Removed" }, ...errorResponses(401, 404) },
+	responses: { 204: { description: "Removed" }, ...errorResponses(401, 404, 409) },
 });
 
 export const eventTypeRoutes = createRouter()
@@ -78,13 +86,20 @@ export const eventTypeRoutes = createRouter()
 			.limit(limit + 1);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);
+		// The built-in types head the first page; they are few and not stored, so they take no part in paging.
 		return c.json(
-			{ event_types: page.map(eventTypeOut), next_cursor: rows.length > limit && last ? last.name : null },
+			{
+				event_types: [...(cursor ? [] : BUILT_IN_TYPES), ...page.map(eventTypeOut)],
+				next_cursor: rows.length > limit && last ? last.name : null,
+			},
 			200,
 		);
 	})
 	.openapi(createRouteConfig, async (c) => {
 		const input = c.req.valid("json");
+		if (isOperationalEventType(input.name)) {
+			throw new ApiError("conflict", `event type ${input.name} is built in: Edgehook sends it itself`);
+		}
 		const [row] = await c.var.db
 			.insert(eventTypes)
 			.values({
@@ -101,6 +116,7 @@ export const eventTypeRoutes = createRouter()
 	})
 	.openapi(deleteRoute, async (c) => {
 		const { name } = c.req.valid("param");
+		if (isOperationalEventType(name)) throw new ApiError("conflict", `event type ${name} is built in`);
 		const removed = await c.var.db
 			.delete(eventTypes)
 			.where(and(eq(eventTypes.tenantId, c.var.tenantId), eq(eventTypes.name, name)))

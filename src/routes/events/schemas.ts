@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { isOperationalEventType } from "../../delivery/operational-events";
 
 export const EVENT_TYPE_PATTERN = /^[A-Za-z0-9_\-:]+(\.[A-Za-z0-9_\-:]+)*$/;
 export const MAX_EVENT_PAYLOAD_BYTES = 256 * 1024;
@@ -13,9 +14,15 @@ export const EventTypeName = z
 	.regex(EVENT_TYPE_PATTERN, "must be dot-separated words of letters, digits, _ - or :")
 	.openapi({ example: "user.created" });
 
+/** What a sender may post: any event type but the operational ones, which only Edgehook sends. */
+const SentEventType = EventTypeName.refine(
+	(type) => !isOperationalEventType(type),
+	"is reserved for Edgehook's operational events (endpoint.failing, endpoint.recovered, endpoint.disabled, delivery.exhausted)",
+);
+
 export const EventIn = z
 	.strictObject({
-		type: EventTypeName,
+		type: SentEventType,
 		data: z.record(z.string(), z.unknown()).openapi({ type: "object", example: { id: "user_123" } }),
 		id: z
 			.string()

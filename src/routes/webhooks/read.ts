@@ -2,8 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { endpoints } from "../../db/schema";
+import { schedulerFor } from "../../scheduler/client";
 import { createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
-import { EndpointOut, endpointOut } from "./schemas";
+import { circuitOut, EndpointOut, endpointOut } from "./schemas";
 
 const listRoute = createRoute({
 	method: "get",
@@ -24,7 +25,7 @@ const getRoute = createRoute({
 	method: "get",
 	path: "/v1/webhooks/{id}",
 	tags: ["Webhooks"],
-	summary: "Get a webhook endpoint (secret masked)",
+	summary: "Get a webhook endpoint (secret masked) with its circuit breaker's state",
 	request: { params: IdParam },
 	responses: { 200: jsonContent(EndpointOut, "The endpoint"), ...errorResponses(401, 404) },
 });
@@ -62,7 +63,8 @@ export const readWebhooks = createRouter()
 	})
 	.openapi(getRoute, async (c) => {
 		const row = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
-		return c.json(endpointOut(row, false), 200);
+		const circuit = await schedulerFor(c.env, c.var.tenantId, row.id).health();
+		return c.json({ ...endpointOut(row, false), circuit: circuitOut(circuit) }, 200);
 	})
 	.openapi(secretRoute, async (c) => {
 		const row = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);

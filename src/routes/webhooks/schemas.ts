@@ -6,6 +6,7 @@ import { isValidSchedule } from "../../delivery/retry-policy";
 import { MAX_TIMEOUT_MS } from "../../delivery/settings";
 import { standardWebhooksKey } from "../../delivery/signing";
 import { MAX_URL_LENGTH } from "../../delivery/target-url";
+import type { CircuitState } from "../../scheduler/circuit";
 import { iso } from "../shared";
 
 /** An HTTP token (RFC 9110), the only thing a header name may be. */
@@ -64,6 +65,28 @@ export const EndpointIn = z
 /** Every field of EndpointIn but the secret (rotation has its own route), all optional. */
 export const EndpointPatch = EndpointIn.omit({ secret: true }).partial().openapi("EndpointPatch");
 
+export const CircuitOut = z
+	.object({
+		state: z.enum(["closed", "open", "half_open"]),
+		since: z.string().openapi({ description: "When it entered this state" }),
+		failures_in_a_row: z.number().int(),
+		next_probe_at: z.string().nullable().openapi({ description: "While open: when one delivery goes out as a probe" }),
+		last_status_code: z.number().int().nullable(),
+		last_error: z.string().nullable(),
+	})
+	.openapi("Circuit");
+
+export function circuitOut(circuit: CircuitState): z.infer<typeof CircuitOut> {
+	return {
+		state: circuit.state,
+		since: iso(circuit.since),
+		failures_in_a_row: circuit.failuresInRow,
+		next_probe_at: iso(circuit.nextProbeAt),
+		last_status_code: circuit.lastStatusCode,
+		last_error: circuit.lastError,
+	};
+}
+
 export const EndpointOut = z
 	.object({
 		id: z.string().openapi({ example: "hook_3k9x2m7q1c8v4b6n" }),
@@ -77,6 +100,11 @@ export const EndpointOut = z
 		metadata: z.record(z.string(), z.string()),
 		retry_schedule: z.array(z.number()).nullable(),
 		timeout_ms: z.number().nullable(),
+		failing_since: z
+			.string()
+			.nullable()
+			.openapi({ description: "When its current run of failed attempts began; null while it succeeds" }),
+		circuit: CircuitOut.optional().openapi({ description: "Its circuit breaker; on GET /v1/webhooks/{id} only" }),
 		created_at: z.string(),
 		updated_at: z.string(),
 	})
@@ -99,6 +127,7 @@ export function endpointOut(row: EndpointRow, revealSecret: boolean): z.infer<ty
 		metadata: JSON.parse(row.metadata) as Record<string, string>,
 		retry_schedule: row.retrySchedule === null ? null : (JSON.parse(row.retrySchedule) as number[]),
 		timeout_ms: row.timeoutMs,
+		failing_since: iso(row.failingSince),
 		created_at: iso(row.createdAt),
 		updated_at: iso(row.updatedAt),
 	};

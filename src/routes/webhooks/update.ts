@@ -40,6 +40,7 @@ export const updateWebhooks = createRouter()
 				events: patch.events && JSON.stringify(patch.events),
 				active: patch.active,
 				disabledReason: reactivated ? null : undefined,
+				failingSince: reactivated ? null : undefined,
 				description: patch.description,
 				headers: patch.headers && JSON.stringify(patch.headers),
 				metadata: patch.metadata && JSON.stringify(patch.metadata),
@@ -50,6 +51,8 @@ export const updateWebhooks = createRouter()
 			})
 			.where(and(eq(endpoints.tenantId, c.var.tenantId), eq(endpoints.id, id)))
 			.returning();
+		// Enabled again: its past failures no longer say anything about it.
+		if (reactivated) await schedulerFor(c.env, c.var.tenantId, id).resetCircuit();
 		return c.json(endpointOut(row ?? existing, false), 200);
 	})
 	.openapi(deleteRoute, async (c) => {
