@@ -3,6 +3,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 
 const DEV_VARS = ".dev.vars";
+const BASE_URL = "http://127.0.0.1:8787";
+/** The crons of wrangler.toml, used when its `crons = [...]` line cannot be read. */
+const DEFAULT_CRONS = ["17 3 * * *", "* * * * *"];
 
 function run(command, args) {
 	// No stdin: wrangler then takes its defaults instead of asking for confirmation.
@@ -26,5 +29,112 @@ console.log(`Local admin key (from ${DEV_VARS}): ${adminKey ?? "(ADMIN_API_KEY i
 console.log(`Try: curl -H "Authorization: Bearer ${adminKey ?? "<key>"}" http://127.0.0.1:8787/v1/webhooks\n`);
 
 const dev = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", "8787"], { stdio: "inherit" });
+const stopCrons = fireCronsLocally(readCrons());
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
-dev.on("exit", (code) => process.exit(code ?? 0));
+dev.on("exit", (code) => {
+	stopCrons();
+	process.exit(code ?? 0);
+});
+
+/*
+ * wrangler dev never fires cron triggers, and Edgehook relies on them: the
+ * every-minute one resumes stalled tenant purges and runs the sweeper that
+ * re-sends lost deliveries (after `wrangler dev` is killed, say, the local
+ * queue's messages are gone). So this script fires them itself, on their
+ * schedule in UTC, through wrangler's local trigger endpoint.
+ */
+
+function readCrons() {
+	const line = /^\s*crons\s*=\s*\[([^\]]*)\]/m.exec(readFileSync("wrangler.toml", "utf8"));
+	const crons = line ? [...line[1].matchAll(/"([^"]+)"/g)].map((match) => match[1]) : [];
+	return crons.length > 0 ? crons : DEFAULT_CRONS;
+}
+
+/**
+ * Whether `cron` fires in the minute of `date` (UTC). Fields take `*`,
+ * numbers, `a-b`, lists and `/step`; the day of week must be `*`: Edgehook's
+ * crons need nothing more, and Cloudflare numbers weekdays its own way.
+ */
+function cronMatches(cron, date) {
+	if (!isSupported(cron)) return false;
+	const fields = cron.trim().split(/\s+/);
+	return (
+		fieldMatches(fields[0], date.getUTCMinutes(), 0, 59) &&
+		fieldMatches(fields[1], date.getUTCHours(), 0, 23) &&
+		fieldMatches(fields[2], date.getUTCDate(), 1, 31) &&
+		fieldMatches(fields[3], date.getUTCMonth() + 1, 1, 12)
+	);
+}
+
+function fieldMatches(field, value, lowest, highest) {
+	return field.split(",").some((part) => {
+		const [range, stepText] = part.split("/");
+		const step = stepText === undefined ? 1 : Number(stepText);
+		let [from, to] = [lowest, highest];
+		if (range.includes("-")) [from, to] = range.split("-").map(Number);
+		else if (range !== "*") [from, to] = [Number(range), stepText === undefined ? Number(range) : highest];
+		return value >= from && value <= to && (value - from) % step === 0;
+	});
+}
+
+function isSupported(cron) {
+	const fields = cron.trim().split(/\s+/);
+	return fields.length === 5 && fields[4] === "*" && fields.slice(0, 4).every((field) => /^[\d*,/-]+$/.test(field));
+}
+
+/** Starts firing `crons` once wrangler answers /healthz; returns what stops it. */
+function fireCronsLocally(crons) {
+	let timer;
+	let stopped = false;
+	const later = (callback, delayMs) => {
+		if (stopped) return;
+		timer = setTimeout(callback, delayMs);
+		// The dev server keeps this process alive; the timers must not.
+		timer.unref();
+	};
+	const fire = async (cron) => {
+		try {
+			const response = await fetch(`${BASE_URL}/cdn-cgi/local/scheduled?cron=${encodeURIComponent(cron)}`, {
+				signal: AbortSignal.timeout(55_000),
+			});
+			if (!response.ok) console.error(`cron "${cron}": the worker answered ${response.status}`);
+			await response.body?.cancel();
+		} catch (error) {
+			console.error(`cron "${cron}" could not be fired: ${error instanceof Error ? error.message : error}`);
+		}
+	};
+	// Aligned to the start of each minute, like Cloudflare, and recomputed each time so it does not drift.
+	let lastMinute = 0;
+	const tick = () => {
+		const minute = Math.round(Date.now() / 60_000) * 60_000;
+		// A timer that fires a hair early would otherwise fire the same minute twice.
+		if (minute !== lastMinute) {
+			lastMinute = minute;
+			for (const cron of crons) if (cronMatches(cron, new Date(minute))) void fire(cron);
+		}
+		later(tick, 60_000 - (Date.now() % 60_000));
+	};
+	const waitForHealth = async () => {
+		try {
+			const response = await fetch(`${BASE_URL}/healthz`, { signal: AbortSignal.timeout(2_000) });
+			await response.body?.cancel();
+			if (response.ok) {
+				const unsupported = crons.filter((cron) => !isSupported(cron));
+				console.log(
+					`Cron triggers ${crons.map((cron) => `"${cron}"`).join(", ")} are fired locally by npm start: checked at the start of every minute (UTC), since wrangler dev does not fire them.`,
+				);
+				if (unsupported.length > 0) console.error(`Not fired locally (unsupported syntax): ${unsupported.join(", ")}`);
+				later(tick, 60_000 - (Date.now() % 60_000));
+				return;
+			}
+		} catch {
+			// Not listening yet.
+		}
+		later(() => void waitForHealth(), 1_000);
+	};
+	void waitForHealth();
+	return () => {
+		stopped = true;
+		clearTimeout(timer);
+	};
+}

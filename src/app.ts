@@ -14,6 +14,7 @@ import { eventTypeRoutes } from "./routes/event-types";
 import { eventRoutes } from "./routes/events";
 import { MAX_BATCH_BODY_BYTES, MAX_EVENT_PAYLOAD_BYTES } from "./routes/events/schemas";
 import { type AppEnv, createRouter } from "./routes/shared";
+import { taskRoutes } from "./routes/tasks";
 import { tenantRoutes } from "./routes/tenants";
 import { webhookRoutes } from "./routes/webhooks";
 
@@ -151,6 +152,7 @@ export function createApp() {
 	app.route("/", deliveryRoutes);
 	app.route("/", eventTypeRoutes);
 	app.route("/", tenantRoutes);
+	app.route("/", taskRoutes);
 
 	app.notFound((c) => c.json(errorBody(new ApiError("not_found", "no such route")), 404));
 	app.onError((error, c) => {

@@ -1,7 +1,9 @@
 import { createApp } from "./app";
 import { count, meteredEnv } from "./lib/metering";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "./queue/consumer";
+import { sweep } from "./reliability/sweeper";
 import { purgeExpired } from "./retention";
+import { continueRecovers, failDeadLetteredRecovers, isRecoverJob } from "./tasks/recover";
 import { continueTenantPurges, isTenantPurgeJob, resumeStalledPurges } from "./tenants/purge";
 
 export { EndpointScheduler } from "./scheduler/endpoint-scheduler";
@@ -12,6 +14,22 @@ const SLOW_QUEUE = "edgehook-deliveries-slow";
 const BENCH_ROUTES = "/_bench/";
 /** The daily cron in wrangler.toml; the other one runs every minute. */
 const RETENTION_CRON = "17 3 * * *";
+
+/** The batch without its recover messages, which the dead-letter handler would drop as malformed jobs. */
+function withoutRecovers(batch: MessageBatch<unknown>): MessageBatch<unknown> {
+	const messages = batch.messages.filter((message) => !isRecoverJob(message.body));
+	return {
+		queue: batch.queue,
+		metadata: batch.metadata,
+		messages,
+		ackAll: () => {
+			for (const message of messages) message.ack();
+		},
+		retryAll: (options) => {
+			for (const message of messages) message.retry(options);
+		},
+	};
+}
 
 export default {
 	fetch(request, env, ctx) {
@@ -25,14 +43,20 @@ export default {
 		count("queue_batches");
 		count("queue_messages_consumed", batch.messages.length);
 		if (batch.queue === DEAD_LETTER_QUEUE) {
-			await handleDeadLetterBatch(batch, metered);
+			const recovers = batch.messages.filter((message) => isRecoverJob(message.body));
+			if (recovers.length > 0) await failDeadLetteredRecovers(metered, recovers);
+			await handleDeadLetterBatch(recovers.length > 0 ? withoutRecovers(batch) : batch, metered);
 			return;
 		}
-		// Tenant purges share the main queue: they are rare, and a queue of their own would be one more to create.
+		// Tenant purges and recover slices share the main queue: they are rare, and another queue would be one more to create.
 		const purges = batch.messages.filter((message) => isTenantPurgeJob(message.body));
 		if (purges.length > 0) await continueTenantPurges(metered, purges);
+		const recovers = batch.messages.filter((message) => isRecoverJob(message.body));
+		if (recovers.length > 0) await continueRecovers(metered, recovers);
 		await handleDeliveryBatch(
-			purges.length > 0 ? batch.messages.filter((message) => !isTenantPurgeJob(message.body)) : batch.messages,
+			purges.length > 0 || recovers.length > 0
+				? batch.messages.filter((message) => !isTenantPurgeJob(message.body) && !isRecoverJob(message.body))
+				: batch.messages,
 			metered,
 			batch.queue === SLOW_QUEUE ? "slow" : "main",
 		);
@@ -45,7 +69,20 @@ export default {
 			console.log(`retention: removed ${removed.events} events and ${removed.deliveries} deliveries`);
 			return;
 		}
-		const resumed = await resumeStalledPurges(metered, controller.scheduledTime);
-		if (resumed > 0) console.log(`tenant purges resumed: ${resumed}`);
+		// Independent jobs: a failure of one must not keep the other from running; it still fails the invocation.
+		let failure: unknown;
+		try {
+			const resumed = await resumeStalledPurges(metered, controller.scheduledTime);
+			if (resumed > 0) console.log(`tenant purges resumed: ${resumed}`);
+		} catch (error) {
+			failure = error;
+		}
+		const swept = await sweep(metered, controller.scheduledTime);
+		if (swept.firstAttemptsRequeued > 0 || swept.stuckRetriesRequeued > 0) {
+			console.log(
+				`sweep: requeued ${swept.firstAttemptsRequeued} lost first attempts (${swept.eventsScanned} events scanned) and ${swept.stuckRetriesRequeued} stuck retries`,
+			);
+		}
+		if (failure !== undefined) throw failure;
 	},
 } satisfies ExportedHandler<Env>;

@@ -47,6 +47,8 @@ export interface Outcome {
 	 * reached the receiver (held back, refused, endpoint gone).
 	 */
 	health: "success" | "failure" | null;
+	/** Until when a 429's Retry-After asks for nothing more to be sent to the endpoint (ms), or null. */
+	pauseUntil: number | null;
 }
 
 /**
@@ -110,7 +112,7 @@ export async function attemptDelivery(
 	};
 	const slow = result.durationMs >= SLOW_ATTEMPT_MS || (result.error?.startsWith("timeout") ?? false);
 	const now = Date.now();
-	const settled = {
+	const settled: Omit<Outcome, "status"> = {
 		planned,
 		record,
 		error: record.error,
@@ -118,11 +120,15 @@ export async function attemptDelivery(
 		keepSchedule: false,
 		disableEndpoint: null,
 		slowUntil: nextSlowUntil(endpoint.slowUntil, slow, result.statusCode !== null, now),
-		health: "failure" as const,
+		health: "failure",
+		pauseUntil: null,
 	};
 	if (result.statusCode === null) return scheduleOrFail(settled, policy.retrySchedule, null);
 
 	const verdict = classifyResponse(result.statusCode, result.retryAfter, Date.now());
+	if (verdict.kind === "retry" && result.statusCode === 429 && verdict.retryAfterSeconds !== null) {
+		settled.pauseUntil = now + verdict.retryAfterSeconds * 1000;
+	}
 	if (verdict.kind === "success") {
 		count("attempts_succeeded");
 		return { ...settled, status: "success", error: null, health: "success" };
@@ -171,6 +177,7 @@ function refuseTarget(planned: PlannedAttempt, reason: string): Outcome {
 		keepSchedule: false,
 		disableEndpoint: null,
 		health: null,
+		pauseUntil: null,
 	};
 }
 
@@ -185,6 +192,7 @@ export function holdWithoutSending(planned: PlannedAttempt, heldUntil: number): 
 		keepSchedule: false,
 		disableEndpoint: null,
 		health: null,
+		pauseUntil: null,
 	};
 }
 
@@ -198,5 +206,6 @@ export function settleWithoutSending(planned: PlannedAttempt, reason: string): O
 		keepSchedule: false,
 		disableEndpoint: null,
 		health: null,
+		pauseUntil: null,
 	};
 }

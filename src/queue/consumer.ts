@@ -7,6 +7,7 @@ import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
 import { ingestEvents } from "../routes/events/ingest";
 import { schedulerFor } from "../scheduler/client";
+import { paceSpacingMs } from "../scheduler/pace";
 import { attemptDelivery, type Outcome, type PlannedAttempt, SLOW_ATTEMPT_MS, settleWithoutSending } from "./attempt";
 import { type BatchContext, loadContext } from "./context";
 import {
@@ -59,7 +60,18 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	for (const item of admitted.unanswered) failedMessages.add(item.message);
 	const inline: PlannedAttempt[] = [];
 	const slow: PlannedAttempt[] = [];
-	for (const item of admitted.send) (lane === "main" && laneOf(item) === "slow" ? slow : inline).push(item);
+	for (const item of admitted.send) {
+		// A paced delivery keeps the slot it was given here rather than take a new one in the slow lane.
+		const paced = admitted.sendAt.has(item.deliveryId);
+		(lane === "main" && laneOf(item) === "slow" && !paced ? slow : inline).push(item);
+	}
+	// Paced deliveries start in slot order, one at a time per endpoint (see the pool's per-key limit below).
+	const sendAtOf = (item: PlannedAttempt) => admitted.sendAt.get(item.deliveryId) ?? 0;
+	inline.sort((a, b) => sendAtOf(a) - sendAtOf(b));
+	const lastStart = new Map<string, number>();
+	const pacedEndpoints = new Set(
+		inline.filter((item) => admitted.sendAt.has(item.deliveryId)).map((item) => endpointKey(item)),
+	);
 	// Sent before any attempt: if the slow queue refuses them, the whole batch is retried and nothing was sent twice.
 	await sendToSlowLane(env, slow);
 
@@ -83,9 +95,17 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 				outcomes.push(settleWithoutSending(item, reason));
 				return;
 			}
-			if (lane === "main" && turnedSlow.has(key)) {
+			const sendAt = admitted.sendAt.get(item.deliveryId);
+			if (lane === "main" && turnedSlow.has(key) && sendAt === undefined) {
 				movedLate.push(item);
 				return;
+			}
+			if (sendAt !== undefined && endpoint.rateLimitPerSecond !== null) {
+				// Never closer to the previous send than the pace's spacing, even when that one started late.
+				const earliest = Math.max(sendAt, (lastStart.get(key) ?? 0) + paceSpacingMs(endpoint.rateLimitPerSecond));
+				const wait = earliest - Date.now();
+				if (wait > 0) await scheduler.wait(wait);
+				lastStart.set(key, Date.now());
 			}
 			const timer = lane === "main" ? setTimeout(() => turnedSlow.add(key), SLOW_ATTEMPT_MS) : undefined;
 			try {
@@ -104,7 +124,8 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 		},
 		{
 			key: endpointKey,
-			limit: (key) => (answeredPromptly.has(key) ? OUTBOUND_CONNECTIONS : ATTEMPTS_PER_UNPROVEN_ENDPOINT),
+			limit: (key) =>
+				pacedEndpoints.has(key) ? 1 : answeredPromptly.has(key) ? OUTBOUND_CONNECTIONS : ATTEMPTS_PER_UNPROVEN_ENDPOINT,
 		},
 	);
 

@@ -8,7 +8,7 @@ import {
 	type OperationalEvent,
 } from "../delivery/operational-events";
 import { type CircuitState, circuitPolicy } from "../scheduler/circuit";
-import { type ReportedAttempt, schedulerFor } from "../scheduler/client";
+import { type AdmissionRequest, type EndpointPolicy, type ReportedAttempt, schedulerFor } from "../scheduler/client";
 import { holdWithoutSending, type Outcome, type PlannedAttempt } from "./attempt";
 import type { Lane } from "./messages";
 
@@ -40,16 +40,28 @@ function groupByEndpoint<T extends { tenantId: string; endpointId: string }>(ite
 
 export interface Admitted {
 	send: PlannedAttempt[];
+	/** When a paced delivery may start, by delivery id; the others may start at once. */
+	sendAt: Map<string, number>;
 	/** Held back by a scheduler: recorded as pending with their due time, not attempted. */
 	held: Outcome[];
 	/** The scheduler could not be asked: their messages go back to the queue. */
 	unanswered: PlannedAttempt[];
 }
 
+export function policyOf(endpoint: EndpointRow): EndpointPolicy {
+	return { rateLimitPerSecond: endpoint.rateLimitPerSecond, ordered: endpoint.ordering === "ordered" };
+}
+
+/** Whether the endpoint's scheduler must see its attempts: failing, paced or ordered. */
+function watched(endpoint: EndpointRow): boolean {
+	return endpoint.failingSince !== null || endpoint.rateLimitPerSecond !== null || endpoint.ordering === "ordered";
+}
+
 /**
- * Asks the schedulers of failing endpoints which attempts may go out now.
- * A manual resend is someone's explicit request and passes the breaker;
- * deliveries the scheduler itself released have already passed it.
+ * Asks the schedulers of failing, paced and ordered endpoints which attempts
+ * may go out now, and when. A manual resend is someone's explicit request:
+ * it skips the breaker and the line, but not the pace. Deliveries the
+ * scheduler itself released have already passed the breaker and the line.
  */
 export async function admitThroughSchedulers(
 	env: Env,
@@ -57,39 +69,57 @@ export async function admitThroughSchedulers(
 	endpointOf: EndpointLookup,
 	laneOf: (item: PlannedAttempt) => Lane,
 ): Promise<Admitted> {
-	const result: Admitted = { send: [], held: [], unanswered: [] };
-	const gated: PlannedAttempt[] = [];
+	const result: Admitted = { send: [], sendAt: new Map(), held: [], unanswered: [] };
+	const gated: { item: PlannedAttempt; request: AdmissionRequest }[] = [];
 	for (const item of items) {
 		const endpoint = endpointOf(item);
-		if (endpoint?.active && endpoint.failingSince !== null && !item.admitted && item.trigger !== "manual")
-			gated.push(item);
-		else result.send.push(item);
+		const fresh = !item.admitted && item.trigger !== "manual";
+		const throughCircuit = fresh && endpoint?.failingSince != null;
+		const inOrder = fresh && endpoint?.ordering === "ordered";
+		if (!endpoint?.active || !(throughCircuit || inOrder || endpoint.rateLimitPerSecond !== null)) {
+			result.send.push(item);
+			continue;
+		}
+		gated.push({
+			item,
+			request: {
+				deliveryId: item.deliveryId,
+				eventSeq: item.event.seq,
+				attempt: item.attempt,
+				trigger: item.trigger,
+				lane: laneOf(item),
+				throughCircuit,
+				inOrder,
+			},
+		});
 	}
 	await Promise.all(
-		[...groupByEndpoint(gated).values()].map(async (group) => {
+		[...groupByEndpoint(gated.map((entry) => ({ ...entry.item, entry }))).values()].map(async (group) => {
 			const [first] = group;
-			if (!first) return;
+			const endpoint = first && endpointOf(first);
+			if (!first || !endpoint) return;
 			try {
 				const admissions = await schedulerFor(env, first.tenantId, first.endpointId).admit(
 					first.tenantId,
 					first.endpointId,
-					group.map((item) => ({
-						deliveryId: item.deliveryId,
-						eventSeq: item.event.seq,
-						attempt: item.attempt,
-						trigger: item.trigger,
-						lane: laneOf(item),
-					})),
+					policyOf(endpoint),
+					group.map(({ entry }) => entry.request),
 				);
 				const byId = new Map(admissions.map((admission) => [admission.deliveryId, admission]));
-				for (const item of group) {
-					const admission = byId.get(item.deliveryId);
-					if (!admission || admission.send) result.send.push(item);
-					else result.held.push(holdWithoutSending(item, admission.heldUntil));
+				for (const { entry } of group) {
+					const admission = byId.get(entry.item.deliveryId);
+					if (admission && !admission.send) {
+						result.held.push(holdWithoutSending(entry.item, admission.heldUntil));
+						continue;
+					}
+					result.send.push(entry.item);
+					if (admission && endpoint.rateLimitPerSecond !== null) {
+						result.sendAt.set(entry.item.deliveryId, admission.sendAt);
+					}
 				}
 			} catch (error) {
 				console.error("could not ask the endpoint's scheduler", first.endpointId, error);
-				result.unanswered.push(...group);
+				result.unanswered.push(...group.map(({ entry }) => entry.item));
 			}
 		}),
 	);
@@ -150,37 +180,40 @@ export async function reportToSchedulers(
 	const followUp: HealthFollowUp = { unreported: new Set(), disable: [], events: [] };
 	const now = Date.now();
 	const threshold = circuitPolicy(env).failureThreshold;
-	const attempted = outcomes.filter((outcome) => outcome.health !== null || outcome.nextAttemptAtMs !== null);
-	const groups = groupByEndpoint(attempted.map((outcome) => ({ ...outcome.planned, outcome })));
+	// Everything but deliveries held back unsent: those are not news to the scheduler that held them.
+	const reported = outcomes.filter((outcome) => !(outcome.record === null && outcome.status === "pending"));
+	const groups = groupByEndpoint(reported.map((outcome) => ({ ...outcome.planned, outcome })));
 	await Promise.all(
 		[...groups.values()].map(async (group) => {
 			const [first] = group;
 			const endpoint = first && endpointOf(first);
 			if (!first || !endpoint) return;
-			const results: ReportedAttempt[] = group
-				.filter((entry) => entry.outcome.health !== null)
-				.map(({ outcome }) => ({
-					deliveryId: outcome.planned.deliveryId,
-					ok: outcome.health === "success",
-					statusCode: outcome.record?.status_code ?? null,
-					error: outcome.error,
-					retry:
-						outcome.nextAttemptAtMs === null
-							? null
-							: {
-									deliveryId: outcome.planned.deliveryId,
-									eventSeq: outcome.planned.event.seq,
-									attempt: outcome.planned.attempt + 1,
-									dueAtMs: outcome.nextAttemptAtMs,
-									lane: retryLane(outcome),
-								},
-				}));
-			const anyFailure = results.some((result) => !result.ok);
-			if (results.length === 0 || (!anyFailure && endpoint.failingSince === null)) return;
+			const results: ReportedAttempt[] = group.map(({ outcome }) => ({
+				deliveryId: outcome.planned.deliveryId,
+				ok: outcome.health === null ? null : outcome.health === "success",
+				statusCode: outcome.record?.status_code ?? null,
+				error: outcome.error,
+				retry:
+					outcome.nextAttemptAtMs === null
+						? null
+						: {
+								deliveryId: outcome.planned.deliveryId,
+								eventSeq: outcome.planned.event.seq,
+								attempt: outcome.planned.attempt + 1,
+								dueAtMs: outcome.nextAttemptAtMs,
+								lane: retryLane(outcome),
+							},
+				settled: outcome.status !== "pending",
+				startedAt: outcome.record === null ? null : Date.parse(outcome.record.started_at),
+				pauseUntil: outcome.pauseUntil,
+			}));
+			const anyFailure = results.some((result) => result.ok === false);
+			if (!anyFailure && !watched(endpoint)) return;
 			try {
 				const verdict = await schedulerFor(env, first.tenantId, first.endpointId).report(
 					first.tenantId,
 					first.endpointId,
+					policyOf(endpoint),
 					results,
 				);
 				for (const change of verdict.changes) {

@@ -12,6 +12,12 @@ export interface ScheduledRetry {
 	lane: Lane;
 }
 
+/** What an endpoint's scheduler enforces for it, from the endpoint's settings. */
+export interface EndpointPolicy {
+	rateLimitPerSecond: number | null;
+	ordered: boolean;
+}
+
 /** A delivery about to be attempted, as the consumer asks its endpoint's scheduler whether it may go. */
 export interface AdmissionRequest {
 	deliveryId: string;
@@ -19,19 +25,31 @@ export interface AdmissionRequest {
 	attempt: number;
 	trigger: AttemptTrigger;
 	lane: Lane;
+	/** Whether it must pass the circuit breaker: not a manual resend, nor one the scheduler released. */
+	throughCircuit: boolean;
+	/** Whether it must wait its turn on an ordered endpoint: not a manual resend, nor one released in turn. */
+	inOrder: boolean;
 }
 
-/** Send now, or wait in the scheduler until `heldUntil`. */
-export type Admission = { deliveryId: string; send: true } | { deliveryId: string; send: false; heldUntil: number };
+/** Send (not before `sendAt`), or wait in the scheduler until `heldUntil`. */
+export type Admission =
+	| { deliveryId: string; send: true; sendAt: number }
+	| { deliveryId: string; send: false; heldUntil: number };
 
 /** One attempt's result, reported to its endpoint's scheduler in the order the attempts ended. */
 export interface ReportedAttempt {
 	deliveryId: string;
-	ok: boolean;
+	/** Whether the receiver answered 2xx; null when nothing reached it (the result says nothing of its health). */
+	ok: boolean | null;
 	statusCode: number | null;
 	error: string | null;
 	/** The retry to hold, when the attempt failed and the schedule has one left. */
 	retry: ScheduledRetry | null;
+	/** The delivery is settled (delivered, or failed for good): an ordered endpoint's next may go. */
+	settled: boolean;
+	startedAt: number | null;
+	/** A 429's Retry-After: send nothing before this. */
+	pauseUntil: number | null;
 }
 
 /** The scheduler of one endpoint; tenant and endpoint ids together name it. */

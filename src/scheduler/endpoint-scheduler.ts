@@ -12,7 +12,8 @@ import {
 	gate,
 	withStaleProbeExpired,
 } from "./circuit";
-import type { Admission, AdmissionRequest, ReportedAttempt, ScheduledRetry } from "./client";
+import type { Admission, AdmissionRequest, EndpointPolicy, ReportedAttempt, ScheduledRetry } from "./client";
+import { afterSends, freshPace, type PaceState, takeSlot } from "./pace";
 
 interface DueRow extends Record<string, SqlStorageValue> {
 	delivery_id: string;
@@ -23,8 +24,27 @@ interface DueRow extends Record<string, SqlStorageValue> {
 	due_at: number;
 	lane: string;
 	trigger: string;
-	/** 1 when the circuit, not the retry schedule, set its due time. */
+	/** Why it waits: see HELD. */
 	held: number;
+}
+
+/**
+ * What a due row waits for. A retry waits for its backoff delay; a held row
+ * for the circuit to close or for a slot of the endpoint's pace; a row in
+ * line waits for its turn on an ordered endpoint, which no clock brings:
+ * it goes when the delivery before it settles.
+ */
+const HELD = { retry: 0, gate: 1, inLine: 2 } as const;
+/**
+ * How long a row in line says it waits, in the delivery log. Its turn comes
+ * when the one before it settles; this bound only makes the sweeper look at
+ * it again if that never happens.
+ */
+const IN_LINE_RECHECK_MS = 60 * 60 * 1000;
+
+interface OrderState {
+	/** The delivery of an ordered endpoint that went out and has not settled yet. */
+	inFlight: string | null;
 }
 
 /**
@@ -118,42 +138,67 @@ export class EndpointScheduler extends DurableObject<Env> {
 			this.sql.exec("ALTER TABLE due_retries ADD COLUMN trigger TEXT NOT NULL DEFAULT 'scheduled'");
 		}
 		if (!columns.has("held")) this.sql.exec("ALTER TABLE due_retries ADD COLUMN held INTEGER NOT NULL DEFAULT 0");
-		this.sql.exec("CREATE TABLE IF NOT EXISTS circuit (id INTEGER PRIMARY KEY, state TEXT NOT NULL)");
+		// The circuit, the pace and the order, each a small JSON value under its name.
+		this.sql.exec(
+			"CREATE TABLE IF NOT EXISTS endpoint_state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+		);
 	}
 
 	/** Stores retries (a later schedule for the same delivery replaces the earlier) and arms the alarm. */
 	async schedule(tenantId: string, endpointId: string, retries: readonly ScheduledRetry[]): Promise<void> {
 		const started = this.startRequest();
-		for (const retry of retries) this.storeDue(tenantId, endpointId, retry, "scheduled", false);
+		for (const retry of retries) this.storeDue(tenantId, endpointId, retry, "scheduled", HELD.retry);
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - started);
 	}
 
 	/**
-	 * Which of these deliveries may go out now. While the circuit is open they
-	 * wait here, durably, until its next probe; the first one due when a probe
-	 * is allowed goes out as that probe.
+	 * Which of these deliveries may go out now, and when. A delivery waits
+	 * here, durably, while the circuit is open (the first one due when a probe
+	 * is allowed goes out as that probe), until a slot of the endpoint's pace,
+	 * or, on an ordered endpoint, until the one before it has settled.
 	 */
-	async admit(tenantId: string, endpointId: string, requests: readonly AdmissionRequest[]): Promise<Admission[]> {
+	async admit(
+		tenantId: string,
+		endpointId: string,
+		policy: EndpointPolicy,
+		requests: readonly AdmissionRequest[],
+	): Promise<Admission[]> {
 		const started = this.startRequest();
 		const now = Date.now();
 		let circuit = withStaleProbeExpired(this.circuit(now), now);
+		let pace = this.read<PaceState>("pace") ?? freshPace();
 		const admissions: Admission[] = [];
-		for (const request of requests) {
-			const decision = gate(circuit, now);
-			if (decision === "send") {
-				admissions.push({ deliveryId: request.deliveryId, send: true });
+		let waiting = 0;
+		for (const request of [...requests].sort((a, b) => a.eventSeq - b.eventSeq)) {
+			const hold = (until: number, reason: number) => {
+				this.storeDue(tenantId, endpointId, { ...request, dueAtMs: until }, request.trigger, reason);
+				admissions.push({ deliveryId: request.deliveryId, send: false, heldUntil: until });
+			};
+			if (policy.ordered && request.inOrder) {
+				hold(now + IN_LINE_RECHECK_MS, HELD.inLine);
 				continue;
 			}
-			if (decision === "probe") {
-				circuit = { ...circuit, state: "half_open", since: now };
-				admissions.push({ deliveryId: request.deliveryId, send: true });
+			if (request.throughCircuit) {
+				const decision = gate(circuit, now);
+				if (decision === "probe") circuit = { ...circuit, state: "half_open", since: now };
+				else if (decision !== "send") {
+					hold(decision.waitUntil, HELD.gate);
+					continue;
+				}
+			}
+			const slot = takeSlot(pace, policy.rateLimitPerSecond, now, waiting);
+			pace = slot.pace;
+			if ("waitUntil" in slot.decision) {
+				waiting++;
+				hold(slot.decision.waitUntil, HELD.gate);
 				continue;
 			}
-			this.storeDue(tenantId, endpointId, { ...request, dueAtMs: decision.waitUntil }, request.trigger, true);
-			admissions.push({ deliveryId: request.deliveryId, send: false, heldUntil: decision.waitUntil });
+			admissions.push({ deliveryId: request.deliveryId, send: true, sendAt: slot.decision.sendAt });
 		}
+		if (policy.ordered) this.releaseNextInLine(now);
 		this.saveCircuit(circuit);
+		this.write("pace", pace);
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - started);
 		return admissions;
@@ -162,46 +207,81 @@ export class EndpointScheduler extends DurableObject<Env> {
 	/**
 	 * Takes the results of attempts, in the order they ended: moves the
 	 * circuit, holds the retries (later than the next probe while it is open),
-	 * and releases everything held once a success closes it.
+	 * releases everything held once a success closes it, keeps the pace after
+	 * the last send and a 429's pause, and lets an ordered endpoint's next
+	 * delivery go once the one before it settled.
 	 */
-	async report(tenantId: string, endpointId: string, results: readonly ReportedAttempt[]): Promise<ReportVerdict> {
+	async report(
+		tenantId: string,
+		endpointId: string,
+		policy: EndpointPolicy,
+		results: readonly ReportedAttempt[],
+	): Promise<ReportVerdict> {
 		const started = this.startRequest();
 		const now = Date.now();
-		const policy = circuitPolicy(this.env);
+		const circuitPolicyNow = circuitPolicy(this.env);
 		let circuit = this.circuit(now);
 		const changes: CircuitChange[] = [];
 		let disable: string | null = null;
+		let lastStartedAt: number | null = null;
+		let pauseUntil: number | null = null;
+		const order = this.read<OrderState>("order") ?? { inFlight: null };
 		for (const result of results) {
+			if (result.startedAt !== null) lastStartedAt = Math.max(lastStartedAt ?? 0, result.startedAt);
+			if (result.pauseUntil !== null) pauseUntil = Math.max(pauseUntil ?? 0, result.pauseUntil);
+			if (result.settled && order.inFlight === result.deliveryId) order.inFlight = null;
 			const before = circuit;
-			if (result.ok) {
+			if (result.ok === true) {
 				const next = afterSuccess(circuit, now, result.statusCode ?? 200);
 				circuit = next.circuit;
 				if (next.transition) changes.push({ transition: next.transition, circuit, before });
-				continue;
-			}
-			const next = afterFailure(circuit, now, result, policy);
-			circuit = next.circuit;
-			if (next.transition) changes.push({ transition: next.transition, circuit, before });
-			if (next.disable && circuit.failingSince !== null) {
-				disable = `the endpoint failed without a success since ${new Date(circuit.failingSince).toISOString()}`;
+			} else if (result.ok === false) {
+				const next = afterFailure(circuit, now, result, circuitPolicyNow);
+				circuit = next.circuit;
+				if (next.transition) changes.push({ transition: next.transition, circuit, before });
+				if (next.disable && circuit.failingSince !== null) {
+					disable = `the endpoint failed without a success since ${new Date(circuit.failingSince).toISOString()}`;
+				}
 			}
 			if (result.retry) {
-				const blockedUntil = circuit.state === "closed" ? 0 : (circuit.nextProbeAt ?? now);
+				const blockedUntil = Math.max(circuit.state === "closed" ? 0 : (circuit.nextProbeAt ?? now), pauseUntil ?? 0);
 				const held = blockedUntil > result.retry.dueAtMs;
 				const retry = held ? { ...result.retry, dueAtMs: blockedUntil } : result.retry;
-				this.storeDue(tenantId, endpointId, retry, "scheduled", held);
+				this.storeDue(tenantId, endpointId, retry, "scheduled", held ? HELD.gate : HELD.retry);
 			}
 		}
 		if (circuit.state === "closed" && changes.some((change) => change.transition === "recovered")) {
-			this.query("UPDATE due_retries SET due_at = ?, held = 0 WHERE held = 1", now);
+			this.query("UPDATE due_retries SET due_at = ?, held = ? WHERE held = ?", now, HELD.retry, HELD.gate);
 		} else if (circuit.state === "open" && circuit.nextProbeAt !== null) {
 			// A failed probe moved the next one: what waits for it moves along.
-			this.query("UPDATE due_retries SET due_at = ? WHERE held = 1", circuit.nextProbeAt);
+			this.query("UPDATE due_retries SET due_at = ? WHERE held = ?", circuit.nextProbeAt, HELD.gate);
 		}
+		const pace = afterSends(
+			this.read<PaceState>("pace") ?? freshPace(),
+			policy.rateLimitPerSecond,
+			lastStartedAt,
+			pauseUntil,
+		);
+		this.write("pace", pace);
+		this.write("order", order);
+		if (policy.ordered) this.releaseNextInLine(now);
 		this.saveCircuit(circuit);
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - started);
 		return { changes, disable, circuit };
+	}
+
+	/** On an ordered endpoint with nothing out, the earliest delivery in line goes next. */
+	private releaseNextInLine(now: number): void {
+		const order = this.read<OrderState>("order") ?? { inFlight: null };
+		if (order.inFlight !== null) return;
+		const [next] = this.query<{ delivery_id: string }>(
+			"SELECT delivery_id FROM due_retries WHERE held = ? ORDER BY event_seq LIMIT 1",
+			HELD.inLine,
+		);
+		if (!next) return;
+		this.query("UPDATE due_retries SET held = ?, due_at = ? WHERE delivery_id = ?", HELD.retry, now, next.delivery_id);
+		this.write("order", { inFlight: next.delivery_id });
 	}
 
 	/** The circuit as the API shows it. */
@@ -216,6 +296,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 			(row) => row.delivery_id,
 		);
 		this.query("DELETE FROM due_retries");
+		this.write("order", { inFlight: null });
 		await this.ctx.storage.deleteAlarm();
 		count("do_wall_ms", Date.now() - started);
 		return ids;
@@ -225,6 +306,15 @@ export class EndpointScheduler extends DurableObject<Env> {
 	resetCircuit(): void {
 		this.startRequest();
 		this.saveCircuit(closedCircuit(Date.now()));
+		this.write("pace", freshPace());
+	}
+
+	/** Sends everything waiting in line, for an endpoint that is no longer ordered. */
+	async releaseLine(): Promise<void> {
+		this.startRequest();
+		this.query("UPDATE due_retries SET held = ?, due_at = ? WHERE held = ?", HELD.retry, Date.now(), HELD.inLine);
+		this.write("order", { inFlight: null });
+		await this.armForEarliest();
 	}
 
 	/** How many deliveries wait, and when the next is due; read by the tests. */
@@ -239,7 +329,11 @@ export class EndpointScheduler extends DurableObject<Env> {
 		const now = Date.now();
 		count("do_alarms");
 		let circuit = withStaleProbeExpired(this.circuit(now), now);
-		const due = this.query<DueRow>("SELECT * FROM due_retries WHERE due_at <= ? ORDER BY due_at", now);
+		const due = this.query<DueRow>(
+			"SELECT * FROM due_retries WHERE due_at <= ? AND held != ? ORDER BY due_at",
+			now,
+			HELD.inLine,
+		);
 		let release: DueRow[] = [];
 		const decision = gate(circuit, now);
 		if (decision === "send") release = due;
@@ -259,7 +353,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 		const after = gate(circuit, now);
 		if (after !== "send" && after !== "probe") {
 			// What the circuit still holds waits for its next probe, not for the next alarm tick.
-			this.query("UPDATE due_retries SET due_at = ?, held = 1 WHERE due_at <= ?", after.waitUntil, now);
+			this.query(
+				"UPDATE due_retries SET due_at = ?, held = ? WHERE due_at <= ? AND held != ?",
+				after.waitUntil,
+				HELD.gate,
+				now,
+				HELD.inLine,
+			);
 		}
 		this.saveCircuit(circuit);
 		await this.armForEarliest();
@@ -271,7 +371,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 		endpointId: string,
 		due: { deliveryId: string; eventSeq: number; attempt: number; dueAtMs: number; lane: Lane },
 		trigger: AttemptTrigger,
-		held: boolean,
+		held: number,
 	): void {
 		this.query(
 			`INSERT INTO due_retries (delivery_id, tenant_id, endpoint_id, event_seq, attempt, due_at, lane, trigger, held)
@@ -286,22 +386,31 @@ export class EndpointScheduler extends DurableObject<Env> {
 			due.dueAtMs,
 			due.lane,
 			trigger,
-			held ? 1 : 0,
+			held,
 		);
 	}
 
 	private circuit(now: number): CircuitState {
-		const [row] = this.query<{ state: string }>("SELECT state FROM circuit WHERE id = 1");
-		return row ? (JSON.parse(row.state) as CircuitState) : closedCircuit(now);
+		return this.read<CircuitState>("circuit") ?? closedCircuit(now);
 	}
 
-	/** Written only when it changed: a healthy endpoint's object never writes it. */
 	private saveCircuit(circuit: CircuitState): void {
-		const json = JSON.stringify(circuit);
-		const [row] = this.query<{ state: string }>("SELECT state FROM circuit WHERE id = 1");
-		if (row?.state === json) return;
+		this.write("circuit", circuit);
+	}
+
+	private read<T>(name: string): T | null {
+		const [row] = this.query<{ value: string }>("SELECT value FROM endpoint_state WHERE name = ?", name);
+		return row ? (JSON.parse(row.value) as T) : null;
+	}
+
+	/** Written only when it changed: a healthy endpoint's object writes nothing. */
+	private write(name: string, value: unknown): void {
+		const json = JSON.stringify(value);
+		const [row] = this.query<{ value: string }>("SELECT value FROM endpoint_state WHERE name = ?", name);
+		if (row?.value === json) return;
 		this.query(
-			"INSERT INTO circuit (id, state) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+			"INSERT INTO endpoint_state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+			name,
 			json,
 		);
 	}
@@ -319,7 +428,10 @@ export class EndpointScheduler extends DurableObject<Env> {
 	}
 
 	private async armForEarliest(): Promise<void> {
-		const [row] = this.query<{ next_due: number | null }>("SELECT min(due_at) AS next_due FROM due_retries");
+		const [row] = this.query<{ next_due: number | null }>(
+			"SELECT min(due_at) AS next_due FROM due_retries WHERE held != ?",
+			HELD.inLine,
+		);
 		const nextDueAtMs = row?.next_due ?? null;
 		if (nextDueAtMs === null) {
 			await this.ctx.storage.deleteAlarm();

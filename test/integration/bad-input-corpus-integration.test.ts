@@ -142,6 +142,7 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 		const started = Date.now();
 		corpus = buildCorpus(OPERATIONS, {
 			"PATCH /v1/webhooks/{id}": { id: webhookId },
+			"POST /v1/webhooks/{id}/recover": { id: webhookId },
 			"POST /v1/webhooks/{id}/rotate-secret": { id: webhookId },
 			"GET /v1/webhooks/{id}/deliveries": { id: webhookId },
 			"PATCH /v1/tenants/{id}": { id: tenantId },

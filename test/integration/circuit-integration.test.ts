@@ -26,7 +26,7 @@ async function setCircuit(stub: DurableObjectStub<EndpointScheduler>, change: Pa
 	await runInDurableObject(stub, (instance: EndpointScheduler, state) => {
 		const next = { ...instance.health(), ...change };
 		state.storage.sql.exec(
-			"INSERT INTO circuit (id, state) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+			"INSERT INTO endpoint_state (name, value) VALUES ('circuit', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 			JSON.stringify(next),
 		);
 	});

@@ -64,6 +64,12 @@ describe("tenant isolation matrix", () => {
 			return rows.length > 0 && rows[0]?.status === "success" ? rows : undefined;
 		});
 		const bKeys = record((await api("GET", `/v1/tenants/${b.id}/api-keys`)).body).api_keys as Record<string, unknown>[];
+		const since = new Date(Date.now() - 60 * 60 * 1000).toISOString();
+		const task = record((await api("POST", `/v1/webhooks/${hook.id}/recover`, { ...asB, body: { since } })).body);
+		// Settled before the snapshot, so B's rows cannot change behind the matrix.
+		await waitFor(async () =>
+			record((await api("GET", `/v1/tasks/${task.id}`, asB)).body).status === "completed" ? true : undefined,
+		);
 
 		const idOf: Record<string, string> = {
 			webhooks: String(hook.id),
@@ -71,6 +77,7 @@ describe("tenant isolation matrix", () => {
 			deliveries: String(deliveries[0]?.id),
 			"event-types": "b.only",
 			tenants: b.id,
+			tasks: String(task.id),
 		};
 		const before = await snapshot(b.id);
 		const receivedBefore = (await receivedBy(receiver)).length;

@@ -34,6 +34,8 @@ describe("API description", () => {
 				"POST /v1/webhooks",
 				"POST /v1/webhooks/{id}/test",
 				"POST /v1/webhooks/{id}/rotate-secret",
+				"POST /v1/webhooks/{id}/recover",
+				"GET /v1/tasks/{id}",
 				"POST /v1/tenants",
 				"GET /v1/tenants",
 				"GET /v1/tenants/{id}",

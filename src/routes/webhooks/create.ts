@@ -43,6 +43,8 @@ export const createWebhook = createRouter().openapi(route, async (c) => {
 			metadata: JSON.stringify(input.metadata ?? {}),
 			retrySchedule: input.retry_schedule ? JSON.stringify(input.retry_schedule) : null,
 			timeoutMs: input.timeout_ms ?? null,
+			rateLimitPerSecond: input.rate_limit_per_second ?? null,
+			ordering: input.ordering ?? "unordered",
 			createdAt: now,
 			updatedAt: now,
 		})

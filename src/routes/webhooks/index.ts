@@ -2,6 +2,7 @@ import { createRouter } from "../shared";
 import { webhookActivity } from "./activity";
 import { createWebhook } from "./create";
 import { readWebhooks } from "./read";
+import { recoverWebhook } from "./recover";
 import { rotateWebhookSecret } from "./rotate";
 import { updateWebhooks } from "./update";
 
@@ -10,4 +11,5 @@ export const webhookRoutes = createRouter()
 	.route("/", readWebhooks)
 	.route("/", updateWebhooks)
 	.route("/", webhookActivity)
-	.route("/", rotateWebhookSecret);
+	.route("/", rotateWebhookSecret)
+	.route("/", recoverWebhook);

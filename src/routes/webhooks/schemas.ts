@@ -46,6 +46,9 @@ export const RetrySchedule = z
 	.refine(isValidSchedule, "at most 20 delays, each 0 to 604800 seconds")
 	.openapi({ description: "Seconds before attempts 2..N", example: [60, 300, 1800, 7200] });
 
+/** Beyond this a pace is no limit at all for one endpoint's scheduler and a consumer's six connections. */
+export const MAX_RATE_LIMIT_PER_SECOND = 1000;
+
 export const TimeoutMs = z.number().int().min(100).max(MAX_TIMEOUT_MS);
 
 export const EndpointIn = z
@@ -59,6 +62,18 @@ export const EndpointIn = z
 		headers: CustomHeaders.optional(),
 		retry_schedule: RetrySchedule.nullable().optional(),
 		timeout_ms: TimeoutMs.nullable().optional(),
+		rate_limit_per_second: z
+			.number()
+			.int()
+			.min(1)
+			.max(MAX_RATE_LIMIT_PER_SECOND)
+			.nullable()
+			.optional()
+			.openapi({ description: "At most this many deliveries a second; more wait, none are dropped" }),
+		ordering: z
+			.enum(["unordered", "ordered"])
+			.optional()
+			.openapi({ description: "ordered: one delivery at a time, in ingest order, each after the previous settled" }),
 	})
 	.openapi("EndpointIn");
 
@@ -100,6 +115,8 @@ export const EndpointOut = z
 		metadata: z.record(z.string(), z.string()),
 		retry_schedule: z.array(z.number()).nullable(),
 		timeout_ms: z.number().nullable(),
+		rate_limit_per_second: z.number().nullable(),
+		ordering: z.enum(["unordered", "ordered"]),
 		failing_since: z
 			.string()
 			.nullable()
@@ -127,6 +144,8 @@ export function endpointOut(row: EndpointRow, revealSecret: boolean): z.infer<ty
 		metadata: JSON.parse(row.metadata) as Record<string, string>,
 		retry_schedule: row.retrySchedule === null ? null : (JSON.parse(row.retrySchedule) as number[]),
 		timeout_ms: row.timeoutMs,
+		rate_limit_per_second: row.rateLimitPerSecond,
+		ordering: row.ordering,
 		failing_since: iso(row.failingSince),
 		created_at: iso(row.createdAt),
 		updated_at: iso(row.updatedAt),

@@ -47,12 +47,18 @@ export const updateWebhooks = createRouter()
 				retrySchedule:
 					patch.retry_schedule === undefined ? undefined : patch.retry_schedule && JSON.stringify(patch.retry_schedule),
 				timeoutMs: patch.timeout_ms,
+				rateLimitPerSecond: patch.rate_limit_per_second,
+				ordering: patch.ordering,
 				updatedAt: Date.now(),
 			})
 			.where(and(eq(endpoints.tenantId, c.var.tenantId), eq(endpoints.id, id)))
 			.returning();
 		// Enabled again: its past failures no longer say anything about it.
 		if (reactivated) await schedulerFor(c.env, c.var.tenantId, id).resetCircuit();
+		// No longer ordered: what waited in line goes now.
+		if (existing.ordering === "ordered" && patch.ordering === "unordered") {
+			await schedulerFor(c.env, c.var.tenantId, id).releaseLine();
+		}
 		return c.json(endpointOut(row ?? existing, false), 200);
 	})
 	.openapi(deleteRoute, async (c) => {

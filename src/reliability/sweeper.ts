@@ -1,0 +1,360 @@
+import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { type Database, openDatabase } from "../db/client";
+import { deliveries, events, sweepCursors, tenants } from "../db/schema";
+import { allTenantD1s, controlDatabase } from "../db/tenant-database";
+import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
+import { deliveryId, parseDeliveryId } from "../lib/ids";
+import { type DeliveryJob, enqueueJobs, fanOutJobs, TARGETS_PER_JOB } from "../queue/messages";
+
+/*
+ * The sweeper, run by the every-minute cron, so that nothing accepted is lost:
+ *
+ * 1. Events whose fan-out never reached a first attempt. Ingest stores the
+ *    event and then queues its jobs; a worker that dies between the two, or a
+ *    local queue that loses its in-memory messages when `wrangler dev` is
+ *    killed, leaves an event with no delivery rows. The sweeper walks the
+ *    events in seq order behind a per-database cursor and queues a first
+ *    attempt for every (event, endpoint) pair that still has no delivery row.
+ * 2. Retries left pending past their due time: a scheduler alarm or a queue
+ *    message that was lost. They are queued again and their next_attempt_at
+ *    pushed forward, so the next minute's run leaves them alone while queued.
+ *
+ * Work is only "lost" once it is overdue by SWEEP_AFTER_SECONDS. Deliveries
+ * are at least once: an attempt that was merely slow in a queue may be sent a
+ * second time by the sweeper. Receivers dedupe on `webhook-id`, which is the
+ * event id on every attempt.
+ */
+
+const DEFAULT_SWEEP_AFTER_SECONDS = 180;
+/**
+ * Below this the sweeper would race work still legitimately in flight: a
+ * queue batch that failed is retried after 5 s, several times, before its
+ * first attempt is recorded.
+ */
+const MIN_SWEEP_AFTER_SECONDS = 30;
+/** Above this, lost work waits too long for its first attempt. */
+const MAX_SWEEP_AFTER_SECONDS = 300;
+
+/** Events read per statement; a page costs two D1 round trips when nothing is missing. */
+const EVENTS_PER_PAGE = 500;
+/**
+ * Events looked at per database per run, so a run stays short (the cron
+ * fires every minute) once a backlog builds up, e.g. on the first run over an
+ * existing database; the next run resumes at the cursor. It is also the
+ * sweeper's pace: above about 80 events a second, sustained, the cursor falls
+ * behind and catches up when traffic drops.
+ */
+const MAX_EVENTS_PER_RUN = 5000;
+/**
+ * (event, endpoint) pairs looked up per database per run: with large fan-outs
+ * the delivery lookups, not the events, are the work. This many is about 220
+ * statements, well inside D1's 1000 queries per invocation even if each
+ * statement of a batch counts as one. An event's pairs are never split, so a
+ * run takes at least one event.
+ */
+const MAX_PAIRS_PER_RUN = 20_000;
+/**
+ * Stuck retries queued again per database per run: a backlog left by an
+ * outage drains over a few minutes instead of in one long invocation and one
+ * burst of attempts against the endpoints that were failing.
+ */
+const STUCK_RETRIES_PER_RUN = 500;
+/**
+ * Slack on the clocks of the isolates that stamp created_at, when telling an
+ * event the cursor already passed from a newer one that reused its seq.
+ */
+const SEQ_REUSE_SLACK_MS = 60_000;
+
+/** The cursor rows: the last seq looked at, and that event's created_at. */
+const CURSOR_SEQ = "events";
+const CURSOR_CREATED_AT = "events_created_at";
+
+export interface SweepCounts {
+	eventsScanned: number;
+	firstAttemptsRequeued: number;
+	stuckRetriesRequeued: number;
+}
+
+/** SWEEP_AFTER_SECONDS, defaulted when missing or not a number, and clamped to 30..300. */
+export function sweepAfterSeconds(env: { SWEEP_AFTER_SECONDS?: string }): number {
+	const raw = env.SWEEP_AFTER_SECONDS?.trim() ?? "";
+	const seconds = Number(raw);
+	if (raw === "" || !Number.isFinite(seconds)) return DEFAULT_SWEEP_AFTER_SECONDS;
+	return Math.min(MAX_SWEEP_AFTER_SECONDS, Math.max(MIN_SWEEP_AFTER_SECONDS, Math.round(seconds)));
+}
+
+/**
+ * One sweep of every tenant database. A step that fails (the queue refusing
+ * a send, D1 unavailable) is logged and retried by the next run: the cursor
+ * only moves past events whose jobs were accepted.
+ */
+export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
+	const afterMs = sweepAfterSeconds(env) * 1000;
+	const cutoffMs = nowMs - afterMs;
+	const queue = env.DELIVERY_QUEUE as Queue<DeliveryJob>;
+	const control = controlDatabase(env);
+	const counts: SweepCounts = { eventsScanned: 0, firstAttemptsRequeued: 0, stuckRetriesRequeued: 0 };
+	const tenantLiveness = new Map<string, boolean>();
+	for (const d1 of allTenantD1s(env)) {
+		const db = openDatabase(d1);
+		try {
+			const found = await sweepFirstAttempts(db, control, queue, cutoffMs, tenantLiveness);
+			counts.eventsScanned += found.eventsScanned;
+			counts.firstAttemptsRequeued += found.requeued;
+		} catch (error) {
+			console.error("sweep: looking for lost first attempts failed", error);
+		}
+		try {
+			counts.stuckRetriesRequeued += await sweepStuckRetries(
+				db,
+				control,
+				queue,
+				cutoffMs,
+				nowMs + afterMs,
+				tenantLiveness,
+			);
+		} catch (error) {
+			console.error("sweep: looking for stuck retries failed", error);
+		}
+	}
+	return counts;
+}
+
+interface ScannedEvent {
+	seq: number;
+	tenantId: string;
+	createdAt: number;
+	endpointIds: string[];
+}
+
+async function sweepFirstAttempts(
+	db: Database,
+	control: Database,
+	queue: Queue<DeliveryJob>,
+	cutoffMs: number,
+	tenantLiveness: Map<string, boolean>,
+): Promise<{ eventsScanned: number; requeued: number }> {
+	let cursor = await readCursor(db);
+	let unsaved: ScannedEvent | undefined;
+	let eventsScanned = 0;
+	let requeued = 0;
+	let pairs = 0;
+	while (eventsScanned < MAX_EVENTS_PER_RUN && pairs < MAX_PAIRS_PER_RUN) {
+		const limit = Math.min(EVENTS_PER_PAGE, MAX_EVENTS_PER_RUN - eventsScanned);
+		const page = await db
+			.select({
+				seq: events.seq,
+				tenantId: events.tenantId,
+				createdAt: events.createdAt,
+				endpointIds: events.endpointIds,
+			})
+			.from(events)
+			.where(gt(events.seq, cursor))
+			.orderBy(asc(events.seq))
+			.limit(limit);
+		const due: ScannedEvent[] = [];
+		// seq follows commit order, so the first event newer than the cutoff ends the scan: those after it are newer still.
+		let stop = page.length < limit;
+		for (const row of page) {
+			if (row.createdAt >= cutoffMs) {
+				stop = true;
+				break;
+			}
+			const endpointIds = JSON.parse(row.endpointIds) as string[];
+			if (pairs + endpointIds.length > MAX_PAIRS_PER_RUN && (due.length > 0 || eventsScanned > 0)) {
+				stop = true;
+				break;
+			}
+			pairs += endpointIds.length;
+			due.push({ seq: row.seq, tenantId: row.tenantId, createdAt: row.createdAt, endpointIds });
+		}
+		const last = due.at(-1);
+		if (!last) break;
+
+		const jobs = await missingFirstAttempts(db, control, due, tenantLiveness);
+		if (jobs.length > 0) {
+			// Queued before the cursor moves past them: if the queue refuses, the next run looks at these events again.
+			await enqueueJobs(queue, jobs);
+			// Stored at once, so that a failure later in this run cannot make the next one send them a second time.
+			await writeCursor(db, last);
+			unsaved = undefined;
+		} else {
+			// Nothing was sent: the cursor can wait for the end of the run, one write instead of one per page.
+			unsaved = last;
+		}
+		cursor = last.seq;
+		eventsScanned += due.length;
+		requeued += jobs.reduce((sum, job) => sum + job.targets.length, 0);
+		if (stop) break;
+	}
+	if (unsaved) await writeCursor(db, unsaved);
+	return { eventsScanned, requeued };
+}
+
+/**
+ * Where the scan resumes. A seq is the rowid, and SQLite hands out max+1: once
+ * the newest events are deleted (a tenant's purge, or retention emptying an
+ * idle database), new events reuse seqs at or below the cursor. They are
+ * recognised by a created_at later than that of the event the cursor passed,
+ * and the scan resumes below them.
+ */
+async function readCursor(db: Database): Promise<number> {
+	const [cursorRows, [below]] = await db.batch([
+		db
+			.select()
+			.from(sweepCursors)
+			.where(inArray(sweepCursors.name, [CURSOR_SEQ, CURSOR_CREATED_AT])),
+		db
+			.select({ seq: events.seq, createdAt: events.createdAt })
+			.from(events)
+			.where(lte(events.seq, sql`(SELECT value FROM sweep_cursors WHERE name = ${CURSOR_SEQ})`))
+			.orderBy(desc(events.seq))
+			.limit(1),
+	]);
+	const cursor = cursorRows.find((row) => row.name === CURSOR_SEQ)?.value ?? 0;
+	const passedAt = cursorRows.find((row) => row.name === CURSOR_CREATED_AT)?.value;
+	if (!below || passedAt === undefined || below.createdAt <= passedAt + SEQ_REUSE_SLACK_MS) return cursor;
+	const [resume] = await db
+		.select({ seq: events.seq })
+		.from(events)
+		.where(and(lte(events.seq, cursor), lte(events.createdAt, passedAt + SEQ_REUSE_SLACK_MS)))
+		.orderBy(desc(events.seq))
+		.limit(1);
+	console.log(`sweep: event seqs up to ${cursor} were given out again; resuming after ${resume?.seq ?? 0}`);
+	return resume?.seq ?? 0;
+}
+
+async function writeCursor(db: Database, passed: ScannedEvent): Promise<void> {
+	await db
+		.insert(sweepCursors)
+		.values([
+			{ name: CURSOR_SEQ, value: passed.seq },
+			{ name: CURSOR_CREATED_AT, value: passed.createdAt },
+		])
+		.onConflictDoUpdate({ target: sweepCursors.name, set: { value: sql`excluded.value` } });
+}
+
+/** First-attempt jobs for the pairs of `due` that have no delivery row, live tenants only. */
+async function missingFirstAttempts(
+	db: Database,
+	control: Database,
+	due: readonly ScannedEvent[],
+	tenantLiveness: Map<string, boolean>,
+): Promise<DeliveryJob[]> {
+	await learnTenants(control, due, tenantLiveness);
+	const pairs = due
+		.filter((event) => tenantLiveness.get(event.tenantId) === true)
+		.flatMap((event) => event.endpointIds.map((endpointId) => ({ event, endpointId })));
+	// A delivery id is derived from its endpoint and event, so the rows are point lookups, not a scan.
+	const queries = chunk(
+		pairs.map(({ event, endpointId }) => deliveryId(endpointId, event.seq)),
+		IDS_PER_STATEMENT,
+	).map((ids) => db.select({ id: deliveries.id }).from(deliveries).where(inArray(deliveries.id, ids)));
+	const [first, ...rest] = queries;
+	if (!first) return [];
+	const found = new Set((await db.batch([first, ...rest])).flat().map((row) => row.id));
+
+	const missing = new Map<ScannedEvent, string[]>();
+	for (const { event, endpointId } of pairs) {
+		if (found.has(deliveryId(endpointId, event.seq))) continue;
+		const endpointIds = missing.get(event) ?? [];
+		endpointIds.push(endpointId);
+		missing.set(event, endpointIds);
+	}
+	return [...missing].flatMap(([event, endpointIds]) => fanOutJobs(event.tenantId, event.seq, endpointIds, "initial"));
+}
+
+/**
+ * Adds to `liveness` whether each tenant of `rows` is live: it exists and is
+ * not deleted, whose work is dropped rather than sent. Known per run, so a
+ * run asks once per tenant, not once per page.
+ */
+async function learnTenants(
+	control: Database,
+	rows: readonly { tenantId: string }[],
+	liveness: Map<string, boolean>,
+): Promise<void> {
+	const unknown = [...new Set(rows.map((row) => row.tenantId))].filter((id) => !liveness.has(id));
+	for (const part of chunk(unknown, IDS_PER_STATEMENT)) {
+		const found = await control
+			.select({ id: tenants.id })
+			.from(tenants)
+			.where(and(inArray(tenants.id, part), isNull(tenants.deletedAt)));
+		const live = new Set(found.map((row) => row.id));
+		for (const id of part) liveness.set(id, live.has(id));
+	}
+}
+
+/** Queues again the retries left pending past their due time. Returns how many attempts were queued. */
+async function sweepStuckRetries(
+	db: Database,
+	control: Database,
+	queue: Queue<DeliveryJob>,
+	cutoffMs: number,
+	pushToMs: number,
+	tenantLiveness: Map<string, boolean>,
+): Promise<number> {
+	const columns = {
+		id: deliveries.id,
+		tenantId: deliveries.tenantId,
+		endpointId: deliveries.endpointId,
+		attemptCount: deliveries.attemptCount,
+	};
+	// Two statements rather than one with `IS NULL OR <`: SQLite answers the OR by scanning the
+	// whole partial index (every pending delivery, due or not) where each half is a range of it.
+	const [undated, overdue] = await db.batch([
+		db
+			.select(columns)
+			.from(deliveries)
+			.where(
+				and(eq(deliveries.status, "pending"), isNull(deliveries.nextAttemptAt), lt(deliveries.updatedAt, cutoffMs)),
+			)
+			.limit(STUCK_RETRIES_PER_RUN),
+		db
+			.select(columns)
+			.from(deliveries)
+			.where(and(eq(deliveries.status, "pending"), lt(deliveries.nextAttemptAt, cutoffMs)))
+			.orderBy(asc(deliveries.nextAttemptAt))
+			.limit(STUCK_RETRIES_PER_RUN),
+	]);
+	const stuck = [...undated, ...overdue].slice(0, STUCK_RETRIES_PER_RUN);
+	if (stuck.length === 0) return 0;
+
+	await learnTenants(control, stuck, tenantLiveness);
+	// One job per (tenant, event, trigger), so an event stuck for several endpoints costs one message.
+	const groups = new Map<string, DeliveryJob>();
+	for (const row of stuck) {
+		const parsed = parseDeliveryId(row.id);
+		if (!parsed || tenantLiveness.get(row.tenantId) !== true) continue;
+		const trigger = row.attemptCount > 0 ? "scheduled" : "initial";
+		const key = `${row.tenantId}/${parsed.eventSeq}/${trigger}`;
+		const job = groups.get(key) ?? { tenantId: row.tenantId, eventSeq: parsed.eventSeq, targets: [], trigger };
+		job.targets.push({ endpointId: row.endpointId, attempt: row.attemptCount + 1 });
+		groups.set(key, job);
+	}
+	const jobs = [...groups.values()].flatMap((job) =>
+		chunk(job.targets, TARGETS_PER_JOB).map((targets) => ({ ...job, targets })),
+	);
+	await enqueueJobs(queue, jobs);
+
+	// Every row read is pushed, a deleted tenant's too, so rows that are not sent cannot fill the next run's bound.
+	// Only rows still overdue move: one whose attempt was already recorded keeps the time that attempt set.
+	const updates = chunk(
+		stuck.map((row) => row.id),
+		IDS_PER_STATEMENT,
+	).map((ids) =>
+		db
+			.update(deliveries)
+			.set({ nextAttemptAt: pushToMs })
+			.where(
+				and(
+					inArray(deliveries.id, ids),
+					eq(deliveries.status, "pending"),
+					or(isNull(deliveries.nextAttemptAt), lt(deliveries.nextAttemptAt, cutoffMs)),
+				),
+			),
+	);
+	const [first, ...rest] = updates;
+	if (first) await db.batch([first, ...rest]);
+	return jobs.reduce((sum, job) => sum + job.targets.length, 0);
+}

@@ -1,0 +1,231 @@
+import { and, asc, count, eq, gt, gte, inArray, isNull, lt } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { deliveries, endpoints, type TaskRow, tasks } from "../db/schema";
+import { tenantDatabase } from "../db/tenant-database";
+import { deliveryIdRange, newTaskId, parseDeliveryId } from "../lib/ids";
+import { type DeliveryJob, enqueueJobs } from "../queue/messages";
+
+/**
+ * Recovery re-sends an endpoint's failed deliveries of a time window in
+ * slices, one slice per queue message on the main queue (like tenant purges),
+ * so a window of thousands of failures never holds one invocation for long.
+ * Each slice queues manual re-send jobs, which the consumer delivers like any
+ * other (pace included), then queues the next slice.
+ */
+export interface RecoverJob {
+	kind: "recover";
+	tenantId: string;
+	taskId: string;
+}
+
+export function isRecoverJob(value: unknown): value is RecoverJob {
+	if (typeof value !== "object" || value === null) return false;
+	const job = value as Record<string, unknown>;
+	return job.kind === "recover" && typeof job.tenantId === "string" && typeof job.taskId === "string";
+}
+
+/** A recover's window in epoch milliseconds, `until` exclusive, as stored in the task's `params`. */
+export interface RecoverWindow {
+	since: number;
+	until: number;
+}
+
+export function recoverWindow(task: TaskRow): RecoverWindow {
+	return JSON.parse(task.params) as RecoverWindow;
+}
+
+/** Re-sends per slice: one sendBatch of jobs and one short range read. */
+export const DELIVERIES_PER_SLICE = 100;
+
+/** The endpoint's failed deliveries of events created in the window, after `cursor` in id order. */
+function failedInWindow(tenantId: string, endpointId: string, window: RecoverWindow, cursor: string | null) {
+	const range = deliveryIdRange(endpointId);
+	return and(
+		cursor === null ? gte(deliveries.id, range.from) : gt(deliveries.id, cursor),
+		lt(deliveries.id, range.to),
+		eq(deliveries.tenantId, tenantId),
+		eq(deliveries.status, "failed"),
+		gte(deliveries.createdAt, window.since),
+		lt(deliveries.createdAt, window.until),
+	);
+}
+
+/** Stores a queued recover task, counting what it will re-send, and queues its first slice. */
+export async function startRecover(
+	db: Database,
+	queue: Queue,
+	tenantId: string,
+	endpointId: string,
+	window: RecoverWindow,
+	nowMs: number,
+): Promise<TaskRow> {
+	// Reads the endpoint's whole log range once; the window bounds how much of it can match.
+	const [counted] = await db
+		.select({ total: count() })
+		.from(deliveries)
+		.where(failedInWindow(tenantId, endpointId, window, null));
+	const [task] = await db
+		.insert(tasks)
+		.values({
+			tenantId,
+			id: newTaskId(),
+			kind: "recover",
+			endpointId,
+			status: "queued",
+			params: JSON.stringify(window),
+			total: counted?.total ?? 0,
+			done: 0,
+			cursor: null,
+			error: null,
+			createdAt: nowMs,
+			updatedAt: nowMs,
+		})
+		.returning();
+	if (!task) throw new Error("the recover task was not stored");
+	try {
+		await (queue as Queue<RecoverJob>).send({ kind: "recover", tenantId, taskId: task.id });
+	} catch (error) {
+		// A task nobody will ever run would read as queued forever; the caller gets the error instead.
+		await db.delete(tasks).where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, task.id)));
+		throw error;
+	}
+	return task;
+}
+
+/** One manual job per event, each re-sending the delivery as its next attempt. */
+function resendJobs(tenantId: string, rows: readonly { id: string; attemptCount: number }[]): DeliveryJob[] {
+	const byEvent = new Map<number, DeliveryJob>();
+	for (const row of rows) {
+		const parsed = parseDeliveryId(row.id);
+		if (!parsed) continue;
+		const job = byEvent.get(parsed.eventSeq) ?? {
+			tenantId,
+			eventSeq: parsed.eventSeq,
+			targets: [],
+			trigger: "manual",
+		};
+		job.targets.push({ endpointId: parsed.endpointId, attempt: row.attemptCount + 1 });
+		byEvent.set(parsed.eventSeq, job);
+	}
+	return [...byEvent.values()];
+}
+
+const UNFINISHED = ["queued", "running"] as const;
+
+async function failTask(db: Database, task: TaskRow, error: string, nowMs: number): Promise<void> {
+	await db
+		.update(tasks)
+		.set({ status: "failed", error, updatedAt: nowMs })
+		.where(and(eq(tasks.tenantId, task.tenantId), eq(tasks.id, task.id), inArray(tasks.status, UNFINISHED)));
+}
+
+/**
+ * Runs one slice of a recover task: queues re-sends for up to
+ * DELIVERIES_PER_SLICE failed deliveries after the task's cursor and moves
+ * the cursor past them. Returns whether another slice should follow.
+ */
+export async function recoverSlice(env: Env, tenantId: string, taskId: string, nowMs: number): Promise<boolean> {
+	const db = tenantDatabase(env, tenantId);
+	const [task] = await db
+		.select()
+		.from(tasks)
+		.where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, taskId)));
+	if (!task || task.status === "completed" || task.status === "failed") return false;
+	const [endpoint] = await db
+		.select({ active: endpoints.active })
+		.from(endpoints)
+		.where(and(eq(endpoints.tenantId, tenantId), eq(endpoints.id, task.endpointId)));
+	if (!endpoint) {
+		await failTask(db, task, "the endpoint was deleted", nowMs);
+		return false;
+	}
+	// The consumer would settle every re-send to a disabled endpoint as failed without sending it.
+	if (!endpoint.active) {
+		await failTask(db, task, "the endpoint was disabled; enable it and recover again to re-send the rest", nowMs);
+		return false;
+	}
+
+	const rows = await db
+		.select({ id: deliveries.id, attemptCount: deliveries.attemptCount })
+		.from(deliveries)
+		.where(failedInWindow(tenantId, task.endpointId, recoverWindow(task), task.cursor))
+		.orderBy(asc(deliveries.id))
+		.limit(DELIVERIES_PER_SLICE);
+	await enqueueJobs(env.DELIVERY_QUEUE as Queue<DeliveryJob>, resendJobs(tenantId, rows));
+
+	const more = rows.length === DELIVERIES_PER_SLICE;
+	const done = task.done + rows.length;
+	// Only the run that still sees the task as it read it moves it on: a queue message delivered twice
+	// re-sends one slice twice at most (receivers deduplicate on webhook-id), never the rest of the window.
+	const [moved] = await db
+		.update(tasks)
+		.set({
+			status: more ? "running" : "completed",
+			done,
+			total: more ? Math.max(task.total, done) : done,
+			cursor: rows.at(-1)?.id ?? task.cursor,
+			error: null,
+			updatedAt: nowMs,
+		})
+		.where(
+			and(
+				eq(tasks.tenantId, tenantId),
+				eq(tasks.id, taskId),
+				inArray(tasks.status, UNFINISHED),
+				eq(tasks.done, task.done),
+				task.cursor === null ? isNull(tasks.cursor) : eq(tasks.cursor, task.cursor),
+			),
+		)
+		.returning({ id: tasks.id });
+	return more && moved !== undefined;
+}
+
+function errorText(error: unknown): string {
+	return error instanceof Error ? error.message : String(error);
+}
+
+/** Runs one slice per message and queues the next one; a slice that fails is retried by the queue. */
+export async function continueRecovers(env: Env, messages: readonly Message<unknown>[]): Promise<void> {
+	const queue = env.DELIVERY_QUEUE as Queue<RecoverJob>;
+	for (const message of messages) {
+		if (!isRecoverJob(message.body)) continue;
+		const { tenantId, taskId } = message.body;
+		try {
+			if (await recoverSlice(env, tenantId, taskId, Date.now()))
+				await queue.send({ kind: "recover", tenantId, taskId });
+			message.ack();
+		} catch (error) {
+			console.error("recover slice failed", tenantId, taskId, error);
+			// Shown on the task while the queue retries, so a stuck recover says why.
+			await tenantDatabase(env, tenantId)
+				.update(tasks)
+				.set({ error: errorText(error), updatedAt: Date.now() })
+				.where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, taskId), inArray(tasks.status, UNFINISHED)))
+				.catch((noted: unknown) => console.error("could not note the slice error", taskId, noted));
+			message.retry({ delaySeconds: 10 });
+		}
+	}
+}
+
+/** A recover message that exhausted its queue retries ends its task as failed, rather than running forever. */
+export async function failDeadLetteredRecovers(env: Env, messages: readonly Message<unknown>[]): Promise<void> {
+	for (const message of messages) {
+		if (!isRecoverJob(message.body)) continue;
+		const { tenantId, taskId } = message.body;
+		try {
+			const db = tenantDatabase(env, tenantId);
+			const [task] = await db
+				.select()
+				.from(tasks)
+				.where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, taskId)));
+			if (task) {
+				const last = task.error === null ? "" : `; the last error: ${task.error}`;
+				await failTask(db, task, `stopped after its slices failed repeatedly${last}`, Date.now());
+			}
+			message.ack();
+		} catch (error) {
+			console.error("could not fail a dead-lettered recover", tenantId, taskId, error);
+			message.retry({ delaySeconds: 60 });
+		}
+	}
+}

@@ -1,0 +1,396 @@
+import { createScheduledController } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
+import { deliveryId } from "../../src/lib/ids";
+import { type DeliveryJob, enqueueJobs } from "../../src/queue/messages";
+import { sweep, sweepAfterSeconds } from "../../src/reliability/sweeper";
+import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
+
+/*
+ * These tests share one database (storage is isolated per file), and so one
+ * sweep cursor: each test leaves every event it stores behind the cursor, so
+ * the next test's old events are not held up behind a newer one.
+ */
+
+const MINUTE_MS = 60_000;
+/** Older than SWEEP_AFTER_SECONDS (180 in wrangler.toml). */
+const OVERDUE_MS = 10 * MINUTE_MS;
+
+/** Stores an event as ingest would, but sends nothing: as if the worker died before the queue send. */
+async function storeEvent(endpointIds: string[], createdAt: number, tenantId = "default"): Promise<{ seq: number }> {
+	const row = await env.DB.prepare(
+		"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, 'thing.happened', '{}', ?, ?) RETURNING seq",
+	)
+		.bind(tenantId, `evt_${uniqueName("swept")}`, JSON.stringify(endpointIds), createdAt)
+		.first<{ seq: number }>();
+	if (!row) throw new Error("event not stored");
+	return row;
+}
+
+async function storePendingDelivery(
+	endpointId: string,
+	seq: number,
+	fields: { attemptCount: number; nextAttemptAt: number | null; updatedAt: number },
+	tenantId = "default",
+): Promise<string> {
+	const id = deliveryId(endpointId, seq);
+	await env.DB.prepare(
+		`INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, attempt_count, attempts,
+			next_attempt_at, created_at, updated_at)
+		 SELECT ?, ?, ?, id, type, 'pending', ?, '[]', ?, created_at, ? FROM events WHERE seq = ?`,
+	)
+		.bind(id, tenantId, endpointId, fields.attemptCount, fields.nextAttemptAt, fields.updatedAt, seq)
+		.run();
+	return id;
+}
+
+async function deliveryRow(id: string) {
+	return env.DB.prepare("SELECT status, attempt_count, attempts, next_attempt_at FROM deliveries WHERE id = ?")
+		.bind(id)
+		.first<{ status: string; attempt_count: number; attempts: string; next_attempt_at: number | null }>();
+}
+
+async function cursor(): Promise<Record<string, number>> {
+	const rows = await env.DB.prepare("SELECT name, value FROM sweep_cursors").all<{ name: string; value: number }>();
+	return Object.fromEntries(rows.results.map((row) => [row.name, row.value]));
+}
+
+/** A queue that keeps what it is sent, so a test can look at the jobs before (or instead of) delivering them. */
+function capturingQueue(refuse = false): { queue: Queue<DeliveryJob>; jobs: DeliveryJob[] } {
+	const jobs: DeliveryJob[] = [];
+	const metadata = { metrics: { backlogCount: 0, backlogBytes: 0 } };
+	const queue: Queue<DeliveryJob> = {
+		metrics: async () => metadata.metrics,
+		send: async (body) => {
+			if (refuse) throw new Error("queue refused the send");
+			jobs.push(body);
+			return { metadata };
+		},
+		sendBatch: async (messages) => {
+			if (refuse) throw new Error("queue refused the send");
+			for (const message of messages) jobs.push(message.body);
+			return { metadata };
+		},
+	};
+	return { queue, jobs };
+}
+
+function withQueue(queue: Queue<DeliveryJob>): Env {
+	return { ...env, DELIVERY_QUEUE: queue };
+}
+
+function jobsFor(jobs: readonly DeliveryJob[], seq: number): DeliveryJob[] {
+	return jobs.filter((job) => job.eventSeq === seq);
+}
+
+async function waitForStatus(id: string, status: string) {
+	return waitFor(async () => {
+		const row = await deliveryRow(id);
+		return row?.status === status ? row : undefined;
+	});
+}
+
+afterEach(() => {
+	vi.restoreAllMocks();
+});
+
+describe("sweepAfterSeconds", () => {
+	it.each([
+		[undefined, 180],
+		["", 180],
+		["  ", 180],
+		["soon", 180],
+		["120", 120],
+		[" 90 ", 90],
+		["5", 30],
+		["-1", 30],
+		["86400", 300],
+		["Infinity", 180],
+	])("reads %j as %i", (value, seconds) => {
+		expect(sweepAfterSeconds({ SWEEP_AFTER_SECONDS: value })).toBe(seconds);
+	});
+});
+
+describe("sweeper: lost first attempts", () => {
+	it("queues the first attempt of an event that was stored but never queued, once", async () => {
+		const name = uniqueName("lost");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
+		const event = await storeEvent([String(hook.id)], Date.now() - OVERDUE_MS);
+
+		const first = await sweep(env, Date.now());
+		expect(first.eventsScanned).toBeGreaterThanOrEqual(1);
+		expect(first.firstAttemptsRequeued).toBeGreaterThanOrEqual(1);
+		const [request] = await waitFor(async () => {
+			const requests = await receivedBy(name);
+			return requests.length > 0 ? requests : undefined;
+		});
+		expect(request?.body).toContain('"type":"thing.happened"');
+		const row = await waitForStatus(deliveryId(String(hook.id), event.seq), "success");
+		expect(row.attempt_count).toBe(1);
+		expect(JSON.parse(row.attempts)).toMatchObject([{ attempt: 1, trigger: "initial" }]);
+
+		const second = await sweep(env, Date.now());
+		expect(second).toEqual({ eventsScanned: 0, firstAttemptsRequeued: 0, stuckRetriesRequeued: 0 });
+		expect(await receivedBy(name)).toHaveLength(1);
+	});
+
+	it("queues only the endpoints that have no delivery row yet", async () => {
+		const [a, b, c] = await Promise.all(
+			["a", "b", "c"].map((label) =>
+				createWebhook({ url: receiverPath("ok", uniqueName(`partial-${label}`)), events: ["*"] }),
+			),
+		);
+		if (!a || !b || !c) throw new Error("webhooks not created");
+		const event = await storeEvent([String(a.id), String(b.id), String(c.id)], Date.now() - OVERDUE_MS);
+		// b already has its delivery row: its first attempt was recorded.
+		await env.DB.prepare(
+			`INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, attempt_count, attempts, created_at, updated_at)
+			 SELECT ?, 'default', ?, id, type, 'success', 1, '[]', created_at, created_at FROM events WHERE seq = ?`,
+		)
+			.bind(deliveryId(String(b.id), event.seq), b.id, event.seq)
+			.run();
+		const { queue, jobs } = capturingQueue();
+		const counts = await sweep(withQueue(queue), Date.now());
+		expect(counts.firstAttemptsRequeued).toBe(2);
+		expect(jobsFor(jobs, event.seq)).toEqual([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [
+					{ endpointId: a.id, attempt: 1 },
+					{ endpointId: c.id, attempt: 1 },
+				],
+				trigger: "initial",
+			},
+		]);
+	});
+
+	it("leaves an event newer than the cutoff alone, and picks it up once it is older", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("fresh")), events: ["*"] });
+		const now = Date.now();
+		const event = await storeEvent([String(hook.id)], now);
+		const before = await cursor();
+
+		const { queue, jobs } = capturingQueue();
+		const early = await sweep(withQueue(queue), now + 60_000);
+		expect(early).toEqual({ eventsScanned: 0, firstAttemptsRequeued: 0, stuckRetriesRequeued: 0 });
+		expect(jobs).toEqual([]);
+		expect(await cursor()).toEqual(before);
+
+		const later = await sweep(withQueue(queue), now + 181_000);
+		expect(later.eventsScanned).toBe(1);
+		expect(jobsFor(jobs, event.seq)).toEqual([
+			{ tenantId: "default", eventSeq: event.seq, targets: [{ endpointId: hook.id, attempt: 1 }], trigger: "initial" },
+		]);
+		expect((await cursor()).events).toBe(event.seq);
+	});
+
+	it("skips the events of a deleted tenant, and moves past them", async () => {
+		const created = await api("POST", "/v1/tenants", { body: { name: uniqueName("gone") } });
+		const tenantId = String(record(created.body).id);
+		const hook = record(
+			(
+				await api("POST", "/v1/webhooks", {
+					headers: { "x-tenant-id": tenantId },
+					body: { url: receiverPath("ok", uniqueName("gone")), events: ["*"] },
+				})
+			).body,
+		);
+		const event = await storeEvent([String(hook.id)], Date.now() - OVERDUE_MS, tenantId);
+		const stuck = await storePendingDelivery(
+			String(hook.id),
+			(await storeEvent([String(hook.id)], Date.now() - OVERDUE_MS, tenantId)).seq,
+			{ attemptCount: 1, nextAttemptAt: Date.now() - OVERDUE_MS, updatedAt: Date.now() - OVERDUE_MS },
+			tenantId,
+		);
+		// Deleted without starting the purge, so the rows stay for the sweeper to find.
+		await env.DB.prepare("UPDATE tenants SET deleted_at = ?, updated_at = ? WHERE id = ?")
+			.bind(Date.now(), Date.now(), tenantId)
+			.run();
+
+		const { queue, jobs } = capturingQueue();
+		const now = Date.now();
+		const counts = await sweep(withQueue(queue), now);
+		expect(counts.eventsScanned).toBeGreaterThanOrEqual(2);
+		expect(jobs.filter((job) => job.tenantId === tenantId)).toEqual([]);
+		expect((await cursor()).events).toBeGreaterThan(event.seq);
+		// Pushed like any other, so a deleted tenant's rows cannot fill every run's bound until its purge removes them.
+		expect((await deliveryRow(stuck))?.next_attempt_at).toBe(now + 180_000);
+	});
+
+	it("keeps its cursor where it was when the queue refuses the jobs, and moves it once they are accepted", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("refused")), events: ["*"] });
+		const createdAt = Date.now() - OVERDUE_MS;
+		const event = await storeEvent([String(hook.id)], createdAt);
+		const before = await cursor();
+		vi.spyOn(console, "error").mockImplementation(() => undefined);
+
+		const refusing = capturingQueue(true);
+		const refused = await sweep(withQueue(refusing.queue), Date.now());
+		expect(refused.firstAttemptsRequeued).toBe(0);
+		expect(await cursor()).toEqual(before);
+
+		const accepting = capturingQueue();
+		await sweep(withQueue(accepting.queue), Date.now());
+		expect(jobsFor(accepting.jobs, event.seq)).toHaveLength(1);
+		const after = await cursor();
+		expect(after.events).toBe(event.seq);
+		expect(after.events_created_at).toBe(createdAt);
+
+		// A later run starts from the stored cursor: the event is not looked at again.
+		const again = capturingQueue();
+		expect((await sweep(withQueue(again.queue), Date.now())).eventsScanned).toBe(0);
+		expect(again.jobs).toEqual([]);
+	});
+
+	it("looks at a bounded number of events per run, in pages, and resumes there on the next run", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("backlog")), events: ["*"] });
+		const createdAt = Date.now() - OVERDUE_MS;
+		// A backlog of 5100 events without subscribers, then one with a subscriber whose jobs were lost.
+		await env.DB.prepare(
+			`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5100)
+			 INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at)
+			 SELECT 'default', 'evt_backlog_' || i, 'thing.happened', '{}', '[]', ? FROM n`,
+		)
+			.bind(createdAt)
+			.run();
+		const last = await storeEvent([String(hook.id)], createdAt);
+
+		const first = capturingQueue();
+		expect(await sweep(withQueue(first.queue), Date.now())).toEqual({
+			eventsScanned: 5000,
+			firstAttemptsRequeued: 0,
+			stuckRetriesRequeued: 0,
+		});
+		expect((await cursor()).events).toBe(last.seq - 101);
+
+		const second = capturingQueue();
+		expect((await sweep(withQueue(second.queue), Date.now())).eventsScanned).toBe(101);
+		expect(jobsFor(second.jobs, last.seq)).toHaveLength(1);
+		expect((await cursor()).events).toBe(last.seq);
+	});
+
+	it("notices event seqs reused after the newest events were deleted, and sweeps the new events", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("reused")), events: ["*"] });
+		const old = await storeEvent([String(hook.id)], Date.now() - OVERDUE_MS);
+		const first = capturingQueue();
+		await sweep(withQueue(first.queue), Date.now());
+		expect((await cursor()).events).toBe(old.seq);
+
+		// As after a purge of the tenant that sent the newest events: SQLite hands their seqs out again.
+		await env.DB.prepare("DELETE FROM events WHERE seq = ?").bind(old.seq).run();
+		// Stored later than the event the cursor passed, yet already overdue.
+		const reused = await storeEvent([String(hook.id)], Date.now() - 4 * MINUTE_MS);
+		expect(reused.seq).toBe(old.seq);
+		const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+
+		const second = capturingQueue();
+		await sweep(withQueue(second.queue), Date.now());
+		expect(log).toHaveBeenCalledWith(
+			`sweep: event seqs up to ${old.seq} were given out again; resuming after ${old.seq - 1}`,
+		);
+		expect(jobsFor(second.jobs, reused.seq)).toEqual([
+			{ tenantId: "default", eventSeq: reused.seq, targets: [{ endpointId: hook.id, attempt: 1 }], trigger: "initial" },
+		]);
+	});
+});
+
+describe("sweeper: stuck retries", () => {
+	it("queues attempt 2 of a retry left pending past its time, pushes its time forward first, and it succeeds", async () => {
+		const name = uniqueName("stuck");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
+		const event = await storeEvent([String(hook.id)], Date.now() - 30 * MINUTE_MS);
+		const id = await storePendingDelivery(String(hook.id), event.seq, {
+			attemptCount: 1,
+			nextAttemptAt: Date.now() - OVERDUE_MS,
+			updatedAt: Date.now() - 20 * MINUTE_MS,
+		});
+
+		const { queue, jobs } = capturingQueue();
+		const now = Date.now();
+		const counts = await sweep(withQueue(queue), now);
+		expect(counts.stuckRetriesRequeued).toBe(1);
+		// The event itself has its delivery row, so it gets no second first attempt.
+		expect(jobsFor(jobs, event.seq)).toEqual([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: hook.id, attempt: 2 }],
+				trigger: "scheduled",
+			},
+		]);
+		expect(await deliveryRow(id)).toMatchObject({ status: "pending", next_attempt_at: now + 180_000 });
+		// Pushed forward: the next minute's run leaves it alone while its job waits in the queue.
+		const next = capturingQueue();
+		expect((await sweep(withQueue(next.queue), now + MINUTE_MS)).stuckRetriesRequeued).toBe(0);
+
+		await enqueueJobs(env.DELIVERY_QUEUE as Queue<DeliveryJob>, jobs);
+		const row = await waitForStatus(id, "success");
+		expect(row.attempt_count).toBe(2);
+		expect(JSON.parse(row.attempts)).toMatchObject([{ attempt: 2, trigger: "scheduled", status_code: 200 }]);
+		expect(await receivedBy(name)).toHaveLength(1);
+	});
+
+	it("queues a first attempt for a pending delivery with no time and no attempt, once it has waited past the cutoff", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("undated")), events: ["*"] });
+		const event = await storeEvent([String(hook.id)], Date.now() - 30 * MINUTE_MS);
+		const id = await storePendingDelivery(String(hook.id), event.seq, {
+			attemptCount: 0,
+			nextAttemptAt: null,
+			updatedAt: Date.now(),
+		});
+
+		const recent = capturingQueue();
+		await sweep(withQueue(recent.queue), Date.now());
+		expect(jobsFor(recent.jobs, event.seq)).toEqual([]);
+
+		const later = capturingQueue();
+		const now = Date.now() + OVERDUE_MS;
+		await sweep(withQueue(later.queue), now);
+		expect(jobsFor(later.jobs, event.seq)).toEqual([
+			{ tenantId: "default", eventSeq: event.seq, targets: [{ endpointId: hook.id, attempt: 1 }], trigger: "initial" },
+		]);
+		expect((await deliveryRow(id))?.next_attempt_at).toBe(now + 180_000);
+	});
+
+	it("groups the stuck retries of one event into one job", async () => {
+		const hooks = await Promise.all(
+			[1, 2, 3].map(() => createWebhook({ url: receiverPath("ok", uniqueName("grouped")), events: ["*"] })),
+		);
+		const ids = hooks.map((hook) => String(hook.id));
+		const event = await storeEvent(ids, Date.now() - 30 * MINUTE_MS);
+		for (const [index, endpointId] of ids.entries()) {
+			await storePendingDelivery(endpointId, event.seq, {
+				attemptCount: index + 1,
+				nextAttemptAt: Date.now() - OVERDUE_MS,
+				updatedAt: Date.now() - OVERDUE_MS,
+			});
+		}
+		const { queue, jobs } = capturingQueue();
+		await sweep(withQueue(queue), Date.now());
+		const [job, ...others] = jobsFor(jobs, event.seq);
+		expect(others).toEqual([]);
+		expect(job?.trigger).toBe("scheduled");
+		expect(job?.targets).toEqual(
+			expect.arrayContaining(ids.map((endpointId, index) => ({ endpointId, attempt: index + 2 }))),
+		);
+		expect(job?.targets).toHaveLength(3);
+	});
+});
+
+describe("the every-minute cron", () => {
+	it("runs the sweep and logs what it requeued", async () => {
+		const name = uniqueName("cron");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
+		const event = await storeEvent([String(hook.id)], Date.now() - OVERDUE_MS);
+		const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+
+		await worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime: Date.now() }), env);
+		expect(log.mock.calls.map(([line]) => String(line)).find((line) => line.startsWith("sweep:"))).toMatch(
+			/^sweep: requeued [1-9]\d* lost first attempts \(\d+ events scanned\) and \d+ stuck retries$/,
+		);
+		await waitForStatus(deliveryId(String(hook.id), event.seq), "success");
+		expect(await receivedBy(name)).toHaveLength(1);
+	});
+});
