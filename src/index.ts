@@ -3,7 +3,7 @@ import { count, meteredEnv } from "./lib/metering";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "./queue/consumer";
 import { sweep } from "./reliability/sweeper";
 import { purgeExpired } from "./retention";
-import { continueRecovers, failDeadLetteredRecovers, isRecoverJob } from "./tasks/recover";
+import { continueRecovers, failDeadLetteredRecovers, isRecoverJob, resumeStalledRecovers } from "./tasks/recover";
 import { continueTenantPurges, isTenantPurgeJob, resumeStalledPurges } from "./tenants/purge";
 
 export { EndpointScheduler } from "./scheduler/endpoint-scheduler";
@@ -74,6 +74,8 @@ export default {
 		try {
 			const resumed = await resumeStalledPurges(metered, controller.scheduledTime);
 			if (resumed > 0) console.log(`tenant purges resumed: ${resumed}`);
+			const recovers = await resumeStalledRecovers(metered, controller.scheduledTime);
+			if (recovers > 0) console.log(`recover tasks resumed: ${recovers}`);
 		} catch (error) {
 			failure = error;
 		}

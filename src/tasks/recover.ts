@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gt, gte, inArray, isNull, lt } from "drizzle-orm";
-import type { Database } from "../db/client";
+import { type Database, openDatabase } from "../db/client";
 import { deliveries, endpoints, type TaskRow, tasks } from "../db/schema";
-import { tenantDatabase } from "../db/tenant-database";
+import { allTenantD1s, tenantDatabase } from "../db/tenant-database";
 import { deliveryIdRange, newTaskId, parseDeliveryId } from "../lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../queue/messages";
 
@@ -228,4 +228,27 @@ export async function failDeadLetteredRecovers(env: Env, messages: readonly Mess
 			message.retry({ delaySeconds: 60 });
 		}
 	}
+}
+
+/** A recover whose slice has not moved for this long has lost its message; the cron queues it again. */
+export const STALLED_RECOVER_MS = 5 * 60 * 1000;
+
+/**
+ * Queues again the recovers whose last slice message was lost (the task has
+ * not moved for a while). A duplicate slice is harmless: a slice moves the
+ * task on only if the task is as the slice read it. Run by the minute cron.
+ */
+export async function resumeStalledRecovers(env: Env, nowMs: number): Promise<number> {
+	const queue = env.DELIVERY_QUEUE as Queue<RecoverJob>;
+	let resumed = 0;
+	for (const d1 of allTenantD1s(env)) {
+		const stalled = await openDatabase(d1)
+			.select({ tenantId: tasks.tenantId, id: tasks.id })
+			.from(tasks)
+			.where(and(inArray(tasks.status, UNFINISHED), lt(tasks.updatedAt, nowMs - STALLED_RECOVER_MS)))
+			.limit(100);
+		for (const task of stalled) await queue.send({ kind: "recover", tenantId: task.tenantId, taskId: task.id });
+		resumed += stalled.length;
+	}
+	return resumed;
 }

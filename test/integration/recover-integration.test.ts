@@ -3,7 +3,13 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { deliveryId, newTaskId } from "../../src/lib/ids";
-import { DELIVERIES_PER_SLICE, type RecoverJob, recoverSlice } from "../../src/tasks/recover";
+import {
+	DELIVERIES_PER_SLICE,
+	type RecoverJob,
+	recoverSlice,
+	resumeStalledRecovers,
+	STALLED_RECOVER_MS,
+} from "../../src/tasks/recover";
 import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -284,6 +290,22 @@ describe("recover", () => {
 		const row = await env.DB.prepare("SELECT cursor FROM tasks WHERE id = ?").bind(taskId).first<{ cursor: string }>();
 		expect(row?.cursor).toBe(deliveryId(hookId, 9_000_000 + count - 1));
 		expect(await receivedBy(name)).toEqual([]);
+	});
+
+	it("is queued again by the minute cron when its slice message was lost", async () => {
+		const name = uniqueName("recover-stalled");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["stalled.*"] });
+		const longAgo = Date.now() - STALLED_RECOVER_MS - 60_000;
+		const taskId = newTaskId();
+		await env.DB.prepare(
+			"INSERT INTO tasks (tenant_id, id, kind, endpoint_id, status, params, total, done, cursor, error, created_at, updated_at) VALUES ('default', ?, 'recover', ?, 'queued', ?, 0, 0, NULL, NULL, ?, ?)",
+		)
+			.bind(taskId, hook.id, JSON.stringify({ since: longAgo - HOUR_MS, until: longAgo }), longAgo, longAgo)
+			.run();
+		expect(await resumeStalledRecovers(env, Date.now())).toBeGreaterThanOrEqual(1);
+		expect(await finished(taskId)).toMatchObject({ status: "completed", total: 0, done: 0 });
+		// A task that is moving is left alone.
+		expect(await resumeStalledRecovers(env, Date.now())).toBe(0);
 	});
 
 	it("fails a task whose slice message was dead-lettered, and hands the rest of the batch on", async () => {
