@@ -5,7 +5,7 @@ import { endpointDisabled, type OperationalEvent } from "../delivery/operational
 import { deploymentDefaults } from "../delivery/settings";
 import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
-import { ingestEvents } from "../routes/events/ingest";
+import { ingestContext, ingestEvents } from "../routes/events/ingest";
 import { schedulerFor } from "../scheduler/client";
 import { paceSpacingMs } from "../scheduler/pace";
 import { attemptDelivery, type Outcome, type PlannedAttempt, SLOW_ATTEMPT_MS, settleWithoutSending } from "./attempt";
@@ -199,7 +199,7 @@ async function emitOperationalEvents(env: Env, d1: D1Database, events: readonly 
 	for (const [tenantId, tenantEvents] of byTenant) {
 		try {
 			await ingestEvents(
-				{ db: openDatabase(d1), queue: env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId },
+				ingestContext(env, openDatabase(d1), tenantId),
 				tenantEvents.map((event) => ({ type: event.type, dataJson: JSON.stringify(event.data) })),
 			);
 		} catch (error) {

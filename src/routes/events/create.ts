@@ -1,8 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../../lib/errors";
-import type { DeliveryJob } from "../../queue/messages";
 import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";
-import { ingestEvents } from "./ingest";
+import { ingestContext, ingestEvents } from "./ingest";
 import { EventAccepted, EventIn, IdempotencyHeader, MAX_BATCH_EVENTS, MAX_EVENT_PAYLOAD_BYTES } from "./schemas";
 
 const encoder = new TextEncoder();
@@ -49,17 +48,14 @@ function serializePayload(data: Record<string, unknown>, field: string): string 
 export const createEvents = createRouter()
 	.openapi(createRouteConfig, async (c) => {
 		const { type, data, id } = c.req.valid("json");
-		const [result] = await ingestEvents(
-			{ db: c.var.db, queue: c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId: c.var.tenantId },
-			[
-				{
-					type,
-					id,
-					dataJson: serializePayload(data, "data"),
-					idempotencyKey: c.req.valid("header")["idempotency-key"],
-				},
-			],
-		);
+		const [result] = await ingestEvents(ingestContext(c.env, c.var.db, c.var.tenantId), [
+			{
+				type,
+				id,
+				dataJson: serializePayload(data, "data"),
+				idempotencyKey: c.req.valid("header")["idempotency-key"],
+			},
+		]);
 		if (!result) throw new ApiError("internal_error", "the event was not stored");
 		return c.json(result.event, 202);
 	})
@@ -71,9 +67,6 @@ export const createEvents = createRouter()
 			dataJson: serializePayload(event.data, `events.${index}.data`),
 			idempotencyKey: key === undefined ? undefined : `${key}#${index}`,
 		}));
-		const results = await ingestEvents(
-			{ db: c.var.db, queue: c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId: c.var.tenantId },
-			inputs,
-		);
+		const results = await ingestEvents(ingestContext(c.env, c.var.db, c.var.tenantId), inputs);
 		return c.json({ events: results.map((result) => result.event) }, 202);
 	});

@@ -7,8 +7,9 @@ import { subscribersOf } from "../../db/subscribers";
 import { isoSeconds } from "../../delivery/envelope";
 import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError } from "../../lib/errors";
-import { newEventId } from "../../lib/ids";
+import { deliveryId, newEventId } from "../../lib/ids";
 import { type DeliveryJob, enqueueJobs, fanOutJobs } from "../../queue/messages";
+import { schedulerFor } from "../../scheduler/client";
 
 export interface EventInput {
 	type: string;
@@ -34,9 +35,15 @@ export interface IngestResult {
 }
 
 interface IngestContext {
+	env: Env;
 	db: Database;
 	queue: Queue<DeliveryJob>;
 	tenantId: string;
+}
+
+/** What ingest needs to store a tenant's events and start their deliveries. */
+export function ingestContext(env: Env, db: Database, tenantId: string): IngestContext {
+	return { env, db, queue: env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId };
 }
 
 export function acceptedEvent(row: Pick<EventRow, "id" | "type" | "createdAt">): AcceptedEvent {
@@ -76,8 +83,58 @@ function insertEvent(
 		SELECT ${row.tenantId}, ${row.id}, ${row.type}, ${row.data}, ${row.idempotencyKey}, ${endpointIds}, ${row.createdAt}
 		WHERE true
 		ON CONFLICT DO NOTHING
-		RETURNING seq, endpoint_ids`);
+		RETURNING seq, endpoint_ids, ${orderedAmong(row.tenantId)} AS ordered_ids`);
 	return ctx.db.$client.prepare(query.sql).bind(...query.params);
+}
+
+/** The ids among the new row's `endpoint_ids` of endpoints with ordered delivery. */
+function orderedAmong(tenantId: string): SQL {
+	return sql`(SELECT json_group_array(o.id) FROM endpoints o
+		WHERE o.tenant_id = ${tenantId} AND o.ordering = 'ordered'
+		AND o.id IN (SELECT value FROM json_each(endpoint_ids)))`;
+}
+
+/**
+ * Puts deliveries to ordered endpoints in their endpoint's line before the
+ * 202, so an event answered before another was sent is ahead of it in line,
+ * whatever order the queue would have delivered them in. If a scheduler
+ * cannot be reached, its deliveries take the queue instead, and the
+ * consumer puts them in line when they arrive.
+ */
+async function joinLines(
+	ctx: IngestContext,
+	inLine: readonly { endpointId: string; eventSeq: number }[],
+): Promise<void> {
+	const byEndpoint = new Map<string, number[]>();
+	for (const { endpointId, eventSeq } of inLine)
+		byEndpoint.set(endpointId, [...(byEndpoint.get(endpointId) ?? []), eventSeq]);
+	await Promise.all(
+		[...byEndpoint].map(async ([endpointId, seqs]) => {
+			const requests = seqs.map((eventSeq) => ({
+				deliveryId: deliveryId(endpointId, eventSeq),
+				eventSeq,
+				attempt: 1,
+				trigger: "initial" as const,
+				lane: "main" as const,
+				throughCircuit: true,
+				inOrder: true,
+			}));
+			try {
+				await schedulerFor(ctx.env, ctx.tenantId, endpointId).admit(
+					ctx.tenantId,
+					endpointId,
+					{ rateLimitPerSecond: null, ordered: true },
+					requests,
+				);
+			} catch (error) {
+				console.error("could not put deliveries in their endpoint's line; queueing them", endpointId, error);
+				await enqueueJobs(
+					ctx.queue,
+					seqs.flatMap((eventSeq) => fanOutJobs(ctx.tenantId, eventSeq, [endpointId], "initial")),
+				);
+			}
+		}),
+	);
 }
 
 async function findExisting(ctx: IngestContext, inputs: readonly EventInput[]): Promise<EventRow[]> {
@@ -127,12 +184,14 @@ export async function ingestEvents(
 		createdAt: now,
 	}));
 	// Drizzle cannot batch raw statements, so this one batch goes to D1 directly.
-	const inserted = await ctx.db.$client.batch<{ seq: number; endpoint_ids: string }>(
+	const inserted = await ctx.db.$client.batch<{ seq: number; endpoint_ids: string; ordered_ids: string }>(
 		rows.map((row) => insertEvent(ctx, row, onlyEndpointId)),
 	);
 
 	const results: (IngestResult | undefined)[] = [];
 	const jobs: DeliveryJob[] = [];
+	/** Deliveries to ordered endpoints: they join their endpoint's line instead of the queue. */
+	const inLine: { endpointId: string; eventSeq: number }[] = [];
 	const insertedSeqs: number[] = [];
 	for (const [index, row] of rows.entries()) {
 		const stored = inserted[index]?.results[0];
@@ -141,8 +200,17 @@ export async function ingestEvents(
 			continue;
 		}
 		const endpointIds = JSON.parse(stored.endpoint_ids) as string[];
+		const orderedIds = new Set(JSON.parse(stored.ordered_ids) as string[]);
 		insertedSeqs.push(stored.seq);
-		jobs.push(...fanOutJobs(ctx.tenantId, stored.seq, endpointIds, "initial"));
+		jobs.push(
+			...fanOutJobs(
+				ctx.tenantId,
+				stored.seq,
+				endpointIds.filter((id) => !orderedIds.has(id)),
+				"initial",
+			),
+		);
+		for (const endpointId of orderedIds) inLine.push({ endpointId, eventSeq: stored.seq });
 		results.push({ event: acceptedEvent(row), seq: stored.seq, endpointIds, replayed: false });
 	}
 
@@ -158,6 +226,8 @@ export async function ingestEvents(
 			"the delivery queue is unavailable; retry the request with the same id or Idempotency-Key",
 		);
 	}
+
+	await joinLines(ctx, inLine);
 
 	// Inputs that inserted nothing repeat an id or key seen before (possibly earlier in this batch).
 	const repeated = inputs.filter((_input, index) => results[index] === undefined);

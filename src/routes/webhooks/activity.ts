@@ -4,9 +4,8 @@ import { getEndpointOr404 } from "../../db/endpoints";
 import { deliveries } from "../../db/schema";
 import { ApiError } from "../../lib/errors";
 import { deliveryId, deliveryIdRange } from "../../lib/ids";
-import type { DeliveryJob } from "../../queue/messages";
 import { DeliveryOut, DeliveryStatus, deliveryOut } from "../deliveries/schemas";
-import { ingestEvents } from "../events/ingest";
+import { ingestContext, ingestEvents } from "../events/ingest";
 import { createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
 
 const deliveriesRoute = createRoute({
@@ -72,7 +71,7 @@ export const webhookActivity = createRouter()
 		const endpoint = await getEndpointOr404(c.var.db, c.var.tenantId, id);
 		if (!endpoint.active) throw new ApiError("conflict", "the endpoint is disabled; enable it before testing");
 		const [result] = await ingestEvents(
-			{ db: c.var.db, queue: c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId: c.var.tenantId },
+			ingestContext(c.env, c.var.db, c.var.tenantId),
 			[
 				{
 					type: "webhook.test",
