@@ -157,55 +157,34 @@ function scheduleOrFail(
 	return { ...settled, status: "pending", nextAttemptAtMs: Date.now() + delayMs };
 }
 
+/** An outcome with nothing sent to the receiver, so nothing said about its health or pace. */
+function unsent(
+	planned: PlannedAttempt,
+	fields: Pick<Outcome, "status" | "record" | "error" | "nextAttemptAtMs">,
+): Outcome {
+	return { planned, ...fields, keepSchedule: false, disableEndpoint: null, health: null, pauseUntil: null };
+}
+
 /** An attempt that sent nothing because the target may not be reached; retrying would not change that. */
 function refuseTarget(planned: PlannedAttempt, reason: string): Outcome {
-	return {
-		planned,
-		status: "failed",
-		record: {
-			id: newAttemptId(),
-			attempt: planned.attempt,
-			trigger: planned.trigger,
-			started_at: new Date().toISOString(),
-			duration_ms: 0,
-			status_code: null,
-			response_body: null,
-			error: reason,
-		},
+	const record: AttemptRecord = {
+		id: newAttemptId(),
+		attempt: planned.attempt,
+		trigger: planned.trigger,
+		started_at: new Date().toISOString(),
+		duration_ms: 0,
+		status_code: null,
+		response_body: null,
 		error: reason,
-		nextAttemptAtMs: null,
-		keepSchedule: false,
-		disableEndpoint: null,
-		health: null,
-		pauseUntil: null,
 	};
+	return unsent(planned, { status: "failed", record, error: reason, nextAttemptAtMs: null });
 }
 
 /** A delivery the endpoint's scheduler holds back: pending, not an attempt, due when the scheduler says. */
 export function holdWithoutSending(planned: PlannedAttempt, heldUntil: number): Outcome {
-	return {
-		planned,
-		status: "pending",
-		record: null,
-		error: null,
-		nextAttemptAtMs: heldUntil,
-		keepSchedule: false,
-		disableEndpoint: null,
-		health: null,
-		pauseUntil: null,
-	};
+	return unsent(planned, { status: "pending", record: null, error: null, nextAttemptAtMs: heldUntil });
 }
 
 export function settleWithoutSending(planned: PlannedAttempt, reason: string): Outcome {
-	return {
-		planned,
-		status: "failed",
-		record: null,
-		error: reason,
-		nextAttemptAtMs: null,
-		keepSchedule: false,
-		disableEndpoint: null,
-		health: null,
-		pauseUntil: null,
-	};
+	return unsent(planned, { status: "failed", record: null, error: reason, nextAttemptAtMs: null });
 }

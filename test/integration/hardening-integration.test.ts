@@ -1,10 +1,19 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { deliveryId } from "../../src/lib/ids";
-import type { DeliveryJob } from "../../src/queue/messages";
-import { ADMIN_KEY, api, createWebhook, receivedBy, receiverPath, record, uniqueName } from "./helpers";
+import {
+	ADMIN_KEY,
+	api,
+	createWebhook,
+	receivedBy,
+	receiverPath,
+	record,
+	runFirstAttempt,
+	storeEventDirectly,
+	uniqueName,
+} from "./helpers";
 
 async function count(table: string): Promise<number> {
 	return (await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0;
@@ -106,27 +115,10 @@ describe("target URLs at send time", () => {
 		const name = uniqueName("blocked");
 		// Allowed in development, where it was stored; refused once the deployment is production.
 		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["a"] });
-		const event = await env.DB.prepare(
-			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES ('default', ?, 'a', '{}', ?, ?) RETURNING seq",
-		)
-			.bind(`evt_${name}`, JSON.stringify([hook.id]), Date.now())
-			.first<{ seq: number }>();
-		const job: DeliveryJob = {
-			tenantId: "default",
-			eventSeq: Number(event?.seq),
-			targets: [{ endpointId: String(hook.id), attempt: 1 }],
-			trigger: "initial",
-		};
-		const batch = createMessageBatch<DeliveryJob>("edgehook-deliveries", [
-			{ id: "m1", timestamp: new Date(), attempts: 1, body: job },
-		]);
-		const ctx = createExecutionContext();
-		await worker.queue(batch, { ...env, ENVIRONMENT: "production" });
-		expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["m1"]);
+		const event = await storeEventDirectly("default", "a", [hook.id]);
+		expect(await runFirstAttempt("default", event, hook.id, { ...env, ENVIRONMENT: "production" })).toEqual(["m1"]);
 		expect(await receivedBy(name)).toEqual([]);
-		const delivery = record(
-			(await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), Number(event?.seq))}`)).body,
-		);
+		const delivery = record((await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), event.seq)}`)).body);
 		expect(delivery).toMatchObject({ status: "failed", attempt_count: 1, next_attempt_at: null });
 		expect(String(delivery.error)).toBe("the endpoint URL is refused: url must be an https URL");
 	});

@@ -1,5 +1,8 @@
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { inject } from "vitest";
+import worker from "../../src/index";
+import type { DeliveryJob } from "../../src/queue/messages";
 
 export const ADMIN_KEY = "test-admin-key";
 
@@ -69,4 +72,41 @@ export async function createWebhook(body: Record<string, unknown>): Promise<Reco
 	const created = await api("POST", "/v1/webhooks", { body });
 	if (created.status !== 201) throw new Error(`webhook not created: ${created.status} ${JSON.stringify(created.body)}`);
 	return record(created.body);
+}
+
+/** Stores an event without going through ingest, so nothing is queued for it: only a batch a test runs delivers it. */
+export async function storeEventDirectly(
+	tenantId: string,
+	type: string,
+	endpointIds: readonly unknown[],
+): Promise<{ seq: number; id: string }> {
+	const id = `evt_${uniqueName("direct")}`;
+	const row = await env.DB.prepare(
+		"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, ?, '{}', ?, ?) RETURNING seq",
+	)
+		.bind(tenantId, id, type, JSON.stringify(endpointIds.map(String)), Date.now())
+		.first<{ seq: number }>();
+	if (!row) throw new Error("event not stored");
+	return { seq: row.seq, id };
+}
+
+/** Runs the worker's queue handler on one first-attempt job, as the queue would, and says what it acked. */
+export async function runFirstAttempt(
+	tenantId: string,
+	event: { seq: number },
+	endpointId: unknown,
+	workerEnv: Env = env,
+): Promise<string[]> {
+	const job: DeliveryJob = {
+		tenantId,
+		eventSeq: event.seq,
+		targets: [{ endpointId: String(endpointId), attempt: 1 }],
+		trigger: "initial",
+	};
+	const batch = createMessageBatch<DeliveryJob>("edgehook-deliveries", [
+		{ id: "m1", timestamp: new Date(), attempts: 1, body: job },
+	]);
+	const ctx = createExecutionContext();
+	await worker.queue(batch, workerEnv);
+	return (await getQueueResult(batch, ctx)).explicitAcks;
 }

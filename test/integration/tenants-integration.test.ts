@@ -1,13 +1,20 @@
-import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signBodyHex } from "../../src/delivery/signing";
-import worker from "../../src/index";
-import type { DeliveryJob } from "../../src/queue/messages";
 import { schedulerFor } from "../../src/scheduler/client";
 import type { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
 import { purgeTenantSlice, resumeStalledPurges } from "../../src/tenants/purge";
-import { api, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import {
+	api,
+	receivedBy,
+	receiverPath,
+	record,
+	runFirstAttempt,
+	storeEventDirectly,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
 async function createTenant(settings?: Record<string, unknown>): Promise<Record<string, unknown>> {
 	const created = await api("POST", "/v1/tenants", { body: { name: uniqueName("tenant"), settings } });
@@ -278,24 +285,9 @@ describe("tenant deletion", () => {
 				})
 			).body,
 		);
-		const event = await env.DB.prepare(
-			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, 'evt_gone', 'a', '{}', ?, ?) RETURNING seq",
-		)
-			.bind(tenant.id, JSON.stringify([hook.id]), Date.now())
-			.first<{ seq: number }>();
+		const event = await storeEventDirectly(String(tenant.id), "a", [hook.id]);
 		await env.DB.prepare("UPDATE tenants SET deleted_at = ? WHERE id = ?").bind(Date.now(), tenant.id).run();
-		const job: DeliveryJob = {
-			tenantId: String(tenant.id),
-			eventSeq: Number(event?.seq),
-			targets: [{ endpointId: String(hook.id), attempt: 1 }],
-			trigger: "initial",
-		};
-		const batch = createMessageBatch<DeliveryJob>("edgehook-deliveries", [
-			{ id: "m1", timestamp: new Date(), attempts: 1, body: job },
-		]);
-		const ctx = createExecutionContext();
-		await worker.queue(batch, env);
-		expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["m1"]);
+		expect(await runFirstAttempt(String(tenant.id), event, hook.id)).toEqual(["m1"]);
 		expect(await receivedBy(name)).toEqual([]);
 		expect(await rowCount("SELECT count(*) AS n FROM deliveries WHERE tenant_id = ?", tenant.id)).toBe(0);
 	});
