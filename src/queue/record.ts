@@ -11,7 +11,8 @@ import type { Outcome } from "./attempt";
 /**
  * Stores one attempt's outcome. The first attempt inserts the delivery row;
  * later ones update it and append to its `attempts` JSON array (?15 is null
- * when nothing was sent). ?16 set keeps the scheduled retry's time.
+ * when nothing was sent; a delivery held back then keeps its last error).
+ * ?16 set keeps the scheduled retry's time.
  */
 const UPSERT_DELIVERY = `
 INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, status_code, attempt_count,
@@ -24,7 +25,7 @@ ON CONFLICT (id) DO UPDATE SET
 	attempts = CASE WHEN ?15 IS NULL THEN deliveries.attempts ELSE json_insert(deliveries.attempts, '$[#]', json(?15)) END,
 	next_attempt_at = CASE WHEN ?16 THEN deliveries.next_attempt_at ELSE excluded.next_attempt_at END,
 	delivered_at = coalesce(excluded.delivered_at, deliveries.delivered_at),
-	error = excluded.error,
+	error = CASE WHEN ?15 IS NULL THEN coalesce(excluded.error, deliveries.error) ELSE excluded.error END,
 	updated_at = excluded.updated_at`;
 
 const SET_FAILING_SINCE =
