@@ -12,7 +12,8 @@ export interface PaceState {
 	pausedUntil: number | null;
 }
 
-export const PACE_HEADROOM = 1.1;
+/** Slots are this many percent of the limit's own spacing apart; an integer, so the arithmetic is exact. */
+export const PACE_HEADROOM_PERCENT = 110;
 /**
  * How far ahead a slot may be handed to a consumer, which waits for it
  * before sending. Later slots wait in the scheduler instead, so a consumer
@@ -25,7 +26,7 @@ export function freshPace(): PaceState {
 }
 
 export function paceSpacingMs(limitPerSecond: number): number {
-	return Math.ceil((1000 / limitPerSecond) * PACE_HEADROOM);
+	return Math.ceil((10 * PACE_HEADROOM_PERCENT) / limitPerSecond);
 }
 
 export type SlotDecision = { sendAt: number } | { waitUntil: number };
