@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Client } from "./http";
 import { fmt, progress } from "./log";
 import { type Behaviour, type ReceiverEndpoint, ReceiverServer } from "./receiver";
+import { type WorkerConstants, workerConstants } from "./source-constants";
 import { type LocalWorker, type Metrics, sameMetrics } from "./worker";
 
 /** An endpoint registered with the worker and the receiver path behind it. */
@@ -14,6 +15,18 @@ export interface BenchEndpoint {
 export interface EndpointOptions {
 	retry_schedule?: number[];
 	timeout_ms?: number;
+	ordering?: "ordered" | "unordered";
+	rate_limit_per_second?: number;
+}
+
+/** An endpoint's circuit breaker as GET /v1/webhooks/:id shows it. */
+export interface CircuitView {
+	state: "closed" | "open" | "half_open";
+	since: string;
+	failures_in_a_row: number;
+	next_probe_at: string | null;
+	last_status_code: number | null;
+	last_error: string | null;
 }
 
 /** An accepted event: its id and when the request left and the 202 came back (performance.now()). */
@@ -31,12 +44,14 @@ export class BenchContext {
 	private constructor(
 		readonly worker: LocalWorker,
 		readonly receivers: ReceiverServer,
+		/** The worker's own thresholds and intervals, read from the source it runs. */
+		readonly constants: WorkerConstants,
 	) {
 		this.client = worker.client;
 	}
 
 	static async create(worker: LocalWorker): Promise<BenchContext> {
-		return new BenchContext(worker, await ReceiverServer.start());
+		return new BenchContext(worker, await ReceiverServer.start(), workerConstants(worker.appDir));
 	}
 
 	/** A fresh event type, so that endpoints of other scenarios never match. */
@@ -69,6 +84,18 @@ export class BenchContext {
 			endpoints.push(...batch);
 		}
 		return endpoints;
+	}
+
+	/** The endpoint's circuit breaker (GET /v1/webhooks/:id). */
+	async circuit(endpoint: BenchEndpoint): Promise<CircuitView> {
+		const read = await this.client.json<{ circuit?: CircuitView }>("GET", `/v1/webhooks/${endpoint.id}`, 200);
+		if (read.circuit === undefined) throw new Error(`GET /v1/webhooks/${endpoint.id} shows no circuit`);
+		return read.circuit;
+	}
+
+	/** PATCH /v1/webhooks/:id with `patch`; throws unless the answer is 200. */
+	async updateEndpoint(endpoint: BenchEndpoint, patch: EndpointOptions): Promise<void> {
+		await this.client.json("PATCH", `/v1/webhooks/${endpoint.id}`, 200, patch);
 	}
 
 	/** Deletes endpoints (which cancels their pending retries); best effort. */

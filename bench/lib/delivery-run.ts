@@ -19,6 +19,12 @@ export interface DeliveryRunOptions {
 	/** The first part of the run, left out of the throughput and backlog-trend window. */
 	warmupMs: number;
 	sampleEveryMs?: number;
+	/**
+	 * Called with every measured delivery: when its event was sent
+	 * (performance.now()), its latency, and whether it never arrived (the
+	 * latency is then counted up to when the run stopped waiting).
+	 */
+	onLatency?: (sentAt: number, latencyMs: number, missing: boolean) => void;
 }
 
 export interface BacklogSample {
@@ -159,7 +165,8 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 		const latencies: number[] = [];
 		const bySecond = new Map<number, number[]>();
 		const afterWarmup: number[] = [];
-		const record = (event: SentEvent, latency: number): void => {
+		const record = (event: SentEvent, latency: number, isMissing = false): void => {
+			options.onLatency?.(event.startedAt, latency, isMissing);
 			latencies.push(latency);
 			if (event.startedAt - t0 >= options.warmupMs) afterWarmup.push(latency);
 			const second = Math.floor((event.startedAt - t0) / 1000);
@@ -184,7 +191,7 @@ export async function deliveryRun(ctx: BenchContext, options: DeliveryRunOptions
 				const at = firstArrival.get(event.id);
 				if (at === undefined) {
 					missing++;
-					record(event, stoppedAt - event.acceptedAt);
+					record(event, stoppedAt - event.acceptedAt, true);
 					continue;
 				}
 				if (at < event.acceptedAt) arrivedBefore202++;

@@ -1,15 +1,17 @@
 import type { CostResult } from "../scenarios/cost";
+import type { DeadEndpointResult } from "../scenarios/dead-endpoint";
 import type { E2eResult } from "../scenarios/e2e";
 import type { FanoutLevel } from "../scenarios/fanout";
 import type { IngestResult } from "../scenarios/ingest";
 import type { IsolationResult } from "../scenarios/isolation";
+import type { OrderedResult } from "../scenarios/ordered";
 import type { RetryResult } from "../scenarios/retry";
 import type { describeMachine } from "./machine";
 import type { TargetCheck } from "./targets";
 
 /** What bench/results/latest.json holds. */
 export interface BenchResults {
-	schema_version: 1;
+	schema_version: 2;
 	started_at: string;
 	finished_at: string;
 	duration_s: number;
@@ -22,7 +24,9 @@ export interface BenchResults {
 	fanout: FanoutLevel[];
 	isolation: IsolationResult | null;
 	retry: RetryResult | null;
+	ordered: OrderedResult | null;
 	cost: CostResult | null;
+	dead_endpoint: DeadEndpointResult | null;
 	/** CPU used by other processes on the machine while the bench ran (cores): the noise in these figures. */
 	other_processes_cpu: {
 		mean_cores: number | null;

@@ -121,6 +121,11 @@ export class LocalWorker {
 		return worker;
 	}
 
+	/** The snapshot of the worker that wrangler runs (src/, migrations/, the config). */
+	get appDir(): string {
+		return join(this.workDir, "app");
+	}
+
 	/** The last part of wrangler's output, for error messages. */
 	tail(): string {
 		return this.output;

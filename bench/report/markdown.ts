@@ -2,12 +2,20 @@ import { writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { DeliveryRunResult } from "../lib/delivery-run";
 import type { BenchResults } from "../lib/results";
+import type { TargetCheck } from "../lib/targets";
 import { PRICE_SOURCES, PRICES_AS_OF } from "../prices";
-import type { CostCase } from "../scenarios/cost";
+import type { CostCase, CostResult } from "../scenarios/cost";
+import { IN_FLIGHT_AT_OPENING_MS } from "../scenarios/dead-endpoint";
 import { FANOUT_CONFIG } from "../scenarios/fanout";
 import type { Chart } from "./charts";
 
 const FANOUT_WARMUP_S = FANOUT_CONFIG.warmupMs / 1000;
+
+/** Where a figure depends on it: how the local queue differs from a deployed one. */
+const ONE_BATCH_AT_A_TIME =
+	"Locally, miniflare's queue broker hands the consumer one batch at a time: it dispatches the next batch of a queue only " +
+	"when the consumer has returned the previous one (the main and the slow queue each have their own broker). Deployed, " +
+	"Cloudflare runs several consumer invocations of a queue at once and adds more as the backlog grows.";
 
 function n(value: number | null | undefined, digits = 1): string {
 	if (value === null || value === undefined || !Number.isFinite(value)) return "–";
@@ -34,8 +42,16 @@ function table(header: string[], rows: string[][]): string {
 	].join("\n");
 }
 
-function verdict(pass: boolean | null): string {
-	return pass === null ? "not measured" : pass ? "**pass**" : "**miss**";
+/** The difference of two latencies, signed: "+12.8 ms". */
+function signedMs(value: number | null | undefined, base: number | null | undefined): string {
+	if (value === null || value === undefined || base === null || base === undefined) return "–";
+	const difference = value - base;
+	return `${difference >= 0 ? "+" : "−"}${n(Math.abs(difference))} ms`;
+}
+
+function verdict(target: TargetCheck): string {
+	if (target.reported) return "reported";
+	return target.pass === null ? "not measured" : target.pass ? "**pass**" : "**miss**";
 }
 
 function p99(run: DeliveryRunResult): string {
@@ -59,6 +75,28 @@ function costTable(cases: CostCase[]): string {
 	return table(
 		["per delivery", ...cases.flatMap((item) => [`${item.label}: amount`, `${item.label}: $/M deliveries`])],
 		rows,
+	);
+}
+
+/** Why the 3-attempt delivery costs what it does: the lines a retry adds, largest first. */
+function retryCostNote(cost: CostResult | null): string | null {
+	const perRetry = cost?.per_retry;
+	const three = cost?.cases.three_attempts;
+	if (cost == null || perRetry == null || three === undefined || three.usd_per_million_deliveries === null) return null;
+	const top = perRetry.lines
+		.filter((item) => (item.usd_per_million_retries ?? 0) > 0.005)
+		.slice(0, 4)
+		.map(
+			(item) => `${item.name.replaceAll("_", " ")} ${n(item.per_retry, 2)} ($${n(item.usd_per_million_retries, 2)})`,
+		);
+	const counters = perRetry.counters;
+	return (
+		`- **Retry cost.** A 3-attempt delivery at fan-out 10 cost ${usd(three.usd_per_million_deliveries)} per million ` +
+		`(${(three.usd_per_million_deliveries ?? 0) <= 4 ? "within" : "above"} the $4 target), against ${usd(cost.usd_per_million_deliveries)} ` +
+		`for a first-attempt delivery: each of its ${perRetry.retries_per_delivery} retries adds ${usd(perRetry.usd_per_million_retries)} per million. ` +
+		`Per retry: ${top.join(", ")}. In counters per retry: Durable Object requests ${n(counters.do_requests, 2)} and alarms ${n(counters.do_alarms, 2)}, ` +
+		`DO rows written ${n(counters.do_rows_written, 2)}, D1 rows written ${n(counters.d1_rows_written, 2)}, ` +
+		`queue messages sent ${n(counters.queue_messages_sent, 2)} (section 7).`
 	);
 }
 
@@ -108,22 +146,39 @@ function observations(results: BenchResults): string[] {
 		);
 	}
 	const iso = results.isolation;
-	if (iso?.ratio !== null && iso?.ratio !== undefined && iso.ratio > 2) {
+	if (iso != null && iso.stall_ms !== undefined) {
+		const stallOk = iso.stall_ms !== null && iso.stall_ms <= iso.stall_bound_ms;
 		out.push(
-			`- **Isolation.** Beside an endpoint that never answers (timeout ${iso.hanging_timeout_ms} ms), the healthy endpoints' ` +
-				`p50/p90/p99 were ${n(iso.run.latency_ms.p50)}/${n(iso.run.latency_ms.p90)}/${p99(iso.run)} ms against ` +
-				`${n(iso.baseline.latency_ms.p50)}/${n(iso.baseline.latency_ms.p90)}/${p99(iso.baseline)} ms without it: some healthy ` +
-				"deliveries waited for attempts to the hanging endpoint that shared their queue batch. " +
-				((iso.steady_ratio ?? Number.POSITIVE_INFINITY) <= 2
-					? `For events sent after the ${FANOUT_WARMUP_S} s warm-up the ratio is ${n(iso.steady_ratio, 2)}: the delay is a start-up ` +
-						"transient, paid until the worker has seen the endpoint time out (see the per-second table in section 4). "
-					: `After the ${FANOUT_WARMUP_S} s warm-up the ratio is still ${n(iso.steady_ratio, 2)}. `) +
-				`The hanging endpoint itself got ${iso.hanging_requests} requests for ${iso.run.events_accepted} events` +
-				(iso.hanging_requests < iso.run.events_accepted
-					? ": its own deliveries fell behind its event rate, so they wait in a backlog that grows for as long as it hangs."
-					: "."),
+			`- **Isolation.** When the neighbour started hanging (timeout ${iso.hanging_timeout_ms} ms), the healthy endpoints stalled for ` +
+				`${n(iso.stall_ms, 0)} ms (worst ${n(iso.stall_worst_latency_ms, 0)} ms against a baseline p50 of ${n(iso.baseline_p50_ms)} ms), ` +
+				`${stallOk ? "within" : "beyond"} SLOW_ATTEMPT_MS + timeout = ${n(iso.stall_bound_ms, 0)} ms: the batch holding the first ` +
+				"attempts to it waits for them, and locally no other batch of the queue runs meanwhile. " +
+				`Once it was detected their p99 was ${n(iso.steady_p99_ms)} ms against ${n(iso.baseline_steady_p99_ms)} ms without it ` +
+				`(${n(iso.steady_ratio, 2)} ×, ${signedMs(iso.steady_p99_ms, iso.baseline_steady_p99_ms)})` +
+				(iso.recurring_stall_seconds > 0
+					? `, but a stall came back in ${iso.recurring_stall_seconds} later second(s) of the run.`
+					: ", and the stall did not come back during the run.") +
+				` The hanging endpoint got ${iso.hanging_requests} requests for ${iso.run.events_accepted} events` +
+				(iso.hanging_circuit_state === null
+					? "."
+					: iso.hanging_circuit_state === "closed"
+						? "; its circuit was still closed at the end, its failures not yet reported (section 4)."
+						: `; its circuit ended ${iso.hanging_circuit_state.replace("_", "-")}.`),
 		);
 	}
+	const dead = results.dead_endpoint;
+	if (dead != null && dead.expected_probes !== null) {
+		const leaked = dead.attempts_while_open > dead.expected_probes;
+		out.push(
+			`- **Dead endpoint.** The breaker cut the attempts from ${n(dead.without_breaker_attempts_per_min, 0)}/min (what the retry schedule ` +
+				`alone sends at ${n(dead.rate_per_s, 1)} events/s) to ${n(dead.attempts_per_min_after_open, 2)}/min once the circuit opened ` +
+				`${n((dead.opened_at_ms ?? Number.NaN) / 1000, 1)} s into the run; ${leaked ? "more than" : "within"} the ${dead.expected_probes} probe(s) it allows in ` +
+				`${n(dead.minutes_after_open, 2)} min (requests at ${dead.after_open_at_ms.map((ms) => `${n(ms / 1000, 1)} s`).join(", ") || "–"} after the opening` +
+				`${dead.in_flight_at_open > 0 ? `; ${dead.in_flight_at_open} within ${IN_FLIGHT_AT_OPENING_MS / 1000} s of it, sent on a decision taken before it opened` : ""}).`,
+		);
+	}
+	const costNote = retryCostNote(results.cost);
+	if (costNote !== null) out.push(costNote);
 	const checks =
 		results.cost === null
 			? []
@@ -161,7 +216,9 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 	const e2e = results.e2e;
 	const iso = results.isolation;
 	const retry = results.retry;
+	const ordered = results.ordered;
 	const cost = results.cost;
+	const dead = results.dead_endpoint;
 	const lines: string[] = [
 		"# Benchmarks",
 		"",
@@ -184,7 +241,7 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 				target.target,
 				target.measured,
 				target.fanout1 ?? "",
-				verdict(target.pass),
+				verdict(target),
 			]),
 		),
 		"",
@@ -302,6 +359,10 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 				"Delivered/s counts first arrivals between the warm-up and the last send; the backlog is accepted events × endpoints − arrivals, " +
 				"sampled every 0.5 s, and counts as growing when its least-squares trend after the warm-up exceeds 5 % of the offered rate.",
 			"",
+			`${ONE_BATCH_AT_A_TIME} A level's delivered/s is therefore that of a single consumer, one batch after another: ` +
+				"at fan-out 10 each batch of up to 20 messages carries up to 200 attempts over six outbound connections, and the next " +
+				"batch waits for the slowest of them. Deployed, the same load spreads over concurrent invocations.",
+			"",
 			table(
 				[
 					"endpoints",
@@ -334,15 +395,70 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		);
 	}
 	if (iso !== null) {
+		const windowS = iso.detection_window_end_ms / 1000;
 		lines.push(
 			"## 4. Isolation",
 			"",
-			`Fan-out 10 at ${n(iso.offered_events_per_s)} events/s, with one of the ten endpoints never answering (its timeout_ms ` +
-				`${iso.hanging_timeout_ms}); its retries follow the bench's 1-second schedule. ` +
+			`Fan-out 10 at ${n(iso.offered_events_per_s)} events/s for ${n(FANOUT_CONFIG.maxMs / 1000, 0)} s, with one of the ten endpoints never answering (its timeout_ms ` +
+				`${iso.hanging_timeout_ms}), created hanging, so it starts hanging with the first event; its retries follow the bench's 1-second ` +
+				"schedule. " +
 				(iso.baseline_source === "fanout-10 level"
 					? "The baseline is the fan-out-10 level above (same load)."
 					: "The fan-out-10 level fell behind its offered load, and a p99 against a growing backlog only measures how long the run was, " +
 						"so the comparison runs at a light load instead, with a baseline of its own at the same rate."),
+			"",
+			"The result is split in two figures:",
+			"",
+			`- **(a) the stall**: the worst healthy latency of events sent until the neighbour's first request + SLOW_ATTEMPT_MS ` +
+				`(${iso.slow_attempt_ms} ms, src/queue/attempt.ts) + its timeout (here the first ${n(windowS)} s), less the baseline p50. ` +
+				`Target: no longer than SLOW_ATTEMPT_MS + timeout = ${n(iso.stall_bound_ms, 0)} ms, once per endpoint per circuit period. ` +
+				`The run is shorter than one probe interval, so "once" here means: no later second of the run stalls again ` +
+				`(no healthy delivery of a later second took ${iso.slow_attempt_ms} ms or more).`,
+			"- **(b) the steady p99**: the healthy p99 of events sent after that window, once the worker has seen the neighbour time out " +
+				`and moved it to the slow lane, against the baseline's p99 after its ${FANOUT_WARMUP_S} s warm-up. Target: ≤ 2 × baseline.`,
+			"",
+			`${ONE_BATCH_AT_A_TIME} That is what makes the stall: the batch holding the first attempts to the hanging endpoint waits ` +
+				"for them (its other attempts went out at once), and the batches behind it wait for that batch. Deployed, those batches would " +
+				"run in other invocations meanwhile, so the local stall is an upper bound of what a deployed consumer shows.",
+			"",
+			table(
+				["", "figure", "baseline", "ratio / bound", "deliveries", "result"],
+				[
+					[
+						`(a) stall, events sent in the first ${n(windowS)} s`,
+						`${iso.stall_window_missing > 0 ? "≥ " : ""}${n(iso.stall_ms, 0)} ms (worst ${n(iso.stall_worst_latency_ms, 0)} ms)`,
+						`p50 ${n(iso.baseline_p50_ms)} ms`,
+						`≤ ${n(iso.stall_bound_ms, 0)} ms`,
+						`${iso.stall_window_deliveries}${iso.stall_window_missing > 0 ? ` (${iso.stall_window_missing} missing)` : ""}`,
+						iso.stall_ms === null
+							? "–"
+							: iso.stall_ms <= iso.stall_bound_ms && iso.recurring_stall_seconds === 0
+								? "**pass**"
+								: "**miss**",
+					],
+					[
+						"(b) steady p99, events sent after it",
+						`${iso.steady_missing > 0 ? "≥ " : ""}${n(iso.steady_p99_ms)} ms (worst ${n(iso.steady_worst_latency_ms, 0)} ms)`,
+						`p99 ${n(iso.baseline_steady_p99_ms)} ms`,
+						`${n(iso.steady_ratio, 2)} ×, ${signedMs(iso.steady_p99_ms, iso.baseline_steady_p99_ms)} (≤ 2 ×)`,
+						`${iso.steady_deliveries}${iso.steady_missing > 0 ? ` (${iso.steady_missing} missing)` : ""}`,
+						iso.steady_ratio === null ? "–" : iso.steady_ratio <= 2 ? "**pass**" : "**miss**",
+					],
+				],
+			),
+			"",
+			`Later seconds of the run with a healthy delivery of ${iso.slow_attempt_ms} ms or more (a stall that came back): ` +
+				`**${iso.recurring_stall_seconds}**. The hanging endpoint got ${iso.hanging_requests} requests for ${iso.run.events_accepted} events` +
+				(iso.hanging_circuit_state === null
+					? ""
+					: iso.hanging_circuit_state === "closed"
+						? "; its circuit was still closed at the end: a batch reports its attempts to the endpoint's scheduler when all of them " +
+							"have ended, and in the slow lane the hanging endpoint's attempts go two at a time, each waiting out the timeout, " +
+							"so a batch of them had not ended yet"
+						: `; its circuit was ${iso.hanging_circuit_state.replace("_", "-")} at the end`) +
+				`${iso.neighbour_started_hanging_at_ms === null ? "" : `; its first request came ${n(iso.neighbour_started_hanging_at_ms / 1000, 2)} s into the run`}.`,
+			"",
+			"The whole run, as one figure:",
 			"",
 			table(
 				[
@@ -373,9 +489,6 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 				],
 			),
 			"",
-			`Ratio of the p99s: **${n(iso.ratio, 2)}**; for events sent after the ${FANOUT_WARMUP_S} s warm-up, once the worker has seen the endpoint hang: ` +
-				`${n(iso.run.latency_after_warmup_ms.p99)} against ${n(iso.baseline.latency_after_warmup_ms.p99)} ms, **${n(iso.steady_ratio, 2)}**.`,
-			"",
 			"Healthy deliveries by the second their event was sent (with the hanging endpoint):",
 			"",
 			table(
@@ -392,9 +505,11 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		lines.push(
 			"## 5. Retry timing",
 			"",
-			`${retry.endpoints} endpoints answering 500 to every attempt, retry_schedule [${retry.schedule_s.join(", ")}] s, ` +
-				`${retry.events} events: ${retry.retries} retries. A retry is due at the previous attempt's arrival plus its delay ` +
-				"(the worker computes the due time right after the failed response, so this includes nothing but its own scheduling).",
+			`${retry.events} events, each to ${retry.endpoints} endpoints of its own (${retry.endpoints_in_all ?? "–"} in all) answering 500 to every attempt, ` +
+				`retry_schedule [${retry.schedule_s.join(", ")}] s: ${retry.retries} retries. A retry is due at the previous attempt's arrival plus its delay ` +
+				"(the worker computes the due time right after the failed response, so this includes nothing but its own scheduling). " +
+				"Every endpoint gets one delivery, so it fails fewer times in a row than open its circuit: this measures the retry " +
+				"schedule, not the breaker (section 8).",
 			"",
 			table(
 				[
@@ -421,15 +536,72 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 			"",
 		);
 	}
+	if (ordered !== null) {
+		const runs = [ordered.unordered, ordered.ordered];
+		lines.push(
+			"## 6. Ordered endpoint throughput",
+			"",
+			`One endpoint answering 200 at once, offered ${n(ordered.offered_events_per_s, 0)} events/s for ${n(ordered.send_ms / 1000, 0)} s, ` +
+				'first unordered, then (PATCH) with `ordering: "ordered"`. Ordered, a delivery goes out only after the one before it settled: ' +
+				"its first attempt waits in line in the endpoint's scheduler, which releases it through its alarm and the queue when its " +
+				"predecessor's outcome is reported. Deliveries/s are counted from the first arrival to the last.",
+			"",
+			table(
+				[
+					"ordering",
+					"events",
+					"delivered",
+					"deliveries/s",
+					"from the first send",
+					"latency p50 ms",
+					"p99 ms",
+					"max ms",
+					"out of order",
+					"duplicates",
+				],
+				runs.map((run) => [
+					run.ordering,
+					String(run.events),
+					`${run.delivered}${run.complete ? "" : " (not all)"}`,
+					`**${n(run.deliveries_per_s)}**`,
+					n(run.deliveries_per_s_from_first_send),
+					n(run.latency_ms.p50),
+					n(run.latency_ms.p99),
+					n(run.latency_ms.max),
+					String(run.out_of_order),
+					String(run.duplicates),
+				]),
+			),
+			"",
+			`Ordered against unordered: **${n(ordered.ratio, 2)} ×**. Unordered, the endpoint takes the offered rate, so its figure is ` +
+				"the offered load rather than a ceiling; ordered, the figure is one round trip per delivery (scheduler, queue, consumer " +
+				"batch, attempt, report). Locally the queue runs one batch at a time and deployed consumers run concurrently (section 3), " +
+				"but an ordered endpoint has one delivery in flight either way, so its rate does not grow with concurrent consumers; " +
+				"deployed, the round trip's queue hop and Durable Object calls take network time " +
+				'the local figure does not include. "Out of order" counts arrivals after that of an event sent only once theirs had been accepted.',
+			"",
+		);
+	}
 	if (cost !== null) {
 		const cases = [cost.cases.fanout10, cost.cases.fanout1, cost.cases.three_attempts];
+		const three = cost.cases.three_attempts;
 		lines.push(
-			"## 6. Cost",
+			"## 7. Cost",
 			"",
 			`Counted, not estimated, and priced at Cloudflare's Workers Paid list prices as of ${PRICES_AS_OF} (bench/prices.ts). ` +
 				`fanout10: ${cost.cases.fanout10.events} events to 10 endpoints answering 200; fanout1: ${cost.cases.fanout1.events} events to one; ` +
-				`three-attempts: ${cost.cases.three_attempts.events} events to 10 endpoints that fail twice and then succeed (retry_schedule [1, 1]), ` +
-				"so every delivery needs 3 attempts. Figures are per successful delivery.",
+				`three-attempts: ${three.events} events to 10 endpoints each that fail every delivery's first two attempts and accept the third ` +
+				"(retry_schedule [1, 1]), so every delivery needs 3 attempts. Figures are per successful delivery.",
+			"",
+			`The three-attempts endpoints come in ${three.groups ?? 1} groups of ${three.endpoints}, each with an event type of its own, and ` +
+				`the events go to the groups in turn at ${n(three.rate_per_s, 1)} events/s, so each endpoint gets an event every ` +
+				`${n((three.groups ?? 1) / three.rate_per_s, 1)} s: its failures interleave with successes and its circuit stays closed. ` +
+				"Sent all at once to the same ten endpoints (as this case did before the circuit breaker), each endpoint fails " +
+				"CIRCUIT_FAILURE_THRESHOLD times in a row within the first second, its circuit opens, and the deliveries wait in its scheduler " +
+				"for the probes (the first 30 s later; the probe is a second attempt, so it fails too and the next waits twice as long): " +
+				"that measures the breaker holding deliveries, not three attempts. What the breaker does to a failing endpoint is in section 8. " +
+				"Interleaving is also what a delivery that needs retries looks like while its endpoint's circuit stays closed: each such " +
+				"delivery turns its endpoint failing and healthy again, which this case pays for (D1 `failing_since`, the circuit's row).",
 			"",
 			costTable(cases),
 			"",
@@ -441,6 +613,25 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 				]),
 			),
 			"",
+		);
+		const perRetry = cost.per_retry;
+		if (perRetry != null) {
+			lines.push(
+				`What each retry adds (three-attempts less fanout10, divided by the ${perRetry.retries_per_delivery} retries of a delivery), ` +
+					`largest first; in all ${usd(perRetry.usd_per_million_retries)} per million retries:`,
+				"",
+				table(
+					["line", "amount per retry", "$/M retries"],
+					perRetry.lines.map((item) => [
+						item.name.replaceAll("_", " "),
+						n(item.per_retry, 4),
+						usd(item.usd_per_million_retries, 4),
+					]),
+				),
+				"",
+			);
+		}
+		lines.push(
 			"How the counts are priced:",
 			"",
 			...cost.assumptions.map((assumption) => `- ${assumption}`),
@@ -454,6 +645,52 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		if (checks.length > 0)
 			lines.push("Metering checks that failed (the figures above are then incomplete):", "", ...checks, "");
 	}
+	if (dead !== null) {
+		lines.push(
+			"## 8. Dead endpoint and the circuit breaker",
+			"",
+			`One endpoint answering 500 at once to every request, retry_schedule [${dead.schedule_s.join(", ")}] s, ` +
+				`${n(dead.rate_per_s, 1)} events/s for ${n(dead.duration_ms / 1000, 0)} s (${dead.events} events); its receiver counts the requests. ` +
+				`The circuit opens after ${dead.failure_threshold} failed attempts in a row; while it is open deliveries wait in the endpoint's ` +
+				`scheduler and only probes go out, the first ${n(dead.first_probe_interval_ms / 1000, 0)} s after the opening, then at doubling ` +
+				"intervals. When it opened is read from the circuit's own `since` (GET /v1/webhooks/:id, polled every second).",
+			"",
+			table(
+				["", "attempts", "minutes", "attempts/min", "target"],
+				[
+					[
+						"the retry schedule alone (events/s × attempts per event)",
+						"–",
+						"–",
+						n(dead.without_breaker_attempts_per_min, 0),
+						"",
+					],
+					[
+						`before the circuit opened (${n((dead.opened_at_ms ?? Number.NaN) / 1000, 1)} s into the run)`,
+						String(dead.attempts_before_open),
+						"–",
+						n(dead.attempts_per_min_before_open, 0),
+						"",
+					],
+					[
+						`after it opened, until sending stopped (of which in flight at the opening)`,
+						`${dead.attempts_after_open} (${dead.in_flight_at_open})`,
+						n(dead.minutes_after_open, 2),
+						`**${n(dead.attempts_per_min_after_open, 2)}**`,
+						`the probes only: ${dead.expected_probes ?? "–"}; measured ${dead.attempts_while_open} while open`,
+					],
+				],
+			),
+			"",
+			`Requests after the opening came at ${dead.after_open_at_ms.length === 0 ? "– (none)" : dead.after_open_at_ms.map((ms) => `${n(ms / 1000, 1)} s`).join(", ")} ` +
+				`after it. A request within ${IN_FLIGHT_AT_OPENING_MS / 1000} s of the opening passed the breaker before it opened (a first attempt ` +
+				"admitted, or a retry the scheduler had already released to the queue, which the consumer sends without asking again) and is " +
+				"counted apart from what the open circuit let through. The attempts before the opening span only a few seconds, so their rate is a rough figure. " +
+				`At the end the circuit was ${dead.final_circuit?.state.replace("_", "-") ?? "unknown"}` +
+				`${dead.final_circuit?.next_probe_at ? `, next probe at ${dead.final_circuit.next_probe_at}` : ""}.`,
+			"",
+		);
+	}
 
 	lines.push(
 		"## Reading these numbers",
@@ -462,8 +699,10 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 			"workerd and Node process, the receivers and the load generator compete for the same cores.",
 		"- workerd runs the worker's JavaScript, and the local D1, queue broker and Durable Objects, on one thread, so the local " +
 			'capacity is about one core\'s worth however many cores the machine has: the "busiest workerd thread" columns show how close it came.',
-		"- Miniflare's local queue hands the consumer one batch at a time (no concurrent consumer invocations), so " +
-			"delivery throughput and isolation are those of a single consumer, which a deployed queue scales past.",
+		"- Miniflare's local queue hands the consumer one batch at a time, while deployed consumers run concurrently (section 3): " +
+			"delivery throughput (section 3) and the isolation stall (section 4) are those of a single consumer, which a deployed queue " +
+			"scales past; the ordered endpoint (section 6) has one delivery in flight either way.",
+		"- Counted Durable Object rows are those of its SQL statements; `setAlarm`/`deleteAlarm` calls are not counted as rows.",
 		'- "machine busy" is all busy CPU on the machine while a run sent its load (workerd, wrangler, the bench\'s own load ' +
 			"generator and receivers, and anything else running): near the number of cores, every process waits for CPU and latency grows for reasons outside the worker.",
 		"- CPU per delivery is the CPU time of the whole workerd process divided by deliveries, including the local " +
@@ -499,9 +738,9 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		"It needs nothing but the repository: it copies the worker (src/, migrations/, wrangler.toml) to a temporary directory, " +
 			"applies the migrations to a fresh local D1 there, starts `wrangler dev` on a free loopback port with `ENVIRONMENT=development`, " +
 			"a random `ADMIN_API_KEY`, `RETRY_SCHEDULE=1,1,1,1` and `BENCH_METERING=on` (and an empty `--env-file`, so `.dev.vars` is " +
-			"not read), runs the scenarios (each bounded in count and time, the whole at most 10 minutes, progress on stdout), stops " +
+			"not read), runs the scenarios (each bounded in count and time, about 5 minutes in all and never more than 10, progress on stdout), stops " +
 			"wrangler and writes `bench/results/latest.json`, this page and the two charts. " +
-			"`BENCH_ONLY=ingest,e2e,fanout,isolation,retry,cost` runs a subset (written to `bench/results/partial.json` only); " +
+			"`BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint` runs a subset (written to `bench/results/partial.json` only); " +
 			"`BENCH_KEEP_STATE=1` keeps the temporary directory with wrangler's log; `npx tsx bench/render.ts` redraws this page and " +
 			"the charts from the last results without measuring again. Run it on an otherwise idle machine: " +
 			"the bench reports how much CPU other processes took while it ran.",

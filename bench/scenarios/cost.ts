@@ -1,4 +1,4 @@
-import type { BenchContext, EndpointOptions } from "../lib/context";
+import type { BenchContext, BenchEndpoint, EndpointOptions } from "../lib/context";
 import { fixedRate, until } from "../lib/load";
 import { fmt, progress } from "../lib/log";
 import type { Behaviour } from "../lib/receiver";
@@ -9,11 +9,28 @@ import { PRICE_SOURCES, PRICES, PRICES_AS_OF } from "../prices";
 export interface CostConfig {
 	events: number;
 	ratePerSecond: number;
-	/** Events in the 3-attempt case (each to 10 endpoints that fail twice, then succeed). */
-	retryEvents: number;
+	/**
+	 * The 3-attempt case: events to 10 endpoints that fail every delivery's
+	 * first two attempts and accept the third. Its endpoints come in groups of
+	 * ten, each group with an event type of its own, and events go to the
+	 * groups in turn, so that each endpoint gets one event every
+	 * `retryEventIntervalMs`: often enough to interleave its failures with
+	 * successes, seldom enough that it never fails CIRCUIT_FAILURE_THRESHOLD
+	 * times in a row. Sent faster, every endpoint's circuit opens and the
+	 * deliveries wait for its probes instead of retrying.
+	 */
+	retryEventsPerGroup: number;
+	retryGroups: number;
+	retryEventIntervalMs: number;
 }
 
-export const COST_CONFIG: CostConfig = { events: 200, ratePerSecond: 100, retryEvents: 50 };
+export const COST_CONFIG: CostConfig = {
+	events: 200,
+	ratePerSecond: 100,
+	retryEventsPerGroup: 8,
+	retryGroups: 5,
+	retryEventIntervalMs: 2_000,
+};
 
 /** One priced line: how much of it a delivery uses, and what that costs per million deliveries. */
 export interface CostLine {
@@ -24,7 +41,10 @@ export interface CostLine {
 
 export interface CostCase {
 	label: string;
+	/** Endpoints per event. */
 	endpoints: number;
+	/** Groups of `endpoints` endpoints, each subscribed to an event type of its own; events go to them in turn. */
+	groups: number;
 	events: number;
 	/** Successful deliveries the counters are divided by. */
 	deliveries: number;
@@ -59,7 +79,19 @@ export interface CostResult {
 	fanout1_d1_rows_written_per_delivery: number | null;
 	three_attempts_usd_per_million_deliveries: number | null;
 	three_attempts_d1_rows_written_per_delivery: number | null;
+	/**
+	 * What the two retries add to a delivery: three-attempts less fanout10,
+	 * per retry, for each counter and each priced line, largest line first.
+	 */
+	per_retry: RetryBreakdown | null;
 	cases: { fanout10: CostCase; fanout1: CostCase; three_attempts: CostCase };
+}
+
+export interface RetryBreakdown {
+	retries_per_delivery: number;
+	counters: Record<string, number>;
+	lines: { name: string; per_retry: number | null; usd_per_million_retries: number | null }[];
+	usd_per_million_retries: number | null;
 }
 
 export const COST_ASSUMPTIONS = [
@@ -139,6 +171,7 @@ function consistency(
 interface CaseSpec {
 	label: string;
 	endpoints: number;
+	groups: number;
 	events: number;
 	ratePerSecond: number;
 	attempts: number;
@@ -148,10 +181,15 @@ interface CaseSpec {
 
 async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
 	progress(
-		`  cost ${spec.label}: ${spec.endpoints} endpoint(s), ${spec.events} events at ${spec.ratePerSecond}/s, ${spec.attempts} attempt(s) per delivery`,
+		`  cost ${spec.label}: ${spec.groups > 1 ? `${spec.groups} groups of ` : ""}${spec.endpoints} endpoint(s), ${spec.events} events at ${spec.ratePerSecond}/s, ${spec.attempts} attempt(s) per delivery`,
 	);
-	const type = ctx.eventType(`cost-${spec.label}`);
-	const endpoints = await ctx.createEndpoints(spec.endpoints, type, `cost-${spec.label}`, spec.behaviour, spec.options);
+	const types = Array.from({ length: spec.groups }, () => ctx.eventType(`cost-${spec.label}`));
+	const endpoints: BenchEndpoint[] = [];
+	for (const type of types) {
+		endpoints.push(
+			...(await ctx.createEndpoints(spec.endpoints, type, `cost-${spec.label}`, spec.behaviour, spec.options)),
+		);
+	}
 	await ctx.settle(`cost ${spec.label} set-up`);
 	await ctx.worker.resetMetrics();
 	const start = await ctx.metrics();
@@ -163,7 +201,7 @@ async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
 		maxCount: spec.events,
 		maxInFlight: 32,
 		send: async (index) => {
-			await ctx.sendEvent(type, index);
+			await ctx.sendEvent(types[index % types.length] ?? "", index);
 		},
 	});
 	if (load.errors > 0) progress(`  cost ${spec.label}: ${load.errors} events not accepted (${load.firstError})`);
@@ -194,12 +232,24 @@ async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
 	) as Record<keyof Metrics, number | null>;
 	const arrivals = endpoints.reduce((sum, endpoint) => sum + endpoint.receiver.arrivals.length, 0);
 	const checks = consistency(counters, { events: accepted, deliveries, arrivals, attempts: spec.attempts });
+	const beyond = endpoints.reduce(
+		(sum, endpoint) => sum + endpoint.receiver.arrivals.filter((arrival) => arrival.nth > spec.attempts).length,
+		0,
+	);
+	if (beyond > 0) checks.push(`${beyond} attempts beyond the ${spec.attempts} each delivery needs`);
+	if (deliveries < expected) {
+		checks.push(
+			`${expected - deliveries} of ${expected} deliveries did not succeed within the wait` +
+				(spec.attempts > 1 ? " (an endpoint's circuit may have opened and held them for its probe)" : ""),
+		);
+	}
 	for (const problem of checks) progress(`  cost ${spec.label}: check: ${problem}`);
 	await ctx.deleteEndpoints(endpoints);
 	await ctx.settle(`cost ${spec.label} clean-up`);
 	const result: CostCase = {
 		label: spec.label,
 		endpoints: spec.endpoints,
+		groups: spec.groups,
 		events: accepted,
 		deliveries,
 		attempts_per_delivery: spec.attempts,
@@ -226,6 +276,37 @@ async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
 	return result;
 }
 
+/** What a delivery's retries add, per retry: the 3-attempt case less the first-attempt case at the same fan-out. */
+export function retryBreakdown(firstAttempt: CostCase, threeAttempts: CostCase): RetryBreakdown | null {
+	const retries = threeAttempts.attempts_per_delivery - firstAttempt.attempts_per_delivery;
+	if (retries <= 0 || threeAttempts.deliveries === 0 || firstAttempt.deliveries === 0) return null;
+	const counters: Record<string, number> = {};
+	for (const [name, value] of Object.entries(threeAttempts.per_delivery)) {
+		const base = firstAttempt.per_delivery[name as keyof Metrics];
+		if (value === null || base === null) continue;
+		counters[name] = round((value - base) / retries, 4) ?? 0;
+	}
+	const lines = Object.entries(threeAttempts.lines)
+		.map(([name, costLine]) => {
+			const base = firstAttempt.lines[name];
+			const perRetry =
+				costLine.per_delivery === null || base?.per_delivery == null
+					? null
+					: round((costLine.per_delivery - base.per_delivery) / retries, 4);
+			const usd =
+				costLine.usd_per_million_deliveries === null || base?.usd_per_million_deliveries == null
+					? null
+					: round((costLine.usd_per_million_deliveries - base.usd_per_million_deliveries) / retries, 4);
+			return { name, per_retry: perRetry, usd_per_million_retries: usd };
+		})
+		.sort((a, b) => (b.usd_per_million_retries ?? 0) - (a.usd_per_million_retries ?? 0));
+	const total =
+		threeAttempts.usd_per_million_deliveries === null || firstAttempt.usd_per_million_deliveries === null
+			? null
+			: round((threeAttempts.usd_per_million_deliveries - firstAttempt.usd_per_million_deliveries) / retries, 3);
+	return { retries_per_delivery: retries, counters, lines, usd_per_million_retries: total };
+}
+
 /** Counted operations per delivery, priced at list prices. */
 export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFIG): Promise<CostResult> {
 	progress(`cost: counted with the worker's metering, priced at list prices as of ${PRICES_AS_OF}`);
@@ -234,6 +315,7 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 	const fanout10 = await runCase(ctx, {
 		label: "fanout10",
 		endpoints: 10,
+		groups: 1,
 		events: config.events,
 		ratePerSecond: config.ratePerSecond,
 		attempts: 1,
@@ -243,6 +325,7 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 	const fanout1 = await runCase(ctx, {
 		label: "fanout1",
 		endpoints: 1,
+		groups: 1,
 		events: config.events,
 		ratePerSecond: config.ratePerSecond,
 		attempts: 1,
@@ -252,8 +335,9 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 	const threeAttempts = await runCase(ctx, {
 		label: "three-attempts",
 		endpoints: 10,
-		events: config.retryEvents,
-		ratePerSecond: config.ratePerSecond,
+		groups: config.retryGroups,
+		events: config.retryGroups * config.retryEventsPerGroup,
+		ratePerSecond: (config.retryGroups * 1000) / config.retryEventIntervalMs,
 		attempts: 3,
 		behaviour: failTwice,
 		options: { retry_schedule: [1, 1] },
@@ -269,6 +353,7 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 		fanout1_d1_rows_written_per_delivery: fanout1.d1_rows_written_per_delivery,
 		three_attempts_usd_per_million_deliveries: threeAttempts.usd_per_million_deliveries,
 		three_attempts_d1_rows_written_per_delivery: threeAttempts.d1_rows_written_per_delivery,
+		per_retry: retryBreakdown(fanout10, threeAttempts),
 		cases: { fanout10, fanout1, three_attempts: threeAttempts },
 	};
 }
