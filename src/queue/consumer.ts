@@ -6,12 +6,14 @@ import { deploymentDefaults } from "../delivery/settings";
 import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
 import { ingestContext, ingestEvents } from "../routes/events/ingest";
+import { circuitPolicy } from "../scheduler/circuit";
 import { schedulerFor } from "../scheduler/client";
 import { paceSpacingMs } from "../scheduler/pace";
 import { attemptDelivery, type Outcome, type PlannedAttempt, SLOW_ATTEMPT_MS, settleWithoutSending } from "./attempt";
 import { type BatchContext, loadContext } from "./context";
 import {
 	admitThroughSchedulers,
+	type EndpointLookup,
 	endpointKey,
 	exhaustedDeliveries,
 	failingSinceChanges,
@@ -82,6 +84,12 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	const turnedSlow = new Set<string>();
 	const answeredPromptly = new Set<string>();
 	const movedLate: PlannedAttempt[] = [];
+	// An endpoint that fails this often in a row within the batch stops being attempted in it: the rest wait
+	// until its scheduler has heard of the failures, so a dead endpoint's circuit opens after a few timeouts,
+	// not after a whole batch of them.
+	const threshold = circuitPolicy(env).failureThreshold;
+	const failuresInRow = new Map<string, number>();
+	const pulledBack: PlannedAttempt[] = [];
 	await forEachConcurrently(
 		inline,
 		OUTBOUND_CONNECTIONS,
@@ -93,6 +101,10 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 					? `the endpoint is disabled${endpoint.disabledReason ? `: ${endpoint.disabledReason}` : ""}`
 					: "the endpoint was deleted";
 				outcomes.push(settleWithoutSending(item, reason));
+				return;
+			}
+			if ((failuresInRow.get(key) ?? 0) >= threshold && item.trigger !== "manual") {
+				pulledBack.push(item);
 				return;
 			}
 			const sendAt = admitted.sendAt.get(item.deliveryId);
@@ -117,6 +129,8 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 				);
 				if (outcome.record?.status_code != null && outcome.record.duration_ms < PROMPT_ANSWER_MS)
 					answeredPromptly.add(key);
+				if (outcome.health !== null)
+					failuresInRow.set(key, outcome.health === "failure" ? (failuresInRow.get(key) ?? 0) + 1 : 0);
 				outcomes.push(outcome);
 			} finally {
 				clearTimeout(timer);
@@ -152,6 +166,7 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	};
 	const followUp = await reportToSchedulers(env, outcomes, endpointOf, retryLane);
 	for (const message of followUp.unreported) failedMessages.add(message);
+	await settlePulledBack(env, d1, pulledBack, endpointOf, laneOf, failedMessages);
 	const events = [...followUp.events, ...exhaustedDeliveries(outcomes, endpointOf)];
 
 	const toDisable = new Map(followUp.disable.map((entry) => [endpointKey(entry), entry]));
@@ -185,6 +200,45 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	for (const { message } of jobs) {
 		if (failedMessages.has(message)) message.retry({ delaySeconds: 5 });
 		else message.ack();
+	}
+}
+
+/**
+ * Deliveries pulled back from an endpoint that kept failing in this batch:
+ * now that its scheduler has the failures, it holds them if its circuit
+ * opened, and those it lets go return to their queue untried.
+ */
+async function settlePulledBack(
+	env: Env,
+	d1: D1Database,
+	pulledBack: readonly PlannedAttempt[],
+	endpointOf: EndpointLookup,
+	laneOf: (item: PlannedAttempt) => Lane,
+	failedMessages: Set<Message<unknown>>,
+): Promise<void> {
+	if (pulledBack.length === 0) return;
+	const admitted = await admitThroughSchedulers(env, pulledBack, endpointOf, laneOf, true);
+	for (const item of admitted.unanswered) failedMessages.add(item.message);
+	const held = recordOutcomes(d1, admitted.held);
+	if (held.length > 0) await d1.batch(held);
+	const untried = admitted.send;
+	try {
+		for (const queue of ["main", "slow"] as const) {
+			const jobs = untried
+				.filter((item) => laneOf(item) === queue)
+				.map(
+					(item): DeliveryJob => ({
+						tenantId: item.tenantId,
+						eventSeq: item.event.seq,
+						targets: [{ endpointId: item.endpointId, attempt: item.attempt }],
+						trigger: item.trigger,
+					}),
+				);
+			await enqueueJobs((queue === "main" ? env.DELIVERY_QUEUE : env.SLOW_DELIVERY_QUEUE) as Queue<DeliveryJob>, jobs);
+		}
+	} catch (error) {
+		console.error("could not queue deliveries pulled back from a failing endpoint", error);
+		for (const item of untried) failedMessages.add(item.message);
 	}
 }
 

@@ -68,13 +68,15 @@ export async function admitThroughSchedulers(
 	items: readonly PlannedAttempt[],
 	endpointOf: EndpointLookup,
 	laneOf: (item: PlannedAttempt) => Lane,
+	/** Deliveries pulled back mid-batch after their endpoint failed again and again: they face the breaker whatever they are. */
+	pulledBack = false,
 ): Promise<Admitted> {
 	const result: Admitted = { send: [], sendAt: new Map(), held: [], unanswered: [] };
 	const gated: { item: PlannedAttempt; request: AdmissionRequest }[] = [];
 	for (const item of items) {
 		const endpoint = endpointOf(item);
 		const fresh = !item.admitted && item.trigger !== "manual";
-		const throughCircuit = fresh && endpoint?.failingSince != null;
+		const throughCircuit = pulledBack ? item.trigger !== "manual" : fresh && endpoint?.failingSince != null;
 		const inOrder = fresh && endpoint?.ordering === "ordered";
 		if (!endpoint?.active || !(throughCircuit || inOrder || endpoint.rateLimitPerSecond !== null)) {
 			result.send.push(item);

@@ -1,10 +1,18 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+	createExecutionContext,
+	createMessageBatch,
+	getQueueResult,
+	runDurableObjectAlarm,
+	runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import type { DeliveryJob } from "../../src/queue/messages";
 import type { CircuitState } from "../../src/scheduler/circuit";
 import { schedulerFor } from "../../src/scheduler/client";
 import type { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
-import { api, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import { api, receivedBy, receiverPath, record, storeEventDirectly, uniqueName, waitFor } from "./helpers";
 
 /** A tenant of its own, so its operational events are the test's alone. */
 async function tenant(): Promise<{
@@ -195,5 +203,46 @@ describe("circuit breaker", () => {
 		]);
 		expect((await api("POST", "/v1/event-types", { body: { name: "delivery.exhausted" } })).status).toBe(409);
 		expect((await api("DELETE", "/v1/event-types/endpoint.failing")).status).toBe(409);
+	});
+});
+
+describe("a batch that meets a dead endpoint", () => {
+	it("stops attempting it once it has failed the threshold in a row, and holds the rest behind the open circuit", async () => {
+		const { id: tenantId, call } = await tenant();
+		const name = uniqueName("dead-in-batch");
+		const hook = record(
+			(await call("POST", "/v1/webhooks", { url: receiverPath("hang", name), events: ["a"], timeout_ms: 200 })).body,
+		);
+		const events = [];
+		for (let i = 0; i < 12; i++) events.push(await storeEventDirectly(tenantId, "a", [hook.id]));
+		const batch = createMessageBatch<DeliveryJob>(
+			"edgehook-deliveries",
+			events.map((event, index) => ({
+				id: `m${index}`,
+				timestamp: new Date(),
+				attempts: 1,
+				body: {
+					tenantId,
+					eventSeq: event.seq,
+					targets: [{ endpointId: String(hook.id), attempt: 1 }],
+					trigger: "initial",
+				},
+			})),
+		);
+		const ctx = createExecutionContext();
+		await worker.queue(batch, env);
+		expect((await getQueueResult(batch, ctx)).explicitAcks).toHaveLength(12);
+		// At most the threshold plus what was already in flight beside the fifth failure (two at a time while unproven).
+		const attempted = (await receivedBy(name)).length;
+		expect(attempted).toBeGreaterThanOrEqual(5);
+		expect(attempted).toBeLessThanOrEqual(6);
+		const circuit = record(record((await call("GET", `/v1/webhooks/${hook.id}`)).body).circuit);
+		expect(circuit.state).toBe("open");
+		const pending = record((await call("GET", `/v1/webhooks/${hook.id}/deliveries?status=pending&limit=50`)).body);
+		const held = (pending.deliveries as { attempts: number; next_attempt_at: string }[]).filter(
+			(delivery) => delivery.attempts === 0,
+		);
+		expect(held).toHaveLength(12 - attempted);
+		for (const delivery of held) expect(delivery.next_attempt_at).toBe(circuit.next_probe_at);
 	});
 });
