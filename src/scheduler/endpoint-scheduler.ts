@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
+import { tenantD1 } from "../db/tenant-database";
 import type { AttemptTrigger } from "../delivery/attempt-record";
+import { deliveryIdRange } from "../lib/ids";
 import { count, countDurableObjectSql, meteredEnv } from "../lib/metering";
 import { type DeliveryJob, enqueueJobs, type Lane } from "../queue/messages";
 import {
@@ -106,11 +108,14 @@ export interface ReportVerdict {
 export class EndpointScheduler extends DurableObject<Env> {
 	private readonly sql: SqlStorage;
 	private readonly queues: Record<Lane, Queue<DeliveryJob>>;
+	/** The env with D1 and the queues counted by the bench's metering, when it is on. */
+	private readonly metered: Env;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.sql = ctx.storage.sql;
 		const metered = meteredEnv(env);
+		this.metered = metered;
 		this.queues = {
 			main: metered.DELIVERY_QUEUE as Queue<DeliveryJob>,
 			slow: metered.SLOW_DELIVERY_QUEUE as Queue<DeliveryJob>,
@@ -253,8 +258,9 @@ export class EndpointScheduler extends DurableObject<Env> {
 		if (circuit.state === "closed" && changes.some((change) => change.transition === "recovered")) {
 			this.query("UPDATE due_retries SET due_at = ?, held = ? WHERE held = ?", now, HELD.retry, HELD.gate);
 		} else if (circuit.state === "open" && circuit.nextProbeAt !== null) {
-			// A failed probe moved the next one: what waits for it moves along.
+			// A failed probe moved the next one: what waits for it moves along, here and in the delivery log.
 			this.query("UPDATE due_retries SET due_at = ? WHERE held = ?", circuit.nextProbeAt, HELD.gate);
+			await this.showHeldUntil(tenantId, endpointId, circuit.nextProbeAt);
 		}
 		const pace = afterSends(
 			this.read<PaceState>("pace") ?? freshPace(),
@@ -351,7 +357,9 @@ export class EndpointScheduler extends DurableObject<Env> {
 			}
 		}
 		const after = gate(circuit, now);
-		if (after !== "send" && after !== "probe") {
+		const stillHeld = due.filter((row) => !release.includes(row));
+		const [first] = stillHeld;
+		if (after !== "send" && after !== "probe" && first) {
 			// What the circuit still holds waits for its next probe, not for the next alarm tick.
 			this.query(
 				"UPDATE due_retries SET due_at = ?, held = ? WHERE due_at <= ? AND held != ?",
@@ -360,10 +368,29 @@ export class EndpointScheduler extends DurableObject<Env> {
 				now,
 				HELD.inLine,
 			);
+			// While a probe is out its result is what moves them next (see report); until then the log's time stands.
+			if (circuit.state === "open") await this.showHeldUntil(first.tenant_id, first.endpoint_id, after.waitUntil);
 		}
 		this.saveCircuit(circuit);
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - now);
+	}
+
+	/**
+	 * Writes the new due time of what the circuit holds into the delivery
+	 * log, so the log tells the truth and the sweeper does not take held
+	 * deliveries for lost ones. One statement over the endpoint's own range
+	 * of deliveries; it runs only while the circuit is open.
+	 */
+	private async showHeldUntil(tenantId: string, endpointId: string, dueAt: number): Promise<void> {
+		const range = deliveryIdRange(endpointId);
+		await tenantD1(this.metered, tenantId)
+			.prepare(
+				`UPDATE deliveries SET next_attempt_at = ?1
+				 WHERE id >= ?2 AND id < ?3 AND tenant_id = ?4 AND status = 'pending' AND next_attempt_at < ?1`,
+			)
+			.bind(dueAt, range.from, range.to, tenantId)
+			.run();
 	}
 
 	private storeDue(

@@ -244,5 +244,26 @@ describe("a batch that meets a dead endpoint", () => {
 		);
 		expect(held).toHaveLength(12 - attempted);
 		for (const delivery of held) expect(delivery.next_attempt_at).toBe(circuit.next_probe_at);
+
+		// The probe comes due and fails: the circuit opens again for twice as long, and the log shows the held
+		// deliveries' new due time (so the sweeper does not take them for lost ones).
+		const stub = schedulerFor(env, tenantId, String(hook.id));
+		await setCircuit(stub, { nextProbeAt: Date.now() - 1 });
+		await runInDurableObject(stub, (_instance, state) =>
+			state.storage.sql.exec("UPDATE due_retries SET due_at = ?", Date.now() - 1),
+		);
+		expect(await runDurableObjectAlarm(stub)).toBe(true);
+		const reopened = await waitFor(async () => {
+			const current = record(record((await call("GET", `/v1/webhooks/${hook.id}`)).body).circuit);
+			return current.state === "open" && current.next_probe_at !== circuit.next_probe_at ? current : undefined;
+		});
+		const later = record((await call("GET", `/v1/webhooks/${hook.id}/deliveries?status=pending&limit=50`)).body);
+		const pendingNow = later.deliveries as { attempts: number; next_attempt_at: string }[];
+		// Everything still waits: the held first attempts, and the retries of those attempted (the probe among them).
+		expect(pendingNow).toHaveLength(12);
+		expect(pendingNow.filter((delivery) => delivery.attempts === 0).length).toBeGreaterThanOrEqual(held.length - 1);
+		for (const delivery of pendingNow.filter((candidate) => candidate.attempts === 0)) {
+			expect(delivery.next_attempt_at).toBe(reopened.next_probe_at);
+		}
 	});
 });
