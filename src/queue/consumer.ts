@@ -58,15 +58,18 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	const laneOf = (item: PlannedAttempt): Lane =>
 		lane === "slow" || (endpointOf(item)?.slowUntil ?? 0) > now ? "slow" : "main";
 	const failedMessages = new Set<Message<unknown>>();
-	const admitted = await admitThroughSchedulers(env, planned, endpointOf, laneOf);
+	// A slow endpoint's deliveries go on to the slow lane untouched: its consumer asks the endpoint's scheduler,
+	// so this batch, which healthy endpoints wait on, makes no call for them.
+	const slow = lane === "main" ? planned.filter((item) => laneOf(item) === "slow") : [];
+	const slowSet = new Set(slow);
+	const admitted = await admitThroughSchedulers(
+		env,
+		planned.filter((item) => !slowSet.has(item)),
+		endpointOf,
+		laneOf,
+	);
 	for (const item of admitted.unanswered) failedMessages.add(item.message);
-	const inline: PlannedAttempt[] = [];
-	const slow: PlannedAttempt[] = [];
-	for (const item of admitted.send) {
-		// A paced delivery keeps the slot it was given here rather than take a new one in the slow lane.
-		const paced = admitted.sendAt.has(item.deliveryId);
-		(lane === "main" && laneOf(item) === "slow" && !paced ? slow : inline).push(item);
-	}
+	const inline = admitted.send;
 	// Paced deliveries start in slot order, one at a time per endpoint (see the pool's per-key limit below).
 	const sendAtOf = (item: PlannedAttempt) => admitted.sendAt.get(item.deliveryId) ?? 0;
 	inline.sort((a, b) => sendAtOf(a) - sendAtOf(b));
