@@ -203,7 +203,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 		}
 		if (policy.ordered) this.releaseNextInLine(now);
 		this.saveCircuit(circuit);
-		this.write("pace", pace);
+		this.savePace(pace);
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - started);
 		return admissions;
@@ -262,15 +262,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 			this.query("UPDATE due_retries SET due_at = ? WHERE held = ?", circuit.nextProbeAt, HELD.gate);
 			await this.showHeldUntil(tenantId, endpointId, circuit.nextProbeAt);
 		}
-		const pace = afterSends(
-			this.read<PaceState>("pace") ?? freshPace(),
-			policy.rateLimitPerSecond,
-			lastStartedAt,
-			pauseUntil,
+		this.savePace(
+			afterSends(this.read<PaceState>("pace") ?? freshPace(), policy.rateLimitPerSecond, lastStartedAt, pauseUntil),
 		);
-		this.write("pace", pace);
-		this.write("order", order);
-		if (policy.ordered) this.releaseNextInLine(now);
+		if (policy.ordered) {
+			this.write("order", order);
+			this.releaseNextInLine(now);
+		}
 		this.saveCircuit(circuit);
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - started);
@@ -423,6 +421,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 
 	private saveCircuit(circuit: CircuitState): void {
 		this.write("circuit", circuit);
+	}
+
+	/** An endpoint that is neither paced nor paused keeps no pace row: nothing to write for it. */
+	private savePace(pace: PaceState): void {
+		const fresh = freshPace();
+		if (pace.nextSlotAt === fresh.nextSlotAt && pace.pausedUntil === fresh.pausedUntil && !this.read("pace")) return;
+		this.write("pace", pace);
 	}
 
 	private read<T>(name: string): T | null {
