@@ -49,6 +49,9 @@ interface OrderState {
 	inFlight: string | null;
 }
 
+/** A failing run is written to storage once it is this old; a shorter one may be forgotten on eviction. */
+const FAILING_RUN_WORTH_KEEPING_MS = 60_000;
+
 /**
  * Targets per released job. A queue message is paid for whatever it holds,
  * so one alarm's due deliveries go out packed; 50 targets stay far below the
@@ -110,6 +113,8 @@ export class EndpointScheduler extends DurableObject<Env> {
 	private readonly queues: Record<Lane, Queue<DeliveryJob>>;
 	/** The env with D1 and the queues counted by the bench's metering, when it is on. */
 	private readonly metered: Env;
+	/** The circuit as it is now, and as storage last had it (see saveCircuit). */
+	private circuitMemory: { current: CircuitState; stored: CircuitState | null } | undefined;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -416,11 +421,39 @@ export class EndpointScheduler extends DurableObject<Env> {
 	}
 
 	private circuit(now: number): CircuitState {
-		return this.read<CircuitState>("circuit") ?? closedCircuit(now);
+		if (!this.circuitMemory) {
+			const stored = this.read<CircuitState>("circuit");
+			this.circuitMemory = { current: stored ?? closedCircuit(now), stored };
+		}
+		return this.circuitMemory.current;
 	}
 
+	/**
+	 * Keeps the circuit in memory and writes it only when losing it would
+	 * change what happens: its state and probe times, and a failing run once
+	 * it is a minute old (auto-disable counts in days). The count of failures
+	 * in a row and the last error live in memory only, so an endpoint that
+	 * fails and recovers now and then costs no storage write; if the object
+	 * is evicted, the count starts again, which only delays an opening.
+	 */
 	private saveCircuit(circuit: CircuitState): void {
+		const stored = this.circuitMemory?.stored ?? null;
+		this.circuitMemory = { current: circuit, stored };
+		const before = stored ?? closedCircuit(circuit.since);
+		const moved =
+			before.state !== circuit.state ||
+			(circuit.state !== "closed" &&
+				(before.since !== circuit.since ||
+					before.nextProbeAt !== circuit.nextProbeAt ||
+					before.probeIntervalMs !== circuit.probeIntervalMs));
+		const failingRunAged =
+			circuit.failingSince !== null &&
+			before.failingSince === null &&
+			Date.now() - circuit.failingSince >= FAILING_RUN_WORTH_KEEPING_MS;
+		const failingRunEnded = circuit.failingSince === null && before.failingSince !== null;
+		if (!moved && !failingRunAged && !failingRunEnded) return;
 		this.write("circuit", circuit);
+		this.circuitMemory = { current: circuit, stored: circuit };
 	}
 
 	/** An endpoint that is neither paced nor paused keeps no pace row: nothing to write for it. */

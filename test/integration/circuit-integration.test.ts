@@ -1,6 +1,7 @@
 import {
 	createExecutionContext,
 	createMessageBatch,
+	evictDurableObject,
 	getQueueResult,
 	runDurableObjectAlarm,
 	runInDurableObject,
@@ -30,6 +31,7 @@ async function operationalEvents(receiver: string): Promise<{ type: string; data
 	);
 }
 
+/** Rewrites the stored circuit, then evicts the object so it reads the circuit from storage again. */
 async function setCircuit(stub: DurableObjectStub<EndpointScheduler>, change: Partial<CircuitState>): Promise<void> {
 	await runInDurableObject(stub, (instance: EndpointScheduler, state) => {
 		const next = { ...instance.health(), ...change };
@@ -38,6 +40,7 @@ async function setCircuit(stub: DurableObjectStub<EndpointScheduler>, change: Pa
 			JSON.stringify(next),
 		);
 	});
+	await evictDurableObject(stub);
 }
 
 describe("circuit breaker", () => {

@@ -155,3 +155,38 @@ describe("endpoint scheduler", () => {
 		});
 	});
 });
+
+describe("circuit storage", () => {
+	const policy = { rateLimitPerSecond: null, ordered: false };
+	const result = (deliveryId: string, ok: boolean) => ({
+		deliveryId,
+		ok,
+		statusCode: ok ? 200 : 500,
+		error: ok ? null : "HTTP 500",
+		retry: null,
+		settled: true,
+		startedAt: Date.now(),
+		pauseUntil: null,
+	});
+	const storedCircuit = (stub: DurableObjectStub<EndpointScheduler>) =>
+		runInDurableObject(stub, (_instance, state) =>
+			state.storage.sql.exec<{ value: string }>("SELECT value FROM endpoint_state WHERE name = 'circuit'").toArray(),
+		);
+
+	it("writes nothing for a short run of failures that ends in a success, and keeps an open circuit across eviction", async () => {
+		const stub = schedulerFor(env, "default", "hook_circuitstore0001");
+		await stub.report("default", "hook_circuitstore0001", policy, [result("del_1", false), result("del_2", false)]);
+		await stub.report("default", "hook_circuitstore0001", policy, [result("del_3", true)]);
+		expect(await storedCircuit(stub)).toEqual([]);
+
+		await stub.report(
+			"default",
+			"hook_circuitstore0001",
+			policy,
+			["a", "b", "c", "d", "e"].map((id) => result(`del_${id}`, false)),
+		);
+		expect(await storedCircuit(stub)).toHaveLength(1);
+		await evictDurableObject(stub);
+		expect((await stub.health()).state).toBe("open");
+	});
+});
