@@ -88,27 +88,7 @@ export class Receiver {
 	}
 
 	private handle(req: IncomingMessage, res: ServerResponse): void {
-		const chunks: Buffer[] = [];
-		req.on("data", (chunk: Buffer) => {
-			chunks.push(chunk);
-		});
-		req.on("end", () => {
-			const rawBody = Buffer.concat(chunks);
-			const headers: Record<string, string> = {};
-			for (const [name, value] of Object.entries(req.headers)) {
-				if (value !== undefined) {
-					headers[name] = Array.isArray(value) ? value.join(", ") : value;
-				}
-			}
-			const request: ReceivedRequest = {
-				index: this.requests.length,
-				method: req.method ?? "",
-				path: req.url ?? "",
-				headers,
-				rawBody,
-				body: rawBody.toString("utf8"),
-				receivedAt: Date.now(),
-			};
+		onWholeRequest(req, this.requests.length, (request) => {
 			this.requests.push(request);
 			let reply: Reply;
 			try {
@@ -123,6 +103,32 @@ export class Receiver {
 			res.end(reply.body ?? "");
 		});
 	}
+}
+
+/** Reads a whole request, body byte for byte, and hands it on as it was received. */
+export function onWholeRequest(req: IncomingMessage, index: number, handle: (request: ReceivedRequest) => void): void {
+	const chunks: Buffer[] = [];
+	req.on("data", (chunk: Buffer) => {
+		chunks.push(chunk);
+	});
+	req.on("end", () => {
+		const rawBody = Buffer.concat(chunks);
+		const headers: Record<string, string> = {};
+		for (const [name, value] of Object.entries(req.headers)) {
+			if (value !== undefined) {
+				headers[name] = Array.isArray(value) ? value.join(", ") : value;
+			}
+		}
+		handle({
+			index,
+			method: req.method ?? "",
+			path: req.url ?? "",
+			headers,
+			rawBody,
+			body: rawBody.toString("utf8"),
+			receivedAt: Date.now(),
+		});
+	});
 }
 
 /** Starts `count` receivers. */

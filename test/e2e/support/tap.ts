@@ -18,7 +18,7 @@ import {
 	type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ReceivedRequest } from "./receiver";
+import { onWholeRequest, type ReceivedRequest } from "./receiver";
 import { done, notYet, type Poll, waitFor } from "./wait";
 
 /** A request as the tap saw it, and what the upstream answered. */
@@ -96,18 +96,7 @@ export class Tap {
 	}
 
 	private handle(req: IncomingMessage, res: ServerResponse): void {
-		const chunks: Buffer[] = [];
-		req.on("data", (chunk: Buffer) => {
-			chunks.push(chunk);
-		});
-		req.on("end", () => {
-			const rawBody = Buffer.concat(chunks);
-			const headers: Record<string, string> = {};
-			for (const [name, value] of Object.entries(req.headers)) {
-				if (value !== undefined) {
-					headers[name] = Array.isArray(value) ? value.join(", ") : value;
-				}
-			}
+		onWholeRequest(req, this.requests.length, (base) => {
 			// Passed on with the names as they arrived.
 			const forwarded: Record<string, string> = {};
 			for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
@@ -116,16 +105,7 @@ export class Tap {
 					forwarded[name] = req.rawHeaders[i + 1] ?? "";
 				}
 			}
-			forwarded["content-length"] = String(rawBody.length);
-			const base: ReceivedRequest = {
-				index: this.requests.length,
-				method: req.method ?? "",
-				path: req.url ?? "",
-				headers,
-				rawBody,
-				body: rawBody.toString("utf8"),
-				receivedAt: Date.now(),
-			};
+			forwarded["content-length"] = String(base.rawBody.length);
 			void this.relay(base, forwarded).then((tapped) => {
 				this.requests.push(tapped);
 				res.writeHead(tapped.upstreamStatus, { "content-type": "text/plain" });
