@@ -154,7 +154,11 @@ export class EndpointScheduler extends DurableObject<Env> {
 		);
 	}
 
-	/** Stores retries (a later schedule for the same delivery replaces the earlier) and arms the alarm. */
+	/**
+	 * Holds retries without an attempt to report (a later schedule for the same
+	 * delivery replaces the earlier) and arms the alarm. The consumer hands its
+	 * retries over through report(); the tests set up due retries with this.
+	 */
 	async schedule(tenantId: string, endpointId: string, retries: readonly ScheduledRetry[]): Promise<void> {
 		const started = this.startRequest();
 		for (const retry of retries) this.storeDue(tenantId, endpointId, retry, "scheduled", HELD.retry);

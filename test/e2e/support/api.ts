@@ -212,18 +212,22 @@ export async function listAllIds(path: string, key: string): Promise<string[]> {
 	throw new Error(`${path} did not stop paginating after 1000 pages`);
 }
 
-/** Waits until the endpoint has one delivery for `eventId` that satisfies `accept`. */
+/**
+ * Waits until the endpoint has one delivery for `eventId` that satisfies
+ * `accept`. `list` reads the endpoint's log; by default with the admin key.
+ */
 export async function waitForDelivery(
 	webhookId: string,
 	eventId: string,
 	accept: (delivery: DeliverySummary) => boolean,
 	description: string,
 	timeoutMs = 20_000,
+	list: (webhookId: string) => Promise<DeliverySummary[]> = listDeliveries,
 ): Promise<DeliverySummary> {
 	return waitFor(
 		`delivery of ${eventId} to ${webhookId} to be ${description}`,
 		async (): Promise<Poll<DeliverySummary>> => {
-			const deliveries = (await listDeliveries(webhookId)).filter((d) => d.event_id === eventId);
+			const deliveries = (await list(webhookId)).filter((d) => d.event_id === eventId);
 			const match = deliveries.find(accept);
 			return match === undefined ? notYet(deliveries) : done(match);
 		},

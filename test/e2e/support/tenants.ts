@@ -16,8 +16,8 @@ import {
 	type RequestOptions,
 	summarize,
 	type Webhook,
+	waitForDelivery,
 } from "./api";
-import { done, notYet, type Poll, waitFor } from "./wait";
 
 /** `settings` of a tenant, as `POST /v1/tenants` takes it and answers it. */
 export interface TenantSettings {
@@ -117,14 +117,6 @@ export class TenantClient {
 		description: string,
 		timeoutMs = 20_000,
 	): Promise<DeliverySummary> {
-		return waitFor(
-			`delivery of ${eventId} to ${webhookId} to be ${description}`,
-			async (): Promise<Poll<DeliverySummary>> => {
-				const deliveries = (await this.listDeliveries(webhookId)).filter((d) => d.event_id === eventId);
-				const match = deliveries.find(accept);
-				return match === undefined ? notYet(deliveries) : done(match);
-			},
-			{ timeoutMs, intervalMs: 250 },
-		);
+		return waitForDelivery(webhookId, eventId, accept, description, timeoutMs, (id) => this.listDeliveries(id));
 	}
 }
