@@ -1,8 +1,10 @@
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { authenticate } from "./auth/authenticate";
+import { internalPrincipal } from "./auth/internal";
 import { enforceRateLimit } from "./auth/rate-limit";
 import { isTenantAdministration, tenantInScope } from "./auth/scope";
+import { createDashboard } from "./dashboard";
 import { tenantDatabase } from "./db/tenant-database";
 import { renderDocsPage } from "./docs";
 import { ApiError, errorBody } from "./lib/errors";
@@ -13,6 +15,7 @@ import { deliveryRoutes } from "./routes/deliveries";
 import { eventTypeRoutes } from "./routes/event-types";
 import { eventRoutes } from "./routes/events";
 import { MAX_BATCH_BODY_BYTES, MAX_EVENT_PAYLOAD_BYTES } from "./routes/events/schemas";
+import { portalLinkRoutes } from "./routes/portal-links";
 import { type AppEnv, createRouter } from "./routes/shared";
 import { taskRoutes } from "./routes/tasks";
 import { tenantRoutes } from "./routes/tenants";
@@ -76,6 +79,11 @@ export function createApp() {
 	app.get("/docs", (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))));
 
 	const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
+		const internal = internalPrincipal(c.req.raw);
+		if (internal) {
+			c.set("principal", internal);
+			return next();
+		}
 		const authorization = c.req.header("authorization") ?? "";
 		const match = /^Bearer\s+(.+)$/i.exec(authorization);
 		if (!match?.[1]) throw new ApiError("unauthorized", "send Authorization: Bearer <API key>");
@@ -153,6 +161,13 @@ export function createApp() {
 	app.route("/", eventTypeRoutes);
 	app.route("/", tenantRoutes);
 	app.route("/", taskRoutes);
+	app.route("/", portalLinkRoutes);
+
+	// The dashboard is a client of the routes above, called in-process through this same app.
+	app.route(
+		"/",
+		createDashboard((request, env, ctx) => app.fetch(request, env, ctx)),
+	);
 
 	app.notFound((c) => c.json(errorBody(new ApiError("not_found", "no such route")), 404));
 	app.onError((error, c) => {

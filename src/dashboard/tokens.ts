@@ -61,7 +61,11 @@ function adminKeyOf(env: Env): string {
 }
 
 /** Signs `claims` (which must carry `exp`, milliseconds since the epoch). */
-export async function signToken(env: Env, purpose: TokenPurpose, claims: { exp: number } & Record<string, unknown>): Promise<string> {
+export async function signToken(
+	env: Env,
+	purpose: TokenPurpose,
+	claims: { exp: number } & Record<string, unknown>,
+): Promise<string> {
 	const payload = toBase64Url(encoder.encode(JSON.stringify(claims)));
 	const key = await signingKey(adminKeyOf(env), purpose);
 	const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(payload)));
@@ -69,7 +73,11 @@ export async function signToken(env: Env, purpose: TokenPurpose, claims: { exp: 
 }
 
 /** The token's claims when its signature is good and it has not expired; otherwise null. */
-export async function verifyToken(env: Env, purpose: TokenPurpose, token: string): Promise<Record<string, unknown> | null> {
+export async function verifyToken(
+	env: Env,
+	purpose: TokenPurpose,
+	token: string,
+): Promise<Record<string, unknown> | null> {
 	if ((env.ADMIN_API_KEY ?? "") === "" || token.length > 4096) return null;
 	const [payload, signature, extra] = token.split(".");
 	if (payload === undefined || signature === undefined || extra !== undefined) return null;

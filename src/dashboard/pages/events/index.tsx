@@ -1,0 +1,7 @@
+import type { Hono } from "hono";
+import type { DashboardEnv } from "../../context";
+
+// In progress: the pages of this section are being written.
+export function registerEventPages(dashboard: Hono<DashboardEnv>): void {
+	void dashboard;
+}

@@ -1,0 +1,23 @@
+/** Where the dashboard's pages live; every link and form action is built here. */
+
+export const DASHBOARD = "/dashboard";
+export const ASSETS = `${DASHBOARD}/assets`;
+
+/** A page of a tenant's view (`/endpoints`, `/events/evt_…`). */
+export function tenantPath(tenantId: string, rest = ""): string {
+	return `${DASHBOARD}/t/${encodeURIComponent(tenantId)}${rest}`;
+}
+
+export function endpointPath(tenantId: string, endpointId: string, rest = ""): string {
+	return tenantPath(tenantId, `/endpoints/${encodeURIComponent(endpointId)}${rest}`);
+}
+
+/** `path?query` with empty values left out. */
+export function withQuery(path: string, query: Record<string, string | number | null | undefined>): string {
+	const params = new URLSearchParams();
+	for (const [name, value] of Object.entries(query)) {
+		if (value !== null && value !== undefined && value !== "") params.set(name, String(value));
+	}
+	const text = params.toString();
+	return text === "" ? path : `${path}?${text}`;
+}

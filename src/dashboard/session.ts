@@ -1,0 +1,117 @@
+import { and, eq } from "drizzle-orm";
+import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { apiKeys } from "../db/schema";
+import { controlDatabase } from "../db/tenant-database";
+import { DEFAULT_TENANT_ID, getTenantOr404 } from "../db/tenants";
+import { randomToken, signToken, verifyToken } from "./tokens";
+
+/**
+ * Who is signed in. `admin` and `tenant` signed in with an API key; `portal`
+ * came through a portal link and has no key. A tenant or portal session sees
+ * its own tenant only.
+ */
+export interface Session {
+	role: "admin" | "tenant" | "portal";
+	tenantId: string | null;
+	keyId: string | null;
+	readOnly: boolean;
+	/** The synchronizer token every form of this session carries. */
+	csrf: string;
+	expiresAt: number;
+}
+
+/** A key sign-in lasts a working day; a portal session lasts as long as its link. */
+export const KEY_SESSION_SECONDS = 8 * 3600;
+
+function isProduction(env: Env): boolean {
+	return env.ENVIRONMENT !== "development";
+}
+
+/**
+ * `__Host-` pins the cookie to this host and path `/` and demands Secure,
+ * which browsers only honour over https, so local development (plain http)
+ * uses the bare name.
+ */
+export function sessionCookieName(env: Env): string {
+	return isProduction(env) ? "__Host-edgehook_session" : "edgehook_session";
+}
+
+/** Portal sessions inside an allowed frame need a cookie the browser sends in a third-party context. */
+export function framedPortal(env: Env, session: Pick<Session, "role">): boolean {
+	return session.role === "portal" && (env.PORTAL_FRAME_ANCESTORS ?? "").trim() !== "";
+}
+
+export async function startSession<E extends { Bindings: Env }>(
+	c: Context<E>,
+	fields: Omit<Session, "csrf" | "expiresAt">,
+	expiresAt: number,
+): Promise<Session> {
+	const session: Session = { ...fields, csrf: randomToken(), expiresAt };
+	const token = await signToken(c.env, "session", {
+		role: session.role,
+		tenant: session.tenantId,
+		key: session.keyId,
+		ro: session.readOnly,
+		csrf: session.csrf,
+		exp: session.expiresAt,
+	});
+	const framed = framedPortal(c.env, session);
+	setCookie(c, sessionCookieName(c.env), token, {
+		path: "/",
+		httpOnly: true,
+		secure: isProduction(c.env) || framed,
+		sameSite: framed ? "None" : "Strict",
+		partitioned: framed,
+		expires: new Date(expiresAt),
+	});
+	return session;
+}
+
+export function endSession<E extends { Bindings: Env }>(c: Context<E>): void {
+	deleteCookie(c, sessionCookieName(c.env), { path: "/", secure: isProduction(c.env) });
+}
+
+function parseClaims(claims: Record<string, unknown>): Session | null {
+	const { role, tenant, key, ro, csrf, exp } = claims;
+	if (role !== "admin" && role !== "tenant" && role !== "portal") return null;
+	if (typeof csrf !== "string" || typeof ro !== "boolean" || typeof exp !== "number") return null;
+	const tenantId = typeof tenant === "string" ? tenant : null;
+	const keyId = typeof key === "string" ? key : null;
+	if (role !== "admin" && tenantId === null) return null;
+	if (role === "tenant" && keyId === null) return null;
+	return { role, tenantId, keyId, readOnly: ro, csrf, expiresAt: exp };
+}
+
+/** Whether the tenant exists and is not being deleted. */
+export async function tenantIsLive(env: Env, tenantId: string): Promise<boolean> {
+	if (tenantId === DEFAULT_TENANT_ID) return true;
+	try {
+		await getTenantOr404(controlDatabase(env), tenantId);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+/** Whether what the session stands on still exists: its tenant, and for a key sign-in the key (revoking it signs out). */
+async function stillValid(env: Env, session: Session): Promise<boolean> {
+	if (session.role === "admin" || session.tenantId === null) return true;
+	if (!(await tenantIsLive(env, session.tenantId))) return false;
+	if (session.role === "portal" || session.keyId === null) return true;
+	const [key] = await controlDatabase(env)
+		.select({ id: apiKeys.id })
+		.from(apiKeys)
+		.where(and(eq(apiKeys.tenantId, session.tenantId), eq(apiKeys.id, session.keyId)));
+	return key !== undefined;
+}
+
+/** The request's session, or null when it has none, a forged or expired one, or one whose key was revoked. */
+export async function readSession<E extends { Bindings: Env }>(c: Context<E>): Promise<Session | null> {
+	const token = getCookie(c, sessionCookieName(c.env));
+	if (!token) return null;
+	const claims = await verifyToken(c.env, "session", token);
+	const session = claims === null ? null : parseClaims(claims);
+	if (session === null || !(await stillValid(c.env, session))) return null;
+	return session;
+}
