@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { csrf } from "hono/csrf";
 import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
 import { authenticate } from "../auth/authenticate";
 import { DEFAULT_TENANT_ID } from "../db/tenants";
 import { type ApiFetch, apiFor } from "./api";
@@ -223,6 +224,17 @@ export function createDashboard(fetchApi: ApiFetch) {
 
 	dashboard.all(`${DASHBOARD}/*`, (c) => notFoundPage(c));
 	dashboard.onError((error, c) => {
+		// Hono's csrf middleware refuses a cross-site post with a 403 HTTPException.
+		if (error instanceof HTTPException && error.status === 403) {
+			return render(
+				c as DashboardContext,
+				{
+					title: "Form refused",
+					children: <Notice kind="error">Forms must be sent from this site's own pages.</Notice>,
+				},
+				403,
+			);
+		}
 		console.error("dashboard error", error);
 		return render(
 			c as DashboardContext,

@@ -1,0 +1,192 @@
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createPortalToken } from "../../src/dashboard/tokens";
+import { ADMIN_KEY, api, record, uniqueName } from "./helpers";
+
+const ORIGIN = "http://edgehook.test";
+const COOKIE = "edgehook_session";
+
+interface Page {
+	status: number;
+	headers: Headers;
+	text: string;
+}
+
+async function browse(
+	method: string,
+	path: string,
+	options: { cookie?: string; form?: Record<string, string>; origin?: string | null } = {},
+): Promise<Page> {
+	const headers: Record<string, string> = {};
+	if (options.cookie) headers.cookie = `${COOKIE}=${options.cookie}`;
+	if (options.origin !== null) headers.origin = options.origin ?? ORIGIN;
+	let body: string | undefined;
+	if (options.form) {
+		body = new URLSearchParams(options.form).toString();
+		headers["content-type"] = "application/x-www-form-urlencoded";
+	}
+	const response = await exports.default.fetch(`${ORIGIN}${path}`, { method, headers, body, redirect: "manual" });
+	return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+function sessionCookie(page: Page): string {
+	const match = new RegExp(`${COOKIE}=([^;]+)`).exec(page.headers.get("set-cookie") ?? "");
+	if (!match?.[1]) throw new Error(`no session cookie in ${page.status} ${page.headers.get("set-cookie")}`);
+	return match[1];
+}
+
+/** The CSRF token a session's forms carry, read from its cookie as the pages would render it. */
+function csrfOf(cookie: string): string {
+	const payload = cookie.split(".")[0] ?? "";
+	const claims = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/"))) as { csrf: string };
+	return claims.csrf;
+}
+
+async function signIn(apiKey: string): Promise<string> {
+	const page = await browse("POST", "/dashboard/sign-in", { form: { api_key: apiKey } });
+	expect(page.status).toBe(303);
+	return sessionCookie(page);
+}
+
+async function tenantWithKey(): Promise<{ tenantId: string; keyId: string; key: string }> {
+	const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("dash") } })).body);
+	const created = record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "ui" } })).body);
+	return { tenantId: String(tenant.id), keyId: String(created.id), key: String(created.key) };
+}
+
+describe("dashboard sessions", () => {
+	it("leads from / to the sign-in page, with strict headers", async () => {
+		const root = await browse("GET", "/");
+		expect(root.status).toBe(302);
+		expect(root.headers.get("location")).toBe("/dashboard");
+		const dashboard = await browse("GET", "/dashboard");
+		expect(dashboard.headers.get("location")).toBe("/dashboard/sign-in");
+		const signInPage = await browse("GET", "/dashboard/sign-in");
+		expect(signInPage.status).toBe(200);
+		expect(signInPage.text.startsWith("<!DOCTYPE html>")).toBe(true);
+		expect(signInPage.text).toContain('<label for="field-api_key">API key</label>');
+		const csp = signInPage.headers.get("content-security-policy") ?? "";
+		expect(csp).toContain("script-src 'self'");
+		expect(csp).toContain("frame-ancestors 'none'");
+		expect(signInPage.headers.get("x-frame-options")).toBe("DENY");
+		expect(signInPage.headers.get("cache-control")).toBe("no-store");
+	});
+
+	it("refuses a wrong key and a sign-in posted from another site", async () => {
+		const wrong = await browse("POST", "/dashboard/sign-in", { form: { api_key: "ehk_not-a-real-key" } });
+		expect(wrong.status).toBe(401);
+		expect(wrong.text).toContain("That key is not valid");
+		expect(wrong.headers.get("set-cookie")).toBeNull();
+		const crossSite = await browse("POST", "/dashboard/sign-in", {
+			form: { api_key: ADMIN_KEY },
+			origin: "https://evil.example",
+		});
+		expect(crossSite.status).toBe(403);
+		expect(crossSite.headers.get("set-cookie")).toBeNull();
+	});
+
+	it("signs the admin in with an HttpOnly, SameSite=Strict cookie that the API does not accept", async () => {
+		const page = await browse("POST", "/dashboard/sign-in", { form: { api_key: ADMIN_KEY } });
+		expect(page.status).toBe(303);
+		expect(page.headers.get("location")).toBe("/dashboard/tenants");
+		const setCookie = page.headers.get("set-cookie") ?? "";
+		expect(setCookie).toContain("HttpOnly");
+		expect(setCookie).toContain("SameSite=Strict");
+		expect(setCookie).toMatch(/Expires=/);
+		const cookie = sessionCookie(page);
+		const apiWithCookie = await exports.default.fetch(`${ORIGIN}/v1/webhooks`, {
+			headers: { cookie: `${COOKIE}=${cookie}` },
+		});
+		expect(apiWithCookie.status).toBe(401);
+		expect((await browse("GET", "/dashboard", { cookie })).headers.get("location")).toBe("/dashboard/tenants");
+	});
+
+	it("treats a tampered cookie as no session", async () => {
+		const cookie = await signIn(ADMIN_KEY);
+		const [payload, signature] = cookie.split(".");
+		const claims = JSON.parse(atob((payload ?? "").replaceAll("-", "+").replaceAll("_", "/"))) as Record<
+			string,
+			unknown
+		>;
+		const forged = btoa(JSON.stringify({ ...claims, role: "admin", exp: Date.now() + 1e9 }))
+			.replaceAll("+", "-")
+			.replaceAll("/", "_")
+			.replace(/=+$/, "");
+		const page = await browse("GET", "/dashboard/t/default/endpoints", { cookie: `${forged}.${signature}` });
+		expect(page.status).toBe(302);
+		expect(page.headers.get("location")).toBe("/dashboard/sign-in");
+	});
+
+	it("keeps a tenant's session to its own tenant, and ends it when its key is revoked", async () => {
+		const a = await tenantWithKey();
+		const b = await tenantWithKey();
+		const cookie = await signIn(a.key);
+		expect((await browse("GET", "/dashboard", { cookie })).headers.get("location")).toBe(
+			`/dashboard/t/${a.tenantId}/endpoints`,
+		);
+		const other = await browse("GET", `/dashboard/t/${b.tenantId}/endpoints`, { cookie });
+		expect(other.status).toBe(404);
+		expect(other.text).not.toContain(b.tenantId);
+		const operator = await browse("GET", "/dashboard/tenants", { cookie });
+		expect(operator.status).toBe(404);
+
+		expect((await api("DELETE", `/v1/tenants/${a.tenantId}/api-keys/${a.keyId}`)).status).toBe(204);
+		const afterRevoke = await browse("GET", `/dashboard/t/${a.tenantId}/endpoints`, { cookie });
+		expect(afterRevoke.status).toBe(302);
+		expect(afterRevoke.headers.get("location")).toBe("/dashboard/sign-in");
+	});
+
+	it("refuses a form without the session's CSRF token, and accepts it with the token", async () => {
+		const cookie = await signIn(ADMIN_KEY);
+		const missing = await browse("POST", "/dashboard/sign-out", { cookie, form: {} });
+		expect(missing.status).toBe(403);
+		expect(missing.text).toContain("Form refused");
+		const wrong = await browse("POST", "/dashboard/sign-out", { cookie, form: { _csrf: "x".repeat(22) } });
+		expect(wrong.status).toBe(403);
+		const otherSession = csrfOf(await signIn(ADMIN_KEY));
+		expect((await browse("POST", "/dashboard/sign-out", { cookie, form: { _csrf: otherSession } })).status).toBe(403);
+		const signOut = await browse("POST", "/dashboard/sign-out", { cookie, form: { _csrf: csrfOf(cookie) } });
+		expect(signOut.status).toBe(303);
+		expect(signOut.headers.get("set-cookie")).toMatch(new RegExp(`${COOKIE}=;`));
+	});
+});
+
+describe("portal links", () => {
+	it("opens a read-only view of one tenant that refuses every action", async () => {
+		const a = await tenantWithKey();
+		const b = await tenantWithKey();
+		const token = await createPortalToken(env, {
+			tenantId: a.tenantId,
+			readOnly: true,
+			expiresAt: Date.now() + 60_000,
+		});
+		const opened = await browse("GET", `/portal/${token}`);
+		expect(opened.status).toBe(303);
+		expect(opened.headers.get("location")).toBe(`/dashboard/t/${a.tenantId}/endpoints`);
+		expect(opened.headers.get("referrer-policy")).toBe("no-referrer");
+		const cookie = sessionCookie(opened);
+		expect((await browse("GET", `/dashboard/t/${b.tenantId}/endpoints`, { cookie })).status).toBe(404);
+		const action = await browse("POST", "/dashboard/sign-out", { cookie, form: { _csrf: csrfOf(cookie) } });
+		expect(action.status).toBe(403);
+		expect(action.text).toContain("read-only");
+	});
+
+	it("answers 410 to an expired, forged or deleted tenant's link", async () => {
+		const a = await tenantWithKey();
+		const expired = await createPortalToken(env, { tenantId: a.tenantId, readOnly: false, expiresAt: Date.now() - 1 });
+		const expiredPage = await browse("GET", `/portal/${expired}`);
+		expect(expiredPage.status).toBe(410);
+		expect(expiredPage.headers.get("set-cookie")).toBeNull();
+
+		const valid = await createPortalToken(env, {
+			tenantId: a.tenantId,
+			readOnly: false,
+			expiresAt: Date.now() + 60_000,
+		});
+		const forged = `${valid.slice(0, -2)}${valid.endsWith("AA") ? "BB" : "AA"}`;
+		expect((await browse("GET", `/portal/${forged}`)).status).toBe(410);
+
+		expect((await api("DELETE", `/v1/tenants/${a.tenantId}`)).status).toBe(202);
+		expect((await browse("GET", `/portal/${valid}`)).status).toBe(410);
+	});
+});
