@@ -23,6 +23,8 @@ export default defineConfig({
 					ENVIRONMENT: "development",
 					ADMIN_API_KEY: "test-admin-key",
 					RETRY_SCHEDULE: "60,300,1800,7200",
+					// The portal tests check that this site, and only it, may frame the portal.
+					PORTAL_FRAME_ANCESTORS: "https://app.example.com",
 					TEST_INGEST_LIMIT: String(TEST_INGEST_LIMIT),
 					TEST_MANAGEMENT_LIMIT: String(TEST_MANAGEMENT_LIMIT),
 					TEST_MIGRATIONS: await readD1Migrations("./migrations"),

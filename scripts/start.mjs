@@ -26,6 +26,7 @@ run("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local"]);
 
 console.log("\nEdgehook is starting on http://127.0.0.1:8787");
 console.log(`Local admin key (from ${DEV_VARS}): ${adminKey ?? "(ADMIN_API_KEY is missing from .dev.vars)"}`);
+console.log(`Dashboard: ${BASE_URL} (sign in with the admin key above)`);
 console.log(`Try: curl -H "Authorization: Bearer ${adminKey ?? "<key>"}" http://127.0.0.1:8787/v1/webhooks\n`);
 
 const dev = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", "8787"], { stdio: "inherit" });

@@ -30,10 +30,13 @@ function homeOf(session: Session): string {
 	return session.role === "admin" ? `${DASHBOARD}/tenants` : tenantPath(session.tenantId ?? "", "/endpoints");
 }
 
+/** Sources PORTAL_FRAME_ANCESTORS may list: origins and 'self'; anything else could bend the CSP header and is dropped. */
+const FRAME_SOURCE = /^(https?:\/\/[a-z0-9.*-]+(:\d{1,5})?|'self')$/i;
+
 function frameAncestors(env: Env, session: Session | null, path: string): string {
-	const allowed = (env.PORTAL_FRAME_ANCESTORS ?? "").trim();
+	const allowed = (env.PORTAL_FRAME_ANCESTORS ?? "").split(/\s+/).filter((source) => FRAME_SOURCE.test(source));
 	const portal = path.startsWith("/portal/") || session?.role === "portal";
-	return portal && allowed !== "" ? allowed : "'none'";
+	return portal && allowed.length > 0 ? allowed.join(" ") : "'none'";
 }
 
 /**

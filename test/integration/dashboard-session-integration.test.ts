@@ -164,6 +164,13 @@ describe("portal links", () => {
 		expect(opened.status).toBe(303);
 		expect(opened.headers.get("location")).toBe(`/dashboard/t/${a.tenantId}/endpoints`);
 		expect(opened.headers.get("referrer-policy")).toBe("no-referrer");
+		// vitest.config.ts lets https://app.example.com frame the portal, so its cookie must reach a third-party frame.
+		expect(opened.headers.get("content-security-policy")).toContain("frame-ancestors https://app.example.com");
+		expect(opened.headers.get("x-frame-options")).toBeNull();
+		const setCookie = opened.headers.get("set-cookie") ?? "";
+		expect(setCookie).toContain("SameSite=None");
+		expect(setCookie).toContain("Secure");
+		expect(setCookie).toContain("Partitioned");
 		const cookie = sessionCookie(opened);
 		expect((await browse("GET", `/dashboard/t/${b.tenantId}/endpoints`, { cookie })).status).toBe(404);
 		const action = await browse("POST", "/dashboard/sign-out", { cookie, form: { _csrf: csrfOf(cookie) } });
