@@ -185,6 +185,8 @@ export const eventTypes = sqliteTable(
 		description: text("description").notNull().default(""),
 		/** JSON Schema of the payload, as given; kept for documentation. */
 		schema: text("schema"),
+		/** JSON object: an example payload, for documentation and test sends; null when none was given. */
+		example: text("example"),
 		createdAt: integer("created_at").notNull(),
 	},
 	(table) => [primaryKey({ columns: [table.tenantId, table.name] })],
