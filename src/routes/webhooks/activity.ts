@@ -1,20 +1,83 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, gte, lt } from "drizzle-orm";
+import { createMiddleware } from "hono/factory";
 import { getEndpointOr404 } from "../../db/endpoints";
-import { deliveries } from "../../db/schema";
+import { deliveries, type EndpointRow } from "../../db/schema";
+import { isOperationalEventType } from "../../delivery/operational-events";
 import { ApiError } from "../../lib/errors";
 import { deliveryId, deliveryIdRange } from "../../lib/ids";
 import { DeliveryOut, DeliveryStatus, deliveryOut } from "../deliveries/schemas";
+import { catalogEntry } from "../event-types";
 import { ingestContext, ingestEvents } from "../events/ingest";
-import { createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
+import { EventTypeName } from "../events/schemas";
+import { type AppEnv, createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
+import { validationFailed } from "../validation";
+
+const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z";
+
+const DateTimeQuery = (description: string) =>
+	z.iso
+		.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
+		.max(64)
+		.optional()
+		.openapi({ description, example: "2026-05-01T00:00:00Z" });
+
+const DeliveryListQuery = PaginationQuery.extend({
+	status: DeliveryStatus.optional(),
+	event_type: EventTypeName.optional().openapi({ description: "Only deliveries of this event type (exact name)" }),
+	since: DateTimeQuery("Only deliveries created at or after this time"),
+	until: DateTimeQuery("Only deliveries created before this time"),
+}).superRefine((query, ctx) => {
+	if (query.since === undefined || query.until === undefined) return;
+	if (Date.parse(query.since) >= Date.parse(query.until)) {
+		ctx.addIssue({ code: "custom", path: ["since"], message: "must be before until" });
+	}
+});
+
+/** A test send may name any type a sender may post: the operational ones only Edgehook sends. */
+const TestEventType = EventTypeName.refine(
+	(type) => !isOperationalEventType(type),
+	"is reserved for Edgehook's operational events (endpoint.failing, endpoint.recovered, endpoint.disabled, delivery.exhausted)",
+);
+
+const TestIn = z
+	.strictObject({
+		event_type: TestEventType.optional().openapi({
+			description: "webhook.test (the default) or a type of the event type catalog",
+		}),
+		payload: z
+			.record(z.string(), z.unknown())
+			.optional()
+			.openapi({
+				type: "object",
+				description: "The event's data; when missing, the event type's example, else {}",
+				example: { id: "user_123" },
+			}),
+	})
+	.openapi("TestIn");
+
+const TEST_EVENT_TYPE = "webhook.test";
+
+/**
+ * Looks the endpoint up before the body is validated, so another tenant's
+ * endpoint id answers 404 whatever the body says, never a 422 that would
+ * confirm the route only.
+ */
+const loadEndpoint = createMiddleware<{ Bindings: Env; Variables: AppEnv["Variables"] & { endpoint: EndpointRow } }>(
+	async (c, next) => {
+		c.set("endpoint", await getEndpointOr404(c.var.db, c.var.tenantId, c.req.param("id") ?? ""));
+		await next();
+	},
+);
 
 const deliveriesRoute = createRoute({
 	method: "get",
 	path: "/v1/webhooks/{id}/deliveries",
 	tags: ["Webhooks"],
 	summary: "The endpoint's delivery log, newest first",
-	description: "A delivery appears here once its first attempt is recorded, normally milliseconds after the event.",
-	request: { params: IdParam, query: PaginationQuery.extend({ status: DeliveryStatus.optional() }) },
+	description:
+		"A delivery appears here once its first attempt is recorded, normally milliseconds after the event. The filters combine; `since` and `until` are on the delivery's creation time (its event's).",
+	request: { params: IdParam, query: DeliveryListQuery },
 	responses: {
 		200: jsonContent(
 			z.object({ deliveries: z.array(DeliveryOut), next_cursor: z.string().nullable() }).openapi("DeliveryList"),
@@ -28,21 +91,27 @@ const testRoute = createRoute({
 	method: "post",
 	path: "/v1/webhooks/{id}/test",
 	tags: ["Webhooks"],
-	summary: "Send a webhook.test event to this endpoint alone",
-	request: { params: IdParam },
+	summary: "Send a test event to this endpoint alone",
+	description:
+		"Without a body, a webhook.test event. With `event_type`, an event of that type carrying `payload`, or the type's example when there is none, else {}. Either way it goes to this endpoint alone, whatever its subscriptions.",
+	middleware: [loadEndpoint] as const,
+	request: {
+		params: IdParam,
+		body: { required: false, content: { "application/json": { schema: TestIn } } },
+	},
 	responses: {
 		202: jsonContent(
 			z.object({ event_id: z.string(), delivery_id: z.string() }).openapi("TestAccepted"),
 			"The test event is queued",
 		),
-		...errorResponses(401, 404, 409),
+		...errorResponses(400, 401, 404, 409, 415, 422),
 	},
 });
 
 export const webhookActivity = createRouter()
 	.openapi(deliveriesRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		const { limit, cursor, status } = c.req.valid("query");
+		const { limit, cursor, status, event_type: eventType, since, until } = c.req.valid("query");
 		await getEndpointOr404(c.var.db, c.var.tenantId, id);
 		const range = deliveryIdRange(id);
 		const upperBound = cursor !== undefined && cursor > range.from && cursor < range.to ? cursor : range.to;
@@ -55,6 +124,9 @@ export const webhookActivity = createRouter()
 					lt(deliveries.id, upperBound),
 					eq(deliveries.tenantId, c.var.tenantId),
 					status ? eq(deliveries.status, status) : undefined,
+					eventType === undefined ? undefined : eq(deliveries.eventType, eventType),
+					since === undefined ? undefined : gte(deliveries.createdAt, Date.parse(since)),
+					until === undefined ? undefined : lt(deliveries.createdAt, Date.parse(until)),
 				),
 			)
 			.orderBy(desc(deliveries.id))
@@ -68,16 +140,25 @@ export const webhookActivity = createRouter()
 	})
 	.openapi(testRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		const endpoint = await getEndpointOr404(c.var.db, c.var.tenantId, id);
+		const input = c.req.valid("json");
+		const endpoint = c.var.endpoint;
 		if (!endpoint.active) throw new ApiError("conflict", "the endpoint is disabled; enable it before testing");
+		const type = input.event_type ?? TEST_EVENT_TYPE;
+		let data: Record<string, unknown>;
+		if (type === TEST_EVENT_TYPE) {
+			data = input.payload ?? { webhook_id: id, message: "This is a test event sent by Edgehook." };
+		} else {
+			const entry = await catalogEntry(c.var.db, c.var.tenantId, type);
+			if (entry === null) {
+				throw validationFailed([
+					{ field: "event_type", message: `is not in the event type catalog: add ${type} with POST /v1/event-types` },
+				]);
+			}
+			data = input.payload ?? entry.example ?? {};
+		}
 		const [result] = await ingestEvents(
 			ingestContext(c.env, c.var.db, c.var.tenantId),
-			[
-				{
-					type: "webhook.test",
-					dataJson: JSON.stringify({ webhook_id: id, message: "This is a test event sent by Edgehook." }),
-				},
-			],
+			[{ type, dataJson: JSON.stringify(data) }],
 			id,
 		);
 		if (!result) throw new ApiError("internal_error", "the test event was not stored");

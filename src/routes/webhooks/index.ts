@@ -4,6 +4,7 @@ import { createWebhook } from "./create";
 import { readWebhooks } from "./read";
 import { recoverWebhook } from "./recover";
 import { rotateWebhookSecret } from "./rotate";
+import { webhookStats } from "./stats";
 import { updateWebhooks } from "./update";
 
 export const webhookRoutes = createRouter()
@@ -11,5 +12,6 @@ export const webhookRoutes = createRouter()
 	.route("/", readWebhooks)
 	.route("/", updateWebhooks)
 	.route("/", webhookActivity)
+	.route("/", webhookStats)
 	.route("/", rotateWebhookSecret)
 	.route("/", recoverWebhook);
