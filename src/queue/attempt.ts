@@ -66,6 +66,34 @@ function nextSlowUntil(
 	return answered && current !== null ? null : undefined;
 }
 
+/**
+ * The body and headers of an attempt of `event` to `endpoint`, signed at
+ * `signedAtMs`. The delivery's request view (GET /v1/deliveries/{id}/request)
+ * rebuilds what an attempt sent with this same function.
+ */
+export async function buildAttemptRequest(
+	event: EventRow,
+	endpoint: EndpointRow,
+	tenant: TenantSettings,
+	signedAtMs: number,
+): Promise<{ body: string; headers: Record<string, string> }> {
+	const body = serializeEnvelope({
+		id: event.id,
+		type: event.type,
+		createdAtMs: event.createdAt,
+		dataJson: event.data,
+	});
+	const headers = await buildSignedHeaders({
+		eventId: event.id,
+		body,
+		secrets: signingSecrets(endpoint.secret, endpoint.previousSecrets, signedAtMs),
+		timestampSeconds: Math.floor(signedAtMs / 1000),
+		tenant,
+		customHeaders: JSON.parse(endpoint.headers) as Record<string, string>,
+	});
+	return { body, headers };
+}
+
 export async function attemptDelivery(
 	defaults: DeploymentDefaults,
 	planned: PlannedAttempt,
@@ -76,24 +104,10 @@ export async function attemptDelivery(
 		retrySchedule: endpoint.retrySchedule === null ? null : (JSON.parse(endpoint.retrySchedule) as number[]),
 		timeoutMs: endpoint.timeoutMs,
 	});
-	const body = serializeEnvelope({
-		id: planned.event.id,
-		type: planned.event.type,
-		createdAtMs: planned.event.createdAt,
-		dataJson: planned.event.data,
-	});
 	// Checked again at every send: the URL may have been stored under rules that have since become stricter.
 	const urlProblem = targetUrlProblem(endpoint.url, defaults.environment);
 	if (urlProblem !== null) return refuseTarget(planned, `the endpoint URL is refused: url ${urlProblem}`);
-	const nowMs = Date.now();
-	const headers = await buildSignedHeaders({
-		eventId: planned.event.id,
-		body,
-		secrets: signingSecrets(endpoint.secret, endpoint.previousSecrets, nowMs),
-		timestampSeconds: Math.floor(nowMs / 1000),
-		tenant,
-		customHeaders: JSON.parse(endpoint.headers) as Record<string, string>,
-	});
+	const { body, headers } = await buildAttemptRequest(planned.event, endpoint, tenant, Date.now());
 	const result: AttemptResult = await sendAttempt({ url: endpoint.url, headers, body, timeoutMs: policy.timeoutMs });
 	count("attempts_made");
 	const record: AttemptRecord = {

@@ -19,6 +19,7 @@ describe("API description", () => {
 				"DELETE /v1/event-types/{name}",
 				"DELETE /v1/webhooks/{id}",
 				"GET /v1/deliveries/{id}",
+				"GET /v1/deliveries/{id}/request",
 				"GET /v1/event-types",
 				"GET /v1/events",
 				"GET /v1/events/{id}",

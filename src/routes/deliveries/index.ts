@@ -8,6 +8,7 @@ import { ApiError, notFound } from "../../lib/errors";
 import { parseDeliveryId } from "../../lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../../queue/messages";
 import { createRouter, errorResponses, IdParam, jsonContent } from "../shared";
+import { deliveryRequestRoutes } from "./request";
 import { DeliveryDetail, deliveryDetail, queuedDelivery } from "./schemas";
 
 const getRoute = createRoute({
@@ -81,4 +82,5 @@ export const deliveryRoutes = createRouter()
 		};
 		await enqueueJobs(c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, [job]);
 		return c.json({ id, attempt }, 202);
-	});
+	})
+	.route("/", deliveryRequestRoutes);

@@ -1,0 +1,78 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq, isNull } from "drizzle-orm";
+import { getEndpointOr404 } from "../../db/endpoints";
+import { findEvent } from "../../db/events";
+import { deliveries, tenants } from "../../db/schema";
+import { controlDatabase } from "../../db/tenant-database";
+import type { AttemptRecord } from "../../delivery/attempt-record";
+import { parseTenantSettings } from "../../delivery/settings";
+import { notFound } from "../../lib/errors";
+import { parseDeliveryId } from "../../lib/ids";
+import { buildAttemptRequest } from "../../queue/attempt";
+import { createRouter, errorResponses, IdParam, jsonContent } from "../shared";
+
+const DeliveryRequest = z
+	.object({
+		method: z.literal("POST"),
+		url: z.string(),
+		headers: z.record(z.string(), z.string()),
+		body: z.string().openapi({ description: "The body byte for byte, as signed" }),
+		note: z.string().openapi({ description: "What the rebuilt request stands for and where it may differ" }),
+	})
+	.openapi("DeliveryRequest");
+
+const requestRoute = createRoute({
+	method: "get",
+	path: "/v1/deliveries/{id}/request",
+	tags: ["Deliveries"],
+	summary: "The request the delivery's latest attempt sent, rebuilt",
+	description:
+		"Nothing of a request is stored but its response, so this rebuilds it the way the attempt built it: the same envelope and headers, signed at the second the latest attempt started. The endpoint's URL, custom headers and secrets and the tenant's settings are the current ones; `note` says how far that goes.",
+	request: { params: IdParam },
+	responses: { 200: jsonContent(DeliveryRequest, "The request"), ...errorResponses(401, 404) },
+});
+
+function noteFor(latest: AttemptRecord | undefined): string {
+	const current =
+		"URL, custom headers, user agent and signature settings are the endpoint's and tenant's as they are now; if they changed since, the attempt sent the older ones.";
+	if (latest === undefined) {
+		return `No attempt has been made yet: this is the request as it would be signed now. ${current}`;
+	}
+	return (
+		`Rebuilt for attempt ${latest.attempt}, signed with the time it started (${latest.started_at}) and the endpoint's secrets valid then ` +
+		"(a secret rotated in since is among them; one that has since left its grace period is not). " +
+		"The attempt signed a few milliseconds before it started, so on a rare second boundary its webhook-timestamp, and so its signatures, were one second earlier. " +
+		current
+	);
+}
+
+export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async (c) => {
+	const { id } = c.req.valid("param");
+	const parsed = parseDeliveryId(id);
+	if (!parsed) throw notFound("delivery", id);
+	const event = await findEvent(c.var.db, c.var.tenantId, { seq: parsed.eventSeq });
+	if (!event) throw notFound("delivery", id);
+	const [row] = await c.var.db
+		.select({ attempts: deliveries.attempts })
+		.from(deliveries)
+		.where(and(eq(deliveries.tenantId, c.var.tenantId), eq(deliveries.id, id)));
+	// No row yet is a delivery whose first attempt is still queued, as GET /v1/deliveries/{id} reads it.
+	if (!row && !(JSON.parse(event.endpointIds) as string[]).includes(parsed.endpointId)) {
+		throw notFound("delivery", id);
+	}
+	const endpoint = await getEndpointOr404(c.var.db, c.var.tenantId, parsed.endpointId);
+	const [tenant] = await controlDatabase(c.env)
+		.select({ settings: tenants.settings })
+		.from(tenants)
+		.where(and(eq(tenants.id, c.var.tenantId), isNull(tenants.deletedAt)));
+	const latest = row ? (JSON.parse(row.attempts) as AttemptRecord[]).at(-1) : undefined;
+	const startedAtMs = latest === undefined ? Number.NaN : Date.parse(latest.started_at);
+	const signedAtMs = Number.isFinite(startedAtMs) ? startedAtMs : Date.now();
+	const { body, headers } = await buildAttemptRequest(
+		event,
+		endpoint,
+		parseTenantSettings(tenant?.settings ?? "{}"),
+		signedAtMs,
+	);
+	return c.json({ method: "POST" as const, url: endpoint.url, headers, body, note: noteFor(latest) }, 200);
+});
