@@ -119,6 +119,7 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 	let fingerprint: string;
 	let webhookId: string;
 	let tenantId: string;
+	let eventTypeName: string;
 	const outcomes: Outcome[] = [];
 	let rowsStored = 0;
 
@@ -126,7 +127,8 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 	async function resourceFingerprint(): Promise<string> {
 		const endpoint = await env.DB.prepare("SELECT * FROM endpoints WHERE id = ?").bind(webhookId).first();
 		const tenant = await env.DB.prepare("SELECT * FROM tenants WHERE id = ?").bind(tenantId).first();
-		return JSON.stringify({ endpoint, tenant });
+		const eventType = await env.DB.prepare("SELECT * FROM event_types WHERE name = ?").bind(eventTypeName).first();
+		return JSON.stringify({ endpoint, tenant, eventType });
 	}
 
 	beforeAll(async () => {
@@ -138,6 +140,11 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 		const tenant = await api("POST", "/v1/tenants", { body: { name: "Bad-input corpus" } });
 		expect(tenant.status).toBe(201);
 		tenantId = String(record(tenant.body).id);
+		eventTypeName = "corpus.created";
+		const eventType = await api("POST", "/v1/event-types", {
+			body: { name: eventTypeName, description: "Corpus", example: { corpus: true } },
+		});
+		expect([201, 409]).toContain(eventType.status);
 
 		const started = Date.now();
 		corpus = buildCorpus(OPERATIONS, {
@@ -145,9 +152,13 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 			"POST /v1/webhooks/{id}/recover": { id: webhookId },
 			"POST /v1/webhooks/{id}/rotate-secret": { id: webhookId },
 			"GET /v1/webhooks/{id}/deliveries": { id: webhookId },
+			"GET /v1/webhooks/{id}/stats": { id: webhookId },
+			"POST /v1/webhooks/{id}/test": { id: webhookId },
+			"PATCH /v1/event-types/{name}": { name: eventTypeName },
 			"PATCH /v1/tenants/{id}": { id: tenantId },
 			"POST /v1/tenants/{id}/api-keys": { id: tenantId },
 			"GET /v1/tenants/{id}/api-keys": { id: tenantId },
+			"POST /v1/tenants/{id}/portal-links": { id: tenantId },
 		});
 		console.log(`bad-input corpus built in ${Date.now() - started} ms`);
 		countsAfterSetup = await countRows();

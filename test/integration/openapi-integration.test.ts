@@ -17,6 +17,7 @@ describe("API description", () => {
 		expect(operations.sort()).toEqual(
 			[
 				"DELETE /v1/event-types/{name}",
+				"PATCH /v1/event-types/{name}",
 				"DELETE /v1/webhooks/{id}",
 				"GET /v1/deliveries/{id}",
 				"GET /v1/deliveries/{id}/request",
@@ -26,6 +27,7 @@ describe("API description", () => {
 				"GET /v1/webhooks",
 				"GET /v1/webhooks/{id}",
 				"GET /v1/webhooks/{id}/deliveries",
+				"GET /v1/webhooks/{id}/stats",
 				"GET /v1/webhooks/{id}/secret",
 				"PATCH /v1/webhooks/{id}",
 				"POST /v1/deliveries/{id}/retry",
@@ -45,6 +47,8 @@ describe("API description", () => {
 				"POST /v1/tenants/{id}/api-keys",
 				"GET /v1/tenants/{id}/api-keys",
 				"DELETE /v1/tenants/{id}/api-keys/{key_id}",
+				"POST /v1/tenants/{id}/portal-links",
+				"POST /v1/portal-links",
 			].sort(),
 		);
 	});

@@ -584,6 +584,16 @@ export function buildCorpus(
 ): Corpus {
 	draws = 0;
 	const corpus: Corpus = { cases: [], dropped: 0, notInvalid: [] };
+	// fetch resolves dot segments before sending, so `/v1/tenants/../portal-links` is a request to
+	// `/v1/portal-links` and `/v1/tasks/../..` one to the dashboard at `/`: when that names another
+	// operation outright, or leaves the API, the case is not a bad id.
+	const literalPaths = new Set(
+		operationList.filter((operation) => !operation.path.includes("{")).map((operation) => operation.key),
+	);
+	const resolvesToAnother = (method: string, url: string) => {
+		const { pathname } = new URL(url, "http://edgehook.test");
+		return !pathname.startsWith("/v1/") || literalPaths.has(`${method} ${pathname}`);
+	};
 	for (const operation of operationList) {
 		const pathParameters = operation.parameters.filter((parameter) => parameter.in === "path");
 		const known = existing[operation.key] ?? {};
@@ -677,6 +687,7 @@ export function buildCorpus(
 					const url = operation.path.replace(/\{([^}]+)\}/g, (_match, other: string) =>
 						other === parameter.name ? segment : MISSING_ID,
 					);
+					if (resolvesToAnother(operation.method, url)) continue;
 					add(`path ${parameter.name}: ${name}`, {
 						url,
 						...validBody,
