@@ -63,6 +63,29 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 svg.chart { width: 100%; height: auto; max-width: 1000px; border: 1px solid var(--line); border-radius: var(--radius); }
 svg.chart text { font-size: 11px; fill: var(--muted); }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+svg.chart line.grid { stroke: var(--line); stroke-width: 1; }
+svg.chart rect.bar-success { fill: var(--ok); }
+svg.chart rect.bar-failure { fill: var(--bad); }
+svg.chart .series-p50 polyline, svg.chart .series-p95 polyline { fill: none; stroke-width: 2; }
+svg.chart .series-p50 polyline { stroke: var(--accent); }
+svg.chart .series-p95 polyline { stroke: var(--warn); stroke-dasharray: 5 3; }
+svg.chart .series-p50 circle { fill: var(--accent); }
+svg.chart .series-p95 circle { fill: var(--warn); }
+svg.chart text.chart-empty { font-size: 14px; }
+.charts figure { margin: 0 0 1rem; }
+.charts figcaption { font-weight: 600; margin-bottom: .3rem; display: flex; gap: .75rem; align-items: center; flex-wrap: wrap; }
+.legend { font-weight: 400; font-size: .85rem; color: var(--muted); display: inline-flex; align-items: center; gap: .3rem; }
+.legend::before { content: ""; display: inline-block; width: .9rem; height: .6rem; border-radius: 2px; }
+.legend-success::before { background: var(--ok); }
+.legend-failure::before { background: var(--bad); }
+.legend-p50::before { background: var(--accent); height: 3px; }
+.legend-p95::before { background: var(--warn); height: 3px; }
+dl.details { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1rem; margin: .5rem 0 1rem; }
+dl.details dt { font-weight: 600; color: var(--muted); }
+dl.details dd { margin: 0; word-break: break-word; }
+.actions { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr)); }
+.actions section { border: 1px solid var(--line); border-radius: var(--radius); padding: .75rem; }
+.actions h3 { font-size: 1rem; margin: 0 0 .5rem; }
 `;
 
 /*
