@@ -1,0 +1,624 @@
+import type { Hono } from "hono";
+import type { Child } from "hono/jsx";
+import { type ChartWindow, StatsCharts } from "../../chart";
+import { ActionForm, Copyable, Field, type FieldErrors, Notice, pretty, Time } from "../../components";
+import {
+	apiFailurePage,
+	type DashboardContext,
+	type DashboardEnv,
+	formOf,
+	notFoundPage,
+	render,
+	single,
+	TENANT_ROUTE,
+} from "../../context";
+import { endpointPath, tenantPath, withQuery } from "../../paths";
+import {
+	DELIVERY_ID,
+	type Endpoint,
+	EndpointState,
+	type EndpointStats,
+	type EventType,
+	loadCatalog,
+	localInputFromTime,
+	maskedSecret,
+	NoticeFromQuery,
+	percent,
+	type Task,
+	TEST_EVENT_TYPE,
+	utcFromLocalInput,
+	webhookPath,
+} from "./shared";
+
+const DEFAULT_GRACE_HOURS = "24";
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What an action that failed hands back to the page: its values and its problems, by control. */
+interface ActionState {
+	values: { grace_hours?: string; since?: string; until?: string; event_type?: string };
+	errors: FieldErrors;
+	/** A problem of the whole action (a 409), shown in its section. */
+	message?: { section: "test" | "rotate" | "recover" | "active" | "delete"; text: string };
+}
+
+interface DetailData {
+	endpoint: Endpoint;
+	stats: EndpointStats | null;
+	chart: EndpointStats | null;
+	window: ChartWindow;
+	catalog: EventType[];
+}
+
+function windowOf(value: string | undefined): ChartWindow {
+	return value === "7d" ? "7d" : "24h";
+}
+
+async function loadDetail(c: DashboardContext, id: string, window: ChartWindow): Promise<DetailData | null> {
+	const api = c.var.api;
+	const [endpoint, stats, chart, catalog] = await Promise.all([
+		api.get<Endpoint>(webhookPath(id)),
+		api.get<EndpointStats>(webhookPath(id, "/stats?window=24h")),
+		window === "24h" ? Promise.resolve(null) : api.get<EndpointStats>(webhookPath(id, `/stats?window=${window}`)),
+		loadCatalog(api),
+	]);
+	if (!endpoint.ok) return null;
+	const day = stats.ok ? stats.data : null;
+	return {
+		endpoint: endpoint.data,
+		stats: day,
+		chart: chart === null ? day : chart.ok ? chart.data : null,
+		window,
+		catalog,
+	};
+}
+
+/** What a test send of `type` carries: the catalog's example, or for webhook.test what the API builds. */
+function examplePayload(type: string, endpointId: string, catalog: readonly EventType[]): unknown {
+	if (type === TEST_EVENT_TYPE) return { webhook_id: endpointId, message: "This is a test event sent by Edgehook." };
+	return catalog.find((entry) => entry.name === type)?.example ?? {};
+}
+
+function Details(props: { endpoint: Endpoint; tenantId: string }) {
+	const { endpoint } = props;
+	const circuit = endpoint.circuit;
+	const headerNames = Object.keys(endpoint.headers);
+	return (
+		<dl class="details">
+			<dt>ID</dt>
+			<dd>
+				<code>{endpoint.id}</code>
+			</dd>
+			<dt>URL</dt>
+			<dd>
+				<code>{endpoint.url}</code>
+			</dd>
+			<dt>Description</dt>
+			<dd>{endpoint.description || <span class="muted">none</span>}</dd>
+			<dt>Event types</dt>
+			<dd>
+				{endpoint.events.map((event, index) => (
+					<>
+						{index > 0 ? ", " : ""}
+						<code>{event}</code>
+						{event === "*" ? <span class="muted"> (all event types)</span> : null}
+					</>
+				))}
+			</dd>
+			<dt>State</dt>
+			<dd>
+				<EndpointState endpoint={endpoint} />
+			</dd>
+			<dt>Circuit breaker</dt>
+			<dd>
+				{circuit ? (
+					<>
+						{circuit.state.replace("_", "-")} since <Time value={circuit.since} />
+						{circuit.failures_in_a_row > 0 ? `, ${circuit.failures_in_a_row} failed attempts in a row` : ""}
+						{circuit.next_probe_at ? (
+							<>
+								, next probe <Time value={circuit.next_probe_at} />
+							</>
+						) : null}
+						{circuit.last_error ? (
+							<span class="muted">
+								{" "}
+								(last error: {circuit.last_error}
+								{circuit.last_status_code === null ? "" : `, HTTP ${circuit.last_status_code}`})
+							</span>
+						) : null}
+					</>
+				) : (
+					<span class="muted">unknown</span>
+				)}
+			</dd>
+			<dt>Signing secret</dt>
+			<dd class="row">
+				<code>{maskedSecret(endpoint.secret)}</code>
+				<a href={endpointPath(props.tenantId, endpoint.id, "/secret")}>Reveal</a>
+			</dd>
+			<dt>Rate limit</dt>
+			<dd>
+				{endpoint.rate_limit_per_second === null ? (
+					<span class="muted">none</span>
+				) : (
+					`${endpoint.rate_limit_per_second} per second`
+				)}
+			</dd>
+			<dt>Ordering</dt>
+			<dd>{endpoint.ordering}</dd>
+			<dt>Retry schedule</dt>
+			<dd>
+				{endpoint.retry_schedule === null ? (
+					<span class="muted">the tenant's default</span>
+				) : endpoint.retry_schedule.length === 0 ? (
+					"no retries"
+				) : (
+					`${endpoint.retry_schedule.join(", ")} seconds`
+				)}
+			</dd>
+			<dt>Timeout</dt>
+			<dd>
+				{endpoint.timeout_ms === null ? <span class="muted">the tenant's default</span> : `${endpoint.timeout_ms} ms`}
+			</dd>
+			<dt>Custom headers</dt>
+			<dd>
+				{headerNames.length === 0 ? (
+					<span class="muted">none</span>
+				) : (
+					headerNames.map((name, index) => (
+						<>
+							{index > 0 ? ", " : ""}
+							<code>{name}</code>
+						</>
+					))
+				)}
+			</dd>
+			<dt>Created</dt>
+			<dd>
+				<Time value={endpoint.created_at} />
+			</dd>
+		</dl>
+	);
+}
+
+function StatsCards(props: { stats: EndpointStats | null }) {
+	const { stats } = props;
+	if (!stats) return <p class="muted">The statistics are not available right now.</p>;
+	return (
+		<div class="cards">
+			<div class="card">
+				<div class="muted">Deliveries (24 h)</div>
+				<div class="value">{stats.totals.deliveries}</div>
+				<div class="hint">
+					{stats.totals.succeeded} succeeded, {stats.totals.failed} failed, {stats.totals.pending} pending
+				</div>
+			</div>
+			<div class="card">
+				<div class="muted">Success rate (24 h)</div>
+				<div class="value">{percent(stats.totals.success_rate)}</div>
+			</div>
+			<div class="card">
+				<div class="muted">Last delivery</div>
+				<div class="value">
+					<Time value={stats.last_delivery_at} />
+				</div>
+			</div>
+		</div>
+	);
+}
+
+function WindowSwitch(props: { tenantId: string; endpointId: string; window: ChartWindow }) {
+	const options: { window: ChartWindow; label: string }[] = [
+		{ window: "24h", label: "Last 24 hours" },
+		{ window: "7d", label: "Last 7 days" },
+	];
+	return (
+		<nav class="pager" aria-label="Chart window">
+			{options.map((option) => (
+				<a
+					href={withQuery(endpointPath(props.tenantId, props.endpointId), { window: option.window })}
+					aria-current={option.window === props.window ? "page" : undefined}
+				>
+					{option.label}
+				</a>
+			))}
+		</nav>
+	);
+}
+
+function SectionMessage(props: { state: ActionState; section: NonNullable<ActionState["message"]>["section"] }) {
+	const message = props.state.message;
+	if (!message || message.section !== props.section) return null;
+	return <Notice kind="error">{message.text}</Notice>;
+}
+
+function Actions(props: { c: DashboardContext; data: DetailData; state: ActionState; testType: string }) {
+	const { c, data, state } = props;
+	const { endpoint } = data;
+	const tenantId = c.var.tenantId;
+	const session = c.var.session;
+	const testTypes = [TEST_EVENT_TYPE, ...data.catalog.filter((type) => !type.built_in).map((type) => type.name)];
+	const chosen = state.values.event_type ?? props.testType;
+	const since = state.values.since ?? localInputFromTime(Date.now() - DAY_MS);
+	return (
+		<div class="actions">
+			<section aria-labelledby="test-heading">
+				<h3 id="test-heading">Send a test event</h3>
+				<SectionMessage state={state} section="test" />
+				{endpoint.active ? null : <p class="hint">Enable the endpoint to send it a test event.</p>}
+				<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/test")} class="stack">
+					<Field
+						label="Event type"
+						name="event_type"
+						hint="Sent to this endpoint alone, with the type's example payload."
+						errors={state.errors}
+					>
+						{(described) => (
+							<select name="event_type" {...described}>
+								{testTypes.map((type) => (
+									<option value={type} selected={type === chosen}>
+										{type}
+									</option>
+								))}
+							</select>
+						)}
+					</Field>
+					<div>
+						<button type="submit">Send test event</button>
+					</div>
+				</ActionForm>
+				<h4>Example payloads</h4>
+				{testTypes.map((type) => (
+					<details open={type === chosen}>
+						<summary>{type}</summary>
+						<pre>{pretty(examplePayload(type, endpoint.id, data.catalog))}</pre>
+					</details>
+				))}
+			</section>
+			<section aria-labelledby="rotate-heading">
+				<h3 id="rotate-heading">Rotate secret</h3>
+				<SectionMessage state={state} section="rotate" />
+				<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/rotate-secret")} class="stack">
+					<Field
+						label="Grace period (hours)"
+						name="grace_hours"
+						hint="How long the old secret keeps signing too, so receivers can switch over. 0 ends it at once."
+						errors={state.errors}
+					>
+						{(described) => (
+							<input
+								type="number"
+								name="grace_hours"
+								min={0}
+								step="any"
+								value={state.values.grace_hours ?? DEFAULT_GRACE_HOURS}
+								{...described}
+							/>
+						)}
+					</Field>
+					<div>
+						<button type="submit">Rotate secret</button>
+					</div>
+				</ActionForm>
+			</section>
+			<section aria-labelledby="recover-heading">
+				<h3 id="recover-heading">Recover failed deliveries</h3>
+				<SectionMessage state={state} section="recover" />
+				<p class="hint">
+					Sends every failed delivery of events created in the window once more. Times are UTC; the window is at most 14
+					days.
+				</p>
+				<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/recover")} class="stack">
+					<Field label="Since (UTC)" name="since" errors={state.errors}>
+						{(described) => <input type="datetime-local" name="since" value={since} required {...described} />}
+					</Field>
+					<Field label="Until (UTC)" name="until" hint="Optional; now when empty." errors={state.errors}>
+						{(described) => (
+							<input type="datetime-local" name="until" value={state.values.until ?? ""} {...described} />
+						)}
+					</Field>
+					<div>
+						<button type="submit">Recover</button>
+					</div>
+				</ActionForm>
+			</section>
+			<section aria-labelledby="state-heading">
+				<h3 id="state-heading">{endpoint.active ? "Disable" : "Enable"}</h3>
+				<SectionMessage state={state} section="active" />
+				{endpoint.active ? (
+					<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/disable")}>
+						<button type="submit" class="secondary">
+							Disable
+						</button>
+					</ActionForm>
+				) : (
+					<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/enable")}>
+						<button type="submit">Enable</button>
+					</ActionForm>
+				)}
+				<h3>Delete</h3>
+				<SectionMessage state={state} section="delete" />
+				<ActionForm
+					session={session}
+					action={endpointPath(tenantId, endpoint.id, "/delete")}
+					confirm="Delete this endpoint? Its pending retries are cancelled. This cannot be undone."
+				>
+					<button type="submit" class="danger">
+						Delete endpoint
+					</button>
+				</ActionForm>
+			</section>
+		</div>
+	);
+}
+
+function DetailPage(props: {
+	c: DashboardContext;
+	data: DetailData;
+	state: ActionState;
+	notice?: string;
+	testType: string;
+	deliveryId?: string;
+}) {
+	const { c, data } = props;
+	const { endpoint } = data;
+	const tenantId = c.var.tenantId;
+	return (
+		<>
+			<NoticeFromQuery code={props.notice} />
+			{props.notice === "test_sent" && props.deliveryId && DELIVERY_ID.test(props.deliveryId) ? (
+				<p>
+					<a href={tenantPath(tenantId, `/deliveries/${encodeURIComponent(props.deliveryId)}`)}>
+						Open the test delivery
+					</a>
+				</p>
+			) : null}
+			<p class="row">
+				<a href={endpointPath(tenantId, endpoint.id, "/deliveries")}>Delivery log</a>
+				{c.var.session.readOnly ? null : <a href={endpointPath(tenantId, endpoint.id, "/edit")}>Edit endpoint</a>}
+				<a href={tenantPath(tenantId, "/endpoints")}>All endpoints</a>
+			</p>
+			<h2>Details</h2>
+			<Details endpoint={endpoint} tenantId={tenantId} />
+			<h2>Last 24 hours</h2>
+			<StatsCards stats={data.stats} />
+			<h2>Activity</h2>
+			<WindowSwitch tenantId={tenantId} endpointId={endpoint.id} window={data.window} />
+			{data.chart ? (
+				<>
+					{data.chart.sampled ? (
+						<p class="hint">This window holds more deliveries than one chart reads: it shows the newest 20,000.</p>
+					) : null}
+					<StatsCharts buckets={data.chart.buckets} window={data.window} />
+				</>
+			) : (
+				<p class="muted">The chart is not available right now.</p>
+			)}
+			{c.var.session.readOnly ? null : (
+				<>
+					<h2>Actions</h2>
+					<Actions c={c} data={data} state={props.state} testType={props.testType} />
+				</>
+			)}
+		</>
+	);
+}
+
+const NO_STATE: ActionState = { values: {}, errors: {} };
+
+async function renderDetail(
+	c: DashboardContext,
+	id: string,
+	state: ActionState,
+	status: 200 | 409 | 422 = 200,
+	query: { notice?: string; testType?: string; deliveryId?: string; window?: string } = {},
+) {
+	const data = await loadDetail(c, id, windowOf(query.window));
+	if (!data) return notFoundPage(c);
+	return render(
+		c,
+		{
+			title: data.endpoint.url || "Endpoint",
+			section: "endpoints",
+			children: (
+				<DetailPage
+					c={c}
+					data={data}
+					state={state}
+					notice={query.notice}
+					testType={query.testType ?? TEST_EVENT_TYPE}
+					deliveryId={query.deliveryId}
+				/>
+			),
+		},
+		status,
+	);
+}
+
+function fieldErrorsFor(fields: Record<string, string>, names: Record<string, string>): FieldErrors {
+	const errors: FieldErrors = {};
+	for (const [path, message] of Object.entries(fields)) {
+		const control = names[path] ?? "";
+		errors[control] = errors[control] ? `${errors[control]}; ${message}` : message;
+	}
+	return errors;
+}
+
+/** A failed action: 404 as not found, 422 and 409 on the endpoint's page next to the action, anything else as an error page. */
+async function actionFailed(
+	c: DashboardContext,
+	id: string,
+	section: NonNullable<ActionState["message"]>["section"],
+	failure: { status: number; message: string; fields: Record<string, string> },
+	values: ActionState["values"],
+	names: Record<string, string>,
+) {
+	if (failure.status === 404) return notFoundPage(c);
+	if (failure.status !== 422 && failure.status !== 409 && failure.status !== 400) {
+		return apiFailurePage(c, { ok: false, code: "error", ...failure });
+	}
+	const errors = fieldErrorsFor(failure.fields, names);
+	const general = errors[""];
+	delete errors[""];
+	const message =
+		Object.keys(errors).length === 0 || general ? { section, text: general ?? failure.message } : undefined;
+	return renderDetail(c, id, { values, errors, message }, failure.status === 409 ? 409 : 422);
+}
+
+function SecretShown(props: {
+	c: DashboardContext;
+	endpointId: string;
+	secret: string;
+	note: string;
+	children?: Child;
+}) {
+	return (
+		<>
+			<p>{props.note}</p>
+			<Copyable id="endpoint-secret" value={props.secret} label="Signing secret" />
+			{props.children}
+			<p>
+				<a href={endpointPath(props.c.var.tenantId, props.endpointId)}>Back to the endpoint</a>
+			</p>
+		</>
+	);
+}
+
+export function registerEndpointDetail(dashboard: Hono<DashboardEnv>): void {
+	dashboard.get(`${TENANT_ROUTE}/endpoints/:id`, (c) =>
+		renderDetail(c, c.req.param("id"), NO_STATE, 200, {
+			notice: c.req.query("notice"),
+			testType: c.req.query("test_type"),
+			deliveryId: c.req.query("delivery"),
+			window: c.req.query("window"),
+		}),
+	);
+
+	dashboard.get(`${TENANT_ROUTE}/endpoints/:id/secret`, async (c) => {
+		const id = c.req.param("id");
+		const secret = await c.var.api.get<{ secret: string }>(webhookPath(id, "/secret"));
+		if (!secret.ok) return apiFailurePage(c, secret);
+		return render(c, {
+			title: "Signing secret",
+			section: "endpoints",
+			children: (
+				<SecretShown
+					c={c}
+					endpointId={id}
+					secret={secret.data.secret}
+					note="The endpoint's current signing secret. Keep it private: anyone who has it can sign requests your receiver accepts."
+				/>
+			),
+		});
+	});
+
+	dashboard.post(`${TENANT_ROUTE}/endpoints/:id/rotate-secret`, async (c) => {
+		const id = c.req.param("id");
+		const hoursText = single(await formOf(c), "grace_hours").trim();
+		const hours = hoursText === "" ? Number(DEFAULT_GRACE_HOURS) : Number(hoursText);
+		if (!Number.isFinite(hours) || hours < 0) {
+			return renderDetail(
+				c,
+				id,
+				{ values: { grace_hours: hoursText }, errors: { grace_hours: "must be a number of hours, 0 or more" } },
+				422,
+			);
+		}
+		const rotated = await c.var.api.send<{ secret: string; previous_secret_expires_at: string | null }>(
+			"POST",
+			webhookPath(id, "/rotate-secret"),
+			{ grace_period_seconds: Math.round(hours * 3600) },
+		);
+		if (!rotated.ok) {
+			const fields = Object.fromEntries(
+				Object.entries(rotated.fields).map(([path, message]) => [
+					path,
+					// The API counts seconds; the form asks for hours.
+					path === "grace_period_seconds" ? "must be 0 to 168 hours (7 days)" : message,
+				]),
+			);
+			return actionFailed(
+				c,
+				id,
+				"rotate",
+				{ ...rotated, fields },
+				{ grace_hours: hoursText },
+				{
+					grace_period_seconds: "grace_hours",
+				},
+			);
+		}
+		const until = rotated.data.previous_secret_expires_at;
+		return render(c, {
+			title: "Secret rotated",
+			section: "endpoints",
+			children: (
+				<SecretShown
+					c={c}
+					endpointId={id}
+					secret={rotated.data.secret}
+					note="The new signing secret. Copy it now: it will not be shown again in full; the endpoint's page shows it masked."
+				>
+					<p>
+						{until ? (
+							<>
+								The previous secret also signs requests until <Time value={until} />, so receivers can switch over.
+							</>
+						) : (
+							"The previous secret stopped signing at once."
+						)}
+					</p>
+				</SecretShown>
+			),
+		});
+	});
+
+	for (const [action, active] of [
+		["enable", true],
+		["disable", false],
+	] as const) {
+		dashboard.post(`${TENANT_ROUTE}/endpoints/:id/${action}`, async (c) => {
+			const id = c.req.param("id");
+			const saved = await c.var.api.send<Endpoint>("PATCH", webhookPath(id), { active });
+			if (!saved.ok) return actionFailed(c, id, "active", saved, {}, {});
+			return c.redirect(endpointPath(c.var.tenantId, id, `?notice=${active ? "enabled" : "disabled"}`), 303);
+		});
+	}
+
+	dashboard.post(`${TENANT_ROUTE}/endpoints/:id/test`, async (c) => {
+		const id = c.req.param("id");
+		const type = single(await formOf(c), "event_type") || TEST_EVENT_TYPE;
+		const sent = await c.var.api.send<{ event_id: string; delivery_id: string }>("POST", webhookPath(id, "/test"), {
+			event_type: type,
+		});
+		if (!sent.ok) return actionFailed(c, id, "test", sent, { event_type: type }, { event_type: "event_type" });
+		return c.redirect(
+			withQuery(endpointPath(c.var.tenantId, id), {
+				notice: "test_sent",
+				test_type: type,
+				delivery: sent.data.delivery_id,
+			}),
+			303,
+		);
+	});
+
+	dashboard.post(`${TENANT_ROUTE}/endpoints/:id/recover`, async (c) => {
+		const id = c.req.param("id");
+		const form = await formOf(c);
+		const values = { since: single(form, "since"), until: single(form, "until") };
+		const body = {
+			since: utcFromLocalInput(values.since),
+			...(values.until.trim() === "" ? {} : { until: utcFromLocalInput(values.until) }),
+		};
+		const task = await c.var.api.send<Task>("POST", webhookPath(id, "/recover"), body);
+		if (!task.ok) return actionFailed(c, id, "recover", task, values, { since: "since", until: "until" });
+		return c.redirect(tenantPath(c.var.tenantId, `/tasks/${encodeURIComponent(task.data.id)}`), 303);
+	});
+
+	dashboard.post(`${TENANT_ROUTE}/endpoints/:id/delete`, async (c) => {
+		const id = c.req.param("id");
+		const deleted = await c.var.api.send("DELETE", webhookPath(id));
+		if (!deleted.ok) return actionFailed(c, id, "delete", deleted, {}, {});
+		return c.redirect(withQuery(tenantPath(c.var.tenantId, "/endpoints"), { notice: "deleted" }), 303);
+	});
+}

@@ -1,0 +1,509 @@
+import type { Hono } from "hono";
+import { ActionForm, Copyable, Field, type FieldErrors, Notice } from "../../components";
+import {
+	all,
+	type DashboardContext,
+	type DashboardEnv,
+	formOf,
+	notFoundPage,
+	render,
+	single,
+	TENANT_ROUTE,
+} from "../../context";
+import { endpointPath, tenantPath } from "../../paths";
+import { type Endpoint, type EventType, loadCatalog, webhookPath } from "./shared";
+
+/** The wildcard subscription, as the API spells it (src/delivery/event-filter.ts). */
+const ALL_EVENTS = "*";
+
+/** The form's values as typed, so a refused save shows them again unchanged. */
+export interface EndpointFormValues {
+	url: string;
+	events: string[];
+	events_other: string;
+	description: string;
+	headers: string;
+	retry_schedule: string;
+	timeout_ms: string;
+	rate_limit_per_second: string;
+	ordering: string;
+}
+
+const EMPTY_FORM: EndpointFormValues = {
+	url: "",
+	events: [],
+	events_other: "",
+	description: "",
+	headers: "",
+	retry_schedule: "",
+	timeout_ms: "",
+	rate_limit_per_second: "",
+	ordering: "unordered",
+};
+
+function valuesOfEndpoint(endpoint: Endpoint, catalog: readonly EventType[]): EndpointFormValues {
+	const known = new Set([ALL_EVENTS, ...catalog.map((type) => type.name)]);
+	return {
+		url: endpoint.url,
+		events: endpoint.events.filter((event) => known.has(event)),
+		// Prefix wildcards and types missing from the catalog stay subscribed through the free field.
+		events_other: endpoint.events.filter((event) => !known.has(event)).join(", "),
+		description: endpoint.description,
+		headers: Object.entries(endpoint.headers)
+			.map(([name, value]) => `${name}: ${value}`)
+			.join("\n"),
+		retry_schedule:
+			endpoint.retry_schedule === null
+				? ""
+				: endpoint.retry_schedule.length === 0
+					? "none"
+					: endpoint.retry_schedule.join(", "),
+		timeout_ms: endpoint.timeout_ms === null ? "" : String(endpoint.timeout_ms),
+		rate_limit_per_second: endpoint.rate_limit_per_second === null ? "" : String(endpoint.rate_limit_per_second),
+		ordering: endpoint.ordering,
+	};
+}
+
+function valuesOfForm(fields: Record<string, string | string[]>): EndpointFormValues {
+	return {
+		url: single(fields, "url").trim(),
+		events: all(fields, "events"),
+		events_other: single(fields, "events_other"),
+		description: single(fields, "description"),
+		headers: single(fields, "headers"),
+		retry_schedule: single(fields, "retry_schedule"),
+		timeout_ms: single(fields, "timeout_ms").trim(),
+		rate_limit_per_second: single(fields, "rate_limit_per_second").trim(),
+		ordering: single(fields, "ordering") || "unordered",
+	};
+}
+
+/** The API body of a create or update; what the form cannot read becomes an error of its own field. */
+export interface EndpointBody {
+	url: string;
+	events: string[];
+	description: string;
+	headers: Record<string, string>;
+	retry_schedule: number[] | null;
+	timeout_ms: number | null;
+	rate_limit_per_second: number | null;
+	ordering: string;
+}
+
+function optionalNumber(value: string, name: string, errors: FieldErrors): number | null {
+	if (value === "") return null;
+	const number = Number(value);
+	if (!Number.isFinite(number)) {
+		errors[name] = "must be a number";
+		return null;
+	}
+	return number;
+}
+
+/** `Name: value` lines to the headers object; a line without a colon is refused with its number. */
+export function parseHeaders(text: string, errors: FieldErrors): Record<string, string> {
+	const headers: Record<string, string> = {};
+	const problems: string[] = [];
+	text.split(/\r?\n/).forEach((line, index) => {
+		if (line.trim() === "") return;
+		const colon = line.indexOf(":");
+		if (colon <= 0) {
+			problems.push(`line ${index + 1} is not "Name: value"`);
+			return;
+		}
+		headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+	});
+	if (problems.length > 0) errors.headers = problems.join("; ");
+	return headers;
+}
+
+export function parseSchedule(text: string, errors: FieldErrors): number[] | null {
+	if (text.trim() === "") return null;
+	if (text.trim().toLowerCase() === "none") return [];
+	const delays = text.split(",").map((item) => item.trim());
+	if (delays.some((item) => !/^\d+$/.test(item))) {
+		errors.retry_schedule = "must be whole numbers of seconds separated by commas, such as 60, 300, 1800";
+		return null;
+	}
+	return delays.map(Number);
+}
+
+export function bodyOfForm(values: EndpointFormValues): { body: EndpointBody; errors: FieldErrors } {
+	const errors: FieldErrors = {};
+	const others = values.events_other
+		.split(/[\s,]+/)
+		.map((item) => item.trim())
+		.filter((item) => item !== "");
+	const body: EndpointBody = {
+		url: values.url,
+		events: [...new Set([...values.events, ...others])],
+		description: values.description,
+		headers: parseHeaders(values.headers, errors),
+		retry_schedule: parseSchedule(values.retry_schedule, errors),
+		timeout_ms: optionalNumber(values.timeout_ms, "timeout_ms", errors),
+		rate_limit_per_second: optionalNumber(values.rate_limit_per_second, "rate_limit_per_second", errors),
+		ordering: values.ordering,
+	};
+	return { body, errors };
+}
+
+const FORM_FIELDS = new Set([
+	"url",
+	"events",
+	"description",
+	"headers",
+	"retry_schedule",
+	"timeout_ms",
+	"rate_limit_per_second",
+	"ordering",
+]);
+
+/**
+ * The API's field paths (`headers.X-Foo`, `events.0`, `retry_schedule.1`)
+ * on the form's controls, keeping which item was wrong in the message.
+ * What matches no control is returned under "" for a notice above the form.
+ */
+export function formErrorsOf(apiFields: Record<string, string>, body: EndpointBody): FieldErrors {
+	const errors: FieldErrors = {};
+	const add = (name: string, message: string) => {
+		errors[name] = errors[name] ? `${errors[name]}; ${message}` : message;
+	};
+	for (const [path, message] of Object.entries(apiFields)) {
+		const [head = "", ...rest] = path.split(".");
+		const item = rest.join(".");
+		if (!FORM_FIELDS.has(head)) {
+			add("", `${path}: ${message}`);
+		} else if (item === "") {
+			add(head, message);
+		} else if (head === "events") {
+			const value = body.events[Number(item)];
+			add(head, value === undefined ? message : `"${value}" ${message}`);
+		} else if (head === "retry_schedule") {
+			add(head, `delay ${Number(item) + 1} ${message}`);
+		} else {
+			add(head, `"${item}" ${message}`);
+		}
+	}
+	return errors;
+}
+
+function EventPicker(props: { catalog: readonly EventType[]; values: EndpointFormValues; errors: FieldErrors }) {
+	const chosen = new Set(props.values.events);
+	const error = props.errors.events;
+	return (
+		<fieldset aria-describedby={error ? "events-error" : "events-hint"} aria-invalid={error ? "true" : undefined}>
+			<legend>Event types</legend>
+			<div class="hint" id="events-hint">
+				The events this endpoint receives. Pick at least one, or all of them.
+			</div>
+			<div class="checks">
+				<label>
+					<input type="checkbox" name="events" value={ALL_EVENTS} checked={chosen.has(ALL_EVENTS)} />
+					<span>
+						All event types (*) <span class="hint">every event, including types added later</span>
+					</span>
+				</label>
+				{props.catalog.map((type) => (
+					<label>
+						<input type="checkbox" name="events" value={type.name} checked={chosen.has(type.name)} />
+						<span>
+							<code>{type.name}</code>
+							{type.description ? <span class="hint"> {type.description}</span> : null}
+						</span>
+					</label>
+				))}
+			</div>
+			{props.catalog.length === 0 ? (
+				<p class="hint">The event type catalog is empty: choose all event types, or name them below.</p>
+			) : null}
+			{error ? (
+				<div class="field-error" id="events-error">
+					{error}
+				</div>
+			) : null}
+			<Field
+				label="Other event filters"
+				name="events_other"
+				hint="Optional. Types or prefix wildcards not in the catalog, separated by commas, such as user.*"
+				errors={props.errors}
+			>
+				{(described) => <input type="text" name="events_other" value={props.values.events_other} {...described} />}
+			</Field>
+		</fieldset>
+	);
+}
+
+export function EndpointForm(props: {
+	c: DashboardContext;
+	action: string;
+	catalog: readonly EventType[];
+	values: EndpointFormValues;
+	errors: FieldErrors;
+	cancel: string;
+}) {
+	const { values, errors } = props;
+	return (
+		<>
+			{errors[""] ? <Notice kind="error">{errors[""]}</Notice> : null}
+			{Object.keys(errors).some((name) => name !== "") ? (
+				<Notice kind="error">The endpoint was not saved. Fix the fields marked below.</Notice>
+			) : null}
+			<ActionForm session={props.c.var.session} action={props.action} class="stack">
+				<Field
+					label="URL"
+					name="url"
+					hint="Where Edgehook sends the events (HTTPS in production). Any 2xx answer is a success."
+					errors={errors}
+				>
+					{(described) => (
+						<input
+							type="url"
+							name="url"
+							value={values.url}
+							required
+							placeholder="https://example.com/webhooks"
+							{...described}
+						/>
+					)}
+				</Field>
+				<EventPicker catalog={props.catalog} values={values} errors={errors} />
+				<Field
+					label="Description"
+					name="description"
+					hint="Optional. For people: what this endpoint is."
+					errors={errors}
+				>
+					{(described) => <input type="text" name="description" value={values.description} {...described} />}
+				</Field>
+				<Field
+					label="Custom headers"
+					name="headers"
+					hint="Optional. One per line, as Name: value. Sent with every request."
+					errors={errors}
+				>
+					{(described) => (
+						<textarea name="headers" placeholder="X-Api-Key: abc123" {...described}>
+							{values.headers}
+						</textarea>
+					)}
+				</Field>
+				<Field
+					label="Retry schedule"
+					name="retry_schedule"
+					hint="Optional. Seconds to wait before each retry, separated by commas, such as 60, 300, 1800, 7200; none for no retries. Empty: the tenant's default."
+					errors={errors}
+				>
+					{(described) => (
+						<input type="text" name="retry_schedule" value={values.retry_schedule} inputmode="numeric" {...described} />
+					)}
+				</Field>
+				<Field
+					label="Timeout (ms)"
+					name="timeout_ms"
+					hint="Optional. How long to wait for an answer, in milliseconds. Empty: the tenant's default."
+					errors={errors}
+				>
+					{(described) => <input type="number" name="timeout_ms" value={values.timeout_ms} min={100} {...described} />}
+				</Field>
+				<Field
+					label="Rate limit (per second)"
+					name="rate_limit_per_second"
+					hint="Optional. At most this many deliveries a second (1 to 1000); more wait, none are dropped. Empty: no limit."
+					errors={errors}
+				>
+					{(described) => (
+						<input
+							type="number"
+							name="rate_limit_per_second"
+							value={values.rate_limit_per_second}
+							min={1}
+							max={1000}
+							{...described}
+						/>
+					)}
+				</Field>
+				<Field
+					label="Ordering"
+					name="ordering"
+					hint="Ordered: one delivery at a time, in the order the events came in, each after the previous one settled."
+					errors={errors}
+				>
+					{(described) => (
+						<select name="ordering" {...described}>
+							<option value="unordered" selected={values.ordering !== "ordered"}>
+								Unordered
+							</option>
+							<option value="ordered" selected={values.ordering === "ordered"}>
+								Ordered
+							</option>
+						</select>
+					)}
+				</Field>
+				<div class="row">
+					<button type="submit">Save endpoint</button>
+					<a href={props.cancel}>Cancel</a>
+				</div>
+			</ActionForm>
+		</>
+	);
+}
+
+function readOnlyPage(c: DashboardContext) {
+	return render(c, { title: "Read-only", section: "endpoints", children: <p>This portal link is read-only.</p> }, 403);
+}
+
+function CreatedPage(props: { c: DashboardContext; endpoint: Endpoint }) {
+	const { endpoint } = props;
+	const tenantId = props.c.var.tenantId;
+	return (
+		<>
+			<Notice kind="success">
+				The endpoint for <code>{endpoint.url}</code> is saved and receives events from now on.
+			</Notice>
+			<h2>Signing secret</h2>
+			<p>
+				Your receiver verifies each request's signature with this secret. Copy it now: it will not be shown again in
+				full; the endpoint's page shows it masked, and only someone signed in can reveal it there.
+			</p>
+			<Copyable id="endpoint-secret" value={endpoint.secret} label="Signing secret" />
+			<p class="row">
+				<a href={endpointPath(tenantId, endpoint.id)}>Open the endpoint page</a>
+				<a href={tenantPath(tenantId, "/endpoints")}>All endpoints</a>
+			</p>
+		</>
+	);
+}
+
+export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
+	dashboard.get(`${TENANT_ROUTE}/endpoints/new`, async (c) => {
+		if (c.var.session.readOnly) return readOnlyPage(c);
+		const catalog = await loadCatalog(c.var.api);
+		return render(c, {
+			title: "Add endpoint",
+			section: "endpoints",
+			children: (
+				<EndpointForm
+					c={c}
+					action={tenantPath(c.var.tenantId, "/endpoints")}
+					catalog={catalog}
+					values={EMPTY_FORM}
+					errors={{}}
+					cancel={tenantPath(c.var.tenantId, "/endpoints")}
+				/>
+			),
+		});
+	});
+
+	dashboard.post(`${TENANT_ROUTE}/endpoints`, async (c) => {
+		const values = valuesOfForm(await formOf(c));
+		const { body, errors } = bodyOfForm(values);
+		const created =
+			Object.keys(errors).length > 0
+				? null
+				: await c.var.api.send<Endpoint>("POST", "/v1/webhooks", {
+						url: body.url,
+						events: body.events,
+						...(body.description === "" ? {} : { description: body.description }),
+						...(Object.keys(body.headers).length === 0 ? {} : { headers: body.headers }),
+						...(body.retry_schedule === null ? {} : { retry_schedule: body.retry_schedule }),
+						...(body.timeout_ms === null ? {} : { timeout_ms: body.timeout_ms }),
+						...(body.rate_limit_per_second === null ? {} : { rate_limit_per_second: body.rate_limit_per_second }),
+						ordering: body.ordering,
+					});
+		if (created?.ok) {
+			return render(
+				c,
+				{ title: "Endpoint created", section: "endpoints", children: <CreatedPage c={c} endpoint={created.data} /> },
+				201,
+			);
+		}
+		if (created && created.status !== 422 && created.status !== 400) {
+			return render(
+				c,
+				{ title: "Add endpoint", section: "endpoints", children: <Notice kind="error">{created.message}</Notice> },
+				created.status === 429 ? 429 : 500,
+			);
+		}
+		const shown = created ? formErrorsOf(created.fields, body) : errors;
+		if (created && Object.keys(shown).length === 0) shown[""] = created.message;
+		const catalog = await loadCatalog(c.var.api);
+		return render(
+			c,
+			{
+				title: "Add endpoint",
+				section: "endpoints",
+				children: (
+					<EndpointForm
+						c={c}
+						action={tenantPath(c.var.tenantId, "/endpoints")}
+						catalog={catalog}
+						values={values}
+						errors={shown}
+						cancel={tenantPath(c.var.tenantId, "/endpoints")}
+					/>
+				),
+			},
+			422,
+		);
+	});
+
+	dashboard.get(`${TENANT_ROUTE}/endpoints/:id/edit`, async (c) => {
+		if (c.var.session.readOnly) return readOnlyPage(c);
+		const id = c.req.param("id");
+		const [endpoint, catalog] = await Promise.all([c.var.api.get<Endpoint>(webhookPath(id)), loadCatalog(c.var.api)]);
+		if (!endpoint.ok) return notFoundPage(c);
+		return render(c, {
+			title: "Edit endpoint",
+			section: "endpoints",
+			children: (
+				<EndpointForm
+					c={c}
+					action={endpointPath(c.var.tenantId, id, "/edit")}
+					catalog={catalog}
+					values={valuesOfEndpoint(endpoint.data, catalog)}
+					errors={{}}
+					cancel={endpointPath(c.var.tenantId, id)}
+				/>
+			),
+		});
+	});
+
+	dashboard.post(`${TENANT_ROUTE}/endpoints/:id/edit`, async (c) => {
+		const id = c.req.param("id");
+		const values = valuesOfForm(await formOf(c));
+		const { body, errors } = bodyOfForm(values);
+		// Every field is sent, so clearing one in the form clears it on the endpoint.
+		const saved =
+			Object.keys(errors).length > 0 ? null : await c.var.api.send<Endpoint>("PATCH", webhookPath(id), body);
+		if (saved?.ok) return c.redirect(endpointPath(c.var.tenantId, id, "?notice=saved"), 303);
+		if (saved && saved.status === 404) return notFoundPage(c);
+		if (saved && saved.status !== 422 && saved.status !== 400) {
+			return render(
+				c,
+				{ title: "Edit endpoint", section: "endpoints", children: <Notice kind="error">{saved.message}</Notice> },
+				saved.status === 429 ? 429 : 500,
+			);
+		}
+		const shown = saved ? formErrorsOf(saved.fields, body) : errors;
+		if (saved && Object.keys(shown).length === 0) shown[""] = saved.message;
+		const catalog = await loadCatalog(c.var.api);
+		return render(
+			c,
+			{
+				title: "Edit endpoint",
+				section: "endpoints",
+				children: (
+					<EndpointForm
+						c={c}
+						action={endpointPath(c.var.tenantId, id, "/edit")}
+						catalog={catalog}
+						values={values}
+						errors={shown}
+						cancel={endpointPath(c.var.tenantId, id)}
+					/>
+				),
+			},
+			422,
+		);
+	});
+}

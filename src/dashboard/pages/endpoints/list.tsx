@@ -1,0 +1,120 @@
+import type { Hono } from "hono";
+import { Notice, Pager, Time } from "../../components";
+import { type DashboardEnv, render, TENANT_ROUTE } from "../../context";
+import { endpointPath, tenantPath, withQuery } from "../../paths";
+import { type Endpoint, EndpointState, type EndpointStats, NoticeFromQuery, percent, webhookPath } from "./shared";
+
+/** Endpoints per page: each costs two more API calls (details with the circuit, stats). */
+const PAGE_SIZE = 50;
+
+interface Row {
+	endpoint: Endpoint;
+	stats: EndpointStats | null;
+}
+
+function EmptyState(props: { tenantId: string; readOnly: boolean }) {
+	return (
+		<div class="notice">
+			<p>
+				<strong>No endpoints yet.</strong> An endpoint is a URL of yours that Edgehook sends events to, signed, with
+				retries.
+			</p>
+			{props.readOnly ? null : (
+				<p>
+					Start with <a href={tenantPath(props.tenantId, "/endpoints/new")}>Add endpoint</a>: give its URL and pick the
+					event types it receives. You get its signing secret once, then you can send it a test event from its page.
+				</p>
+			)}
+		</div>
+	);
+}
+
+function EndpointTable(props: { tenantId: string; rows: Row[] }) {
+	return (
+		<table>
+			<thead>
+				<tr>
+					<th scope="col">URL</th>
+					<th scope="col">Description</th>
+					<th scope="col">State</th>
+					<th scope="col">Success rate (24 h)</th>
+					<th scope="col">Deliveries (24 h)</th>
+					<th scope="col">Last delivery</th>
+				</tr>
+			</thead>
+			<tbody>
+				{props.rows.map(({ endpoint, stats }) => (
+					<tr>
+						<td>
+							<a href={endpointPath(props.tenantId, endpoint.id)} class="mono">
+								{endpoint.url}
+							</a>
+						</td>
+						<td>{endpoint.description || <span class="muted">–</span>}</td>
+						<td>
+							<EndpointState endpoint={endpoint} />
+						</td>
+						<td>{stats ? percent(stats.totals.success_rate) : <span class="muted">–</span>}</td>
+						<td>{stats ? stats.totals.deliveries : <span class="muted">–</span>}</td>
+						<td>{stats ? <Time value={stats.last_delivery_at} /> : <span class="muted">–</span>}</td>
+					</tr>
+				))}
+			</tbody>
+		</table>
+	);
+}
+
+export function registerEndpointList(dashboard: Hono<DashboardEnv>): void {
+	dashboard.get(`${TENANT_ROUTE}/endpoints`, async (c) => {
+		const api = c.var.api;
+		const tenantId = c.var.tenantId;
+		const cursor = c.req.query("cursor") ?? null;
+		const list = await api.get<{ webhooks: Endpoint[]; next_cursor: string | null }>(
+			withQuery("/v1/webhooks", { limit: PAGE_SIZE, cursor }),
+		);
+		if (!list.ok) {
+			return render(
+				c,
+				{ title: "Endpoints", section: "endpoints", children: <Notice kind="error">{list.message}</Notice> },
+				500,
+			);
+		}
+		// The list has no circuit or figures: each endpoint's own answers add them.
+		const rows: Row[] = await Promise.all(
+			list.data.webhooks.map(async (listed) => {
+				const [detail, stats] = await Promise.all([
+					api.get<Endpoint>(webhookPath(listed.id)),
+					api.get<EndpointStats>(webhookPath(listed.id, "/stats?window=24h")),
+				]);
+				return { endpoint: detail.ok ? detail.data : listed, stats: stats.ok ? stats.data : null };
+			}),
+		);
+		const readOnly = c.var.session.readOnly;
+		const base = tenantPath(tenantId, "/endpoints");
+		return render(c, {
+			title: "Endpoints",
+			section: "endpoints",
+			children: (
+				<>
+					<NoticeFromQuery code={c.req.query("notice")} />
+					{readOnly ? null : (
+						<p>
+							<a class="button" href={tenantPath(tenantId, "/endpoints/new")}>
+								Add endpoint
+							</a>
+						</p>
+					)}
+					{rows.length === 0 && cursor === null ? (
+						<EmptyState tenantId={tenantId} readOnly={readOnly} />
+					) : (
+						<EndpointTable tenantId={tenantId} rows={rows} />
+					)}
+					<Pager
+						next={list.data.next_cursor === null ? null : withQuery(base, { cursor: list.data.next_cursor })}
+						first={cursor === null ? null : base}
+					/>
+				</>
+			),
+		});
+	});
+}
