@@ -86,6 +86,7 @@ dl.details dd { margin: 0; word-break: break-word; }
 .actions { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr)); }
 .actions section { border: 1px solid var(--line); border-radius: var(--radius); padding: .75rem; }
 .actions h3 { font-size: 1rem; margin: 0 0 .5rem; }
+.actions form + h3 { margin-top: 1.25rem; }
 `;
 
 /*
