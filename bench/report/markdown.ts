@@ -3,7 +3,7 @@ import { basename, join } from "node:path";
 import type { DeliveryRunResult } from "../lib/delivery-run";
 import type { BenchResults } from "../lib/results";
 import type { TargetCheck } from "../lib/targets";
-import { PRICE_SOURCES, PRICES_AS_OF } from "../prices";
+import { PRICE_SOURCES, PRICES, PRICES_AS_OF } from "../prices";
 import type { CostCase, CostResult } from "../scenarios/cost";
 import { IN_FLIGHT_AT_OPENING_MS } from "../scenarios/dead-endpoint";
 import { FANOUT_CONFIG } from "../scenarios/fanout";
@@ -631,6 +631,7 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 				"",
 			);
 		}
+		lines.push(...floorSection(), "");
 		lines.push(
 			"How the counts are priced:",
 			"",
@@ -749,4 +750,41 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 	const path = join(root, "docs", "BENCHMARKS.md");
 	await writeFile(path, lines.join("\n"));
 	return path;
+}
+
+/**
+ * What a 3-attempt delivery at fan-out 10 costs at least in this design,
+ * whatever the implementation: the arithmetic behind issue 7's $4 target.
+ */
+function floorSection(): string[] {
+	const d1 = PRICES.d1RowWritten * 1e6;
+	const doRow = PRICES.doRowWritten * 1e6;
+	const queueOp = PRICES.queueOperation * 1e6;
+	const doRequest = PRICES.doRequest * 1e6;
+	const ops = PRICES.queueOperationsPerMessage;
+	const attemptLog = 3 * d1 + 0.2 * d1;
+	const pendingIndex = 2 * d1;
+	const queue = (0.1 + 2) * ops * queueOp;
+	const scheduleOnce = 2 * doRow;
+	const requests = 5 * doRequest;
+	const floor = attemptLog + pendingIndex + queue + scheduleOnce + requests;
+	const money = (value: number): string => usd(value, 2);
+	return [
+		"### The floor of this design",
+		"",
+		"Issue 7 asks for at most $4 per million 3-attempt deliveries. The design cannot get there while it keeps its requirements. Per delivery, at list prices:",
+		"",
+		`- Attempt log: every attempt is one D1 row write (attempts live as a JSON array in the delivery row), and the event row and its id index are 0.2 per delivery at fan-out 10: 3.2 rows, ${money(attemptLog)}.`,
+		`- The sweeper's partial index of pending deliveries (deliveries_pending_due): an entry written when the first attempt fails and again when the second moves next_attempt_at (leaving pending writes none): 2 rows, ${money(pendingIndex)}. Without it the sweeper could only find a lost retry by scanning the log.`,
+		`- The queue: the first attempt's message is shared by 10 deliveries, each retry is a message of its own (the alarm of one endpoint releases one retry, so nothing to pack): (0.1 + 2) × ${ops} operations, ${money(queue)}.`,
+		`- The retry's durable schedule: at least one Durable Object row written per retry, ${money(scheduleOnce)}. As built it is two (the due row inserted, and deleted when released: ${money(2 * scheduleOnce)}); the delete could only go if releasing a retry twice were harmless, and the consumer cannot tell a second release of a scheduled attempt from a new one (a delivery's attempt count includes manual resends).`,
+		`- Durable Object requests: per retry the report that schedules it and the alarm that releases it, and the report of the final success: 5, ${money(requests)}.`,
+		"",
+		`As built, the case also pays for the endpoint's D1 \`failing_since\`, written when a failing run starts and again when it ends: every delivery here is a failing run of its own, so 2 rows, ${money(2 * d1)}, on top of the second Durable Object row above.`,
+		"",
+		`That is ${money(floor)} per million before Worker requests and CPU (about $0.3), against $4: the attempt log and the retry messages alone are ${money(attemptLog + 2 * ops * queueOp)}. ` +
+			"Getting under $4 needs dropping a requirement: retries sent by the Durable Object's alarm instead of through the queue " +
+			"(the runtime shape says a queue drives attempts), no per-attempt D1 row (attempts logged in batches, so an attempt could be lost from the log), " +
+			"and no Durable Object row per retry (the D1 row as the only durable schedule, read back by an evicted object).",
+	];
 }
