@@ -38,6 +38,8 @@ export function Layout(props: LayoutProps) {
 				<meta charset="utf-8" />
 				<meta name="viewport" content="width=device-width, initial-scale=1" />
 				<title>{`${props.title} · Edgehook`}</title>
+				{/* An empty icon, so browsers do not ask for /favicon.ico on every page. */}
+				<link rel="icon" href="data:," />
 				<link rel="stylesheet" href={`${ASSETS}/app.css`} />
 				{props.refreshSeconds ? <meta name="edgehook-refresh" content={String(props.refreshSeconds)} /> : null}
 				<script src={`${ASSETS}/app.js`} defer />
