@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import type { Hono } from "hono";
+import { DEFAULT_TENANT_ID } from "../../../db/tenants";
 import type { ApiKeyCreated, ApiKeyOut, TenantOut } from "../../../routes/tenants/schemas";
 import { ActionForm, Copyable, Field, type FieldErrors, Notice, Pager, Time } from "../../components";
 import { apiFailurePage, type DashboardContext, type DashboardEnv, formOf, render, single } from "../../context";
@@ -17,7 +18,6 @@ interface PortalLink {
 }
 
 const TENANTS = `${DASHBOARD}/tenants`;
-const DEFAULT_TENANT = "default";
 const PAGE_SIZE = 100;
 /** A portal link's life when the form does not say; the API's own default is an hour too. */
 const DEFAULT_TTL_MINUTES = 60;
@@ -55,11 +55,11 @@ async function tenantsPage(
 		withQuery("/v1/tenants", { limit: PAGE_SIZE, cursor }),
 	);
 	if (!list.ok) return apiFailurePage(c, list, "Tenants");
-	const rows = list.data.tenants.filter((tenant) => tenant.id !== DEFAULT_TENANT);
+	const rows = list.data.tenants.filter((tenant) => tenant.id !== DEFAULT_TENANT_ID);
 	// The built-in tenant heads the first page, whether or not the list holds its row.
 	if (!cursor) {
-		const listed = list.data.tenants.find((tenant) => tenant.id === DEFAULT_TENANT);
-		rows.unshift(listed ?? { id: DEFAULT_TENANT, name: "Default", settings: {}, created_at: "", updated_at: "" });
+		const listed = list.data.tenants.find((tenant) => tenant.id === DEFAULT_TENANT_ID);
+		rows.unshift(listed ?? { id: DEFAULT_TENANT_ID, name: "Default", settings: {}, created_at: "", updated_at: "" });
 	}
 	return render(
 		c,
@@ -83,11 +83,11 @@ async function tenantsPage(
 								<tr>
 									<td>
 										{tenant.name}
-										{tenant.id === DEFAULT_TENANT ? <span class="muted"> (built in)</span> : null}
+										{tenant.id === DEFAULT_TENANT_ID ? <span class="muted"> (built in)</span> : null}
 									</td>
 									<td class="mono">{tenant.id}</td>
 									<td>
-										<Time value={tenant.created_at || null} empty="built in" />
+										<Time value={tenant.id === DEFAULT_TENANT_ID ? null : tenant.created_at || null} empty="built in" />
 									</td>
 									<td class="row">
 										<a href={tenantPath(tenant.id, "/endpoints")}>Open tenant view</a>
@@ -388,7 +388,7 @@ async function tenantSettingsPage(
 					<h2>Portal link</h2>
 					<p>A signed link that opens this tenant's view without a key, until it expires.</p>
 					<PortalLinkForm c={c} view={view} />
-					{tenant.id === DEFAULT_TENANT ? null : (
+					{tenant.id === DEFAULT_TENANT_ID ? null : (
 						<>
 							<h2>Delete tenant</h2>
 							<ActionForm
