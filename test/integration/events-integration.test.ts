@@ -135,6 +135,23 @@ describe("event ingest", () => {
 		expect(empty.next_cursor).toBe(rest.next_cursor);
 	});
 
+	it("lists newest first with order=desc, its cursor paging towards older events", async () => {
+		const type = `${uniqueName("recent")}.tick`;
+		const ids: string[] = [];
+		for (let i = 0; i < 3; i++) {
+			ids.push(String(record((await api("POST", "/v1/events", { body: { type, data: { i } } })).body).id));
+		}
+		const newest = record((await api("GET", `/v1/events?type=${type}&limit=2&order=desc`)).body);
+		expect((newest.events as { id: string }[]).map((event) => event.id)).toEqual([ids[2], ids[1]]);
+		expect(newest.has_more).toBe(true);
+		const older = record(
+			(await api("GET", `/v1/events?type=${type}&limit=2&order=desc&cursor=${String(newest.next_cursor)}`)).body,
+		);
+		expect((older.events as { id: string }[]).map((event) => event.id)).toEqual([ids[0]]);
+		expect(older.has_more).toBe(false);
+		expect((await api("GET", "/v1/events?order=newest")).status).toBe(422);
+	});
+
 	it("answers 404 for an unknown event", async () => {
 		expect((await api("GET", "/v1/events/evt_nope")).status).toBe(404);
 	});

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import { deliveriesOfEvent, findEvent } from "../../db/events";
 import { events } from "../../db/schema";
 import { notFound } from "../../lib/errors";
@@ -14,8 +14,16 @@ const listRoute = createRoute({
 	method: "get",
 	path: "/v1/events",
 	tags: ["Events"],
-	summary: "List events oldest first after a cursor (the polling fallback)",
-	request: { query: PaginationQuery.extend({ type: EventTypeName.optional() }) },
+	summary: "List events oldest first after a cursor (the polling fallback), or newest first",
+	request: {
+		query: PaginationQuery.extend({
+			type: EventTypeName.optional(),
+			order: z.enum(["asc", "desc"]).default("asc").openapi({
+				description:
+					"asc (the polling order): oldest first, the cursor resumes after the last event returned. desc: newest first, the cursor resumes before it",
+			}),
+		}),
+	},
 	responses: {
 		200: jsonContent(
 			z
@@ -53,13 +61,16 @@ function parseCursor(cursor: string | undefined): number {
 
 export const readEvents = createRouter()
 	.openapi(listRoute, async (c) => {
-		const { limit, cursor, type } = c.req.valid("query");
-		const after = parseCursor(cursor);
+		const { limit, cursor, type, order } = c.req.valid("query");
+		const position = parseCursor(cursor);
+		const newestFirst = order === "desc";
+		// Newest first starts at the end: a cursor of 0 (none) means no upper bound.
+		const bound = newestFirst ? (position > 0 ? lt(events.seq, position) : undefined) : gt(events.seq, position);
 		const rows = await c.var.db
 			.select()
 			.from(events)
-			.where(and(eq(events.tenantId, c.var.tenantId), gt(events.seq, after), type ? eq(events.type, type) : undefined))
-			.orderBy(asc(events.seq))
+			.where(and(eq(events.tenantId, c.var.tenantId), bound, type ? eq(events.type, type) : undefined))
+			.orderBy(newestFirst ? desc(events.seq) : asc(events.seq))
 			.limit(limit + 1);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);

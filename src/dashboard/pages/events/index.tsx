@@ -40,7 +40,7 @@ export function registerEventPages(dashboard: Hono<DashboardEnv>): void {
 		const type = (c.req.query("type") ?? "").trim();
 		const cursor = c.req.query("cursor") ?? "";
 		const [list, names] = await Promise.all([
-			c.var.api.get<EventList>(withQuery("/v1/events", { limit: PAGE_SIZE, cursor, type })),
+			c.var.api.get<EventList>(withQuery("/v1/events", { limit: PAGE_SIZE, cursor, type, order: "desc" })),
 			catalogNames(c.var.api),
 		]);
 		const here = tenantPath(tenantId, "/events");
@@ -56,7 +56,8 @@ export function registerEventPages(dashboard: Hono<DashboardEnv>): void {
 				children: (
 					<>
 						<p class="muted">
-							Every event this tenant sent, oldest first: the same order and cursor as GET /v1/events, the polling view.
+							Every event this tenant sent, newest first. Polling clients read the same log oldest first with GET
+							/v1/events and its cursor.
 						</p>
 						<form method="get" action={here} class="filters">
 							<Field label="Event type" name="type" errors={filterErrors} hint="Exact name; empty for every type.">
@@ -72,9 +73,7 @@ export function registerEventPages(dashboard: Hono<DashboardEnv>): void {
 							</div>
 						</form>
 						{events.length === 0 ? (
-							<p>
-								{`${cursor ? "No newer events after this point" : "No events"}${type ? ` of type ${type}` : ""} yet.`}
-							</p>
+							<p>{`${cursor ? "No older events" : "No events yet"}${type ? ` of type ${type}` : ""}.`}</p>
 						) : (
 							<table>
 								<thead>
