@@ -115,7 +115,13 @@ export function createApp() {
 		if (isTenantAdministration(c.req.path)) return next();
 		const tenantId = await tenantInScope(c.env, c.var.principal, c.req.header("x-tenant-id"));
 		if (c.var.principal.kind === "tenant")
-			await enforceRateLimit(c.env, c.var.principal.keyId, c.req.method, c.req.path);
+			// The dashboard's calls get a bucket of their own, so browsing its pages cannot starve the key's integration.
+			await enforceRateLimit(
+				c.env,
+				internalPrincipal(c.req.raw) ? `dashboard:${c.var.principal.keyId}` : c.var.principal.keyId,
+				c.req.method,
+				c.req.path,
+			);
 		c.set("db", tenantDatabase(c.env, tenantId));
 		c.set("tenantId", tenantId);
 		await next();

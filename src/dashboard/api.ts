@@ -23,6 +23,13 @@ export interface ApiFailure {
 
 export type ApiResult<T> = { ok: true; status: number; data: T } | ApiFailure;
 
+/**
+ * Reads that hand out credentials: an endpoint's secret, and a delivery's
+ * rebuilt request with its signatures and custom header values. A read-only
+ * portal is for looking at deliveries, not for acting as the tenant's sender.
+ */
+const CREDENTIAL_READS = [/^\/v1\/webhooks\/[^/]+\/secret$/, /^\/v1\/deliveries\/[^/]+\/request$/];
+
 /** Who the API sees: the key's principal, or for a portal session its tenant alone. */
 export function principalOf(session: Session): Principal {
 	if (session.role === "admin") return { kind: "admin" };
@@ -63,7 +70,7 @@ export function apiFor(
 ): ApiCaller {
 	const principal = principalOf(session);
 	const call = async <T>(method: string, path: string, body?: unknown): Promise<ApiResult<T>> => {
-		if (method !== "GET" && session.readOnly) {
+		if (session.readOnly && (method !== "GET" || CREDENTIAL_READS.some((pattern) => pattern.test(path)))) {
 			return { ok: false, status: 403, code: "forbidden", message: "this portal link is read-only", fields: {} };
 		}
 		const headers = new Headers({ accept: "application/json" });

@@ -50,7 +50,10 @@ export function notFoundPage(c: DashboardContext) {
 /** A failed API call as a page: its message, and a 404 page for anything not found. */
 export function apiFailurePage(c: DashboardContext, failure: ApiFailure, title = "Something went wrong") {
 	if (failure.status === 404) return notFoundPage(c);
-	const status = failure.status === 422 || failure.status === 409 || failure.status === 429 ? failure.status : 500;
+	const status =
+		failure.status === 403 || failure.status === 422 || failure.status === 409 || failure.status === 429
+			? failure.status
+			: 500;
 	return render(c, { title, children: <Notice kind="error">{failure.message}</Notice> }, status);
 }
 

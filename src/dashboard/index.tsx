@@ -7,7 +7,7 @@ import { authenticate } from "../auth/authenticate";
 import { DEFAULT_TENANT_ID } from "../db/tenants";
 import { type ApiFetch, apiFor } from "./api";
 import { SCRIPT, STYLESHEET } from "./assets";
-import { Field, Notice } from "./components";
+import { ActionForm, Field, Notice } from "./components";
 import {
 	type DashboardContext,
 	type DashboardEnv,
@@ -18,12 +18,11 @@ import {
 	TENANT_ROUTE,
 } from "./context";
 import { registerPages } from "./pages";
-import { DASHBOARD, tenantPath } from "./paths";
-import { endSession, KEY_SESSION_SECONDS, readSession, type Session, startSession, tenantIsLive } from "./session";
+import { DASHBOARD, SIGN_IN, SIGN_OUT, tenantPath } from "./paths";
+import { endSession, KEY_SESSION_SECONDS, readSession, type Session, startSession, stillValid } from "./session";
 import { readPortalToken } from "./tokens";
 
 const FORM_BODY_LIMIT = 64 * 1024;
-const SIGN_IN = `${DASHBOARD}/sign-in`;
 
 /** Where a session lands after signing in: the operator on the tenants, anyone else on their endpoints. */
 function homeOf(session: Session): string {
@@ -31,7 +30,7 @@ function homeOf(session: Session): string {
 }
 
 /** Sources PORTAL_FRAME_ANCESTORS may list: origins and 'self'; anything else could bend the CSP header and is dropped. */
-const FRAME_SOURCE = /^(https?:\/\/[a-z0-9.*-]+(:\d{1,5})?|'self')$/i;
+const FRAME_SOURCE = /^(https?:\/\/(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:\d{1,5})?|'self')$/i;
 
 function frameAncestors(env: Env, session: Session | null, path: string): string {
 	const allowed = (env.PORTAL_FRAME_ANCESTORS ?? "").split(/\s+/).filter((source) => FRAME_SOURCE.test(source));
@@ -57,6 +56,16 @@ const securityHeaders = createMiddleware<DashboardEnv>(async (c, next) => {
 	c.header("cache-control", "no-store");
 	c.header("cross-origin-opener-policy", "same-origin");
 });
+
+function csrfTokenMatches(given: string, expected: string): boolean {
+	const givenBytes = new TextEncoder().encode(given);
+	const expectedBytes = new TextEncoder().encode(expected);
+	return (
+		given !== "" &&
+		givenBytes.byteLength === expectedBytes.byteLength &&
+		crypto.subtle.timingSafeEqual(givenBytes, expectedBytes)
+	);
+}
 
 function SignInPage(props: { error?: string; apiKey?: string }) {
 	return (
@@ -100,6 +109,7 @@ export function createDashboard(fetchApi: ApiFetch) {
 	// cross-site posts outright, and the session's token (below) refuses any
 	// post that was not rendered for this session.
 	dashboard.use(`${DASHBOARD}/*`, csrf());
+	dashboard.use("/portal/*", csrf());
 	dashboard.use(
 		`${DASHBOARD}/*`,
 		bodyLimit({ maxSize: FORM_BODY_LIMIT, onError: (c) => c.text("The form is too large.", 413) }),
@@ -147,11 +157,14 @@ export function createDashboard(fetchApi: ApiFetch) {
 			if (c.req.method === "GET") return c.redirect(SIGN_IN);
 			return render(c, { title: "Signed out", children: <p>Your session has ended. Sign in again.</p> }, 401);
 		}
+		// A read-only portal has no forms at all, so it signs out with a link. Being signed
+		// out of a view that could do nothing anyway is all a forged link could achieve.
+		if (c.req.method === "GET" && c.req.path === SIGN_OUT && session.readOnly) {
+			endSession(c, session);
+			return c.redirect(SIGN_IN, 303);
+		}
 		if (c.req.method === "POST") {
-			const token = single(await formOf(c), "_csrf");
-			const expected = new TextEncoder().encode(session.csrf);
-			const given = new TextEncoder().encode(token);
-			if (token === "" || given.byteLength !== expected.byteLength || !crypto.subtle.timingSafeEqual(given, expected)) {
+			if (!csrfTokenMatches(single(await formOf(c), "_csrf"), session.csrf)) {
 				return render(
 					c,
 					{
@@ -178,8 +191,8 @@ export function createDashboard(fetchApi: ApiFetch) {
 		return requireSession(c, next);
 	});
 
-	dashboard.post(`${DASHBOARD}/sign-out`, (c) => {
-		endSession(c);
+	dashboard.post(SIGN_OUT, (c) => {
+		endSession(c, c.var.session);
 		return c.redirect(SIGN_IN, 303);
 	});
 
@@ -204,8 +217,8 @@ export function createDashboard(fetchApi: ApiFetch) {
 
 	registerPages(dashboard);
 
-	dashboard.get("/portal/:token", async (c) => {
-		const grant = await readPortalToken(c.env, c.req.param("token"));
+	const openPortal = async (c: DashboardContext) => {
+		const grant = await readPortalToken(c.env, c.req.param("token") ?? "");
 		const expired = () =>
 			render(
 				c,
@@ -215,15 +228,40 @@ export function createDashboard(fetchApi: ApiFetch) {
 				},
 				410,
 			);
-		if (!grant || !(await tenantIsLive(c.env, grant.tenantId))) return expired();
-		const session = await startSession(
-			c,
-			{ role: "portal", tenantId: grant.tenantId, keyId: null, readOnly: grant.readOnly },
-			grant.expiresAt,
-		);
+		const portal = grant && {
+			role: "portal" as const,
+			tenantId: grant.tenantId,
+			keyId: grant.keyId,
+			readOnly: grant.readOnly,
+		};
+		if (!grant || !portal || !(await stillValid(c.env, portal))) return expired();
+		// Someone signed in with a key is not switched to another tenant's portal by merely following
+		// a link (a link anyone could send them): they confirm it with a form of their own session.
+		const current = await readSession(c);
+		if (current && current.role !== "portal") {
+			const confirmed =
+				c.req.method === "POST" && csrfTokenMatches(single(await formOf(c as DashboardContext), "_csrf"), current.csrf);
+			if (!confirmed) {
+				c.set("session", current);
+				return render(c, {
+					title: "Open the portal?",
+					children: (
+						<>
+							<p>{`You are signed in with a key. Opening this link signs you out and into the ${grant.readOnly ? "read-only " : ""}portal of tenant ${grant.tenantId}.`}</p>
+							<ActionForm session={current} action={c.req.path}>
+								<button type="submit">Open the portal</button>
+							</ActionForm>
+						</>
+					),
+				});
+			}
+		}
+		const session = await startSession(c, portal, grant.expiresAt);
 		// Straight on to the view, so the token leaves the address bar and history.
 		return c.redirect(homeOf(session), 303);
-	});
+	};
+	dashboard.get("/portal/:token", openPortal);
+	dashboard.post("/portal/:token", openPortal);
 
 	dashboard.all(`${DASHBOARD}/*`, (c) => notFoundPage(c));
 	dashboard.onError((error, c) => {

@@ -1,6 +1,6 @@
 import type { Child } from "hono/jsx";
 import { ActionForm } from "./components";
-import { ASSETS, DASHBOARD, tenantPath } from "./paths";
+import { ASSETS, DASHBOARD, SIGN_OUT, tenantPath } from "./paths";
 import type { Session } from "./session";
 
 /** The tenant view's sections, in the order of its navigation. */
@@ -83,11 +83,15 @@ export function Layout(props: LayoutProps) {
 								{whoLabel(session)}
 								{tenantId ? ` · tenant ${tenantId}` : ""}
 							</span>
-							<ActionForm session={session} action={`${DASHBOARD}/sign-out`}>
-								<button type="submit" class="secondary">
-									Sign out
-								</button>
-							</ActionForm>
+							{session.readOnly ? (
+								<a href={SIGN_OUT}>Sign out</a>
+							) : (
+								<ActionForm session={session} action={SIGN_OUT}>
+									<button type="submit" class="secondary">
+										Sign out
+									</button>
+								</ActionForm>
+							)}
 						</div>
 					) : null}
 				</header>

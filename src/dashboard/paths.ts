@@ -2,6 +2,8 @@
 
 export const DASHBOARD = "/dashboard";
 export const ASSETS = `${DASHBOARD}/assets`;
+export const SIGN_IN = `${DASHBOARD}/sign-in`;
+export const SIGN_OUT = `${DASHBOARD}/sign-out`;
 
 /** A page of a tenant's view (`/endpoints`, `/events/evt_…`). */
 export function tenantPath(tenantId: string, rest = ""): string {

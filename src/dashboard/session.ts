@@ -68,8 +68,15 @@ export async function startSession<E extends { Bindings: Env }>(
 	return session;
 }
 
-export function endSession<E extends { Bindings: Env }>(c: Context<E>): void {
-	deleteCookie(c, sessionCookieName(c.env), { path: "/", secure: isProduction(c.env) });
+export function endSession<E extends { Bindings: Env }>(c: Context<E>, session: Session): void {
+	// A browser only drops a cookie named with the attributes it was set with (a partitioned one in particular).
+	const framed = framedPortal(c.env, session);
+	deleteCookie(c, sessionCookieName(c.env), {
+		path: "/",
+		secure: isProduction(c.env) || framed,
+		sameSite: framed ? "None" : "Strict",
+		partitioned: framed,
+	});
 }
 
 function parseClaims(claims: Record<string, unknown>): Session | null {
@@ -95,10 +102,11 @@ export async function tenantIsLive(env: Env, tenantId: string): Promise<boolean>
 }
 
 /** Whether what the session stands on still exists: its tenant, and for a key sign-in the key (revoking it signs out). */
-async function stillValid(env: Env, session: Session): Promise<boolean> {
+export async function stillValid(env: Env, session: Pick<Session, "role" | "tenantId" | "keyId">): Promise<boolean> {
 	if (session.role === "admin" || session.tenantId === null) return true;
 	if (!(await tenantIsLive(env, session.tenantId))) return false;
-	if (session.role === "portal" || session.keyId === null) return true;
+	// A portal session made from a tenant key's link stands on that key too.
+	if (session.keyId === null) return true;
 	const [key] = await controlDatabase(env)
 		.select({ id: apiKeys.id })
 		.from(apiKeys)

@@ -40,7 +40,8 @@ function toBase64Url(bytes: Uint8Array): string {
 }
 
 function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | null {
-	if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+	// A length of 1 mod 4 cannot be base64 at all, and atob throws on it.
+	if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
 	const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
 	const bytes = new Uint8Array(binary.length);
 	for (let index = 0; index < binary.length; index++) bytes[index] = binary.charCodeAt(index);
@@ -102,6 +103,8 @@ export async function verifyToken(
 /** What a portal link grants: one tenant's view, maybe read-only, until it expires. */
 export interface PortalGrant {
 	tenantId: string;
+	/** The tenant key that made the link, if one did: revoking the key voids the link and its sessions. */
+	keyId: string | null;
 	readOnly: boolean;
 	expiresAt: number;
 }
@@ -109,6 +112,7 @@ export interface PortalGrant {
 export async function createPortalToken(env: Env, grant: PortalGrant): Promise<string> {
 	return signToken(env, "portal-link", {
 		tenant: grant.tenantId,
+		key: grant.keyId,
 		ro: grant.readOnly,
 		exp: grant.expiresAt,
 		nonce: randomToken(8),
@@ -118,5 +122,6 @@ export async function createPortalToken(env: Env, grant: PortalGrant): Promise<s
 export async function readPortalToken(env: Env, token: string): Promise<PortalGrant | null> {
 	const claims = await verifyToken(env, "portal-link", token);
 	if (claims === null || typeof claims.tenant !== "string" || typeof claims.ro !== "boolean") return null;
-	return { tenantId: claims.tenant, readOnly: claims.ro, expiresAt: Number(claims.exp) };
+	const keyId = typeof claims.key === "string" ? claims.key : null;
+	return { tenantId: claims.tenant, keyId, readOnly: claims.ro, expiresAt: Number(claims.exp) };
 }

@@ -490,10 +490,10 @@ describe("event type examples", () => {
 });
 
 describe("portal links", () => {
-	async function tenantWithKey(): Promise<{ id: string; key: string }> {
+	async function tenantWithKey(): Promise<{ id: string; key: string; keyId: string }> {
 		const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("portal") } })).body);
 		const key = record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "k" } })).body);
-		return { id: String(tenant.id), key: String(key.key) };
+		return { id: String(tenant.id), key: String(key.key), keyId: String(key.id) };
 	}
 
 	async function grantOf(url: unknown) {
@@ -514,7 +514,7 @@ describe("portal links", () => {
 		const expiresAt = Date.parse(String(link.expires_at));
 		expect(expiresAt).toBeGreaterThanOrEqual(before + 600_000);
 		expect(expiresAt).toBeLessThanOrEqual(Date.now() + 600_000);
-		expect(await grantOf(link.url)).toEqual({ tenantId: tenant.id, readOnly: true, expiresAt });
+		expect(await grantOf(link.url)).toEqual({ tenantId: tenant.id, keyId: null, readOnly: true, expiresAt });
 
 		const defaults = record((await api("POST", `/v1/tenants/${tenant.id}/portal-links`)).body);
 		expect(defaults.read_only).toBe(false);
@@ -527,7 +527,12 @@ describe("portal links", () => {
 		const tenant = await tenantWithKey();
 		const own = await api("POST", "/v1/portal-links", { auth: tenant.key, body: { read_only: false } });
 		expect(own.status).toBe(201);
-		expect(await grantOf(record(own.body).url)).toMatchObject({ tenantId: tenant.id, readOnly: false });
+		// A link made with a tenant key names the key, so revoking the key voids the link.
+		expect(await grantOf(record(own.body).url)).toMatchObject({
+			tenantId: tenant.id,
+			keyId: tenant.keyId,
+			readOnly: false,
+		});
 
 		const named = await api("POST", "/v1/portal-links", { headers: { "x-tenant-id": tenant.id } });
 		expect(record(named.body).tenant_id).toBe(tenant.id);

@@ -151,12 +151,61 @@ describe("dashboard sessions", () => {
 	});
 });
 
+describe("dashboard robustness", () => {
+	it("treats a malformed cookie or token as none, so the sign-in page still works", async () => {
+		for (const garbage of ["A.A", "AAAAA.AB", "e30.A", "not-a-token", "a.b.c"]) {
+			const page = await browse("GET", "/dashboard/sign-in", { cookie: garbage });
+			expect(page.status, garbage).toBe(200);
+			expect((await browse("GET", `/portal/${garbage}`)).status, garbage).toBe(410);
+		}
+	});
+});
+
 describe("portal links", () => {
+	it("dies with the tenant key that made it", async () => {
+		const a = await tenantWithKey();
+		const made = await api("POST", "/v1/portal-links", { auth: a.key, body: { read_only: false } });
+		expect(made.status).toBe(201);
+		const path = new URL(String(record(made.body).url)).pathname;
+		const opened = await browse("GET", path);
+		expect(opened.status).toBe(303);
+		const cookie = sessionCookie(opened);
+		expect((await browse("GET", `/dashboard/t/${a.tenantId}/endpoints`, { cookie })).status).toBe(200);
+
+		expect((await api("DELETE", `/v1/tenants/${a.tenantId}/api-keys/${a.keyId}`)).status).toBe(204);
+		expect((await browse("GET", path)).status).toBe(410);
+		const afterRevoke = await browse("GET", `/dashboard/t/${a.tenantId}/endpoints`, { cookie });
+		expect(afterRevoke.headers.get("location")).toBe("/dashboard/sign-in");
+	});
+
+	it("asks someone signed in with a key before switching them into a portal", async () => {
+		const a = await tenantWithKey();
+		const admin = await signIn(ADMIN_KEY);
+		const token = await createPortalToken(env, {
+			tenantId: a.tenantId,
+			keyId: null,
+			readOnly: false,
+			expiresAt: Date.now() + 60_000,
+		});
+		const asked = await browse("GET", `/portal/${token}`, { cookie: admin });
+		expect(asked.status).toBe(200);
+		expect(asked.text).toContain("Open the portal?");
+		expect(asked.headers.get("set-cookie")).toBeNull();
+		expect(
+			(await browse("POST", `/portal/${token}`, { cookie: admin, form: {} })).headers.get("set-cookie"),
+		).toBeNull();
+		const confirmed = await browse("POST", `/portal/${token}`, { cookie: admin, form: { _csrf: csrfOf(admin) } });
+		expect(confirmed.status).toBe(303);
+		expect(confirmed.headers.get("location")).toBe(`/dashboard/t/${a.tenantId}/endpoints`);
+		expect(sessionCookie(confirmed)).not.toBe(admin);
+	});
+
 	it("opens a read-only view of one tenant that refuses every action", async () => {
 		const a = await tenantWithKey();
 		const b = await tenantWithKey();
 		const token = await createPortalToken(env, {
 			tenantId: a.tenantId,
+			keyId: null,
 			readOnly: true,
 			expiresAt: Date.now() + 60_000,
 		});
@@ -176,17 +225,43 @@ describe("portal links", () => {
 		const action = await browse("POST", "/dashboard/sign-out", { cookie, form: { _csrf: csrfOf(cookie) } });
 		expect(action.status).toBe(403);
 		expect(action.text).toContain("read-only");
+		// Credentials stay out of a read-only view: the endpoint's secret page answers 403.
+		const endpoint = record(
+			(
+				await api("POST", "/v1/webhooks", {
+					headers: { "x-tenant-id": a.tenantId },
+					body: { url: "https://example.com/hook", events: ["*"] },
+				})
+			).body,
+		);
+		const endpointPage = await browse("GET", `/dashboard/t/${a.tenantId}/endpoints/${endpoint.id}`, { cookie });
+		expect(endpointPage.status).toBe(200);
+		expect(endpointPage.text).not.toContain("<form");
+		expect(endpointPage.text).not.toContain("/secret");
+		const secretPage = await browse("GET", `/dashboard/t/${a.tenantId}/endpoints/${endpoint.id}/secret`, { cookie });
+		expect(secretPage.status).toBe(403);
+		expect(secretPage.text).not.toContain(String(endpoint.secret));
+		// It signs out with a link, having no forms.
+		const signOut = await browse("GET", "/dashboard/sign-out", { cookie });
+		expect(signOut.status).toBe(303);
+		expect(signOut.headers.get("set-cookie")).toMatch(new RegExp(`${COOKIE}=;.*Partitioned`));
 	});
 
 	it("answers 410 to an expired, forged or deleted tenant's link", async () => {
 		const a = await tenantWithKey();
-		const expired = await createPortalToken(env, { tenantId: a.tenantId, readOnly: false, expiresAt: Date.now() - 1 });
+		const expired = await createPortalToken(env, {
+			tenantId: a.tenantId,
+			keyId: null,
+			readOnly: false,
+			expiresAt: Date.now() - 1,
+		});
 		const expiredPage = await browse("GET", `/portal/${expired}`);
 		expect(expiredPage.status).toBe(410);
 		expect(expiredPage.headers.get("set-cookie")).toBeNull();
 
 		const valid = await createPortalToken(env, {
 			tenantId: a.tenantId,
+			keyId: null,
 			readOnly: false,
 			expiresAt: Date.now() + 60_000,
 		});

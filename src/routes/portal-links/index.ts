@@ -74,6 +74,7 @@ async function portalLink(
 	env: Env,
 	requestUrl: string,
 	tenantId: string,
+	keyId: string | null,
 	input: z.infer<typeof PortalLinkIn>,
 ): Promise<z.infer<typeof PortalLinkOut>> {
 	// `default` exists without a row, as in src/auth/scope.ts.
@@ -83,7 +84,7 @@ async function portalLink(
 	}
 	const readOnly = input.read_only ?? false;
 	const expiresAt = Date.now() + (input.ttl_seconds ?? DEFAULT_TTL_SECONDS) * 1000;
-	const token = await createPortalToken(env, { tenantId, readOnly, expiresAt });
+	const token = await createPortalToken(env, { tenantId, keyId, readOnly, expiresAt });
 	return {
 		url: `${baseUrl(env, requestUrl)}/portal/${token}`,
 		expires_at: iso(expiresAt),
@@ -94,9 +95,11 @@ async function portalLink(
 
 export const portalLinkRoutes = createRouter()
 	.openapi(tenantLinkRoute, async (c) => {
-		const link = await portalLink(c.env, c.req.url, c.req.valid("param").id, c.req.valid("json"));
+		const link = await portalLink(c.env, c.req.url, c.req.valid("param").id, null, c.req.valid("json"));
 		return c.json(link, 201);
 	})
 	.openapi(ownLinkRoute, async (c) => {
-		return c.json(await portalLink(c.env, c.req.url, c.var.tenantId, c.req.valid("json")), 201);
+		// A link made with a tenant key lives no longer than the key: a leaked key's revocation must reach its links too.
+		const keyId = c.var.principal.kind === "tenant" ? c.var.principal.keyId : null;
+		return c.json(await portalLink(c.env, c.req.url, c.var.tenantId, keyId, c.req.valid("json")), 201);
 	});

@@ -23,6 +23,8 @@ const NOTICES: Record<string, string> = {
 
 /** How often the page reloads while a retry it queued has not been recorded yet. */
 const RETRY_REFRESH_SECONDS = 2;
+/** How long the page keeps reloading after a retry before it gives up waiting for the attempt. */
+const RETRY_WAIT_MS = 30_000;
 
 function deliveryPath(tenantId: string, id: string, rest = ""): string {
 	return tenantPath(tenantId, `/deliveries/${encodeURIComponent(id)}${rest}`);
@@ -132,7 +134,13 @@ async function deliveryPage(
 	const notice = NOTICES[c.req.query("notice") ?? ""];
 	// After a retry, reload until its attempt is recorded, so the page shows how it went.
 	const awaited = Number(c.req.query("attempt"));
-	const waiting = Number.isSafeInteger(awaited) && awaited > delivery.attempt_count;
+	// Bounded, so an attempt that is never recorded does not keep the page reloading forever.
+	const queuedAt = Number(c.req.query("queued_at"));
+	const waiting =
+		Number.isSafeInteger(awaited) &&
+		awaited > delivery.attempt_count &&
+		Number.isFinite(queuedAt) &&
+		Date.now() - queuedAt < RETRY_WAIT_MS;
 	return render(
 		c,
 		{
@@ -187,7 +195,11 @@ async function deliveryPage(
 					<h2>Attempts</h2>
 					<Attempts delivery={delivery} />
 					<h2>Request sent</h2>
-					<RequestSent request={sent.ok ? sent.data : null} problem={sent.ok ? null : sent.message} />
+					{c.var.session.readOnly ? (
+						<p class="muted">Hidden in a read-only portal: the request carries signatures and custom header values.</p>
+					) : (
+						<RequestSent request={sent.ok ? sent.data : null} problem={sent.ok ? null : sent.message} />
+					)}
 				</>
 			),
 		},
@@ -203,7 +215,11 @@ export function registerDeliveryPages(dashboard: Hono<DashboardEnv>): void {
 		const result = await c.var.api.send<{ id: string; attempt: number }>("POST", apiPath(id, "/retry"));
 		if (result.ok) {
 			return c.redirect(
-				withQuery(deliveryPath(c.var.tenantId, id), { notice: "retry_queued", attempt: result.data.attempt }),
+				withQuery(deliveryPath(c.var.tenantId, id), {
+					notice: "retry_queued",
+					attempt: result.data.attempt,
+					queued_at: Date.now(),
+				}),
 				303,
 			);
 		}

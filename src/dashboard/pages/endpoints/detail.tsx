@@ -78,7 +78,7 @@ function examplePayload(type: string, endpointId: string, catalog: readonly Even
 	return catalog.find((entry) => entry.name === type)?.example ?? {};
 }
 
-function Details(props: { endpoint: Endpoint; tenantId: string }) {
+function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolean }) {
 	const { endpoint } = props;
 	const circuit = endpoint.circuit;
 	const headerNames = Object.keys(endpoint.headers);
@@ -134,7 +134,7 @@ function Details(props: { endpoint: Endpoint; tenantId: string }) {
 			<dt>Signing secret</dt>
 			<dd class="row">
 				<code>{maskedSecret(endpoint.secret)}</code>
-				<a href={endpointPath(props.tenantId, endpoint.id, "/secret")}>Reveal</a>
+				{props.readOnly ? null : <a href={endpointPath(props.tenantId, endpoint.id, "/secret")}>Reveal</a>}
 			</dd>
 			<dt>Rate limit</dt>
 			<dd>
@@ -379,7 +379,7 @@ function DetailPage(props: {
 				<a href={tenantPath(tenantId, "/endpoints")}>All endpoints</a>
 			</p>
 			<h2>Details</h2>
-			<Details endpoint={endpoint} tenantId={tenantId} />
+			<Details endpoint={endpoint} tenantId={tenantId} readOnly={c.var.session.readOnly} />
 			<h2>Last 24 hours</h2>
 			<StatsCards stats={data.stats} />
 			<h2>Activity</h2>
