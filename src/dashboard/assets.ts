@@ -29,7 +29,7 @@ pre { background: var(--soft); border: 1px solid var(--line); border-radius: var
 form.stack { display: grid; gap: .9rem; max-width: 40rem; }
 form.inline { display: inline-flex; gap: .5rem; align-items: end; flex-wrap: wrap; margin: 0; }
 label { font-weight: 600; display: block; margin-bottom: .2rem; }
-.hint { color: var(--muted); font-size: .85rem; font-weight: 400; }
+.hint { color: var(--muted); font-size: .85rem; font-weight: 400; margin-bottom: .35rem; }
 input[type=text], input[type=url], input[type=password], input[type=number], input[type=datetime-local], input[type=email], select, textarea {
   width: 100%; padding: .45rem .55rem; border: 1px solid #aab1bf; border-radius: var(--radius); font: inherit; background: #fff; }
 textarea { min-height: 6rem; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .88rem; }

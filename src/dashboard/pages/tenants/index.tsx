@@ -89,9 +89,11 @@ async function tenantsPage(
 									<td>
 										<Time value={tenant.id === DEFAULT_TENANT_ID ? null : tenant.created_at || null} empty="built in" />
 									</td>
-									<td class="row">
-										<a href={tenantPath(tenant.id, "/endpoints")}>Open tenant view</a>
-										<a href={tenantPage(tenant.id)}>Settings</a>
+									<td>
+										<span class="row">
+											<a href={tenantPath(tenant.id, "/endpoints")}>Open tenant view</a>
+											<a href={tenantPage(tenant.id)}>Settings</a>
+										</span>
 									</td>
 								</tr>
 							))}
