@@ -1,4 +1,5 @@
 import type { Hono } from "hono";
+import type { ApiFailure } from "../../api";
 import { ActionForm, Copyable, Field, type FieldErrors, Notice } from "../../components";
 import {
 	all,
@@ -374,6 +375,52 @@ function CreatedPage(props: { c: DashboardContext; endpoint: Endpoint }) {
 	);
 }
 
+/**
+ * The answer to a save that did not go through: the API's refusal as a
+ * notice, or the form again with each problem next to its field (422).
+ */
+async function refusedForm(
+	c: DashboardContext,
+	result: ApiFailure | null,
+	form: {
+		title: string;
+		action: string;
+		cancel: string;
+		values: EndpointFormValues;
+		body: EndpointBody;
+		errors: FieldErrors;
+	},
+): Promise<Response> {
+	if (result && result.status !== 422 && result.status !== 400) {
+		return render(
+			c,
+			{ title: form.title, section: "endpoints", children: <Notice kind="error">{result.message}</Notice> },
+			result.status === 429 ? 429 : 500,
+		);
+	}
+	const shown = result ? formErrorsOf(result.fields, form.body) : form.errors;
+	if (result && Object.keys(shown).length === 0) shown[""] = result.message;
+	const catalog = await loadCatalog(c.var.api);
+	return render(
+		c,
+		{
+			title: form.title,
+			section: "endpoints",
+			children: (
+				<EndpointForm
+					c={c}
+					action={form.action}
+					catalog={catalog}
+					values={form.values}
+					errors={shown}
+					cancel={form.cancel}
+				/>
+			),
+		},
+		422,
+	);
+}
+
 export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 	dashboard.get(`${TENANT_ROUTE}/endpoints/new`, async (c) => {
 		if (c.var.session.readOnly) return readOnlyPage(c);
@@ -417,34 +464,14 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 				201,
 			);
 		}
-		if (created && created.status !== 422 && created.status !== 400) {
-			return render(
-				c,
-				{ title: "Add endpoint", section: "endpoints", children: <Notice kind="error">{created.message}</Notice> },
-				created.status === 429 ? 429 : 500,
-			);
-		}
-		const shown = created ? formErrorsOf(created.fields, body) : errors;
-		if (created && Object.keys(shown).length === 0) shown[""] = created.message;
-		const catalog = await loadCatalog(c.var.api);
-		return render(
-			c,
-			{
-				title: "Add endpoint",
-				section: "endpoints",
-				children: (
-					<EndpointForm
-						c={c}
-						action={tenantPath(c.var.tenantId, "/endpoints")}
-						catalog={catalog}
-						values={values}
-						errors={shown}
-						cancel={tenantPath(c.var.tenantId, "/endpoints")}
-					/>
-				),
-			},
-			422,
-		);
+		return refusedForm(c, created, {
+			title: "Add endpoint",
+			action: tenantPath(c.var.tenantId, "/endpoints"),
+			cancel: tenantPath(c.var.tenantId, "/endpoints"),
+			values,
+			body,
+			errors,
+		});
 	});
 
 	dashboard.get(`${TENANT_ROUTE}/endpoints/:id/edit`, async (c) => {
@@ -477,33 +504,13 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 			Object.keys(errors).length > 0 ? null : await c.var.api.send<Endpoint>("PATCH", webhookPath(id), body);
 		if (saved?.ok) return c.redirect(endpointPath(c.var.tenantId, id, "?notice=saved"), 303);
 		if (saved && saved.status === 404) return notFoundPage(c);
-		if (saved && saved.status !== 422 && saved.status !== 400) {
-			return render(
-				c,
-				{ title: "Edit endpoint", section: "endpoints", children: <Notice kind="error">{saved.message}</Notice> },
-				saved.status === 429 ? 429 : 500,
-			);
-		}
-		const shown = saved ? formErrorsOf(saved.fields, body) : errors;
-		if (saved && Object.keys(shown).length === 0) shown[""] = saved.message;
-		const catalog = await loadCatalog(c.var.api);
-		return render(
-			c,
-			{
-				title: "Edit endpoint",
-				section: "endpoints",
-				children: (
-					<EndpointForm
-						c={c}
-						action={endpointPath(c.var.tenantId, id, "/edit")}
-						catalog={catalog}
-						values={values}
-						errors={shown}
-						cancel={endpointPath(c.var.tenantId, id)}
-					/>
-				),
-			},
-			422,
-		);
+		return refusedForm(c, saved, {
+			title: "Edit endpoint",
+			action: endpointPath(c.var.tenantId, id, "/edit"),
+			cancel: endpointPath(c.var.tenantId, id),
+			values,
+			body,
+			errors,
+		});
 	});
 }
