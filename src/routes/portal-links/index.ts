@@ -5,8 +5,8 @@ import { DEFAULT_TENANT_ID, getTenantOr404 } from "../../db/tenants";
 import { ApiError } from "../../lib/errors";
 import { createRouter, errorResponses, IdParam, iso, jsonContent } from "../shared";
 
-const DEFAULT_TTL_SECONDS = 3600;
-const MAX_TTL_SECONDS = 7 * 24 * 60 * 60;
+export const DEFAULT_TTL_SECONDS = 3600;
+export const MAX_TTL_SECONDS = 7 * 24 * 60 * 60;
 
 const PortalLinkIn = z
 	.strictObject({

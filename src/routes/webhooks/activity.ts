@@ -56,7 +56,12 @@ const TestIn = z
 	})
 	.openapi("TestIn");
 
-const TEST_EVENT_TYPE = "webhook.test";
+export const TEST_EVENT_TYPE = "webhook.test";
+
+/** What a webhook.test event carries when the caller gives no payload. */
+export function defaultTestPayload(endpointId: string): Record<string, unknown> {
+	return { webhook_id: endpointId, message: "This is a test event sent by Edgehook." };
+}
 
 /**
  * Looks the endpoint up before the body is validated, so another tenant's
@@ -146,7 +151,7 @@ export const webhookActivity = createRouter()
 		const type = input.event_type ?? TEST_EVENT_TYPE;
 		let data: Record<string, unknown>;
 		if (type === TEST_EVENT_TYPE) {
-			data = input.payload ?? { webhook_id: id, message: "This is a test event sent by Edgehook." };
+			data = input.payload ?? defaultTestPayload(id);
 		} else {
 			const entry = await catalogEntry(c.var.db, c.var.tenantId, type);
 			if (entry === null) {

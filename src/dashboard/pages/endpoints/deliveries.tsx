@@ -1,11 +1,12 @@
 import type { Hono } from "hono";
+import { DeliveryStatus } from "../../../routes/deliveries/schemas";
 import { Badge, Field, type FieldErrors, Notice, Pager, Time } from "../../components";
 import { apiFailurePage, type DashboardEnv, notFoundPage, render, TENANT_ROUTE } from "../../context";
 import { endpointPath, tenantPath, withQuery } from "../../paths";
 import { type Delivery, type Endpoint, loadCatalog, utcFromLocalInput, webhookPath } from "./shared";
 
 const PAGE_SIZE = 50;
-const STATUSES = ["pending", "success", "failed"] as const;
+const STATUSES = DeliveryStatus.options;
 
 interface Filters {
 	status: string;

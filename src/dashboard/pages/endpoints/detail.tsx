@@ -1,5 +1,9 @@
 import type { Hono } from "hono";
 import type { Child } from "hono/jsx";
+import { DEFAULT_GRACE_PERIOD_SECONDS, MAX_GRACE_PERIOD_SECONDS } from "../../../delivery/secrets";
+import { MAX_RECOVER_WINDOW_MS } from "../../../routes/tasks/schemas";
+import { defaultTestPayload } from "../../../routes/webhooks/activity";
+import { MAX_STATS_ROWS } from "../../../routes/webhooks/stats";
 import { type ChartWindow, StatsCharts } from "../../chart";
 import { ActionForm, Copyable, Field, type FieldErrors, Notice, pretty, Time } from "../../components";
 import {
@@ -30,7 +34,7 @@ import {
 	webhookPath,
 } from "./shared";
 
-const DEFAULT_GRACE_HOURS = "24";
+const DEFAULT_GRACE_HOURS = String(DEFAULT_GRACE_PERIOD_SECONDS / 3600);
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** What an action that failed hands back to the page: its values and its problems, by control. */
@@ -74,7 +78,7 @@ async function loadDetail(c: DashboardContext, id: string, window: ChartWindow):
 
 /** What a test send of `type` carries: the catalog's example, or for webhook.test what the API builds. */
 function examplePayload(type: string, endpointId: string, catalog: readonly EventType[]): unknown {
-	if (type === TEST_EVENT_TYPE) return { webhook_id: endpointId, message: "This is a test event sent by Edgehook." };
+	if (type === TEST_EVENT_TYPE) return defaultTestPayload(endpointId);
 	return catalog.find((entry) => entry.name === type)?.example ?? {};
 }
 
@@ -305,8 +309,7 @@ function Actions(props: { c: DashboardContext; data: DetailData; state: ActionSt
 				<h3 id="recover-heading">Recover failed deliveries</h3>
 				<SectionMessage state={state} section="recover" />
 				<p class="hint">
-					Sends every failed delivery of events created in the window once more. Times are UTC; the window is at most 14
-					days.
+					{`Sends every failed delivery of events created in the window once more. Times are UTC; the window is at most ${MAX_RECOVER_WINDOW_MS / DAY_MS} days.`}
 				</p>
 				<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/recover")} class="stack">
 					<Field label="Since (UTC)" name="since" errors={state.errors}>
@@ -387,7 +390,10 @@ function DetailPage(props: {
 			{data.chart ? (
 				<>
 					{data.chart.sampled ? (
-						<p class="hint">This window holds more deliveries than one chart reads: it shows the newest 20,000.</p>
+						<p class="hint">
+							This window holds more deliveries than one chart reads: it shows the newest{" "}
+							{MAX_STATS_ROWS.toLocaleString("en")}.
+						</p>
 					) : null}
 					<StatsCharts buckets={data.chart.buckets} window={data.window} />
 				</>
@@ -534,7 +540,7 @@ export function registerEndpointDetail(dashboard: Hono<DashboardEnv>): void {
 				Object.entries(rotated.fields).map(([path, message]) => [
 					path,
 					// The API counts seconds; the form asks for hours.
-					path === "grace_period_seconds" ? "must be 0 to 168 hours (7 days)" : message,
+					path === "grace_period_seconds" ? `must be 0 to ${MAX_GRACE_PERIOD_SECONDS / 3600} hours` : message,
 				]),
 			);
 			return actionFailed(

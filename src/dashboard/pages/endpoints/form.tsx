@@ -1,4 +1,5 @@
 import type { Hono } from "hono";
+import { MAX_RATE_LIMIT_PER_SECOND } from "../../../routes/webhooks/schemas";
 import type { ApiFailure } from "../../api";
 import { ActionForm, Copyable, Field, type FieldErrors, Notice } from "../../components";
 import {
@@ -309,7 +310,7 @@ export function EndpointForm(props: {
 				<Field
 					label="Rate limit (per second)"
 					name="rate_limit_per_second"
-					hint="Optional. At most this many deliveries a second (1 to 1000); more wait, none are dropped. Empty: no limit."
+					hint={`Optional. At most this many deliveries a second (1 to ${MAX_RATE_LIMIT_PER_SECOND}); more wait, none are dropped. Empty: no limit.`}
 					errors={errors}
 				>
 					{(described) => (
@@ -318,7 +319,7 @@ export function EndpointForm(props: {
 							name="rate_limit_per_second"
 							value={values.rate_limit_per_second}
 							min={1}
-							max={1000}
+							max={MAX_RATE_LIMIT_PER_SECOND}
 							{...described}
 						/>
 					)}

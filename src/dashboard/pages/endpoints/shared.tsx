@@ -36,7 +36,7 @@ interface CatalogPage {
 }
 
 /** The event type a test send uses when none is chosen; the API's default too. */
-export const TEST_EVENT_TYPE = "webhook.test";
+export { TEST_EVENT_TYPE } from "../../../routes/webhooks/activity";
 
 /** How many catalog pages the pickers read: 1000 types is more than a form can usefully offer. */
 const CATALOG_PAGES = 4;

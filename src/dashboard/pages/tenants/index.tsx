@@ -1,6 +1,8 @@
 import type { z } from "@hono/zod-openapi";
 import type { Hono } from "hono";
+import { KEY_CACHE_SECONDS } from "../../../auth/authenticate";
 import { DEFAULT_TENANT_ID } from "../../../db/tenants";
+import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from "../../../routes/portal-links";
 import type { ApiKeyCreated, ApiKeyOut, TenantOut } from "../../../routes/tenants/schemas";
 import { ActionForm, Copyable, Field, type FieldErrors, Notice, Pager, Time } from "../../components";
 import { apiFailurePage, type DashboardContext, type DashboardEnv, formOf, render, single } from "../../context";
@@ -20,7 +22,7 @@ interface PortalLink {
 const TENANTS = `${DASHBOARD}/tenants`;
 const PAGE_SIZE = 100;
 /** A portal link's life when the form does not say; the API's own default is an hour too. */
-const DEFAULT_TTL_MINUTES = 60;
+const DEFAULT_TTL_MINUTES = DEFAULT_TTL_SECONDS / 60;
 
 function tenantPage(id: string, rest = ""): string {
 	return `${TENANTS}/${encodeURIComponent(id)}${rest}`;
@@ -34,7 +36,7 @@ function tenantApi(id: string, rest = ""): string {
 const NOTICES: Record<string, string> = {
 	created: "Tenant created. Give it settings, an API key or a portal link below.",
 	saved: "Settings saved. New deliveries use them at once.",
-	key_revoked: "API key revoked. It stops working within 30 seconds everywhere.",
+	key_revoked: `API key revoked. It stops working within ${KEY_CACHE_SECONDS} seconds everywhere.`,
 	deleted: "Tenant deleted. Its data is being removed in the background.",
 };
 
@@ -316,7 +318,12 @@ function PortalLinkForm(props: { c: DashboardContext; view: TenantView }) {
 	const { c, view } = props;
 	return (
 		<ActionForm session={c.var.session} action={tenantPage(view.tenant.id, "/portal-links")} class="stack">
-			<Field label="Valid for (minutes)" name="ttl_minutes" errors={view.linkErrors} hint="From 1 minute to 7 days.">
+			<Field
+				label="Valid for (minutes)"
+				name="ttl_minutes"
+				errors={view.linkErrors}
+				hint={`From 1 minute to ${MAX_TTL_SECONDS / 86400} days.`}
+			>
 				{(described) => (
 					<input type="number" name="ttl_minutes" value={view.linkTtl} min={1} step={1} required {...described} />
 				)}
