@@ -34,7 +34,7 @@ const CREDENTIAL_READS = [/^\/v1\/webhooks\/[^/]+\/secret$/, /^\/v1\/deliveries\
 export function principalOf(session: Session): Principal {
 	if (session.role === "admin") return { kind: "admin" };
 	const tenantId = session.tenantId ?? "";
-	// A portal session has no key; its own rate-limit bucket per tenant keeps it from starving the tenant's keys.
+	// A portal link made with the admin key carries no key: such sessions share one rate-limit bucket per tenant.
 	return { kind: "tenant", tenantId, keyId: session.keyId ?? `portal:${tenantId}` };
 }
 

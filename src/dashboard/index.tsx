@@ -228,19 +228,14 @@ export function createDashboard(fetchApi: ApiFetch) {
 				},
 				410,
 			);
-		const portal = grant && {
-			role: "portal" as const,
-			tenantId: grant.tenantId,
-			keyId: grant.keyId,
-			readOnly: grant.readOnly,
-		};
-		if (!grant || !portal || !(await stillValid(c.env, portal))) return expired();
+		if (!grant) return expired();
+		const portal = { role: "portal" as const, tenantId: grant.tenantId, keyId: grant.keyId, readOnly: grant.readOnly };
+		if (!(await stillValid(c.env, portal))) return expired();
 		// Someone signed in with a key is not switched to another tenant's portal by merely following
 		// a link (a link anyone could send them): they confirm it with a form of their own session.
 		const current = await readSession(c);
 		if (current && current.role !== "portal") {
-			const confirmed =
-				c.req.method === "POST" && csrfTokenMatches(single(await formOf(c as DashboardContext), "_csrf"), current.csrf);
+			const confirmed = c.req.method === "POST" && csrfTokenMatches(single(await formOf(c), "_csrf"), current.csrf);
 			if (!confirmed) {
 				c.set("session", current);
 				return render(c, {
