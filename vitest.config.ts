@@ -25,6 +25,7 @@ export default defineConfig({
 					RETRY_SCHEDULE: "60,300,1800,7200",
 					// The portal tests check that this site, and only it, may frame the portal.
 					PORTAL_FRAME_ANCESTORS: "https://app.example.com",
+					EMAIL_FROM: "Edgehook <edgehook@example.com>",
 					TEST_INGEST_LIMIT: String(TEST_INGEST_LIMIT),
 					TEST_MANAGEMENT_LIMIT: String(TEST_MANAGEMENT_LIMIT),
 					TEST_MIGRATIONS: await readD1Migrations("./migrations"),

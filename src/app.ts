@@ -18,6 +18,7 @@ import { MAX_BATCH_BODY_BYTES, MAX_EVENT_PAYLOAD_BYTES } from "./routes/events/s
 import { portalLinkRoutes } from "./routes/portal-links";
 import { type AppEnv, createRouter } from "./routes/shared";
 import { taskRoutes } from "./routes/tasks";
+import { templateRoutes } from "./routes/templates";
 import { tenantRoutes } from "./routes/tenants";
 import { webhookRoutes } from "./routes/webhooks";
 
@@ -165,6 +166,7 @@ export function createApp() {
 	app.route("/", eventRoutes);
 	app.route("/", deliveryRoutes);
 	app.route("/", eventTypeRoutes);
+	app.route("/", templateRoutes);
 	app.route("/", tenantRoutes);
 	app.route("/", taskRoutes);
 	app.route("/", portalLinkRoutes);

@@ -14,6 +14,10 @@ export function endpointPath(tenantId: string, endpointId: string, rest = ""): s
 	return tenantPath(tenantId, `/endpoints/${encodeURIComponent(endpointId)}${rest}`);
 }
 
+export function deliveryPath(tenantId: string, deliveryId: string, rest = ""): string {
+	return tenantPath(tenantId, `/deliveries/${encodeURIComponent(deliveryId)}${rest}`);
+}
+
 /** `path?query` with empty values left out. */
 export function withQuery(path: string, query: Record<string, string | number | null | undefined>): string {
 	const params = new URLSearchParams();

@@ -98,6 +98,14 @@ export const endpoints = sqliteTable(
 		 * when an endpoint has failed long enough to be disabled.
 		 */
 		failingSince: integer("failing_since"),
+		/** How a delivery reaches the receiver: a signed webhook, a Slack or Discord message, or email. */
+		channel: text("channel", { enum: ["webhook", "slack", "discord", "email"] })
+			.notNull()
+			.default("webhook"),
+		/** JSON array of email addresses for the email channel (whose `url` is empty); null otherwise. */
+		recipients: text("recipients"),
+		/** A JSONata expression over the envelope whose result is the body sent; null sends the default. */
+		transformation: text("transformation"),
 		createdAt: integer("created_at").notNull(),
 		updatedAt: integer("updated_at").notNull(),
 	},
@@ -135,7 +143,7 @@ export const deliveries = sqliteTable(
 		endpointId: text("endpoint_id").notNull(),
 		eventId: text("event_id").notNull(),
 		eventType: text("event_type").notNull(),
-		status: text("status", { enum: ["pending", "success", "failed"] }).notNull(),
+		status: text("status", { enum: ["pending", "success", "failed", "skipped"] }).notNull(),
 		statusCode: integer("status_code"),
 		attemptCount: integer("attempt_count").notNull(),
 		/** JSON array of AttemptRecord, oldest first. */
@@ -192,10 +200,28 @@ export const eventTypes = sqliteTable(
 	(table) => [primaryKey({ columns: [table.tenantId, table.name] })],
 );
 
+/**
+ * A tenant's own layout of one channel's message for one event type (or `*`
+ * for every type without its own): a JSONata expression over the envelope.
+ */
+export const templates = sqliteTable(
+	"templates",
+	{
+		tenantId: text("tenant_id").notNull(),
+		channel: text("channel", { enum: ["slack", "discord", "email"] }).notNull(),
+		eventType: text("event_type").notNull(),
+		expression: text("expression").notNull(),
+		createdAt: integer("created_at").notNull(),
+		updatedAt: integer("updated_at").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenantId, table.channel, table.eventType] })],
+);
+
 export type EndpointRow = typeof endpoints.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type TenantRow = typeof tenants.$inferSelect;
 export type EventTypeRow = typeof eventTypes.$inferSelect;
+export type TemplateRow = typeof templates.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;

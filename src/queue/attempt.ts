@@ -1,6 +1,9 @@
+import type { EmailContent } from "../channels/email-content";
+import { sendEmail } from "../channels/email-send";
+import { type RenderedMessage, type RenderInput, renderMessage, type TemplateLookup } from "../channels/render";
+import { chatUrlProblem } from "../channels/targets";
 import type { EndpointRow, EventRow } from "../db/schema";
 import type { AttemptRecord, AttemptTrigger } from "../delivery/attempt-record";
-import { serializeEnvelope } from "../delivery/envelope";
 import { classifyResponse } from "../delivery/outcome";
 import { buildSignedHeaders } from "../delivery/request";
 import { maxAttempts, nextRetryDelayMs } from "../delivery/retry-policy";
@@ -32,7 +35,7 @@ export interface PlannedAttempt {
 
 export interface Outcome {
 	planned: PlannedAttempt;
-	status: "pending" | "success" | "failed";
+	status: "pending" | "success" | "failed" | "skipped";
 	/** The attempt made, or null when the delivery was settled without sending. */
 	record: AttemptRecord | null;
 	error: string | null;
@@ -66,32 +69,51 @@ function nextSlowUntil(
 	return answered && current !== null ? null : undefined;
 }
 
-/**
- * The body and headers of an attempt of `event` to `endpoint`, signed at
- * `signedAtMs`. The delivery's request view (GET /v1/deliveries/{id}/request)
- * rebuilds what an attempt sent with this same function.
- */
-export async function buildAttemptRequest(
-	event: EventRow,
+/** What the consumer knows beyond the endpoint for rendering and sending a channel's message. */
+export interface ChannelSetup {
+	email: SendEmail;
+	/** EMAIL_FROM: the sender of the email channel's messages. */
+	emailFrom: string;
+	publicBaseUrl: string;
+	templates: TemplateLookup;
+}
+
+/** The headers of an HTTP attempt carrying `body`, signed at `signedAtMs`. */
+export async function signedHeaders(
+	eventId: string,
+	body: string,
 	endpoint: EndpointRow,
 	tenant: TenantSettings,
 	signedAtMs: number,
-): Promise<{ body: string; headers: Record<string, string> }> {
-	const body = serializeEnvelope({
-		id: event.id,
-		type: event.type,
-		createdAtMs: event.createdAt,
-		dataJson: event.data,
-	});
-	const headers = await buildSignedHeaders({
-		eventId: event.id,
+): Promise<Record<string, string>> {
+	return buildSignedHeaders({
+		eventId,
 		body,
 		secrets: signingSecrets(endpoint.secret, endpoint.previousSecrets, signedAtMs),
 		timestampSeconds: Math.floor(signedAtMs / 1000),
 		tenant,
 		customHeaders: JSON.parse(endpoint.headers) as Record<string, string>,
 	});
-	return { body, headers };
+}
+
+/**
+ * The message of an attempt of `event` to `endpoint`, with its headers when
+ * it is an HTTP request, signed at `signedAtMs`. The delivery's request view
+ * (GET /v1/deliveries/{id}/request) rebuilds what an attempt sent with this
+ * same function.
+ */
+export async function buildAttemptRequest(
+	event: EventRow,
+	endpoint: EndpointRow,
+	tenant: TenantSettings,
+	signedAtMs: number,
+	render: Omit<RenderInput, "event" | "endpoint">,
+): Promise<
+	Exclude<RenderedMessage, { kind: "http" }> | { kind: "http"; body: string; headers: Record<string, string> }
+> {
+	const message = await renderMessage({ ...render, event, endpoint });
+	if (message.kind !== "http") return message;
+	return { ...message, headers: await signedHeaders(event.id, message.body, endpoint, tenant, signedAtMs) };
 }
 
 export async function attemptDelivery(
@@ -99,16 +121,37 @@ export async function attemptDelivery(
 	planned: PlannedAttempt,
 	endpoint: EndpointRow,
 	tenant: TenantSettings,
+	channels: ChannelSetup,
 ): Promise<Outcome> {
 	const policy = effectiveDeliveryPolicy(defaults, tenant, {
 		retrySchedule: endpoint.retrySchedule === null ? null : (JSON.parse(endpoint.retrySchedule) as number[]),
 		timeoutMs: endpoint.timeoutMs,
 	});
-	// Checked again at every send: the URL may have been stored under rules that have since become stricter.
-	const urlProblem = targetUrlProblem(endpoint.url, defaults.environment);
-	if (urlProblem !== null) return refuseTarget(planned, `the endpoint URL is refused: url ${urlProblem}`);
-	const { body, headers } = await buildAttemptRequest(planned.event, endpoint, tenant, Date.now());
-	const result: AttemptResult = await sendAttempt({ url: endpoint.url, headers, body, timeoutMs: policy.timeoutMs });
+	if (endpoint.channel !== "email") {
+		// Checked again at every send: the URL may have been stored under rules that have since become stricter.
+		const urlProblem =
+			targetUrlProblem(endpoint.url, defaults.environment) ??
+			chatUrlProblem(endpoint.channel, endpoint.url, defaults.environment);
+		if (urlProblem !== null) return refuseTarget(planned, `the endpoint URL is refused: url ${urlProblem}`);
+	}
+	const message = await renderMessage({
+		event: planned.event,
+		endpoint,
+		templates: channels.templates,
+		deliveryId: planned.deliveryId,
+		publicBaseUrl: channels.publicBaseUrl,
+	});
+	if (message.kind === "dropped") return skipWithoutSending(planned);
+	if (message.kind === "error") return refuseTarget(planned, message.message);
+	if (message.kind === "email") return attemptEmail(planned, endpoint, message.content, channels, policy);
+
+	const headers = await signedHeaders(planned.event.id, message.body, endpoint, tenant, Date.now());
+	const result: AttemptResult = await sendAttempt({
+		url: endpoint.url,
+		headers,
+		body: message.body,
+		timeoutMs: policy.timeoutMs,
+	});
 	count("attempts_made");
 	const record: AttemptRecord = {
 		id: newAttemptId(),
@@ -151,6 +194,63 @@ export async function attemptDelivery(
 		return { ...settled, status: "failed", disableEndpoint: `the endpoint answered 410 Gone at ${record.started_at}` };
 	}
 	return scheduleOrFail(settled, policy.retrySchedule, verdict.retryAfterSeconds);
+}
+
+/**
+ * One message per address through the send_email binding. Every address
+ * refused: retried on the schedule. Some refused: failed without a retry, so
+ * the addresses that got it do not get it twice; a manual retry sends to all.
+ */
+async function attemptEmail(
+	planned: PlannedAttempt,
+	endpoint: EndpointRow,
+	content: EmailContent,
+	channels: ChannelSetup,
+	policy: { retrySchedule: readonly number[]; timeoutMs: number },
+): Promise<Outcome> {
+	const recipients = endpoint.recipients === null ? [] : (JSON.parse(endpoint.recipients) as string[]);
+	const attemptId = newAttemptId();
+	const sent = await sendEmail({
+		binding: channels.email,
+		sender: channels.emailFrom,
+		to: recipients,
+		content,
+		messageKey: `${planned.deliveryId}.${attemptId}`,
+		timeoutMs: policy.timeoutMs,
+	});
+	count("attempts_made");
+	const refusals = sent.refused.map(({ address, reason }) => `${address}: ${reason}`).join("; ");
+	const record: AttemptRecord = {
+		id: attemptId,
+		attempt: planned.attempt,
+		trigger: planned.trigger,
+		started_at: new Date(sent.startedAtMs).toISOString(),
+		duration_ms: sent.durationMs,
+		status_code: null,
+		response_body: sent.delivered.length > 0 ? `sent to ${sent.delivered.join(", ")}` : null,
+		error:
+			sent.refused.length === 0
+				? null
+				: sent.delivered.length > 0
+					? `partly sent; refused: ${refusals}`
+					: `email refused: ${refusals}`,
+	};
+	const settled: Omit<Outcome, "status"> = {
+		planned,
+		record,
+		error: record.error,
+		nextAttemptAtMs: null,
+		keepSchedule: false,
+		disableEndpoint: null,
+		health: sent.refused.length === 0 ? "success" : "failure",
+		pauseUntil: null,
+	};
+	if (sent.refused.length === 0) {
+		count("attempts_succeeded");
+		return { ...settled, status: "success" };
+	}
+	if (sent.delivered.length > 0) return { ...settled, status: "failed" };
+	return scheduleOrFail(settled, policy.retrySchedule, null);
 }
 
 function scheduleOrFail(
@@ -197,6 +297,16 @@ function refuseTarget(planned: PlannedAttempt, reason: string): Outcome {
 /** A delivery the endpoint's scheduler holds back: pending, not an attempt, due when the scheduler says. */
 export function holdWithoutSending(planned: PlannedAttempt, heldUntil: number): Outcome {
 	return unsent(planned, { status: "pending", record: null, error: null, nextAttemptAtMs: heldUntil });
+}
+
+/** A delivery the endpoint's transformation dropped: nothing sent, nothing to retry. */
+function skipWithoutSending(planned: PlannedAttempt): Outcome {
+	return unsent(planned, {
+		status: "skipped",
+		record: null,
+		error: "the endpoint's transformation produced nothing, so nothing was sent",
+		nextAttemptAtMs: null,
+	});
 }
 
 export function settleWithoutSending(planned: PlannedAttempt, reason: string): Outcome {

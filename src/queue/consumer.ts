@@ -1,3 +1,4 @@
+import { publicBaseUrl } from "../channels/render";
 import { openDatabase } from "../db/client";
 import { failCancelledDeliveries } from "../db/deliveries";
 import { tenantD1 } from "../db/tenant-database";
@@ -9,7 +10,14 @@ import { ingestContext, ingestEvents } from "../routes/events/ingest";
 import { circuitPolicy } from "../scheduler/circuit";
 import { schedulerFor } from "../scheduler/client";
 import { paceSpacingMs } from "../scheduler/pace";
-import { attemptDelivery, type Outcome, type PlannedAttempt, SLOW_ATTEMPT_MS, settleWithoutSending } from "./attempt";
+import {
+	attemptDelivery,
+	type ChannelSetup,
+	type Outcome,
+	type PlannedAttempt,
+	SLOW_ATTEMPT_MS,
+	settleWithoutSending,
+} from "./attempt";
 import { type BatchContext, loadContext } from "./context";
 import {
 	admitThroughSchedulers,
@@ -82,6 +90,12 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 
 	// Parsed once per batch, not once per attempt.
 	const defaults = deploymentDefaults(env);
+	const channels: ChannelSetup = {
+		email: env.EMAIL,
+		emailFrom: env.EMAIL_FROM,
+		publicBaseUrl: publicBaseUrl(env),
+		templates: context.templates,
+	};
 	const outcomes: Outcome[] = [...admitted.held];
 	/** Endpoints found slow during this batch; their attempts not yet started move to the slow lane. */
 	const turnedSlow = new Set<string>();
@@ -129,6 +143,7 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 					item,
 					endpoint,
 					context.tenantSettings.get(item.tenantId) ?? {},
+					channels,
 				);
 				if (outcome.record?.status_code != null && outcome.record.duration_ms < PROMPT_ANSWER_MS)
 					answeredPromptly.add(key);
@@ -296,7 +311,11 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
 			true,
 		);
 		// A delivery that reached an outcome some other way keeps it.
-		const settled = planAttempts(jobs, context, (_job, status) => status === "success" || status === "failed");
+		const settled = planAttempts(
+			jobs,
+			context,
+			(_job, status) => status === "success" || status === "failed" || status === "skipped",
+		);
 		const statements = recordOutcomes(
 			d1,
 			settled.map((item) => settleWithoutSending(item, "the delivery job failed repeatedly and was dead-lettered")),

@@ -1,6 +1,7 @@
 import { and, eq, inArray, isNull } from "drizzle-orm";
+import { type TemplateLookup, templateKey } from "../channels/render";
 import { openDatabase } from "../db/client";
-import { deliveries, type EndpointRow, type EventRow, endpoints, events, tenants } from "../db/schema";
+import { deliveries, type EndpointRow, type EventRow, endpoints, events, templates, tenants } from "../db/schema";
 import { parseTenantSettings } from "../delivery/settings";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId } from "../lib/ids";
@@ -42,12 +43,22 @@ export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], 
 		.select({ id: tenants.id, settings: tenants.settings })
 		.from(tenants)
 		.where(and(inArray(tenants.id, tenantIds), isNull(tenants.deletedAt)));
+	// Templates of the tenants in the batch; a tenant has a handful at most, and most have none.
+	const templateQuery = db
+		.select({
+			tenantId: templates.tenantId,
+			channel: templates.channel,
+			eventType: templates.eventType,
+			expression: templates.expression,
+		})
+		.from(templates)
+		.where(inArray(templates.tenantId, tenantIds));
 	const deliveryQueries = chunk(revisitedDeliveryIds, IDS_PER_STATEMENT).map((ids) =>
 		db.select({ id: deliveries.id, status: deliveries.status }).from(deliveries).where(inArray(deliveries.id, ids)),
 	);
 	// One round trip for everything the batch needs to read.
-	const results = await db.batch([tenantQuery, ...eventQueries, ...endpointQueries, ...deliveryQueries]);
-	const [tenantRows, ...rest] = results;
+	const results = await db.batch([tenantQuery, templateQuery, ...eventQueries, ...endpointQueries, ...deliveryQueries]);
+	const [tenantRows, templateRows, ...rest] = results;
 	const eventRows = rest.slice(0, eventQueries.length).flat() as EventRow[];
 	const endpointRows = rest
 		.slice(eventQueries.length, eventQueries.length + endpointQueries.length)
@@ -63,6 +74,9 @@ export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], 
 		/** Live tenants only: a deleted tenant's jobs are dropped unsent. */
 		tenantSettings: new Map(tenantRows.map((row) => [row.id, parseTenantSettings(row.settings)])),
 		deliveryStatus: new Map(deliveryRows.map((row) => [row.id, row.status])),
+		templates: new Map(
+			templateRows.map((row) => [templateKey(row.tenantId, row.channel, row.eventType), row.expression]),
+		) as TemplateLookup,
 	};
 }
 

@@ -1,6 +1,6 @@
 import { and, eq, inArray, isNotNull, lt } from "drizzle-orm";
 import { KEY_CACHE_SECONDS } from "../auth/authenticate";
-import { deliveries, endpoints, events, eventTypes, tasks, tenants } from "../db/schema";
+import { deliveries, endpoints, events, eventTypes, tasks, templates, tenants } from "../db/schema";
 import { controlDatabase, tenantDatabase } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId } from "../lib/ids";
@@ -81,6 +81,8 @@ export async function purgeTenantSlice(env: Env, tenantId: string, nowMs: number
 	}
 
 	await db.delete(tasks).where(eq(tasks.tenantId, tenantId));
+	// At most MAX_TEMPLATES_PER_TENANT rows: one statement is a small slice.
+	await db.delete(templates).where(eq(templates.tenantId, tenantId));
 	const typeRows = await db
 		.delete(eventTypes)
 		.where(

@@ -33,6 +33,7 @@ const TEST_VARS = {
 	ENVIRONMENT: "development",
 	RETRY_SCHEDULE: "1,1,1,1",
 	DELIVERY_TIMEOUT_MS: "3000",
+	EMAIL_FROM: "Edgehook <edgehook@example.com>",
 } as const;
 
 const OUTPUT_TAIL_CHARS = 12_000;

@@ -1,12 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, isNull } from "drizzle-orm";
+import { publicBaseUrl } from "../../channels/render";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { findEvent } from "../../db/events";
 import { deliveries, tenants } from "../../db/schema";
+import { tenantTemplates } from "../../db/templates";
 import { controlDatabase } from "../../db/tenant-database";
 import type { AttemptRecord } from "../../delivery/attempt-record";
 import { parseTenantSettings } from "../../delivery/settings";
-import { notFound } from "../../lib/errors";
+import { ApiError, notFound } from "../../lib/errors";
 import { parseDeliveryId } from "../../lib/ids";
 import { buildAttemptRequest } from "../../queue/attempt";
 import { createRouter, errorResponses, IdParam, jsonContent } from "../shared";
@@ -29,7 +31,7 @@ const requestRoute = createRoute({
 	description:
 		"Nothing of a request is stored but its response, so this rebuilds it the way the attempt built it: the same envelope and headers, signed at the second the latest attempt started. The endpoint's URL, custom headers and secrets and the tenant's settings are the current ones; `note` says how far that goes.",
 	request: { params: IdParam },
-	responses: { 200: jsonContent(DeliveryRequest, "The request"), ...errorResponses(401, 404) },
+	responses: { 200: jsonContent(DeliveryRequest, "The request"), ...errorResponses(401, 404, 409) },
 });
 
 function noteFor(latest: AttemptRecord | undefined): string {
@@ -68,11 +70,24 @@ export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async 
 	const latest = row ? (JSON.parse(row.attempts) as AttemptRecord[]).at(-1) : undefined;
 	const startedAtMs = latest === undefined ? Number.NaN : Date.parse(latest.started_at);
 	const signedAtMs = Number.isFinite(startedAtMs) ? startedAtMs : Date.now();
-	const { body, headers } = await buildAttemptRequest(
+	const request = await buildAttemptRequest(
 		event,
 		endpoint,
 		parseTenantSettings(tenant?.settings ?? "{}"),
 		signedAtMs,
+		{
+			templates: await tenantTemplates(c.var.db, c.var.tenantId),
+			deliveryId: id,
+			publicBaseUrl: publicBaseUrl(c.env),
+		},
 	);
+	if (request.kind === "email") {
+		throw new ApiError("conflict", "an email delivery sends no HTTP request: its attempts list who it was sent to");
+	}
+	if (request.kind === "dropped") {
+		throw new ApiError("conflict", "the endpoint's transformation drops this event: no request is sent");
+	}
+	if (request.kind === "error") throw new ApiError("conflict", `no request can be built: ${request.message}`);
+	const { body, headers } = request;
 	return c.json({ method: "POST" as const, url: endpoint.url, headers, body, note: noteFor(latest) }, 200);
 });

@@ -4,7 +4,7 @@ import type { AttemptRecord } from "../../delivery/attempt-record";
 import { deliveryId } from "../../lib/ids";
 import { iso } from "../shared";
 
-export const DeliveryStatus = z.enum(["pending", "success", "failed"]);
+export const DeliveryStatus = z.enum(["pending", "success", "failed", "skipped"]);
 
 /** The delivery log entry, in seed 001's shape. */
 export const DeliveryOut = z

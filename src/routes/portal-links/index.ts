@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { publicBaseUrl } from "../../channels/render";
 import { createPortalToken } from "../../dashboard/tokens";
 import { controlDatabase } from "../../db/tenant-database";
 import { DEFAULT_TENANT_ID, getTenantOr404 } from "../../db/tenants";
@@ -66,7 +67,7 @@ const ownLinkRoute = createRoute({
 
 /** Where links point: the configured public URL, else the host the request came to. */
 function baseUrl(env: Env, requestUrl: string): string {
-	const configured = (env.PUBLIC_BASE_URL ?? "").trim().replace(/\/+$/, "");
+	const configured = publicBaseUrl(env);
 	return configured === "" ? new URL(requestUrl).origin : configured;
 }
 

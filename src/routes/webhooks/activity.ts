@@ -68,12 +68,13 @@ export function defaultTestPayload(endpointId: string): Record<string, unknown> 
  * endpoint id answers 404 whatever the body says, never a 422 that would
  * confirm the route only.
  */
-const loadEndpoint = createMiddleware<{ Bindings: Env; Variables: AppEnv["Variables"] & { endpoint: EndpointRow } }>(
-	async (c, next) => {
-		c.set("endpoint", await getEndpointOr404(c.var.db, c.var.tenantId, c.req.param("id") ?? ""));
-		await next();
-	},
-);
+export const loadEndpoint = createMiddleware<{
+	Bindings: Env;
+	Variables: AppEnv["Variables"] & { endpoint: EndpointRow };
+}>(async (c, next) => {
+	c.set("endpoint", await getEndpointOr404(c.var.db, c.var.tenantId, c.req.param("id") ?? ""));
+	await next();
+});
 
 const deliveriesRoute = createRoute({
 	method: "get",

@@ -1,17 +1,11 @@
 import { createRoute } from "@hono/zod-openapi";
 import { endpoints } from "../../db/schema";
 import { generateSecret } from "../../delivery/signing";
-import { targetUrlProblem } from "../../delivery/target-url";
 import { ApiError } from "../../lib/errors";
 import { newEndpointId } from "../../lib/ids";
 import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";
-import { validationFailed } from "../validation";
 import { EndpointIn, EndpointOut, endpointOut } from "./schemas";
-
-export function assertTargetUrl(url: string, environment: string): void {
-	const problem = targetUrlProblem(url, environment);
-	if (problem) throw validationFailed([{ field: "url", message: problem }]);
-}
+import { assertEndpointTarget } from "./target";
 
 const route = createRoute({
 	method: "post",
@@ -27,14 +21,21 @@ const route = createRoute({
 
 export const createWebhook = createRouter().openapi(route, async (c) => {
 	const input = c.req.valid("json");
-	assertTargetUrl(input.url, c.env.ENVIRONMENT);
+	const channel = input.channel ?? "webhook";
+	assertEndpointTarget(
+		{ channel, url: input.url ?? null, to: input.to ?? null, transformation: input.transformation ?? null },
+		c.env,
+	);
 	const now = Date.now();
 	const [row] = await c.var.db
 		.insert(endpoints)
 		.values({
 			tenantId: c.var.tenantId,
 			id: newEndpointId(),
-			url: input.url,
+			url: input.url ?? "",
+			channel,
+			recipients: input.to ? JSON.stringify(input.to) : null,
+			transformation: input.transformation ?? null,
 			description: input.description ?? "",
 			events: JSON.stringify(input.events),
 			secret: input.secret ?? generateSecret(),

@@ -5,6 +5,7 @@ import { readWebhooks } from "./read";
 import { recoverWebhook } from "./recover";
 import { rotateWebhookSecret } from "./rotate";
 import { webhookStats } from "./stats";
+import { transformationTest } from "./transformation";
 import { updateWebhooks } from "./update";
 
 export const webhookRoutes = createRouter()
@@ -14,4 +15,5 @@ export const webhookRoutes = createRouter()
 	.route("/", webhookActivity)
 	.route("/", webhookStats)
 	.route("/", rotateWebhookSecret)
-	.route("/", recoverWebhook);
+	.route("/", recoverWebhook)
+	.route("/", transformationTest);

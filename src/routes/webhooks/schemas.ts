@@ -1,4 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import { CHANNELS, MAX_EMAIL_RECIPIENTS } from "../../channels/targets";
+import { MAX_TRANSFORMATION_LENGTH } from "../../channels/transform";
 import type { EndpointRow } from "../../db/schema";
 import { EVENT_FILTER_PATTERN } from "../../delivery/event-filter";
 import { RESERVED_HEADER_NAMES } from "../../delivery/request";
@@ -51,9 +53,30 @@ export const MAX_RATE_LIMIT_PER_SECOND = 1000;
 
 export const TimeoutMs = z.number().int().min(100).max(MAX_TIMEOUT_MS);
 
+export const ChannelSchema = z.enum(CHANNELS).openapi({
+	description:
+		"webhook: a signed HTTP POST of the event; slack and discord: a message to an incoming-webhook URL; email: messages to `to`",
+});
+
+const Recipients = z
+	.array(z.email("must be an email address").max(254))
+	.min(1)
+	.max(MAX_EMAIL_RECIPIENTS)
+	.openapi({ description: "The email channel's addresses", example: ["ops@example.com"] });
+
+export const TransformationSchema = z.string().max(MAX_TRANSFORMATION_LENGTH).openapi({
+	description:
+		"A JSONata expression over the envelope; its result is the body sent. A result of nothing skips the delivery.",
+	example: '{"kind": type, "user": data.email}',
+});
+
 export const EndpointIn = z
 	.strictObject({
-		url: z.string().max(MAX_URL_LENGTH).openapi({ example: "https://example.com/webhooks" }),
+		url: z
+			.string()
+			.max(MAX_URL_LENGTH)
+			.optional()
+			.openapi({ description: "Required unless the channel is email", example: "https://example.com/webhooks" }),
 		events: EventFilters,
 		secret: SecretSchema.optional(),
 		active: z.boolean().optional(),
@@ -74,6 +97,9 @@ export const EndpointIn = z
 			.enum(["unordered", "ordered"])
 			.optional()
 			.openapi({ description: "ordered: one delivery at a time, in ingest order, each after the previous settled" }),
+		channel: ChannelSchema.optional(),
+		to: Recipients.optional(),
+		transformation: TransformationSchema.nullable().optional(),
 	})
 	.openapi("EndpointIn");
 
@@ -105,7 +131,10 @@ export function circuitOut(circuit: CircuitState): z.infer<typeof CircuitOut> {
 export const EndpointOut = z
 	.object({
 		id: z.string().openapi({ example: "hook_3k9x2m7q1c8v4b6n" }),
-		url: z.string(),
+		channel: ChannelSchema,
+		url: z.string().nullable().openapi({ description: "null for the email channel" }),
+		to: z.array(z.string()).nullable().openapi({ description: "The email channel's addresses; null otherwise" }),
+		transformation: z.string().nullable(),
 		description: z.string(),
 		events: z.array(z.string()),
 		secret: z.string().openapi({ description: "In full on create, masked to its last 4 characters elsewhere" }),
@@ -134,7 +163,10 @@ export function maskSecret(secret: string): string {
 export function endpointOut(row: EndpointRow, revealSecret: boolean): z.infer<typeof EndpointOut> {
 	return {
 		id: row.id,
-		url: row.url,
+		channel: row.channel,
+		url: row.channel === "email" ? null : row.url,
+		to: row.recipients === null ? null : (JSON.parse(row.recipients) as string[]),
+		transformation: row.transformation,
 		description: row.description,
 		events: JSON.parse(row.events) as string[],
 		secret: revealSecret ? row.secret : maskSecret(row.secret),

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, gte, lt, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
 import { getEndpointOr404 } from "../../db/endpoints";
-import { deliveries } from "../../db/schema";
+import { type DeliveryRow, deliveries } from "../../db/schema";
 import { deliveryIdRange } from "../../lib/ids";
 import { createRouter, errorResponses, IdParam, iso, jsonContent } from "../shared";
 
@@ -40,6 +40,7 @@ const WebhookStats = z
 			succeeded: z.number().int(),
 			failed: z.number().int(),
 			pending: z.number().int(),
+			skipped: z.number().int().openapi({ description: "Dropped by the endpoint's transformation; nothing sent" }),
 			success_rate: z
 				.number()
 				.nullable()
@@ -75,7 +76,7 @@ const statsRoute = createRoute({
 
 interface StatsRow {
 	id: string;
-	status: "pending" | "success" | "failed";
+	status: DeliveryRow["status"];
 	createdAt: number;
 	/** JSON of [started_at, duration_ms] pairs: the attempts without their response bodies. */
 	timings: string;
@@ -149,7 +150,7 @@ export function computeStats(
 	const from = windowStart(window, now);
 	const bucketOf = (time: number) => Math.min(count - 1, Math.floor((time - from) / bucketMs));
 	const buckets = Array.from({ length: count }, () => ({ succeeded: 0, failed: 0, durations: [] as number[] }));
-	const totals = { deliveries: 0, succeeded: 0, failed: 0, pending: 0 };
+	const totals = { deliveries: 0, succeeded: 0, failed: 0, pending: 0, skipped: 0 };
 	let lastAttempt: number | null = null;
 	for (const row of rows) {
 		for (const [started, duration] of parseTimings(row.timings)) {
@@ -165,7 +166,8 @@ export function computeStats(
 		} else if (row.status === "failed") {
 			totals.failed++;
 			if (bucket) bucket.failed++;
-		} else totals.pending++;
+		} else if (row.status === "skipped") totals.skipped++;
+		else totals.pending++;
 	}
 	const finished = totals.succeeded + totals.failed;
 	return {

@@ -5,8 +5,8 @@ import { getEndpointOr404 } from "../../db/endpoints";
 import { endpoints } from "../../db/schema";
 import { schedulerFor } from "../../scheduler/client";
 import { createRouter, errorResponses, IdParam, jsonBody, jsonContent } from "../shared";
-import { assertTargetUrl } from "./create";
 import { EndpointOut, EndpointPatch, endpointOut } from "./schemas";
+import { assertEndpointTarget } from "./target";
 
 const patchRoute = createRoute({
 	method: "patch",
@@ -31,12 +31,27 @@ export const updateWebhooks = createRouter()
 		const { id } = c.req.valid("param");
 		const patch = c.req.valid("json");
 		const existing = await getEndpointOr404(c.var.db, c.var.tenantId, id);
-		if (patch.url !== undefined) assertTargetUrl(patch.url, c.env.ENVIRONMENT);
+		const channel = patch.channel ?? existing.channel;
+		// A change of channel leaves the old channel's target behind rather than carrying it over.
+		const channelChanged = channel !== existing.channel;
+		const url = patch.url ?? (channelChanged || existing.channel === "email" ? null : existing.url);
+		const to =
+			patch.to ??
+			(channelChanged || existing.recipients === null ? null : (JSON.parse(existing.recipients) as string[]));
+		const targetTouched =
+			patch.channel !== undefined ||
+			patch.url !== undefined ||
+			patch.to !== undefined ||
+			(patch.transformation !== undefined && patch.transformation !== null);
+		if (targetTouched) assertEndpointTarget({ channel, url, to, transformation: patch.transformation ?? null }, c.env);
 		const reactivated = patch.active === true && !existing.active;
 		const [row] = await c.var.db
 			.update(endpoints)
 			.set({
-				url: patch.url,
+				url: targetTouched ? (url ?? "") : undefined,
+				channel: patch.channel,
+				recipients: targetTouched ? to && JSON.stringify(to) : undefined,
+				transformation: patch.transformation,
 				events: patch.events && JSON.stringify(patch.events),
 				active: patch.active,
 				disabledReason: reactivated ? null : undefined,

@@ -3,7 +3,7 @@ import type { Hono } from "hono";
 import type { DeliveryDetail } from "../../../routes/deliveries/schemas";
 import { ActionForm, Badge, Notice, Time } from "../../components";
 import { apiFailurePage, type DashboardContext, type DashboardEnv, render, TENANT_ROUTE } from "../../context";
-import { endpointPath, tenantPath, withQuery } from "../../paths";
+import { deliveryPath, endpointPath, tenantPath, withQuery } from "../../paths";
 
 type Delivery = z.infer<typeof DeliveryDetail>;
 
@@ -25,10 +25,6 @@ const NOTICES: Record<string, string> = {
 const RETRY_REFRESH_SECONDS = 2;
 /** How long the page keeps reloading after a retry before it gives up waiting for the attempt. */
 const RETRY_WAIT_MS = 30_000;
-
-function deliveryPath(tenantId: string, id: string, rest = ""): string {
-	return tenantPath(tenantId, `/deliveries/${encodeURIComponent(id)}${rest}`);
-}
 
 function apiPath(id: string, rest = ""): string {
 	return `/v1/deliveries/${encodeURIComponent(id)}${rest}`;

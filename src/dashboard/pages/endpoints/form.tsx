@@ -46,7 +46,7 @@ const EMPTY_FORM: EndpointFormValues = {
 function valuesOfEndpoint(endpoint: Endpoint, catalog: readonly EventType[]): EndpointFormValues {
 	const known = new Set([ALL_EVENTS, ...catalog.map((type) => type.name)]);
 	return {
-		url: endpoint.url,
+		url: endpoint.url ?? "",
 		events: endpoint.events.filter((event) => known.has(event)),
 		// Prefix wildcards and types missing from the catalog stay subscribed through the free field.
 		events_other: endpoint.events.filter((event) => !known.has(event)).join(", "),

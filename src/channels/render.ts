@@ -1,0 +1,111 @@
+import { deliveryPath } from "../dashboard/paths";
+import type { EndpointRow, EventRow } from "../db/schema";
+import { serializeEnvelope } from "../delivery/envelope";
+import { discordMessage } from "./discord";
+import { type EmailContent, emailContent } from "./email-content";
+import type { NotificationInput } from "./input";
+import { slackMessage } from "./slack";
+import type { TemplatedChannel } from "./targets";
+import { runTransformation } from "./transform";
+
+/** What one delivery sends, before signing: a JSON body to POST, an email, or nothing. */
+export type RenderedMessage =
+	| { kind: "http"; body: string }
+	| { kind: "email"; content: EmailContent }
+	/** The endpoint's transformation produced nothing: the delivery is skipped. */
+	| { kind: "dropped" }
+	/** The transformation or template failed: nothing is sent rather than a wrong body. */
+	| { kind: "error"; message: string };
+
+/** A tenant's templates, keyed by `templateKey`. */
+export type TemplateLookup = ReadonlyMap<string, string>;
+
+export function templateKey(tenantId: string, channel: TemplatedChannel, eventType: string): string {
+	return `${tenantId}/${channel}/${eventType}`;
+}
+
+/** The tenant's template for this channel and event type: its own, else the one for every type (`*`). */
+export function templateFor(
+	templates: TemplateLookup,
+	tenantId: string,
+	channel: TemplatedChannel,
+	eventType: string,
+): string | null {
+	return (
+		templates.get(templateKey(tenantId, channel, eventType)) ??
+		templates.get(templateKey(tenantId, channel, "*")) ??
+		null
+	);
+}
+
+export interface RenderInput {
+	event: Pick<EventRow, "id" | "type" | "createdAt" | "data">;
+	endpoint: Pick<EndpointRow, "tenantId" | "channel" | "transformation">;
+	templates: TemplateLookup;
+	deliveryId: string;
+	/** Where people reach this deployment, without a trailing slash; empty when not configured. */
+	publicBaseUrl: string;
+}
+
+/**
+ * The message of one delivery. The endpoint's transformation wins; else a
+ * chat or email channel takes the tenant's template for the event type; else
+ * the built-in layout. A plain webhook without a transformation sends the
+ * envelope as it is signed today, without parsing it.
+ */
+export async function renderMessage(input: RenderInput): Promise<RenderedMessage> {
+	const { event, endpoint } = input;
+	const envelopeJson = serializeEnvelope({
+		id: event.id,
+		type: event.type,
+		createdAtMs: event.createdAt,
+		dataJson: event.data,
+	});
+	const channel = endpoint.channel;
+	const expression =
+		endpoint.transformation ??
+		(channel === "webhook" ? null : templateFor(input.templates, endpoint.tenantId, channel, event.type));
+	if (expression === null && channel === "webhook") return { kind: "http", body: envelopeJson };
+
+	const envelope = JSON.parse(envelopeJson) as { id: string; type: string; created_at: string; data: unknown };
+	if (expression !== null) {
+		const outcome = await runTransformation(expression, envelope);
+		if (outcome.kind !== "body") return outcome;
+		return channel === "email" ? emailFromResult(outcome.value) : { kind: "http", body: outcome.json };
+	}
+	const notification: NotificationInput = {
+		envelope: { id: envelope.id, type: envelope.type, timestamp: envelope.created_at, data: envelope.data },
+		deliveryUrl:
+			input.publicBaseUrl === "" ? null : `${input.publicBaseUrl}${deliveryPath(endpoint.tenantId, input.deliveryId)}`,
+	};
+	if (channel === "slack") return { kind: "http", body: JSON.stringify(slackMessage(notification)) };
+	if (channel === "discord") return { kind: "http", body: JSON.stringify(discordMessage(notification)) };
+	return { kind: "email", content: emailContent(notification) };
+}
+
+const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** An email transformation's result: `{subject, text, html?}`; without html the text is shown as it is. */
+function emailFromResult(value: unknown): RenderedMessage {
+	const fields = typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+	const { subject, text, html } = fields;
+	if (typeof subject !== "string" || typeof text !== "string" || (html !== undefined && typeof html !== "string")) {
+		return {
+			kind: "error",
+			message:
+				"transformation: an email channel's result must be an object {subject: string, text: string, html?: string}",
+		};
+	}
+	if (/[\r\n]/.test(subject))
+		return { kind: "error", message: "transformation: the email subject may not contain line breaks" };
+	const escaped = text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
+	return {
+		kind: "email",
+		content: { subject, text, html: html ?? `<pre style="font-family:inherit;white-space:pre-wrap">${escaped}</pre>` },
+	};
+}
+
+/** Where links to this deployment point: PUBLIC_BASE_URL without trailing slashes, or empty. */
+export function publicBaseUrl(env: Pick<Env, "PUBLIC_BASE_URL">): string {
+	return (env.PUBLIC_BASE_URL ?? "").trim().replace(/\/+$/, "");
+}

@@ -1,0 +1,33 @@
+/** The ways an endpoint can receive its events. */
+export const CHANNELS = ["webhook", "slack", "discord", "email"] as const;
+export type Channel = (typeof CHANNELS)[number];
+/** The channels that have a built-in layout, which a tenant's template may replace. */
+export const TEMPLATED_CHANNELS = ["slack", "discord", "email"] as const;
+export type TemplatedChannel = (typeof TEMPLATED_CHANNELS)[number];
+
+/** Most addresses one email endpoint may hold; each is one message per delivery. */
+export const MAX_EMAIL_RECIPIENTS = 20;
+
+/**
+ * Where each chat service's incoming webhooks live. Held to in production
+ * only, so that development can point a channel at a local receiver.
+ */
+const CHAT_WEBHOOK_PREFIXES: Record<"slack" | "discord", readonly string[]> = {
+	slack: ["https://hooks.slack.com/"],
+	discord: [
+		"https://discord.com/api/webhooks/",
+		"https://discordapp.com/api/webhooks/",
+		"https://ptb.discord.com/api/webhooks/",
+		"https://canary.discord.com/api/webhooks/",
+	],
+};
+
+/** Why `url` cannot be this chat channel's target, or null. The general URL rules are checked apart. */
+export function chatUrlProblem(channel: Channel, url: string, environment: string): string | null {
+	if (channel !== "slack" && channel !== "discord") return null;
+	if (environment !== "production") return null;
+	const prefixes = CHAT_WEBHOOK_PREFIXES[channel];
+	if (prefixes.some((prefix) => url.startsWith(prefix))) return null;
+	const service = channel === "slack" ? "a Slack incoming-webhook URL" : "a Discord webhook URL";
+	return `must be ${service} (${prefixes.join(" or ")}…)`;
+}
