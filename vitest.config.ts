@@ -30,6 +30,13 @@ export default defineConfig({
 					TEST_MANAGEMENT_LIMIT: String(TEST_MANAGEMENT_LIMIT),
 					TEST_MIGRATIONS: await readD1Migrations("./migrations"),
 				},
+				// A second sender that only reaches one address, so a test can see the platform refuse the others.
+				email: {
+					send_email: [
+						{ name: "EMAIL" },
+						{ name: "RESTRICTED_EMAIL", allowed_destination_addresses: ["ok@example.com"] },
+					],
+				},
 				// Low limits, so the rate-limit tests reach them in a few dozen requests with a
 				// fresh key; other tests act with the admin key, which is not limited.
 				ratelimits: {

@@ -1,0 +1,362 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
+import { describe, expect, it } from "vitest";
+import { MAX_EVALUATION_STEPS, MAX_OUTPUT_BYTES, runTransformation } from "../../src/channels/transform";
+import worker from "../../src/index";
+import { deliveryId } from "../../src/lib/ids";
+import {
+	ADMIN_KEY,
+	api,
+	createWebhook,
+	receivedBy,
+	receiverPath,
+	record,
+	runFirstAttempt,
+	storeEventDirectly,
+	uniqueName,
+	waitFor,
+} from "./helpers";
+
+async function count(table: string): Promise<number> {
+	const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>();
+	return row?.n ?? 0;
+}
+
+/** Posts an event of a type no other test uses and answers the delivery id of it at `endpointId`. */
+async function sendEvent(type: string, data: Record<string, unknown>, endpointId: unknown): Promise<string> {
+	const posted = await api("POST", "/v1/events", { body: { type, data } });
+	if (posted.status !== 202) throw new Error(`event refused: ${posted.status} ${JSON.stringify(posted.body)}`);
+	const seq = Number(record((await api("GET", `/v1/events?type=${type}`)).body).next_cursor);
+	return deliveryId(String(endpointId), seq);
+}
+
+async function settled(id: string): Promise<Record<string, unknown>> {
+	return waitFor(async () => {
+		const delivery = record((await api("GET", `/v1/deliveries/${id}`)).body);
+		return delivery.status === "pending" || delivery.status === undefined ? undefined : delivery;
+	});
+}
+
+async function productionCall(method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+	const response = await worker.fetch(
+		new Request(`http://edgehook.test${path}`, {
+			method,
+			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+			body: JSON.stringify(body),
+		}),
+		{ ...env, ENVIRONMENT: "production" },
+		createExecutionContext(),
+	);
+	return { status: response.status, body: await response.json() };
+}
+
+function details(body: unknown): unknown {
+	return record(record(body).error).details;
+}
+
+describe("channel endpoints", () => {
+	it("stores each channel with its target and shows email addresses instead of a URL", async () => {
+		const slack = await createWebhook({ channel: "slack", url: receiverPath("ok", uniqueName("s")), events: ["a"] });
+		expect(slack).toMatchObject({ channel: "slack", to: null, transformation: null });
+		const email = await createWebhook({ channel: "email", to: ["ops@example.com", "dev@example.com"], events: ["a"] });
+		expect(email).toMatchObject({ channel: "email", url: null, to: ["ops@example.com", "dev@example.com"] });
+		const plain = await createWebhook({ url: receiverPath("ok", uniqueName("w")), events: ["a"] });
+		expect(plain.channel).toBe("webhook");
+		const read = record((await api("GET", `/v1/webhooks/${email.id}`)).body);
+		expect(read).toMatchObject({ channel: "email", url: null, to: ["ops@example.com", "dev@example.com"] });
+	});
+
+	it.each([
+		[{ channel: "sms", url: "http://127.0.0.1/x", events: ["a"] }, "channel"],
+		[{ channel: "email", events: ["a"] }, "to"],
+		[{ channel: "email", to: ["a@example.com"], url: "http://127.0.0.1/x", events: ["a"] }, "url"],
+		[{ channel: "email", to: ["not an address"], events: ["a"] }, "to.0"],
+		[{ channel: "email", to: [], events: ["a"] }, "to"],
+		[{ url: "http://127.0.0.1/x", to: ["a@example.com"], events: ["a"] }, "to"],
+		[{ channel: "slack", events: ["a"] }, "url"],
+		[{ url: "http://127.0.0.1/x", events: ["a"], transformation: "{ a: " }, "transformation"],
+		[{ url: "http://127.0.0.1/x", events: ["a"], transformation: "  " }, "transformation"],
+	])("refuses %j with a 422 naming %s, storing nothing", async (body, field) => {
+		const before = await count("endpoints");
+		const created = await api("POST", "/v1/webhooks", { body });
+		expect(created.status).toBe(422);
+		expect((details(created.body) as { field: string }[]).map((problem) => problem.field)).toContain(field);
+		expect(await count("endpoints")).toBe(before);
+	});
+
+	it("says where a malformed transformation breaks", async () => {
+		const created = await api("POST", "/v1/webhooks", {
+			body: { url: "http://127.0.0.1/x", events: ["a"], transformation: '{"a": data.x' },
+		});
+		expect(details(created.body)).toEqual([
+			{ field: "transformation", message: expect.stringMatching(/ at position \d+$/) },
+		]);
+	});
+
+	it.each([
+		["slack", "https://example.com/services/T/B/x", "must be a Slack incoming-webhook URL (https://hooks.slack.com/…)"],
+		[
+			"slack",
+			"https://hooks.slack.com.evil.example/services/x",
+			"must be a Slack incoming-webhook URL (https://hooks.slack.com/…)",
+		],
+		["discord", "https://example.com/api/webhooks/1/x", expect.stringContaining("must be a Discord webhook URL")],
+	])("in production refuses a %s channel at %s", async (channel, url, message) => {
+		const before = await count("endpoints");
+		const created = await productionCall("POST", "/v1/webhooks", { channel, url, events: ["a"] });
+		expect(created.status).toBe(422);
+		expect(details(created.body)).toEqual([{ field: "url", message }]);
+		expect(await count("endpoints")).toBe(before);
+	});
+
+	it("in production accepts Slack's and Discord's own webhook URLs", async () => {
+		const slack = await productionCall("POST", "/v1/webhooks", {
+			channel: "slack",
+			url: "https://hooks.slack.com/services/T000/B000/XXXX",
+			events: ["a"],
+		});
+		expect(slack.status).toBe(201);
+		const discord = await productionCall("POST", "/v1/webhooks", {
+			channel: "discord",
+			url: "https://discord.com/api/webhooks/123/abc",
+			events: ["a"],
+		});
+		expect(discord.status).toBe(201);
+	});
+
+	it("switches channel on PATCH only with the new channel's target, leaving the old one behind", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("p")), events: ["a"] });
+		const refused = await api("PATCH", `/v1/webhooks/${hook.id}`, { body: { channel: "email" } });
+		expect(refused.status).toBe(422);
+		expect(details(refused.body)).toEqual([{ field: "to", message: "is required for the email channel" }]);
+		expect(record((await api("GET", `/v1/webhooks/${hook.id}`)).body).channel).toBe("webhook");
+
+		const patched = await api("PATCH", `/v1/webhooks/${hook.id}`, {
+			body: { channel: "email", to: ["team@example.com"] },
+		});
+		expect(patched.status).toBe(200);
+		expect(record(patched.body)).toMatchObject({ channel: "email", url: null, to: ["team@example.com"] });
+		const back = await api("PATCH", `/v1/webhooks/${hook.id}`, {
+			body: { channel: "discord", url: "http://127.0.0.1:9/d" },
+		});
+		expect(record(back.body)).toMatchObject({ channel: "discord", url: "http://127.0.0.1:9/d", to: null });
+		const cleared = await api("PATCH", `/v1/webhooks/${hook.id}`, { body: { transformation: "{'x': 1}" } });
+		expect(record(cleared.body).transformation).toBe("{'x': 1}");
+		const removed = await api("PATCH", `/v1/webhooks/${hook.id}`, { body: { transformation: null } });
+		expect(record(removed.body).transformation).toBeNull();
+	});
+});
+
+describe("transformations at send time", () => {
+	it("sends the transformed body, signed over those bytes", async () => {
+		const name = uniqueName("t-rename");
+		const type = uniqueName("order.paid").replace(/-/g, "_");
+		const hook = await createWebhook({
+			url: receiverPath("ok", name),
+			events: [type],
+			transformation: '{"order": data.id, "total_cents": data.amount * 100, "kind": type}',
+		});
+		const id = await sendEvent(type, { id: "ord_1", amount: 12.5 }, hook.id);
+		expect(await settled(id)).toMatchObject({ status: "success", attempt_count: 1 });
+		const [request] = await receivedBy(name);
+		if (!request) throw new Error("nothing received");
+		expect(JSON.parse(request.body)).toEqual({ order: "ord_1", total_cents: 1250, kind: type });
+		const secret = String(record((await api("GET", `/v1/webhooks/${hook.id}/secret`)).body).secret);
+		expect(() => new Webhook(secret).verify(request.body, request.headers)).not.toThrow();
+	});
+
+	it("skips the delivery when the expression produces nothing: no attempt, nothing received", async () => {
+		const name = uniqueName("t-drop");
+		const type = uniqueName("user.changed").replace(/-/g, "_");
+		const hook = await createWebhook({
+			url: receiverPath("ok", name),
+			events: [type],
+			transformation: 'data.plan = "pro" ? {"user": data.id}',
+		});
+		const skippedId = await sendEvent(type, { id: "u1", plan: "free" }, hook.id);
+		const skipped = await settled(skippedId);
+		expect(skipped).toMatchObject({ status: "skipped", attempt_count: 0, attempts: [] });
+		const sentId = await sendEvent(type, { id: "u2", plan: "pro" }, hook.id);
+		expect(await settled(sentId)).toMatchObject({ status: "success" });
+		const received = await receivedBy(name);
+		expect(received.map((request) => JSON.parse(request.body))).toEqual([{ user: "u2" }]);
+		const listed = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries?status=skipped`)).body);
+		expect((listed.deliveries as { id: string }[]).map((delivery) => delivery.id)).toEqual([skippedId]);
+		const stats = record(record((await api("GET", `/v1/webhooks/${hook.id}/stats`)).body).totals);
+		expect(stats).toMatchObject({ skipped: 1, succeeded: 1 });
+	});
+
+	it("fails the attempt with the expression's error instead of sending a wrong body", async () => {
+		const name = uniqueName("t-fail");
+		const type = uniqueName("t.fail").replace(/-/g, "_");
+		const hook = await createWebhook({
+			url: receiverPath("ok", name),
+			events: [type],
+			transformation: '$error("boom")',
+		});
+		const delivery = await settled(await sendEvent(type, { id: 1 }, hook.id));
+		expect(delivery).toMatchObject({ status: "failed", next_attempt_at: null });
+		expect(String(delivery.error)).toContain("boom");
+		expect(await receivedBy(name)).toEqual([]);
+	});
+
+	it("bounds a run by steps, depth and output size", async () => {
+		const looping = await runTransformation(
+			"[1..400].($i := $; $reduce([1..400], function($a, $b) { $a + $b + $i }))",
+			{},
+		);
+		expect(looping).toEqual({
+			kind: "error",
+			message: expect.stringContaining(`more than ${MAX_EVALUATION_STEPS} evaluation steps`),
+		});
+		const recursing = await runTransformation("($f := function($x) { $f($x + 1) }; $f(0))", {});
+		expect(recursing.kind).toBe("error");
+		const huge = await runTransformation(`$join([1..9999].("${"x".repeat(40)}"))`, {});
+		expect(huge).toEqual({
+			kind: "error",
+			message: `transformation: the result is larger than ${MAX_OUTPUT_BYTES} bytes`,
+		});
+		expect(await runTransformation("{'a': $}", 1)).toEqual({ kind: "body", value: { a: 1 }, json: '{"a":1}' });
+	});
+});
+
+describe("POST /v1/webhooks/{id}/transformation/test", () => {
+	it("shows the output for an event without sending it", async () => {
+		const name = uniqueName("t-preview");
+		const hook = await createWebhook({
+			url: receiverPath("ok", name),
+			events: ["a"],
+			transformation: '{"who": data.user, "t": type}',
+		});
+		const preview = await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+			body: { event: { type: "user.created", data: { user: "ada" } } },
+		});
+		expect(preview.status).toBe(200);
+		expect(preview.body).toEqual({ dropped: false, body: { who: "ada", t: "user.created" } });
+		const tried = await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+			body: { event: { type: "x", data: {} }, transformation: "data.nothing" },
+		});
+		expect(tried.body).toEqual({ dropped: true, body: null });
+		const failing = await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+			body: { transformation: '$error("nope")' },
+		});
+		expect(failing.status).toBe(422);
+		expect(details(failing.body)).toEqual([{ field: "transformation", message: expect.stringContaining("nope") }]);
+		const malformed = await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+			body: { transformation: "(" },
+		});
+		expect(malformed.status).toBe(422);
+		const builtIn = await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+			body: { transformation: null },
+		});
+		expect(record(record(builtIn.body).body)).toMatchObject({ type: "webhook.test", data: { webhook_id: hook.id } });
+		expect(await receivedBy(name)).toEqual([]);
+	});
+
+	it("shows a Slack endpoint's built-in Block Kit message", async () => {
+		const hook = await createWebhook({ channel: "slack", url: receiverPath("ok", uniqueName("sp")), events: ["a"] });
+		const preview = record(
+			(
+				await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+					body: { event: { type: "invoice.paid", data: { amount: 10 } } },
+				})
+			).body,
+		);
+		const blocks = record(preview.body).blocks as { type: string }[];
+		expect(blocks[0]).toMatchObject({ type: "header", text: { type: "plain_text", text: "invoice.paid" } });
+	});
+});
+
+describe("templates", () => {
+	it("replace a channel's layout for a type, with * for the others, and lose to an endpoint's transformation", async () => {
+		const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("templates") } })).body);
+		const key = String(
+			record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "k" } })).body).key,
+		);
+		const put = (path: string, expression: string) =>
+			api("PUT", `/v1/templates/${path}`, { auth: key, body: { expression } });
+		expect((await put("slack/user.created", '{"text": "hello " & data.name}')).status).toBe(200);
+		expect((await put("slack/*", '{"text": "any " & type}')).status).toBe(200);
+		expect((await put("email/user.created", "{")).status).toBe(422);
+		expect((await put("sms/user.created", "{}")).status).toBe(422);
+		expect((await put("slack/bad type", "{}")).status).toBe(422);
+		const listed = record((await api("GET", "/v1/templates", { auth: key })).body).templates as unknown[];
+		expect(listed).toEqual([
+			expect.objectContaining({ channel: "slack", event_type: "*" }),
+			expect.objectContaining({ channel: "slack", event_type: "user.created" }),
+		]);
+
+		const preview = async (transformation: string | undefined, type: string) => {
+			const name = uniqueName("tp");
+			const hook = record(
+				(
+					await api("POST", "/v1/webhooks", {
+						auth: key,
+						body: { channel: "slack", url: receiverPath("ok", name), events: ["*"], transformation },
+					})
+				).body,
+			);
+			return record(
+				(
+					await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+						auth: key,
+						body: { event: { type, data: { name: "Ada" } } },
+					})
+				).body,
+			).body;
+		};
+		expect(await preview(undefined, "user.created")).toEqual({ text: "hello Ada" });
+		expect(await preview(undefined, "user.deleted")).toEqual({ text: "any user.deleted" });
+		expect(await preview('{"text": "mine"}', "user.created")).toEqual({ text: "mine" });
+
+		expect((await api("DELETE", "/v1/templates/slack/*", { auth: key })).status).toBe(204);
+		expect((await api("DELETE", "/v1/templates/slack/*", { auth: key })).status).toBe(404);
+		expect(record(await preview(undefined, "user.deleted")).blocks).toBeDefined();
+		// Another tenant sees none of them.
+		expect(record((await api("GET", "/v1/templates")).body).templates).not.toContainEqual(
+			expect.objectContaining({ event_type: "user.created", expression: '{"text": "hello " & data.name}' }),
+		);
+	});
+});
+
+describe("the email channel", () => {
+	it("sends one message per address through the send_email binding and logs who got it", async () => {
+		const type = uniqueName("mail.sent").replace(/-/g, "_");
+		const hook = await createWebhook({ channel: "email", to: ["a@example.com", "b@example.com"], events: [type] });
+		const delivery = await settled(await sendEvent(type, { id: "x" }, hook.id));
+		expect(delivery).toMatchObject({ status: "success", attempt_count: 1, error: null });
+		const [attempt] = delivery.attempts as Record<string, unknown>[];
+		expect(String(attempt?.response_body).split(/, | /).sort()).toEqual([
+			"a@example.com",
+			"b@example.com",
+			"sent",
+			"to",
+		]);
+		const request = await api("GET", `/v1/deliveries/${delivery.id}/request`);
+		expect(request.status).toBe(409);
+	});
+
+	it("records an address the platform refuses as a failed attempt with its reason", async () => {
+		const type = uniqueName("mail.refused").replace(/-/g, "_");
+		const hook = await createWebhook({
+			channel: "email",
+			to: ["ok@example.com", "nobody@example.com"],
+			events: [type],
+		});
+		const event = await storeEventDirectly("default", type, [hook.id]);
+		const restricted = (env as unknown as Record<string, SendEmail | undefined>).RESTRICTED_EMAIL;
+		if (restricted === undefined) throw new Error("RESTRICTED_EMAIL binding missing (vitest.config.ts)");
+		expect(await runFirstAttempt("default", event, hook.id, { ...env, EMAIL: restricted })).toEqual(["m1"]);
+		const delivery = record((await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), event.seq)}`)).body);
+		// Partly sent: not retried, so ok@example.com does not get it twice.
+		expect(delivery).toMatchObject({ status: "failed", attempt_count: 1, next_attempt_at: null });
+		expect(delivery.attempts).toEqual([
+			expect.objectContaining({
+				status_code: null,
+				response_body: "sent to ok@example.com",
+				error: "partly sent; refused: nobody@example.com: email to nobody@example.com not allowed",
+			}),
+		]);
+	});
+});
