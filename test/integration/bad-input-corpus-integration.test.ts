@@ -11,7 +11,7 @@ import { ADMIN_KEY, api, record } from "./helpers";
  * every answer must be a 4xx JSON error and nothing may be stored.
  */
 
-const TABLES = ["tenants", "api_keys", "endpoints", "events", "deliveries", "event_types"] as const;
+const TABLES = ["tenants", "api_keys", "endpoints", "events", "deliveries", "event_types", "templates"] as const;
 type Counts = Record<(typeof TABLES)[number], number>;
 
 async function countRows(): Promise<Counts> {
@@ -154,6 +154,8 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 			"GET /v1/webhooks/{id}/deliveries": { id: webhookId },
 			"GET /v1/webhooks/{id}/stats": { id: webhookId },
 			"POST /v1/webhooks/{id}/test": { id: webhookId },
+			"POST /v1/webhooks/{id}/transformation/test": { id: webhookId },
+			"PUT /v1/templates/{channel}/{event_type}": { channel: "slack", event_type: eventTypeName },
 			"PATCH /v1/event-types/{name}": { name: eventTypeName },
 			"PATCH /v1/tenants/{id}": { id: tenantId },
 			"POST /v1/tenants/{id}/api-keys": { id: tenantId },

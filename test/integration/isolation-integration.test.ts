@@ -35,7 +35,7 @@ async function tenantWithKey(): Promise<{ id: string; key: string }> {
 }
 
 async function snapshot(tenantId: string): Promise<string> {
-	const tables = ["endpoints", "events", "deliveries", "event_types", "api_keys"];
+	const tables = ["endpoints", "events", "deliveries", "event_types", "api_keys", "templates"];
 	const rows = await env.DB.batch([
 		...tables.map((table) => env.DB.prepare(`SELECT * FROM ${table} WHERE tenant_id = ? ORDER BY 1, 2`).bind(tenantId)),
 		env.DB.prepare("SELECT * FROM tenants WHERE id = ?").bind(tenantId),
@@ -57,6 +57,9 @@ describe("tenant isolation matrix", () => {
 			(await api("POST", "/v1/webhooks", { ...asB, body: { url: receiverPath("ok", receiver), events: ["*"] } })).body,
 		);
 		expect((await api("POST", "/v1/event-types", { ...asB, body: { name: "b.only" } })).status).toBe(201);
+		expect(
+			(await api("PUT", "/v1/templates/slack/b.only", { ...asB, body: { expression: '{"text": type}' } })).status,
+		).toBe(200);
 		const event = record((await api("POST", "/v1/events", { ...asB, body: { type: "b.only", data: {} } })).body);
 		const deliveries = await waitFor(async () => {
 			const list = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries`, asB)).body);
@@ -78,6 +81,7 @@ describe("tenant isolation matrix", () => {
 			"event-types": "b.only",
 			tenants: b.id,
 			tasks: String(task.id),
+			templates: "b.only",
 		};
 		const before = await snapshot(b.id);
 		const receivedBefore = (await receivedBy(receiver)).length;
@@ -93,7 +97,8 @@ describe("tenant isolation matrix", () => {
 			if (id === undefined)
 				throw new Error(`no fixture for ids of ${resource} (${operation.method} ${operation.path})`);
 			const path = operation.path
-				.replace(/\{(id|name)\}/, encodeURIComponent(id))
+				.replace(/\{(id|name|event_type)\}/, encodeURIComponent(id))
+				.replace("{channel}", "slack")
 				.replace("{key_id}", String(bKeys[0]?.id));
 			for (const caller of callers) {
 				const tenantRoute = resource === "tenants";
@@ -105,7 +110,8 @@ describe("tenant isolation matrix", () => {
 					body: operation.bodyRequired ? {} : undefined,
 				});
 				calls++;
-				const expected = tenantRoute ? 403 : 404;
+				// A PUT names a template in the caller's own tenant and reads nothing of B's: the empty body is refused.
+				const expected = tenantRoute ? 403 : operation.method === "PUT" ? 422 : 404;
 				expect(
 					response.status,
 					`${caller.name}: ${operation.method} ${path} answered ${response.status} ${JSON.stringify(response.body)}`,

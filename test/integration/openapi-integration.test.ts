@@ -17,11 +17,14 @@ describe("API description", () => {
 		expect(operations.sort()).toEqual(
 			[
 				"DELETE /v1/event-types/{name}",
+				"DELETE /v1/templates/{channel}/{event_type}",
 				"PATCH /v1/event-types/{name}",
 				"DELETE /v1/webhooks/{id}",
 				"GET /v1/deliveries/{id}",
 				"GET /v1/deliveries/{id}/request",
 				"GET /v1/event-types",
+				"GET /v1/templates",
+				"GET /v1/templates/{channel}/{event_type}",
 				"GET /v1/events",
 				"GET /v1/events/{id}",
 				"GET /v1/webhooks",
@@ -37,6 +40,8 @@ describe("API description", () => {
 				"POST /v1/webhooks",
 				"POST /v1/webhooks/{id}/test",
 				"POST /v1/webhooks/{id}/rotate-secret",
+				"POST /v1/webhooks/{id}/transformation/test",
+				"PUT /v1/templates/{channel}/{event_type}",
 				"POST /v1/webhooks/{id}/recover",
 				"GET /v1/tasks/{id}",
 				"POST /v1/tenants",
