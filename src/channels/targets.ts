@@ -31,3 +31,13 @@ export function chatUrlProblem(channel: Channel, url: string, environment: strin
 	const service = channel === "slack" ? "a Slack incoming-webhook URL" : "a Discord webhook URL";
 	return `must be ${service} (${prefixes.join(" or ")}…)`;
 }
+
+/**
+ * Where an endpoint sends, as one URI for operational events and logs: its
+ * URL, or for the email channel a `mailto:` of its addresses (RFC 6068).
+ */
+export function endpointAddress(endpoint: { channel: Channel; url: string; recipients: string | null }): string {
+	if (endpoint.channel !== "email") return endpoint.url;
+	const recipients = endpoint.recipients === null ? [] : (JSON.parse(endpoint.recipients) as string[]);
+	return `mailto:${recipients.join(",")}`;
+}

@@ -30,6 +30,7 @@ function iso(ms: number | null): string | null {
 /** The endpoint and the figures behind a decision about it: every operational event about an endpoint carries these. */
 export interface EndpointHealthFacts {
 	endpointId: string;
+	/** The endpoint's URL, or `mailto:` and its addresses for the email channel. */
 	url: string;
 	failuresInRow: number;
 	failingSince: number | null;
