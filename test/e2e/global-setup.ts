@@ -7,6 +7,8 @@
  * Environment knobs:
  * - E2E_BASE_URL + E2E_ADMIN_KEY: use a server that is already running
  *   (it must have been started with the settings below) instead of starting one.
+ *   E2E_WRANGLER_LOG_FILE then names the file its output goes to, which the
+ *   email tests read (`Email: <path>` lines); without it they fail and say so.
  * - E2E_WRANGLER_LOG=1: copy wrangler's output to stderr while the tests run.
  * - E2E_KEEP_STATE=1: keep the temporary directory (D1 data, wrangler log).
  * - E2E_STARTUP_TIMEOUT_MS: how long to wait for GET /healthz (default 60000).
@@ -43,6 +45,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 	if (externalUrl !== undefined && externalUrl !== "") {
 		project.provide("edgehookBaseUrl", externalUrl.replace(/\/+$/, ""));
 		project.provide("edgehookAdminKey", process.env.E2E_ADMIN_KEY ?? "");
+		// Its output is not ours to read: the email tests need it and say so.
+		project.provide("edgehookWranglerLog", process.env.E2E_WRANGLER_LOG_FILE ?? "");
 		return undefined;
 	}
 
@@ -116,6 +120,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 
 	project.provide("edgehookBaseUrl", baseUrl);
 	project.provide("edgehookAdminKey", adminKey);
+	project.provide("edgehookWranglerLog", logPath);
 
 	return async () => {
 		await stopGroup(child);
