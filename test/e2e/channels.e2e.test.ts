@@ -327,4 +327,30 @@ describe("the email channel", () => {
 		expect(await emailsTo(first)).toHaveLength(1);
 		expect(await emailsTo(second)).toHaveLength(1);
 	});
+
+	it("sends an email transformation's subject and text, the text escaped into the html part", async () => {
+		const address = `custom-${suffix}@example.com`;
+		const custom = await webhooks.create({
+			channel: "email",
+			to: [address],
+			events: ["invoice.paid"],
+			transformation: '{"subject": "Paid: " & data.invoiceId, "text": "Invoice " & data.invoiceId & " " & data.note}',
+		});
+		const preview = await call("POST", `/v1/webhooks/${encodeURIComponent(custom.id)}/transformation/test`, {
+			json: { event: { type: "invoice.paid", data: { invoiceId: "inv_preview", note: "<b>" } } },
+		});
+		expect(preview.status, summarize(preview)).toBe(200);
+		expect(preview.json).toMatchObject({
+			dropped: false,
+			body: { subject: "Paid: inv_preview", text: "Invoice inv_preview <b>" },
+		});
+
+		const paid = await sendEvent({ type: "invoice.paid", data: { invoiceId, note: "<b>bold</b>" } });
+		const [email] = await waitForEmailsTo(address, 1);
+		expect(email?.subject).toBe(`Paid: ${invoiceId}`);
+		expect(email?.text.trimEnd()).toBe(`Invoice ${invoiceId} <b>bold</b>`);
+		expect(email?.html).toContain(`Invoice ${invoiceId} &lt;b&gt;bold&lt;/b&gt;`);
+		expect(email?.html).not.toContain("<b>");
+		expect((await settledDelivery(custom.id, paid.id)).status).toBe("success");
+	});
 });
