@@ -2,7 +2,7 @@ import { deliveryPath } from "../dashboard/paths";
 import type { EndpointRow, EventRow } from "../db/schema";
 import { serializeEnvelope } from "../delivery/envelope";
 import { discordMessage } from "./discord";
-import { type EmailContent, emailContent } from "./email-content";
+import { type EmailContent, emailContent, escapeHtml } from "./email-content";
 import type { NotificationInput } from "./input";
 import { slackMessage } from "./slack";
 import type { TemplatedChannel } from "./targets";
@@ -83,8 +83,6 @@ export async function renderMessage(input: RenderInput): Promise<RenderedMessage
 	return { kind: "email", content: emailContent(notification) };
 }
 
-const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
 /** An email transformation's result: `{subject, text, html?}`; without html the text is shown as it is. */
 function emailFromResult(value: unknown): RenderedMessage {
 	const fields = typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
@@ -98,10 +96,13 @@ function emailFromResult(value: unknown): RenderedMessage {
 	}
 	if (/[\r\n]/.test(subject))
 		return { kind: "error", message: "transformation: the email subject may not contain line breaks" };
-	const escaped = text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
 	return {
 		kind: "email",
-		content: { subject, text, html: html ?? `<pre style="font-family:inherit;white-space:pre-wrap">${escaped}</pre>` },
+		content: {
+			subject,
+			text,
+			html: html ?? `<pre style="font-family:inherit;white-space:pre-wrap">${escapeHtml(text)}</pre>`,
+		},
 	};
 }
 
