@@ -52,7 +52,7 @@ function fieldsOf(details: unknown): Record<string, string> {
 
 export interface ApiCaller {
 	get<T>(path: string): Promise<ApiResult<T>>;
-	send<T>(method: "POST" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<ApiResult<T>>;
+	send<T>(method: "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<ApiResult<T>>;
 }
 
 /**

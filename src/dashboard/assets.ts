@@ -50,6 +50,11 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 .badge.success, .badge.active, .badge.closed { color: var(--ok); }
 .badge.failed, .badge.disabled, .badge.open { color: var(--bad); }
 .badge.pending, .badge.half_open { color: var(--warn); }
+.badge.skipped { color: var(--muted); border-style: dashed; }
+.badge.channel-webhook, .badge.channel-email { color: var(--ink); font-weight: 500; }
+.badge.channel-slack { color: #611f69; font-weight: 500; }
+.badge.channel-discord { color: #4752c4; font-weight: 500; }
+.target { display: inline-flex; gap: .4rem; align-items: baseline; flex-wrap: wrap; }
 .muted { color: var(--muted); }
 .row { display: flex; gap: 1rem; flex-wrap: wrap; align-items: center; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)); gap: .75rem; margin: .5rem 0 1rem; }
@@ -91,7 +96,8 @@ dl.details dd { margin: 0; word-break: break-word; }
 
 /*
  * Progressive enhancement only: every page works without it. It adds copy
- * buttons, asks before destructive actions and refreshes a running task's page.
+ * buttons, asks before destructive actions, refreshes a running task's page
+ * and, in the endpoint form, shows only the fields of the chosen channel.
  */
 export const SCRIPT = `
 document.addEventListener("click", async (event) => {
@@ -117,4 +123,25 @@ document.addEventListener("submit", (event) => {
 for (const button of document.querySelectorAll("[data-copy]")) button.hidden = false;
 const refresh = document.querySelector("meta[name=edgehook-refresh]");
 if (refresh) setTimeout(() => window.location.reload(), Number(refresh.getAttribute("content")) * 1000);
+// Without this every channel's fields show, each hint naming the channels it is for.
+const channelSelect = document.querySelector("select[data-channel-select]");
+if (channelSelect instanceof HTMLSelectElement) {
+  const showChannel = () => {
+    const channel = channelSelect.value;
+    for (const part of document.querySelectorAll("[data-channels]")) {
+      const shown = (part.getAttribute("data-channels") || "").split(" ").includes(channel);
+      part.hidden = !shown;
+      // A hidden field cannot be filled in, so it must not hold the form back.
+      for (const control of part.querySelectorAll("[data-required]")) control.required = shown;
+      const label = part.querySelector("label");
+      const labelText = part.getAttribute("data-label-" + channel);
+      if (label && labelText) label.textContent = labelText;
+      const hint = part.querySelector(".hint");
+      const hintText = part.getAttribute("data-hint-" + channel);
+      if (hint && hintText) hint.textContent = hintText;
+    }
+  };
+  channelSelect.addEventListener("change", showChannel);
+  showChannel();
+}
 `;

@@ -8,6 +8,7 @@ const TENANT_SECTIONS = [
 	{ key: "endpoints", label: "Endpoints", path: "/endpoints" },
 	{ key: "events", label: "Events", path: "/events" },
 	{ key: "event-types", label: "Event types", path: "/event-types" },
+	{ key: "templates", label: "Templates", path: "/templates" },
 ] as const;
 
 export type Section = (typeof TENANT_SECTIONS)[number]["key"] | "tenants" | "none";

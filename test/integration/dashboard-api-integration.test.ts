@@ -19,7 +19,7 @@ const HOUR = 60 * 60 * 1000;
 interface StoredDelivery {
 	seq: number;
 	type?: string;
-	status: "pending" | "success" | "failed";
+	status: "pending" | "success" | "failed" | "skipped";
 	createdAt: number;
 	/** [started at (ms), duration (ms)] of each attempt. */
 	attempts: [number, number][];
@@ -71,7 +71,14 @@ interface Stats {
 	window: string;
 	from: string;
 	to: string;
-	totals: { deliveries: number; succeeded: number; failed: number; pending: number; success_rate: number | null };
+	totals: {
+		deliveries: number;
+		succeeded: number;
+		failed: number;
+		pending: number;
+		skipped: number;
+		success_rate: number | null;
+	};
 	last_delivery_at: string | null;
 	buckets: Bucket[];
 	sampled: boolean;
@@ -115,7 +122,7 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 
 		const stats = await statsOf(hook.id);
 		expect(stats.window).toBe("24h");
-		expect(stats.totals).toEqual({ deliveries: 5, succeeded: 3, failed: 2, pending: 0, success_rate: 0.6 });
+		expect(stats.totals).toEqual({ deliveries: 5, succeeded: 3, failed: 2, pending: 0, skipped: 0, success_rate: 0.6 });
 		expect(stats.sampled).toBe(false);
 		const newest = Math.max(...attempts.map((attempt) => Date.parse(attempt.started_at)));
 		expect(stats.last_delivery_at).toBe(new Date(newest).toISOString());
@@ -173,6 +180,8 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 			},
 			{ seq: 4, status: "success", createdAt: threeHoursAgo + 2000, attempts: [[threeHoursAgo + 2000, 200]] },
 			{ seq: 5, status: "pending", createdAt: hourStart - HOUR + 7, attempts: [[hourStart - HOUR + 7, 50]] },
+			// Dropped by a transformation: counted apart, in neither the success rate nor the bars.
+			{ seq: 6, status: "skipped", createdAt: threeHoursAgo + 3000, attempts: [] },
 		];
 		await storeDeliveries(String(hook.id), rows);
 
@@ -183,7 +192,7 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 		day.buckets.forEach((bucket, index) => {
 			expect(Date.parse(bucket.start)).toBe(hourStart - (23 - index) * HOUR);
 		});
-		expect(day.totals).toEqual({ deliveries: 4, succeeded: 2, failed: 1, pending: 1, success_rate: 2 / 3 });
+		expect(day.totals).toEqual({ deliveries: 5, succeeded: 2, failed: 1, pending: 1, skipped: 1, success_rate: 2 / 3 });
 		expect(bucketAt(day, hourStart - 3 * HOUR)).toEqual({
 			start: new Date(hourStart - 3 * HOUR).toISOString(),
 			succeeded: 2,
@@ -204,7 +213,7 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 		expect(week.buckets).toHaveLength(28);
 		const newestBucket = Math.floor(now / sixHours) * sixHours;
 		expect(Date.parse(week.from)).toBe(newestBucket - 27 * sixHours);
-		expect(week.totals).toEqual({ deliveries: 5, succeeded: 2, failed: 2, pending: 1, success_rate: 0.5 });
+		expect(week.totals).toEqual({ deliveries: 6, succeeded: 2, failed: 2, pending: 1, skipped: 1, success_rate: 0.5 });
 		const oldBucket = Math.floor((now - 30 * HOUR) / sixHours) * sixHours;
 		expect(bucketAt(week, oldBucket)).toMatchObject({ succeeded: 0, failed: 1, p50_ms: 900, p95_ms: 900 });
 		expect(week.buckets.reduce((total, bucket) => total + bucket.succeeded + bucket.failed, 0)).toBe(4);
@@ -213,7 +222,14 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 	it("answers an endpoint with no deliveries with zeros and nulls", async () => {
 		const hook = await createWebhook({ url: "https://example.com/stats", events: ["stats.none"] });
 		const stats = await statsOf(hook.id);
-		expect(stats.totals).toEqual({ deliveries: 0, succeeded: 0, failed: 0, pending: 0, success_rate: null });
+		expect(stats.totals).toEqual({
+			deliveries: 0,
+			succeeded: 0,
+			failed: 0,
+			pending: 0,
+			skipped: 0,
+			success_rate: null,
+		});
 		expect(stats.last_delivery_at).toBeNull();
 		expect(stats.sampled).toBe(false);
 		expect(stats.buckets.every((bucket) => bucket.succeeded === 0 && bucket.p50_ms === null)).toBe(true);

@@ -4,6 +4,7 @@ import { registerDeliveryPages } from "./deliveries";
 import { registerEndpointPages } from "./endpoints";
 import { registerEventTypePages } from "./event-types";
 import { registerEventPages } from "./events";
+import { registerTemplatePages } from "./templates";
 import { registerTenantPages } from "./tenants";
 
 /** Every page module adds its routes here; the shell (src/dashboard/index.tsx) has checked the session and tenant first. */
@@ -13,4 +14,5 @@ export function registerPages(dashboard: Hono<DashboardEnv>): void {
 	registerDeliveryPages(dashboard);
 	registerEventPages(dashboard);
 	registerEventTypePages(dashboard);
+	registerTemplatePages(dashboard);
 }

@@ -33,7 +33,13 @@ function apiPath(id: string, rest = ""): string {
 function Attempts(props: { delivery: Delivery }) {
 	const { attempts } = props.delivery;
 	if (attempts.length === 0) {
-		return <p class="muted">No attempt has been made yet: the first one is queued.</p>;
+		return (
+			<p class="muted">
+				{props.delivery.status === "skipped"
+					? "None: the endpoint's transformation produced nothing for this event, so nothing was sent."
+					: "No attempt has been made yet: the first one is queued."}
+			</p>
+		);
 	}
 	return (
 		<table>
@@ -77,8 +83,10 @@ function Attempts(props: { delivery: Delivery }) {
 	);
 }
 
-function RequestSent(props: { request: SentRequest | null; problem: string | null }) {
+function RequestSent(props: { request: SentRequest | null; problem: string | null; noRequest: boolean }) {
 	const { request } = props;
+	// An email, or an event the transformation drops or fails on: the API says why there is no HTTP request.
+	if (request === null && props.noRequest) return <Notice>{props.problem ?? "No HTTP request is sent."}</Notice>;
 	if (request === null) {
 		return <Notice kind="error">{`The request could not be rebuilt: ${props.problem ?? "unknown error"}`}</Notice>;
 	}
@@ -194,7 +202,11 @@ async function deliveryPage(
 					{c.var.session.readOnly ? (
 						<p class="muted">Hidden in a read-only portal: the request carries signatures and custom header values.</p>
 					) : (
-						<RequestSent request={sent.ok ? sent.data : null} problem={sent.ok ? null : sent.message} />
+						<RequestSent
+							request={sent.ok ? sent.data : null}
+							problem={sent.ok ? null : sent.message}
+							noRequest={!sent.ok && sent.status === 409}
+						/>
 					)}
 				</>
 			),

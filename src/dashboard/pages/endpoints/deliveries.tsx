@@ -2,8 +2,8 @@ import type { Hono } from "hono";
 import { DeliveryStatus } from "../../../routes/deliveries/schemas";
 import { Badge, Field, type FieldErrors, Notice, Pager, Time } from "../../components";
 import { apiFailurePage, type DashboardEnv, notFoundPage, render, TENANT_ROUTE } from "../../context";
-import { endpointPath, tenantPath, withQuery } from "../../paths";
-import { type Delivery, type Endpoint, loadCatalog, utcFromLocalInput, webhookPath } from "./shared";
+import { deliveryPath, endpointPath, withQuery } from "../../paths";
+import { type Delivery, type Endpoint, EndpointTarget, loadCatalog, utcFromLocalInput, webhookPath } from "./shared";
 
 const PAGE_SIZE = 50;
 const STATUSES = DeliveryStatus.options;
@@ -87,7 +87,7 @@ function DeliveryTable(props: { tenantId: string; deliveries: Delivery[] }) {
 						<td>{delivery.attempts}</td>
 						<td>{delivery.status_code ?? <span class="muted">–</span>}</td>
 						<td>
-							<a href={tenantPath(props.tenantId, `/deliveries/${encodeURIComponent(delivery.id)}`)} class="mono">
+							<a href={deliveryPath(props.tenantId, delivery.id)} class="mono">
 								{delivery.id}
 							</a>
 						</td>
@@ -140,10 +140,7 @@ export function registerDeliveryLog(dashboard: Hono<DashboardEnv>): void {
 					<>
 						<p class="row">
 							<span>
-								Endpoint{" "}
-								<a href={endpointPath(tenantId, id)} class="mono">
-									{endpoint.data.url}
-								</a>
+								Endpoint <EndpointTarget endpoint={endpoint.data} href={endpointPath(tenantId, id)} />
 							</span>
 						</p>
 						<p class="hint">Newest first. Times are in UTC, and the Since and Until filters are read as UTC too.</p>

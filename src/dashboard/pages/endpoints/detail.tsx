@@ -18,6 +18,8 @@ import {
 } from "../../context";
 import { endpointPath, tenantPath, withQuery } from "../../paths";
 import {
+	CHANNEL_LABELS,
+	ChannelBadge,
 	DELIVERY_ID,
 	type Endpoint,
 	EndpointState,
@@ -30,9 +32,11 @@ import {
 	percent,
 	type Task,
 	TEST_EVENT_TYPE,
+	targetText,
 	utcFromLocalInput,
 	webhookPath,
 } from "./shared";
+import { runTrial, TransformationSection, type TrialState, trialValuesOf } from "./transformation";
 
 const DEFAULT_GRACE_HOURS = String(DEFAULT_GRACE_PERIOD_SECONDS / 3600);
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -43,6 +47,8 @@ interface ActionState {
 	errors: FieldErrors;
 	/** A problem of the whole action (a 409), shown in its section. */
 	message?: { section: "test" | "rotate" | "recover" | "active" | "delete"; text: string };
+	/** The try form's values and what the API made of them. */
+	trial?: TrialState;
 }
 
 interface DetailData {
@@ -92,9 +98,19 @@ function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolea
 			<dd>
 				<code>{endpoint.id}</code>
 			</dd>
-			<dt>URL</dt>
+			<dt>Channel</dt>
 			<dd>
-				<code>{endpoint.url}</code>
+				<ChannelBadge channel={endpoint.channel} />
+			</dd>
+			<dt>
+				{endpoint.channel === "email"
+					? "To"
+					: endpoint.channel === "webhook"
+						? "URL"
+						: `${CHANNEL_LABELS[endpoint.channel]} URL`}
+			</dt>
+			<dd>
+				<code>{targetText(endpoint)}</code>
 			</dd>
 			<dt>Description</dt>
 			<dd>{endpoint.description || <span class="muted">none</span>}</dd>
@@ -194,7 +210,8 @@ function StatsCards(props: { stats: EndpointStats | null }) {
 				<div class="muted">Deliveries (24 h)</div>
 				<div class="value">{stats.totals.deliveries}</div>
 				<div class="hint">
-					{stats.totals.succeeded} succeeded, {stats.totals.failed} failed, {stats.totals.pending} pending
+					{stats.totals.succeeded} succeeded, {stats.totals.failed} failed, {stats.totals.pending} pending,{" "}
+					{stats.totals.skipped} skipped
 				</div>
 			</div>
 			<div class="card">
@@ -383,6 +400,15 @@ function DetailPage(props: {
 			</p>
 			<h2>Details</h2>
 			<Details endpoint={endpoint} tenantId={tenantId} readOnly={c.var.session.readOnly} />
+			<h2>Transformation</h2>
+			<TransformationSection
+				endpoint={endpoint}
+				tenantId={tenantId}
+				readOnly={c.var.session.readOnly}
+				catalog={data.catalog}
+				session={c.var.session}
+				trial={props.state.trial}
+			/>
 			<h2>Last 24 hours</h2>
 			<StatsCards stats={data.stats} />
 			<h2>Activity</h2>
@@ -424,7 +450,7 @@ async function renderDetail(
 	return render(
 		c,
 		{
-			title: data.endpoint.url || "Endpoint",
+			title: targetText(data.endpoint) || "Endpoint",
 			section: "endpoints",
 			children: (
 				<DetailPage
@@ -606,6 +632,12 @@ export function registerEndpointDetail(dashboard: Hono<DashboardEnv>): void {
 			}),
 			303,
 		);
+	});
+
+	dashboard.post(`${TENANT_ROUTE}/endpoints/:id/transformation/test`, async (c) => {
+		const id = c.req.param("id");
+		const trial = await runTrial(c.var.api, id, trialValuesOf(await formOf(c)));
+		return renderDetail(c, id, { ...NO_STATE, trial }, trial.outcome ? 200 : 422);
 	});
 
 	dashboard.post(`${TENANT_ROUTE}/endpoints/:id/recover`, async (c) => {

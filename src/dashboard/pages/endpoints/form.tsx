@@ -1,4 +1,6 @@
 import type { Hono } from "hono";
+import { CHANNELS, type Channel, MAX_EMAIL_RECIPIENTS } from "../../../channels/targets";
+import { MAX_TRANSFORMATION_LENGTH } from "../../../channels/transform";
 import { MAX_RATE_LIMIT_PER_SECOND } from "../../../routes/webhooks/schemas";
 import type { ApiFailure } from "../../api";
 import { ActionForm, Copyable, Field, type FieldErrors, Notice } from "../../components";
@@ -13,14 +15,18 @@ import {
 	TENANT_ROUTE,
 } from "../../context";
 import { endpointPath, tenantPath } from "../../paths";
-import { type Endpoint, type EventType, loadCatalog, webhookPath } from "./shared";
+import { CHANNEL_LABELS, type Endpoint, type EventType, loadCatalog, targetText, webhookPath } from "./shared";
 
 /** The wildcard subscription, as the API spells it (src/delivery/event-filter.ts). */
 const ALL_EVENTS = "*";
 
 /** The form's values as typed, so a refused save shows them again unchanged. */
 export interface EndpointFormValues {
+	channel: string;
 	url: string;
+	/** The email channel's addresses as typed, one or more a line. */
+	to: string;
+	transformation: string;
 	events: string[];
 	events_other: string;
 	description: string;
@@ -32,7 +38,10 @@ export interface EndpointFormValues {
 }
 
 const EMPTY_FORM: EndpointFormValues = {
+	channel: "webhook",
 	url: "",
+	to: "",
+	transformation: "",
 	events: [],
 	events_other: "",
 	description: "",
@@ -46,7 +55,10 @@ const EMPTY_FORM: EndpointFormValues = {
 function valuesOfEndpoint(endpoint: Endpoint, catalog: readonly EventType[]): EndpointFormValues {
 	const known = new Set([ALL_EVENTS, ...catalog.map((type) => type.name)]);
 	return {
+		channel: endpoint.channel,
 		url: endpoint.url ?? "",
+		to: (endpoint.to ?? []).join("\n"),
+		transformation: endpoint.transformation ?? "",
 		events: endpoint.events.filter((event) => known.has(event)),
 		// Prefix wildcards and types missing from the catalog stay subscribed through the free field.
 		events_other: endpoint.events.filter((event) => !known.has(event)).join(", "),
@@ -68,7 +80,10 @@ function valuesOfEndpoint(endpoint: Endpoint, catalog: readonly EventType[]): En
 
 function valuesOfForm(fields: Record<string, string | string[]>): EndpointFormValues {
 	return {
+		channel: single(fields, "channel") || "webhook",
 		url: single(fields, "url").trim(),
+		to: single(fields, "to"),
+		transformation: single(fields, "transformation"),
 		events: all(fields, "events"),
 		events_other: single(fields, "events_other"),
 		description: single(fields, "description"),
@@ -82,7 +97,14 @@ function valuesOfForm(fields: Record<string, string | string[]>): EndpointFormVa
 
 /** The API body of a create or update; what the form cannot read becomes an error of its own field. */
 export interface EndpointBody {
-	url: string;
+	/** As chosen; an unknown value goes to the API, whose message names the channels. */
+	channel: string;
+	/** Every channel's target but email's. */
+	url?: string;
+	/** The email channel's addresses. */
+	to?: string[];
+	/** null clears it: the event as it is, the tenant's template or the channel's layout. */
+	transformation: string | null;
 	events: string[];
 	description: string;
 	headers: Record<string, string>;
@@ -130,14 +152,27 @@ export function parseSchedule(text: string, errors: FieldErrors): number[] | nul
 	return delays.map(Number);
 }
 
+/** Addresses separated by commas, semicolons, spaces or line breaks; the API checks each. */
+export function parseRecipients(text: string): string[] {
+	return text
+		.split(/[\s,;]+/)
+		.map((item) => item.trim())
+		.filter((item) => item !== "");
+}
+
 export function bodyOfForm(values: EndpointFormValues): { body: EndpointBody; errors: FieldErrors } {
 	const errors: FieldErrors = {};
 	const others = values.events_other
 		.split(/[\s,]+/)
 		.map((item) => item.trim())
 		.filter((item) => item !== "");
+	// Only the chosen channel's target is sent, so a form that showed every field
+	// (no script) can be saved without emptying the ones the channel does not use.
+	const email = values.channel === "email";
 	const body: EndpointBody = {
-		url: values.url,
+		channel: values.channel,
+		...(email ? { to: parseRecipients(values.to) } : { url: values.url }),
+		transformation: values.transformation.trim() === "" ? null : values.transformation,
 		events: [...new Set([...values.events, ...others])],
 		description: values.description,
 		headers: parseHeaders(values.headers, errors),
@@ -150,7 +185,10 @@ export function bodyOfForm(values: EndpointFormValues): { body: EndpointBody; er
 }
 
 const FORM_FIELDS = new Set([
+	"channel",
 	"url",
+	"to",
+	"transformation",
 	"events",
 	"description",
 	"headers",
@@ -177,8 +215,8 @@ export function formErrorsOf(apiFields: Record<string, string>, body: EndpointBo
 			add("", `${path}: ${message}`);
 		} else if (item === "") {
 			add(head, message);
-		} else if (head === "events") {
-			const value = body.events[Number(item)];
+		} else if (head === "events" || head === "to") {
+			const value = (head === "events" ? body.events : (body.to ?? []))[Number(item)];
 			add(head, value === undefined ? message : `"${value}" ${message}`);
 		} else if (head === "retry_schedule") {
 			add(head, `delay ${Number(item) + 1} ${message}`);
@@ -235,6 +273,101 @@ function EventPicker(props: { catalog: readonly EventType[]; values: EndpointFor
 	);
 }
 
+/** The URL field's words for each channel that has one. */
+const URL_TEXTS: Record<Exclude<Channel, "email">, { label: string; hint: string }> = {
+	webhook: {
+		label: "URL",
+		hint: "Where Edgehook sends the events, signed (HTTPS in production). Any 2xx answer is a success.",
+	},
+	slack: {
+		label: "Slack incoming-webhook URL",
+		hint: "From your Slack app's Incoming Webhooks page, https://hooks.slack.com/services/…: each event becomes a message in its channel.",
+	},
+	discord: {
+		label: "Discord webhook URL",
+		hint: "From the Discord channel's settings, Integrations, Webhooks, https://discord.com/api/webhooks/…: each event becomes a message in the channel.",
+	},
+};
+
+const TO_HINT = `The addresses that get each event, separated by commas or line breaks (1 to ${MAX_EMAIL_RECIPIENTS}); each gets a message of its own.`;
+
+const TRANSFORMATION_HINT =
+	"Optional. A JSONata expression over the event ({id, type, created_at, data}); its result is what is sent instead: " +
+	"the JSON body for a webhook, Slack or Discord; {subject, text, html} for email. A result of nothing skips the delivery. " +
+	"Empty: the event as it is for a webhook, else your template or the channel's own layout. Try it on the endpoint's page.";
+
+function isChannel(value: string): value is Channel {
+	return CHANNELS.some((channel) => channel === value);
+}
+
+/**
+ * The channel and its target. Without the script every target field shows,
+ * its hint naming the channels it is for; the script (assets.ts) shows only
+ * the chosen channel's field, with that channel's label and hint.
+ */
+function ChannelFields(props: { values: EndpointFormValues; errors: FieldErrors }) {
+	const { values, errors } = props;
+	const chosen = isChannel(values.channel) ? values.channel : "webhook";
+	const urlText = URL_TEXTS[chosen === "email" ? "webhook" : chosen];
+	const urlChannels = CHANNELS.filter((channel) => channel !== "email");
+	return (
+		<>
+			<Field
+				label="Channel"
+				name="channel"
+				hint="Webhook: a signed HTTP POST of each event to your URL. Slack or Discord: a message in a channel. Email: a message to each address."
+				errors={errors}
+			>
+				{(described) => (
+					<select name="channel" data-channel-select {...described}>
+						{CHANNELS.map((channel) => (
+							<option value={channel} selected={channel === chosen}>
+								{CHANNEL_LABELS[channel]}
+							</option>
+						))}
+					</select>
+				)}
+			</Field>
+			<div
+				data-channels={urlChannels.join(" ")}
+				{...Object.fromEntries(
+					urlChannels.flatMap((channel) => [
+						[`data-label-${channel}`, URL_TEXTS[channel].label],
+						[`data-hint-${channel}`, URL_TEXTS[channel].hint],
+					]),
+				)}
+			>
+				<Field
+					label={urlText.label}
+					name="url"
+					hint={`${urlText.hint} For the ${urlChannels.map((channel) => CHANNEL_LABELS[channel]).join(", ")} channels; email uses To instead.`}
+					errors={errors}
+				>
+					{(described) => (
+						<input
+							type="url"
+							name="url"
+							value={values.url}
+							data-required
+							placeholder="https://example.com/webhooks"
+							{...described}
+						/>
+					)}
+				</Field>
+			</div>
+			<div data-channels="email" data-hint-email={TO_HINT}>
+				<Field label="To" name="to" hint={`${TO_HINT} For the email channel only.`} errors={errors}>
+					{(described) => (
+						<textarea name="to" data-required placeholder="ops@example.com" {...described}>
+							{values.to}
+						</textarea>
+					)}
+				</Field>
+			</div>
+		</>
+	);
+}
+
 export function EndpointForm(props: {
 	c: DashboardContext;
 	action: string;
@@ -251,23 +384,7 @@ export function EndpointForm(props: {
 				<Notice kind="error">The endpoint was not saved. Fix the fields marked below.</Notice>
 			) : null}
 			<ActionForm session={props.c.var.session} action={props.action} class="stack">
-				<Field
-					label="URL"
-					name="url"
-					hint="Where Edgehook sends the events (HTTPS in production). Any 2xx answer is a success."
-					errors={errors}
-				>
-					{(described) => (
-						<input
-							type="url"
-							name="url"
-							value={values.url}
-							required
-							placeholder="https://example.com/webhooks"
-							{...described}
-						/>
-					)}
-				</Field>
+				<ChannelFields values={values} errors={errors} />
 				<EventPicker catalog={props.catalog} values={values} errors={errors} />
 				<Field
 					label="Description"
@@ -276,6 +393,19 @@ export function EndpointForm(props: {
 					errors={errors}
 				>
 					{(described) => <input type="text" name="description" value={values.description} {...described} />}
+				</Field>
+				<Field label="Transformation (JSONata)" name="transformation" hint={TRANSFORMATION_HINT} errors={errors}>
+					{(described) => (
+						<textarea
+							name="transformation"
+							spellcheck={false}
+							maxlength={MAX_TRANSFORMATION_LENGTH}
+							placeholder='{"text": type & ": " & data.email}'
+							{...described}
+						>
+							{values.transformation}
+						</textarea>
+					)}
 				</Field>
 				<Field
 					label="Custom headers"
@@ -357,21 +487,38 @@ function readOnlyPage(c: DashboardContext) {
 function CreatedPage(props: { c: DashboardContext; endpoint: Endpoint }) {
 	const { endpoint } = props;
 	const tenantId = props.c.var.tenantId;
+	const links = (
+		<p class="row">
+			<a href={endpointPath(tenantId, endpoint.id)}>Open the endpoint page</a>
+			<a href={tenantPath(tenantId, "/endpoints")}>All endpoints</a>
+		</p>
+	);
+	const saved = (
+		<Notice kind="success">
+			The {CHANNEL_LABELS[endpoint.channel]} endpoint for <code>{targetText(endpoint)}</code> is saved and receives
+			events from now on.
+		</Notice>
+	);
+	// Slack, Discord and mail check no signature: the secret matters to a webhook receiver alone.
+	if (endpoint.channel !== "webhook") {
+		return (
+			<>
+				{saved}
+				<p>Send it a test event from its page to see the message it gets.</p>
+				{links}
+			</>
+		);
+	}
 	return (
 		<>
-			<Notice kind="success">
-				The endpoint for <code>{endpoint.url}</code> is saved and receives events from now on.
-			</Notice>
+			{saved}
 			<h2>Signing secret</h2>
 			<p>
 				Your receiver verifies each request's signature with this secret. Copy it now: it will not be shown again in
 				full; the endpoint's page shows it masked, and only someone signed in can reveal it there.
 			</p>
 			<Copyable id="endpoint-secret" value={endpoint.secret} label="Signing secret" />
-			<p class="row">
-				<a href={endpointPath(tenantId, endpoint.id)}>Open the endpoint page</a>
-				<a href={tenantPath(tenantId, "/endpoints")}>All endpoints</a>
-			</p>
+			{links}
 		</>
 	);
 }
@@ -449,7 +596,10 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 			Object.keys(errors).length > 0
 				? null
 				: await c.var.api.send<Endpoint>("POST", "/v1/webhooks", {
-						url: body.url,
+						channel: body.channel,
+						...(body.url === undefined ? {} : { url: body.url }),
+						...(body.to === undefined ? {} : { to: body.to }),
+						...(body.transformation === null ? {} : { transformation: body.transformation }),
 						events: body.events,
 						...(body.description === "" ? {} : { description: body.description }),
 						...(Object.keys(body.headers).length === 0 ? {} : { headers: body.headers }),

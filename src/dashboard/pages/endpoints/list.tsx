@@ -2,7 +2,15 @@ import type { Hono } from "hono";
 import { Notice, Pager, Time } from "../../components";
 import { type DashboardEnv, render, TENANT_ROUTE } from "../../context";
 import { endpointPath, tenantPath, withQuery } from "../../paths";
-import { type Endpoint, EndpointState, type EndpointStats, NoticeFromQuery, percent, webhookPath } from "./shared";
+import {
+	type Endpoint,
+	EndpointState,
+	type EndpointStats,
+	EndpointTarget,
+	NoticeFromQuery,
+	percent,
+	webhookPath,
+} from "./shared";
 
 /** Endpoints per page: each costs two more API calls (details with the circuit, stats). */
 const PAGE_SIZE = 50;
@@ -16,13 +24,14 @@ function EmptyState(props: { tenantId: string; readOnly: boolean }) {
 	return (
 		<div class="notice">
 			<p>
-				<strong>No endpoints yet.</strong> An endpoint is a URL of yours that Edgehook sends events to, signed, with
-				retries.
+				<strong>No endpoints yet.</strong> An endpoint is where Edgehook sends events, with retries: a URL of yours
+				(signed), a Slack or Discord channel, or email addresses.
 			</p>
 			{props.readOnly ? null : (
 				<p>
-					Start with <a href={tenantPath(props.tenantId, "/endpoints/new")}>Add endpoint</a>: give its URL and pick the
-					event types it receives. You get its signing secret once, then you can send it a test event from its page.
+					Start with <a href={tenantPath(props.tenantId, "/endpoints/new")}>Add endpoint</a>: choose its channel, give
+					its URL or addresses and pick the event types it receives. You get its signing secret once, then you can send
+					it a test event from its page.
 				</p>
 			)}
 		</div>
@@ -34,7 +43,7 @@ function EndpointTable(props: { tenantId: string; rows: Row[] }) {
 		<table>
 			<thead>
 				<tr>
-					<th scope="col">URL</th>
+					<th scope="col">Sends to</th>
 					<th scope="col">Description</th>
 					<th scope="col">State</th>
 					<th scope="col">Success rate (24 h)</th>
@@ -46,9 +55,7 @@ function EndpointTable(props: { tenantId: string; rows: Row[] }) {
 				{props.rows.map(({ endpoint, stats }) => (
 					<tr>
 						<td>
-							<a href={endpointPath(props.tenantId, endpoint.id)} class="mono">
-								{endpoint.url}
-							</a>
+							<EndpointTarget endpoint={endpoint} href={endpointPath(props.tenantId, endpoint.id)} />
 						</td>
 						<td>{endpoint.description || <span class="muted">–</span>}</td>
 						<td>

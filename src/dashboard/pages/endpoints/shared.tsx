@@ -1,4 +1,5 @@
 import type { z } from "@hono/zod-openapi";
+import type { Channel } from "../../../channels/targets";
 import type { DeliveryOut } from "../../../routes/deliveries/schemas";
 import type { TaskOut } from "../../../routes/tasks/schemas";
 import type { EndpointOut } from "../../../routes/webhooks/schemas";
@@ -16,7 +17,14 @@ export interface EndpointStats {
 	window: ChartWindow;
 	from: string;
 	to: string;
-	totals: { deliveries: number; succeeded: number; failed: number; pending: number; success_rate: number | null };
+	totals: {
+		deliveries: number;
+		succeeded: number;
+		failed: number;
+		pending: number;
+		skipped: number;
+		success_rate: number | null;
+	};
 	last_delivery_at: string | null;
 	buckets: ChartBucket[];
 	sampled: boolean;
@@ -77,6 +85,39 @@ export function NoticeFromQuery(props: { code: string | undefined }) {
 	const notice = props.code ? NOTICES[props.code] : undefined;
 	if (!notice) return null;
 	return <Notice kind={notice.kind}>{notice.text}</Notice>;
+}
+
+export const CHANNEL_LABELS: Record<Channel, string> = {
+	webhook: "Webhook",
+	slack: "Slack",
+	discord: "Discord",
+	email: "Email",
+};
+
+export function ChannelBadge(props: { channel: Channel }) {
+	return <Badge value={`channel-${props.channel}`} label={CHANNEL_LABELS[props.channel]} />;
+}
+
+/** Where the endpoint sends, in one line: its URL, or an email endpoint's addresses. */
+export function targetText(endpoint: Pick<Endpoint, "channel" | "url" | "to">): string {
+	return endpoint.channel === "email" ? (endpoint.to ?? []).join(", ") : (endpoint.url ?? "");
+}
+
+/** The channel's badge and where it sends; `href` makes the target a link. */
+export function EndpointTarget(props: { endpoint: Endpoint; href?: string }) {
+	const text = targetText(props.endpoint);
+	return (
+		<span class="target">
+			<ChannelBadge channel={props.endpoint.channel} />
+			{props.href ? (
+				<a href={props.href} class="mono">
+					{text}
+				</a>
+			) : (
+				<code>{text}</code>
+			)}
+		</span>
+	);
 }
 
 /** The endpoint's state in words: enabled or not and why, and its circuit when it is not closed. */

@@ -157,7 +157,7 @@ async function catalogPage(
 }
 
 /** A JSON object typed into a textarea, or why it is not one; empty means none. */
-function parseObject(text: string): { value: Record<string, unknown> | undefined } | { problem: string } {
+export function parseObject(text: string): { value: Record<string, unknown> | undefined } | { problem: string } {
 	if (text.trim() === "") return { value: undefined };
 	try {
 		const value: unknown = JSON.parse(text);
