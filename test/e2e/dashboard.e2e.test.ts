@@ -543,6 +543,7 @@ describe("dashboard in a real browser", () => {
 			`/dashboard/t/${tenant.id}/endpoints`,
 			`/dashboard/t/${tenant.id}/endpoints/${webhook.id}`,
 			`/dashboard/t/${tenant.id}/deliveries/${delivery.id}`,
+			`/dashboard/t/${tenant.id}/templates`,
 		];
 		for (const path of pages) {
 			expect((await portal.goto(path)).status(), path).toBe(200);
@@ -606,5 +607,52 @@ describe("dashboard in a real browser", () => {
 		await page.getByRole("checkbox", { name: /All event types/ }).check();
 		expect(await submit(page, page.getByRole("button", { name: "Save endpoint" }))).toBe(201);
 		expect((await webhooksOf(api)).map((webhook) => webhook.url)).toEqual([hook.url]);
+	});
+
+	it("adds a Slack endpoint from the form; its test event arrives as a Block Kit message and succeeds in the log", async () => {
+		// In development a Slack endpoint may point anywhere allowed, so a loopback receiver stands in for Slack.
+		const slack = await receiver();
+		const { tenant, api, key } = await tenantWithKey("Slack channel");
+		const session = await signedIn(key);
+		const { page } = session;
+		await session.goto(`/dashboard/t/${tenant.id}/endpoints/new`);
+
+		// The script shows the chosen channel's field alone, under that channel's label.
+		await page.getByLabel("Channel", { exact: true }).selectOption("slack");
+		await page.getByLabel("Slack incoming-webhook URL").fill(slack.url);
+		expect(await page.getByLabel("To", { exact: true }).isHidden()).toBe(true);
+		await page.getByLabel("Channel", { exact: true }).selectOption("email");
+		expect(await page.getByLabel("To", { exact: true }).isVisible()).toBe(true);
+		expect(await page.locator('input[name="url"]').isHidden()).toBe(true);
+		await page.getByLabel("Channel", { exact: true }).selectOption("slack");
+		await page.getByRole("checkbox", { name: /All event types/ }).check();
+		expect(await submit(page, page.getByRole("button", { name: "Save endpoint" }))).toBe(201);
+		expect(await session.heading()).toBe("Endpoint created");
+		await page.getByText("The Slack endpoint for").waitFor();
+		const [stored] = await webhooksOf(api);
+		expect(stored).toMatchObject({ channel: "slack", url: slack.url });
+
+		await page.getByRole("link", { name: "Open the endpoint page" }).click();
+		await page.waitForURL(`**/dashboard/t/${tenant.id}/endpoints/*`);
+		await page.locator(".badge.channel-slack").first().waitFor();
+		expect(await page.getByLabel("Event type", { exact: true }).inputValue()).toBe("webhook.test");
+		expect(await submit(page, page.getByRole("button", { name: "Send test event" }))).toBe(303);
+		await page.getByRole("status").filter({ hasText: "Test event sent" }).waitFor();
+
+		const [request] = await slack.waitForRequests(1, SETTLE_MS);
+		if (request === undefined) throw new Error("no message reached the Slack stand-in");
+		const message = JSON.parse(request.body) as { blocks?: unknown; text?: unknown };
+		expect(Array.isArray(message.blocks), request.body).toBe(true);
+		expect(JSON.stringify(message.blocks)).toContain("webhook.test");
+		expect(typeof message.text).toBe("string");
+
+		await page.getByRole("link", { name: "Delivery log" }).click();
+		expect(await session.heading()).toBe("Delivery log");
+		const row = page.locator("tbody tr").filter({ hasText: "webhook.test" });
+		await reloadUntil(page, row.locator(".badge"), "the Slack delivery to show success", {
+			accept: (text) => text === "success",
+		});
+		expect(await row.count()).toBe(1);
+		expect((await row.locator("td").nth(4).textContent())?.trim()).toBe("200");
 	});
 });

@@ -127,7 +127,7 @@ export function TransformationSection(props: {
 						class="stack"
 					>
 						<Field
-							label="Event type"
+							label="Event type to try"
 							name={CONTROL_NAMES.type}
 							hint="Any type; the catalog's are suggested."
 							errors={errors}
@@ -151,7 +151,7 @@ export function TransformationSection(props: {
 							)}
 						</Field>
 						<Field
-							label="Payload (JSON)"
+							label="Payload to try (JSON)"
 							name={CONTROL_NAMES.data}
 							hint="The event's data: a JSON object."
 							errors={errors}
