@@ -1,4 +1,5 @@
 import type { z } from "@hono/zod-openapi";
+import { chatUrlProblem } from "../channels/targets";
 import { targetUrlProblem } from "../delivery/target-url";
 import { ApiError } from "../lib/errors";
 
@@ -92,7 +93,7 @@ export function describeIssues(issues: readonly Issue[], input: unknown, target:
 }
 
 /**
- * Rules that depend on the deployment (today: which target URLs are allowed
+ * Rules that depend on the deployment (which target URLs, and which chat webhook hosts, are allowed
  * in ENVIRONMENT). Routes check them once the schema passes; when it fails,
  * the validation hook adds them, so one answer lists every problem.
  */
@@ -103,7 +104,10 @@ export function deploymentProblems(
 ): FieldProblem[] {
 	const url = valueAt(input, ["url"]);
 	if (typeof url !== "string" || known.some((problem) => problem.field === "url")) return [];
-	const problem = targetUrlProblem(url, environment);
+	const channel = valueAt(input, ["channel"]);
+	const problem =
+		targetUrlProblem(url, environment) ??
+		(channel === "slack" || channel === "discord" ? chatUrlProblem(channel, url, environment) : null);
 	return problem === null ? [] : [{ field: "url", message: problem }];
 }
 

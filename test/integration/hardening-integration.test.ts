@@ -22,18 +22,18 @@ async function count(table: string): Promise<number> {
 describe("validation errors", () => {
 	it("name an unknown field and every other problem at once, in plain words", async () => {
 		const response = await api("POST", "/v1/webhooks", {
-			body: { url: "ftp://example.com/h", events: [], channel: "sms" },
+			body: { url: "ftp://example.com/h", events: [], format: "xml" },
 		});
 		expect(response.status).toBe(422);
 		const error = record(record(response.body).error);
 		expect(error.details).toEqual(
 			expect.arrayContaining([
-				{ field: "channel", message: 'unknown field "channel"' },
+				{ field: "format", message: 'unknown field "format"' },
 				{ field: "events", message: "must have at least 1 item" },
 				{ field: "url", message: "must be an http or https URL" },
 			]),
 		);
-		expect(String(error.message)).toContain('unknown field "channel"');
+		expect(String(error.message)).toContain('unknown field "format"');
 		expect(String(error.message)).toContain("events: must have at least 1 item");
 		expect(String(error.message)).not.toMatch(/Invalid json|Unrecognized key/);
 	});

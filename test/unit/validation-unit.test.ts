@@ -12,9 +12,9 @@ function problemsOf(schema: z.ZodType, input: unknown) {
 
 describe("validation messages", () => {
 	it("names an unknown field as such, by its path", () => {
-		const problems = problemsOf(EndpointIn, { url: "https://example.com/h", events: ["a"], channel: "sms" });
-		expect(problems).toEqual([{ field: "channel", message: 'unknown field "channel"' }]);
-		expect(summarize(problems)).toBe('unknown field "channel"');
+		const problems = problemsOf(EndpointIn, { url: "https://example.com/h", events: ["a"], format: "xml" });
+		expect(problems).toEqual([{ field: "format", message: 'unknown field "format"' }]);
+		expect(summarize(problems)).toBe('unknown field "format"');
 	});
 
 	it("reports every problem at once, in plain words", () => {
@@ -33,10 +33,10 @@ describe("validation messages", () => {
 	});
 
 	it("says a missing field is required, and keeps messages a schema sets", () => {
-		const problems = problemsOf(EndpointIn, { events: ["bad filter!"] });
+		const problems = problemsOf(EndpointIn, { channel: "email", to: ["not an address"] });
 		expect(problems).toEqual([
-			{ field: "url", message: "is required" },
-			{ field: "events.0", message: "must be an event type, a prefix wildcard like user.* or *" },
+			{ field: "events", message: "is required" },
+			{ field: "to.0", message: "must be an email address" },
 		]);
 	});
 
@@ -46,6 +46,10 @@ describe("validation messages", () => {
 		expect(deploymentProblems(input, "production", zod)).toEqual([{ field: "url", message: "must be an https URL" }]);
 		expect(deploymentProblems(input, "development", zod)).toEqual([]);
 		expect(deploymentProblems({ url: 1 }, "production", [{ field: "url", message: "must be a string" }])).toEqual([]);
+		const slack = { channel: "slack", url: "https://example.com/services/x", events: [] };
+		expect(deploymentProblems(slack, "production", problemsOf(EndpointIn, slack))).toEqual([
+			{ field: "url", message: "must be a Slack incoming-webhook URL (https://hooks.slack.com/…)" },
+		]);
 	});
 
 	it("measures JSON nesting outside strings", () => {
