@@ -243,6 +243,15 @@ describe("endpoint form channels", () => {
 		expect(fieldError(badExpression, "transformation")).toMatch(/at position \d+/);
 		expect(fieldError(badExpression, "url")).toBeNull();
 		expect(textarea(badExpression, "transformation")).toBe(malformed);
+		const badChannel = await browse("POST", tenant.path("/endpoints"), tenant.cookie, {
+			...ENDPOINT_FORM,
+			channel: "fax",
+			url: receiverPath("ok", uniqueName("never")),
+			to: "",
+			transformation: "",
+		});
+		expect(badChannel.status).toBe(422);
+		expect(fieldError(badChannel, "channel")).toMatch(/^must be one of "webhook", "slack", "discord", "email"/);
 		expect(await webhooksOf(tenant)).toEqual([]);
 
 		// The same on an edit: the stored endpoint keeps its transformation.
