@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { chatUrlProblem } from "../channels/targets";
+import { transformationProblem } from "../channels/transform";
 import { targetUrlProblem } from "../delivery/target-url";
 import { ApiError } from "../lib/errors";
 
@@ -93,22 +94,32 @@ export function describeIssues(issues: readonly Issue[], input: unknown, target:
 }
 
 /**
- * Rules that depend on the deployment (which target URLs, and which chat webhook hosts, are allowed
- * in ENVIRONMENT). Routes check them once the schema passes; when it fails,
- * the validation hook adds them, so one answer lists every problem.
+ * Rules beyond the schema: which target URLs and chat webhook hosts
+ * ENVIRONMENT allows, and whether a transformation parses. Routes check them
+ * once the schema passes; when it fails, the validation hook adds them, so
+ * one answer lists every problem.
  */
 export function deploymentProblems(
 	input: unknown,
 	environment: string,
 	known: readonly FieldProblem[],
 ): FieldProblem[] {
+	const problems: FieldProblem[] = [];
+	const named = (field: string) => known.some((problem) => problem.field === field);
 	const url = valueAt(input, ["url"]);
-	if (typeof url !== "string" || known.some((problem) => problem.field === "url")) return [];
-	const channel = valueAt(input, ["channel"]);
-	const problem =
-		targetUrlProblem(url, environment) ??
-		(channel === "slack" || channel === "discord" ? chatUrlProblem(channel, url, environment) : null);
-	return problem === null ? [] : [{ field: "url", message: problem }];
+	if (typeof url === "string" && !named("url")) {
+		const channel = valueAt(input, ["channel"]);
+		const problem =
+			targetUrlProblem(url, environment) ??
+			(channel === "slack" || channel === "discord" ? chatUrlProblem(channel, url, environment) : null);
+		if (problem !== null) problems.push({ field: "url", message: problem });
+	}
+	const transformation = valueAt(input, ["transformation"]);
+	if (typeof transformation === "string" && !named("transformation")) {
+		const problem = transformationProblem(transformation);
+		if (problem !== null) problems.push({ field: "transformation", message: problem });
+	}
+	return problems;
 }
 
 /** The one-line summary of a validation error's details. */

@@ -46,6 +46,10 @@ describe("validation messages", () => {
 		expect(deploymentProblems(input, "production", zod)).toEqual([{ field: "url", message: "must be an https URL" }]);
 		expect(deploymentProblems(input, "development", zod)).toEqual([]);
 		expect(deploymentProblems({ url: 1 }, "production", [{ field: "url", message: "must be a string" }])).toEqual([]);
+		const malformed = { url: "https://example.com/h", events: [], transformation: "{" };
+		expect(deploymentProblems(malformed, "production", problemsOf(EndpointIn, malformed))).toEqual([
+			{ field: "transformation", message: expect.stringMatching(/ at position \d+$/) },
+		]);
 		const slack = { channel: "slack", url: "https://example.com/services/x", events: [] };
 		expect(deploymentProblems(slack, "production", problemsOf(EndpointIn, slack))).toEqual([
 			{ field: "url", message: "must be a Slack incoming-webhook URL (https://hooks.slack.com/…)" },

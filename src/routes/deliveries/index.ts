@@ -26,7 +26,7 @@ const retryRoute = createRoute({
 	tags: ["Deliveries"],
 	summary: "Send a delivery again now, whatever its status",
 	description:
-		"One extra attempt. A failed or successful delivery takes its new status from it; a delivery with a retry already scheduled keeps that schedule if this attempt fails.",
+		"One extra attempt. A failed or successful delivery takes its new status from it; a delivery with a retry already scheduled keeps that schedule if this attempt fails. A skipped delivery goes through the endpoint's transformation again: if that still produces nothing, it stays skipped and no attempt is recorded.",
 	request: { params: IdParam },
 	responses: {
 		202: jsonContent(

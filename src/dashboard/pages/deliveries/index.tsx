@@ -140,7 +140,9 @@ async function deliveryPage(
 	const awaited = Number(c.req.query("attempt"));
 	// Bounded, so an attempt that is never recorded does not keep the page reloading forever.
 	const queuedAt = Number(c.req.query("queued_at"));
+	// A skipped delivery records no attempt when the transformation drops it again: nothing to wait for.
 	const waiting =
+		delivery.status !== "skipped" &&
 		Number.isSafeInteger(awaited) &&
 		awaited > delivery.attempt_count &&
 		Number.isFinite(queuedAt) &&
