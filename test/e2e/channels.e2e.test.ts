@@ -353,4 +353,25 @@ describe("the email channel", () => {
 		expect(email?.html).not.toContain("<b>");
 		expect((await settledDelivery(custom.id, paid.id)).status).toBe("success");
 	});
+
+	it("keeps a non-ASCII, multi-line value on one subject line, with no header injected", async () => {
+		const address = `utf8-${suffix}@example.com`;
+		const endpointId = (await webhooks.create({ channel: "email", to: [address], events: ["invoice.disputed"] })).id;
+		const customer = "Zoë Ñandú 🚀\r\nBcc: victim@example.net";
+		const disputed = await sendEvent({ type: "invoice.disputed", data: { customer, invoiceId } });
+		const [email] = await waitForEmailsTo(address, 1);
+		if (email === undefined) throw new Error("unreachable");
+		expect(email.subject).toContain("invoice.disputed");
+		expect(email.subject).toContain("Zoë Ñandú 🚀");
+		expect(email.subject).not.toMatch(/[\r\n]/);
+		expect(email.headers.bcc).toBeUndefined();
+		expect(Object.keys(email.headers)).not.toContain("bcc");
+		expect(email.to).toEqual([address]);
+		expect(email.text).toContain("Zoë Ñandú 🚀");
+		expect(email.html).toContain("Zoë Ñandú 🚀");
+		expect(email.text).toContain(disputed.id);
+		// Nobody else got a copy.
+		expect(await emailsTo("victim@example.net")).toEqual([]);
+		expect((await settledDelivery(endpointId, disputed.id)).status).toBe("success");
+	});
 });
