@@ -9,6 +9,7 @@ import {
 	expectStatus,
 	getDelivery,
 	listAllIds,
+	listDeliveries,
 	sendEvent,
 	sortedAttempts,
 	summarize,
@@ -164,6 +165,27 @@ describe("transformations on webhook endpoints", () => {
 		await gracePeriod(QUIET_MS);
 		expect(receiver.requestsFor(deleted.id)).toEqual([]);
 		expect((await getDelivery(skipped.id)).status).toBe("skipped");
+
+		const listed = bodyOf<{ deliveries: Array<{ id: string }> }>(
+			expectStatus(await call("GET", `/v1/webhooks/${encodeURIComponent(drop.id)}/deliveries?status=skipped`), 200),
+		);
+		expect(listed.deliveries.map((d) => d.id)).toEqual([skipped.id]);
+		// The endpoint also got the user.created of other tests: the totals must match its log.
+		const all = await listDeliveries(drop.id);
+		const count = (status: string): number => all.filter((d) => d.status === status).length;
+		expect(count("skipped")).toBe(1);
+		expect(count("failed")).toBe(0);
+		const stats = bodyOf<{ totals: Record<string, unknown> }>(
+			expectStatus(await call("GET", `/v1/webhooks/${encodeURIComponent(drop.id)}/stats`), 200),
+		);
+		expect(stats.totals).toEqual({
+			deliveries: all.length,
+			succeeded: count("success"),
+			failed: 0,
+			pending: 0,
+			skipped: 1,
+			success_rate: 1,
+		});
 	});
 
 	it("filters: a match is sent, a miss is skipped; a failing expression fails the delivery and sends nothing", async () => {
@@ -187,6 +209,8 @@ describe("transformations on webhook endpoints", () => {
 			expect(attempts).toHaveLength(1);
 			expect(attempts[0]?.status_code).toBeNull();
 			expect(attempts[0]?.error).toContain(`boom: no order for ${data}`);
+			const view = await call("GET", `/v1/deliveries/${encodeURIComponent(failed.id)}/request`);
+			expect(view.status, summarize(view)).toBe(409);
 		}
 		await gracePeriod(QUIET_MS);
 		expect(requestsAt("failing", big.id)).toEqual([]);
