@@ -15,7 +15,7 @@ export type RenderedMessage =
 	/** The endpoint's transformation produced nothing: the delivery is skipped. */
 	| { kind: "dropped" }
 	/** The transformation or template failed: nothing is sent rather than a wrong body. */
-	| { kind: "error"; message: string };
+	| { kind: "error"; message: string; source: string };
 
 /** A tenant's templates, keyed by `templateKey`. */
 export type TemplateLookup = ReadonlyMap<string, string>;
@@ -69,9 +69,14 @@ export async function renderMessage(input: RenderInput): Promise<RenderedMessage
 
 	const envelope = JSON.parse(envelopeJson) as { id: string; type: string; created_at: string; data: unknown };
 	if (expression !== null) {
+		const source =
+			endpoint.transformation !== null ? "the endpoint's transformation" : `the tenant's ${channel} template`;
 		const outcome = await runTransformation(expression, envelope);
-		if (outcome.kind !== "body") return outcome;
-		return channel === "email" ? emailFromResult(outcome.value) : { kind: "http", body: outcome.json };
+		if (outcome.kind === "error") return { ...outcome, source };
+		if (outcome.kind === "dropped") return outcome;
+		if (channel !== "email") return { kind: "http", body: outcome.json };
+		const email = emailFromResult(outcome.value);
+		return typeof email === "string" ? { kind: "error", message: email, source } : { kind: "email", content: email };
 	}
 	const notification: NotificationInput = {
 		envelope: { id: envelope.id, type: envelope.type, timestamp: envelope.created_at, data: envelope.data },
@@ -83,26 +88,19 @@ export async function renderMessage(input: RenderInput): Promise<RenderedMessage
 	return { kind: "email", content: emailContent(notification) };
 }
 
-/** An email transformation's result: `{subject, text, html?}`; without html the text is shown as it is. */
-function emailFromResult(value: unknown): RenderedMessage {
+/** An email transformation's result, `{subject, text, html?}`, or why it is not one. */
+function emailFromResult(value: unknown): EmailContent | string {
 	const fields = typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
 	const { subject, text, html } = fields;
 	if (typeof subject !== "string" || typeof text !== "string" || (html !== undefined && typeof html !== "string")) {
-		return {
-			kind: "error",
-			message:
-				"transformation: an email channel's result must be an object {subject: string, text: string, html?: string}",
-		};
+		return "an email channel's result must be an object {subject: string, text: string, html?: string}";
 	}
-	if (/[\r\n]/.test(subject))
-		return { kind: "error", message: "transformation: the email subject may not contain line breaks" };
+	if (/[\r\n]/.test(subject)) return "the email subject may not contain line breaks";
+	// Without html, the text is shown as it is.
 	return {
-		kind: "email",
-		content: {
-			subject,
-			text,
-			html: html ?? `<pre style="font-family:inherit;white-space:pre-wrap">${escapeHtml(text)}</pre>`,
-		},
+		subject,
+		text,
+		html: html ?? `<pre style="font-family:inherit;white-space:pre-wrap">${escapeHtml(text)}</pre>`,
 	};
 }
 

@@ -63,7 +63,7 @@ export async function runTransformation(source: string, input: unknown): Promise
 	try {
 		expression = compile(source);
 	} catch (error) {
-		return { kind: "error", message: `transformation: ${describeFailure(error)}` };
+		return { kind: "error", message: describeFailure(error) };
 	}
 	let steps = 0;
 	// The library calls this hook before every step of the evaluation; throwing from it stops the run.
@@ -77,13 +77,13 @@ export async function runTransformation(source: string, input: unknown): Promise
 	try {
 		value = await expression.evaluate(input);
 	} catch (error) {
-		return { kind: "error", message: `transformation: ${describeFailure(error)}` };
+		return { kind: "error", message: describeFailure(error) };
 	}
 	if (value === undefined) return { kind: "dropped" };
 	const json = JSON.stringify(value) as string | undefined;
-	if (json === undefined) return { kind: "error", message: "transformation: the result is not JSON (a function?)" };
+	if (json === undefined) return { kind: "error", message: "the result is not JSON (a function?)" };
 	if (new TextEncoder().encode(json).byteLength > MAX_OUTPUT_BYTES) {
-		return { kind: "error", message: `transformation: the result is larger than ${MAX_OUTPUT_BYTES} bytes` };
+		return { kind: "error", message: `the result is larger than ${MAX_OUTPUT_BYTES} bytes` };
 	}
 	return { kind: "body", value, json };
 }

@@ -142,7 +142,7 @@ export async function attemptDelivery(
 		publicBaseUrl: channels.publicBaseUrl,
 	});
 	if (message.kind === "dropped") return skipWithoutSending(planned);
-	if (message.kind === "error") return refuseTarget(planned, message.message);
+	if (message.kind === "error") return refuseTarget(planned, `${message.source} failed: ${message.message}`);
 	if (message.kind === "email") return attemptEmail(planned, endpoint, message.content, channels, policy);
 
 	const headers = await signedHeaders(planned.event.id, message.body, endpoint, tenant, Date.now());

@@ -87,7 +87,9 @@ export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async 
 	if (request.kind === "dropped") {
 		throw new ApiError("conflict", "the endpoint's transformation drops this event: no request is sent");
 	}
-	if (request.kind === "error") throw new ApiError("conflict", `no request can be built: ${request.message}`);
+	if (request.kind === "error") {
+		throw new ApiError("conflict", `no request can be built: ${request.source} failed: ${request.message}`);
+	}
 	const { body, headers } = request;
 	return c.json({ method: "POST" as const, url: endpoint.url, headers, body, note: noteFor(latest) }, 200);
 });

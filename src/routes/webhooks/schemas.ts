@@ -62,6 +62,10 @@ const Recipients = z
 	.array(z.email("must be an email address").max(254))
 	.min(1)
 	.max(MAX_EMAIL_RECIPIENTS)
+	.refine(
+		(addresses) => new Set(addresses.map((address) => address.toLowerCase())).size === addresses.length,
+		"must not name an address twice: each would get every message twice",
+	)
 	.openapi({ description: "The email channel's addresses", example: ["ops@example.com"] });
 
 export const TransformationSchema = z.string().max(MAX_TRANSFORMATION_LENGTH).openapi({
