@@ -28,11 +28,9 @@ const TransformationTestIn = z
 const TransformationTestOut = z
 	.object({
 		dropped: z.boolean().openapi({ description: "The expression produced nothing: the delivery would be skipped" }),
-		body: z
-			.unknown()
-			.openapi({
-				description: "What would be sent: the JSON body, or {subject, text, html} for email; null when dropped",
-			}),
+		body: z.unknown().openapi({
+			description: "What would be sent: the JSON body, or {subject, text, html} for email; null when dropped",
+		}),
 	})
 	.openapi("TransformationTestOut");
 
