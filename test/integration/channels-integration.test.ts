@@ -209,16 +209,68 @@ describe("transformations at send time", () => {
 		);
 		expect(looping).toEqual({
 			kind: "error",
-			message: expect.stringContaining(`more than ${MAX_EVALUATION_STEPS} evaluation steps`),
+			message: `the transformation took more than ${MAX_EVALUATION_STEPS} evaluation steps`,
 		});
-		const recursing = await runTransformation("($f := function($x) { $f($x + 1) }; $f(0))", {});
+		const recursing = await runTransformation("($f := function($x) { $x > 100000 ? $x : $f($x + 1) }; $f(0))", {});
 		expect(recursing.kind).toBe("error");
 		const huge = await runTransformation(`$join([1..9999].("${"x".repeat(40)}"))`, {});
-		expect(huge).toEqual({
-			kind: "error",
-			message: `the result is larger than ${MAX_OUTPUT_BYTES} bytes`,
-		});
+		expect(huge).toEqual({ kind: "error", message: `the result is larger than ${MAX_OUTPUT_BYTES} bytes` });
 		expect(await runTransformation("{'a': $}", 1)).toEqual({ kind: "body", value: { a: 1 }, json: '{"a":1}' });
+	});
+
+	it.each([
+		["a regex that backtracks", "$match(data.s, /(a+)+$/)", /^regular expressions are not accepted/],
+		["a regex inside $eval", '$eval("$match(\\"aa\\", /a+/)")', /regular expressions are not accepted/],
+		["a padding of 400 MB", '$pad("", 400000000)', /^\$pad's result would be larger than 1000000 characters$/],
+		["a string doubled", `($s := "abcdefgh"; ${"$s := $s & $s; ".repeat(20)} $length($s))`, /^a value would be larger/],
+		[
+			"objects sharing parts",
+			`($l0 := $pad("", 1000); ${[1, 2, 3, 4]
+				.map(
+					(level) =>
+						`$l${level} := {${"abcdefghij"
+							.split("")
+							.map((key) => `"${key}": $l${level - 1}`)
+							.join(", ")}}`,
+				)
+				.join("; ")}; $l4)`,
+			/^a value would be larger than 1000000 characters$/,
+		],
+		["a join with a huge separator", '$join([1..5000].("x"), $pad("", 100000))', /^\$join's result would be larger/],
+		["a replacement that multiplies", '$replace(data.blob, "x", "yyyyyyyyyy")', /^\$replace's result would be larger/],
+		[
+			"the payload serialized over and over",
+			"$count([1..9999].($length($string($$.data)) > 0 ? 1))",
+			/produced more than/,
+		],
+		["quadratic $distinct again and again", "$count([1..20].$distinct($$.data.items))", /produced more than/],
+	])("stops %s with an error", async (_name, expression, message) => {
+		const data = {
+			s: `${"a".repeat(31)}!`,
+			items: Array.from({ length: 5000 }, (_, i) => i),
+			blob: "x".repeat(200_000),
+		};
+		const outcome = await runTransformation(expression, { id: "evt_x", type: "t", data });
+		expect(outcome).toEqual({ kind: "error", message: expect.stringMatching(message) });
+	});
+
+	it("stops a run that outlasts its time, reading the clock between steps", async () => {
+		const outcome = await runTransformation(
+			"[1..400].($i := $; $reduce([1..400], function($a, $b) { $a + $b + $i }))",
+			{},
+			0,
+		);
+		expect(outcome).toEqual({ kind: "error", message: "the transformation ran for more than 0 ms" });
+	});
+
+	it("refuses a regular expression when the transformation is saved", async () => {
+		const created = await api("POST", "/v1/webhooks", {
+			body: { url: "http://127.0.0.1/x", events: ["a"], transformation: '$replace(data.s, /a+/, "b")' },
+		});
+		expect(created.status).toBe(422);
+		expect(details(created.body)).toEqual([
+			{ field: "transformation", message: expect.stringMatching(/^regular expressions are not accepted/) },
+		]);
 	});
 });
 
