@@ -54,6 +54,11 @@ function escapeMarkdown(codePoint: string, previous: string | undefined): string
 	return codePoint;
 }
 
+/** Text made safe for Discord markdown, whole: what a template calls as `$escapeMarkdown`. */
+export function escapeDiscordMarkdown(text: string): string {
+	return escapeAndTruncate(text, Number.POSITIVE_INFINITY, escapeMarkdown);
+}
+
 /** Data made safe for Discord markdown and cut to `limit` as Discord counts it (after escaping). */
 export function discordText(text: string, limit: number): string {
 	// Discord refuses an empty or blank field name or value; showing the JSON

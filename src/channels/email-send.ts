@@ -14,6 +14,12 @@ export interface EmailSendResult {
 	durationMs: number;
 	delivered: string[];
 	refused: { address: string; reason: string }[];
+	/**
+	 * Why nothing could be handed to the platform at all (the sender setting,
+	 * a message that cannot be written): the deployment's or the template's
+	 * fault, never the recipients'.
+	 */
+	problem: string | null;
 }
 
 export interface EmailSendRequest {
@@ -41,30 +47,36 @@ function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
  */
 export async function sendEmail(request: EmailSendRequest): Promise<EmailSendResult> {
 	const startedAtMs = Date.now();
-	const result: EmailSendResult = { startedAtMs, durationMs: 0, delivered: [], refused: [] };
+	const result: EmailSendResult = { startedAtMs, durationMs: 0, delivered: [], refused: [], problem: null };
 	const sender = parseSender(request.sender);
 	if (sender === null) {
-		result.refused = request.to.map((address) => ({
+		result.problem = `EMAIL_FROM (${JSON.stringify(request.sender)}) is not a sender address`;
+		return result;
+	}
+	const domain = sender.address.slice(sender.address.indexOf("@") + 1);
+	let messages: { address: string; raw: string }[];
+	try {
+		messages = request.to.map((address, index) => ({
 			address,
-			reason: "EMAIL_FROM is not a valid sender address",
+			raw: mimeMessage({
+				from: sender.header,
+				to: [address],
+				subject: request.content.subject,
+				text: request.content.text,
+				html: request.content.html,
+				messageId: `<${request.messageKey}.${index}@${domain}>`,
+				date: new Date(startedAtMs),
+			}),
 		}));
+	} catch (error) {
+		result.problem = `the message could not be written: ${error instanceof Error ? error.message : String(error)}`;
 		return result;
 	}
 	// Imported here rather than at the top so the module also loads outside workerd (the OpenAPI script).
 	const { EmailMessage } = await import("cloudflare:email");
-	const domain = sender.address.slice(sender.address.indexOf("@") + 1);
 	await Promise.all(
-		request.to.map(async (address, index) => {
+		messages.map(async ({ address, raw }) => {
 			try {
-				const raw = mimeMessage({
-					from: sender.header,
-					to: [address],
-					subject: request.content.subject,
-					text: request.content.text,
-					html: request.content.html,
-					messageId: `<${request.messageKey}.${index}@${domain}>`,
-					date: new Date(startedAtMs),
-				});
 				await withTimeout(request.binding.send(new EmailMessage(sender.address, address, raw)), request.timeoutMs);
 				result.delivered.push(address);
 			} catch (error) {

@@ -13,7 +13,7 @@ export type RenderedMessage =
 	| { kind: "http"; body: string }
 	| { kind: "email"; content: EmailContent }
 	/** The endpoint's transformation produced nothing: the delivery is skipped. */
-	| { kind: "dropped" }
+	| { kind: "dropped"; source: string }
 	/** The transformation or template failed: nothing is sent rather than a wrong body. */
 	| { kind: "error"; message: string; source: string };
 
@@ -73,7 +73,8 @@ export async function renderMessage(input: RenderInput): Promise<RenderedMessage
 			endpoint.transformation !== null ? "the endpoint's transformation" : `the tenant's ${channel} template`;
 		const outcome = await runTransformation(expression, envelope);
 		if (outcome.kind === "error") return { ...outcome, source };
-		if (outcome.kind === "dropped") return outcome;
+		if (outcome.kind === "dropped") return { kind: "dropped", source };
+		if (channel === "discord") return { kind: "http", body: withoutPings(outcome.value, outcome.json) };
 		if (channel !== "email") return { kind: "http", body: outcome.json };
 		const email = emailFromResult(outcome.value);
 		return typeof email === "string" ? { kind: "error", message: email, source } : { kind: "email", content: email };
@@ -95,13 +96,22 @@ function emailFromResult(value: unknown): EmailContent | string {
 	if (typeof subject !== "string" || typeof text !== "string" || (html !== undefined && typeof html !== "string")) {
 		return "an email channel's result must be an object {subject: string, text: string, html?: string}";
 	}
-	if (/[\r\n]/.test(subject)) return "the email subject may not contain line breaks";
+	if (/\p{Cc}/u.test(subject)) return "the email subject may not contain line breaks or other control characters";
 	// Without html, the text is shown as it is.
 	return {
 		subject,
 		text,
 		html: html ?? `<pre style="font-family:inherit;white-space:pre-wrap">${escapeHtml(text)}</pre>`,
 	};
+}
+
+/**
+ * A Discord message from a template or transformation pings nobody unless it
+ * says whom it may: Discord's default would let `@everyone` in the data ping.
+ */
+function withoutPings(value: unknown, json: string): string {
+	if (typeof value !== "object" || value === null || Array.isArray(value) || "allowed_mentions" in value) return json;
+	return JSON.stringify({ ...value, allowed_mentions: { parse: [] } });
 }
 
 /** Where links to this deployment point: PUBLIC_BASE_URL without trailing slashes, or empty. */

@@ -29,6 +29,8 @@ export interface SlackPlainText {
 export interface SlackMrkdwn {
 	type: "mrkdwn";
 	text: string;
+	/** true: Slack shows the text as written, without turning URLs, channel names or mentions into links. */
+	verbatim: true;
 }
 
 export interface SlackHeaderBlock {
@@ -77,13 +79,18 @@ function escapeMrkdwn(codePoint: string): string {
 	return codePoint;
 }
 
+/** Text made safe for mrkdwn, whole: what a template calls as `$escapeSlack`. */
+export function escapeSlack(text: string): string {
+	return escapeAndTruncate(text, Number.POSITIVE_INFINITY, escapeMrkdwn);
+}
+
 /** Data made safe for mrkdwn and cut to `limit` as Slack counts it (after escaping). */
 export function slackText(text: string, limit: number): string {
 	return escapeAndTruncate(text, limit, escapeMrkdwn);
 }
 
 function mrkdwn(text: string): SlackMrkdwn {
-	return { type: "mrkdwn", text };
+	return { type: "mrkdwn", text, verbatim: true };
 }
 
 function fieldText(name: string, value: string): string {

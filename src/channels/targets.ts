@@ -1,6 +1,12 @@
+import { targetUrlProblem } from "../delivery/target-url";
+
 /** The ways an endpoint can receive its events. */
 export const CHANNELS = ["webhook", "slack", "discord", "email"] as const;
 export type Channel = (typeof CHANNELS)[number];
+
+export function isChannel(value: unknown): value is Channel {
+	return CHANNELS.some((channel) => channel === value);
+}
 /** The channels that have a built-in layout, which a tenant's template may replace. */
 export const TEMPLATED_CHANNELS = ["slack", "discord", "email"] as const;
 export type TemplatedChannel = (typeof TEMPLATED_CHANNELS)[number];
@@ -23,7 +29,7 @@ const CHAT_WEBHOOK_PREFIXES: Record<"slack" | "discord", readonly string[]> = {
 };
 
 /** Why `url` cannot be this chat channel's target, or null. The general URL rules are checked apart. */
-export function chatUrlProblem(channel: Channel, url: string, environment: string): string | null {
+function chatUrlProblem(channel: Channel, url: string, environment: string): string | null {
 	if (channel !== "slack" && channel !== "discord") return null;
 	if (environment !== "production") return null;
 	const prefixes = CHAT_WEBHOOK_PREFIXES[channel];
@@ -32,12 +38,21 @@ export function chatUrlProblem(channel: Channel, url: string, environment: strin
 	return `must be ${service} (${prefixes.join(" or ")}…)`;
 }
 
+/** Why `url` cannot be an endpoint of `channel` here: the general URL rules, then the chat service's host. */
+export function endpointUrlProblem(channel: Channel, url: string, environment: string): string | null {
+	return targetUrlProblem(url, environment) ?? chatUrlProblem(channel, url, environment);
+}
+
+/** The email channel's addresses; null for the other channels. */
+export function recipientsOf(endpoint: { recipients: string | null }): string[] | null {
+	return endpoint.recipients === null ? null : (JSON.parse(endpoint.recipients) as string[]);
+}
+
 /**
  * Where an endpoint sends, as one URI for operational events and logs: its
  * URL, or for the email channel a `mailto:` of its addresses (RFC 6068).
  */
 export function endpointAddress(endpoint: { channel: Channel; url: string; recipients: string | null }): string {
 	if (endpoint.channel !== "email") return endpoint.url;
-	const recipients = endpoint.recipients === null ? [] : (JSON.parse(endpoint.recipients) as string[]);
-	return `mailto:${recipients.join(",")}`;
+	return `mailto:${(recipientsOf(endpoint) ?? []).join(",")}`;
 }

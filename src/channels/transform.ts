@@ -1,4 +1,7 @@
 import jsonata from "jsonata";
+import { escapeDiscordMarkdown } from "./discord";
+import { escapeHtml } from "./email-content";
+import { escapeSlack } from "./slack";
 
 /** Longest expression accepted, in characters. */
 export const MAX_TRANSFORMATION_LENGTH = 16 * 1024;
@@ -91,6 +94,17 @@ export function transformationProblem(source: string): string | null {
 		return describeFailure(error);
 	}
 }
+
+/**
+ * Functions a transformation may call beyond JSONata's own: escapes for the
+ * formats a message is written in, so event data cannot mention @channel in
+ * Slack, ping in Discord or add markup to an email.
+ */
+export const ESCAPES: Record<string, (text: string) => string> = {
+	escapeHtml,
+	escapeSlack,
+	escapeMarkdown: escapeDiscordMarkdown,
+};
 
 /** A built-in function as the library keeps it: its implementation and its parsed signature. */
 interface BuiltIn {
@@ -261,6 +275,9 @@ async function evaluateBounded(source: string, input: unknown, maxMs: number): P
 			return distinct.implementation.call(this, values, ...rest);
 		},
 	});
+
+	// Data put into a message by a template is the tenant's to escape for the format it writes.
+	for (const [name, escapeText] of Object.entries(ESCAPES)) expression.registerFunction(name, escapeText, "<s-:s>");
 
 	const value: unknown = await expression.evaluate(input);
 	if (value === undefined) return { kind: "dropped" };

@@ -1,7 +1,7 @@
 import type { EmailContent } from "../channels/email-content";
 import { sendEmail } from "../channels/email-send";
 import { type RenderedMessage, type RenderInput, renderMessage, type TemplateLookup } from "../channels/render";
-import { chatUrlProblem } from "../channels/targets";
+import { endpointUrlProblem, recipientsOf } from "../channels/targets";
 import type { EndpointRow, EventRow } from "../db/schema";
 import type { AttemptRecord, AttemptTrigger } from "../delivery/attempt-record";
 import { classifyResponse } from "../delivery/outcome";
@@ -9,7 +9,6 @@ import { buildSignedHeaders } from "../delivery/request";
 import { maxAttempts, nextRetryDelayMs } from "../delivery/retry-policy";
 import { signingSecrets } from "../delivery/secrets";
 import { type DeploymentDefaults, effectiveDeliveryPolicy, type TenantSettings } from "../delivery/settings";
-import { targetUrlProblem } from "../delivery/target-url";
 import { newAttemptId } from "../lib/ids";
 import { count } from "../lib/metering";
 import { type AttemptResult, sendAttempt } from "./send-attempt";
@@ -129,9 +128,7 @@ export async function attemptDelivery(
 	});
 	if (endpoint.channel !== "email") {
 		// Checked again at every send: the URL may have been stored under rules that have since become stricter.
-		const urlProblem =
-			targetUrlProblem(endpoint.url, defaults.environment) ??
-			chatUrlProblem(endpoint.channel, endpoint.url, defaults.environment);
+		const urlProblem = endpointUrlProblem(endpoint.channel, endpoint.url, defaults.environment);
 		if (urlProblem !== null) return refuseTarget(planned, `the endpoint URL is refused: url ${urlProblem}`);
 	}
 	const message = await renderMessage({
@@ -141,7 +138,7 @@ export async function attemptDelivery(
 		deliveryId: planned.deliveryId,
 		publicBaseUrl: channels.publicBaseUrl,
 	});
-	if (message.kind === "dropped") return skipWithoutSending(planned);
+	if (message.kind === "dropped") return skipWithoutSending(planned, message.source);
 	if (message.kind === "error") return refuseTarget(planned, `${message.source} failed: ${message.message}`);
 	if (message.kind === "email") return attemptEmail(planned, endpoint, message.content, channels, policy);
 
@@ -208,7 +205,7 @@ async function attemptEmail(
 	channels: ChannelSetup,
 	policy: { retrySchedule: readonly number[]; timeoutMs: number },
 ): Promise<Outcome> {
-	const recipients = endpoint.recipients === null ? [] : (JSON.parse(endpoint.recipients) as string[]);
+	const recipients = recipientsOf(endpoint) ?? [];
 	const attemptId = newAttemptId();
 	const sent = await sendEmail({
 		binding: channels.email,
@@ -218,6 +215,8 @@ async function attemptEmail(
 		messageKey: `${planned.deliveryId}.${attemptId}`,
 		timeoutMs: policy.timeoutMs,
 	});
+	// Nothing reached the platform, and retrying would not change that: not the recipients' health either.
+	if (sent.problem !== null) return refuseTarget(planned, sent.problem);
 	count("attempts_made");
 	const refusals = sent.refused.map(({ address, reason }) => `${address}: ${reason}`).join("; ");
 	const record: AttemptRecord = {
@@ -300,11 +299,11 @@ export function holdWithoutSending(planned: PlannedAttempt, heldUntil: number): 
 }
 
 /** A delivery the endpoint's transformation dropped: nothing sent, nothing to retry. */
-function skipWithoutSending(planned: PlannedAttempt): Outcome {
+function skipWithoutSending(planned: PlannedAttempt, source: string): Outcome {
 	return unsent(planned, {
 		status: "skipped",
 		record: null,
-		error: "the endpoint's transformation produced nothing, so nothing was sent",
+		error: `${source} produced nothing, so nothing was sent`,
 		nextAttemptAtMs: null,
 	});
 }

@@ -137,7 +137,11 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 				if (wait > 0) await scheduler.wait(wait);
 				lastStart.set(key, Date.now());
 			}
-			const timer = lane === "main" ? setTimeout(() => turnedSlow.add(key), SLOW_ATTEMPT_MS) : undefined;
+			// An email attempt waits on the platform, one message per address, not on a receiver that may hang.
+			const timer =
+				lane === "main" && endpoint.channel !== "email"
+					? setTimeout(() => turnedSlow.add(key), SLOW_ATTEMPT_MS)
+					: undefined;
 			try {
 				const outcome = await attemptDelivery(
 					defaults,

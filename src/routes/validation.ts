@@ -1,7 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { chatUrlProblem } from "../channels/targets";
+import { endpointUrlProblem, isChannel } from "../channels/targets";
 import { transformationProblem } from "../channels/transform";
-import { targetUrlProblem } from "../delivery/target-url";
 import { ApiError } from "../lib/errors";
 
 /** One problem with a request, named by the path of the field it is about. */
@@ -109,9 +108,7 @@ export function deploymentProblems(
 	const url = valueAt(input, ["url"]);
 	if (typeof url === "string" && !named("url")) {
 		const channel = valueAt(input, ["channel"]);
-		const problem =
-			targetUrlProblem(url, environment) ??
-			(channel === "slack" || channel === "discord" ? chatUrlProblem(channel, url, environment) : null);
+		const problem = endpointUrlProblem(isChannel(channel) ? channel : "webhook", url, environment);
 		if (problem !== null) problems.push({ field: "url", message: problem });
 	}
 	const transformation = valueAt(input, ["transformation"]);

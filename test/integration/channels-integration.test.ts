@@ -177,11 +177,19 @@ describe("transformations at send time", () => {
 		});
 		const skippedId = await sendEvent(type, { id: "u1", plan: "free" }, hook.id);
 		const skipped = await settled(skippedId);
-		expect(skipped).toMatchObject({ status: "skipped", attempt_count: 0, attempts: [] });
+		expect(skipped).toMatchObject({
+			status: "skipped",
+			attempt_count: 0,
+			attempts: [],
+			error: "the endpoint's transformation produced nothing, so nothing was sent",
+		});
 		const sentId = await sendEvent(type, { id: "u2", plan: "pro" }, hook.id);
 		expect(await settled(sentId)).toMatchObject({ status: "success" });
 		const received = await receivedBy(name);
 		expect(received.map((request) => JSON.parse(request.body))).toEqual([{ user: "u2" }]);
+		// Even once the transformation would send it, the skipped delivery shows no request: none was sent.
+		await api("PATCH", `/v1/webhooks/${hook.id}`, { body: { transformation: '{"user": data.id}' } });
+		expect((await api("GET", `/v1/deliveries/${skippedId}/request`)).status).toBe(409);
 		const listed = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries?status=skipped`)).body);
 		expect((listed.deliveries as { id: string }[]).map((delivery) => delivery.id)).toEqual([skippedId]);
 		const stats = record(record((await api("GET", `/v1/webhooks/${hook.id}/stats`)).body).totals);
@@ -270,6 +278,53 @@ describe("transformations at send time", () => {
 		expect(created.status).toBe(422);
 		expect(details(created.body)).toEqual([
 			{ field: "transformation", message: expect.stringMatching(/^regular expressions are not accepted/) },
+		]);
+	});
+});
+
+describe("what a template or transformation may write", () => {
+	it("has escapes for Slack, Discord markdown and HTML", async () => {
+		const outcome = await runTransformation(
+			'{"s": $escapeSlack(data.x), "d": $escapeMarkdown(data.x), "h": $escapeHtml(data.x)}',
+			{ data: { x: "<!channel> *b* @everyone <i>&" } },
+		);
+		expect(outcome.kind === "body" && outcome.value).toEqual({
+			s: "&lt;!channel&gt; *b* @everyone &lt;i&gt;&amp;",
+			d: "\\<!channel\\> \\*b\\* @everyone \\<i\\>&",
+			h: "&lt;!channel&gt; *b* @everyone &lt;i&gt;&amp;",
+		});
+	});
+
+	it("pings nobody on Discord unless the result says whom it may", async () => {
+		const hook = await createWebhook({
+			channel: "discord",
+			url: receiverPath("ok", uniqueName("dp")),
+			events: ["a"],
+			transformation: '{"content": "@everyone " & data.x}',
+		});
+		const preview = async (transformation?: string) =>
+			record(
+				(
+					await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+						body: { event: { type: "a", data: { x: "hi" } }, transformation },
+					})
+				).body,
+			).body;
+		expect(await preview()).toEqual({ content: "@everyone hi", allowed_mentions: { parse: [] } });
+		expect(await preview('{"content": "hi", "allowed_mentions": {"parse": ["users"]}}')).toEqual({
+			content: "hi",
+			allowed_mentions: { parse: ["users"] },
+		});
+	});
+
+	it("refuses an email subject with control characters", async () => {
+		const hook = await createWebhook({ channel: "email", to: ["c@example.com"], events: ["a"] });
+		const preview = await api("POST", `/v1/webhooks/${hook.id}/transformation/test`, {
+			body: { transformation: '{"subject": "a\\u0007b", "text": "t"}' },
+		});
+		expect(preview.status).toBe(422);
+		expect(details(preview.body)).toEqual([
+			{ field: "transformation", message: "the email subject may not contain line breaks or other control characters" },
 		]);
 	});
 });
@@ -374,6 +429,35 @@ describe("templates", () => {
 });
 
 describe("the email channel", () => {
+	it("refuses to send, without counting against the recipients, when EMAIL_FROM is not an address", async () => {
+		const type = uniqueName("mail.nosender").replace(/-/g, "_");
+		const hook = await createWebhook({ channel: "email", to: ["a@example.com"], events: [type] });
+		const event = await storeEventDirectly("default", type, [hook.id]);
+		expect(await runFirstAttempt("default", event, hook.id, { ...env, EMAIL_FROM: "nobody" })).toEqual(["m1"]);
+		const delivery = record((await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), event.seq)}`)).body);
+		expect(delivery).toMatchObject({
+			status: "failed",
+			next_attempt_at: null,
+			error: 'EMAIL_FROM ("nobody") is not a sender address',
+		});
+		const circuit = record(record((await api("GET", `/v1/webhooks/${hook.id}`)).body).circuit);
+		expect(circuit).toMatchObject({ state: "closed", failures_in_a_row: 0 });
+
+		const response = await worker.fetch(
+			new Request("http://edgehook.test/v1/webhooks", {
+				method: "POST",
+				headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+				body: JSON.stringify({ channel: "email", to: ["a@example.com"], events: ["a"] }),
+			}),
+			{ ...env, EMAIL_FROM: "nobody" },
+			createExecutionContext(),
+		);
+		expect(response.status).toBe(422);
+		expect(details(await response.json())).toEqual([
+			{ field: "channel", message: "email needs a sender: this deployment's EMAIL_FROM is not an address" },
+		]);
+	});
+
 	it("sends one message per address through the send_email binding and logs who got it", async () => {
 		const type = uniqueName("mail.sent").replace(/-/g, "_");
 		const hook = await createWebhook({ channel: "email", to: ["a@example.com", "b@example.com"], events: [type] });

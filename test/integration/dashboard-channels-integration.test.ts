@@ -468,7 +468,7 @@ describe("skipped and email deliveries", () => {
 		expect(page.status).toBe(200);
 		expect(page.text).toContain('<span class="badge skipped">skipped</span>');
 		expect(page.text).toContain("nothing was sent");
-		expect(page.text).toContain("drops this event: no request is sent");
+		expect(page.text).toContain("the delivery was skipped: the transformation produced nothing");
 		expect(page.text).not.toContain("could not be rebuilt");
 
 		const log = await browse(

@@ -68,16 +68,16 @@ describe("slackMessage", () => {
 				{
 					type: "section",
 					fields: [
-						{ type: "mrkdwn", text: "*order_id*\nord_1" },
-						{ type: "mrkdwn", text: "*total*\n42.5" },
-						{ type: "mrkdwn", text: "*customer.email*\na@example.com" },
+						{ type: "mrkdwn", text: "*order_id*\nord_1", verbatim: true },
+						{ type: "mrkdwn", text: "*total*\n42.5", verbatim: true },
+						{ type: "mrkdwn", text: "*customer.email*\na@example.com", verbatim: true },
 					],
 				},
 				{
 					type: "context",
 					elements: [
-						{ type: "mrkdwn", text: "*Event* evt_1" },
-						{ type: "mrkdwn", text: "*Time* 2024-01-15T10:00:00Z" },
+						{ type: "mrkdwn", text: "*Event* evt_1", verbatim: true },
+						{ type: "mrkdwn", text: "*Time* 2024-01-15T10:00:00Z", verbatim: true },
 					],
 				},
 				{
@@ -121,8 +121,8 @@ describe("slackMessage", () => {
 		expect(section).toEqual({
 			type: "section",
 			fields: [
-				{ type: "mrkdwn", text: "*&lt;@U123&gt;*\n&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;" },
-				{ type: "mrkdwn", text: "*note*\n&lt;!here|here&gt;" },
+				{ type: "mrkdwn", text: "*&lt;@U123&gt;*\n&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;", verbatim: true },
+				{ type: "mrkdwn", text: "*note*\n&lt;!here|here&gt;", verbatim: true },
 			],
 		});
 		expect(message.text).toBe("a&lt;!here&gt;b event &lt;!everyone&gt;");

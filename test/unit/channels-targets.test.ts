@@ -1,16 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { chatUrlProblem, endpointAddress } from "../../src/channels/targets";
+import { endpointAddress, endpointUrlProblem } from "../../src/channels/targets";
 
-describe("chat channel URLs", () => {
+describe("endpoint URLs by channel", () => {
 	it("hold Slack and Discord to their own webhook hosts in production only", () => {
-		expect(chatUrlProblem("slack", "https://hooks.slack.com/services/T/B/x", "production")).toBeNull();
-		expect(chatUrlProblem("slack", "https://hooks.slack.com.example.net/x", "production")).toMatch(/^must be a Slack/);
-		expect(chatUrlProblem("slack", "https://example.com/services/x", "production")).toMatch(/^must be a Slack/);
-		expect(chatUrlProblem("discord", "https://discord.com/api/webhooks/1/t", "production")).toBeNull();
-		expect(chatUrlProblem("discord", "https://discordapp.com/api/webhooks/1/t", "production")).toBeNull();
-		expect(chatUrlProblem("discord", "https://discord.com/channels/1", "production")).toMatch(/^must be a Discord/);
-		expect(chatUrlProblem("slack", "http://127.0.0.1:9000/slack", "development")).toBeNull();
-		expect(chatUrlProblem("webhook", "https://example.com/h", "production")).toBeNull();
+		expect(endpointUrlProblem("slack", "https://hooks.slack.com/services/T/B/x", "production")).toBeNull();
+		expect(endpointUrlProblem("slack", "https://hooks.slack.com.example.net/x", "production")).toMatch(
+			/^must be a Slack/,
+		);
+		expect(endpointUrlProblem("slack", "https://example.com/services/x", "production")).toMatch(/^must be a Slack/);
+		expect(endpointUrlProblem("discord", "https://discord.com/api/webhooks/1/t", "production")).toBeNull();
+		expect(endpointUrlProblem("discord", "https://discordapp.com/api/webhooks/1/t", "production")).toBeNull();
+		expect(endpointUrlProblem("discord", "https://discord.com/channels/1", "production")).toMatch(/^must be a Discord/);
+		expect(endpointUrlProblem("slack", "http://127.0.0.1:9000/slack", "development")).toBeNull();
+		expect(endpointUrlProblem("webhook", "https://example.com/h", "production")).toBeNull();
+		// The general rules come first: a Slack URL must still be https.
+		expect(endpointUrlProblem("slack", "http://hooks.slack.com/services/x", "production")).toBe("must be an https URL");
 	});
 });
 

@@ -29,14 +29,14 @@ const requestRoute = createRoute({
 	tags: ["Deliveries"],
 	summary: "The request the delivery's latest attempt sent, rebuilt",
 	description:
-		"Nothing of a request is stored but its response, so this rebuilds it the way the attempt built it: the same envelope and headers, signed at the second the latest attempt started. The endpoint's URL, custom headers and secrets and the tenant's settings are the current ones; `note` says how far that goes.",
+		"Nothing of a request is stored but its response, so this rebuilds it the way the attempt built it: the same body (after the endpoint's transformation or the tenant's template) and headers, signed at the second the latest attempt started. The endpoint's URL, custom headers, secrets and transformation and the tenant's settings and templates are the current ones; `note` says how far that goes. An email delivery, or one that was skipped or whose transformation fails, answers 409.",
 	request: { params: IdParam },
 	responses: { 200: jsonContent(DeliveryRequest, "The request"), ...errorResponses(401, 404, 409) },
 });
 
 function noteFor(latest: AttemptRecord | undefined): string {
 	const current =
-		"URL, custom headers, user agent and signature settings are the endpoint's and tenant's as they are now; if they changed since, the attempt sent the older ones.";
+		"URL, custom headers, transformation, templates, user agent and signature settings are the endpoint's and tenant's as they are now; if they changed since, the attempt sent the older ones.";
 	if (latest === undefined) {
 		return `No attempt has been made yet: this is the request as it would be signed now. ${current}`;
 	}
@@ -55,7 +55,7 @@ export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async 
 	const event = await findEvent(c.var.db, c.var.tenantId, { seq: parsed.eventSeq });
 	if (!event) throw notFound("delivery", id);
 	const [row] = await c.var.db
-		.select({ attempts: deliveries.attempts })
+		.select({ attempts: deliveries.attempts, status: deliveries.status })
 		.from(deliveries)
 		.where(and(eq(deliveries.tenantId, c.var.tenantId), eq(deliveries.id, id)));
 	// No row yet is a delivery whose first attempt is still queued, as GET /v1/deliveries/{id} reads it.
@@ -63,6 +63,13 @@ export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async 
 		throw notFound("delivery", id);
 	}
 	const endpoint = await getEndpointOr404(c.var.db, c.var.tenantId, parsed.endpointId);
+	// Rebuilt with today's transformation it could show a body, but nothing was sent.
+	if (row?.status === "skipped") {
+		throw new ApiError(
+			"conflict",
+			"the delivery was skipped: the transformation produced nothing, so nothing was sent",
+		);
+	}
 	const [tenant] = await controlDatabase(c.env)
 		.select({ settings: tenants.settings })
 		.from(tenants)

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { CHANNELS, MAX_EMAIL_RECIPIENTS } from "../../channels/targets";
+import { CHANNELS, MAX_EMAIL_RECIPIENTS, recipientsOf } from "../../channels/targets";
 import { MAX_TRANSFORMATION_LENGTH } from "../../channels/transform";
 import type { EndpointRow } from "../../db/schema";
 import { EVENT_FILTER_PATTERN } from "../../delivery/event-filter";
@@ -169,7 +169,7 @@ export function endpointOut(row: EndpointRow, revealSecret: boolean): z.infer<ty
 		id: row.id,
 		channel: row.channel,
 		url: row.channel === "email" ? null : row.url,
-		to: row.recipients === null ? null : (JSON.parse(row.recipients) as string[]),
+		to: recipientsOf(row),
 		transformation: row.transformation,
 		description: row.description,
 		events: JSON.parse(row.events) as string[],

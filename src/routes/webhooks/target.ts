@@ -1,6 +1,6 @@
-import { type Channel, chatUrlProblem } from "../../channels/targets";
+import { parseSender } from "../../channels/email-send";
+import { type Channel, endpointUrlProblem } from "../../channels/targets";
 import { transformationProblem } from "../../channels/transform";
-import { targetUrlProblem } from "../../delivery/target-url";
 import { type FieldProblem, validationFailed } from "../validation";
 
 /** Where an endpoint sends, as it will be stored: after a create, or a patch merged over the stored row. */
@@ -20,18 +20,20 @@ export function assertEndpointTarget(target: EndpointTarget, env: Pick<Env, "ENV
 	if (target.channel === "email") {
 		if (target.url !== null) problems.push({ field: "url", message: "must be left out for the email channel" });
 		if (target.to === null) problems.push({ field: "to", message: "is required for the email channel" });
-		if (env.EMAIL_FROM.trim() === "") {
+		if (parseSender(env.EMAIL_FROM) === null) {
 			problems.push({
 				field: "channel",
-				message: "email needs a sender: this deployment has no EMAIL_FROM configured",
+				message:
+					env.EMAIL_FROM.trim() === ""
+						? "email needs a sender: this deployment has no EMAIL_FROM configured"
+						: "email needs a sender: this deployment's EMAIL_FROM is not an address",
 			});
 		}
 	} else {
 		if (target.to !== null) problems.push({ field: "to", message: "is only for the email channel" });
 		if (target.url === null) problems.push({ field: "url", message: "is required" });
 		else {
-			const problem =
-				targetUrlProblem(target.url, env.ENVIRONMENT) ?? chatUrlProblem(target.channel, target.url, env.ENVIRONMENT);
+			const problem = endpointUrlProblem(target.channel, target.url, env.ENVIRONMENT);
 			if (problem !== null) problems.push({ field: "url", message: problem });
 		}
 	}

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { publicBaseUrl, renderMessage } from "../../channels/render";
+import { renderMessage } from "../../channels/render";
 import { transformationProblem } from "../../channels/transform";
 import { tenantTemplates } from "../../db/templates";
 import { newEventId } from "../../lib/ids";
@@ -69,8 +69,9 @@ export const transformationTest = createRouter().openapi(route, async (c) => {
 		},
 		endpoint: { ...endpoint, transformation },
 		templates: await tenantTemplates(c.var.db, c.var.tenantId),
-		deliveryId: "del_preview",
-		publicBaseUrl: publicBaseUrl(c.env),
+		// A preview has no delivery to link to.
+		deliveryId: "",
+		publicBaseUrl: "",
 	});
 	switch (message.kind) {
 		case "dropped":

@@ -1,5 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
+import { recipientsOf } from "../../channels/targets";
 import { failCancelledDeliveries } from "../../db/deliveries";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { endpoints } from "../../db/schema";
@@ -35,9 +36,7 @@ export const updateWebhooks = createRouter()
 		// A change of channel leaves the old channel's target behind rather than carrying it over.
 		const channelChanged = channel !== existing.channel;
 		const url = patch.url ?? (channelChanged || existing.channel === "email" ? null : existing.url);
-		const to =
-			patch.to ??
-			(channelChanged || existing.recipients === null ? null : (JSON.parse(existing.recipients) as string[]));
+		const to = patch.to ?? (channelChanged ? null : recipientsOf(existing));
 		const targetTouched =
 			patch.channel !== undefined ||
 			patch.url !== undefined ||

@@ -36,7 +36,7 @@ function Attempts(props: { delivery: Delivery }) {
 		return (
 			<p class="muted">
 				{props.delivery.status === "skipped"
-					? "None: the endpoint's transformation produced nothing for this event, so nothing was sent."
+					? "None: the transformation or template produced nothing for this event, so nothing was sent."
 					: "No attempt has been made yet: the first one is queued."}
 			</p>
 		);
