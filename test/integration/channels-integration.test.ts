@@ -1,13 +1,11 @@
-import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { MAX_EVALUATION_STEPS, MAX_OUTPUT_BYTES, runTransformation } from "../../src/channels/transform";
-import worker from "../../src/index";
 import { deliveryId } from "../../src/lib/ids";
 import {
-	ADMIN_KEY,
 	api,
+	callWithSettings,
 	createWebhook,
 	receivedBy,
 	receiverPath,
@@ -38,17 +36,8 @@ async function settled(id: string): Promise<Record<string, unknown>> {
 	});
 }
 
-async function productionCall(method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
-	const response = await worker.fetch(
-		new Request(`http://edgehook.test${path}`, {
-			method,
-			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-			body: JSON.stringify(body),
-		}),
-		{ ...env, ENVIRONMENT: "production" },
-		createExecutionContext(),
-	);
-	return { status: response.status, body: await response.json() };
+function productionCall(method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+	return callWithSettings({ ENVIRONMENT: "production" }, method, path, body);
 }
 
 function details(body: unknown): unknown {
@@ -443,17 +432,13 @@ describe("the email channel", () => {
 		const circuit = record(record((await api("GET", `/v1/webhooks/${hook.id}`)).body).circuit);
 		expect(circuit).toMatchObject({ state: "closed", failures_in_a_row: 0 });
 
-		const response = await worker.fetch(
-			new Request("http://edgehook.test/v1/webhooks", {
-				method: "POST",
-				headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-				body: JSON.stringify({ channel: "email", to: ["a@example.com"], events: ["a"] }),
-			}),
-			{ ...env, EMAIL_FROM: "nobody" },
-			createExecutionContext(),
-		);
-		expect(response.status).toBe(422);
-		expect(details(await response.json())).toEqual([
+		const refused = await callWithSettings({ EMAIL_FROM: "nobody" }, "POST", "/v1/webhooks", {
+			channel: "email",
+			to: ["a@example.com"],
+			events: ["a"],
+		});
+		expect(refused.status).toBe(422);
+		expect(details(refused.body)).toEqual([
 			{ field: "channel", message: "email needs a sender: this deployment's EMAIL_FROM is not an address" },
 		]);
 	});

@@ -1,11 +1,10 @@
-import { createExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
 import { deliveryId } from "../../src/lib/ids";
 import {
 	ADMIN_KEY,
 	api,
+	callWithSettings,
 	createWebhook,
 	receivedBy,
 	receiverPath,
@@ -66,17 +65,8 @@ describe("validation errors", () => {
 });
 
 /** The worker's own fetch handler with the deployment set to production. */
-async function productionCall(method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
-	const response = await worker.fetch(
-		new Request(`http://edgehook.test${path}`, {
-			method,
-			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-			body: JSON.stringify(body),
-		}),
-		{ ...env, ENVIRONMENT: "production" },
-		createExecutionContext(),
-	);
-	return { status: response.status, body: await response.json() };
+function productionCall(method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+	return callWithSettings({ ENVIRONMENT: "production" }, method, path, body);
 }
 
 describe("target URLs in production", () => {

@@ -30,6 +30,25 @@ export async function api(
 	return { status: response.status, body: parsed, headers: response.headers };
 }
 
+/** The worker's own fetch handler with the admin key and some settings of the deployment changed. */
+export async function callWithSettings(
+	settings: Partial<Env>,
+	method: string,
+	path: string,
+	body: unknown,
+): Promise<{ status: number; body: unknown }> {
+	const response = await worker.fetch(
+		new Request(`http://edgehook.test${path}`, {
+			method,
+			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+			body: JSON.stringify(body),
+		}),
+		{ ...env, ...settings },
+		createExecutionContext(),
+	);
+	return { status: response.status, body: await response.json() };
+}
+
 /** Narrows an API body to a record for property access in assertions. */
 export function record(value: unknown): Record<string, unknown> {
 	if (typeof value !== "object" || value === null || Array.isArray(value))
