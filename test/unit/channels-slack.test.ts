@@ -121,7 +121,11 @@ describe("slackMessage", () => {
 		expect(section).toEqual({
 			type: "section",
 			fields: [
-				{ type: "mrkdwn", text: "*&lt;@U123&gt;*\n&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;", verbatim: true },
+				{
+					type: "mrkdwn",
+					text: "*&lt;@U123&gt;*\n&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;",
+					verbatim: true,
+				},
 				{ type: "mrkdwn", text: "*note*\n&lt;!here|here&gt;", verbatim: true },
 			],
 		});
