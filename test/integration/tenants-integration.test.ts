@@ -192,7 +192,8 @@ describe("rate limits per key", () => {
 		const limit = Number(env.TEST_INGEST_LIMIT);
 		const statuses: number[] = [];
 		let refused: Awaited<ReturnType<typeof api>> | undefined;
-		for (let i = 0; i < limit + 10 && !refused; i++) {
+		// Fixed 10 s windows: long enough to fill the next one if a window ends mid-loop.
+		for (let i = 0; i < 2 * limit + 10 && !refused; i++) {
 			const response = await api("POST", "/v1/events", { auth: key, body: { type: "a", data: { i } } });
 			statuses.push(response.status);
 			if (response.status === 429) refused = response;
@@ -214,7 +215,9 @@ describe("rate limits per key", () => {
 		const otherKey = String((await createKey(tenant.id)).key);
 		const limit = Number(env.TEST_MANAGEMENT_LIMIT);
 		let refusedAt = -1;
-		for (let i = 0; i < limit + 10 && refusedAt < 0; i++) {
+		// The limiter counts in fixed 10 s windows: when one ends mid-loop the count starts again, so the loop
+		// goes on long enough to fill the next window too.
+		for (let i = 0; i < 2 * limit + 10 && refusedAt < 0; i++) {
 			if ((await api("GET", "/v1/event-types", { auth: key })).status === 429) refusedAt = i;
 		}
 		expect(refusedAt).toBeGreaterThanOrEqual(limit - 1);
