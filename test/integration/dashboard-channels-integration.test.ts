@@ -205,8 +205,13 @@ describe("endpoint form channels", () => {
 		const emailPage = await browse("GET", tenant.path(`/endpoints/${String(storedEmail?.id)}`), tenant.cookie);
 		expect(emailPage.text).toContain("<dt>To</dt>");
 		expect(emailPage.text).toContain("<code>ops@example.com, billing@example.com</code>");
+		// An email is not signed and has no request headers: no secret, no rotation, no custom headers.
+		expect(emailPage.text).not.toContain("Signing secret");
+		expect(emailPage.text).not.toContain("Rotate secret");
+		expect(emailPage.text).not.toContain("Custom headers");
 		const slackPage = await browse("GET", tenant.path(`/endpoints/${String(storedSlack?.id)}`), tenant.cookie);
 		expect(slackPage.text).toContain("<dt>Slack URL</dt>");
+		expect(slackPage.text).toContain("Rotate secret");
 
 		// The edit form opens on the stored channel, its target and its label.
 		const edit = await browse("GET", tenant.path(`/endpoints/${String(storedEmail?.id)}/edit`), tenant.cookie);

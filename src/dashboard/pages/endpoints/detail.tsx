@@ -151,11 +151,16 @@ function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolea
 					<span class="muted">unknown</span>
 				)}
 			</dd>
-			<dt>Signing secret</dt>
-			<dd class="row">
-				<code>{maskedSecret(endpoint.secret)}</code>
-				{props.readOnly ? null : <a href={endpointPath(props.tenantId, endpoint.id, "/secret")}>Reveal</a>}
-			</dd>
+			{/* An email carries no signature or request headers: the secret and headers would mean nothing there. */}
+			{endpoint.channel === "email" ? null : (
+				<>
+					<dt>Signing secret</dt>
+					<dd class="row">
+						<code>{maskedSecret(endpoint.secret)}</code>
+						{props.readOnly ? null : <a href={endpointPath(props.tenantId, endpoint.id, "/secret")}>Reveal</a>}
+					</dd>
+				</>
+			)}
 			<dt>Rate limit</dt>
 			<dd>
 				{endpoint.rate_limit_per_second === null ? (
@@ -180,19 +185,23 @@ function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolea
 			<dd>
 				{endpoint.timeout_ms === null ? <span class="muted">the tenant's default</span> : `${endpoint.timeout_ms} ms`}
 			</dd>
-			<dt>Custom headers</dt>
-			<dd>
-				{headerNames.length === 0 ? (
-					<span class="muted">none</span>
-				) : (
-					headerNames.map((name, index) => (
-						<>
-							{index > 0 ? ", " : ""}
-							<code>{name}</code>
-						</>
-					))
-				)}
-			</dd>
+			{endpoint.channel === "email" ? null : (
+				<>
+					<dt>Custom headers</dt>
+					<dd>
+						{headerNames.length === 0 ? (
+							<span class="muted">none</span>
+						) : (
+							headerNames.map((name, index) => (
+								<>
+									{index > 0 ? ", " : ""}
+									<code>{name}</code>
+								</>
+							))
+						)}
+					</dd>
+				</>
+			)}
 			<dt>Created</dt>
 			<dd>
 				<Time value={endpoint.created_at} />
@@ -296,32 +305,34 @@ function Actions(props: { c: DashboardContext; data: DetailData; state: ActionSt
 					</details>
 				))}
 			</section>
-			<section aria-labelledby="rotate-heading">
-				<h3 id="rotate-heading">Rotate secret</h3>
-				<SectionMessage state={state} section="rotate" />
-				<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/rotate-secret")} class="stack">
-					<Field
-						label="Grace period (hours)"
-						name="grace_hours"
-						hint="How long the old secret keeps signing too, so receivers can switch over. 0 ends it at once."
-						errors={state.errors}
-					>
-						{(described) => (
-							<input
-								type="number"
-								name="grace_hours"
-								min={0}
-								step="any"
-								value={state.values.grace_hours ?? DEFAULT_GRACE_HOURS}
-								{...described}
-							/>
-						)}
-					</Field>
-					<div>
-						<button type="submit">Rotate secret</button>
-					</div>
-				</ActionForm>
-			</section>
+			{endpoint.channel === "email" ? null : (
+				<section aria-labelledby="rotate-heading">
+					<h3 id="rotate-heading">Rotate secret</h3>
+					<SectionMessage state={state} section="rotate" />
+					<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/rotate-secret")} class="stack">
+						<Field
+							label="Grace period (hours)"
+							name="grace_hours"
+							hint="How long the old secret keeps signing too, so receivers can switch over. 0 ends it at once."
+							errors={state.errors}
+						>
+							{(described) => (
+								<input
+									type="number"
+									name="grace_hours"
+									min={0}
+									step="any"
+									value={state.values.grace_hours ?? DEFAULT_GRACE_HOURS}
+									{...described}
+								/>
+							)}
+						</Field>
+						<div>
+							<button type="submit">Rotate secret</button>
+						</div>
+					</ActionForm>
+				</section>
+			)}
 			<section aria-labelledby="recover-heading">
 				<h3 id="recover-heading">Recover failed deliveries</h3>
 				<SectionMessage state={state} section="recover" />
