@@ -271,6 +271,23 @@ describe("transformations at send time", () => {
 	});
 });
 
+describe("the Slack channel", () => {
+	it("links each message to its delivery in the dashboard when PUBLIC_BASE_URL is set", async () => {
+		const name = uniqueName("slack-link");
+		const type = uniqueName("deploy.done").replace(/-/g, "_");
+		const hook = await createWebhook({ channel: "slack", url: receiverPath("ok", name), events: [type] });
+		const event = await storeEventDirectly("default", type, [hook.id]);
+		const settings = { ...env, PUBLIC_BASE_URL: "https://hooks.example.com/" };
+		expect(await runFirstAttempt("default", event, hook.id, settings)).toEqual(["m1"]);
+		const [request] = await receivedBy(name);
+		if (!request) throw new Error("nothing received");
+		const blocks = (JSON.parse(request.body) as { blocks: { type: string; elements?: { url?: string }[] }[] }).blocks;
+		expect(blocks.find((block) => block.type === "actions")?.elements?.[0]?.url).toBe(
+			`https://hooks.example.com/dashboard/t/default/deliveries/${deliveryId(String(hook.id), event.seq)}`,
+		);
+	});
+});
+
 describe("what a template or transformation may write", () => {
 	it("has escapes for Slack, Discord markdown and HTML", async () => {
 		const outcome = await runTransformation(
