@@ -115,6 +115,15 @@ describe("channel endpoints", () => {
 		expect(discord.status).toBe(201);
 	});
 
+	it("lets a PATCH that leaves the target alone through, even when today's rules would refuse the stored URL", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("kept")), events: ["a"] });
+		const patched = await productionCall("PATCH", `/v1/webhooks/${hook.id}`, { transformation: '{"a": 1}' });
+		expect(patched.status).toBe(200);
+		expect(record(patched.body).transformation).toBe('{"a": 1}');
+		const moved = await productionCall("PATCH", `/v1/webhooks/${hook.id}`, { url: String(hook.url) });
+		expect(moved.status).toBe(422);
+	});
+
 	it("switches channel on PATCH only with the new channel's target, leaving the old one behind", async () => {
 		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("p")), events: ["a"] });
 		const refused = await api("PATCH", `/v1/webhooks/${hook.id}`, { body: { channel: "email" } });

@@ -37,12 +37,8 @@ export const updateWebhooks = createRouter()
 		const channelChanged = channel !== existing.channel;
 		const url = patch.url ?? (channelChanged || existing.channel === "email" ? null : existing.url);
 		const to = patch.to ?? (channelChanged ? null : recipientsOf(existing));
-		const targetTouched =
-			patch.channel !== undefined ||
-			patch.url !== undefined ||
-			patch.to !== undefined ||
-			(patch.transformation !== undefined && patch.transformation !== null);
-		if (targetTouched) assertEndpointTarget({ channel, url, to, transformation: patch.transformation ?? null }, c.env);
+		const targetTouched = patch.channel !== undefined || patch.url !== undefined || patch.to !== undefined;
+		assertEndpointTarget(targetTouched ? { channel, url, to } : null, patch.transformation ?? null, c.env);
 		const reactivated = patch.active === true && !existing.active;
 		const [row] = await c.var.db
 			.update(endpoints)
