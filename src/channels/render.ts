@@ -6,7 +6,7 @@ import { type EmailContent, emailContent, escapeHtml } from "./email-content";
 import type { NotificationInput } from "./input";
 import { slackMessage } from "./slack";
 import type { TemplatedChannel } from "./targets";
-import { runTransformation } from "./transform";
+import { MAX_OUTPUT_BYTES, runTransformation } from "./transform";
 
 /** What one delivery sends, before signing: a JSON body to POST, an email, or nothing. */
 export type RenderedMessage =
@@ -74,7 +74,14 @@ export async function renderMessage(input: RenderInput): Promise<RenderedMessage
 		const outcome = await runTransformation(expression, envelope);
 		if (outcome.kind === "error") return { ...outcome, source };
 		if (outcome.kind === "dropped") return { kind: "dropped", source };
-		if (channel === "discord") return { kind: "http", body: withoutPings(outcome.value, outcome.json) };
+		if (channel === "discord") {
+			const body = withoutPings(outcome.value, outcome.json);
+			// The mention setting added to a result that just fit could take it past the limit.
+			if (new TextEncoder().encode(body).byteLength > MAX_OUTPUT_BYTES) {
+				return { kind: "error", message: `the result is larger than ${MAX_OUTPUT_BYTES} bytes`, source };
+			}
+			return { kind: "http", body };
+		}
 		if (channel !== "email") return { kind: "http", body: outcome.json };
 		const email = emailFromResult(outcome.value);
 		return typeof email === "string" ? { kind: "error", message: email, source } : { kind: "email", content: email };

@@ -226,8 +226,30 @@ describe("transformations at send time", () => {
 
 	it.each([
 		["a regex that backtracks", "$match(data.s, /(a+)+$/)", /^regular expressions are not accepted/],
-		["a regex inside $eval", '$eval("$match(\\"aa\\", /a+/)")', /regular expressions are not accepted/],
-		["a padding of 400 MB", '$pad("", 400000000)', /^\$pad's result would be larger than 1000000 characters$/],
+		["text run as an expression", '$eval("1 + 1")', /^\$eval is not accepted in transformations/],
+		["a padding of 400 MB", '$pad("", 400000000)', /^\$pad's padding would be larger than 1000000 characters$/],
+		[
+			"a padding of long pad strings",
+			'($c := $join([1..53].("abcdefghij")); $pad("", 999999, $c))',
+			/^\$pad's padding would be larger than 1000000 characters$/,
+		],
+		[
+			"an object grown by the transform operator",
+			'($f := function($p, $n) { $n = 0 ? $p : $f({"a": {}} ~> | a | {"l": $p, "r": $p} |, $n - 1) }; $f({"x": 1}, 26))',
+			/^the transform operator \(\| … \|\) is not accepted/,
+		],
+		["a signature that backtracks", '($f := function($a)<s+s+s+:s>{"x"}; $f("a"))', /^function signatures/],
+		[
+			"a date picture (a regex inside)",
+			'$toMillis("aaaa1", "[FNn][FNn][FNn]")',
+			/^\$toMillis takes ISO 8601 text only/,
+		],
+		[
+			"a number picture of 40,000",
+			'$formatNumber(1, $pad("", 40000, "#,") & "0")',
+			/^\$formatNumber's picture may be at most 64/,
+		],
+		["an integer picture (a regex inside)", '$parseInteger("12", "#0")', /^\$parseInteger is not accepted/],
 		["a string doubled", `($s := "abcdefgh"; ${"$s := $s & $s; ".repeat(20)} $length($s))`, /^a value would be larger/],
 		[
 			"objects sharing parts",
@@ -249,7 +271,7 @@ describe("transformations at send time", () => {
 			"$count([1..9999].($length($string($$.data)) > 0 ? 1))",
 			/produced more than/,
 		],
-		["quadratic $distinct again and again", "$count([1..20].$distinct($$.data.items))", /produced more than/],
+		["a message of a million characters", '$error($pad("", 999990, "x"))', /^x{999}…$/],
 	])("stops %s with an error", async (_name, expression, message) => {
 		const data = {
 			s: `${"a".repeat(31)}!`,
@@ -258,6 +280,21 @@ describe("transformations at send time", () => {
 		};
 		const outcome = await runTransformation(expression, { id: "evt_x", type: "t", data });
 		expect(outcome).toEqual({ kind: "error", message: expect.stringMatching(message) });
+	});
+
+	it("keeps the everyday built-ins: $distinct in linear time, $now, ISO dates, short pictures", async () => {
+		const base = Object.fromEntries(Array.from({ length: 10 }, (_, index) => [`k${index}`, index]));
+		const items = Array.from({ length: 5000 }, (_, index) => ({ ...base, n: index % 2500 }));
+		const distinct = await runTransformation("$count($distinct(data.items))", { data: { items } });
+		expect(distinct).toMatchObject({ kind: "body", value: 2500 });
+		const dates = await runTransformation(
+			'{"ms": $toMillis(data.t), "month": $fromMillis(0, "[Y0001]-[M01]"), "money": $formatNumber(1234.5, "#,##0.00"), "now": $now() = $now()}',
+			{ data: { t: "2024-01-15T10:00:00Z" } },
+		);
+		expect(dates).toMatchObject({
+			kind: "body",
+			value: { ms: 1705312800000, month: "1970-01", money: "1,234.50", now: true },
+		});
 	});
 
 	it("stops a run that outlasts its time, reading the clock between steps", async () => {
