@@ -154,6 +154,9 @@ async function builtIn(name: string): Promise<BuiltIn> {
 
 /** Names of the built-ins replaced below, each read once from the library. */
 const GUARDED = [
+	"length",
+	"substring",
+	"contains",
 	"pad",
 	"join",
 	"replace",
@@ -191,6 +194,27 @@ function guardPicture(picture: unknown, name: string): void {
 	}
 }
 
+/**
+ * A date picture's markers may end in a width (`[D,2]`, `[Y,4-6]`): the
+ * library pads to it digit by digit, in quadratic time with grouping, so
+ * a short picture could still ask for a million digits. The library reads
+ * a marker without its spaces, and so does this check.
+ */
+function guardDatePicture(picture: unknown, name: string): void {
+	guardPicture(picture, name);
+	if (typeof picture !== "string") return;
+	for (const marker of picture.replace(/\s+/g, "").split("[").slice(1)) {
+		const body = marker.split("]")[0] ?? "";
+		const comma = body.lastIndexOf(",");
+		if (comma === -1) continue;
+		for (const width of body.slice(comma + 1).split(/[^0-9]+/)) {
+			if (width !== "" && Number(width) > MAX_PICTURE_LENGTH) {
+				throw new LimitReached(`$${name}'s widths may be at most ${MAX_PICTURE_LENGTH}`);
+			}
+		}
+	}
+}
+
 /** A plain function: the library calls it without checking arguments first, so the refusal is what the caller sees. */
 function refused(name: string, why: string): () => never {
 	return () => {
@@ -202,8 +226,13 @@ function refused(name: string, why: string): () => never {
  * Stand-ins for the built-ins whose single call could make a value far
  * larger, or take far longer, than its arguments: each checks its
  * arguments and then calls the library's own, or is refused outright.
+ * `charge` counts work that leaves no large value behind against the run's
+ * budget, as the values a run makes are counted.
  */
-export async function guardedBuiltIns(startedAtMs: number): Promise<Record<string, BuiltIn | (() => never)>> {
+export async function guardedBuiltIns(
+	startedAtMs: number,
+	charge: (size: number) => void,
+): Promise<Record<string, BuiltIn | (() => never)>> {
 	const table = await originals;
 	const wrap = (name: string, check: (args: unknown[]) => void): BuiltIn => {
 		const base = original(table, name);
@@ -215,8 +244,16 @@ export async function guardedBuiltIns(startedAtMs: number): Promise<Record<strin
 			},
 		};
 	};
+	// These walk the whole string (the library splits it into characters) to answer something small.
+	const chargeText = ([text]: unknown[]) => {
+		if (typeof text === "string") charge(text.length);
+	};
 	return {
-		pad: wrap("pad", ([, width, padding]) => {
+		length: wrap("length", chargeText),
+		substring: wrap("substring", chargeText),
+		contains: wrap("contains", chargeText),
+		pad: wrap("pad", ([text, width, padding]) => {
+			chargeText([text]);
 			if (typeof width !== "number") return;
 			// The library builds the padding from `width` copies of the pad string before cutting it.
 			const copies = Math.abs(width) * Math.max(1, typeof padding === "string" ? padding.length : 1);
@@ -242,12 +279,12 @@ export async function guardedBuiltIns(startedAtMs: number): Promise<Record<strin
 		}),
 		formatNumber: wrap("formatNumber", ([, picture]) => guardPicture(picture, "formatNumber")),
 		formatInteger: wrap("formatInteger", ([, picture]) => guardPicture(picture, "formatInteger")),
-		fromMillis: wrap("fromMillis", ([, picture]) => guardPicture(picture, "fromMillis")),
+		fromMillis: wrap("fromMillis", ([, picture]) => guardDatePicture(picture, "fromMillis")),
 		now: {
 			// The library binds $now to each expression's own start time, so this one takes the run's.
 			...original(table, "now"),
 			implementation(this: unknown, picture: unknown, timezone: unknown) {
-				guardPicture(picture, "now");
+				guardDatePicture(picture, "now");
 				return original(table, "fromMillis").implementation.call(this, startedAtMs, picture, timezone);
 			},
 		},

@@ -33,6 +33,8 @@ export const MAX_EVALUATION_MS = 1000;
  * after yielding to a timer, this often in steps.
  */
 const STEPS_BETWEEN_CLOCK_READS = 1000;
+/** Steps that only look a value up, so a string they give back is the input's own, not a new copy. */
+const LOOKUPS = new Set<unknown>(["path", "name", "variable"]);
 
 export type TransformOutcome =
 	| { kind: "body"; value: unknown; json: string }
@@ -140,6 +142,12 @@ async function evaluateBounded(source: string, input: unknown, maxMs: number): P
 	};
 	collect(input, 0);
 
+	const charge = (size: number) => {
+		produced += size;
+		if (produced > MAX_PRODUCED_SIZE) {
+			throw new LimitReached(`the transformation produced more than ${MAX_PRODUCED_SIZE} characters of values`);
+		}
+	};
 	const readClock = async () => {
 		await new Promise((resolve) => setTimeout(resolve, 0));
 		if (Date.now() - startedAt > maxMs) throw new LimitReached(`the transformation ran for more than ${maxMs} ms`);
@@ -155,19 +163,17 @@ async function evaluateBounded(source: string, input: unknown, maxMs: number): P
 	});
 	expression.assign(
 		Symbol.for("jsonata.__evaluate_exit") as unknown as string,
-		(_node: unknown, _input: unknown, _environment: unknown, result: unknown) => {
+		(node: unknown, _input: unknown, _environment: unknown, result: unknown) => {
 			if (typeof result === "string") {
-				if (inputStrings.has(result)) return;
+				// Only a lookup hands back the input's own string; anything else built a new one, equal or not.
+				if (LOOKUPS.has((node as { type?: unknown }).type) && inputStrings.has(result)) return;
 			} else if (typeof result !== "object" || result === null || inputObjects.has(result)) return;
 			const size = sizeOf(result);
 			guardSize(size, "a value");
-			produced += size;
-			if (produced > MAX_PRODUCED_SIZE) {
-				throw new LimitReached(`the transformation produced more than ${MAX_PRODUCED_SIZE} characters of values`);
-			}
+			charge(size);
 		},
 	);
-	for (const [name, replacement] of Object.entries(await guardedBuiltIns(startedAt)))
+	for (const [name, replacement] of Object.entries(await guardedBuiltIns(startedAt, charge)))
 		expression.assign(name, replacement);
 	// Data put into a message by a template is the tenant's to escape for the format it writes.
 	for (const [name, escapeText] of Object.entries(ESCAPES)) expression.registerFunction(name, escapeText, "<s-:s>");

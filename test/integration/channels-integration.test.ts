@@ -272,6 +272,18 @@ describe("transformations at send time", () => {
 			/produced more than/,
 		],
 		["a message of a million characters", '$error($pad("", 999990, "x"))', /^x{999}…$/],
+		[
+			"a date width of 200,000 digits",
+			'$fromMillis(0, "[D#,##0,200000]")',
+			/^\$fromMillis's widths may be at most 64$/,
+		],
+		["a date width spelled with spaces", '$now("[Y, 9 9 9 9 9 9 9]")', /^\$now's widths may be at most 64$/],
+		["copies of an input string", "($s := data.blob; [1..9000].($s & $s))", /produced more than/],
+		[
+			"the length of a long string, again and again",
+			"($f := $length; [1..480].$f($$.data.blob))",
+			/produced more than/,
+		],
 	])("stops %s with an error", async (_name, expression, message) => {
 		const data = {
 			s: `${"a".repeat(31)}!`,
