@@ -74,10 +74,18 @@ export function sizeOf(value: unknown, depth = 0): number {
 	if (known !== undefined) return known;
 	if (depth > 1000) return MAX_VALUE_SIZE + 1;
 	let total = 2;
-	for (const [key, child] of Object.entries(value)) {
-		total += key.length + 4 + sizeOf(child, depth + 1);
-		// Past the limit there is no need to know by how much.
-		if (total > MAX_VALUE_SIZE) break;
+	if (Array.isArray(value)) {
+		// Read by index: listing a long array's entries first would itself take memory in proportion.
+		if (value.length * 2 > MAX_VALUE_SIZE) total = MAX_VALUE_SIZE + 1;
+		for (let index = 0; index < value.length && total <= MAX_VALUE_SIZE; index++) {
+			total += 1 + sizeOf(value[index], depth + 1);
+		}
+	} else {
+		for (const [key, child] of Object.entries(value)) {
+			total += key.length + 4 + sizeOf(child, depth + 1);
+			// Past the limit there is no need to know by how much.
+			if (total > MAX_VALUE_SIZE) break;
+		}
 	}
 	sizes.set(value, total);
 	return total;
@@ -154,6 +162,8 @@ async function builtIn(name: string): Promise<BuiltIn> {
 
 /** Names of the built-ins replaced below, each read once from the library. */
 const GUARDED = [
+	"sort",
+	"spread",
 	"length",
 	"substring",
 	"contains",
@@ -214,6 +224,9 @@ function guardDatePicture(picture: unknown, name: string): void {
 		}
 	}
 }
+
+/** Most items `$sort` orders with a comparator: the library's merge copies its halves at every element. */
+export const MAX_COMPARATOR_SORT = 2000;
 
 /** A plain function: the library calls it without checking arguments first, so the refusal is what the caller sees. */
 function refused(name: string, why: string): () => never {
@@ -303,6 +316,49 @@ export async function guardedBuiltIns(
 					seen.add(key);
 					results.push(value);
 				}
+				return results;
+			},
+		},
+		sort: {
+			...original(table, "sort"),
+			implementation(this: unknown, values: unknown, comparator: unknown) {
+				if (!Array.isArray(values) || values.length <= 1) return values;
+				if (comparator !== undefined) {
+					if (values.length > MAX_COMPARATOR_SORT) {
+						throw new LimitReached(`$sort with a comparator takes at most ${MAX_COMPARATOR_SORT} items`);
+					}
+					return original(table, "sort").implementation.call(this, values, comparator);
+				}
+				// The library's own merge holds a copy per element, quadratic in memory; the engine's sort is stable too.
+				const numbers = values.every((value) => typeof value === "number");
+				if (!numbers && !values.every((value) => typeof value === "string")) {
+					throw new LimitReached("$sort without a comparator takes only numbers or only strings");
+				}
+				charge(values.length * Math.ceil(Math.log2(values.length)));
+				return [...(values as (number | string)[])].sort((a, b) => (a > b ? 1 : a < b ? -1 : 0));
+			},
+		},
+		spread: {
+			...original(table, "spread"),
+			// The library appends by copying the whole result for each item: quadratic for a long array.
+			implementation(this: unknown, value: unknown) {
+				if (typeof value !== "object" || value === null || isFunction(value)) return value;
+				const context = this as { createSequence?: () => unknown[] };
+				const results = typeof context.createSequence === "function" ? context.createSequence() : [];
+				const spreadInto = (item: unknown, depth: number): void => {
+					charge(1);
+					if (depth > 1000) throw new LimitReached("$spread's value is nested too deeply");
+					if (Array.isArray(item)) {
+						for (const element of item) spreadInto(element, depth + 1);
+					} else if (typeof item === "object" && item !== null && !isFunction(item)) {
+						for (const key of Object.keys(item)) {
+							const single: Record<string, unknown> = Object.create(null);
+							single[key] = (item as Record<string, unknown>)[key];
+							results.push(single);
+						}
+					} else if (item !== undefined) results.push(item);
+				};
+				spreadInto(value, 0);
 				return results;
 			},
 		},

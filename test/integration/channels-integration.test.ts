@@ -284,6 +284,12 @@ describe("transformations at send time", () => {
 			"($f := $length; [1..480].$f($$.data.blob))",
 			/produced more than/,
 		],
+		[
+			"a comparator sort of 5,000 items",
+			"$sort(data.items, function($l, $r) { $l > $r })",
+			/^\$sort with a comparator takes at most 2000 items$/,
+		],
+		["a huge split", '$split($pad("", 999990, "a"), "")', /^a value would be larger than 1000000 characters$/],
 	])("stops %s with an error", async (_name, expression, message) => {
 		const data = {
 			s: `${"a".repeat(31)}!`,
@@ -292,6 +298,28 @@ describe("transformations at send time", () => {
 		};
 		const outcome = await runTransformation(expression, { id: "evt_x", type: "t", data });
 		expect(outcome).toEqual({ kind: "error", message: expect.stringMatching(message) });
+	});
+
+	it("sorts and spreads long inputs in linear memory, with the library's results", async () => {
+		const numbers = Array.from({ length: 30_000 }, (_, index) => (index * 7919) % 30_000);
+		const sorted = await runTransformation("$sort(data.n)", { data: { n: numbers } });
+		expect(sorted.kind === "body" && sorted.value).toEqual([...numbers].sort((a, b) => a - b));
+		expect(await runTransformation('$sort(["b", "a", "c"])', {})).toMatchObject({ value: ["a", "b", "c"] });
+		expect(await runTransformation('$sort([1, "a"])', {})).toEqual({
+			kind: "error",
+			message: "$sort without a comparator takes only numbers or only strings",
+		});
+		const byField = await runTransformation('$sort([{"v": 2}, {"v": 1}], function($l, $r) { $l.v > $r.v })', {});
+		expect(byField).toMatchObject({ value: [{ v: 1 }, { v: 2 }] });
+		const filler = [...Array.from({ length: 10_000 }, () => 1), ...Array.from({ length: 81_000 }, () => [])];
+		expect(
+			await runTransformation("$sum([1..10].($count($spread($$.data.a))))", { data: { a: filler } }),
+		).toMatchObject({
+			value: 100_000,
+		});
+		expect(await runTransformation('$spread([{"a": 1}, {"b": 2}, 3, [{"c": 4}]])', {})).toMatchObject({
+			json: '[{"a":1},{"b":2},3,{"c":4}]',
+		});
 	});
 
 	it("keeps the everyday built-ins: $distinct in linear time, $now, ISO dates, short pictures", async () => {
