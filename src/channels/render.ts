@@ -20,8 +20,15 @@ export type RenderedMessage =
 /** A tenant's templates, keyed by `templateKey`. */
 export type TemplateLookup = ReadonlyMap<string, string>;
 
-export function templateKey(tenantId: string, channel: TemplatedChannel, eventType: string): string {
+function templateKey(tenantId: string, channel: TemplatedChannel, eventType: string): string {
 	return `${tenantId}/${channel}/${eventType}`;
+}
+
+/** The lookup of some tenants' template rows. */
+export function templateLookup(
+	rows: readonly { tenantId: string; channel: TemplatedChannel; eventType: string; expression: string }[],
+): TemplateLookup {
+	return new Map(rows.map((row) => [templateKey(row.tenantId, row.channel, row.eventType), row.expression]));
 }
 
 /** The tenant's template for this channel and event type: its own, else the one for every type (`*`). */

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { CHANNELS, TEMPLATED_CHANNELS } from "../channels/targets";
 
 /*
  * Every table carries tenant_id and every query filters on it.
@@ -99,9 +100,7 @@ export const endpoints = sqliteTable(
 		 */
 		failingSince: integer("failing_since"),
 		/** How a delivery reaches the receiver: a signed webhook, a Slack or Discord message, or email. */
-		channel: text("channel", { enum: ["webhook", "slack", "discord", "email"] })
-			.notNull()
-			.default("webhook"),
+		channel: text("channel", { enum: CHANNELS }).notNull().default("webhook"),
 		/** JSON array of email addresses for the email channel (whose `url` is empty); null otherwise. */
 		recipients: text("recipients"),
 		/** A JSONata expression over the envelope whose result is the body sent; null sends the default. */
@@ -208,7 +207,7 @@ export const templates = sqliteTable(
 	"templates",
 	{
 		tenantId: text("tenant_id").notNull(),
-		channel: text("channel", { enum: ["slack", "discord", "email"] }).notNull(),
+		channel: text("channel", { enum: TEMPLATED_CHANNELS }).notNull(),
 		eventType: text("event_type").notNull(),
 		expression: text("expression").notNull(),
 		createdAt: integer("created_at").notNull(),

@@ -2,7 +2,7 @@ import type { EmailContent } from "../channels/email-content";
 import { sendEmail } from "../channels/email-send";
 import { type RenderedMessage, type RenderInput, renderMessage, type TemplateLookup } from "../channels/render";
 import { endpointUrlProblem, recipientsOf } from "../channels/targets";
-import type { EndpointRow, EventRow } from "../db/schema";
+import type { DeliveryRow, EndpointRow, EventRow } from "../db/schema";
 import type { AttemptRecord, AttemptTrigger } from "../delivery/attempt-record";
 import { classifyResponse } from "../delivery/outcome";
 import { buildSignedHeaders } from "../delivery/request";
@@ -34,7 +34,7 @@ export interface PlannedAttempt {
 
 export interface Outcome {
 	planned: PlannedAttempt;
-	status: "pending" | "success" | "failed" | "skipped";
+	status: DeliveryRow["status"];
 	/** The attempt made, or null when the delivery was settled without sending. */
 	record: AttemptRecord | null;
 	error: string | null;

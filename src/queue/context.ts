@@ -1,5 +1,5 @@
 import { and, eq, inArray, isNull } from "drizzle-orm";
-import { type TemplateLookup, templateKey } from "../channels/render";
+import { templateLookup } from "../channels/render";
 import { openDatabase } from "../db/client";
 import { deliveries, type EndpointRow, type EventRow, endpoints, events, templates, tenants } from "../db/schema";
 import { parseTenantSettings } from "../delivery/settings";
@@ -74,9 +74,7 @@ export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], 
 		/** Live tenants only: a deleted tenant's jobs are dropped unsent. */
 		tenantSettings: new Map(tenantRows.map((row) => [row.id, parseTenantSettings(row.settings)])),
 		deliveryStatus: new Map(deliveryRows.map((row) => [row.id, row.status])),
-		templates: new Map(
-			templateRows.map((row) => [templateKey(row.tenantId, row.channel, row.eventType), row.expression]),
-		) as TemplateLookup,
+		templates: templateLookup(templateRows),
 	};
 }
 

@@ -1,10 +1,12 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import type { z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
 import { readPortalToken } from "../../src/dashboard/tokens";
 import type { AttemptRecord } from "../../src/delivery/attempt-record";
 import worker from "../../src/index";
 import { deliveryId, ID_PREFIX } from "../../src/lib/ids";
+import type { WebhookStats } from "../../src/routes/webhooks/stats";
 import { MAX_STATS_ROWS } from "../../src/routes/webhooks/stats";
 import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
@@ -59,30 +61,8 @@ async function storeDeliveries(endpointId: string, rows: readonly StoredDelivery
 	);
 }
 
-interface Bucket {
-	start: string;
-	succeeded: number;
-	failed: number;
-	p50_ms: number | null;
-	p95_ms: number | null;
-}
-
-interface Stats {
-	window: string;
-	from: string;
-	to: string;
-	totals: {
-		deliveries: number;
-		succeeded: number;
-		failed: number;
-		pending: number;
-		skipped: number;
-		success_rate: number | null;
-	};
-	last_delivery_at: string | null;
-	buckets: Bucket[];
-	sampled: boolean;
-}
+type Stats = z.infer<typeof WebhookStats>;
+type Bucket = Stats["buckets"][number];
 
 async function statsOf(endpointId: unknown, query = ""): Promise<Stats> {
 	const response = await api("GET", `/v1/webhooks/${String(endpointId)}/stats${query}`);

@@ -1,10 +1,10 @@
 import { z } from "@hono/zod-openapi";
-import type { DeliveryRow, EventRow } from "../../db/schema";
+import { type DeliveryRow, deliveries, type EventRow } from "../../db/schema";
 import type { AttemptRecord } from "../../delivery/attempt-record";
 import { deliveryId } from "../../lib/ids";
 import { iso } from "../shared";
 
-export const DeliveryStatus = z.enum(["pending", "success", "failed", "skipped"]);
+export const DeliveryStatus = z.enum(deliveries.status.enumValues);
 
 /** The delivery log entry, in seed 001's shape. */
 export const DeliveryOut = z

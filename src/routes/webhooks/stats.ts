@@ -30,7 +30,7 @@ const StatsBucket = z
 	})
 	.openapi("WebhookStatsBucket");
 
-const WebhookStats = z
+export const WebhookStats = z
 	.object({
 		window: z.enum(["24h", "7d"]),
 		from: z.string().openapi({ description: "Start of the oldest bucket" }),
@@ -40,7 +40,10 @@ const WebhookStats = z
 			succeeded: z.number().int(),
 			failed: z.number().int(),
 			pending: z.number().int(),
-			skipped: z.number().int().openapi({ description: "Dropped by the endpoint's transformation; nothing sent" }),
+			skipped: z
+				.number()
+				.int()
+				.openapi({ description: "Dropped by the endpoint's transformation or the tenant's template; nothing sent" }),
 			success_rate: z
 				.number()
 				.nullable()

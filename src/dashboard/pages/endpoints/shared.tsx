@@ -3,8 +3,8 @@ import type { Channel } from "../../../channels/targets";
 import type { DeliveryOut } from "../../../routes/deliveries/schemas";
 import type { TaskOut } from "../../../routes/tasks/schemas";
 import type { EndpointOut } from "../../../routes/webhooks/schemas";
+import type { WebhookStats } from "../../../routes/webhooks/stats";
 import type { ApiCaller, ApiResult } from "../../api";
-import type { ChartBucket, ChartWindow } from "../../chart";
 import { Badge, Notice, Time } from "../../components";
 import { withQuery } from "../../paths";
 
@@ -12,23 +12,8 @@ export type Endpoint = z.infer<typeof EndpointOut>;
 export type Delivery = z.infer<typeof DeliveryOut>;
 export type Task = z.infer<typeof TaskOut>;
 
-/** GET /v1/webhooks/{id}/stats (src/routes/webhooks/stats.ts). */
-export interface EndpointStats {
-	window: ChartWindow;
-	from: string;
-	to: string;
-	totals: {
-		deliveries: number;
-		succeeded: number;
-		failed: number;
-		pending: number;
-		skipped: number;
-		success_rate: number | null;
-	};
-	last_delivery_at: string | null;
-	buckets: ChartBucket[];
-	sampled: boolean;
-}
+/** GET /v1/webhooks/{id}/stats. */
+export type EndpointStats = z.infer<typeof WebhookStats>;
 
 /** One entry of GET /v1/event-types. */
 export interface EventType {
