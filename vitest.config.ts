@@ -13,6 +13,8 @@ process.env.ADMIN_API_KEY ??= "test-admin-key";
 /** Requests per tenant key per 10 s in the tests; test/integration/tenants-integration.test.ts reads them. */
 const TEST_INGEST_LIMIT = 20;
 const TEST_MANAGEMENT_LIMIT = 120;
+/** Failed authentications per client address per 60 s; test/integration/security-integration.test.ts reaches it. */
+const TEST_AUTH_FAILURE_LIMIT = 40;
 
 export default defineConfig({
 	plugins: [
@@ -28,6 +30,7 @@ export default defineConfig({
 					EMAIL_FROM: "Edgehook <edgehook@example.com>",
 					TEST_INGEST_LIMIT: String(TEST_INGEST_LIMIT),
 					TEST_MANAGEMENT_LIMIT: String(TEST_MANAGEMENT_LIMIT),
+					TEST_AUTH_FAILURE_LIMIT: String(TEST_AUTH_FAILURE_LIMIT),
 					TEST_MIGRATIONS: await readD1Migrations("./migrations"),
 				},
 				// A second sender that only reaches one address, so a test can see the platform refuse the others.
@@ -42,6 +45,7 @@ export default defineConfig({
 				ratelimits: {
 					INGEST_RATE_LIMITER: { namespace_id: "1001", simple: { limit: TEST_INGEST_LIMIT, period: 10 } },
 					MANAGEMENT_RATE_LIMITER: { namespace_id: "1002", simple: { limit: TEST_MANAGEMENT_LIMIT, period: 10 } },
+					AUTH_FAILURE_RATE_LIMITER: { namespace_id: "1003", simple: { limit: TEST_AUTH_FAILURE_LIMIT, period: 60 } },
 				},
 			},
 		})),

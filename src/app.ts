@@ -1,12 +1,20 @@
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
+import { adminKeyProblem } from "./auth/admin-key";
 import { authenticate } from "./auth/authenticate";
 import { internalPrincipal } from "./auth/internal";
-import { enforceRateLimit } from "./auth/rate-limit";
+import {
+	authThrottled,
+	clientAddress,
+	countFailedAuth,
+	enforceRateLimit,
+	isAuthThrottled,
+} from "./auth/rate-limit";
 import { isTenantAdministration, tenantInScope } from "./auth/scope";
 import { createDashboard } from "./dashboard";
 import { tenantDatabase } from "./db/tenant-database";
 import { renderDocsPage } from "./docs";
+import { readBodyWithin } from "./lib/body";
 import { ApiError, errorBody } from "./lib/errors";
 import { meteringEnabled, readCounters, resetCounters } from "./lib/metering";
 import { VERSION } from "./lib/version";
@@ -34,7 +42,7 @@ export const MAX_JSON_DEPTH = 64;
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-function decodeUtf8(bytes: ArrayBuffer): string | null {
+function decodeUtf8(bytes: Uint8Array): string | null {
 	try {
 		return strictUtf8.decode(bytes);
 	} catch {
@@ -59,6 +67,16 @@ export function nestingDepthExceeds(json: string, limit: number): boolean {
 	return false;
 }
 
+/**
+ * A caller's request id is echoed back and written to the logs, so only a
+ * short, plain one is kept; anything else gets an id of our own.
+ */
+const PLAIN_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function acceptedRequestId(given: string | undefined): string {
+	return given !== undefined && PLAIN_REQUEST_ID.test(given) ? given : crypto.randomUUID();
+}
+
 function bodyLimitFor(path: string): number {
 	if (path === "/v1/events/batch") return MAX_BATCH_BODY_BYTES;
 	if (path === "/v1/events") return EVENT_BODY_LIMIT;
@@ -69,9 +87,19 @@ export function createApp() {
 	const app = createRouter();
 
 	app.use("*", async (c, next) => {
-		c.set("requestId", c.req.header("x-request-id") ?? crypto.randomUUID());
+		c.set("requestId", acceptedRequestId(c.req.header("x-request-id")));
 		await next();
 		c.header("x-request-id", c.get("requestId"));
+	});
+
+	// A guessable admin key would open every tenant, so production refuses to serve with one rather than warn.
+	app.use("*", async (c, next) => {
+		const problem = adminKeyProblem(c.env);
+		if (problem !== null) {
+			console.error(`refusing requests: ${problem}`);
+			throw new ApiError("unavailable", `this deployment is not configured: ${problem}`);
+		}
+		await next();
 	});
 
 	app.get("/healthz", (c) => c.json({ status: "ok", version: VERSION }));
@@ -88,8 +116,13 @@ export function createApp() {
 		const authorization = c.req.header("authorization") ?? "";
 		const match = /^Bearer\s+(.+)$/i.exec(authorization);
 		if (!match?.[1]) throw new ApiError("unauthorized", "send Authorization: Bearer <API key>");
+		const address = clientAddress(c.req.raw);
+		if (isAuthThrottled(address)) throw authThrottled();
 		const principal = await authenticate(c.env, match[1].trim(), (work) => c.executionCtx.waitUntil(work));
-		if (!principal) throw new ApiError("unauthorized", "the API key is not valid");
+		if (!principal) {
+			if (await countFailedAuth(c.env, address)) throw authThrottled();
+			throw new ApiError("unauthorized", "the API key is not valid");
+		}
 		c.set("principal", principal);
 		await next();
 	});
@@ -133,15 +166,14 @@ export function createApp() {
 	app.use("/v1/*", async (c, next) => {
 		if (c.req.method !== "POST" && c.req.method !== "PATCH" && c.req.method !== "PUT") return next();
 		const limit = bodyLimitFor(c.req.path);
-		const declared = Number(c.req.header("content-length"));
-		if (Number.isFinite(declared) && declared > limit) {
-			throw new ApiError("payload_too_large", `the body is ${declared} bytes; the limit here is ${limit}`);
+		const body = await readBodyWithin(c.req.raw, limit);
+		if ("tooLarge" in body) {
+			throw new ApiError("payload_too_large", `the body is over the limit here of ${limit} bytes`);
 		}
-		const bytes = await c.req.arrayBuffer();
+		const bytes = body.bytes;
+		// The stream is spent: the routes read the body again from these bytes.
+		c.req.raw = new Request(c.req.raw, { body: bytes });
 		if (bytes.byteLength === 0) return next();
-		if (bytes.byteLength > limit) {
-			throw new ApiError("payload_too_large", `the body is ${bytes.byteLength} bytes; the limit here is ${limit}`);
-		}
 		const contentType = c.req.header("content-type") ?? "";
 		if (!/^application\/json\s*(;|$)/i.test(contentType)) {
 			throw new ApiError("unsupported_media_type", "send the body as Content-Type: application/json");

@@ -6,6 +6,7 @@ declare global {
 			TEST_MIGRATIONS: D1Migration[];
 			TEST_INGEST_LIMIT: string;
 			TEST_MANAGEMENT_LIMIT: string;
+			TEST_AUTH_FAILURE_LIMIT: string;
 		}
 	}
 }

@@ -24,3 +24,53 @@ export async function enforceRateLimit(env: Env, keyId: string, method: string, 
 		{ "retry-after": String(RATE_LIMIT_PERIOD_SECONDS) },
 	);
 }
+
+/** The period of AUTH_FAILURE_RATE_LIMITER in wrangler.toml: an address over its limit waits this long. */
+export const AUTH_FAILURE_PERIOD_SECONDS = 60;
+/** Addresses this isolate saw go over their limit, until when (ms); checked before any key is compared. */
+const throttledUntil = new Map<string, number>();
+const THROTTLED_ADDRESSES_LIMIT = 10_000;
+
+/**
+ * The caller's address as Cloudflare's edge reports it (a client cannot set
+ * this header in production). Local runs without the edge share one bucket.
+ */
+export function clientAddress(request: Request): string {
+	return request.headers.get("cf-connecting-ip") ?? "unknown";
+}
+
+export function authThrottled(): ApiError {
+	return new ApiError(
+		"rate_limited",
+		`too many failed sign-ins from this address; retry after ${AUTH_FAILURE_PERIOD_SECONDS} seconds`,
+		{ retry_after_seconds: AUTH_FAILURE_PERIOD_SECONDS },
+		{ "retry-after": String(AUTH_FAILURE_PERIOD_SECONDS) },
+	);
+}
+
+/**
+ * Whether `address` must wait before trying a key again. Checked before the
+ * key is compared, so that even the right key is refused while it waits:
+ * otherwise the throttle would slow a guesser's errors but not its successes.
+ */
+export function isAuthThrottled(address: string, now = Date.now()): boolean {
+	const until = throttledUntil.get(address);
+	if (until === undefined) return false;
+	if (until > now) return true;
+	throttledUntil.delete(address);
+	return false;
+}
+
+/**
+ * Counts a failed authentication from `address` (a wrong API key, admin key
+ * or sign-in); returns true when that took the address over its limit, from
+ * when on this isolate refuses it outright for a period. Other isolates learn
+ * it at their next failure from it, since the limiter's count is shared.
+ */
+export async function countFailedAuth(env: Env, address: string, now = Date.now()): Promise<boolean> {
+	const { success } = await env.AUTH_FAILURE_RATE_LIMITER.limit({ key: address });
+	if (success) return false;
+	if (throttledUntil.size >= THROTTLED_ADDRESSES_LIMIT) throttledUntil.clear();
+	throttledUntil.set(address, now + AUTH_FAILURE_PERIOD_SECONDS * 1000);
+	return true;
+}

@@ -26,6 +26,7 @@ export function render(
 	c: DashboardContext,
 	props: Omit<LayoutProps, "session" | "tenantId">,
 	status: 200 | 201 | 400 | 401 | 403 | 404 | 409 | 410 | 422 | 429 | 500 = 200,
+	headers: Record<string, string> = {},
 ) {
 	return c.html(
 		<>
@@ -33,6 +34,7 @@ export function render(
 			<Layout {...props} session={c.var.session ?? null} tenantId={c.var.tenantId ?? null} />
 		</>,
 		status,
+		headers,
 	);
 }
 
