@@ -1,4 +1,5 @@
 import { createApp } from "./app";
+import { forgetExpiredRevocations } from "./dashboard/revocations";
 import { count, meteredEnv } from "./lib/metering";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "./queue/consumer";
 import { sweep } from "./reliability/sweeper";
@@ -66,7 +67,10 @@ export default {
 		count("worker_scheduled_invocations");
 		if (controller.cron === RETENTION_CRON) {
 			const removed = await purgeExpired(metered, controller.scheduledTime);
-			console.log(`retention: removed ${removed.events} events and ${removed.deliveries} deliveries`);
+			const signOuts = await forgetExpiredRevocations(metered, controller.scheduledTime);
+			console.log(
+				`retention: removed ${removed.events} events, ${removed.deliveries} deliveries and ${signOuts} expired sign-outs`,
+			);
 			return;
 		}
 		// Independent jobs: a failure of one must not keep the other from running; it still fails the invocation.

@@ -4,10 +4,17 @@ import { csrf } from "hono/csrf";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { authenticate } from "../auth/authenticate";
+import {
+	AUTH_FAILURE_PERIOD_SECONDS,
+	authThrottled,
+	clientAddress,
+	countFailedAuth,
+	isAuthThrottled,
+} from "../auth/rate-limit";
 import { DEFAULT_TENANT_ID } from "../db/tenants";
 import { type ApiFetch, apiFor } from "./api";
 import { SCRIPT, STYLESHEET } from "./assets";
-import { ActionForm, Field, Notice } from "./components";
+import { Field, Notice } from "./components";
 import {
 	type DashboardContext,
 	type DashboardEnv,
@@ -110,10 +117,9 @@ export function createDashboard(fetchApi: ApiFetch) {
 	// post that was not rendered for this session.
 	dashboard.use(`${DASHBOARD}/*`, csrf());
 	dashboard.use("/portal/*", csrf());
-	dashboard.use(
-		`${DASHBOARD}/*`,
-		bodyLimit({ maxSize: FORM_BODY_LIMIT, onError: (c) => c.text("The form is too large.", 413) }),
-	);
+	for (const path of [`${DASHBOARD}/*`, "/portal/*"]) {
+		dashboard.use(path, bodyLimit({ maxSize: FORM_BODY_LIMIT, onError: (c) => c.text("The form is too large.", 413) }));
+	}
 
 	const loadSession = createMiddleware<DashboardEnv>(async (c, next) => {
 		const session = await readSession(c);
@@ -130,10 +136,17 @@ export function createDashboard(fetchApi: ApiFetch) {
 		return render(c, { title: "Sign in", children: <SignInPage /> });
 	});
 	dashboard.post(SIGN_IN, async (c) => {
+		const address = clientAddress(c.req.raw);
+		const throttled = () =>
+			render(c, { title: "Sign in", children: <SignInPage error={authThrottled().message} /> }, 429, {
+				"retry-after": String(AUTH_FAILURE_PERIOD_SECONDS),
+			});
+		if (isAuthThrottled(address)) return throttled();
 		const apiKey = single(await formOf(c), "api_key").trim();
 		const principal =
 			apiKey === "" ? null : await authenticate(c.env, apiKey, (work) => c.executionCtx.waitUntil(work));
 		if (!principal) {
+			if (apiKey !== "" && (await countFailedAuth(c.env, address))) return throttled();
 			return render(
 				c,
 				{ title: "Sign in", children: <SignInPage error="That key is not valid. Check it and try again." /> },
@@ -160,7 +173,7 @@ export function createDashboard(fetchApi: ApiFetch) {
 		// A read-only portal has no forms at all, so it signs out with a link. Being signed
 		// out of a view that could do nothing anyway is all a forged link could achieve.
 		if (c.req.method === "GET" && c.req.path === SIGN_OUT && session.readOnly) {
-			endSession(c, session);
+			await endSession(c, session);
 			return c.redirect(SIGN_IN, 303);
 		}
 		if (c.req.method === "POST") {
@@ -191,8 +204,8 @@ export function createDashboard(fetchApi: ApiFetch) {
 		return requireSession(c, next);
 	});
 
-	dashboard.post(SIGN_OUT, (c) => {
-		endSession(c, c.var.session);
+	dashboard.post(SIGN_OUT, async (c) => {
+		await endSession(c, c.var.session);
 		return c.redirect(SIGN_IN, 303);
 	});
 
@@ -217,46 +230,62 @@ export function createDashboard(fetchApi: ApiFetch) {
 
 	registerPages(dashboard);
 
-	const openPortal = async (c: DashboardContext) => {
+	const portalGrant = async (c: DashboardContext) => {
 		const grant = await readPortalToken(c.env, c.req.param("token") ?? "");
-		const expired = () =>
-			render(
+		if (!grant) return null;
+		const portal = { role: "portal" as const, tenantId: grant.tenantId, keyId: grant.keyId, readOnly: grant.readOnly };
+		return (await stillValid(c.env, portal)) ? { grant, portal } : null;
+	};
+	const expiredLink = (c: DashboardContext) =>
+		render(
+			c,
+			{ title: "Link expired", children: <p>This portal link has expired or is not valid. Ask for a new one.</p> },
+			410,
+		);
+
+	/*
+	 * Following a link never changes the session. A link reaches the browser
+	 * from anywhere (another site can navigate to it), and a cross-site
+	 * navigation arrives without the SameSite=Strict cookie, so this answer
+	 * cannot even tell whether someone is signed in: it only offers a button.
+	 * The session starts on the button's post, which only a page of this
+	 * origin can send.
+	 */
+	dashboard.get("/portal/:token", async (c) => {
+		const opened = await portalGrant(c);
+		if (!opened) return expiredLink(c);
+		const { grant } = opened;
+		return render(c, {
+			title: "Open the portal?",
+			children: (
+				<>
+					<p>{`This link opens the ${grant.readOnly ? "read-only " : ""}portal of tenant ${grant.tenantId}.`}</p>
+					<p>Opening it signs this browser out of any other Edgehook session it has.</p>
+					<form method="post" action={c.req.path}>
+						<button type="submit">Open the portal</button>
+					</form>
+				</>
+			),
+		});
+	});
+	dashboard.post("/portal/:token", async (c) => {
+		// Checked here whatever the content type (Hono's csrf() only looks at form posts).
+		if (!postedFromThisOrigin(c)) {
+			return render(
 				c,
 				{
-					title: "Link expired",
-					children: <p>This portal link has expired or is not valid. Ask for a new one.</p>,
+					title: "Form refused",
+					children: <Notice kind="error">Forms must be sent from this site's own pages.</Notice>,
 				},
-				410,
+				403,
 			);
-		if (!grant) return expired();
-		const portal = { role: "portal" as const, tenantId: grant.tenantId, keyId: grant.keyId, readOnly: grant.readOnly };
-		if (!(await stillValid(c.env, portal))) return expired();
-		// Someone signed in with a key is not switched to another tenant's portal by merely following
-		// a link (a link anyone could send them): they confirm it with a form of their own session.
-		const current = await readSession(c);
-		if (current && current.role !== "portal") {
-			const confirmed = c.req.method === "POST" && csrfTokenMatches(single(await formOf(c), "_csrf"), current.csrf);
-			if (!confirmed) {
-				c.set("session", current);
-				return render(c, {
-					title: "Open the portal?",
-					children: (
-						<>
-							<p>{`You are signed in with a key. Opening this link signs you out and into the ${grant.readOnly ? "read-only " : ""}portal of tenant ${grant.tenantId}.`}</p>
-							<ActionForm session={current} action={c.req.path}>
-								<button type="submit">Open the portal</button>
-							</ActionForm>
-						</>
-					),
-				});
-			}
 		}
-		const session = await startSession(c, portal, grant.expiresAt);
+		const opened = await portalGrant(c);
+		if (!opened) return expiredLink(c);
+		const session = await startSession(c, opened.portal, opened.grant.expiresAt);
 		// Straight on to the view, so the token leaves the address bar and history.
 		return c.redirect(homeOf(session), 303);
-	};
-	dashboard.get("/portal/:token", openPortal);
-	dashboard.post("/portal/:token", openPortal);
+	});
 
 	dashboard.all(`${DASHBOARD}/*`, (c) => notFoundPage(c));
 	dashboard.onError((error, c) => {
@@ -279,6 +308,13 @@ export function createDashboard(fetchApi: ApiFetch) {
 		);
 	});
 	return dashboard;
+}
+
+/** Whether a post came from a page of this origin, by the headers a browser sets and a page cannot. */
+function postedFromThisOrigin(c: DashboardContext): boolean {
+	const fetchSite = c.req.header("sec-fetch-site");
+	if (fetchSite !== undefined) return fetchSite === "same-origin";
+	return c.req.header("origin") === new URL(c.req.url).origin;
 }
 
 const adminOnly = createMiddleware<DashboardEnv>(async (c, next) => {

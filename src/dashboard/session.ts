@@ -4,6 +4,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { apiKeys } from "../db/schema";
 import { controlDatabase } from "../db/tenant-database";
 import { DEFAULT_TENANT_ID, getTenantOr404 } from "../db/tenants";
+import { isRevoked, revokeSession } from "./revocations";
 import { randomToken, signToken, verifyToken } from "./tokens";
 
 /**
@@ -12,6 +13,8 @@ import { randomToken, signToken, verifyToken } from "./tokens";
  * its own tenant only.
  */
 export interface Session {
+	/** Random, so that signing out can revoke this one session (src/dashboard/revocations.ts). */
+	id: string;
 	role: "admin" | "tenant" | "portal";
 	tenantId: string | null;
 	keyId: string | null;
@@ -44,11 +47,12 @@ export function framedPortal(env: Env, session: Pick<Session, "role">): boolean 
 
 export async function startSession<E extends { Bindings: Env }>(
 	c: Context<E>,
-	fields: Omit<Session, "csrf" | "expiresAt">,
+	fields: Omit<Session, "id" | "csrf" | "expiresAt">,
 	expiresAt: number,
 ): Promise<Session> {
-	const session: Session = { ...fields, csrf: randomToken(), expiresAt };
+	const session: Session = { ...fields, id: randomToken(), csrf: randomToken(), expiresAt };
 	const token = await signToken(c.env, "session", {
+		sid: session.id,
 		role: session.role,
 		tenant: session.tenantId,
 		key: session.keyId,
@@ -68,7 +72,9 @@ export async function startSession<E extends { Bindings: Env }>(
 	return session;
 }
 
-export function endSession<E extends { Bindings: Env }>(c: Context<E>, session: Session): void {
+/** Signs out: the cookie is dropped from this browser and refused from anywhere else it was copied to. */
+export async function endSession<E extends { Bindings: Env }>(c: Context<E>, session: Session): Promise<void> {
+	await revokeSession(c.env, session.id, session.expiresAt);
 	// A browser only drops a cookie named with the attributes it was set with (a partitioned one in particular).
 	const framed = framedPortal(c.env, session);
 	deleteCookie(c, sessionCookieName(c.env), {
@@ -80,14 +86,16 @@ export function endSession<E extends { Bindings: Env }>(c: Context<E>, session: 
 }
 
 function parseClaims(claims: Record<string, unknown>): Session | null {
-	const { role, tenant, key, ro, csrf, exp } = claims;
+	const { sid, role, tenant, key, ro, csrf, exp } = claims;
 	if (role !== "admin" && role !== "tenant" && role !== "portal") return null;
-	if (typeof csrf !== "string" || typeof ro !== "boolean" || typeof exp !== "number") return null;
+	// A cookie from before sessions had ids cannot be signed out, so it is not accepted.
+	if (typeof sid !== "string" || typeof csrf !== "string" || typeof ro !== "boolean" || typeof exp !== "number")
+		return null;
 	const tenantId = typeof tenant === "string" ? tenant : null;
 	const keyId = typeof key === "string" ? key : null;
 	if (role !== "admin" && tenantId === null) return null;
 	if (role === "tenant" && keyId === null) return null;
-	return { role, tenantId, keyId, readOnly: ro, csrf, expiresAt: exp };
+	return { id: sid, role, tenantId, keyId, readOnly: ro, csrf, expiresAt: exp };
 }
 
 /** Whether the tenant exists and is not being deleted. */
@@ -114,12 +122,12 @@ export async function stillValid(env: Env, session: Pick<Session, "role" | "tena
 	return key !== undefined;
 }
 
-/** The request's session, or null when it has none, a forged or expired one, or one whose key was revoked. */
+/** The request's session, or null when it has none, a forged, expired or signed-out one, or one whose key was revoked. */
 export async function readSession<E extends { Bindings: Env }>(c: Context<E>): Promise<Session | null> {
 	const token = getCookie(c, sessionCookieName(c.env));
 	if (!token) return null;
 	const claims = await verifyToken(c.env, "session", token);
 	const session = claims === null ? null : parseClaims(claims);
-	if (session === null || !(await stillValid(c.env, session))) return null;
+	if (session === null || (await isRevoked(c.env, session.id)) || !(await stillValid(c.env, session))) return null;
 	return session;
 }

@@ -22,6 +22,8 @@ import { CHANNELS, TEMPLATED_CHANNELS } from "../channels/targets";
  *   It lets the sweeper find retries left pending past their due time
  *   without scanning the log.
  * - tasks, sweep_cursors: written a few times per background task or sweep.
+ * - revoked_sessions: one row per dashboard sign-out, removed by the daily
+ *   retention once the session would have expired anyway.
  *
  * Tables keyed by text are WITHOUT ROWID (added to the generated migration by
  * hand, drizzle-kit cannot express it): a rowid table would keep a second,
@@ -182,6 +184,17 @@ export const tasks = sqliteTable(
 export const sweepCursors = sqliteTable("sweep_cursors", {
 	name: text("name").primaryKey(),
 	value: integer("value").notNull(),
+});
+
+/**
+ * Dashboard sessions ended before their cookie expires (sign-out). Session
+ * cookies are signed and otherwise stateless, so this list is what makes a
+ * copied cookie useless after sign-out; isolates cache it (src/dashboard/session.ts).
+ */
+export const revokedSessions = sqliteTable("revoked_sessions", {
+	sessionId: text("session_id").primaryKey(),
+	/** When the cookie would have expired: after that the row has nothing left to refuse. */
+	expiresAt: integer("expires_at").notNull(),
 });
 
 export const eventTypes = sqliteTable(

@@ -513,7 +513,11 @@ describe("read-only portal", () => {
 			readOnly: true,
 			expiresAt: Date.now() + 60_000,
 		});
-		const opened = await exports.default.fetch(`${ORIGIN}/portal/${token}`, { redirect: "manual" });
+		const opened = await exports.default.fetch(`${ORIGIN}/portal/${token}`, {
+			method: "POST",
+			headers: { origin: ORIGIN, "content-type": "application/x-www-form-urlencoded" },
+			redirect: "manual",
+		});
 		expect(opened.status).toBe(303);
 		const cookie = sessionCookie(opened.headers.get("set-cookie"));
 

@@ -149,6 +149,52 @@ describe("dashboard sessions", () => {
 		expect(signOut.status).toBe(303);
 		expect(signOut.headers.get("set-cookie")).toMatch(new RegExp(`${COOKIE}=;`));
 	});
+
+	it("ends a session for good on sign-out: the same cookie replayed reads and saves nothing", async () => {
+		const tenant = await tenantWithKey();
+		for (const key of [ADMIN_KEY, tenant.key]) {
+			const cookie = await signIn(key);
+			const home = (await browse("GET", "/dashboard", { cookie })).headers.get("location") ?? "";
+			expect((await browse("GET", home, { cookie })).status).toBe(200);
+			expect((await browse("POST", "/dashboard/sign-out", { cookie, form: { _csrf: csrfOf(cookie) } })).status).toBe(
+				303,
+			);
+			const replayedPage = await browse("GET", home, { cookie });
+			expect(replayedPage.status).toBe(302);
+			expect(replayedPage.headers.get("location")).toBe("/dashboard/sign-in");
+			const replayedForm = await browse("POST", "/dashboard/sign-out", { cookie, form: { _csrf: csrfOf(cookie) } });
+			expect(replayedForm.status).toBe(401);
+		}
+		// Another session of the same key is not signed out with it.
+		const first = await signIn(ADMIN_KEY);
+		const second = await signIn(ADMIN_KEY);
+		await browse("POST", "/dashboard/sign-out", { cookie: first, form: { _csrf: csrfOf(first) } });
+		expect((await browse("GET", "/dashboard/tenants", { cookie: second })).status).toBe(200);
+	});
+
+	it("throttles failed sign-ins per address, even the right key for a while", async () => {
+		const address = "198.51.100.20";
+		const limit = Number(env.TEST_AUTH_FAILURE_LIMIT);
+		const attempt = (apiKey: string) =>
+			exports.default.fetch(`${ORIGIN}/dashboard/sign-in`, {
+				method: "POST",
+				headers: {
+					origin: ORIGIN,
+					"cf-connecting-ip": address,
+					"content-type": "application/x-www-form-urlencoded",
+				},
+				body: new URLSearchParams({ api_key: apiKey }).toString(),
+				redirect: "manual",
+			});
+		for (let tries = 0; tries < limit; tries++) expect((await attempt(`wrong-${tries}`)).status).toBe(401);
+		const throttled = await attempt("wrong-again");
+		expect(throttled.status).toBe(429);
+		expect(throttled.headers.get("retry-after")).toBe("60");
+		expect(await throttled.text()).toContain("too many failed sign-ins from this address");
+		const rightKey = await attempt(ADMIN_KEY);
+		expect(rightKey.status).toBe(429);
+		expect(rightKey.headers.get("set-cookie")).toBeNull();
+	});
 });
 
 describe("dashboard robustness", () => {
@@ -167,7 +213,7 @@ describe("portal links", () => {
 		const made = await api("POST", "/v1/portal-links", { auth: a.key, body: { read_only: false } });
 		expect(made.status).toBe(201);
 		const path = new URL(String(record(made.body).url)).pathname;
-		const opened = await browse("GET", path);
+		const opened = await browse("POST", path, { form: {} });
 		expect(opened.status).toBe(303);
 		const cookie = sessionCookie(opened);
 		expect((await browse("GET", `/dashboard/t/${a.tenantId}/endpoints`, { cookie })).status).toBe(200);
@@ -178,23 +224,58 @@ describe("portal links", () => {
 		expect(afterRevoke.headers.get("location")).toBe("/dashboard/sign-in");
 	});
 
-	it("asks someone signed in with a key before switching them into a portal", async () => {
+	it("never changes the session on following a link, whatever cookie arrives: a same-origin post does", async () => {
 		const a = await tenantWithKey();
-		const admin = await signIn(ADMIN_KEY);
+		const b = await tenantWithKey();
 		const token = await createPortalToken(env, {
 			tenantId: a.tenantId,
 			keyId: null,
 			readOnly: false,
 			expiresAt: Date.now() + 60_000,
 		});
-		const asked = await browse("GET", `/portal/${token}`, { cookie: admin });
-		expect(asked.status).toBe(200);
-		expect(asked.text).toContain("Open the portal?");
-		expect(asked.headers.get("set-cookie")).toBeNull();
-		expect(
-			(await browse("POST", `/portal/${token}`, { cookie: admin, form: {} })).headers.get("set-cookie"),
-		).toBeNull();
-		const confirmed = await browse("POST", `/portal/${token}`, { cookie: admin, form: { _csrf: csrfOf(admin) } });
+		const otherPortal = await createPortalToken(env, {
+			tenantId: b.tenantId,
+			keyId: null,
+			readOnly: false,
+			expiresAt: Date.now() + 60_000,
+		});
+		const admin = await signIn(ADMIN_KEY);
+		const portalB = sessionCookie(await browse("POST", `/portal/${otherPortal}`, { form: {} }));
+		// A cross-site navigation arrives without the SameSite=Strict cookie: none, an operator's, another portal's.
+		for (const cookie of [undefined, admin, portalB]) {
+			const asked = await browse("GET", `/portal/${token}`, cookie === undefined ? {} : { cookie });
+			expect(asked.status).toBe(200);
+			expect(asked.text).toContain("Open the portal?");
+			expect(asked.text).toContain(`portal of tenant ${a.tenantId}`);
+			expect(asked.text).toContain(`<form method="post" action="/portal/${token}">`);
+			expect(asked.headers.get("set-cookie")).toBeNull();
+		}
+		// Only a page of this origin can send the post that starts the session.
+		const refused: Parameters<typeof browse>[2][] = [
+			{ cookie: admin, form: {}, origin: "https://evil.example" },
+			{ form: {}, origin: null },
+		];
+		for (const options of refused) {
+			const page = await browse("POST", `/portal/${token}`, options);
+			expect(page.status).toBe(403);
+			expect(page.headers.get("set-cookie")).toBeNull();
+		}
+		const crossSiteFetch = await exports.default.fetch(`${ORIGIN}/portal/${token}`, {
+			method: "POST",
+			headers: { "sec-fetch-site": "cross-site", "content-type": "application/json" },
+			body: "{}",
+			redirect: "manual",
+		});
+		expect(crossSiteFetch.status).toBe(403);
+		expect(crossSiteFetch.headers.get("set-cookie")).toBeNull();
+		const sameOrigin = await exports.default.fetch(`${ORIGIN}/portal/${token}`, {
+			method: "POST",
+			headers: { "sec-fetch-site": "same-origin", "content-type": "application/x-www-form-urlencoded" },
+			body: "",
+			redirect: "manual",
+		});
+		expect(sameOrigin.status).toBe(303);
+		const confirmed = await browse("POST", `/portal/${token}`, { cookie: admin, form: {} });
 		expect(confirmed.status).toBe(303);
 		expect(confirmed.headers.get("location")).toBe(`/dashboard/t/${a.tenantId}/endpoints`);
 		expect(sessionCookie(confirmed)).not.toBe(admin);
@@ -209,7 +290,7 @@ describe("portal links", () => {
 			readOnly: true,
 			expiresAt: Date.now() + 60_000,
 		});
-		const opened = await browse("GET", `/portal/${token}`);
+		const opened = await browse("POST", `/portal/${token}`, { form: {} });
 		expect(opened.status).toBe(303);
 		expect(opened.headers.get("location")).toBe(`/dashboard/t/${a.tenantId}/endpoints`);
 		expect(opened.headers.get("referrer-policy")).toBe("no-referrer");
@@ -245,6 +326,8 @@ describe("portal links", () => {
 		const signOut = await browse("GET", "/dashboard/sign-out", { cookie });
 		expect(signOut.status).toBe(303);
 		expect(signOut.headers.get("set-cookie")).toMatch(new RegExp(`${COOKIE}=;.*Partitioned`));
+		const replayed = await browse("GET", `/dashboard/t/${a.tenantId}/endpoints`, { cookie });
+		expect(replayed.headers.get("location")).toBe("/dashboard/sign-in");
 	});
 
 	it("answers 410 to an expired, forged or deleted tenant's link", async () => {
