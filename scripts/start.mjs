@@ -1,6 +1,7 @@
 // `npm start`: everything a new user needs to run Edgehook locally, in order.
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { pipeRedacted } from "./lib/redact-log.mjs";
 
 const DEV_VARS = ".dev.vars";
 const BASE_URL = "http://127.0.0.1:8787";
@@ -29,7 +30,14 @@ console.log(`Local admin key (from ${DEV_VARS}): ${adminKey ?? "(ADMIN_API_KEY i
 console.log(`Dashboard: ${BASE_URL} (sign in with the admin key above)`);
 console.log(`Try: curl -H "Authorization: Bearer ${adminKey ?? "<key>"}" http://127.0.0.1:8787/v1/webhooks\n`);
 
-const dev = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", "8787"], { stdio: "inherit" });
+// wrangler's output goes through a filter that drops portal tokens from its request lines; keyboard
+// shortcuts still reach it, and colour stays on when this terminal has it.
+const dev = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", "8787"], {
+	stdio: ["inherit", "pipe", "pipe"],
+	env: process.stdout.isTTY ? { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? "1" } : process.env,
+});
+pipeRedacted(dev.stdout, process.stdout);
+pipeRedacted(dev.stderr, process.stderr);
 const stopCrons = fireCronsLocally(readCrons());
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => {
