@@ -3,13 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { adminKeyProblem } from "./auth/admin-key";
 import { authenticate } from "./auth/authenticate";
 import { internalPrincipal } from "./auth/internal";
-import {
-	authThrottled,
-	clientAddress,
-	countFailedAuth,
-	enforceRateLimit,
-	isAuthThrottled,
-} from "./auth/rate-limit";
+import { authThrottled, clientAddress, countFailedAuth, enforceRateLimit, isAuthThrottled } from "./auth/rate-limit";
 import { isTenantAdministration, tenantInScope } from "./auth/scope";
 import { createDashboard } from "./dashboard";
 import { tenantDatabase } from "./db/tenant-database";

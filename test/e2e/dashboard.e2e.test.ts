@@ -7,6 +7,8 @@
  * the way and written only with UPDATE_SCREENSHOTS=1.
  */
 
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { Browser, Locator, Page } from "playwright-core";
 import { Webhook as StandardWebhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -489,7 +491,7 @@ describe("dashboard in a real browser", () => {
 
 		// Opened by the customer in a browser of their own: the tenant's view, and nothing else.
 		const customer = await freshProfile();
-		await customer.goto(url);
+		await customer.openPortal(url);
 		expect(customer.path()).toBe(`/dashboard/t/${tenant.id}/endpoints`);
 		expect(await customer.heading()).toBe("Endpoints");
 		await customer.page.getByText("Portal check").waitFor();
@@ -501,7 +503,7 @@ describe("dashboard in a real browser", () => {
 		const expiresAt = Date.now() + 3_000;
 		const token = await mintPortalToken(adminKey, { tenant: tenant.id, ro: false, exp: expiresAt });
 		const shortLived = await freshProfile();
-		await shortLived.goto(`/portal/${token}`);
+		await shortLived.openPortal(`/portal/${token}`);
 		expect(shortLived.path()).toBe(`/dashboard/t/${tenant.id}/endpoints`);
 		expect(await shortLived.heading()).toBe("Endpoints");
 		await waitFor(
@@ -521,6 +523,34 @@ describe("dashboard in a real browser", () => {
 		expect((await tampered.goto(`/portal/${forged}`)).status()).toBe(410);
 	});
 
+	it("a portal link opened from another site leaves the operator's session alone and only offers a button", async () => {
+		const { tenant } = await tenantWithKey("Lure");
+		const token = await mintPortalToken(adminKey, { tenant: tenant.id, ro: false, exp: Date.now() + 60_000 });
+		const portalUrl = `${baseUrl}/portal/${token}`;
+		// Another site: localhost is not the same site as 127.0.0.1, so the SameSite=Strict cookie stays home.
+		const lure = createServer((_request, response) => {
+			response.writeHead(200, { "content-type": "text/html" });
+			response.end(`<!DOCTYPE html><script>location.href = ${JSON.stringify(portalUrl)};</script>`);
+		});
+		await new Promise<void>((resolve) => lure.listen(0, "127.0.0.1", resolve));
+		try {
+			const { port } = lure.address() as AddressInfo;
+			const victim = await signedIn(adminKey);
+			await Promise.all([
+				victim.page.waitForURL((shown) => shown.pathname.startsWith("/portal/"), { waitUntil: "load" }),
+				victim.page.goto(`http://localhost:${port}/`),
+			]);
+			expect(await victim.heading()).toBe("Open the portal?");
+			expect(await victim.page.getByText(`portal of tenant ${tenant.id}`).count()).toBe(1);
+			// Still the operator: the link changed nothing by being followed.
+			await victim.goto("/dashboard/tenants");
+			expect(victim.path()).toBe("/dashboard/tenants");
+			expect(await victim.heading()).toBe("Tenants");
+		} finally {
+			await new Promise((resolve) => lure.close(resolve));
+		}
+	});
+
 	it("a read-only portal link shows the tenant's pages with no form at all", async () => {
 		const hook = await receiver();
 		const { tenant, api } = await tenantWithKey("Read-only");
@@ -536,7 +566,7 @@ describe("dashboard in a real browser", () => {
 
 		const portal = await freshProfile();
 		const { page } = portal;
-		await portal.goto(link.url);
+		await portal.openPortal(link.url);
 		expect(portal.path()).toBe(`/dashboard/t/${tenant.id}/endpoints`);
 		expect(await page.locator("header .who").textContent()).toContain("read-only");
 		const pages = [

@@ -73,6 +73,15 @@ export class BrowserProfile {
 		return response;
 	}
 
+	/** Follows a portal link as its recipient does: the link's page, then its one button. */
+	async openPortal(url: string): Promise<void> {
+		await this.goto(url);
+		await Promise.all([
+			this.page.waitForURL((shown) => !shown.pathname.startsWith("/portal/"), { waitUntil: "load" }),
+			this.page.getByRole("button", { name: "Open the portal" }).click(),
+		]);
+	}
+
 	/** The path (and query) of the page the browser shows. */
 	path(): string {
 		const url = new URL(this.page.url());
