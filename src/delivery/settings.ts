@@ -1,3 +1,4 @@
+import { LIMITS_KEY } from "../tenants/limits";
 import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from "./retry-policy";
 
 /** Per-tenant delivery settings (SPEC "Tenants"); every field is optional. */
@@ -51,7 +52,11 @@ export function effectiveDeliveryPolicy(
 	};
 }
 
+/** The delivery settings of a tenant row's settings JSON, without the operator's limits stored beside them. */
 export function parseTenantSettings(json: string): TenantSettings {
 	const parsed: unknown = JSON.parse(json);
-	return typeof parsed === "object" && parsed !== null ? (parsed as TenantSettings) : {};
+	if (typeof parsed !== "object" || parsed === null) return {};
+	const settings: Record<string, unknown> = { ...parsed };
+	delete settings[LIMITS_KEY];
+	return settings as TenantSettings;
 }

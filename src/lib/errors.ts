@@ -9,6 +9,7 @@ export type ErrorCode =
 	| "forbidden"
 	| "not_found"
 	| "conflict"
+	| "limit_reached"
 	| "payload_too_large"
 	| "unsupported_media_type"
 	| "rate_limited"
@@ -23,6 +24,14 @@ const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
 	forbidden: 403,
 	not_found: 404,
 	conflict: 409,
+	/*
+	 * 409, not 403 or 422: the request is allowed and valid, it conflicts with
+	 * the tenant's current count, and deleting one or the operator raising the
+	 * limit makes the same request succeed. 403 reads as a key problem and 422
+	 * as a field problem; 429 would tell clients to retry. Its own code tells it
+	 * apart from the other 409s (a name already taken).
+	 */
+	limit_reached: 409,
 	payload_too_large: 413,
 	unsupported_media_type: 415,
 	rate_limited: 429,

@@ -81,7 +81,7 @@ export async function purgeTenantSlice(env: Env, tenantId: string, nowMs: number
 	}
 
 	await db.delete(tasks).where(eq(tasks.tenantId, tenantId));
-	// At most MAX_TEMPLATES_PER_TENANT rows: one statement is a small slice.
+	// At most TENANT_LIMIT_CEILINGS.max_templates rows: one statement is a small slice.
 	await db.delete(templates).where(eq(templates.tenantId, tenantId));
 	const typeRows = await db
 		.delete(eventTypes)

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt } from "drizzle-orm";
 import type { Database } from "../../db/client";
+import { rowWhere, tenantCountBelow } from "../../db/limited-insert";
 import { type EventTypeRow, eventTypes } from "../../db/schema";
 import {
 	deliveryExhausted,
@@ -13,6 +14,7 @@ import {
 	type OperationalEventType,
 } from "../../delivery/operational-events";
 import { ApiError, notFound } from "../../lib/errors";
+import { limitReached, tenantLimits } from "../../tenants/limits";
 import { EventTypeName } from "../events/schemas";
 import { createRouter, errorResponses, iso, jsonBody, jsonContent, PaginationQuery } from "../shared";
 
@@ -151,6 +153,8 @@ const createRouteConfig = createRoute({
 	path: "/v1/event-types",
 	tags: ["Event types"],
 	summary: "Add an event type to the catalog",
+	description:
+		"409 `conflict` when the name is taken; 409 `limit_reached` when the catalog already holds the tenant's `max_event_types` (the built-in types do not count). Nothing is stored.",
 	request: { body: jsonBody(EventTypeIn) },
 	responses: {
 		201: jsonContent(EventTypeOut, "The event type"),
@@ -207,19 +211,33 @@ export const eventTypeRoutes = createRouter()
 		if (isOperationalEventType(input.name)) {
 			throw new ApiError("conflict", `event type ${input.name} is built in: Edgehook sends it itself`);
 		}
+		const { max_event_types: limit } = await tenantLimits(c.env, c.var.tenantId);
+		// Counted inside the INSERT, so two creates at once cannot both take the last place.
 		const [row] = await c.var.db
 			.insert(eventTypes)
-			.values({
-				tenantId: c.var.tenantId,
-				name: input.name,
-				description: input.description ?? "",
-				schema: input.schema === undefined ? null : JSON.stringify(input.schema),
-				example: input.example === undefined ? null : JSON.stringify(input.example),
-				createdAt: Date.now(),
-			})
+			.select(
+				rowWhere(
+					eventTypes,
+					{
+						tenantId: c.var.tenantId,
+						name: input.name,
+						description: input.description ?? "",
+						schema: input.schema === undefined ? null : JSON.stringify(input.schema),
+						example: input.example === undefined ? null : JSON.stringify(input.example),
+						createdAt: Date.now(),
+					},
+					tenantCountBelow(eventTypes, eventTypes.tenantId, c.var.tenantId, limit),
+				),
+			)
 			.onConflictDoNothing()
 			.returning();
-		if (!row) throw new ApiError("conflict", `event type ${input.name} already exists`);
+		if (!row) {
+			// Nothing inserted: the name is taken (the answer even at the limit) or the catalog is full.
+			if (await catalogEntry(c.var.db, c.var.tenantId, input.name)) {
+				throw new ApiError("conflict", `event type ${input.name} already exists`);
+			}
+			throw limitReached("max_event_types", limit);
+		}
 		return c.json(eventTypeOut(row), 201);
 	})
 	.openapi(patchRoute, async (c) => {

@@ -1,15 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import { TEMPLATED_CHANNELS } from "../../channels/targets";
 import { MAX_TRANSFORMATION_LENGTH, transformationProblem } from "../../channels/transform";
+import { rowWhere, tenantCountBelow } from "../../db/limited-insert";
 import { type TemplateRow, templates } from "../../db/schema";
-import { ApiError, notFound } from "../../lib/errors";
+import { notFound } from "../../lib/errors";
+import { limitReached, tenantLimits } from "../../tenants/limits";
 import { EVENT_TYPE_PATTERN } from "../events/schemas";
 import { createRouter, errorResponses, iso, jsonBody, jsonContent } from "../shared";
 import { validationFailed } from "../validation";
-
-/** Most templates a tenant may keep: each is read by every delivery batch of the tenant. */
-export const MAX_TEMPLATES_PER_TENANT = 200;
 
 const TemplateParams = z.object({
 	channel: z.enum(TEMPLATED_CHANNELS),
@@ -79,7 +78,7 @@ const putRoute = createRoute({
 	tags: ["Templates"],
 	summary: "Set the layout of a channel's messages for an event type",
 	description:
-		"Replaces the channel's built-in layout for the event type (or for every type, with *) in every endpoint of the channel that has no transformation of its own.",
+		"Replaces the channel's built-in layout for the event type (or for every type, with *) in every endpoint of the channel that has no transformation of its own. A new template past the tenant's `max_templates` answers 409 `limit_reached` and is not stored; replacing one that exists always works.",
 	request: { params: TemplateParams, body: jsonBody(TemplateIn) },
 	responses: {
 		200: jsonContent(TemplateOut, "The template as stored"),
@@ -123,24 +122,25 @@ export const templateRoutes = createRouter()
 		const { expression } = c.req.valid("json");
 		const problem = transformationProblem(expression);
 		if (problem !== null) throw validationFailed([{ field: "expression", message: problem }]);
-		const existing = await c.var.db
-			.select({ eventType: templates.eventType, channel: templates.channel })
-			.from(templates)
-			.where(eq(templates.tenantId, c.var.tenantId));
-		const replacing = existing.some((row) => row.channel === channel && row.eventType === eventType);
-		if (!replacing && existing.length >= MAX_TEMPLATES_PER_TENANT) {
-			throw new ApiError("conflict", `a tenant may keep at most ${MAX_TEMPLATES_PER_TENANT} templates`);
-		}
+		const { max_templates: limit } = await tenantLimits(c.env, c.var.tenantId);
 		const now = Date.now();
+		// Counted inside the INSERT, so two creates at once cannot both take the last place; a
+		// replacement passes at the limit, and the conflict clause turns it into an update.
 		const [row] = await c.var.db
 			.insert(templates)
-			.values({ tenantId: c.var.tenantId, channel, eventType, expression, createdAt: now, updatedAt: now })
+			.select(
+				rowWhere(
+					templates,
+					{ tenantId: c.var.tenantId, channel, eventType, expression, createdAt: now, updatedAt: now },
+					sql`(${tenantCountBelow(templates, templates.tenantId, c.var.tenantId, limit)} or exists (select 1 from ${templates} where ${templateWhere(c.var.tenantId, channel, eventType)}))`,
+				),
+			)
 			.onConflictDoUpdate({
 				target: [templates.tenantId, templates.channel, templates.eventType],
 				set: { expression, updatedAt: now },
 			})
 			.returning();
-		if (!row) throw new ApiError("internal_error", "the template was not stored");
+		if (!row) throw limitReached("max_templates", limit);
 		return c.json(templateOut(row), 200);
 	})
 	.openapi(deleteRoute, async (c) => {

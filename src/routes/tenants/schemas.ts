@@ -2,6 +2,13 @@ import { z } from "@hono/zod-openapi";
 import type { ApiKeyRow, TenantRow } from "../../db/schema";
 import { SIGNATURE_HEADER_FORBIDDEN } from "../../delivery/request";
 import { parseTenantSettings } from "../../delivery/settings";
+import {
+	DEFAULT_TENANT_LIMITS,
+	effectiveLimits,
+	storedLimitOverrides,
+	TENANT_LIMIT_CEILINGS,
+	type TenantLimitName,
+} from "../../tenants/limits";
 import { iso } from "../shared";
 import { HEADER_NAME, RetrySchedule, TimeoutMs } from "../webhooks/schemas";
 
@@ -49,14 +56,57 @@ const TenantSettingsPatch = z
 	})
 	.openapi("TenantSettingsPatch");
 
+function limitValue(name: TenantLimitName, noun: string) {
+	return z
+		.number()
+		.int()
+		.min(0)
+		.max(TENANT_LIMIT_CEILINGS[name])
+		.openapi({
+			description: `Most ${noun} the tenant may keep (default ${DEFAULT_TENANT_LIMITS[name]}); 0 allows none`,
+			example: DEFAULT_TENANT_LIMITS[name],
+		});
+}
+
+const MaxEndpoints = limitValue("max_endpoints", "endpoints");
+const MaxEventTypes = limitValue("max_event_types", "event types");
+const MaxTemplates = limitValue("max_templates", "templates");
+
+/** The limits a tenant has, its own or the defaults. */
+export const TenantLimitsSchema = z
+	.object({ max_endpoints: MaxEndpoints, max_event_types: MaxEventTypes, max_templates: MaxTemplates })
+	.openapi("TenantLimits");
+
+/** Limits given when a tenant is created; a missing one is the default. */
+const TenantLimitsIn = z
+	.strictObject({
+		max_endpoints: MaxEndpoints.optional(),
+		max_event_types: MaxEventTypes.optional(),
+		max_templates: MaxTemplates.optional(),
+	})
+	.openapi("TenantLimitsIn");
+
+/** A PATCH changes the limits it names; null puts one back to its default. */
+const TenantLimitsPatch = z
+	.strictObject({
+		max_endpoints: MaxEndpoints.nullable().optional(),
+		max_event_types: MaxEventTypes.nullable().optional(),
+		max_templates: MaxTemplates.nullable().optional(),
+	})
+	.openapi("TenantLimitsPatch");
+
 const TenantName = z.string().min(1).max(200).openapi({ example: "Acme Corp" });
 
 export const TenantIn = z
-	.strictObject({ name: TenantName, settings: TenantSettingsSchema.optional() })
+	.strictObject({ name: TenantName, settings: TenantSettingsSchema.optional(), limits: TenantLimitsIn.optional() })
 	.openapi("TenantIn");
 
 export const TenantPatch = z
-	.strictObject({ name: TenantName.optional(), settings: TenantSettingsPatch.optional() })
+	.strictObject({
+		name: TenantName.optional(),
+		settings: TenantSettingsPatch.optional(),
+		limits: TenantLimitsPatch.optional(),
+	})
 	.openapi("TenantPatch");
 
 export const TenantOut = z
@@ -64,6 +114,7 @@ export const TenantOut = z
 		id: z.string().openapi({ example: "ten_3k9x2m7q1c8v4b6n" }),
 		name: z.string(),
 		settings: TenantSettingsSchema,
+		limits: TenantLimitsSchema,
 		created_at: z.string(),
 		updated_at: z.string(),
 	})
@@ -74,6 +125,7 @@ export function tenantOut(row: TenantRow): z.infer<typeof TenantOut> {
 		id: row.id,
 		name: row.name,
 		settings: parseTenantSettings(row.settings),
+		limits: effectiveLimits(storedLimitOverrides(row.settings)),
 		created_at: iso(row.createdAt),
 		updated_at: iso(Math.max(row.updatedAt, row.createdAt)),
 	};

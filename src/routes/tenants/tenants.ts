@@ -6,6 +6,7 @@ import { controlDatabase } from "../../db/tenant-database";
 import { DEFAULT_TENANT_ID, getTenantOr404 } from "../../db/tenants";
 import { ApiError, notFound } from "../../lib/errors";
 import { newTenantId } from "../../lib/ids";
+import { patchedLimitOverrides, storedLimitOverrides, storedTenantSettings } from "../../tenants/limits";
 import { startTenantPurge } from "../../tenants/purge";
 import { createRouter, errorResponses, IdParam, jsonBody, jsonContent, PaginationQuery } from "../shared";
 import { patchedSettings, TenantIn, TenantOut, TenantPatch, tenantOut } from "./schemas";
@@ -17,6 +18,7 @@ const createTenantRoute = createRoute({
 	path: "/v1/tenants",
 	tags,
 	summary: "Create a tenant (admin key only)",
+	description: "`limits` left out are the defaults; only the admin key can change them, a tenant key cannot.",
 	request: { body: jsonBody(TenantIn) },
 	responses: { 201: jsonContent(TenantOut, "The tenant"), ...errorResponses(400, 401, 403, 415, 422) },
 });
@@ -49,8 +51,9 @@ const patchTenantRoute = createRoute({
 	method: "patch",
 	path: "/v1/tenants/{id}",
 	tags,
-	summary: "Rename a tenant or change its settings (admin key only)",
-	description: "`settings` fields named here replace the current ones; a field set to null goes back to its default.",
+	summary: "Rename a tenant or change its settings or limits (admin key only)",
+	description:
+		"`settings` and `limits` fields named here replace the current ones; a field set to null goes back to its default. A limit lowered below what the tenant already has keeps what exists and refuses new ones.",
 	request: { params: IdParam, body: jsonBody(TenantPatch) },
 	responses: { 200: jsonContent(TenantOut, "The tenant"), ...errorResponses(400, 401, 403, 404, 415, 422) },
 });
@@ -81,7 +84,7 @@ export const tenantRoutes = createRouter()
 			.values({
 				id: newTenantId(),
 				name: input.name,
-				settings: JSON.stringify(input.settings ?? {}),
+				settings: storedTenantSettings(input.settings ?? {}, input.limits ?? {}),
 				createdAt: now,
 				updatedAt: now,
 			})
@@ -113,7 +116,13 @@ export const tenantRoutes = createRouter()
 			.update(tenants)
 			.set({
 				name: patch.name,
-				settings: patch.settings && JSON.stringify(patchedSettings(existing.settings, patch.settings)),
+				settings:
+					patch.settings || patch.limits
+						? storedTenantSettings(
+								patchedSettings(existing.settings, patch.settings),
+								patchedLimitOverrides(storedLimitOverrides(existing.settings), patch.limits),
+							)
+						: undefined,
 				updatedAt: Date.now(),
 			})
 			.where(and(eq(tenants.id, id), isNull(tenants.deletedAt)))

@@ -1,8 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
+import { rowWhere, tenantCountBelow } from "../../db/limited-insert";
 import { endpoints } from "../../db/schema";
 import { generateSecret } from "../../delivery/signing";
-import { ApiError } from "../../lib/errors";
 import { newEndpointId } from "../../lib/ids";
+import { limitReached, tenantLimits } from "../../tenants/limits";
 import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";
 import { EndpointIn, EndpointOut, endpointOut } from "./schemas";
 import { assertEndpointTarget } from "./target";
@@ -12,10 +13,11 @@ const route = createRoute({
 	path: "/v1/webhooks",
 	tags: ["Webhooks"],
 	summary: "Create a webhook endpoint",
+	description: "409 `limit_reached` when the tenant already has its `max_endpoints`; nothing is stored.",
 	request: { body: jsonBody(EndpointIn) },
 	responses: {
 		201: jsonContent(EndpointOut, "The endpoint, with its secret in full"),
-		...errorResponses(400, 401, 415, 422),
+		...errorResponses(400, 401, 409, 415, 422),
 	},
 });
 
@@ -24,29 +26,37 @@ export const createWebhook = createRouter().openapi(route, async (c) => {
 	const channel = input.channel ?? "webhook";
 	assertEndpointTarget({ channel, url: input.url ?? null, to: input.to ?? null }, input.transformation ?? null, c.env);
 	const now = Date.now();
+	const { max_endpoints: limit } = await tenantLimits(c.env, c.var.tenantId);
+	// Counted inside the INSERT, so two creates at once cannot both take the last place.
 	const [row] = await c.var.db
 		.insert(endpoints)
-		.values({
-			tenantId: c.var.tenantId,
-			id: newEndpointId(),
-			url: input.url ?? "",
-			channel,
-			recipients: input.to ? JSON.stringify(input.to) : null,
-			transformation: input.transformation ?? null,
-			description: input.description ?? "",
-			events: JSON.stringify(input.events),
-			secret: input.secret ?? generateSecret(),
-			active: input.active ?? true,
-			headers: JSON.stringify(input.headers ?? {}),
-			metadata: JSON.stringify(input.metadata ?? {}),
-			retrySchedule: input.retry_schedule ? JSON.stringify(input.retry_schedule) : null,
-			timeoutMs: input.timeout_ms ?? null,
-			rateLimitPerSecond: input.rate_limit_per_second ?? null,
-			ordering: input.ordering ?? "unordered",
-			createdAt: now,
-			updatedAt: now,
-		})
+		.select(
+			rowWhere(
+				endpoints,
+				{
+					tenantId: c.var.tenantId,
+					id: newEndpointId(),
+					url: input.url ?? "",
+					channel,
+					recipients: input.to ? JSON.stringify(input.to) : null,
+					transformation: input.transformation ?? null,
+					description: input.description ?? "",
+					events: JSON.stringify(input.events),
+					secret: input.secret ?? generateSecret(),
+					active: input.active ?? true,
+					headers: JSON.stringify(input.headers ?? {}),
+					metadata: JSON.stringify(input.metadata ?? {}),
+					retrySchedule: input.retry_schedule ? JSON.stringify(input.retry_schedule) : null,
+					timeoutMs: input.timeout_ms ?? null,
+					rateLimitPerSecond: input.rate_limit_per_second ?? null,
+					ordering: input.ordering ?? "unordered",
+					createdAt: now,
+					updatedAt: now,
+				},
+				tenantCountBelow(endpoints, endpoints.tenantId, c.var.tenantId, limit),
+			),
+		)
 		.returning();
-	if (!row) throw new ApiError("internal_error", "the endpoint was not stored");
+	if (!row) throw limitReached("max_endpoints", limit);
 	return c.json(endpointOut(row, true), 201);
 });

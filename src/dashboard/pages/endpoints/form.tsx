@@ -543,7 +543,7 @@ async function refusedForm(
 		return render(
 			c,
 			{ title: form.title, section: "endpoints", children: <Notice kind="error">{result.message}</Notice> },
-			result.status === 429 ? 429 : 500,
+			result.status === 409 || result.status === 429 ? result.status : 500,
 		);
 	}
 	const shown = result ? formErrorsOf(result.fields, form.body) : form.errors;

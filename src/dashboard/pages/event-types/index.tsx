@@ -205,6 +205,9 @@ export function registerEventTypePages(dashboard: Hono<DashboardEnv>): void {
 		});
 		if (result.ok) return c.redirect(withQuery(tenantPath(c.var.tenantId, "/event-types"), { notice: "added" }), 303);
 		if (result.status === 422) return catalogPage(c, { draft, errors: formErrors(result.fields) }, 422);
+		if (result.status === 409 && result.code === "limit_reached") {
+			return catalogPage(c, { draft, errors: {}, error: result.message }, 409);
+		}
 		if (result.status === 409) return catalogPage(c, { draft, errors: { name: result.message } }, 409);
 		return catalogPage(c, { draft, errors: {}, error: result.message }, 500);
 	});

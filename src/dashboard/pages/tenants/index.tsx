@@ -4,6 +4,7 @@ import { KEY_CACHE_SECONDS } from "../../../auth/authenticate";
 import { DEFAULT_TENANT_ID } from "../../../db/tenants";
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from "../../../routes/portal-links";
 import type { ApiKeyCreated, ApiKeyOut, TenantOut } from "../../../routes/tenants/schemas";
+import { DEFAULT_TENANT_LIMITS, type TenantLimitName } from "../../../tenants/limits";
 import { ActionForm, Copyable, Field, type FieldErrors, Notice, Pager, Time } from "../../components";
 import { apiFailurePage, type DashboardContext, type DashboardEnv, formOf, render, single } from "../../context";
 import { DASHBOARD, tenantPath, withQuery } from "../../paths";
@@ -36,6 +37,7 @@ function tenantApi(id: string, rest = ""): string {
 const NOTICES: Record<string, string> = {
 	created: "Tenant created. Give it settings, an API key or a portal link below.",
 	saved: "Settings saved. New deliveries use them at once.",
+	limits_saved: "Limits saved. They apply to the next endpoint, event type or template the tenant creates.",
 	key_revoked: `API key revoked. It stops working within ${KEY_CACHE_SECONDS} seconds everywhere.`,
 	deleted: "Tenant deleted. Its data is being removed in the background.",
 };
@@ -61,7 +63,16 @@ async function tenantsPage(
 	// The built-in tenant heads the first page, whether or not the list holds its row.
 	if (!cursor) {
 		const listed = list.data.tenants.find((tenant) => tenant.id === DEFAULT_TENANT_ID);
-		rows.unshift(listed ?? { id: DEFAULT_TENANT_ID, name: "Default", settings: {}, created_at: "", updated_at: "" });
+		rows.unshift(
+			listed ?? {
+				id: DEFAULT_TENANT_ID,
+				name: "Default",
+				settings: {},
+				limits: { ...DEFAULT_TENANT_LIMITS },
+				created_at: "",
+				updated_at: "",
+			},
+		);
 	}
 	return render(
 		c,
@@ -157,9 +168,30 @@ function prefixOption(draft: SettingsDraft, explicit: boolean): string {
 	return draft.signature_prefix === "" ? "none" : "sha256=";
 }
 
+/** The limits form's values as typed: empty means the default. */
+type LimitsDraft = Record<TenantLimitName, string>;
+
+const LIMIT_FIELDS: { name: TenantLimitName; label: string }[] = [
+	{ name: "max_endpoints", label: "Endpoints" },
+	{ name: "max_event_types", label: "Event types" },
+	{ name: "max_templates", label: "Templates" },
+];
+
+/** A limit equal to the default shows as empty, so saving the form unchanged keeps following the default. */
+function limitsDraftOf(limits: Tenant["limits"]): LimitsDraft {
+	const shown = (name: TenantLimitName) => (limits[name] === DEFAULT_TENANT_LIMITS[name] ? "" : String(limits[name]));
+	return {
+		max_endpoints: shown("max_endpoints"),
+		max_event_types: shown("max_event_types"),
+		max_templates: shown("max_templates"),
+	};
+}
+
 interface TenantView {
 	tenant: Tenant;
 	draft: SettingsDraft;
+	limitsDraft: LimitsDraft;
+	limitErrors: FieldErrors;
 	/** Whether the prefix is set (the empty prefix is a choice, not the default). */
 	prefixSet: boolean;
 	errors: FieldErrors;
@@ -248,6 +280,40 @@ function SettingsForm(props: { c: DashboardContext; view: TenantView }) {
 				</div>
 			</ActionForm>
 		</>
+	);
+}
+
+function LimitsForm(props: { c: DashboardContext; view: TenantView }) {
+	const { c, view } = props;
+	return (
+		<ActionForm session={c.var.session} action={tenantPage(view.tenant.id, "/limits")} class="stack">
+			<p>
+				{`Most the tenant may keep; creating one more is refused with 409 limit_reached. Only you can change these, not the tenant's keys. Now: ${view.tenant.limits.max_endpoints} endpoints, ${view.tenant.limits.max_event_types} event types, ${view.tenant.limits.max_templates} templates.`}
+			</p>
+			{LIMIT_FIELDS.map((field) => (
+				<Field
+					label={field.label}
+					name={field.name}
+					errors={view.limitErrors}
+					hint={`Empty for the default, ${DEFAULT_TENANT_LIMITS[field.name]}.`}
+				>
+					{(described) => (
+						<input
+							type="number"
+							name={field.name}
+							value={view.limitsDraft[field.name]}
+							placeholder={String(DEFAULT_TENANT_LIMITS[field.name])}
+							min={0}
+							step={1}
+							{...described}
+						/>
+					)}
+				</Field>
+			))}
+			<div>
+				<button type="submit">Save limits</button>
+			</div>
+		</ActionForm>
 	);
 }
 
@@ -362,6 +428,8 @@ async function tenantSettingsPage(
 		draft: draftOf(tenant.name, settings),
 		prefixSet: settings.signature_prefix !== undefined,
 		errors: {},
+		limitsDraft: limitsDraftOf(tenant.limits),
+		limitErrors: {},
 		keyName: "",
 		keyErrors: {},
 		linkErrors: {},
@@ -388,6 +456,8 @@ async function tenantSettingsPage(
 					<h2>Settings</h2>
 					{preset ? <Notice>{`Preset loaded: ${preset.label}. Save settings to apply it.`}</Notice> : null}
 					<SettingsForm c={c} view={view} />
+					<h2>Limits</h2>
+					<LimitsForm c={c} view={view} />
 					<h2>API keys</h2>
 					{keysResult.ok ? (
 						<ApiKeys c={c} view={view} keys={keysResult.data.api_keys} />
@@ -434,6 +504,31 @@ function settingsPatch(draft: SettingsDraft, prefixChoice: string): Record<strin
 		retry_schedule: schedule.length === 0 ? null : schedule,
 		timeout_ms: draft.timeout_ms.trim() === "" ? null : numberOr(draft.timeout_ms),
 	};
+}
+
+/** The limits form as the PATCH's `limits`: an empty field puts the limit back to its default. */
+function limitsPatch(draft: LimitsDraft): Record<TenantLimitName, number | string | null> {
+	// A number the API checks; what is not a number goes as typed, so the API says what is wrong with it.
+	const value = (typed: string) => {
+		const trimmed = typed.trim();
+		if (trimmed === "") return null;
+		return Number.isFinite(Number(trimmed)) ? Number(trimmed) : trimmed;
+	};
+	return {
+		max_endpoints: value(draft.max_endpoints),
+		max_event_types: value(draft.max_event_types),
+		max_templates: value(draft.max_templates),
+	};
+}
+
+/** The API's field paths (`limits.max_endpoints`) mapped onto the limits form's fields. */
+function limitsErrors(fields: Record<string, string>): FieldErrors {
+	const errors: FieldErrors = {};
+	for (const [path, message] of Object.entries(fields)) {
+		const name = path.split(".")[1] ?? "max_endpoints";
+		errors[name] = errors[name] ? `${errors[name]}; ${message}` : message;
+	}
+	return errors;
 }
 
 /** The API's field paths (`settings.retry_schedule.0`) mapped onto the form's fields. */
@@ -483,6 +578,23 @@ export function registerTenantPages(dashboard: Hono<DashboardEnv>): void {
 			return tenantSettingsPage(c, { draft, prefixSet, errors: settingsErrors(result.fields) }, 422);
 		}
 		return tenantSettingsPage(c, { draft, prefixSet, error: result.message }, 500);
+	});
+
+	dashboard.post(`${TENANTS}/:id/limits`, async (c) => {
+		const id = c.req.param("id");
+		const fields = await formOf(c);
+		const limitsDraft: LimitsDraft = {
+			max_endpoints: single(fields, "max_endpoints"),
+			max_event_types: single(fields, "max_event_types"),
+			max_templates: single(fields, "max_templates"),
+		};
+		const result = await c.var.api.send<Tenant>("PATCH", tenantApi(id), { limits: limitsPatch(limitsDraft) });
+		if (result.ok) return c.redirect(withQuery(tenantPage(id), { notice: "limits_saved" }), 303);
+		if (result.status === 404) return apiFailurePage(c, result, "Tenant");
+		if (result.status === 422) {
+			return tenantSettingsPage(c, { limitsDraft, limitErrors: limitsErrors(result.fields) }, 422);
+		}
+		return tenantSettingsPage(c, { limitsDraft, error: result.message }, 500);
 	});
 
 	dashboard.post(`${TENANTS}/:id/api-keys`, async (c) => {
