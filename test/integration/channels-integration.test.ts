@@ -115,6 +115,51 @@ describe("channel endpoints", () => {
 		expect(discord.status).toBe(201);
 	});
 
+	it("in production refuses a chat URL that reads differently once resolved, on create and on PATCH", async () => {
+		const before = await count("endpoints");
+		for (const url of [
+			"https://discord.com/api/webhooks/../../x",
+			"https://discord.com/api/webhooks/%2e%2e/%2E%2e/x",
+			"https://discord.com/api/webhooks\\..\\..\\x",
+		]) {
+			const created = await productionCall("POST", "/v1/webhooks", { channel: "discord", url, events: ["a"] });
+			expect(created.status, url).toBe(422);
+			expect(details(created.body), url).toEqual([
+				{
+					field: "url",
+					message:
+						"must be a Discord webhook URL (https://discord.com/api/webhooks/ or https://discordapp.com/api/webhooks/ or https://ptb.discord.com/api/webhooks/ or https://canary.discord.com/api/webhooks/…), once its dot segments, escapes and backslashes are resolved",
+				},
+			]);
+		}
+		const staying = await productionCall("POST", "/v1/webhooks", {
+			channel: "slack",
+			url: "https://hooks.slack.com/services/T000/B000/../../../api/chat.postMessage",
+			events: ["a"],
+		});
+		expect(staying.status).toBe(422);
+		expect(details(staying.body)).toEqual([
+			{
+				field: "url",
+				message: expect.stringMatching(/^must be a Slack incoming-webhook URL as the service gives it: /),
+			},
+		]);
+		expect(await count("endpoints")).toBe(before);
+
+		const url = "https://discord.com/api/webhooks/123/abc";
+		const hook = record(
+			(await productionCall("POST", "/v1/webhooks", { channel: "discord", url, events: ["a"] })).body,
+		);
+		const patched = await productionCall("PATCH", `/v1/webhooks/${hook.id}`, {
+			url: "https://discord.com/api/webhooks/123/%2e%2e/%2e%2e/%2e%2e/x",
+		});
+		expect(patched.status).toBe(422);
+		expect(details(patched.body)).toEqual([
+			{ field: "url", message: expect.stringContaining("once its dot segments") },
+		]);
+		expect(record((await api("GET", `/v1/webhooks/${hook.id}`)).body).url).toBe(url);
+	});
+
 	it("lets a PATCH that leaves the target alone through, even when today's rules would refuse the stored URL", async () => {
 		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("kept")), events: ["a"] });
 		const patched = await productionCall("PATCH", `/v1/webhooks/${hook.id}`, { transformation: '{"a": 1}' });
