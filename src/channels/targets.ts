@@ -1,4 +1,4 @@
-import { targetUrlProblem } from "../delivery/target-url";
+import { maskTargetUrl, targetUrlProblem } from "../delivery/target-url";
 
 /** The ways an endpoint can receive its events. */
 export const CHANNELS = ["webhook", "slack", "discord", "email"] as const;
@@ -66,10 +66,12 @@ export function recipientsOf(endpoint: { recipients: string | null }): string[] 
 }
 
 /**
- * Where an endpoint sends, as one URI for operational events and logs: its
- * URL, or for the email channel a `mailto:` of its addresses (RFC 6068).
+ * Where an endpoint sends, as operational events say it: its URL masked
+ * (maskTargetUrl), because those events go to other endpoints and into the
+ * event log that read-only portals show, or for the email channel a
+ * `mailto:` of its addresses (RFC 6068), which are no credential.
  */
-export function endpointAddress(endpoint: { channel: Channel; url: string; recipients: string | null }): string {
-	if (endpoint.channel !== "email") return endpoint.url;
+export function maskedEndpointAddress(endpoint: { channel: Channel; url: string; recipients: string | null }): string {
+	if (endpoint.channel !== "email") return maskTargetUrl(endpoint.url);
 	return `mailto:${(recipientsOf(endpoint) ?? []).join(",")}`;
 }

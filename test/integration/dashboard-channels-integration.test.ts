@@ -495,6 +495,95 @@ describe("skipped and email deliveries", () => {
 	});
 });
 
+/** A read-only portal session on `tenant`, as a customer gets it by following the link. */
+async function readOnlyPortal(tenant: Tenant): Promise<string> {
+	const token = await createPortalToken(env, {
+		tenantId: tenant.id,
+		keyId: null,
+		readOnly: true,
+		expiresAt: Date.now() + 60_000,
+	});
+	const opened = await exports.default.fetch(`${ORIGIN}/portal/${token}`, { redirect: "manual" });
+	expect(opened.status).toBe(303);
+	return sessionCookie(opened.headers.get("set-cookie"));
+}
+
+/** Random letters and digits, long enough that finding them on a page means the credential leaked. */
+function credential(): string {
+	return crypto.randomUUID().replaceAll("-", "");
+}
+
+describe("endpoint URLs in a read-only portal", () => {
+	it("are masked on every page that shows an endpoint, a delivery or an event, and whole for a full session", async () => {
+		const tenant = await signedInTenant();
+		const slackToken = credential();
+		// A Slack URL's token is the last segment of its path, as on hooks.slack.com/services/T…/B…/<token>.
+		const slackUrl = `${receiverPath("ok", "services/T0ABC/B0DEF")}/${slackToken}`;
+		const queryToken = credential();
+		const tokenUrl = `${receiverPath("ok", uniqueName("query"))}?token=${queryToken}`;
+		const slack = await createVia(tenant, { channel: "slack", url: slackUrl, events: ["*"] });
+		const hook = await createVia(tenant, { url: tokenUrl, events: ["*"] });
+		const slackDelivery = await settledDelivery(tenant, slack.id, "order.created", { order: 1 });
+		const hookDelivery = await settledDelivery(tenant, hook.id, "order.paid", { order: 1 });
+		expect([slackDelivery.status, hookDelivery.status]).toEqual(["success", "success"]);
+		const receiver = new URL(slackUrl).origin;
+
+		const portal = await readOnlyPortal(tenant);
+		const pages = [
+			"/endpoints",
+			`/endpoints/${String(slack.id)}`,
+			`/endpoints/${String(hook.id)}`,
+			`/endpoints/${String(slack.id)}/deliveries`,
+			`/endpoints/${String(hook.id)}/deliveries`,
+			`/deliveries/${String(slackDelivery.id)}`,
+			`/deliveries/${String(hookDelivery.id)}`,
+			"/events",
+			`/events/${String(slackDelivery.event_id)}`,
+		];
+		for (const page of pages) {
+			const shown = await browse("GET", tenant.path(page), portal);
+			expect(shown.status, page).toBe(200);
+			expect(shown.text, page).not.toContain(slackToken);
+			expect(shown.text, page).not.toContain(queryToken);
+			expect(shown.text, page).not.toContain("services/T0ABC");
+		}
+		// What is left says where deliveries go: the host, and enough of the end to tell endpoints apart.
+		const list = decoded((await browse("GET", tenant.path("/endpoints"), portal)).text);
+		expect(list).toContain(`${receiver}/…${slackToken.slice(-4)}`);
+		expect(list).toContain(`${receiver}/…${queryToken.slice(-4)}`);
+
+		const full = decoded((await browse("GET", tenant.path("/endpoints"), tenant.cookie)).text);
+		expect(full).toContain(slackUrl);
+		expect(full).toContain(tokenUrl);
+		const fullPage = decoded((await browse("GET", tenant.path(`/endpoints/${String(slack.id)}`), tenant.cookie)).text);
+		expect(fullPage).toContain(slackUrl);
+	});
+
+	it("are masked in an operational event stored before Edgehook masked them there", async () => {
+		const tenant = await signedInTenant();
+		const slackToken = credential();
+		const slackUrl = `https://hooks.slack.com/services/T0ABC/B0DEF/${slackToken}`;
+		const eventId = `evt_${uniqueName("old")}`;
+		await env.DB.prepare(
+			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, 'endpoint.disabled', ?, '[]', ?)",
+		)
+			.bind(tenant.id, eventId, JSON.stringify({ endpoint_id: "hook_old", url: slackUrl, reason: "gone" }), Date.now())
+			.run();
+
+		const portal = await readOnlyPortal(tenant);
+		for (const page of ["/events", `/events/${eventId}`]) {
+			const shown = await browse("GET", tenant.path(page), portal);
+			expect(shown.status, page).toBe(200);
+			expect(shown.text, page).not.toContain(slackToken);
+		}
+		expect(decoded((await browse("GET", tenant.path(`/events/${eventId}`), portal)).text)).toContain(
+			`"url": "https://hooks.slack.com/…${slackToken.slice(-4)}"`,
+		);
+		// The tenant's own session reads its event log as it was stored.
+		expect((await browse("GET", tenant.path(`/events/${eventId}`), tenant.cookie)).text).toContain(slackToken);
+	});
+});
+
 describe("read-only portal", () => {
 	it("shows the transformation and the templates but no form to try, add or delete", async () => {
 		const tenant = await signedInTenant();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { endpointAddress, endpointUrlProblem } from "../../src/channels/targets";
+import { endpointUrlProblem, maskedEndpointAddress } from "../../src/channels/targets";
 
 describe("endpoint URLs by channel", () => {
 	it("hold Slack and Discord to their own webhook hosts in production only", () => {
@@ -16,6 +16,7 @@ describe("endpoint URLs by channel", () => {
 		// The general rules come first: a Slack URL must still be https.
 		expect(endpointUrlProblem("slack", "http://hooks.slack.com/services/x", "production")).toBe("must be an https URL");
 	});
+
 	it.each([
 		"https://discord.com/api/webhooks/../../x",
 		"https://discord.com/api/webhooks/%2e%2e/%2E%2E/x",
@@ -45,12 +46,16 @@ describe("endpoint URLs by channel", () => {
 	});
 });
 
-describe("endpointAddress", () => {
-	it("is the URL, or a mailto: of the addresses for email", () => {
-		expect(endpointAddress({ channel: "slack", url: "https://hooks.slack.com/x", recipients: null })).toBe(
-			"https://hooks.slack.com/x",
-		);
-		expect(endpointAddress({ channel: "email", url: "", recipients: '["a@example.com","b@example.com"]' })).toBe(
+describe("maskedEndpointAddress", () => {
+	it("is the URL masked, or a mailto: of the addresses for email", () => {
+		expect(
+			maskedEndpointAddress({
+				channel: "slack",
+				url: "https://hooks.slack.com/services/T0001/B0001/xoxwT0k3nT0k3nAbCd",
+				recipients: null,
+			}),
+		).toBe("https://hooks.slack.com/…AbCd");
+		expect(maskedEndpointAddress({ channel: "email", url: "", recipients: '["a@example.com","b@example.com"]' })).toBe(
 			"mailto:a@example.com,b@example.com",
 		);
 	});

@@ -48,5 +48,5 @@ export const createWebhook = createRouter().openapi(route, async (c) => {
 		})
 		.returning();
 	if (!row) throw new ApiError("internal_error", "the endpoint was not stored");
-	return c.json(endpointOut(row, true), 201);
+	return c.json(endpointOut(row, { revealSecret: true, hideCredentials: c.var.readOnly }), 201);
 });

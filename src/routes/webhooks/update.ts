@@ -69,7 +69,7 @@ export const updateWebhooks = createRouter()
 		if (existing.ordering === "ordered" && patch.ordering === "unordered") {
 			await schedulerFor(c.env, c.var.tenantId, id).releaseLine();
 		}
-		return c.json(endpointOut(row ?? existing, false), 200);
+		return c.json(endpointOut(row ?? existing, { revealSecret: false, hideCredentials: c.var.readOnly }), 200);
 	})
 	.openapi(deleteRoute, async (c) => {
 		const { id } = c.req.valid("param");
