@@ -94,6 +94,7 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	const channels: ChannelSetup = {
 		email: env.EMAIL,
 		emailFrom: env.EMAIL_FROM,
+		emailTenants: env.EMAIL_TENANTS,
 		publicBaseUrl: publicBaseUrl(env),
 		templates: context.templates,
 	};

@@ -1,6 +1,9 @@
+import { createExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { EMAIL_NOT_ALLOWED } from "../../src/channels/email-send";
 import { createPortalToken } from "../../src/dashboard/tokens";
+import worker from "../../src/index";
 import { api, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 /*
@@ -19,11 +22,13 @@ interface Page {
 	text: string;
 }
 
+/** A page as the browser gets it; `settings` changes the deployment's for this request alone. */
 async function browse(
 	method: "GET" | "POST",
 	path: string,
 	cookie: string,
 	form?: Record<string, string | string[]>,
+	settings?: Partial<Env>,
 ): Promise<Page> {
 	const headers: Record<string, string> = { cookie: `${COOKIE}=${cookie}`, origin: ORIGIN };
 	let body: string | undefined;
@@ -36,7 +41,14 @@ async function browse(
 		body = params.toString();
 		headers["content-type"] = "application/x-www-form-urlencoded";
 	}
-	const response = await exports.default.fetch(`${ORIGIN}${path}`, { method, headers, body, redirect: "manual" });
+	const response =
+		settings === undefined
+			? await exports.default.fetch(`${ORIGIN}${path}`, { method, headers, body, redirect: "manual" })
+			: await worker.fetch(
+					new Request(`${ORIGIN}${path}`, { method, headers, body }),
+					{ ...env, ...settings },
+					createExecutionContext(),
+				);
 	return { status: response.status, location: response.headers.get("location"), text: await response.text() };
 }
 
@@ -581,6 +593,38 @@ describe("endpoint URLs in a read-only portal", () => {
 		);
 		// The tenant's own session reads its event log as it was stored.
 		expect((await browse("GET", tenant.path(`/events/${eventId}`), tenant.cookie)).text).toContain(slackToken);
+	});
+});
+
+describe("email in the endpoint form", () => {
+	it("is not offered to a tenant that EMAIL_TENANTS leaves out, and is to one it names", async () => {
+		const tenant = await signedInTenant();
+		const left = await browse("GET", tenant.path("/endpoints/new"), tenant.cookie, undefined, {
+			EMAIL_TENANTS: "default, ten_someone_else",
+		});
+		expect(left.status).toBe(200);
+		expect(left.text).toContain('<option value="slack"');
+		expect(left.text).not.toContain('<option value="email"');
+		expect(left.text).not.toContain('<label for="field-to">To</label>');
+		expect(decoded(left.text)).not.toContain("email uses To instead");
+
+		const named = await browse("GET", tenant.path("/endpoints/new"), tenant.cookie, undefined, {
+			EMAIL_TENANTS: `default, ${tenant.id}`,
+		});
+		expect(named.text).toContain('<option value="email"');
+		expect(named.text).toContain('<label for="field-to">To</label>');
+
+		// A form sent anyway is refused with the reason next to the channel.
+		const sent = await browse(
+			"POST",
+			tenant.path("/endpoints"),
+			tenant.cookie,
+			{ ...ENDPOINT_FORM, channel: "email", url: "", to: "ops@example.com", transformation: "" },
+			{ EMAIL_TENANTS: "ten_someone_else" },
+		);
+		expect(sent.status).toBe(422);
+		expect(fieldError(sent, "channel")).toBe(EMAIL_NOT_ALLOWED);
+		expect(await webhooksOf(tenant)).toEqual([]);
 	});
 });
 

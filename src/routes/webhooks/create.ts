@@ -22,7 +22,10 @@ const route = createRoute({
 export const createWebhook = createRouter().openapi(route, async (c) => {
 	const input = c.req.valid("json");
 	const channel = input.channel ?? "webhook";
-	assertEndpointTarget({ channel, url: input.url ?? null, to: input.to ?? null }, input.transformation ?? null, c.env);
+	assertEndpointTarget({ channel, url: input.url ?? null, to: input.to ?? null }, input.transformation ?? null, {
+		env: c.env,
+		tenantId: c.var.tenantId,
+	});
 	const now = Date.now();
 	const [row] = await c.var.db
 		.insert(endpoints)

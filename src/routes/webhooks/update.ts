@@ -38,7 +38,10 @@ export const updateWebhooks = createRouter()
 		const url = patch.url ?? (channelChanged || existing.channel === "email" ? null : existing.url);
 		const to = patch.to ?? (channelChanged ? null : recipientsOf(existing));
 		const targetTouched = patch.channel !== undefined || patch.url !== undefined || patch.to !== undefined;
-		assertEndpointTarget(targetTouched ? { channel, url, to } : null, patch.transformation ?? null, c.env);
+		assertEndpointTarget(targetTouched ? { channel, url, to } : null, patch.transformation ?? null, {
+			env: c.env,
+			tenantId: c.var.tenantId,
+		});
 		const reactivated = patch.active === true && !existing.active;
 		const [row] = await c.var.db
 			.update(endpoints)
