@@ -2,7 +2,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { adminKeyProblem } from "./auth/admin-key";
 import { authenticate } from "./auth/authenticate";
-import { internalPrincipal } from "./auth/internal";
+import { internalCaller, readOnlyMay } from "./auth/internal";
 import { authThrottled, clientAddress, countFailedAuth, enforceRateLimit, isAuthThrottled } from "./auth/rate-limit";
 import { isTenantAdministration, tenantInScope } from "./auth/scope";
 import { createDashboard } from "./dashboard";
@@ -102,11 +102,16 @@ export function createApp() {
 	app.get("/docs", (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))));
 
 	const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
-		const internal = internalPrincipal(c.req.raw);
+		const internal = internalCaller(c.req.raw);
 		if (internal) {
-			c.set("principal", internal);
+			if (internal.readOnly && !readOnlyMay(c.req.method, c.req.path)) {
+				throw new ApiError("forbidden", "this portal link is read-only");
+			}
+			c.set("principal", internal.principal);
+			c.set("readOnly", internal.readOnly);
 			return next();
 		}
+		c.set("readOnly", false);
 		const authorization = c.req.header("authorization") ?? "";
 		const match = /^Bearer\s+(.+)$/i.exec(authorization);
 		if (!match?.[1]) throw new ApiError("unauthorized", "send Authorization: Bearer <API key>");
@@ -146,7 +151,7 @@ export function createApp() {
 			// The dashboard's calls get a bucket of their own, so browsing its pages cannot starve the key's integration.
 			await enforceRateLimit(
 				c.env,
-				internalPrincipal(c.req.raw) ? `dashboard:${c.var.principal.keyId}` : c.var.principal.keyId,
+				internalCaller(c.req.raw) ? `dashboard:${c.var.principal.keyId}` : c.var.principal.keyId,
 				c.req.method,
 				c.req.path,
 			);

@@ -1,21 +1,43 @@
 import type { Principal } from "./authenticate";
 
+/** Who an in-process request acts as, and whether it may only read. */
+export interface InternalCaller {
+	principal: Principal;
+	/**
+	 * A read-only portal: it may only read, and sees no credentials. The API
+	 * enforces both itself (src/app.ts), so no dashboard page can forget to.
+	 */
+	readOnly: boolean;
+}
+
 /*
  * The dashboard drives the API in-process, so that its pages go through the
  * very same routes, validation and tenant scoping as API clients. Its
- * requests carry the signed-in principal here, keyed by the Request object
+ * requests carry the signed-in caller here, keyed by the Request object
  * itself: nothing a client can send over the network can put an entry in
  * this map, unlike a header.
  */
-const principals = new WeakMap<Request, Principal>();
+const callers = new WeakMap<Request, InternalCaller>();
 
-/** Marks an in-process request as made by `principal`. */
-export function actAs(request: Request, principal: Principal): Request {
-	principals.set(request, principal);
+/** Marks an in-process request as made by `caller`. */
+export function actAs(request: Request, caller: InternalCaller): Request {
+	callers.set(request, caller);
 	return request;
 }
 
-/** The principal an in-process request acts as, if it is one. */
-export function internalPrincipal(request: Request): Principal | undefined {
-	return principals.get(request);
+/** The caller an in-process request acts as, if it is one. */
+export function internalCaller(request: Request): InternalCaller | undefined {
+	return callers.get(request);
+}
+
+/**
+ * Reads that hand out credentials: an endpoint's secret, and a delivery's
+ * rebuilt request with its signatures and custom header values. A read-only
+ * portal is for looking at deliveries, not for acting as the tenant's sender.
+ */
+const CREDENTIAL_READS = [/^\/v1\/webhooks\/[^/]+\/secret$/, /^\/v1\/deliveries\/[^/]+\/request$/];
+
+/** Whether a read-only caller may make this request: reads only, and none that hands out a credential. */
+export function readOnlyMay(method: string, path: string): boolean {
+	return method === "GET" && !CREDENTIAL_READS.some((pattern) => pattern.test(path));
 }

@@ -9,6 +9,31 @@ export function parseSender(configured: string): { address: string; header: stri
 	return /^[^<>\s@]+@[^<>\s@]+$/.test(text) ? { address: text, header: text } : null;
 }
 
+/**
+ * Whether the operator lets `tenantId` use the email channel. Its messages go
+ * out from EMAIL_FROM, the operator's own address, with the HTML a tenant
+ * writes, so EMAIL_TENANTS may name the tenants trusted with that (ids
+ * separated by spaces or commas); empty, it lets every tenant.
+ */
+export function emailAllowedFor(emailTenants: string | undefined, tenantId: string): boolean {
+	const named = (emailTenants ?? "").split(/[\s,]+/).filter((id) => id !== "");
+	return named.length === 0 || named.includes(tenantId);
+}
+
+/** Why a tenant not named in EMAIL_TENANTS has no email channel, for the API's answer and a delivery's error alike. */
+export const EMAIL_NOT_ALLOWED =
+	"the operator allows the email channel only for the tenants named in EMAIL_TENANTS, and this tenant is not one of them";
+
+/** Why `tenantId` cannot have email endpoints on this deployment (no usable sender, or not allowed), or null. */
+export function emailChannelProblem(env: Pick<Env, "EMAIL_FROM" | "EMAIL_TENANTS">, tenantId: string): string | null {
+	if (parseSender(env.EMAIL_FROM) === null) {
+		return env.EMAIL_FROM.trim() === ""
+			? "email needs a sender: this deployment has no EMAIL_FROM configured"
+			: "email needs a sender: this deployment's EMAIL_FROM is not an address";
+	}
+	return emailAllowedFor(env.EMAIL_TENANTS, tenantId) ? null : EMAIL_NOT_ALLOWED;
+}
+
 export interface EmailSendResult {
 	startedAtMs: number;
 	durationMs: number;

@@ -23,13 +23,6 @@ export interface ApiFailure {
 
 export type ApiResult<T> = { ok: true; status: number; data: T } | ApiFailure;
 
-/**
- * Reads that hand out credentials: an endpoint's secret, and a delivery's
- * rebuilt request with its signatures and custom header values. A read-only
- * portal is for looking at deliveries, not for acting as the tenant's sender.
- */
-const CREDENTIAL_READS = [/^\/v1\/webhooks\/[^/]+\/secret$/, /^\/v1\/deliveries\/[^/]+\/request$/];
-
 /** Who the API sees: the key's principal, or for a portal session its tenant alone. */
 export function principalOf(session: Session): Principal {
 	if (session.role === "admin") return { kind: "admin" };
@@ -58,7 +51,8 @@ export interface ApiCaller {
 /**
  * An API client acting as the session's principal on `tenantId` (the admin
  * names it with X-Tenant-Id, as an API client would). A read-only session can
- * only read: the pages offer no actions to it, and this refuses any that slip through.
+ * only read and sees no credentials: the pages offer no actions to it, and
+ * the API refuses any that slip through and masks what it answers.
  */
 export function apiFor(
 	fetchApi: ApiFetch,
@@ -70,9 +64,6 @@ export function apiFor(
 ): ApiCaller {
 	const principal = principalOf(session);
 	const call = async <T>(method: string, path: string, body?: unknown): Promise<ApiResult<T>> => {
-		if (session.readOnly && (method !== "GET" || CREDENTIAL_READS.some((pattern) => pattern.test(path)))) {
-			return { ok: false, status: 403, code: "forbidden", message: "this portal link is read-only", fields: {} };
-		}
 		const headers = new Headers({ accept: "application/json" });
 		if (tenantId !== null && session.role === "admin") headers.set("x-tenant-id", tenantId);
 		if (body !== undefined) headers.set("content-type", "application/json");
@@ -82,7 +73,7 @@ export function apiFor(
 				headers,
 				body: body === undefined ? null : JSON.stringify(body),
 			}),
-			principal,
+			{ principal, readOnly: session.readOnly },
 		);
 		const response = await fetchApi(request, env, ctx);
 		const text = await response.text();

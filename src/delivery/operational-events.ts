@@ -30,7 +30,7 @@ function iso(ms: number | null): string | null {
 /** The endpoint and the figures behind a decision about it: every operational event about an endpoint carries these. */
 export interface EndpointHealthFacts {
 	endpointId: string;
-	/** The endpoint's URL, or `mailto:` and its addresses for the email channel. */
+	/** Where the endpoint sends, masked: maskedEndpointAddress (src/channels/targets.ts). */
 	url: string;
 	failuresInRow: number;
 	failingSince: number | null;
@@ -95,6 +95,7 @@ export function deliveryExhausted(
 		eventId: string;
 		eventType: string;
 		endpointId: string;
+		/** Masked, as in EndpointHealthFacts. */
 		url: string;
 		attempts: number;
 		lastStatusCode: number | null;

@@ -275,3 +275,36 @@ export function targetUrlProblem(raw: string, environment: string): string | nul
 	if (url.protocol !== "https:") return "must be an https URL";
 	return hostProblem(url.hostname);
 }
+
+/** How many characters of a masked URL's path and query stay visible, to tell endpoints apart. */
+const MASK_TAIL_LENGTH = 4;
+/** The tail is shown only when at least this many characters stay hidden in front of it. */
+const MASK_HIDDEN_AT_LEAST = 12;
+/** A URL this function has already masked, which masking again must leave as it is. */
+const ALREADY_MASKED = /^https?:\/\/[^/?#@\s]+\/…[^/?#\s]{0,4}$/u;
+
+/**
+ * A target URL as shown to whoever may not see credentials (a read-only
+ * portal, the operational events sent to other endpoints): its scheme and
+ * host, then `…` and the last few characters of the rest.
+ *
+ * Slack and Discord webhook URLs carry their token in the path, and many
+ * receivers take one in the query or the user name, so anything after the
+ * host is a bearer credential as far as this can tell: only the host, which
+ * says where deliveries go, is kept whole.
+ */
+export function maskTargetUrl(raw: string): string {
+	if (ALREADY_MASKED.test(raw)) return raw;
+	let url: URL;
+	try {
+		url = new URL(raw);
+	} catch {
+		return "…";
+	}
+	if (url.protocol !== "https:" && url.protocol !== "http:") return "…";
+	const origin = `${url.protocol}//${url.host}/`;
+	const rest = `${url.pathname}${url.search}${url.hash}`;
+	if (rest === "/" && url.username === "" && url.password === "") return origin;
+	const tail = rest.length >= MASK_HIDDEN_AT_LEAST + MASK_TAIL_LENGTH ? rest.slice(-MASK_TAIL_LENGTH) : "";
+	return `${origin}…${tail}`;
+}

@@ -1,5 +1,5 @@
 import type { EmailContent } from "../channels/email-content";
-import { sendEmail } from "../channels/email-send";
+import { EMAIL_NOT_ALLOWED, emailAllowedFor, sendEmail } from "../channels/email-send";
 import { type RenderedMessage, type RenderInput, renderMessage, type TemplateLookup } from "../channels/render";
 import { endpointUrlProblem, recipientsOf } from "../channels/targets";
 import type { DeliveryRow, EndpointRow, EventRow } from "../db/schema";
@@ -73,6 +73,8 @@ export interface ChannelSetup {
 	email: SendEmail;
 	/** EMAIL_FROM: the sender of the email channel's messages. */
 	emailFrom: string;
+	/** EMAIL_TENANTS: the tenants that may use the email channel; empty for all. */
+	emailTenants: string;
 	publicBaseUrl: string;
 	templates: TemplateLookup;
 }
@@ -205,6 +207,8 @@ async function attemptEmail(
 	channels: ChannelSetup,
 	policy: { retrySchedule: readonly number[]; timeoutMs: number },
 ): Promise<Outcome> {
+	// Refused like a missing sender: retrying would not change it, and the recipients are not to blame.
+	if (!emailAllowedFor(channels.emailTenants, planned.tenantId)) return refuseTarget(planned, EMAIL_NOT_ALLOWED);
 	const recipients = recipientsOf(endpoint) ?? [];
 	const attemptId = newAttemptId();
 	const sent = await sendEmail({

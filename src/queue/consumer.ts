@@ -1,5 +1,5 @@
 import { publicBaseUrl } from "../channels/render";
-import { endpointAddress } from "../channels/targets";
+import { maskedEndpointAddress } from "../channels/targets";
 import { openDatabase } from "../db/client";
 import { failCancelledDeliveries } from "../db/deliveries";
 import { tenantD1 } from "../db/tenant-database";
@@ -94,6 +94,7 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	const channels: ChannelSetup = {
 		email: env.EMAIL,
 		emailFrom: env.EMAIL_FROM,
+		emailTenants: env.EMAIL_TENANTS,
 		publicBaseUrl: publicBaseUrl(env),
 		templates: context.templates,
 	};
@@ -202,7 +203,7 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 			reason: outcome.disableEndpoint,
 			facts: {
 				endpointId: endpoint.id,
-				url: endpointAddress(endpoint),
+				url: maskedEndpointAddress(endpoint),
 				failuresInRow: 1,
 				failingSince: endpoint.failingSince,
 				lastStatusCode: outcome.record?.status_code ?? null,

@@ -1,4 +1,4 @@
-import { endpointAddress } from "../channels/targets";
+import { maskedEndpointAddress } from "../channels/targets";
 import type { EndpointRow } from "../db/schema";
 import {
 	deliveryExhausted,
@@ -161,7 +161,7 @@ export interface HealthFollowUp {
 function factsOf(endpoint: EndpointRow, circuit: CircuitState): EndpointHealthFacts {
 	return {
 		endpointId: endpoint.id,
-		url: endpointAddress(endpoint),
+		url: maskedEndpointAddress(endpoint),
 		failuresInRow: circuit.failuresInRow,
 		failingSince: circuit.failingSince,
 		lastStatusCode: circuit.lastStatusCode,
@@ -266,7 +266,7 @@ export function exhaustedDeliveries(outcomes: readonly Outcome[], endpointOf: En
 				eventId: planned.event.id,
 				eventType: planned.event.type,
 				endpointId: planned.endpointId,
-				url: endpointAddress(endpoint),
+				url: maskedEndpointAddress(endpoint),
 				attempts: planned.attempt,
 				lastStatusCode: outcome.record?.status_code ?? null,
 				lastError: outcome.error,

@@ -8,6 +8,11 @@ export interface AppEnv {
 	Variables: {
 		requestId: string;
 		principal: Principal;
+		/**
+		 * A read-only portal's in-process call (src/auth/internal.ts): it sees no
+		 * credentials, so what the routes answer masks them (endpoint URLs too).
+		 */
+		readOnly: boolean;
 		/** The tenant the request acts on: the key's own, or the one the admin key names. */
 		tenantId: string;
 		/** The tenant's database (src/db/tenant-database.ts). */

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { EMAIL_NOT_ALLOWED } from "../../src/channels/email-send";
 import { MAX_EVALUATION_STEPS, MAX_OUTPUT_BYTES, runTransformation } from "../../src/channels/transform";
 import { deliveryId } from "../../src/lib/ids";
 import {
@@ -113,6 +114,51 @@ describe("channel endpoints", () => {
 			events: ["a"],
 		});
 		expect(discord.status).toBe(201);
+	});
+
+	it("in production refuses a chat URL that reads differently once resolved, on create and on PATCH", async () => {
+		const before = await count("endpoints");
+		for (const url of [
+			"https://discord.com/api/webhooks/../../x",
+			"https://discord.com/api/webhooks/%2e%2e/%2E%2e/x",
+			"https://discord.com/api/webhooks\\..\\..\\x",
+		]) {
+			const created = await productionCall("POST", "/v1/webhooks", { channel: "discord", url, events: ["a"] });
+			expect(created.status, url).toBe(422);
+			expect(details(created.body), url).toEqual([
+				{
+					field: "url",
+					message:
+						"must be a Discord webhook URL (https://discord.com/api/webhooks/ or https://discordapp.com/api/webhooks/ or https://ptb.discord.com/api/webhooks/ or https://canary.discord.com/api/webhooks/…), once its dot segments, escapes and backslashes are resolved",
+				},
+			]);
+		}
+		const staying = await productionCall("POST", "/v1/webhooks", {
+			channel: "slack",
+			url: "https://hooks.slack.com/services/T000/B000/../../../api/chat.postMessage",
+			events: ["a"],
+		});
+		expect(staying.status).toBe(422);
+		expect(details(staying.body)).toEqual([
+			{
+				field: "url",
+				message: expect.stringMatching(/^must be a Slack incoming-webhook URL as the service gives it: /),
+			},
+		]);
+		expect(await count("endpoints")).toBe(before);
+
+		const url = "https://discord.com/api/webhooks/123/abc";
+		const hook = record(
+			(await productionCall("POST", "/v1/webhooks", { channel: "discord", url, events: ["a"] })).body,
+		);
+		const patched = await productionCall("PATCH", `/v1/webhooks/${hook.id}`, {
+			url: "https://discord.com/api/webhooks/123/%2e%2e/%2e%2e/%2e%2e/x",
+		});
+		expect(patched.status).toBe(422);
+		expect(details(patched.body)).toEqual([
+			{ field: "url", message: expect.stringContaining("once its dot segments") },
+		]);
+		expect(record((await api("GET", `/v1/webhooks/${hook.id}`)).body).url).toBe(url);
 	});
 
 	it("lets a PATCH that leaves the target alone through, even when today's rules would refuse the stored URL", async () => {
@@ -544,6 +590,52 @@ describe("the email channel", () => {
 		expect(details(refused.body)).toEqual([
 			{ field: "channel", message: "email needs a sender: this deployment's EMAIL_FROM is not an address" },
 		]);
+	});
+
+	it("is refused to a tenant EMAIL_TENANTS leaves out, on create and on a PATCH of its target", async () => {
+		const email = { channel: "email", to: ["a@example.com"], events: ["a"] };
+		const refused = await callWithSettings({ EMAIL_TENANTS: "ten_someone_else" }, "POST", "/v1/webhooks", email);
+		expect(refused.status).toBe(422);
+		expect(details(refused.body)).toEqual([{ field: "channel", message: EMAIL_NOT_ALLOWED }]);
+		expect(EMAIL_NOT_ALLOWED).toMatch(/^the operator allows the email channel only for the tenants named in/);
+
+		const named = await callWithSettings({ EMAIL_TENANTS: "ten_someone_else, default" }, "POST", "/v1/webhooks", email);
+		expect(named.status).toBe(201);
+		const id = String(record(named.body).id);
+		const moved = await callWithSettings({ EMAIL_TENANTS: "ten_someone_else" }, "PATCH", `/v1/webhooks/${id}`, {
+			to: ["b@example.com"],
+		});
+		expect(moved.status).toBe(422);
+		expect(details(moved.body)).toEqual([{ field: "channel", message: EMAIL_NOT_ALLOWED }]);
+		// What does not touch the target stays editable, so the tenant can still disable or describe it.
+		const described = await callWithSettings({ EMAIL_TENANTS: "ten_someone_else" }, "PATCH", `/v1/webhooks/${id}`, {
+			description: "kept",
+		});
+		expect(described.status).toBe(200);
+	});
+
+	it("sends nothing for the email endpoints of a tenant EMAIL_TENANTS no longer names, without a retry", async () => {
+		const type = uniqueName("mail.notallowed").replace(/-/g, "_");
+		const hook = await createWebhook({ channel: "email", to: ["a@example.com"], events: [type] });
+		const event = await storeEventDirectly("default", type, [hook.id]);
+		const handedOver: unknown[] = [];
+		const recording = {
+			send: async (message: unknown) => {
+				handedOver.push(message);
+			},
+		} as unknown as SendEmail;
+		const settings = { ...env, EMAIL: recording, EMAIL_TENANTS: "ten_someone_else" };
+		expect(await runFirstAttempt("default", event, hook.id, settings)).toEqual(["m1"]);
+		expect(handedOver).toEqual([]);
+		const delivery = record((await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), event.seq)}`)).body);
+		expect(delivery).toMatchObject({ status: "failed", next_attempt_at: null, error: EMAIL_NOT_ALLOWED });
+		const circuit = record(record((await api("GET", `/v1/webhooks/${hook.id}`)).body).circuit);
+		expect(circuit).toMatchObject({ state: "closed", failures_in_a_row: 0 });
+
+		// Named again, the same binding gets the message.
+		const next = await storeEventDirectly("default", type, [hook.id]);
+		expect(await runFirstAttempt("default", next, hook.id, { ...settings, EMAIL_TENANTS: "default" })).toEqual(["m1"]);
+		expect(handedOver).toHaveLength(1);
 	});
 
 	it("sends one message per address through the send_email binding and logs who got it", async () => {

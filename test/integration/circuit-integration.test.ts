@@ -81,10 +81,12 @@ describe("circuit breaker", () => {
 				? events
 				: undefined;
 		});
+		// Operational events go to other endpoints: the URL they carry is masked, as a read-only portal sees it.
+		const maskedUrl = `${new URL(String(hook.url)).origin}/…${String(hook.url).slice(-4)}`;
 		const failingEvent = seen.find((event) => event.type === "endpoint.failing");
 		expect(failingEvent?.data).toMatchObject({
 			endpoint_id: hookId,
-			url: hook.url,
+			url: maskedUrl,
 			circuit: "open",
 			failures_in_a_row: 5,
 			failure_threshold: 5,
@@ -92,6 +94,7 @@ describe("circuit breaker", () => {
 		});
 		expect(seen.find((event) => event.type === "delivery.exhausted")?.data).toMatchObject({
 			endpoint_id: hookId,
+			url: maskedUrl,
 			event_type: "order.paid",
 			attempts: 1,
 			last_status_code: 500,
@@ -180,14 +183,19 @@ describe("circuit breaker", () => {
 		const { call } = await tenant();
 		const watcher = uniqueName("ops");
 		await call("POST", "/v1/webhooks", { url: receiverPath("ok", watcher), events: ["endpoint.disabled"] });
-		const hook = record(
-			(await call("POST", "/v1/webhooks", { url: receiverPath("status/410", uniqueName("gone")), events: ["a"] })).body,
-		);
+		const token = crypto.randomUUID();
+		const url = `${receiverPath("status/410", uniqueName("gone"))}?token=${token}`;
+		const hook = record((await call("POST", "/v1/webhooks", { url, events: ["a"] })).body);
 		await call("POST", "/v1/events", { type: "a", data: {} });
 		const event = await waitFor(async () =>
 			(await operationalEvents(watcher)).find((candidate) => candidate.type === "endpoint.disabled"),
 		);
-		expect(event.data).toMatchObject({ endpoint_id: hook.id, last_status_code: 410 });
+		expect(event.data).toMatchObject({
+			endpoint_id: hook.id,
+			last_status_code: 410,
+			url: `${new URL(url).origin}/…${token.slice(-4)}`,
+		});
+		expect(JSON.stringify(event)).not.toContain(token);
 		expect(String(event.data.reason)).toMatch(/410 Gone/);
 	});
 

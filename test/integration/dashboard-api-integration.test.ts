@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import type { z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
+import { actAs } from "../../src/auth/internal";
 import { readPortalToken } from "../../src/dashboard/tokens";
 import type { AttemptRecord } from "../../src/delivery/attempt-record";
 import worker from "../../src/index";
@@ -482,6 +483,65 @@ describe("event type examples", () => {
 			"last_status_code",
 			"last_error",
 		]);
+	});
+});
+
+describe("the API for a read-only portal", () => {
+	/** A call as the dashboard makes it in-process for a portal session on `default`. */
+	async function asPortal(
+		readOnly: boolean,
+		method: string,
+		path: string,
+		body?: unknown,
+	): Promise<{ status: number; body: unknown }> {
+		const request = new Request<unknown, IncomingRequestCfProperties>(`http://edgehook.test${path}`, {
+			method,
+			headers: body === undefined ? {} : { "content-type": "application/json" },
+			body: body === undefined ? null : JSON.stringify(body),
+		});
+		actAs(request, { principal: { kind: "tenant", tenantId: "default", keyId: "portal:default" }, readOnly });
+		const ctx = createExecutionContext();
+		const response = await worker.fetch(request, env, ctx);
+		await waitOnExecutionContext(ctx);
+		return { status: response.status, body: await response.json() };
+	}
+
+	it("masks endpoint URLs and custom header values itself, so no page can show them", async () => {
+		const token = crypto.randomUUID();
+		const headerValue = `Bearer ${crypto.randomUUID()}`;
+		const url = `https://hooks.slack.com/services/T0ABC/B0DEF/${token}`;
+		const hook = await createWebhook({ channel: "slack", url, events: ["a"], headers: { authorization: headerValue } });
+
+		const one = record((await asPortal(true, "GET", `/v1/webhooks/${String(hook.id)}`)).body);
+		expect(one).toMatchObject({ url: `https://hooks.slack.com/…${token.slice(-4)}`, headers: { authorization: "…" } });
+		expect(String(one.secret)).toMatch(/^\*{4}…/);
+		const listed = await asPortal(true, "GET", "/v1/webhooks?limit=250");
+		expect(JSON.stringify(listed.body)).not.toContain(token);
+		expect(JSON.stringify(listed.body)).not.toContain(headerValue);
+
+		// A portal that may act (and so edit the endpoint) sees it whole.
+		expect(record((await asPortal(false, "GET", `/v1/webhooks/${String(hook.id)}`)).body)).toMatchObject({
+			url,
+			headers: { authorization: headerValue },
+		});
+	});
+
+	it("refuses every change and every read that hands out a credential, with or without a query", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("ro")), events: ["a"] });
+		const id = String(hook.id);
+		for (const [method, path, body] of [
+			["GET", `/v1/webhooks/${id}/secret`],
+			["GET", `/v1/webhooks/${id}/secret?reveal=1`],
+			["GET", `/v1/deliveries/${deliveryId(id, 1)}/request`],
+			["POST", "/v1/events", { type: "a", data: {} }],
+			["PATCH", `/v1/webhooks/${id}`, { description: "changed" }],
+			["DELETE", `/v1/webhooks/${id}`],
+		] as const) {
+			const answer = await asPortal(true, method, path, body);
+			expect(answer.status, `${method} ${path}`).toBe(403);
+			expect(record(record(answer.body).error).message).toBe("this portal link is read-only");
+		}
+		expect(record((await api("GET", `/v1/webhooks/${id}`)).body).description).toBe("");
 	});
 });
 

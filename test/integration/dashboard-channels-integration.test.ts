@@ -1,6 +1,9 @@
+import { createExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { EMAIL_NOT_ALLOWED } from "../../src/channels/email-send";
 import { createPortalToken } from "../../src/dashboard/tokens";
+import worker from "../../src/index";
 import { api, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 /*
@@ -19,11 +22,13 @@ interface Page {
 	text: string;
 }
 
+/** A page as the browser gets it; `settings` changes the deployment's for this request alone. */
 async function browse(
 	method: "GET" | "POST",
 	path: string,
 	cookie: string,
 	form?: Record<string, string | string[]>,
+	settings?: Partial<Env>,
 ): Promise<Page> {
 	const headers: Record<string, string> = { cookie: `${COOKIE}=${cookie}`, origin: ORIGIN };
 	let body: string | undefined;
@@ -36,7 +41,14 @@ async function browse(
 		body = params.toString();
 		headers["content-type"] = "application/x-www-form-urlencoded";
 	}
-	const response = await exports.default.fetch(`${ORIGIN}${path}`, { method, headers, body, redirect: "manual" });
+	const response =
+		settings === undefined
+			? await exports.default.fetch(`${ORIGIN}${path}`, { method, headers, body, redirect: "manual" })
+			: await worker.fetch(
+					new Request(`${ORIGIN}${path}`, { method, headers, body }),
+					{ ...env, ...settings },
+					createExecutionContext(),
+				);
 	return { status: response.status, location: response.headers.get("location"), text: await response.text() };
 }
 
@@ -492,6 +504,127 @@ describe("skipped and email deliveries", () => {
 		expect(emailPage.status).toBe(200);
 		expect(emailPage.text).toContain("an email delivery sends no HTTP request");
 		expect(emailPage.text).not.toContain("could not be rebuilt");
+	});
+});
+
+/** A read-only portal session on `tenant`, as a customer gets it by following the link. */
+async function readOnlyPortal(tenant: Tenant): Promise<string> {
+	const token = await createPortalToken(env, {
+		tenantId: tenant.id,
+		keyId: null,
+		readOnly: true,
+		expiresAt: Date.now() + 60_000,
+	});
+	const opened = await exports.default.fetch(`${ORIGIN}/portal/${token}`, { redirect: "manual" });
+	expect(opened.status).toBe(303);
+	return sessionCookie(opened.headers.get("set-cookie"));
+}
+
+/** Random letters and digits, long enough that finding them on a page means the credential leaked. */
+function credential(): string {
+	return crypto.randomUUID().replaceAll("-", "");
+}
+
+describe("endpoint URLs in a read-only portal", () => {
+	it("are masked on every page that shows an endpoint, a delivery or an event, and whole for a full session", async () => {
+		const tenant = await signedInTenant();
+		const slackToken = credential();
+		// A Slack URL's token is the last segment of its path, as on hooks.slack.com/services/T…/B…/<token>.
+		const slackUrl = `${receiverPath("ok", "services/T0ABC/B0DEF")}/${slackToken}`;
+		const queryToken = credential();
+		const tokenUrl = `${receiverPath("ok", uniqueName("query"))}?token=${queryToken}`;
+		const slack = await createVia(tenant, { channel: "slack", url: slackUrl, events: ["*"] });
+		const hook = await createVia(tenant, { url: tokenUrl, events: ["*"] });
+		const slackDelivery = await settledDelivery(tenant, slack.id, "order.created", { order: 1 });
+		const hookDelivery = await settledDelivery(tenant, hook.id, "order.paid", { order: 1 });
+		expect([slackDelivery.status, hookDelivery.status]).toEqual(["success", "success"]);
+		const receiver = new URL(slackUrl).origin;
+
+		const portal = await readOnlyPortal(tenant);
+		const pages = [
+			"/endpoints",
+			`/endpoints/${String(slack.id)}`,
+			`/endpoints/${String(hook.id)}`,
+			`/endpoints/${String(slack.id)}/deliveries`,
+			`/endpoints/${String(hook.id)}/deliveries`,
+			`/deliveries/${String(slackDelivery.id)}`,
+			`/deliveries/${String(hookDelivery.id)}`,
+			"/events",
+			`/events/${String(slackDelivery.event_id)}`,
+		];
+		for (const page of pages) {
+			const shown = await browse("GET", tenant.path(page), portal);
+			expect(shown.status, page).toBe(200);
+			expect(shown.text, page).not.toContain(slackToken);
+			expect(shown.text, page).not.toContain(queryToken);
+			expect(shown.text, page).not.toContain("services/T0ABC");
+		}
+		// What is left says where deliveries go: the host, and enough of the end to tell endpoints apart.
+		const list = decoded((await browse("GET", tenant.path("/endpoints"), portal)).text);
+		expect(list).toContain(`${receiver}/…${slackToken.slice(-4)}`);
+		expect(list).toContain(`${receiver}/…${queryToken.slice(-4)}`);
+
+		const full = decoded((await browse("GET", tenant.path("/endpoints"), tenant.cookie)).text);
+		expect(full).toContain(slackUrl);
+		expect(full).toContain(tokenUrl);
+		const fullPage = decoded((await browse("GET", tenant.path(`/endpoints/${String(slack.id)}`), tenant.cookie)).text);
+		expect(fullPage).toContain(slackUrl);
+	});
+
+	it("are masked in an operational event stored before Edgehook masked them there", async () => {
+		const tenant = await signedInTenant();
+		const slackToken = credential();
+		const slackUrl = `https://hooks.slack.com/services/T0ABC/B0DEF/${slackToken}`;
+		const eventId = `evt_${uniqueName("old")}`;
+		await env.DB.prepare(
+			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, 'endpoint.disabled', ?, '[]', ?)",
+		)
+			.bind(tenant.id, eventId, JSON.stringify({ endpoint_id: "hook_old", url: slackUrl, reason: "gone" }), Date.now())
+			.run();
+
+		const portal = await readOnlyPortal(tenant);
+		for (const page of ["/events", `/events/${eventId}`]) {
+			const shown = await browse("GET", tenant.path(page), portal);
+			expect(shown.status, page).toBe(200);
+			expect(shown.text, page).not.toContain(slackToken);
+		}
+		expect(decoded((await browse("GET", tenant.path(`/events/${eventId}`), portal)).text)).toContain(
+			`"url": "https://hooks.slack.com/…${slackToken.slice(-4)}"`,
+		);
+		// The tenant's own session reads its event log as it was stored.
+		expect((await browse("GET", tenant.path(`/events/${eventId}`), tenant.cookie)).text).toContain(slackToken);
+	});
+});
+
+describe("email in the endpoint form", () => {
+	it("is not offered to a tenant that EMAIL_TENANTS leaves out, and is to one it names", async () => {
+		const tenant = await signedInTenant();
+		const left = await browse("GET", tenant.path("/endpoints/new"), tenant.cookie, undefined, {
+			EMAIL_TENANTS: "default, ten_someone_else",
+		});
+		expect(left.status).toBe(200);
+		expect(left.text).toContain('<option value="slack"');
+		expect(left.text).not.toContain('<option value="email"');
+		expect(left.text).not.toContain('<label for="field-to">To</label>');
+		expect(decoded(left.text)).not.toContain("email uses To instead");
+
+		const named = await browse("GET", tenant.path("/endpoints/new"), tenant.cookie, undefined, {
+			EMAIL_TENANTS: `default, ${tenant.id}`,
+		});
+		expect(named.text).toContain('<option value="email"');
+		expect(named.text).toContain('<label for="field-to">To</label>');
+
+		// A form sent anyway is refused with the reason next to the channel.
+		const sent = await browse(
+			"POST",
+			tenant.path("/endpoints"),
+			tenant.cookie,
+			{ ...ENDPOINT_FORM, channel: "email", url: "", to: "ops@example.com", transformation: "" },
+			{ EMAIL_TENANTS: "ten_someone_else" },
+		);
+		expect(sent.status).toBe(422);
+		expect(fieldError(sent, "channel")).toBe(EMAIL_NOT_ALLOWED);
+		expect(await webhooksOf(tenant)).toEqual([]);
 	});
 });
 

@@ -6,6 +6,7 @@ import {
 	emailContent,
 	escapeHtml,
 } from "../../src/channels/email-content";
+import { EMAIL_NOT_ALLOWED, emailAllowedFor, emailChannelProblem } from "../../src/channels/email-send";
 import type { NotificationInput } from "../../src/channels/input";
 
 function input(data: unknown, overrides: Partial<NotificationInput["envelope"]> = {}): NotificationInput {
@@ -109,5 +110,31 @@ describe("emailContent", () => {
 		expect(text).toContain(`\n…: ${60 - (EMAIL_FIELDS_MAX - 1)} more fields\n`);
 		expect(html).toContain(`${60 - (EMAIL_FIELDS_MAX - 1)} more fields`);
 		expect(text.length).toBeLessThan(EMAIL_FIELDS_MAX * (EMAIL_VALUE_MAX + 10) + 1000);
+	});
+});
+
+describe("EMAIL_TENANTS", () => {
+	it("lets every tenant use email when empty, as before the setting", () => {
+		expect(emailAllowedFor("", "default")).toBe(true);
+		expect(emailAllowedFor("  ", "ten_anyone")).toBe(true);
+		expect(emailAllowedFor(undefined, "ten_anyone")).toBe(true);
+	});
+
+	it("lets only the tenants it names, separated by spaces or commas", () => {
+		expect(emailAllowedFor("default, ten_a ten_b,ten_c", "default")).toBe(true);
+		expect(emailAllowedFor("default, ten_a ten_b,ten_c", "ten_b")).toBe(true);
+		expect(emailAllowedFor("default, ten_a ten_b,ten_c", "ten_c")).toBe(true);
+		expect(emailAllowedFor("default, ten_a ten_b,ten_c", "ten_d")).toBe(false);
+		// Whole ids only: a prefix of a named one is another tenant.
+		expect(emailAllowedFor("ten_ab", "ten_a")).toBe(false);
+	});
+
+	it("says why a tenant has no email channel: no sender first, then not named", () => {
+		const sender = "Edgehook <edgehook@example.com>";
+		expect(emailChannelProblem({ EMAIL_FROM: sender, EMAIL_TENANTS: "ten_a" }, "ten_a")).toBeNull();
+		expect(emailChannelProblem({ EMAIL_FROM: sender, EMAIL_TENANTS: "ten_a" }, "ten_b")).toBe(EMAIL_NOT_ALLOWED);
+		expect(emailChannelProblem({ EMAIL_FROM: "", EMAIL_TENANTS: "ten_a" }, "ten_b")).toBe(
+			"email needs a sender: this deployment has no EMAIL_FROM configured",
+		);
 	});
 });

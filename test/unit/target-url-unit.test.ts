@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_URL_LENGTH, parseIpv4, parseIpv6, targetUrlProblem } from "../../src/delivery/target-url";
+import { MAX_URL_LENGTH, maskTargetUrl, parseIpv4, parseIpv6, targetUrlProblem } from "../../src/delivery/target-url";
 
 function urlOfLength(length: number): string {
 	const base = "https://hooks.example.com/";
@@ -328,5 +328,45 @@ describe("parseIpv6", () => {
 		"fe80::1%eth0",
 	])("refuses %j", (text) => {
 		expect(parseIpv6(text)).toBeNull();
+	});
+});
+
+describe("maskTargetUrl", () => {
+	const SLACK_TOKEN = "xoxwT0k3nT0k3nT0k3nAbCd";
+
+	it.each([
+		// A Slack or Discord webhook's token is in its path: only the host and the last 4 characters remain.
+		[`https://hooks.slack.com/services/T0001/B0001/${SLACK_TOKEN}`, "https://hooks.slack.com/…AbCd"],
+		["https://discord.com/api/webhooks/123456789/aBcDeFgHiJkLmNoP-qrstuv", "https://discord.com/…stuv"],
+		// A token in the query or a password before the host goes the same way.
+		["https://example.com/cb?token=s3cr3t-s3cr3t-s3cr3t", "https://example.com/…cr3t"],
+		["https://user:pa55word@example.com/hooks/receive-orders", "https://example.com/…ders"],
+		["https://user:pa55word@example.com/", "https://example.com/…"],
+		// The port stays with the host: it says where deliveries go.
+		["http://127.0.0.1:4100/webhooks/khaleeji-receiver", "http://127.0.0.1:4100/…iver"],
+		// A short rest shows no tail, which would be most of it.
+		["https://example.com/cb?token=abc", "https://example.com/…"],
+		["https://example.com/hooks", "https://example.com/…"],
+		// Nothing after the host: nothing to hide.
+		["https://example.com", "https://example.com/"],
+		["https://example.com/", "https://example.com/"],
+	])("masks %s as %s", (url, masked) => {
+		expect(maskTargetUrl(url)).toBe(masked);
+	});
+
+	it("leaves nothing of what it cannot read as an http(s) URL", () => {
+		expect(maskTargetUrl("not a url with a s3cr3t")).toBe("…");
+		expect(maskTargetUrl("ftp://example.com/s3cr3t/s3cr3t/s3cr3t")).toBe("…");
+	});
+
+	it("leaves a masked URL as it is, so masking twice shows the same", () => {
+		for (const url of [
+			`https://hooks.slack.com/services/T0001/B0001/${SLACK_TOKEN}`,
+			"https://example.com/cb?token=abc",
+			"https://example.com",
+		]) {
+			const masked = maskTargetUrl(url);
+			expect(maskTargetUrl(masked)).toBe(masked);
+		}
 	});
 });

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt } from "drizzle-orm";
+import { maskedEndpointAddress } from "../../channels/targets";
 import type { Database } from "../../db/client";
 import { rowWhere, tenantCountBelow } from "../../db/limited-insert";
 import { type EventTypeRow, eventTypes } from "../../db/schema";
@@ -62,7 +63,7 @@ const EventTypeOut = z
 const EXAMPLE_TIME = Date.parse("2026-01-15T10:00:00Z");
 const EXAMPLE_FACTS: EndpointHealthFacts = {
 	endpointId: "hook_3k9x2m7q1c8v4b6n",
-	url: "https://example.com/webhooks",
+	url: maskedEndpointAddress({ channel: "webhook", url: "https://example.com/webhooks/orders", recipients: null }),
 	failuresInRow: 5,
 	failingSince: EXAMPLE_TIME - 10 * 60 * 1000,
 	lastStatusCode: 503,

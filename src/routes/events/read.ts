@@ -1,7 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import { deliveriesOfEvent, findEvent } from "../../db/events";
-import { events } from "../../db/schema";
+import { type EventRow, events } from "../../db/schema";
+import { isOperationalEventType } from "../../delivery/operational-events";
+import { maskTargetUrl } from "../../delivery/target-url";
 import { notFound } from "../../lib/errors";
 import { DeliveryOut, deliveryOut, queuedDelivery } from "../deliveries/schemas";
 import { createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
@@ -54,6 +56,19 @@ const getRoute = createRoute({
 	},
 });
 
+/**
+ * An event's data as the caller may see it. Operational events carry their
+ * endpoint's URL masked since they are made, but older ones were stored with
+ * it whole: a read-only portal gets those masked here.
+ */
+function eventData(row: EventRow, hideCredentials: boolean): Record<string, unknown> {
+	const data = JSON.parse(row.data) as Record<string, unknown>;
+	const url = data.url;
+	if (!hideCredentials || !isOperationalEventType(row.type) || typeof url !== "string") return data;
+	// An email endpoint's address is its mailto: of addresses, which are shown to read-only portals elsewhere too.
+	return url.startsWith("mailto:") ? data : { ...data, url: maskTargetUrl(url) };
+}
+
 function parseCursor(cursor: string | undefined): number {
 	const seq = cursor === undefined ? 0 : Number(cursor);
 	return Number.isSafeInteger(seq) && seq >= 0 ? seq : 0;
@@ -76,7 +91,7 @@ export const readEvents = createRouter()
 		const last = page.at(-1);
 		return c.json(
 			{
-				events: page.map((row) => ({ ...acceptedEvent(row), data: JSON.parse(row.data) as Record<string, unknown> })),
+				events: page.map((row) => ({ ...acceptedEvent(row), data: eventData(row, c.var.readOnly) })),
 				next_cursor: last ? String(last.seq) : (cursor ?? null),
 				has_more: rows.length > limit,
 			},
@@ -92,7 +107,7 @@ export const readEvents = createRouter()
 		return c.json(
 			{
 				...acceptedEvent(event),
-				data: JSON.parse(event.data) as Record<string, unknown>,
+				data: eventData(event, c.var.readOnly),
 				deliveries: endpointIds.map((endpointId) =>
 					deliveryOut(recorded.get(endpointId) ?? queuedDelivery(event, endpointId)),
 				),

@@ -24,7 +24,10 @@ const route = createRoute({
 export const createWebhook = createRouter().openapi(route, async (c) => {
 	const input = c.req.valid("json");
 	const channel = input.channel ?? "webhook";
-	assertEndpointTarget({ channel, url: input.url ?? null, to: input.to ?? null }, input.transformation ?? null, c.env);
+	assertEndpointTarget({ channel, url: input.url ?? null, to: input.to ?? null }, input.transformation ?? null, {
+		env: c.env,
+		tenantId: c.var.tenantId,
+	});
 	const now = Date.now();
 	const { max_endpoints: limit } = await tenantLimits(c.env, c.var.tenantId);
 	// Counted inside the INSERT, so two creates at once cannot both take the last place.
@@ -58,5 +61,5 @@ export const createWebhook = createRouter().openapi(route, async (c) => {
 		)
 		.returning();
 	if (!row) throw limitReached("max_endpoints", limit);
-	return c.json(endpointOut(row, true), 201);
+	return c.json(endpointOut(row, { revealSecret: true, hideCredentials: c.var.readOnly }), 201);
 });

@@ -55,7 +55,7 @@ export const readWebhooks = createRouter()
 		const last = page.at(-1);
 		return c.json(
 			{
-				webhooks: page.map((row) => endpointOut(row, false)),
+				webhooks: page.map((row) => endpointOut(row, { revealSecret: false, hideCredentials: c.var.readOnly })),
 				next_cursor: rows.length > limit && last ? last.id : null,
 			},
 			200,
@@ -64,7 +64,10 @@ export const readWebhooks = createRouter()
 	.openapi(getRoute, async (c) => {
 		const row = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
 		const circuit = await schedulerFor(c.env, c.var.tenantId, row.id).health();
-		return c.json({ ...endpointOut(row, false), circuit: circuitOut(circuit) }, 200);
+		return c.json(
+			{ ...endpointOut(row, { revealSecret: false, hideCredentials: c.var.readOnly }), circuit: circuitOut(circuit) },
+			200,
+		);
 	})
 	.openapi(secretRoute, async (c) => {
 		const row = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);

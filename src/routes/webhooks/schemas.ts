@@ -7,7 +7,7 @@ import { RESERVED_HEADER_NAMES } from "../../delivery/request";
 import { isValidSchedule } from "../../delivery/retry-policy";
 import { MAX_TIMEOUT_MS } from "../../delivery/settings";
 import { standardWebhooksKey } from "../../delivery/signing";
-import { MAX_URL_LENGTH } from "../../delivery/target-url";
+import { MAX_URL_LENGTH, maskTargetUrl } from "../../delivery/target-url";
 import type { CircuitState } from "../../scheduler/circuit";
 import { iso } from "../shared";
 
@@ -136,7 +136,10 @@ export const EndpointOut = z
 	.object({
 		id: z.string().openapi({ example: "hook_3k9x2m7q1c8v4b6n" }),
 		channel: ChannelSchema,
-		url: z.string().nullable().openapi({ description: "null for the email channel" }),
+		url: z.string().nullable().openapi({
+			description:
+				"null for the email channel. A read-only portal sees it masked: scheme and host, then … and its last 4 characters",
+		}),
 		to: z.array(z.string()).nullable().openapi({ description: "The email channel's addresses; null otherwise" }),
 		transformation: z.string().nullable(),
 		description: z.string(),
@@ -144,7 +147,9 @@ export const EndpointOut = z
 		secret: z.string().openapi({ description: "In full on create, masked to its last 4 characters elsewhere" }),
 		active: z.boolean(),
 		disabled_reason: z.string().nullable(),
-		headers: z.record(z.string(), z.string()),
+		headers: z
+			.record(z.string(), z.string())
+			.openapi({ description: "Custom headers; a read-only portal sees their names, each value as …" }),
 		metadata: z.record(z.string(), z.string()),
 		retry_schedule: z.array(z.number()).nullable(),
 		timeout_ms: z.number().nullable(),
@@ -164,19 +169,32 @@ export function maskSecret(secret: string): string {
 	return `****…${secret.slice(-4)}`;
 }
 
-export function endpointOut(row: EndpointRow, revealSecret: boolean): z.infer<typeof EndpointOut> {
+/** How much of an endpoint's credentials an answer shows. */
+export interface EndpointView {
+	/** The secret in full (once, on create) rather than its last 4 characters. */
+	revealSecret: boolean;
+	/** For a caller who may see no credentials (a read-only portal): the URL masked and custom header values hidden. */
+	hideCredentials: boolean;
+}
+
+const HIDDEN_HEADER_VALUE = "…";
+
+export function endpointOut(row: EndpointRow, view: EndpointView): z.infer<typeof EndpointOut> {
+	const headers = JSON.parse(row.headers) as Record<string, string>;
 	return {
 		id: row.id,
 		channel: row.channel,
-		url: row.channel === "email" ? null : row.url,
+		url: row.channel === "email" ? null : view.hideCredentials ? maskTargetUrl(row.url) : row.url,
 		to: recipientsOf(row),
 		transformation: row.transformation,
 		description: row.description,
 		events: JSON.parse(row.events) as string[],
-		secret: revealSecret ? row.secret : maskSecret(row.secret),
+		secret: view.revealSecret && !view.hideCredentials ? row.secret : maskSecret(row.secret),
 		active: row.active,
 		disabled_reason: row.disabledReason,
-		headers: JSON.parse(row.headers) as Record<string, string>,
+		headers: view.hideCredentials
+			? Object.fromEntries(Object.keys(headers).map((name) => [name, HIDDEN_HEADER_VALUE]))
+			: headers,
 		metadata: JSON.parse(row.metadata) as Record<string, string>,
 		retry_schedule: row.retrySchedule === null ? null : (JSON.parse(row.retrySchedule) as number[]),
 		timeout_ms: row.timeoutMs,

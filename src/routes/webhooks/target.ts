@@ -1,4 +1,4 @@
-import { parseSender } from "../../channels/email-send";
+import { emailChannelProblem } from "../../channels/email-send";
 import { type Channel, endpointUrlProblem } from "../../channels/targets";
 import { transformationProblem } from "../../channels/transform";
 import { type FieldProblem, validationFailed } from "../validation";
@@ -10,20 +10,19 @@ export interface EndpointTarget {
 	to: readonly string[] | null;
 }
 
-function targetProblems(target: EndpointTarget, env: Pick<Env, "ENVIRONMENT" | "EMAIL_FROM">): FieldProblem[] {
+/** What the deployment's settings say about targets, and whose endpoint it is. */
+export interface TargetRules {
+	env: Pick<Env, "ENVIRONMENT" | "EMAIL_FROM" | "EMAIL_TENANTS">;
+	tenantId: string;
+}
+
+function targetProblems(target: EndpointTarget, { env, tenantId }: TargetRules): FieldProblem[] {
 	const problems: FieldProblem[] = [];
 	if (target.channel === "email") {
 		if (target.url !== null) problems.push({ field: "url", message: "must be left out for the email channel" });
 		if (target.to === null) problems.push({ field: "to", message: "is required for the email channel" });
-		if (parseSender(env.EMAIL_FROM) === null) {
-			problems.push({
-				field: "channel",
-				message:
-					env.EMAIL_FROM.trim() === ""
-						? "email needs a sender: this deployment has no EMAIL_FROM configured"
-						: "email needs a sender: this deployment's EMAIL_FROM is not an address",
-			});
-		}
+		const unavailable = emailChannelProblem(env, tenantId);
+		if (unavailable !== null) problems.push({ field: "channel", message: unavailable });
 		return problems;
 	}
 	if (target.to !== null) problems.push({ field: "to", message: "is only for the email channel" });
@@ -41,9 +40,9 @@ function targetProblems(target: EndpointTarget, env: Pick<Env, "ENVIRONMENT" | "
 export function assertEndpointTarget(
 	target: EndpointTarget | null,
 	transformation: string | null,
-	env: Pick<Env, "ENVIRONMENT" | "EMAIL_FROM">,
+	rules: TargetRules,
 ): void {
-	const problems = target === null ? [] : targetProblems(target, env);
+	const problems = target === null ? [] : targetProblems(target, rules);
 	if (transformation !== null) {
 		const problem = transformationProblem(transformation);
 		if (problem !== null) problems.push({ field: "transformation", message: problem });

@@ -38,7 +38,10 @@ export const updateWebhooks = createRouter()
 		const url = patch.url ?? (channelChanged || existing.channel === "email" ? null : existing.url);
 		const to = patch.to ?? (channelChanged ? null : recipientsOf(existing));
 		const targetTouched = patch.channel !== undefined || patch.url !== undefined || patch.to !== undefined;
-		assertEndpointTarget(targetTouched ? { channel, url, to } : null, patch.transformation ?? null, c.env);
+		assertEndpointTarget(targetTouched ? { channel, url, to } : null, patch.transformation ?? null, {
+			env: c.env,
+			tenantId: c.var.tenantId,
+		});
 		const reactivated = patch.active === true && !existing.active;
 		const [row] = await c.var.db
 			.update(endpoints)
@@ -69,7 +72,7 @@ export const updateWebhooks = createRouter()
 		if (existing.ordering === "ordered" && patch.ordering === "unordered") {
 			await schedulerFor(c.env, c.var.tenantId, id).releaseLine();
 		}
-		return c.json(endpointOut(row ?? existing, false), 200);
+		return c.json(endpointOut(row ?? existing, { revealSecret: false, hideCredentials: c.var.readOnly }), 200);
 	})
 	.openapi(deleteRoute, async (c) => {
 		const { id } = c.req.valid("param");

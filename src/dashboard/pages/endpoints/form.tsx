@@ -1,4 +1,5 @@
 import type { Hono } from "hono";
+import { emailChannelProblem } from "../../../channels/email-send";
 import { CHANNELS, type Channel, MAX_EMAIL_RECIPIENTS } from "../../../channels/targets";
 import { MAX_TRANSFORMATION_LENGTH } from "../../../channels/transform";
 import { MAX_RATE_LIMIT_PER_SECOND } from "../../../routes/webhooks/schemas";
@@ -305,22 +306,23 @@ function isChannel(value: string): value is Channel {
  * its hint naming the channels it is for; the script (assets.ts) shows only
  * the chosen channel's field, with that channel's label and hint.
  */
-function ChannelFields(props: { values: EndpointFormValues; errors: FieldErrors }) {
-	const { values, errors } = props;
+function ChannelFields(props: { values: EndpointFormValues; errors: FieldErrors; offered: readonly Channel[] }) {
+	const { values, errors, offered } = props;
 	const chosen = isChannel(values.channel) ? values.channel : "webhook";
 	const urlText = URL_TEXTS[chosen === "email" ? "webhook" : chosen];
 	const urlChannels = CHANNELS.filter((channel) => channel !== "email");
+	const email = offered.includes("email");
 	return (
 		<>
 			<Field
 				label="Channel"
 				name="channel"
-				hint="Webhook: a signed HTTP POST of each event to your URL. Slack or Discord: a message in a channel. Email: a message to each address."
+				hint={`Webhook: a signed HTTP POST of each event to your URL. Slack or Discord: a message in a channel.${email ? " Email: a message to each address." : ""}`}
 				errors={errors}
 			>
 				{(described) => (
 					<select name="channel" data-channel-select {...described}>
-						{CHANNELS.map((channel) => (
+						{offered.map((channel) => (
 							<option value={channel} selected={channel === chosen}>
 								{CHANNEL_LABELS[channel]}
 							</option>
@@ -340,7 +342,7 @@ function ChannelFields(props: { values: EndpointFormValues; errors: FieldErrors 
 				<Field
 					label={urlText.label}
 					name="url"
-					hint={`${urlText.hint} For the ${urlChannels.map((channel) => CHANNEL_LABELS[channel]).join(", ")} channels; email uses To instead.`}
+					hint={`${urlText.hint} For the ${urlChannels.map((channel) => CHANNEL_LABELS[channel]).join(", ")} channels${email ? "; email uses To instead" : ""}.`}
 					errors={errors}
 				>
 					{(described) => (
@@ -355,15 +357,17 @@ function ChannelFields(props: { values: EndpointFormValues; errors: FieldErrors 
 					)}
 				</Field>
 			</div>
-			<div data-channels="email" data-hint-email={TO_HINT}>
-				<Field label="To" name="to" hint={`${TO_HINT} For the email channel only.`} errors={errors}>
-					{(described) => (
-						<textarea name="to" data-required placeholder="ops@example.com" {...described}>
-							{values.to}
-						</textarea>
-					)}
-				</Field>
-			</div>
+			{email ? (
+				<div data-channels="email" data-hint-email={TO_HINT}>
+					<Field label="To" name="to" hint={`${TO_HINT} For the email channel only.`} errors={errors}>
+						{(described) => (
+							<textarea name="to" data-required placeholder="ops@example.com" {...described}>
+								{values.to}
+							</textarea>
+						)}
+					</Field>
+				</div>
+			) : null}
 		</>
 	);
 }
@@ -376,15 +380,18 @@ export function EndpointForm(props: {
 	errors: FieldErrors;
 	cancel: string;
 }) {
-	const { values, errors } = props;
+	const { values, errors, c } = props;
+	// Email is offered where the API would take it; an endpoint that already is one keeps showing as one.
+	const emailOffered = values.channel === "email" || emailChannelProblem(c.env, c.var.tenantId) === null;
+	const offered = CHANNELS.filter((channel) => channel !== "email" || emailOffered);
 	return (
 		<>
 			{errors[""] ? <Notice kind="error">{errors[""]}</Notice> : null}
 			{Object.keys(errors).some((name) => name !== "") ? (
 				<Notice kind="error">The endpoint was not saved. Fix the fields marked below.</Notice>
 			) : null}
-			<ActionForm session={props.c.var.session} action={props.action} class="stack">
-				<ChannelFields values={values} errors={errors} />
+			<ActionForm session={c.var.session} action={props.action} class="stack">
+				<ChannelFields values={values} errors={errors} offered={offered} />
 				<EventPicker catalog={props.catalog} values={values} errors={errors} />
 				<Field
 					label="Description"
