@@ -1,6 +1,6 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
-import { deliveryId } from "../lib/ids";
+import { deliveryId, parsePublicDeliveryId } from "../lib/ids";
 import type { Database } from "./client";
 import { type DeliveryRow, deliveries, type EventRow, events } from "./schema";
 
@@ -15,6 +15,23 @@ export async function findEvent(
 		.from(events)
 		.where(and(eq(events.tenantId, tenantId), condition));
 	return row;
+}
+
+/**
+ * What a public delivery id (src/lib/ids.ts) names: its event, when the
+ * tenant has it, and the id the delivery is stored under. Whether the event
+ * fanned out to that endpoint is the caller's to check.
+ */
+export async function resolvePublicDeliveryId(
+	db: Database,
+	tenantId: string,
+	publicId: string,
+): Promise<{ event: EventRow; endpointId: string; storedId: string } | null> {
+	const parsed = parsePublicDeliveryId(publicId);
+	if (!parsed) return null;
+	const event = await findEvent(db, tenantId, { id: parsed.eventId });
+	if (!event) return null;
+	return { event, endpointId: parsed.endpointId, storedId: deliveryId(parsed.endpointId, event.seq) };
 }
 
 /** The delivery rows of an event's fan-out; ids derive from endpoint and event, so these are point lookups. */

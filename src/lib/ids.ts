@@ -82,6 +82,29 @@ export function deliveryId(endpointId: string, eventSeq: number): string {
 	return ID_PREFIX.delivery + endpointId.slice(ID_PREFIX.endpoint.length) + encodeFixed(eventSeq, SEQUENCE_CHARS);
 }
 
+/*
+ * The stored delivery id above embeds the event's sequence number, which
+ * counts every tenant's events: two of them would tell a tenant how many
+ * events the others sent in between. So outside the service (API, dashboard,
+ * operational events, message links) a delivery is named by the two public
+ * ids it pairs instead, `del_<endpoint key>_<event id>`, and turned back into
+ * the stored id by looking its event up.
+ */
+const PUBLIC_DELIVERY_SEPARATOR = "_";
+
+export function publicDeliveryId(endpointId: string, eventId: string): string {
+	return ID_PREFIX.delivery + endpointId.slice(ID_PREFIX.endpoint.length) + PUBLIC_DELIVERY_SEPARATOR + eventId;
+}
+
+export function parsePublicDeliveryId(id: string): { endpointId: string; eventId: string } | null {
+	const keyEnd = ID_PREFIX.delivery.length + RANDOM_CHARS;
+	if (!id.startsWith(ID_PREFIX.delivery) || id.charAt(keyEnd) !== PUBLIC_DELIVERY_SEPARATOR) return null;
+	const endpointKey = id.slice(ID_PREFIX.delivery.length, keyEnd);
+	const eventId = id.slice(keyEnd + 1);
+	if (decodeFixed(endpointKey) === null || eventId === "") return null;
+	return { endpointId: ID_PREFIX.endpoint + endpointKey, eventId };
+}
+
 export function parseDeliveryId(id: string): { endpointId: string; eventSeq: number } | null {
 	if (!id.startsWith(ID_PREFIX.delivery) || id.length !== ID_PREFIX.delivery.length + RANDOM_CHARS + SEQUENCE_CHARS) {
 		return null;

@@ -9,7 +9,7 @@ import { buildSignedHeaders } from "../delivery/request";
 import { maxAttempts, nextRetryDelayMs } from "../delivery/retry-policy";
 import { signingSecrets } from "../delivery/secrets";
 import { type DeploymentDefaults, effectiveDeliveryPolicy, type TenantSettings } from "../delivery/settings";
-import { newAttemptId } from "../lib/ids";
+import { newAttemptId, publicDeliveryId } from "../lib/ids";
 import { count } from "../lib/metering";
 import { type AttemptResult, sendAttempt } from "./send-attempt";
 
@@ -137,7 +137,7 @@ export async function attemptDelivery(
 		event: planned.event,
 		endpoint,
 		templates: channels.templates,
-		deliveryId: planned.deliveryId,
+		deliveryId: publicDeliveryId(planned.endpointId, planned.event.id),
 		publicBaseUrl: channels.publicBaseUrl,
 	});
 	if (message.kind === "dropped") return skipWithoutSending(planned, message.source);
@@ -216,7 +216,8 @@ async function attemptEmail(
 		sender: channels.emailFrom,
 		to: recipients,
 		content,
-		messageKey: `${planned.deliveryId}.${attemptId}`,
+		// The attempt id alone: unique, and unlike the stored delivery id it says nothing about other tenants.
+		messageKey: attemptId,
 		timeoutMs: policy.timeoutMs,
 	});
 	// Nothing reached the platform, and retrying would not change that: not the recipients' health either.

@@ -8,6 +8,7 @@ import {
 	isOperationalEventType,
 	type OperationalEvent,
 } from "../delivery/operational-events";
+import { publicDeliveryId } from "../lib/ids";
 import { type CircuitState, circuitPolicy } from "../scheduler/circuit";
 import { type AdmissionRequest, type EndpointPolicy, type ReportedAttempt, schedulerFor } from "../scheduler/client";
 import { holdWithoutSending, type Outcome, type PlannedAttempt } from "./attempt";
@@ -262,7 +263,7 @@ export function exhaustedDeliveries(outcomes: readonly Outcome[], endpointOf: En
 		if (!exhausted || !endpoint || isOperationalEventType(planned.event.type)) return [];
 		return [
 			deliveryExhausted(planned.tenantId, {
-				deliveryId: planned.deliveryId,
+				deliveryId: publicDeliveryId(planned.endpointId, planned.event.id),
 				eventId: planned.event.id,
 				eventType: planned.event.type,
 				endpointId: planned.endpointId,

@@ -3,7 +3,7 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { EMAIL_NOT_ALLOWED } from "../../src/channels/email-send";
 import { MAX_EVALUATION_STEPS, MAX_OUTPUT_BYTES, runTransformation } from "../../src/channels/transform";
-import { deliveryId } from "../../src/lib/ids";
+import { publicDeliveryId } from "../../src/lib/ids";
 import {
 	api,
 	callWithSettings,
@@ -26,8 +26,7 @@ async function count(table: string): Promise<number> {
 async function sendEvent(type: string, data: Record<string, unknown>, endpointId: unknown): Promise<string> {
 	const posted = await api("POST", "/v1/events", { body: { type, data } });
 	if (posted.status !== 202) throw new Error(`event refused: ${posted.status} ${JSON.stringify(posted.body)}`);
-	const seq = Number(record((await api("GET", `/v1/events?type=${type}`)).body).next_cursor);
-	return deliveryId(String(endpointId), seq);
+	return publicDeliveryId(String(endpointId), String(record(posted.body).id));
 }
 
 async function settled(id: string): Promise<Record<string, unknown>> {
@@ -415,7 +414,7 @@ describe("the Slack channel", () => {
 		if (!request) throw new Error("nothing received");
 		const blocks = (JSON.parse(request.body) as { blocks: { type: string; elements?: { url?: string }[] }[] }).blocks;
 		expect(blocks.find((block) => block.type === "actions")?.elements?.[0]?.url).toBe(
-			`https://hooks.example.com/dashboard/t/default/deliveries/${deliveryId(String(hook.id), event.seq)}`,
+			`https://hooks.example.com/dashboard/t/default/deliveries/${publicDeliveryId(String(hook.id), event.id)}`,
 		);
 	});
 });
@@ -572,7 +571,7 @@ describe("the email channel", () => {
 		const hook = await createWebhook({ channel: "email", to: ["a@example.com"], events: [type] });
 		const event = await storeEventDirectly("default", type, [hook.id]);
 		expect(await runFirstAttempt("default", event, hook.id, { ...env, EMAIL_FROM: "nobody" })).toEqual(["m1"]);
-		const delivery = record((await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), event.seq)}`)).body);
+		const delivery = record((await api("GET", `/v1/deliveries/${publicDeliveryId(String(hook.id), event.id)}`)).body);
 		expect(delivery).toMatchObject({
 			status: "failed",
 			next_attempt_at: null,
@@ -627,7 +626,7 @@ describe("the email channel", () => {
 		const settings = { ...env, EMAIL: recording, EMAIL_TENANTS: "ten_someone_else" };
 		expect(await runFirstAttempt("default", event, hook.id, settings)).toEqual(["m1"]);
 		expect(handedOver).toEqual([]);
-		const delivery = record((await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), event.seq)}`)).body);
+		const delivery = record((await api("GET", `/v1/deliveries/${publicDeliveryId(String(hook.id), event.id)}`)).body);
 		expect(delivery).toMatchObject({ status: "failed", next_attempt_at: null, error: EMAIL_NOT_ALLOWED });
 		const circuit = record(record((await api("GET", `/v1/webhooks/${hook.id}`)).body).circuit);
 		expect(circuit).toMatchObject({ state: "closed", failures_in_a_row: 0 });
@@ -665,7 +664,7 @@ describe("the email channel", () => {
 		const restricted = (env as unknown as Record<string, SendEmail | undefined>).RESTRICTED_EMAIL;
 		if (restricted === undefined) throw new Error("RESTRICTED_EMAIL binding missing (vitest.config.ts)");
 		expect(await runFirstAttempt("default", event, hook.id, { ...env, EMAIL: restricted })).toEqual(["m1"]);
-		const delivery = record((await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), event.seq)}`)).body);
+		const delivery = record((await api("GET", `/v1/deliveries/${publicDeliveryId(String(hook.id), event.id)}`)).body);
 		// Partly sent: not retried, so ok@example.com does not get it twice.
 		expect(delivery).toMatchObject({ status: "failed", attempt_count: 1, next_attempt_at: null });
 		expect(delivery.attempts).toEqual([

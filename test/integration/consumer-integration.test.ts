@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { deliveryId } from "../../src/lib/ids";
+import { publicDeliveryId } from "../../src/lib/ids";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { schedulerFor } from "../../src/scheduler/client";
 import { api, createWebhook, receivedBy, receiverPath, record, uniqueName } from "./helpers";
@@ -75,7 +75,7 @@ describe("queue consumer", () => {
 		const secret = String(record((await api("GET", `/v1/webhooks/${hook.id}/secret`)).body).secret);
 		expect(() => new Webhook(secret).verify(request.body, request.headers)).not.toThrow();
 
-		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		const recorded = await delivery(publicDeliveryId(String(hook.id), event.id));
 		expect(recorded).toMatchObject({ status: "success", status_code: 200, attempt_count: 1, error: null });
 		const [attempt] = recorded.attempts as Record<string, unknown>[];
 		expect(attempt).toMatchObject({
@@ -98,7 +98,7 @@ describe("queue consumer", () => {
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		const before = Date.now();
 		await runBatch([attemptJob(hook, event)]);
-		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		const recorded = await delivery(publicDeliveryId(String(hook.id), event.id));
 		expect(recorded).toMatchObject({ status: "pending", status_code: 500, attempt_count: 1, error: "HTTP 500" });
 		const nextAttemptAt = Date.parse(String(recorded.next_attempt_at));
 		expect(nextAttemptAt).toBeGreaterThanOrEqual(before + 120_000);
@@ -120,7 +120,7 @@ describe("queue consumer", () => {
 			]);
 		}
 		expect(await receivedBy(name)).toHaveLength(3);
-		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		const recorded = await delivery(publicDeliveryId(String(hook.id), event.id));
 		expect(recorded).toMatchObject({ status: "failed", status_code: 503, attempt_count: 3, next_attempt_at: null });
 	});
 
@@ -132,7 +132,7 @@ describe("queue consumer", () => {
 		});
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		await runBatch([attemptJob(hook, event)]);
-		const id = deliveryId(String(hook.id), event.seq);
+		const id = publicDeliveryId(String(hook.id), event.id);
 		const scheduled = (await delivery(id)).next_attempt_at;
 		await runBatch([attemptJob(hook, event, 2, "manual")]);
 		expect(await delivery(id)).toMatchObject({ status: "pending", attempt_count: 2, next_attempt_at: scheduled });
@@ -148,7 +148,7 @@ describe("queue consumer", () => {
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		const before = Date.now();
 		await runBatch([attemptJob(hook, event)]);
-		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		const recorded = await delivery(publicDeliveryId(String(hook.id), event.id));
 		expect(Date.parse(String(recorded.next_attempt_at))).toBeGreaterThanOrEqual(before + 3_600_000);
 	});
 
@@ -157,7 +157,7 @@ describe("queue consumer", () => {
 		const hook = await createWebhook({ url: receiverPath("status/302", name), events: ["*"] });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		await runBatch([attemptJob(hook, event)]);
-		expect(await delivery(deliveryId(String(hook.id), event.seq))).toMatchObject({
+		expect(await delivery(publicDeliveryId(String(hook.id), event.id))).toMatchObject({
 			status: "pending",
 			status_code: 302,
 		});
@@ -169,7 +169,7 @@ describe("queue consumer", () => {
 		const hook = await createWebhook({ url: receiverPath("hang", name), events: ["*"], timeout_ms: 300 });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		await runBatch([attemptJob(hook, event)]);
-		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		const recorded = await delivery(publicDeliveryId(String(hook.id), event.id));
 		expect(recorded).toMatchObject({ status: "pending", status_code: null, error: "timeout after 300 ms" });
 		// The endpoint is now in the slow lane, and so is the retry its scheduler holds.
 		const lanes = await runInDurableObject(schedulerFor(env, "default", String(hook.id)), (_instance, state) =>
@@ -182,7 +182,7 @@ describe("queue consumer", () => {
 		const hook = await createWebhook({ url: "http://127.0.0.1:9/refused", events: ["*"] });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		await runBatch([attemptJob(hook, event)]);
-		const recorded = await delivery(deliveryId(String(hook.id), event.seq));
+		const recorded = await delivery(publicDeliveryId(String(hook.id), event.id));
 		expect(recorded.status).toBe("pending");
 		expect(recorded.status_code).toBeNull();
 		expect(String(recorded.error).length).toBeGreaterThan(0);
@@ -193,7 +193,7 @@ describe("queue consumer", () => {
 		const hook = await createWebhook({ url: receiverPath("status/410", name), events: ["*"] });
 		const event = await storeEvent("thing.happened", {}, [String(hook.id)]);
 		await runBatch([attemptJob(hook, event)]);
-		expect(await delivery(deliveryId(String(hook.id), event.seq))).toMatchObject({
+		expect(await delivery(publicDeliveryId(String(hook.id), event.id))).toMatchObject({
 			status: "failed",
 			status_code: 410,
 		});
@@ -268,8 +268,8 @@ describe("queue consumer", () => {
 			targets.map((target) => target.endpointId),
 		);
 		await runBatch([{ tenantId: "default", eventSeq: next.seq, targets, trigger: "initial" }]);
-		expect(await delivery(deliveryId(String(ok[0]?.id), next.seq))).toMatchObject({ status: "success" });
-		expect(await delivery(deliveryId(String(hang.id), next.seq))).toMatchObject({
+		expect(await delivery(publicDeliveryId(String(ok[0]?.id), next.id))).toMatchObject({ status: "success" });
+		expect(await delivery(publicDeliveryId(String(hang.id), next.id))).toMatchObject({
 			status: "pending",
 			attempt_count: 0,
 		});
@@ -310,7 +310,7 @@ describe("queue consumer", () => {
 		]);
 		expect(result.explicitAcks).toEqual(["msg-0"]);
 		expect(await receivedBy(name)).toHaveLength(0);
-		expect(await delivery(deliveryId(String(hook.id), event.seq))).toMatchObject({
+		expect(await delivery(publicDeliveryId(String(hook.id), event.id))).toMatchObject({
 			status: "failed",
 			attempt_count: 0,
 			error: "the endpoint is disabled",

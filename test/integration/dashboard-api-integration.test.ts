@@ -6,7 +6,7 @@ import { actAs } from "../../src/auth/internal";
 import { readPortalToken } from "../../src/dashboard/tokens";
 import type { AttemptRecord } from "../../src/delivery/attempt-record";
 import worker from "../../src/index";
-import { deliveryId, ID_PREFIX } from "../../src/lib/ids";
+import { deliveryId, ID_PREFIX, publicDeliveryId } from "../../src/lib/ids";
 import type { WebhookStats } from "../../src/routes/webhooks/stats";
 import { MAX_STATS_ROWS } from "../../src/routes/webhooks/stats";
 import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
@@ -20,7 +20,6 @@ import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitF
 const HOUR = 60 * 60 * 1000;
 
 interface StoredDelivery {
-	seq: number;
 	type?: string;
 	status: "pending" | "success" | "failed" | "skipped";
 	createdAt: number;
@@ -28,29 +27,43 @@ interface StoredDelivery {
 	attempts: [number, number][];
 }
 
-/** Writes delivery rows as the consumer would, at chosen times, without sending anything. */
+/**
+ * Writes events and their delivery rows as ingest and the consumer would, at
+ * chosen times, without sending anything; answers the deliveries' public ids
+ * in the order of `rows` (which is also the order of their events).
+ */
 async function storeDeliveries(endpointId: string, rows: readonly StoredDelivery[], tenantId = "default") {
+	const eventIds = rows.map(() => `evt_${uniqueName("stored")}`);
+	const stored = await env.DB.batch<{ seq: number }>(
+		rows.map((row, index) =>
+			env.DB.prepare(
+				"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, ?, '{}', ?, ?) RETURNING seq",
+			).bind(tenantId, eventIds[index], row.type ?? "stats.stored", JSON.stringify([endpointId]), row.createdAt),
+		),
+	);
 	await env.DB.batch(
-		rows.map((row) => {
-			const attempts: AttemptRecord[] = row.attempts.map(([startedAt, durationMs], index) => ({
+		rows.map((row, index) => {
+			const attempts: AttemptRecord[] = row.attempts.map(([startedAt, durationMs], attemptIndex) => ({
 				id: `${ID_PREFIX.attempt}${uniqueName("a")}`,
-				attempt: index + 1,
-				trigger: index === 0 ? "initial" : "scheduled",
+				attempt: attemptIndex + 1,
+				trigger: attemptIndex === 0 ? "initial" : "scheduled",
 				started_at: new Date(startedAt).toISOString(),
 				duration_ms: durationMs,
 				status_code: row.status === "failed" ? 500 : 200,
 				response_body: "x".repeat(2000),
 				error: null,
 			}));
+			const seq = stored[index]?.results[0]?.seq;
+			if (seq === undefined) throw new Error("the event was not stored");
 			return env.DB.prepare(
 				`INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, status_code, attempt_count,
 					attempts, next_attempt_at, delivered_at, error, created_at, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL, NULL, ?, ?)`,
 			).bind(
-				deliveryId(endpointId, row.seq),
+				deliveryId(endpointId, seq),
 				tenantId,
 				endpointId,
-				`evt_${uniqueName("stored")}`,
+				eventIds[index],
 				row.type ?? "stats.stored",
 				row.status,
 				attempts.length,
@@ -60,6 +73,7 @@ async function storeDeliveries(endpointId: string, rows: readonly StoredDelivery
 			);
 		}),
 	);
+	return eventIds.map((eventId) => publicDeliveryId(endpointId, eventId));
 }
 
 type Stats = z.infer<typeof WebhookStats>;
@@ -141,7 +155,6 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 		const rows: StoredDelivery[] = [
 			// Before the 24h window but inside 7d; its retry started 2 hours ago.
 			{
-				seq: 1,
 				status: "failed",
 				createdAt: now - 30 * HOUR,
 				attempts: [
@@ -149,9 +162,8 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 					[hourStart - 2 * HOUR + 5, 700],
 				],
 			},
-			{ seq: 2, status: "success", createdAt: threeHoursAgo, attempts: [[threeHoursAgo, 100]] },
+			{ status: "success", createdAt: threeHoursAgo, attempts: [[threeHoursAgo, 100]] },
 			{
-				seq: 3,
 				status: "failed",
 				createdAt: threeHoursAgo + 1000,
 				attempts: [
@@ -159,10 +171,10 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 					[threeHoursAgo + 60_000, 500],
 				],
 			},
-			{ seq: 4, status: "success", createdAt: threeHoursAgo + 2000, attempts: [[threeHoursAgo + 2000, 200]] },
-			{ seq: 5, status: "pending", createdAt: hourStart - HOUR + 7, attempts: [[hourStart - HOUR + 7, 50]] },
+			{ status: "success", createdAt: threeHoursAgo + 2000, attempts: [[threeHoursAgo + 2000, 200]] },
+			{ status: "pending", createdAt: hourStart - HOUR + 7, attempts: [[hourStart - HOUR + 7, 50]] },
 			// Dropped by a transformation: counted apart, in neither the success rate nor the bars.
-			{ seq: 6, status: "skipped", createdAt: threeHoursAgo + 3000, attempts: [] },
+			{ status: "skipped", createdAt: threeHoursAgo + 3000, attempts: [] },
 		];
 		await storeDeliveries(String(hook.id), rows);
 
@@ -258,18 +270,14 @@ describe("GET /v1/webhooks/{id}/deliveries filters", () => {
 		const hook = await createWebhook({ url: "https://example.com/filters", events: ["*"] });
 		const base = Date.parse("2026-03-01T00:00:00Z");
 		const rows: StoredDelivery[] = Array.from({ length: 12 }, (_, index) => ({
-			seq: index + 1,
 			type: index % 2 === 0 ? "order.paid" : "order.refunded",
 			status: index % 3 === 0 ? "failed" : "success",
 			createdAt: base + index * HOUR,
 			attempts: [[base + index * HOUR, 10]],
 		}));
-		await storeDeliveries(String(hook.id), rows);
+		const publicIds = await storeDeliveries(String(hook.id), rows);
 		const ids = (filter: (row: StoredDelivery) => boolean) =>
-			rows
-				.filter(filter)
-				.map((row) => deliveryId(String(hook.id), row.seq))
-				.reverse();
+			publicIds.filter((_id, index) => filter(rows[index] as StoredDelivery)).reverse();
 		const list = async (query: string) => {
 			const response = await api("GET", `/v1/webhooks/${hook.id}/deliveries?${query}`);
 			expect(response.status, JSON.stringify(response.body)).toBe(200);
@@ -532,7 +540,7 @@ describe("the API for a read-only portal", () => {
 		for (const [method, path, body] of [
 			["GET", `/v1/webhooks/${id}/secret`],
 			["GET", `/v1/webhooks/${id}/secret?reveal=1`],
-			["GET", `/v1/deliveries/${deliveryId(id, 1)}/request`],
+			["GET", `/v1/deliveries/${publicDeliveryId(id, "evt_any")}/request`],
 			["POST", "/v1/events", { type: "a", data: {} }],
 			["PATCH", `/v1/webhooks/${id}`, { description: "changed" }],
 			["DELETE", `/v1/webhooks/${id}`],

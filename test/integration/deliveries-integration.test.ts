@@ -2,14 +2,13 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { deliveryId } from "../../src/lib/ids";
+import { publicDeliveryId } from "../../src/lib/ids";
 import type { DeliveryJob } from "../../src/queue/messages";
-import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import { api, createWebhook, receivedBy, receiverPath, record, storedSeq, uniqueName, waitFor } from "./helpers";
 
 async function sendEvent(type: string): Promise<{ id: string; seq: number }> {
 	const event = record((await api("POST", "/v1/events", { body: { type, data: { at: Date.now() } } })).body);
-	const seq = Number(record((await api("GET", `/v1/events?type=${type}`)).body).next_cursor);
-	return { id: String(event.id), seq };
+	return { id: String(event.id), seq: await storedSeq(String(event.id)) };
 }
 
 describe("deliveries", () => {
@@ -20,12 +19,13 @@ describe("deliveries", () => {
 			active: true,
 		});
 		// Stored directly, with no queue message: the first attempt never happens in this test.
-		const row = await env.DB.prepare(
-			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES ('default', ?, 'q.test', '{}', ?, ?) RETURNING seq",
+		const eventId = uniqueName("evt");
+		await env.DB.prepare(
+			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES ('default', ?, 'q.test', '{}', ?, ?)",
 		)
-			.bind(uniqueName("evt"), JSON.stringify([hook.id]), Date.now())
-			.first<{ seq: number }>();
-		const id = deliveryId(String(hook.id), Number(row?.seq));
+			.bind(eventId, JSON.stringify([hook.id]), Date.now())
+			.run();
+		const id = publicDeliveryId(String(hook.id), eventId);
 		expect(record((await api("GET", `/v1/deliveries/${id}`)).body)).toMatchObject({
 			status: "pending",
 			attempt_count: 0,
@@ -38,7 +38,7 @@ describe("deliveries", () => {
 		const name = uniqueName("resend");
 		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["r.test"] });
 		const event = await sendEvent("r.test");
-		const id = deliveryId(String(hook.id), event.seq);
+		const id = publicDeliveryId(String(hook.id), event.id);
 		await waitFor(async () =>
 			record((await api("GET", `/v1/deliveries/${id}`)).body).status === "success" ? true : undefined,
 		);
@@ -89,7 +89,7 @@ describe("deliveries", () => {
 		const doneName = uniqueName("dlq-done");
 		const doneHook = await createWebhook({ url: receiverPath("ok", doneName), events: ["dlq.test"] });
 		const event = await sendEvent("dlq.test");
-		const doneId = deliveryId(String(doneHook.id), event.seq);
+		const doneId = publicDeliveryId(String(doneHook.id), event.id);
 		await waitFor(async () =>
 			record((await api("GET", `/v1/deliveries/${doneId}`)).body).status === "success" ? true : undefined,
 		);
@@ -110,7 +110,7 @@ describe("deliveries", () => {
 		await worker.queue(batch, env);
 		expect((await getQueueResult(batch, ctx)).retryMessages).toEqual([]);
 		expect(
-			record((await api("GET", `/v1/deliveries/${deliveryId(String(pendingHook.id), event.seq)}`)).body),
+			record((await api("GET", `/v1/deliveries/${publicDeliveryId(String(pendingHook.id), event.id)}`)).body),
 		).toMatchObject({
 			status: "failed",
 			attempt_count: 0,

@@ -1,6 +1,6 @@
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { deliveryId } from "../../src/lib/ids";
+import { publicDeliveryId } from "../../src/lib/ids";
 import { api, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 async function tenantWithKey(): Promise<{ id: string; key: string }> {
@@ -29,8 +29,7 @@ async function deliveredEvent(auth: string) {
 	const event = record(
 		(await api("POST", "/v1/events", { auth, body: { type: "req.test", data: { n: 1, note: "déjà vu" } } })).body,
 	);
-	const seq = Number(record((await api("GET", "/v1/events?type=req.test", { auth })).body).next_cursor);
-	const id = deliveryId(String(hook.id), seq);
+	const id = publicDeliveryId(String(hook.id), String(event.id));
 	await waitFor(async () =>
 		record((await api("GET", `/v1/deliveries/${id}`, { auth })).body).status === "success" ? true : undefined,
 	);

@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { deliveryId } from "../../src/lib/ids";
+import { publicDeliveryId } from "../../src/lib/ids";
 import {
 	ADMIN_KEY,
 	api,
@@ -108,7 +108,7 @@ describe("target URLs at send time", () => {
 		const event = await storeEventDirectly("default", "a", [hook.id]);
 		expect(await runFirstAttempt("default", event, hook.id, { ...env, ENVIRONMENT: "production" })).toEqual(["m1"]);
 		expect(await receivedBy(name)).toEqual([]);
-		const delivery = record((await api("GET", `/v1/deliveries/${deliveryId(String(hook.id), event.seq)}`)).body);
+		const delivery = record((await api("GET", `/v1/deliveries/${publicDeliveryId(String(hook.id), event.id)}`)).body);
 		expect(delivery).toMatchObject({ status: "failed", attempt_count: 1, next_attempt_at: null });
 		expect(String(delivery.error)).toBe("the endpoint URL is refused: url must be an https URL");
 	});

@@ -60,6 +60,16 @@ export async function callWithSettings(
 	return { status: response.status, body: await response.json() };
 }
 
+/**
+ * The sequence number an event is stored under, which the API never shows
+ * (it counts every tenant's events) but stored delivery ids are made of.
+ */
+export async function storedSeq(eventId: string): Promise<number> {
+	const row = await env.DB.prepare("SELECT seq FROM events WHERE id = ?").bind(eventId).first<{ seq: number }>();
+	if (!row) throw new Error(`event ${eventId} is not stored`);
+	return row.seq;
+}
+
 /** Narrows an API body to a record for property access in assertions. */
 export function record(value: unknown): Record<string, unknown> {
 	if (typeof value !== "object" || value === null || Array.isArray(value))

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import committed from "../../docs/openapi.json";
-import { api, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import { api, receivedBy, receiverPath, record, storedSeq, uniqueName, waitFor } from "./helpers";
 
 /**
  * The tenant isolation matrix, generated from the API description: every
@@ -122,5 +122,74 @@ describe("tenant isolation matrix", () => {
 		console.log(`isolation matrix: ${withIds.length} operations with ids, ${calls} calls, 0 leaks`);
 		expect(await snapshot(b.id)).toBe(before);
 		expect((await receivedBy(receiver)).length).toBe(receivedBefore);
+	});
+});
+
+describe("what a tenant sees of others", () => {
+	/** Base32 digits as ids encode numbers (src/lib/ids.ts), so a sequence number would show in this form. */
+	function fixedBase32(value: number): string {
+		const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
+		let out = "";
+		for (let remaining = value, place = 0; place < 10; place++, remaining = Math.floor(remaining / 32)) {
+			out = alphabet[remaining % 32] + out;
+		}
+		return out;
+	}
+
+	it("is nothing: cursors and delivery ids carry no count of the deployment's events", async () => {
+		const a = await tenantWithKey();
+		const b = await tenantWithKey();
+		const hook = record(
+			(
+				await api("POST", "/v1/webhooks", {
+					auth: a.key,
+					body: { url: receiverPath("ok", uniqueName("seen")), events: ["*"] },
+				})
+			).body,
+		);
+		const send = async (key: string) =>
+			String(
+				record((await api("POST", "/v1/events", { auth: key, body: { type: "volume.probe", data: {} } })).body).id,
+			);
+		const first = await send(a.key);
+		for (let other = 0; other < 5; other++) await send(b.key);
+		const second = await send(a.key);
+
+		const listed = await api("GET", "/v1/events?type=volume.probe", { auth: a.key });
+		expect(record(listed.body).next_cursor).toBe(second);
+		const tested = record((await api("POST", `/v1/webhooks/${hook.id}/test`, { auth: a.key })).body);
+		const seen: unknown[] = [listed.body, tested];
+		for (const eventId of [first, second, String(tested.event_id)]) {
+			const event = record((await api("GET", `/v1/events/${eventId}`, { auth: a.key })).body);
+			const [delivery] = event.deliveries as { id: string }[];
+			expect(delivery?.id).toBe(`del_${String(hook.id).slice("hook_".length)}_${eventId}`);
+			seen.push(event, (await api("GET", `/v1/deliveries/${delivery?.id}`, { auth: a.key })).body);
+		}
+		// A delivery is listed once its first attempt is recorded.
+		const log = await waitFor(async () => {
+			const body = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries`, { auth: a.key })).body);
+			return (body.deliveries as unknown[]).length === 3 ? body : undefined;
+		});
+		seen.push(log);
+		const text = JSON.stringify(seen);
+		for (const eventId of [first, second]) {
+			const seq = await storedSeq(eventId);
+			expect(text).not.toContain(fixedBase32(seq));
+			expect(text).not.toMatch(new RegExp(`"next_cursor":"?${seq}"?[,}]`));
+		}
+		// The list pages on with the public ids it gave.
+		const page = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries?limit=1`, { auth: a.key })).body);
+		const rest = await api("GET", `/v1/webhooks/${hook.id}/deliveries?limit=5&cursor=${String(page.next_cursor)}`, {
+			auth: a.key,
+		});
+		expect(rest.status).toBe(200);
+		expect((record(rest.body).deliveries as unknown[]).length).toBe(2);
+		// A number as the cursor would let a tenant bisect positions again: it is refused.
+		const numeric = await api("GET", `/v1/events?cursor=${await storedSeq(first)}`, { auth: a.key });
+		expect(numeric.status).toBe(400);
+		expect(record(record(numeric.body).error).message).toContain("the cursor names no event of this tenant");
+		// Another tenant's event id is no cursor either.
+		const foreign = String(record((await api("GET", "/v1/events?limit=1", { auth: b.key })).body).next_cursor);
+		expect((await api("GET", `/v1/events?cursor=${foreign}`, { auth: a.key })).status).toBe(400);
 	});
 });

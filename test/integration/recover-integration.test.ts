@@ -2,7 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { deliveryId, newTaskId } from "../../src/lib/ids";
+import { deliveryId, newTaskId, publicDeliveryId } from "../../src/lib/ids";
 import {
 	DELIVERIES_PER_SLICE,
 	type RecoverJob,
@@ -19,10 +19,9 @@ function ago(ms: number): string {
 	return new Date(Date.now() - ms).toISOString();
 }
 
-async function sendEvent(type: string): Promise<{ id: string; seq: number }> {
+async function sendEvent(type: string): Promise<{ id: string }> {
 	const event = record((await api("POST", "/v1/events", { body: { type, data: { at: Date.now() } } })).body);
-	const seq = Number(record((await api("GET", `/v1/events?type=${type}`)).body).next_cursor);
-	return { id: String(event.id), seq };
+	return { id: String(event.id) };
 }
 
 async function delivery(id: string): Promise<Record<string, unknown>> {
@@ -64,7 +63,7 @@ describe("recover", () => {
 		const hook = await createWebhook({ url: receiverPath("flaky/3", name), events: [type], retry_schedule: [] });
 		const events = [];
 		for (let i = 0; i < 3; i++) events.push(await sendEvent(type));
-		const ids = events.map((event) => deliveryId(String(hook.id), event.seq));
+		const ids = events.map((event) => publicDeliveryId(String(hook.id), event.id));
 		await settled(ids, ["failed"]);
 
 		const since = ago(HOUR_MS);
@@ -100,10 +99,10 @@ describe("recover", () => {
 		const type = `${name}.happened`;
 		const hook = await createWebhook({ url: receiverPath("flaky/1", name), events: [type], retry_schedule: [] });
 		const first = await sendEvent(type);
-		const firstId = deliveryId(String(hook.id), first.seq);
+		const firstId = publicDeliveryId(String(hook.id), first.id);
 		await settled([firstId], ["failed"]);
 		const second = await sendEvent(type);
-		const secondId = deliveryId(String(hook.id), second.seq);
+		const secondId = publicDeliveryId(String(hook.id), second.id);
 		await settled([secondId], ["success"]);
 
 		const created = await recover(hook.id, { since: ago(HOUR_MS) });
@@ -121,14 +120,14 @@ describe("recover", () => {
 		const type = `${name}.happened`;
 		const hook = await createWebhook({ url: receiverPath("status/500", name), events: [type], retry_schedule: [] });
 		const early = await sendEvent(type);
-		const earlyId = deliveryId(String(hook.id), early.seq);
+		const earlyId = publicDeliveryId(String(hook.id), early.id);
 		await settled([earlyId], ["failed"]);
 		// Timers let the clock move on, so the boundary falls strictly between the two events.
 		await sleep(20);
 		const boundary = new Date(Date.now()).toISOString();
 		await sleep(20);
 		const late = await sendEvent(type);
-		const lateId = deliveryId(String(hook.id), late.seq);
+		const lateId = publicDeliveryId(String(hook.id), late.id);
 		await settled([lateId], ["failed"]);
 
 		const lateOnly = await recover(hook.id, { since: boundary });

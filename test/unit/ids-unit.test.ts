@@ -7,6 +7,8 @@ import {
 	newEndpointId,
 	newEventId,
 	parseDeliveryId,
+	parsePublicDeliveryId,
+	publicDeliveryId,
 } from "../../src/lib/ids";
 
 /** Crockford base32, lower case: no i, l, o or u. */
@@ -137,5 +139,30 @@ describe("other ids", () => {
 describe("deliveryId sequence bounds", () => {
 	it.each([-1, 1.5, 32 ** 10, Number.NaN])("refuses sequence %d rather than wrapping or printing garbage", (seq) => {
 		expect(() => deliveryId("hook_abcdefghjkmnpqrs", seq)).toThrow(RangeError);
+	});
+});
+
+describe("publicDeliveryId and parsePublicDeliveryId", () => {
+	const endpointId = newEndpointId();
+
+	it("pair the endpoint's and the event's own ids, generated or chosen by the sender", () => {
+		for (const eventId of [newEventId(Date.now()), "order-1234", "a:b.c_d-e", "x".repeat(128)]) {
+			const id = publicDeliveryId(endpointId, eventId);
+			expect(id).toBe(`del_${endpointId.slice("hook_".length)}_${eventId}`);
+			expect(parsePublicDeliveryId(id)).toEqual({ endpointId, eventId });
+		}
+	});
+
+	it("refuse what no pair makes: stored ids, other prefixes, bad keys and an empty event id", () => {
+		for (const id of [
+			deliveryId(endpointId, 42),
+			`evt_${endpointId.slice(5)}_evt_x`,
+			"del_",
+			`del_${endpointId.slice(5)}_`,
+			`del_${endpointId.slice(5, 20)}!_evt_x`,
+			"del_AAAAAAAAAAAAAAAA_evt_x",
+		]) {
+			expect(parsePublicDeliveryId(id), id).toBeNull();
+		}
 	});
 });

@@ -2,10 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import type { Database } from "../../db/client";
 import { getEndpointOr404 } from "../../db/endpoints";
-import { findEvent } from "../../db/events";
+import { resolvePublicDeliveryId } from "../../db/events";
 import { type DeliveryRow, deliveries } from "../../db/schema";
 import { ApiError, notFound } from "../../lib/errors";
-import { parseDeliveryId } from "../../lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../../queue/messages";
 import { createRouter, errorResponses, IdParam, jsonContent } from "../shared";
 import { deliveryRequestRoutes } from "./request";
@@ -46,16 +45,15 @@ async function loadDelivery(
 	tenantId: string,
 	id: string,
 ): Promise<{ row: DeliveryRow; eventSeq: number }> {
-	const parsed = parseDeliveryId(id);
-	if (!parsed) throw notFound("delivery", id);
+	const named = await resolvePublicDeliveryId(db, tenantId, id);
+	if (!named) throw notFound("delivery", id);
 	const [row] = await db
 		.select()
 		.from(deliveries)
-		.where(and(eq(deliveries.tenantId, tenantId), eq(deliveries.id, id)));
-	if (row) return { row, eventSeq: parsed.eventSeq };
-	const event = await findEvent(db, tenantId, { seq: parsed.eventSeq });
-	if (event && (JSON.parse(event.endpointIds) as string[]).includes(parsed.endpointId)) {
-		return { row: queuedDelivery(event, parsed.endpointId), eventSeq: parsed.eventSeq };
+		.where(and(eq(deliveries.tenantId, tenantId), eq(deliveries.id, named.storedId)));
+	if (row) return { row, eventSeq: named.event.seq };
+	if ((JSON.parse(named.event.endpointIds) as string[]).includes(named.endpointId)) {
+		return { row: queuedDelivery(named.event, named.endpointId), eventSeq: named.event.seq };
 	}
 	throw notFound("delivery", id);
 }

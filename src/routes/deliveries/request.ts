@@ -2,14 +2,13 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, isNull } from "drizzle-orm";
 import { publicBaseUrl } from "../../channels/render";
 import { getEndpointOr404 } from "../../db/endpoints";
-import { findEvent } from "../../db/events";
+import { resolvePublicDeliveryId } from "../../db/events";
 import { deliveries, tenants } from "../../db/schema";
 import { tenantTemplates } from "../../db/templates";
 import { controlDatabase } from "../../db/tenant-database";
 import type { AttemptRecord } from "../../delivery/attempt-record";
 import { parseTenantSettings } from "../../delivery/settings";
 import { ApiError, notFound } from "../../lib/errors";
-import { parseDeliveryId } from "../../lib/ids";
 import { buildAttemptRequest } from "../../queue/attempt";
 import { createRouter, errorResponses, IdParam, jsonContent } from "../shared";
 
@@ -50,19 +49,18 @@ function noteFor(latest: AttemptRecord | undefined): string {
 
 export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async (c) => {
 	const { id } = c.req.valid("param");
-	const parsed = parseDeliveryId(id);
-	if (!parsed) throw notFound("delivery", id);
-	const event = await findEvent(c.var.db, c.var.tenantId, { seq: parsed.eventSeq });
-	if (!event) throw notFound("delivery", id);
+	const named = await resolvePublicDeliveryId(c.var.db, c.var.tenantId, id);
+	if (!named) throw notFound("delivery", id);
+	const { event } = named;
 	const [row] = await c.var.db
 		.select({ attempts: deliveries.attempts, status: deliveries.status })
 		.from(deliveries)
-		.where(and(eq(deliveries.tenantId, c.var.tenantId), eq(deliveries.id, id)));
+		.where(and(eq(deliveries.tenantId, c.var.tenantId), eq(deliveries.id, named.storedId)));
 	// No row yet is a delivery whose first attempt is still queued, as GET /v1/deliveries/{id} reads it.
-	if (!row && !(JSON.parse(event.endpointIds) as string[]).includes(parsed.endpointId)) {
+	if (!row && !(JSON.parse(event.endpointIds) as string[]).includes(named.endpointId)) {
 		throw notFound("delivery", id);
 	}
-	const endpoint = await getEndpointOr404(c.var.db, c.var.tenantId, parsed.endpointId);
+	const endpoint = await getEndpointOr404(c.var.db, c.var.tenantId, named.endpointId);
 	// Rebuilt with today's transformation it could show a body, but nothing was sent.
 	if (row?.status === "skipped") {
 		throw new ApiError(

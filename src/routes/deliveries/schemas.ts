@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { type DeliveryRow, deliveries, type EventRow } from "../../db/schema";
 import type { AttemptRecord } from "../../delivery/attempt-record";
-import { deliveryId } from "../../lib/ids";
+import { deliveryId, publicDeliveryId } from "../../lib/ids";
 import { iso } from "../shared";
 
 export const DeliveryStatus = z.enum(deliveries.status.enumValues);
@@ -9,7 +9,7 @@ export const DeliveryStatus = z.enum(deliveries.status.enumValues);
 /** The delivery log entry, in seed 001's shape. */
 export const DeliveryOut = z
 	.object({
-		id: z.string().openapi({ example: "del_3k9x2m7q1c8v4b6n00000000a1" }),
+		id: z.string().openapi({ example: "del_3k9x2m7q1c8v4b6n_evt_01jd5x0000k3m9x2q1c8v4b6n7" }),
 		event_id: z.string(),
 		event_type: z.string(),
 		endpoint_id: z.string(),
@@ -45,7 +45,7 @@ export const DeliveryDetail = DeliveryOut.omit({ attempts: true })
 
 export function deliveryOut(row: DeliveryRow): z.infer<typeof DeliveryOut> {
 	return {
-		id: row.id,
+		id: publicDeliveryId(row.endpointId, row.eventId),
 		event_id: row.eventId,
 		event_type: row.eventType,
 		endpoint_id: row.endpointId,

@@ -83,7 +83,7 @@ const BUILT_IN_EXAMPLES: Record<OperationalEventType, Record<string, unknown>> =
 		"the endpoint answered 410 Gone",
 	).data,
 	"delivery.exhausted": deliveryExhausted("", {
-		deliveryId: "del_3k9x2m7q1c8v4b6n00000000a1",
+		deliveryId: "del_3k9x2m7q1c8v4b6n_evt_01jd5x0000k3m9x2q1c8v4b6n7",
 		eventId: "evt_01jd5x0000k3m9x2q1c8v4b6n7",
 		eventType: "user.created",
 		endpointId: EXAMPLE_FACTS.endpointId,

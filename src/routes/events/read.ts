@@ -1,10 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import type { Database } from "../../db/client";
 import { deliveriesOfEvent, findEvent } from "../../db/events";
 import { type EventRow, events } from "../../db/schema";
 import { isOperationalEventType } from "../../delivery/operational-events";
 import { maskTargetUrl } from "../../delivery/target-url";
-import { notFound } from "../../lib/errors";
+import { ApiError, notFound } from "../../lib/errors";
 import { DeliveryOut, deliveryOut, queuedDelivery } from "../deliveries/schemas";
 import { createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
 import { acceptedEvent } from "./ingest";
@@ -33,14 +34,14 @@ const listRoute = createRoute({
 					events: z.array(EventOut),
 					next_cursor: z.string().nullable().openapi({
 						description:
-							"Where to resume: after the last event returned. Kept when the page is empty, so a poller can keep it",
+							"Where to resume: the id of the last event returned. Kept when the page is empty, so a poller can keep it",
 					}),
 					has_more: z.boolean(),
 				})
 				.openapi("EventList"),
 			"Events in the order they were accepted",
 		),
-		...errorResponses(401, 422),
+		...errorResponses(400, 401, 422),
 	},
 });
 
@@ -69,15 +70,27 @@ function eventData(row: EventRow, hideCredentials: boolean): Record<string, unkn
 	return url.startsWith("mailto:") ? data : { ...data, url: maskTargetUrl(url) };
 }
 
-function parseCursor(cursor: string | undefined): number {
-	const seq = cursor === undefined ? 0 : Number(cursor);
-	return Number.isSafeInteger(seq) && seq >= 0 ? seq : 0;
+/**
+ * The position a cursor stands for: its event's place in the order events
+ * were accepted. The cursor is the event's id, not that position, because
+ * positions count every tenant's events (0: no cursor).
+ */
+async function cursorPosition(db: Database, tenantId: string, cursor: string | undefined): Promise<number> {
+	if (cursor === undefined) return 0;
+	const event = await findEvent(db, tenantId, { id: cursor });
+	if (!event) {
+		throw new ApiError(
+			"invalid_request",
+			"the cursor names no event of this tenant (it may have been removed by retention): list again without a cursor",
+		);
+	}
+	return event.seq;
 }
 
 export const readEvents = createRouter()
 	.openapi(listRoute, async (c) => {
 		const { limit, cursor, type, order } = c.req.valid("query");
-		const position = parseCursor(cursor);
+		const position = await cursorPosition(c.var.db, c.var.tenantId, cursor);
 		const newestFirst = order === "desc";
 		// Newest first starts at the end: a cursor of 0 (none) means no upper bound.
 		const bound = newestFirst ? (position > 0 ? lt(events.seq, position) : undefined) : gt(events.seq, position);
@@ -92,7 +105,7 @@ export const readEvents = createRouter()
 		return c.json(
 			{
 				events: page.map((row) => ({ ...acceptedEvent(row), data: eventData(row, c.var.readOnly) })),
-				next_cursor: last ? String(last.seq) : (cursor ?? null),
+				next_cursor: last ? last.id : (cursor ?? null),
 				has_more: rows.length > limit,
 			},
 			200,

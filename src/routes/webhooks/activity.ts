@@ -2,10 +2,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, gte, lt } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
 import { getEndpointOr404 } from "../../db/endpoints";
+import { resolvePublicDeliveryId } from "../../db/events";
 import { deliveries, type EndpointRow } from "../../db/schema";
 import { isOperationalEventType } from "../../delivery/operational-events";
 import { ApiError } from "../../lib/errors";
-import { deliveryId, deliveryIdRange } from "../../lib/ids";
+import { deliveryIdRange, publicDeliveryId } from "../../lib/ids";
 import { DeliveryOut, DeliveryStatus, deliveryOut } from "../deliveries/schemas";
 import { catalogEntry } from "../event-types";
 import { ingestContext, ingestEvents } from "../events/ingest";
@@ -89,7 +90,7 @@ const deliveriesRoute = createRoute({
 			z.object({ deliveries: z.array(DeliveryOut), next_cursor: z.string().nullable() }).openapi("DeliveryList"),
 			"Deliveries",
 		),
-		...errorResponses(401, 404, 422),
+		...errorResponses(400, 401, 404, 422),
 	},
 });
 
@@ -120,7 +121,17 @@ export const webhookActivity = createRouter()
 		const { limit, cursor, status, event_type: eventType, since, until } = c.req.valid("query");
 		await getEndpointOr404(c.var.db, c.var.tenantId, id);
 		const range = deliveryIdRange(id);
-		const upperBound = cursor !== undefined && cursor > range.from && cursor < range.to ? cursor : range.to;
+		let upperBound = range.to;
+		if (cursor !== undefined) {
+			const after = await resolvePublicDeliveryId(c.var.db, c.var.tenantId, cursor);
+			if (!after || after.endpointId !== id) {
+				throw new ApiError(
+					"invalid_request",
+					"the cursor names no delivery of this endpoint (its event may have been removed): list again without a cursor",
+				);
+			}
+			upperBound = after.storedId;
+		}
 		const rows = await c.var.db
 			.select()
 			.from(deliveries)
@@ -140,7 +151,10 @@ export const webhookActivity = createRouter()
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);
 		return c.json(
-			{ deliveries: page.map(deliveryOut), next_cursor: rows.length > limit && last ? last.id : null },
+			{
+				deliveries: page.map(deliveryOut),
+				next_cursor: rows.length > limit && last ? publicDeliveryId(last.endpointId, last.eventId) : null,
+			},
 			200,
 		);
 	})
@@ -168,5 +182,5 @@ export const webhookActivity = createRouter()
 			id,
 		);
 		if (!result) throw new ApiError("internal_error", "the test event was not stored");
-		return c.json({ event_id: result.event.id, delivery_id: deliveryId(id, result.seq) }, 202);
+		return c.json({ event_id: result.event.id, delivery_id: publicDeliveryId(id, result.event.id) }, 202);
 	});

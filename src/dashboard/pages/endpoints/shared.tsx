@@ -171,4 +171,4 @@ export function localInputFromTime(ms: number): string {
 	return new Date(ms).toISOString().slice(0, 16);
 }
 
-export const DELIVERY_ID = /^del_[A-Za-z0-9]+$/;
+export const DELIVERY_ID = /^del_[A-Za-z0-9_.:-]+$/;
