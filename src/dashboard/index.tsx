@@ -270,16 +270,7 @@ export function createDashboard(fetchApi: ApiFetch) {
 	});
 	dashboard.post("/portal/:token", async (c) => {
 		// Checked here whatever the content type (Hono's csrf() only looks at form posts).
-		if (!postedFromThisOrigin(c)) {
-			return render(
-				c,
-				{
-					title: "Form refused",
-					children: <Notice kind="error">Forms must be sent from this site's own pages.</Notice>,
-				},
-				403,
-			);
-		}
+		if (!postedFromThisOrigin(c)) return crossSiteFormPage(c);
 		const opened = await portalGrant(c);
 		if (!opened) return expiredLink(c);
 		const session = await startSession(c, opened.portal, opened.grant.expiresAt);
@@ -290,16 +281,7 @@ export function createDashboard(fetchApi: ApiFetch) {
 	dashboard.all(`${DASHBOARD}/*`, (c) => notFoundPage(c));
 	dashboard.onError((error, c) => {
 		// Hono's csrf middleware refuses a cross-site post with a 403 HTTPException.
-		if (error instanceof HTTPException && error.status === 403) {
-			return render(
-				c as DashboardContext,
-				{
-					title: "Form refused",
-					children: <Notice kind="error">Forms must be sent from this site's own pages.</Notice>,
-				},
-				403,
-			);
-		}
+		if (error instanceof HTTPException && error.status === 403) return crossSiteFormPage(c as DashboardContext);
 		console.error("dashboard error", error);
 		return render(
 			c as DashboardContext,
@@ -308,6 +290,14 @@ export function createDashboard(fetchApi: ApiFetch) {
 		);
 	});
 	return dashboard;
+}
+
+function crossSiteFormPage(c: DashboardContext) {
+	return render(
+		c,
+		{ title: "Form refused", children: <Notice kind="error">Forms must be sent from this site's own pages.</Notice> },
+		403,
+	);
 }
 
 /** Whether a post came from a page of this origin, by the headers a browser sets and a page cannot. */
