@@ -9,7 +9,7 @@ import { createDashboard } from "./dashboard";
 import { tenantDatabase } from "./db/tenant-database";
 import { renderDocsPage } from "./docs";
 import { readBodyWithin } from "./lib/body";
-import { ApiError, errorBody } from "./lib/errors";
+import { ApiError, errorBody, orUnavailable } from "./lib/errors";
 import { meteringEnabled, readCounters, resetCounters } from "./lib/metering";
 import { VERSION } from "./lib/version";
 import { OPENAPI_CONFIG } from "./openapi";
@@ -117,7 +117,10 @@ export function createApp() {
 		if (!match?.[1]) throw new ApiError("unauthorized", "send Authorization: Bearer <API key>");
 		const address = clientAddress(c.req.raw);
 		if (isAuthThrottled(address)) throw authThrottled();
-		const principal = await authenticate(c.env, match[1].trim(), (work) => c.executionCtx.waitUntil(work));
+		const token = match[1].trim();
+		const principal = await orUnavailable("the key store", () =>
+			authenticate(c.env, token, (work) => c.executionCtx.waitUntil(work)),
+		);
 		if (!principal) {
 			if (await countFailedAuth(c.env, address)) throw authThrottled();
 			throw new ApiError("unauthorized", "the API key is not valid");
@@ -146,7 +149,9 @@ export function createApp() {
 	app.use("/v1/tenants/*", requireAdminKey);
 	app.use("/v1/*", async (c, next) => {
 		if (isTenantAdministration(c.req.path)) return next();
-		const tenantId = await tenantInScope(c.env, c.var.principal, c.req.header("x-tenant-id"));
+		const tenantId = await orUnavailable("the tenant directory", () =>
+			tenantInScope(c.env, c.var.principal, c.req.header("x-tenant-id")),
+		);
 		if (c.var.principal.kind === "tenant")
 			// The dashboard's calls get a bucket of their own, so browsing its pages cannot starve the key's integration.
 			await enforceRateLimit(

@@ -63,3 +63,31 @@ export function notFound(resource: string, id: string): ApiError {
 export function errorBody(error: ApiError): { error: { code: ErrorCode; message: string; details: unknown } } {
 	return { error: { code: error.code, message: error.message, details: error.details } };
 }
+
+/** How long a client is told to wait when D1 or a queue failed under its request. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/** A 503 for a request that D1 or a queue failed: nothing of it was kept, and sending it again is safe. */
+export function platformUnavailable(what: string): ApiError {
+	return new ApiError(
+		"unavailable",
+		`${what} is unavailable right now; nothing was stored: retry in ${UNAVAILABLE_RETRY_AFTER_SECONDS} seconds`,
+		{ retry_after_seconds: UNAVAILABLE_RETRY_AFTER_SECONDS },
+		{ "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+	);
+}
+
+/**
+ * Runs `work`, which reads or writes through D1 or a queue, and answers a
+ * failure of theirs (overloaded, unreachable, reset) with a 503 to retry
+ * rather than a 500. The API's own errors pass through unchanged.
+ */
+export async function orUnavailable<T>(what: string, work: () => Promise<T>): Promise<T> {
+	try {
+		return await work();
+	} catch (error) {
+		if (error instanceof ApiError) throw error;
+		console.error(`${what} failed`, error);
+		throw platformUnavailable(what);
+	}
+}

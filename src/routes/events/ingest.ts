@@ -6,7 +6,7 @@ import { type EventRow, events } from "../../db/schema";
 import { subscribersOf } from "../../db/subscribers";
 import { isoSeconds } from "../../delivery/envelope";
 import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
-import { ApiError } from "../../lib/errors";
+import { ApiError, orUnavailable, platformUnavailable } from "../../lib/errors";
 import { deliveryId, newEventId } from "../../lib/ids";
 import { type DeliveryJob, enqueueJobs, fanOutJobs } from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
@@ -160,14 +160,30 @@ async function findExisting(ctx: IngestContext, inputs: readonly EventInput[]): 
 	return results.flat();
 }
 
+/** Takes back events whose delivery jobs were refused; false when D1 would not let them go either. */
+async function removeEvents(ctx: IngestContext, seqs: readonly number[]): Promise<boolean> {
+	try {
+		// One batch, one transaction: the events go all together or stay all together.
+		const deletes = chunk(seqs, IDS_PER_STATEMENT).map((part) => ctx.db.delete(events).where(inArray(events.seq, part)));
+		const [first, ...rest] = deletes;
+		if (first) await ctx.db.batch([first, ...rest]);
+		return true;
+	} catch (error) {
+		console.error("could not remove events whose delivery jobs were refused", error);
+		return false;
+	}
+}
+
 /**
  * Stores events and fans each out to the endpoints subscribed to its type,
  * or to `onlyEndpointId` (the test send). An event that repeats an earlier
  * id or Idempotency-Key answers with the original and sends nothing new.
  *
- * Nothing is answered 202 unless both the event rows and the delivery jobs
- * were accepted: if the queue refuses the jobs, the new rows are removed and
- * the caller gets a 503 to retry, which the idempotency key makes safe.
+ * Nothing is answered 202 unless the event rows were stored, and nothing
+ * stored is answered 503: if the queue refuses the jobs, the new rows are
+ * removed and the caller gets a 503 to retry (which an id or Idempotency-Key
+ * makes safe); if D1 will not remove them either, they stay, are answered
+ * 202, and the sweeper sends them. A failure of D1 itself is a 503 too.
  */
 export async function ingestEvents(
 	ctx: IngestContext,
@@ -183,9 +199,12 @@ export async function ingestEvents(
 		idempotencyKey: input.idempotencyKey ?? null,
 		createdAt: now,
 	}));
-	// Drizzle cannot batch raw statements, so this one batch goes to D1 directly.
-	const inserted = await ctx.db.$client.batch<{ seq: number; endpoint_ids: string; ordered_ids: string }>(
-		rows.map((row) => insertEvent(ctx, row, onlyEndpointId)),
+	// Drizzle cannot batch raw statements, so this one batch goes to D1 directly. A batch is
+	// one transaction: when D1 fails it, none of the events were stored.
+	const inserted = await orUnavailable("the event store", () =>
+		ctx.db.$client.batch<{ seq: number; endpoint_ids: string; ordered_ids: string }>(
+			rows.map((row) => insertEvent(ctx, row, onlyEndpointId)),
+		),
 	);
 
 	const results: (IngestResult | undefined)[] = [];
@@ -218,21 +237,23 @@ export async function ingestEvents(
 		await enqueueJobs(ctx.queue, jobs);
 	} catch (error) {
 		console.error("queue refused delivery jobs", error);
-		for (const seqs of chunk(insertedSeqs, IDS_PER_STATEMENT)) {
-			await ctx.db.delete(events).where(inArray(events.seq, seqs));
-		}
-		throw new ApiError(
-			"unavailable",
-			"the delivery queue is unavailable; retry the request with the same id or Idempotency-Key",
-		);
+		if (await removeEvents(ctx, insertedSeqs)) throw platformUnavailable("the delivery queue");
+		// Stored and not taken back: the sweeper sends every event whose first attempt never came,
+		// so these are accepted all the same, only later.
+		console.error("events stored without their delivery jobs; the sweeper will send them", insertedSeqs);
 	}
 
-	await joinLines(ctx, inLine);
+	try {
+		await joinLines(ctx, inLine);
+	} catch (error) {
+		// The events are stored: the sweeper puts their deliveries in line later.
+		console.error("ordered deliveries could be neither lined up nor queued; the sweeper will send them", error);
+	}
 
 	// Inputs that inserted nothing repeat an id or key seen before (possibly earlier in this batch).
 	const repeated = inputs.filter((_input, index) => results[index] === undefined);
 	if (repeated.length === 0) return results.filter((result) => result !== undefined);
-	const originals = await findExisting(ctx, repeated);
+	const originals = await orUnavailable("the event store", () => findExisting(ctx, repeated));
 	return inputs.map((input, index) => {
 		const result = results[index];
 		if (result) return result;
