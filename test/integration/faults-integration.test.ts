@@ -24,7 +24,7 @@ const OVERLOADED = "D1_ERROR: D1 DB is overloaded. Requests queued for too long.
 function faultyD1(real: D1Database, faults: Faults): D1Database {
 	const sqlOf = new WeakMap<D1PreparedStatement, string>();
 	const realOf = new WeakMap<D1PreparedStatement, D1PreparedStatement>();
-	const fails = (sql: string) => faults.d1 !== null && faults.d1(sql);
+	const fails = (sql: string) => faults.d1?.(sql) ?? false;
 	const wrap = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
 		const proxy = new Proxy(statement, {
 			get(target, property) {

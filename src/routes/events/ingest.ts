@@ -164,7 +164,9 @@ async function findExisting(ctx: IngestContext, inputs: readonly EventInput[]): 
 async function removeEvents(ctx: IngestContext, seqs: readonly number[]): Promise<boolean> {
 	try {
 		// One batch, one transaction: the events go all together or stay all together.
-		const deletes = chunk(seqs, IDS_PER_STATEMENT).map((part) => ctx.db.delete(events).where(inArray(events.seq, part)));
+		const deletes = chunk(seqs, IDS_PER_STATEMENT).map((part) =>
+			ctx.db.delete(events).where(inArray(events.seq, part)),
+		);
 		const [first, ...rest] = deletes;
 		if (first) await ctx.db.batch([first, ...rest]);
 		return true;
