@@ -239,7 +239,8 @@ for (const seedCase of SEEDS) {
 						// Canonical: JSON.stringify of the envelope, which is not what was sent.
 						expect(request.body).toBe(canonicalDelivery(event, raw));
 						expect(request.body).toBe(JSON.stringify(JSON.parse(request.body)));
-						expect(request.body).not.toContain("1e3");
+						// The number sent as 1e3 is 1000 now; the random event id may hold "1e3" by chance, so it is left out.
+						expect(request.body.replace(event.id, "")).not.toContain("1e3");
 						expect(request.body).toContain('"count":1000,"delta":-0.005');
 						expect(request.body).toContain("Zoë Ñandú 🚀");
 
