@@ -54,10 +54,19 @@ export function fanOutJobs(
 	return jobs;
 }
 
-export async function enqueueJobs(queue: Queue<DeliveryJob>, jobs: readonly DeliveryJob[]): Promise<void> {
+/** Sends the jobs; answers the queue's backlog as its last send reported it (older runtimes report none). */
+export async function enqueueJobs(
+	queue: Queue<DeliveryJob>,
+	jobs: readonly DeliveryJob[],
+): Promise<QueueSendBatchMetrics | undefined> {
+	let metrics: QueueSendBatchMetrics | undefined;
 	for (let start = 0; start < jobs.length; start += MESSAGES_PER_SEND) {
-		await queue.sendBatch(jobs.slice(start, start + MESSAGES_PER_SEND).map((body) => ({ body, contentType: "json" })));
+		const sent = await queue.sendBatch(
+			jobs.slice(start, start + MESSAGES_PER_SEND).map((body) => ({ body, contentType: "json" })),
+		);
+		metrics = sent?.metadata?.metrics;
 	}
+	return metrics;
 }
 
 function isTarget(value: unknown): value is DeliveryTarget {

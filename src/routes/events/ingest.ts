@@ -8,6 +8,7 @@ import { isoSeconds } from "../../delivery/envelope";
 import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError, orUnavailable, platformUnavailable } from "../../lib/errors";
 import { deliveryId, newEventId } from "../../lib/ids";
+import { noteBacklog, shedIfBacklogged } from "../../queue/backlog";
 import { type DeliveryJob, enqueueJobs, fanOutJobs } from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
 
@@ -192,6 +193,7 @@ export async function ingestEvents(
 	inputs: readonly EventInput[],
 	onlyEndpointId?: string,
 ): Promise<IngestResult[]> {
+	await shedIfBacklogged(ctx.env, ctx.queue);
 	const now = Date.now();
 	const rows = inputs.map((input) => ({
 		tenantId: ctx.tenantId,
@@ -236,7 +238,8 @@ export async function ingestEvents(
 	}
 
 	try {
-		await enqueueJobs(ctx.queue, jobs);
+		const backlog = await enqueueJobs(ctx.queue, jobs);
+		if (backlog !== undefined) noteBacklog(backlog);
 	} catch (error) {
 		console.error("queue refused delivery jobs", error);
 		if (await removeEvents(ctx, insertedSeqs)) throw platformUnavailable("the delivery queue");
