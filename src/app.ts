@@ -4,7 +4,7 @@ import { adminKeyProblem } from "./auth/admin-key";
 import { authenticate } from "./auth/authenticate";
 import { internalCaller, readOnlyMay } from "./auth/internal";
 import { authThrottled, clientAddress, countFailedAuth, enforceRateLimit, isAuthThrottled } from "./auth/rate-limit";
-import { isTenantAdministration, tenantInScope } from "./auth/scope";
+import { isDeploymentAdministration, tenantInScope } from "./auth/scope";
 import { createDashboard } from "./dashboard";
 import { tenantDatabase } from "./db/tenant-database";
 import { renderDocsPage } from "./docs";
@@ -17,6 +17,7 @@ import { deliveryRoutes } from "./routes/deliveries";
 import { eventTypeRoutes } from "./routes/event-types";
 import { eventRoutes } from "./routes/events";
 import { MAX_BATCH_BODY_BYTES, MAX_EVENT_PAYLOAD_BYTES } from "./routes/events/schemas";
+import { healthRoutes } from "./routes/health";
 import { portalLinkRoutes } from "./routes/portal-links";
 import { type AppEnv, createRouter } from "./routes/shared";
 import { taskRoutes } from "./routes/tasks";
@@ -147,8 +148,9 @@ export function createApp() {
 	app.use("/v1/*", requireApiKey);
 	app.use("/v1/tenants", requireAdminKey);
 	app.use("/v1/tenants/*", requireAdminKey);
+	app.use("/v1/health", requireAdminKey);
 	app.use("/v1/*", async (c, next) => {
-		if (isTenantAdministration(c.req.path)) return next();
+		if (isDeploymentAdministration(c.req.path)) return next();
 		const tenantId = await orUnavailable("the tenant directory", () =>
 			tenantInScope(c.env, c.var.principal, c.req.header("x-tenant-id")),
 		);
@@ -206,6 +208,7 @@ export function createApp() {
 	app.route("/", tenantRoutes);
 	app.route("/", taskRoutes);
 	app.route("/", portalLinkRoutes);
+	app.route("/", healthRoutes);
 
 	// The dashboard is a client of the routes above, called in-process through this same app.
 	app.route(

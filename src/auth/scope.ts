@@ -3,9 +3,9 @@ import { DEFAULT_TENANT_ID, getTenantOr404 } from "../db/tenants";
 import { ApiError } from "../lib/errors";
 import type { Principal } from "./authenticate";
 
-/** /v1/tenants and everything under it: the admin key's own routes, which act on no one tenant. */
-export function isTenantAdministration(path: string): boolean {
-	return path === "/v1/tenants" || path.startsWith("/v1/tenants/");
+/** The admin key's own routes, which act on no one tenant: /v1/tenants and everything under it, and /v1/health. */
+export function isDeploymentAdministration(path: string): boolean {
+	return path === "/v1/tenants" || path.startsWith("/v1/tenants/") || path === "/v1/health";
 }
 
 /**

@@ -24,5 +24,10 @@ export function controlDatabase(env: Env): Database {
 
 /** Every database that holds tenant data, for jobs that span the deployment, such as retention. */
 export function allTenantD1s(env: Env): D1Database[] {
-	return [env.DB];
+	return allTenantShards(env).map((shard) => shard.d1);
+}
+
+/** The same databases with the names of their bindings, for reports per database (GET /v1/health). */
+export function allTenantShards(env: Env): { name: string; d1: D1Database }[] {
+	return [{ name: "DB", d1: env.DB }];
 }

@@ -46,7 +46,7 @@ export function noteBacklog(metrics: QueueSendMetrics | QueueSendBatchMetrics, n
 export async function currentBacklog(queue: Queue<unknown>, nowMs = Date.now()): Promise<Backlog | null> {
 	if (lastReading && nowMs - lastReading.readAtMs < BACKLOG_READING_MS) return lastReading.backlog;
 	try {
-		const backlog = backlogFrom(await queue.metrics(), nowMs);
+		const backlog = await readBacklog(queue, nowMs);
 		lastReading = { backlog, readAtMs: nowMs };
 		return backlog;
 	} catch (error) {
@@ -72,18 +72,28 @@ export function backlogBounds(env: Pick<Env, "MAX_BACKLOG_AGE_SECONDS" | "MAX_BA
 	};
 }
 
+/** The queue's backlog as it stands, read now. */
+export async function readBacklog(queue: Queue<unknown>, nowMs = Date.now()): Promise<Backlog> {
+	return backlogFrom(await queue.metrics(), nowMs);
+}
+
+/** Which bound the backlog is past, in words, or null while it is within both. */
+export function boundPassed(backlog: Backlog, bounds: ReturnType<typeof backlogBounds>): string | null {
+	if (bounds.ageSeconds > 0 && backlog.oldestAgeSeconds !== null && backlog.oldestAgeSeconds > bounds.ageSeconds) {
+		return `its oldest message has waited ${backlog.oldestAgeSeconds} s, over the bound of ${bounds.ageSeconds} s`;
+	}
+	if (bounds.messages > 0 && backlog.messages > bounds.messages) {
+		return `it holds ${backlog.messages} messages, over the bound of ${bounds.messages}`;
+	}
+	return null;
+}
+
 /** Refuses new events while the backlog is past a bound; does nothing otherwise. */
 export async function shedIfBacklogged(env: Env, queue: Queue<unknown>): Promise<void> {
 	const backlog = await currentBacklog(queue);
 	if (backlog === null) return;
-	const bounds = backlogBounds(env);
-	const tooOld =
-		bounds.ageSeconds > 0 && backlog.oldestAgeSeconds !== null && backlog.oldestAgeSeconds > bounds.ageSeconds;
-	const tooLong = bounds.messages > 0 && backlog.messages > bounds.messages;
-	if (!tooOld && !tooLong) return;
-	const what = tooOld
-		? `its oldest message has waited ${backlog.oldestAgeSeconds} s, over the bound of ${bounds.ageSeconds} s`
-		: `it holds ${backlog.messages} messages, over the bound of ${bounds.messages}`;
+	const what = boundPassed(backlog, backlogBounds(env));
+	if (what === null) return;
 	throw new ApiError(
 		"unavailable",
 		`deliveries are behind (the delivery queue's backlog: ${what}); nothing was stored: retry after ${BACKLOG_RETRY_AFTER_SECONDS} seconds`,

@@ -97,11 +97,13 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 	const tenantLiveness = new Map<string, boolean>();
 	for (const d1 of allTenantD1s(env)) {
 		const db = openDatabase(d1);
+		let completed = true;
 		try {
 			const found = await sweepFirstAttempts(db, control, queue, cutoffMs, tenantLiveness);
 			counts.eventsScanned += found.eventsScanned;
 			counts.firstAttemptsRequeued += found.requeued;
 		} catch (error) {
+			completed = false;
 			console.error("sweep: looking for lost first attempts failed", error);
 		}
 		try {
@@ -114,10 +116,35 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 				tenantLiveness,
 			);
 		} catch (error) {
+			completed = false;
 			console.error("sweep: looking for stuck retries failed", error);
 		}
+		if (completed) await noteSweepCompleted(db, Date.now());
 	}
 	return counts;
+}
+
+/** When the sweeper last got through a database, for GET /v1/health: one row written per minute. */
+const CURSOR_LAST_COMPLETED = "last_completed_at";
+
+async function noteSweepCompleted(db: Database, atMs: number): Promise<void> {
+	try {
+		await db
+			.insert(sweepCursors)
+			.values({ name: CURSOR_LAST_COMPLETED, value: atMs })
+			.onConflictDoUpdate({ target: sweepCursors.name, set: { value: sql`excluded.value` } });
+	} catch (error) {
+		console.error("sweep: could not record its run", error);
+	}
+}
+
+/** When the sweeper last completed a run over `db` (ms), or null if it never has. */
+export async function lastSweepCompletedAt(db: Database): Promise<number | null> {
+	const [row] = await db
+		.select({ value: sweepCursors.value })
+		.from(sweepCursors)
+		.where(eq(sweepCursors.name, CURSOR_LAST_COMPLETED));
+	return row?.value ?? null;
 }
 
 interface ScannedEvent {

@@ -27,6 +27,7 @@ describe("API description", () => {
 				"GET /v1/templates/{channel}/{event_type}",
 				"GET /v1/events",
 				"GET /v1/events/{id}",
+				"GET /v1/health",
 				"GET /v1/webhooks",
 				"GET /v1/webhooks/{id}",
 				"GET /v1/webhooks/{id}/deliveries",

@@ -52,7 +52,11 @@ async function deliveryRow(id: string) {
 }
 
 async function cursor(): Promise<Record<string, number>> {
-	const rows = await env.DB.prepare("SELECT name, value FROM sweep_cursors").all<{ name: string; value: number }>();
+	// The cursors alone, not the record of when the sweeper last completed a run.
+	const rows = await env.DB.prepare("SELECT name, value FROM sweep_cursors WHERE name LIKE 'events%'").all<{
+		name: string;
+		value: number;
+	}>();
 	return Object.fromEntries(rows.results.map((row) => [row.name, row.value]));
 }
 

@@ -562,7 +562,7 @@ function pathCandidates(parameter: Parameter): [string, string, boolean][] {
 /** An id no resource has. */
 export const MISSING_ID = "corpus_missing_0000";
 const MISSING_TENANT = "ten_corpus_missing";
-const ADMIN_PATHS = /^\/v1\/tenants(\/|$)/;
+const ADMIN_PATHS = /^\/v1\/(tenants(\/|$)|health$)/;
 
 export interface Corpus {
 	cases: Case[];
