@@ -72,10 +72,50 @@ export function acceptedRequestId(given: string | undefined): string {
 	return given !== undefined && PLAIN_REQUEST_ID.test(given) ? given : crypto.randomUUID();
 }
 
-function bodyLimitFor(path: string): number {
-	if (path === "/v1/events/batch") return MAX_BATCH_BODY_BYTES;
-	if (path === "/v1/events") return EVENT_BODY_LIMIT;
-	return DEFAULT_BODY_LIMIT;
+/** The largest body a route reads, and the 413's words for it: the limits the README states. */
+function bodyLimitFor(path: string): { bytes: number; tooLarge: string } {
+	if (path === "/v1/events/batch") {
+		return {
+			bytes: MAX_BATCH_BODY_BYTES,
+			tooLarge: `the body is too large: a batch may be at most 2 MiB (${MAX_BATCH_BODY_BYTES} bytes)`,
+		};
+	}
+	if (path === "/v1/events") {
+		return {
+			bytes: EVENT_BODY_LIMIT,
+			tooLarge: `the event is too large: its data may be at most 256 KiB (${MAX_EVENT_PAYLOAD_BYTES} bytes), and this body is over ${EVENT_BODY_LIMIT} bytes, that much with room for its type and id`,
+		};
+	}
+	return {
+		bytes: DEFAULT_BODY_LIMIT,
+		tooLarge: `the body is too large: a request body here may be at most 256 KiB (${DEFAULT_BODY_LIMIT} bytes)`,
+	};
+}
+
+/**
+ * The methods each route path answers, to tell a wrong method (405, with
+ * Allow) from a path that does not exist (404). Middleware (method ALL) and
+ * catch-all paths answer everything and are left out.
+ */
+function routeMethods(routes: readonly { path: string; method: string }[]): (path: string) => string[] {
+	let compiled: { pattern: RegExp; method: string }[] | undefined;
+	return (path) => {
+		compiled ??= routes
+			.filter((route) => route.method !== "ALL" && !route.path.includes("*"))
+			.map((route) => ({
+				pattern: new RegExp(
+					`^${route.path
+						.split("/")
+						.map((segment) => (segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+						.join("/")}$`,
+				),
+				method: route.method,
+			}));
+		const methods = new Set(compiled.filter((route) => route.pattern.test(path)).map((route) => route.method));
+		// Hono answers HEAD with a route's GET.
+		if (methods.has("GET")) methods.add("HEAD");
+		return [...methods].sort();
+	};
 }
 
 export function createApp() {
@@ -172,10 +212,8 @@ export function createApp() {
 	app.use("/v1/*", async (c, next) => {
 		if (c.req.method !== "POST" && c.req.method !== "PATCH" && c.req.method !== "PUT") return next();
 		const limit = bodyLimitFor(c.req.path);
-		const body = await readBodyWithin(c.req.raw, limit);
-		if ("tooLarge" in body) {
-			throw new ApiError("payload_too_large", `the body is over the limit here of ${limit} bytes`);
-		}
+		const body = await readBodyWithin(c.req.raw, limit.bytes);
+		if ("tooLarge" in body) throw new ApiError("payload_too_large", limit.tooLarge);
 		const bytes = body.bytes;
 		// The stream is spent: the routes read the body again from these bytes.
 		c.req.raw = new Request(c.req.raw, { body: bytes });
@@ -216,7 +254,18 @@ export function createApp() {
 		createDashboard((request, env, ctx) => app.fetch(request, env, ctx)),
 	);
 
-	app.notFound((c) => c.json(errorBody(new ApiError("not_found", "no such route")), 404));
+	const methodsAt = routeMethods(app.routes);
+	app.notFound((c) => {
+		const allowed = methodsAt(c.req.path);
+		// A route that takes this very method and still did not answer is not this path (a trailing slash, say).
+		if (allowed.length === 0 || allowed.includes(c.req.method))
+			return c.json(errorBody(new ApiError("not_found", "no such route")), 404);
+		const error = new ApiError(
+			"method_not_allowed",
+			`${c.req.method} is not a method of ${c.req.path}; it takes ${allowed.join(", ")}`,
+		);
+		return c.json(errorBody(error), 405, { allow: allowed.join(", ") });
+	});
 	app.onError((error, c) => {
 		if (error instanceof ApiError) return c.json(errorBody(error), error.status, error.headers);
 		if (error instanceof HTTPException && error.status < 500) {

@@ -8,6 +8,7 @@ export type ErrorCode =
 	| "unauthorized"
 	| "forbidden"
 	| "not_found"
+	| "method_not_allowed"
 	| "conflict"
 	| "limit_reached"
 	| "payload_too_large"
@@ -23,6 +24,7 @@ const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
 	unauthorized: 401,
 	forbidden: 403,
 	not_found: 404,
+	method_not_allowed: 405,
 	conflict: 409,
 	/*
 	 * 409, not 403 or 422: the request is allowed and valid, it conflicts with

@@ -77,6 +77,9 @@ function isSafeIntegerBound(issue: Issue): boolean {
 	return Math.abs(bound) === Number.MAX_SAFE_INTEGER;
 }
 
+/** What a problem with a whole part of the request is named after: the user's word for it, not the validator's. */
+const TARGET_NAMES: Record<string, string> = { json: "body", query: "query", param: "path" };
+
 /** Every problem zod found, one per field, each in plain words; an unknown field is named as such. */
 export function describeIssues(issues: readonly Issue[], input: unknown, target: string): FieldProblem[] {
 	const relevant = issues.filter(
@@ -88,7 +91,7 @@ export function describeIssues(issues: readonly Issue[], input: unknown, target:
 		if (issue.code === "unrecognized_keys") {
 			return issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: `unknown field "${key}"` }));
 		}
-		return [{ field: fieldName(issue.path) || target, message: plainWords(issue, input) }];
+		return [{ field: fieldName(issue.path) || (TARGET_NAMES[target] ?? target), message: plainWords(issue, input) }];
 	});
 }
 

@@ -40,7 +40,10 @@ function serializePayload(data: Record<string, unknown>, field: string): string 
 	const dataJson = JSON.stringify(data);
 	const size = encoder.encode(dataJson).byteLength;
 	if (size > MAX_EVENT_PAYLOAD_BYTES) {
-		throw new ApiError("payload_too_large", `${field} is ${size} bytes; the limit is ${MAX_EVENT_PAYLOAD_BYTES}`);
+		throw new ApiError(
+			"payload_too_large",
+			`${field} is ${size} bytes; an event's data may be at most 256 KiB (${MAX_EVENT_PAYLOAD_BYTES} bytes)`,
+		);
 	}
 	return dataJson;
 }
