@@ -8,27 +8,48 @@ const BASE_URL = "http://127.0.0.1:8787";
 /** The crons of wrangler.toml, used when its `crons = [...]` line cannot be read. */
 const DEFAULT_CRONS = ["17 3 * * *", "* * * * *"];
 
-function run(command, args) {
-	// No stdin: wrangler then takes its defaults instead of asking for confirmation.
-	const result = spawnSync(command, args, { stdio: ["ignore", "inherit", "inherit"] });
-	if (result.status !== 0) {
-		console.error(`\n${command} ${args.join(" ")} failed with exit code ${result.status}`);
-		process.exit(result.status ?? 1);
-	}
-}
-
 if (!existsSync(DEV_VARS)) {
 	copyFileSync(".dev.vars.example", DEV_VARS);
 	console.log(`Created ${DEV_VARS} from .dev.vars.example`);
 }
 const adminKey = /^ADMIN_API_KEY=(.*)$/m.exec(readFileSync(DEV_VARS, "utf8"))?.[1]?.trim();
 
-run("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local"]);
+applyMigrations("DB");
+console.log("\nEdgehook is starting on http://127.0.0.1:8787 …");
 
-console.log("\nEdgehook is starting on http://127.0.0.1:8787");
-console.log(`Local admin key (from ${DEV_VARS}): ${adminKey ?? "(ADMIN_API_KEY is missing from .dev.vars)"}`);
-console.log(`Dashboard: ${BASE_URL} (sign in with the admin key above)`);
-console.log(`Try: curl -H "Authorization: Bearer ${adminKey ?? "<key>"}" http://127.0.0.1:8787/v1/webhooks\n`);
+/** What a new user needs, printed once the worker answers, so it is the last thing on screen. */
+function printWelcome() {
+	console.log("");
+	console.log(`Edgehook is running on ${BASE_URL}`);
+	console.log(`Dashboard: ${BASE_URL} (sign in with the admin key below)`);
+	console.log(`Local admin key (from ${DEV_VARS}): ${adminKey ?? "(ADMIN_API_KEY is missing from .dev.vars)"}`);
+	console.log(`Try: curl -H "Authorization: Bearer ${adminKey ?? "<key>"}" ${BASE_URL}/v1/webhooks`);
+	console.log("Stop it with Ctrl-C.\n");
+}
+
+/**
+ * Applies the migrations to one local database and says so in one line;
+ * wrangler's own tables are shown only when something fails.
+ */
+function applyMigrations(binding) {
+	// No stdin: wrangler then takes its defaults instead of asking for confirmation.
+	const result = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", binding, "--local"], {
+		stdio: ["ignore", "pipe", "pipe"],
+		encoding: "utf8",
+	});
+	const output = `${result.stdout ?? ""}${result.stderr ?? ""}`;
+	if (result.status !== 0) {
+		process.stderr.write(output);
+		console.error(`\nApplying the migrations to the local database ${binding} failed (exit code ${result.status})`);
+		process.exit(result.status ?? 1);
+	}
+	const applied = [...new Set([...output.matchAll(/│\s*(\d{4}_[^\s│]+\.sql)\s*│\s*✅/g)].map((match) => match[1]))];
+	console.log(
+		applied.length === 0
+			? `Migrations: local database ${binding} is up to date`
+			: `Migrations: applied ${applied.length} to local database ${binding} (${applied[0]} … ${applied.at(-1)})`,
+	);
+}
 
 // wrangler's output goes through a filter that drops portal tokens from its request lines; keyboard
 // shortcuts still reach it, and colour stays on when this terminal has it.
@@ -133,6 +154,7 @@ function fireCronsLocally(crons) {
 					`Cron triggers ${crons.map((cron) => `"${cron}"`).join(", ")} are fired locally by npm start: checked at the start of every minute (UTC), since wrangler dev does not fire them.`,
 				);
 				if (unsupported.length > 0) console.error(`Not fired locally (unsupported syntax): ${unsupported.join(", ")}`);
+				printWelcome();
 				later(tick, 60_000 - (Date.now() % 60_000));
 				return;
 			}
