@@ -103,7 +103,8 @@ export function latencyMax(buckets: readonly ChartBucket[]): number {
 
 export function formatMs(ms: number): string {
 	if (ms >= 1000) return `${round(ms / 1000)} s`;
-	return `${Math.round(ms)} ms`;
+	// Below 10 ms a tenth shows, so a small scale's ticks do not all round to the same label.
+	return ms < 10 ? `${Math.round(ms * 10) / 10} ms` : `${Math.round(ms)} ms`;
 }
 
 /** A bucket's start in UTC, as its axis label and table row say it. */
@@ -138,10 +139,14 @@ function Axes(props: {
 	max: number;
 	format: (value: number) => string;
 	whole: boolean;
+	/** Nothing to measure: only the baseline, since a scale of nothing would be made up. */
+	empty?: boolean;
 }) {
 	const slot = props.buckets.length === 0 ? PLOT_WIDTH : PLOT_WIDTH / props.buckets.length;
 	// A count's scale has no half deliveries: a top of 1 or 5 gets no middle line.
-	const ticks = [0, props.max / 2, props.max].filter((tick) => !props.whole || Number.isInteger(tick));
+	const ticks = props.empty
+		? [0]
+		: [0, props.max / 2, props.max].filter((tick) => !props.whole || Number.isInteger(tick));
 	return (
 		<g class="axes">
 			{ticks.map((tick) => {
@@ -276,6 +281,7 @@ export function LatencyChart(props: { buckets: readonly ChartBucket[]; window: C
 	const max = latencyMax(props.buckets);
 	const p50 = latencySegments(props.buckets, (bucket) => bucket.p50_ms, max);
 	const p95 = latencySegments(props.buckets, (bucket) => bucket.p95_ms, max);
+	const empty = p50.length === 0 && p95.length === 0;
 	return (
 		<svg
 			class="chart"
@@ -284,10 +290,10 @@ export function LatencyChart(props: { buckets: readonly ChartBucket[]; window: C
 			aria-label={latencySummary(props.buckets, props.window)}
 			xmlns="http://www.w3.org/2000/svg"
 		>
-			<Axes buckets={props.buckets} window={props.window} max={max} format={formatMs} whole={false} />
+			<Axes buckets={props.buckets} window={props.window} max={max} format={formatMs} whole={false} empty={empty} />
 			<Series segments={p95} kind="p95" />
 			<Series segments={p50} kind="p50" />
-			{p50.length === 0 && p95.length === 0 ? (
+			{empty ? (
 				<text
 					class="chart-empty"
 					x={MARGIN.left + PLOT_WIDTH / 2}

@@ -2,7 +2,7 @@ import type { TenantSettings } from "../delivery/settings";
 
 /**
  * A tenant settings profile that makes deliveries verify with an existing
- * vendor's receiver code: one per seed, with the values of README.md's
+ * vendor's receiver code: one per vendor style, with the values of README.md's
  * "Stand in for an existing webhook system" table.
  */
 export interface Preset {
@@ -13,8 +13,8 @@ export interface Preset {
 
 export const PRESETS: readonly Preset[] = [
 	{
-		id: "seed-000-khaleeji",
-		label: "KhaleejiAPI (seed 000): X-Khaleeji-Signature, bare hex, 30 s timeout, retries 1 m, 5 m, 30 m, 2 h",
+		id: "khaleeji",
+		label: "KhaleejiAPI style: X-Khaleeji-Signature, bare hex, 30 s timeout, retries 1 m, 5 m, 30 m, 2 h",
 		settings: {
 			signature_header: "X-Khaleeji-Signature",
 			signature_prefix: "",
@@ -23,18 +23,18 @@ export const PRESETS: readonly Preset[] = [
 		},
 	},
 	{
-		id: "seed-001-webhooks-doc",
-		label: "/v1/webhooks doc (seed 001): X-Webhook-Signature, bare hex, retries 30 s, 5 m, 30 m, 2 h",
+		id: "x-webhook",
+		label: "X-Webhook-Signature style: bare hex, retries 30 s, 5 m, 30 m, 2 h",
 		settings: { signature_header: "X-Webhook-Signature", signature_prefix: "", retry_schedule: [30, 300, 1800, 7200] },
 	},
 	{
-		id: "seed-002-kyc",
-		label: "KYC service (seed 002): X-Webhook-*, sha256=, user agent KYC-Webhooks/1.0",
+		id: "kyc",
+		label: "KYC service style: X-Webhook-*, sha256=, user agent KYC-Webhooks/1.0",
 		settings: { signature_header: "X-Webhook-Signature", signature_prefix: "sha256=", user_agent: "KYC-Webhooks/1.0" },
 	},
 	{
-		id: "seed-003-ekdsend",
-		label: "EKDSend (seed 003): X-EKDSend-Signature, sha256=, 5 s timeout, 5 retries",
+		id: "ekdsend",
+		label: "EKDSend style: X-EKDSend-Signature, sha256=, 5 s timeout, 5 retries",
 		settings: {
 			signature_header: "X-EKDSend-Signature",
 			signature_prefix: "sha256=",

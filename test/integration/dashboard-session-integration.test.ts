@@ -197,6 +197,19 @@ describe("dashboard sessions", () => {
 	});
 });
 
+describe("the operator's tenant page", () => {
+	it("offers the vendors' styles as presets by name, never as seeds, and a preset fills the form", async () => {
+		const cookie = await signIn(ADMIN_KEY);
+		const tenant = await tenantWithKey();
+		const page = await browse("GET", `/dashboard/tenants/${tenant.tenantId}?preset=khaleeji`, { cookie });
+		expect(page.status).toBe(200);
+		expect(page.text).toContain("Choose a vendor&#39;s style…");
+		expect(page.text).toContain("KhaleejiAPI style: X-Khaleeji-Signature");
+		expect(page.text).toContain('value="X-Khaleeji-Signature"');
+		expect(page.text).not.toMatch(/seed/i);
+	});
+});
+
 describe("dashboard robustness", () => {
 	it("treats a malformed cookie or token as none, so the sign-in page still works", async () => {
 		for (const garbage of ["A.A", "AAAAA.AB", "e30.A", "not-a-token", "a.b.c"]) {

@@ -175,11 +175,25 @@ describe("latency", () => {
 		expect(tags(svg, "polyline")).toHaveLength(0);
 		expect(tags(svg, "circle")).toHaveLength(0);
 		expect(svg).toContain("No attempts in this window");
+		// No made-up scale: the baseline alone, labelled 0 ms.
+		expect(tags(svg, "text").filter((text) => attribute(text, "class") === "tick-y")).toHaveLength(1);
+		expect(svg).toContain(">0 ms</text>");
+		expect(svg).not.toContain(">1 ms</text>");
+	});
+
+	it("labels a scale under a millisecond with tenths, not three roundings to the same label", async () => {
+		const buckets = emptyBuckets(T0, 24, HOUR).map((bucket, index) =>
+			index === 3 ? { ...bucket, succeeded: 1, p50_ms: 0.3, p95_ms: 0.4 } : bucket,
+		);
+		const svg = await html(LatencyChart({ buckets, window: "24h" }));
+		for (const label of [">0 ms</text>", ">0.3 ms</text>", ">0.5 ms</text>"]) expect(svg).toContain(label);
 	});
 
 	it("formats durations", () => {
-		expect([0, 12.4, 999, 1000, 1500, 62_345].map(formatMs)).toEqual([
+		expect([0, 0.25, 4.56, 12.4, 999, 1000, 1500, 62_345].map(formatMs)).toEqual([
 			"0 ms",
+			"0.3 ms",
+			"4.6 ms",
 			"12 ms",
 			"999 ms",
 			"1 s",

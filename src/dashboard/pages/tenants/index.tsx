@@ -214,7 +214,7 @@ function SettingsForm(props: { c: DashboardContext; view: TenantView }) {
 				<div>
 					<label for="preset">Preset</label>
 					<select id="preset" name="preset" aria-describedby="preset-hint">
-						<option value="">Choose a seed profile…</option>
+						<option value="">Choose a vendor's style…</option>
 						{PRESETS.map((preset) => (
 							<option value={preset.id} selected={preset.id === view.presetId}>
 								{preset.label}
