@@ -197,7 +197,7 @@ describe("dashboard sessions", () => {
 	});
 });
 
-describe("the operator's tenant page", () => {
+describe("the operator's pages", () => {
 	it("offers the vendors' styles as presets by name, never as seeds, and a preset fills the form", async () => {
 		const cookie = await signIn(ADMIN_KEY);
 		const tenant = await tenantWithKey();
@@ -207,6 +207,18 @@ describe("the operator's tenant page", () => {
 		expect(page.text).toContain("KhaleejiAPI style: X-Khaleeji-Signature");
 		expect(page.text).toContain('value="X-Khaleeji-Signature"');
 		expect(page.text).not.toMatch(/seed/i);
+	});
+
+	it("puts Send a test event near the top of an endpoint's page, before its details", async () => {
+		const cookie = await signIn(ADMIN_KEY);
+		const hook = record(
+			(await api("POST", "/v1/webhooks", { body: { url: "https://example.com/first-test", events: ["*"] } })).body,
+		);
+		const page = await browse("GET", `/dashboard/t/default/endpoints/${hook.id}`, { cookie });
+		expect(page.status).toBe(200);
+		const test = page.text.indexOf('<h2 id="test-heading">Send a test event</h2>');
+		expect(test).toBeGreaterThan(0);
+		expect(test).toBeLessThan(page.text.indexOf("<h2>Details</h2>"));
 	});
 });
 

@@ -262,49 +262,59 @@ function SectionMessage(props: { state: ActionState; section: NonNullable<Action
 	return <Notice kind="error">{message.text}</Notice>;
 }
 
-function Actions(props: { c: DashboardContext; data: DetailData; state: ActionState; testType: string }) {
+/** Near the top of the page: sending a test is what someone setting up an endpoint does first. */
+function TestEventSection(props: { c: DashboardContext; data: DetailData; state: ActionState; testType: string }) {
 	const { c, data, state } = props;
 	const { endpoint } = data;
 	const tenantId = c.var.tenantId;
 	const session = c.var.session;
 	const testTypes = [TEST_EVENT_TYPE, ...data.catalog.filter((type) => !type.built_in).map((type) => type.name)];
 	const chosen = state.values.event_type ?? props.testType;
+	return (
+		<section aria-labelledby="test-heading">
+			<h2 id="test-heading">Send a test event</h2>
+			<SectionMessage state={state} section="test" />
+			{endpoint.active ? null : <p class="hint">Enable the endpoint to send it a test event.</p>}
+			<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/test")} class="stack">
+				<Field
+					label="Event type"
+					name="event_type"
+					hint="Sent to this endpoint alone, with the type's example payload."
+					errors={state.errors}
+				>
+					{(described) => (
+						<select name="event_type" {...described}>
+							{testTypes.map((type) => (
+								<option value={type} selected={type === chosen}>
+									{type}
+								</option>
+							))}
+						</select>
+					)}
+				</Field>
+				<div>
+					<button type="submit">Send test event</button>
+				</div>
+			</ActionForm>
+			<h3>Example payloads</h3>
+			{testTypes.map((type) => (
+				<details open={type === chosen}>
+					<summary>{type}</summary>
+					<pre>{pretty(examplePayload(type, endpoint.id, data.catalog))}</pre>
+				</details>
+			))}
+		</section>
+	);
+}
+
+function Actions(props: { c: DashboardContext; data: DetailData; state: ActionState }) {
+	const { c, data, state } = props;
+	const { endpoint } = data;
+	const tenantId = c.var.tenantId;
+	const session = c.var.session;
 	const since = state.values.since ?? localInputFromTime(Date.now() - DAY_MS);
 	return (
 		<div class="actions">
-			<section aria-labelledby="test-heading">
-				<h3 id="test-heading">Send a test event</h3>
-				<SectionMessage state={state} section="test" />
-				{endpoint.active ? null : <p class="hint">Enable the endpoint to send it a test event.</p>}
-				<ActionForm session={session} action={endpointPath(tenantId, endpoint.id, "/test")} class="stack">
-					<Field
-						label="Event type"
-						name="event_type"
-						hint="Sent to this endpoint alone, with the type's example payload."
-						errors={state.errors}
-					>
-						{(described) => (
-							<select name="event_type" {...described}>
-								{testTypes.map((type) => (
-									<option value={type} selected={type === chosen}>
-										{type}
-									</option>
-								))}
-							</select>
-						)}
-					</Field>
-					<div>
-						<button type="submit">Send test event</button>
-					</div>
-				</ActionForm>
-				<h4>Example payloads</h4>
-				{testTypes.map((type) => (
-					<details open={type === chosen}>
-						<summary>{type}</summary>
-						<pre>{pretty(examplePayload(type, endpoint.id, data.catalog))}</pre>
-					</details>
-				))}
-			</section>
 			{endpoint.channel === "email" ? null : (
 				<section aria-labelledby="rotate-heading">
 					<h3 id="rotate-heading">Rotate secret</h3>
@@ -409,6 +419,9 @@ function DetailPage(props: {
 				{c.var.session.readOnly ? null : <a href={endpointPath(tenantId, endpoint.id, "/edit")}>Edit endpoint</a>}
 				<a href={tenantPath(tenantId, "/endpoints")}>All endpoints</a>
 			</p>
+			{c.var.session.readOnly ? null : (
+				<TestEventSection c={c} data={data} state={props.state} testType={props.testType} />
+			)}
 			<h2>Details</h2>
 			<Details endpoint={endpoint} tenantId={tenantId} readOnly={c.var.session.readOnly} />
 			<h2>Transformation</h2>
@@ -440,7 +453,7 @@ function DetailPage(props: {
 			{c.var.session.readOnly ? null : (
 				<>
 					<h2>Actions</h2>
-					<Actions c={c} data={data} state={props.state} testType={props.testType} />
+					<Actions c={c} data={data} state={props.state} />
 				</>
 			)}
 		</>
