@@ -56,6 +56,8 @@ describe("a delivery's request", () => {
 		expect(headers["X-Request-Signature"]).toMatch(/^sha256=[0-9a-f]{64}$/);
 		expect(() => new Webhook(secret).verify(String(request.body), headers)).not.toThrow();
 		expect(String(request.note)).toContain("attempt 1");
+		// The caveat is one sentence, not a paragraph.
+		expect(String(request.note).match(/[.!?](\s|$)/g)).toHaveLength(1);
 
 		// The attempt signed just before it started; both stamps fall in the same second but at a boundary.
 		const sentAt = Number(received.headers["webhook-timestamp"]);

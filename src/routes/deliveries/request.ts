@@ -33,18 +33,12 @@ const requestRoute = createRoute({
 	responses: { 200: jsonContent(DeliveryRequest, "The request"), ...errorResponses(401, 404, 409) },
 });
 
+/** The caveat shown with a rebuilt request, in one sentence. */
 function noteFor(latest: AttemptRecord | undefined): string {
-	const current =
-		"URL, custom headers, transformation, templates, user agent and signature settings are the endpoint's and tenant's as they are now; if they changed since, the attempt sent the older ones.";
 	if (latest === undefined) {
-		return `No attempt has been made yet: this is the request as it would be signed now. ${current}`;
+		return "No attempt yet: this is the request as it would be sent now, with the endpoint's and tenant's settings of today.";
 	}
-	return (
-		`Rebuilt for attempt ${latest.attempt}, signed with the time it started (${latest.started_at}) and the endpoint's secrets valid then ` +
-		"(a secret rotated in since is among them; one that has since left its grace period is not). " +
-		"The attempt signed a few milliseconds before it started, so on a rare second boundary its webhook-timestamp, and so its signatures, were one second earlier. " +
-		current
-	);
+	return `Rebuilt with the time attempt ${latest.attempt} started (${latest.started_at}) and the secrets valid then, but with today's URL, headers, transformation and settings: its timestamp may be a second off, and the rest differs by whatever changed since.`;
 }
 
 export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async (c) => {
