@@ -28,12 +28,12 @@ describe("validation errors", () => {
 		expect(error.details).toEqual(
 			expect.arrayContaining([
 				{ field: "format", message: 'unknown field "format"' },
-				{ field: "events", message: "must have at least 1 item" },
+				{ field: "events", message: "must name at least one event type (or * for every type)" },
 				{ field: "url", message: "must be an http or https URL" },
 			]),
 		);
 		expect(String(error.message)).toContain('unknown field "format"');
-		expect(String(error.message)).toContain("events: must have at least 1 item");
+		expect(String(error.message)).toContain("events: must name at least one event type (or * for every type)");
 		expect(String(error.message)).not.toMatch(/Invalid json|Unrecognized key/);
 	});
 

@@ -23,7 +23,7 @@ describe("validation messages", () => {
 		expect(problems).toEqual(
 			expect.arrayContaining([
 				{ field: "url", message: "must be a string" },
-				{ field: "events", message: "must have at least 1 item" },
+				{ field: "events", message: "must name at least one event type (or * for every type)" },
 				{ field: "timeout_ms", message: "must be an integer" },
 				{ field: "active", message: "must be true or false" },
 				{ field: "metadata.a", message: "must be a string" },

@@ -26,7 +26,7 @@ export const SecretSchema = z
 
 const EventFilters = z
 	.array(z.string().max(128).regex(EVENT_FILTER_PATTERN, "must be an event type, a prefix wildcard like user.* or *"))
-	.min(1)
+	.min(1, "must name at least one event type (or * for every type)")
 	.max(100)
 	.openapi({ example: ["user.created", "project.*"] });
 
