@@ -10,6 +10,7 @@ import type { TestProject } from "vitest/node";
  * - /hook/status/<code>/<name>: that status (with Retry-After when ?retry_after=)
  * - /hook/flaky/<failures>/<name>: 500 for the first <failures> requests, then 200
  * - /hook/hang/<name>: never answers
+ * - /hook/origin-dns-error/<name>: what Cloudflare answers a fetch to a host name that does not resolve (530, error 1016)
  * Every request is recorded; GET /requests/<name> returns them.
  */
 interface Recorded {
@@ -50,6 +51,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
 			if (retryAfter) response.setHeader("retry-after", retryAfter);
 			response.statusCode = Number(argument);
 			response.end(`status ${argument}`);
+			return;
+		}
+		if (mode === "origin-dns-error") {
+			response.statusCode = 530;
+			response.end("error code: 1016");
 			return;
 		}
 		if (mode === "flaky" && log.length <= Number(argument)) {

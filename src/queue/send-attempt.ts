@@ -47,11 +47,46 @@ async function readPrefix(response: Response, limit: number): Promise<string> {
 	return new TextDecoder().decode(joined);
 }
 
-function describeError(error: unknown, timeoutMs: number): string {
-	if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
-		return `timeout after ${timeoutMs} ms`;
+/**
+ * Cloudflare answers a fetch to a host name that does not resolve with a 530
+ * whose body starts with this code, rather than failing the fetch.
+ */
+const ORIGIN_DNS_ERROR = /^error code: 1016\b/;
+
+function hostOf(url: string): string {
+	try {
+		return new URL(url).host;
+	} catch {
+		return "the endpoint";
 	}
-	return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Why a fetch failed, in words that name the host. The runtime's own
+ * messages say little: a name that does not resolve locally is only an
+ * "internal error" with a reference, a refused connection a lost one.
+ */
+function describeError(error: unknown, request: OutboundRequest): string {
+	if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+		return `timeout after ${request.timeoutMs} ms`;
+	}
+	const message = error instanceof Error ? error.message : String(error);
+	const host = hostOf(request.url);
+	if (message.startsWith("internal error; reference = ")) {
+		return `could not connect to ${host}: its name may not resolve, or nothing answered there (the runtime said: ${message})`;
+	}
+	if (message === "Network connection lost.") {
+		return `the connection to ${host} was refused or cut before an answer (the runtime said: ${message})`;
+	}
+	return message;
+}
+
+/** What an answer says went wrong before the receiver was reached, when it says so. */
+function describeAnswer(statusCode: number, body: string, request: OutboundRequest): string | null {
+	if (statusCode === 530 && ORIGIN_DNS_ERROR.test(body)) {
+		return `the host name ${hostOf(request.url)} does not resolve (Cloudflare error 1016: origin DNS error)`;
+	}
+	return null;
 }
 
 /**
@@ -77,7 +112,7 @@ export async function sendAttempt(request: OutboundRequest): Promise<AttemptResu
 			statusCode: response.status,
 			responseBody,
 			retryAfter: response.headers.get("retry-after"),
-			error: null,
+			error: describeAnswer(response.status, responseBody, request),
 		};
 	} catch (error) {
 		return {
@@ -86,7 +121,7 @@ export async function sendAttempt(request: OutboundRequest): Promise<AttemptResu
 			statusCode: null,
 			responseBody: null,
 			retryAfter: null,
-			error: describeError(error, request.timeoutMs),
+			error: describeError(error, request),
 		};
 	}
 }

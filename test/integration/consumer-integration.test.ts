@@ -185,7 +185,29 @@ describe("queue consumer", () => {
 		const recorded = await delivery(publicDeliveryId(String(hook.id), event.id));
 		expect(recorded.status).toBe("pending");
 		expect(recorded.status_code).toBeNull();
-		expect(String(recorded.error).length).toBeGreaterThan(0);
+		expect(String(recorded.error)).toMatch(
+			/^the connection to 127\.0\.0\.1:9 was refused or cut before an answer \(the runtime said: /,
+		);
+	});
+
+	it("names the host when it cannot be reached, and says when Cloudflare found its name does not resolve", async () => {
+		const unreachable = await createWebhook({ url: "http://edgehook-test-no-such-host.invalid/hook", events: ["*"] });
+		const lost = await storeEvent("thing.happened", {}, [String(unreachable.id)]);
+		await runBatch([attemptJob(unreachable, lost)]);
+		expect(String((await delivery(publicDeliveryId(String(unreachable.id), lost.id))).error)).toMatch(
+			/^could not connect to edgehook-test-no-such-host\.invalid: its name may not resolve, or nothing answered there/,
+		);
+
+		// Deployed, such a fetch is answered by Cloudflare itself: 530 with error 1016.
+		const name = uniqueName("dns");
+		const answered = await createWebhook({ url: receiverPath("origin-dns-error", name), events: ["*"] });
+		const event = await storeEvent("thing.happened", {}, [String(answered.id)]);
+		await runBatch([attemptJob(answered, event)]);
+		const recorded = await delivery(publicDeliveryId(String(answered.id), event.id));
+		expect(recorded.status_code).toBe(530);
+		expect(recorded.error).toBe(
+			`the host name ${new URL(String(answered.url)).host} does not resolve (Cloudflare error 1016: origin DNS error)`,
+		);
 	});
 
 	it("disables the endpoint on 410 Gone and fails the delivery", async () => {
