@@ -3,16 +3,13 @@ import { ApiError } from "../lib/errors";
 /*
  * Backpressure. When events arrive faster than they can be delivered, the
  * main queue's backlog grows; past a bound, accepting more only promises
- * deliveries that will come too late. So ingest reads the backlog (from the
- * queue's own metrics, which every send also returns) and, past the bound
- * the operator set, refuses new events with a 503 and Retry-After instead of
- * a 202 it cannot honour in time.
+ * deliveries that will come too late. So ingest keeps the backlog that every
+ * send to the queue reports and, past the bound the operator set, refuses new
+ * events with a 503 and Retry-After instead of a 202 it cannot honour in time.
  */
 
 const DEFAULT_MAX_BACKLOG_AGE_SECONDS = 900;
 const DEFAULT_MAX_BACKLOG_MESSAGES = 1_000_000;
-/** How stale this isolate's reading of the backlog may be before ingest reads it again. */
-export const BACKLOG_READING_MS = 1000;
 /** What a refused sender is told to wait: long enough for the consumers to make headway. */
 export const BACKLOG_RETRY_AFTER_SECONDS = 30;
 
@@ -42,18 +39,22 @@ export function noteBacklog(metrics: QueueSendMetrics | QueueSendBatchMetrics, n
 	lastReading = { backlog: backlogFrom(metrics, nowMs), readAtMs: nowMs };
 }
 
-/** The main queue's backlog, at most BACKLOG_READING_MS old; null when the queue cannot say. */
-export async function currentBacklog(queue: Queue<unknown>, nowMs = Date.now()): Promise<Backlog | null> {
-	if (lastReading && nowMs - lastReading.readAtMs < BACKLOG_READING_MS) return lastReading.backlog;
-	try {
-		const backlog = await readBacklog(queue, nowMs);
-		lastReading = { backlog, readAtMs: nowMs };
-		return backlog;
-	} catch (error) {
-		// Unknown is not overloaded: the send itself tells whether the queue takes messages.
-		console.error("could not read the delivery queue's backlog", error);
-		return null;
-	}
+/**
+ * Past this age a reading says too little about the backlog now to refuse
+ * anyone on it. It also ends a spell of refusals: while every event is
+ * refused nothing is sent, so nothing brings a new reading; once the last one
+ * is this old, the next event is accepted and its send measures again.
+ */
+export const READING_TRUSTED_MS = 5_000;
+
+/**
+ * The main queue's backlog as the last send from this isolate reported it;
+ * null when there is no recent one. Ingest never asks the queue for its
+ * metrics itself: under load, locally, waiting on that call held requests
+ * for seconds, while every send reports the backlog for free.
+ */
+export function currentBacklog(nowMs = Date.now()): Backlog | null {
+	return lastReading && nowMs - lastReading.readAtMs < READING_TRUSTED_MS ? lastReading.backlog : null;
 }
 
 function setting(raw: string | undefined, fallback: number): number {
@@ -88,9 +89,9 @@ export function boundPassed(backlog: Backlog, bounds: ReturnType<typeof backlogB
 	return null;
 }
 
-/** Refuses new events while the backlog is past a bound; does nothing otherwise. */
-export async function shedIfBacklogged(env: Env, queue: Queue<unknown>): Promise<void> {
-	const backlog = await currentBacklog(queue);
+/** Refuses new events while the backlog, as last reported, is past a bound; does nothing otherwise. */
+export function shedIfBacklogged(env: Env): void {
+	const backlog = currentBacklog();
 	if (backlog === null) return;
 	const what = boundPassed(backlog, backlogBounds(env));
 	if (what === null) return;

@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { BACKLOG_READING_MS } from "../../src/queue/backlog";
+import { READING_TRUSTED_MS } from "../../src/queue/backlog";
 import { ADMIN_KEY, createWebhook, receiverPath, record, uniqueName } from "./helpers";
 
 /**
@@ -61,14 +61,13 @@ describe("backpressure", () => {
 		};
 		const stored = async (id: string) =>
 			(await env.DB.prepare("SELECT count(*) AS n FROM events WHERE id = ?").bind(id).first<{ n: number }>())?.n;
-		// Each change of the backlog is read at the next ingest after this isolate's reading expires.
-		const later = () => sleep(BACKLOG_READING_MS + 100);
 		const name = uniqueName("bp");
+		// The backlog is the one the last send reported: an accepted event's send brings the news.
+		const accepted = async (label: string) => expect((await send(bounded({}), `${name}-${label}`)).status).toBe(202);
 
-		expect((await send(bounded({}), `${name}-calm`)).status).toBe(202);
-
+		await accepted("calm");
 		backlog.oldestAgeSeconds = 120;
-		await later();
+		await accepted("reports-the-new-backlog");
 		const old = await send(bounded({}), `${name}-old`);
 		expect(old.status).toBe(503);
 		expect(old.retryAfter).toBe("30");
@@ -82,15 +81,19 @@ describe("backpressure", () => {
 
 		backlog.oldestAgeSeconds = null;
 		backlog.count = 5000;
-		await later();
+		await send(bounded({ MAX_BACKLOG_AGE_SECONDS: "0" }), `${name}-reports-a-long-backlog`);
 		const long = await send(bounded({}), `${name}-long`);
 		expect(long.status).toBe(503);
 		expect(String(record(long.body.error).message)).toContain("it holds 5000 messages, over the bound of 1000");
 		expect(await stored(`${name}-long`)).toBe(0);
 
+		// While everything is refused nothing is sent, so nothing reports the drained queue: once the last
+		// report is READING_TRUSTED_MS old the next event is accepted, and its send measures again.
 		backlog.count = 3;
-		await later();
-		expect((await send(bounded({}), `${name}-drained`)).status).toBe(202);
+		expect((await send(bounded({}), `${name}-still-refused`)).status).toBe(503);
+		await sleep(READING_TRUSTED_MS + 100);
+		await accepted("after-the-report-aged");
+		await accepted("drained");
 		expect(await stored(`${name}-drained`)).toBe(1);
-	});
+	}, 20_000);
 });

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../../lib/errors";
+import { shedIfBacklogged } from "../../queue/backlog";
 import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";
 import { ingestContext, ingestEvents } from "./ingest";
 import { EventAccepted, EventIn, IdempotencyHeader, MAX_BATCH_EVENTS, MAX_EVENT_PAYLOAD_BYTES } from "./schemas";
@@ -50,6 +51,7 @@ function serializePayload(data: Record<string, unknown>, field: string): string 
 
 export const createEvents = createRouter()
 	.openapi(createRouteConfig, async (c) => {
+		shedIfBacklogged(c.env);
 		const { type, data, id } = c.req.valid("json");
 		const [result] = await ingestEvents(ingestContext(c.env, c.var.db, c.var.tenantId), [
 			{
@@ -63,6 +65,7 @@ export const createEvents = createRouter()
 		return c.json(result.event, 202);
 	})
 	.openapi(batchRoute, async (c) => {
+		shedIfBacklogged(c.env);
 		const key = c.req.valid("header")["idempotency-key"];
 		const inputs = c.req.valid("json").events.map((event, index) => ({
 			type: event.type,

@@ -8,7 +8,7 @@ import { isoSeconds } from "../../delivery/envelope";
 import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError, orUnavailable, platformUnavailable } from "../../lib/errors";
 import { deliveryId, newEventId } from "../../lib/ids";
-import { noteBacklog, shedIfBacklogged } from "../../queue/backlog";
+import { noteBacklog } from "../../queue/backlog";
 import { type DeliveryJob, enqueueJobs, fanOutJobs } from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
 
@@ -193,7 +193,6 @@ export async function ingestEvents(
 	inputs: readonly EventInput[],
 	onlyEndpointId?: string,
 ): Promise<IngestResult[]> {
-	await shedIfBacklogged(ctx.env, ctx.queue);
 	const now = Date.now();
 	const rows = inputs.map((input) => ({
 		tenantId: ctx.tenantId,
