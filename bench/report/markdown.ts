@@ -315,8 +315,8 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		lines.push(
 			"## 2. End-to-end latency",
 			"",
-			"Open loop, one endpoint answering 200 at once. Latency is from the 202 at the sender to the request's arrival at the receiver; " +
-				"a delivery can beat the 202 to the sender (the job is queued before the answer is written), which shows as a negative value.",
+			"Open loop, one endpoint answering 200 at once. Latency is from the moment the sender starts its request to the delivery's arrival at the receiver, " +
+				"so the ingest request is inside it; a delivery can still arrive before the 202 reaches the sender (the job is queued before the answer is written).",
 			"",
 			table(
 				[

@@ -47,7 +47,7 @@ async function oneRun(ctx: BenchContext, label: string, rate: number, maxMs: num
 	return run;
 }
 
-/** Time from the 202 to the arrival at one subscriber, at a fixed offered rate (and at a light one). */
+/** Time from the start of the sender's request to the arrival at one subscriber, at a fixed offered rate (and at a light one). */
 export async function runE2e(ctx: BenchContext, config: E2eConfig = E2E_CONFIG): Promise<E2eResult> {
 	progress(`e2e latency: ${config.ratePerSecond} events/s for ${config.maxMs / 1000} s, one subscriber`);
 	const run = await oneRun(ctx, `e2e ${config.ratePerSecond}/s`, config.ratePerSecond, config.maxMs);

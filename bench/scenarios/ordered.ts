@@ -97,7 +97,7 @@ async function oneRun(
 	const span = firstAt !== undefined && lastAt !== undefined ? (lastAt - firstAt) / 1000 : 0;
 	const latencies = sent.flatMap((event) => {
 		const at = first.get(event.id);
-		return at === undefined ? [] : [at - event.acceptedAt];
+		return at === undefined ? [] : [at - event.startedAt];
 	});
 	const run: OrderingRun = {
 		ordering,
