@@ -1,4 +1,4 @@
-import { ApiError } from "../lib/errors";
+import { type ApiError, retryAfter } from "../lib/errors";
 
 /** The period of both limiters in wrangler.toml; a refused caller is told to wait this long. */
 const RATE_LIMIT_PERIOD_SECONDS = 10;
@@ -17,11 +17,10 @@ export async function enforceRateLimit(env: Env, keyId: string, method: string, 
 	const limiter = ingest ? env.INGEST_RATE_LIMITER : env.MANAGEMENT_RATE_LIMITER;
 	const { success } = await limiter.limit({ key: keyId });
 	if (success) return;
-	throw new ApiError(
+	throw retryAfter(
 		"rate_limited",
 		`too many ${ingest ? "events" : "requests"} for this API key; retry after ${RATE_LIMIT_PERIOD_SECONDS} seconds`,
-		{ retry_after_seconds: RATE_LIMIT_PERIOD_SECONDS },
-		{ "retry-after": String(RATE_LIMIT_PERIOD_SECONDS) },
+		RATE_LIMIT_PERIOD_SECONDS,
 	);
 }
 
@@ -40,11 +39,10 @@ export function clientAddress(request: Request): string {
 }
 
 export function authThrottled(): ApiError {
-	return new ApiError(
+	return retryAfter(
 		"rate_limited",
 		`too many failed sign-ins from this address; retry after ${AUTH_FAILURE_PERIOD_SECONDS} seconds`,
-		{ retry_after_seconds: AUTH_FAILURE_PERIOD_SECONDS },
-		{ "retry-after": String(AUTH_FAILURE_PERIOD_SECONDS) },
+		AUTH_FAILURE_PERIOD_SECONDS,
 	);
 }
 

@@ -69,13 +69,22 @@ export function errorBody(error: ApiError): { error: { code: ErrorCode; message:
 /** How long a client is told to wait when D1 or a queue failed under its request. */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
+/** An error to send again after `seconds`: its Retry-After header and `details.retry_after_seconds` both say when. */
+export function retryAfter(
+	code: "rate_limited" | "unavailable",
+	message: string,
+	seconds: number,
+	details: Record<string, unknown> = {},
+): ApiError {
+	return new ApiError(code, message, { retry_after_seconds: seconds, ...details }, { "retry-after": String(seconds) });
+}
+
 /** A 503 for a request that D1 or a queue failed: nothing of it was kept, and sending it again is safe. */
 export function platformUnavailable(what: string): ApiError {
-	return new ApiError(
+	return retryAfter(
 		"unavailable",
 		`${what} is unavailable right now; nothing was stored: retry in ${UNAVAILABLE_RETRY_AFTER_SECONDS} seconds`,
-		{ retry_after_seconds: UNAVAILABLE_RETRY_AFTER_SECONDS },
-		{ "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+		UNAVAILABLE_RETRY_AFTER_SECONDS,
 	);
 }
 

@@ -1,4 +1,4 @@
-import { ApiError } from "../lib/errors";
+import { retryAfter } from "../lib/errors";
 
 /*
  * Backpressure. When events arrive faster than they can be delivered, the
@@ -95,10 +95,10 @@ export function shedIfBacklogged(env: Env): void {
 	if (backlog === null) return;
 	const what = boundPassed(backlog, backlogBounds(env));
 	if (what === null) return;
-	throw new ApiError(
+	throw retryAfter(
 		"unavailable",
 		`deliveries are behind (the delivery queue's backlog: ${what}); nothing was stored: retry after ${BACKLOG_RETRY_AFTER_SECONDS} seconds`,
-		{ retry_after_seconds: BACKLOG_RETRY_AFTER_SECONDS, backlog },
-		{ "retry-after": String(BACKLOG_RETRY_AFTER_SECONDS) },
+		BACKLOG_RETRY_AFTER_SECONDS,
+		{ backlog },
 	);
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { EMAIL_NOT_ALLOWED } from "../../src/channels/email-send";
 import { createPortalToken } from "../../src/dashboard/tokens";
 import worker from "../../src/index";
-import { api, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import { api, dashboardSignIn, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 /*
  * The dashboard's pages for issue 9, driven as a browser would drive them
@@ -114,20 +114,8 @@ async function signedInTenant(): Promise<Tenant> {
 	const key = String(
 		record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "ui" } })).body).key,
 	);
-	const signIn = await exports.default.fetch(`${ORIGIN}/dashboard/sign-in`, {
-		method: "POST",
-		headers: { origin: ORIGIN, "content-type": "application/x-www-form-urlencoded" },
-		body: new URLSearchParams({ api_key: key }).toString(),
-		redirect: "manual",
-	});
-	expect(signIn.status).toBe(303);
 	const id = String(tenant.id);
-	return {
-		id,
-		key,
-		cookie: sessionCookie(signIn.headers.get("set-cookie")),
-		path: (rest) => `/dashboard/t/${id}${rest}`,
-	};
+	return { id, key, cookie: (await dashboardSignIn(key)).cookie, path: (rest) => `/dashboard/t/${id}${rest}` };
 }
 
 async function webhooksOf(tenant: Tenant): Promise<Record<string, unknown>[]> {

@@ -70,6 +70,26 @@ export async function storedSeq(eventId: string): Promise<number> {
 	return row.seq;
 }
 
+/**
+ * Signs in to the dashboard with a key, as its form does, and answers the
+ * session cookie with the CSRF token the session's forms carry.
+ */
+export async function dashboardSignIn(apiKey: string): Promise<{ cookie: string; csrf: string }> {
+	const origin = "http://edgehook.test";
+	const response = await exports.default.fetch(`${origin}/dashboard/sign-in`, {
+		method: "POST",
+		headers: { origin, "content-type": "application/x-www-form-urlencoded" },
+		body: new URLSearchParams({ api_key: apiKey }).toString(),
+		redirect: "manual",
+	});
+	if (response.status !== 303) throw new Error(`sign-in answered ${response.status}`);
+	const cookie = /edgehook_session=([^;]+)/.exec(response.headers.get("set-cookie") ?? "")?.[1];
+	if (!cookie) throw new Error("no session cookie");
+	const payload = cookie.split(".")[0] ?? "";
+	const { csrf } = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/"))) as { csrf: string };
+	return { cookie, csrf };
+}
+
 /** Narrows an API body to a record for property access in assertions. */
 export function record(value: unknown): Record<string, unknown> {
 	if (typeof value !== "object" || value === null || Array.isArray(value))

@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TENANT_LIMITS } from "../../src/tenants/limits";
-import { ADMIN_KEY, api, receiverPath, record, uniqueName } from "./helpers";
+import { ADMIN_KEY, api, dashboardSignIn, receiverPath, record, uniqueName } from "./helpers";
 
 /*
  * Per-tenant limits on endpoints, event types and templates: set by the
@@ -247,22 +247,6 @@ describe("template limit", () => {
 const ORIGIN = "http://edgehook.test";
 const COOKIE = "edgehook_session";
 
-/** Signs in to the dashboard with a key and answers the session cookie and its CSRF token. */
-async function signIn(apiKey: string): Promise<{ cookie: string; csrf: string }> {
-	const response = await exports.default.fetch(`${ORIGIN}/dashboard/sign-in`, {
-		method: "POST",
-		headers: { origin: ORIGIN, "content-type": "application/x-www-form-urlencoded" },
-		body: new URLSearchParams({ api_key: apiKey }).toString(),
-		redirect: "manual",
-	});
-	expect(response.status).toBe(303);
-	const cookie = new RegExp(`${COOKIE}=([^;]+)`).exec(response.headers.get("set-cookie") ?? "")?.[1];
-	if (!cookie) throw new Error("no session cookie");
-	const payload = cookie.split(".")[0] ?? "";
-	const { csrf } = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/"))) as { csrf: string };
-	return { cookie, csrf };
-}
-
 async function browse(
 	session: { cookie: string; csrf: string },
 	path: string,
@@ -286,7 +270,7 @@ async function browse(
 describe("limits in the dashboard", () => {
 	it("shows the operator a tenant's limits and saves new ones, an empty field meaning the default", async () => {
 		const tenant = await tenantWithLimits({ max_event_types: 40 });
-		const operator = await signIn(ADMIN_KEY);
+		const operator = await dashboardSignIn(ADMIN_KEY);
 		const page = await browse(operator, `/dashboard/tenants/${tenant.id}`);
 		expect(page.status).toBe(200);
 		expect(page.text).toContain("Now: 250 endpoints, 40 event types, 200 templates.");
@@ -313,7 +297,7 @@ describe("limits in the dashboard", () => {
 
 	it("tells a tenant at its endpoint limit why the endpoint form was refused", async () => {
 		const tenant = await tenantWithLimits({ max_endpoints: 0 });
-		const session = await signIn(tenant.key);
+		const session = await dashboardSignIn(tenant.key);
 		const page = await browse(session, `/dashboard/t/${tenant.id}/endpoints`, {
 			channel: "webhook",
 			url: receiverPath("ok", uniqueName("form")),
