@@ -33,6 +33,12 @@ export default defineConfig({
 					TEST_AUTH_FAILURE_LIMIT: String(TEST_AUTH_FAILURE_LIMIT),
 					TEST_MIGRATIONS: await readD1Migrations("./migrations"),
 				},
+				// Three shards, as a deployment that grew: DB (also the control database) and two more.
+				d1Databases: {
+					DB: "00000000-0000-0000-0000-000000000000",
+					SHARD_2: "edgehook-test-shard-2",
+					SHARD_3: "edgehook-test-shard-3",
+				},
 				// A second sender that only reaches one address, so a test can see the platform refuse the others.
 				email: {
 					send_email: [

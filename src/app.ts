@@ -6,11 +6,11 @@ import { internalCaller, readOnlyMay } from "./auth/internal";
 import { authThrottled, clientAddress, countFailedAuth, enforceRateLimit, isAuthThrottled } from "./auth/rate-limit";
 import { isDeploymentAdministration, tenantInScope } from "./auth/scope";
 import { createDashboard } from "./dashboard";
-import { tenantDatabase } from "./db/tenant-database";
+import { shardDatabase } from "./db/tenant-database";
 import { renderDocsPage } from "./docs";
 import { readBodyWithin } from "./lib/body";
 import { ApiError, errorBody, orUnavailable } from "./lib/errors";
-import { meteringEnabled, readCounters, resetCounters } from "./lib/metering";
+import { meteringEnabled, readCounters, readDatabaseCounters, resetCounters } from "./lib/metering";
 import { VERSION } from "./lib/version";
 import { OPENAPI_CONFIG } from "./openapi";
 import { deliveryRoutes } from "./routes/deliveries";
@@ -177,7 +177,7 @@ export function createApp() {
 	app.use("/_bench/*", requireApiKey, requireAdminKey);
 	app.get("/_bench/metrics", (c) => {
 		if (!meteringEnabled(c.env)) throw new ApiError("not_found", "no such route");
-		return c.json(readCounters());
+		return c.json({ ...readCounters(), d1_by_database: readDatabaseCounters() });
 	});
 	app.post("/_bench/reset", (c) => {
 		if (!meteringEnabled(c.env)) throw new ApiError("not_found", "no such route");
@@ -191,7 +191,7 @@ export function createApp() {
 	app.use("/v1/health", requireAdminKey);
 	app.use("/v1/*", async (c, next) => {
 		if (isDeploymentAdministration(c.req.path)) return next();
-		const tenantId = await orUnavailable("the tenant directory", () =>
+		const { tenantId, shard } = await orUnavailable("the tenant directory", () =>
 			tenantInScope(c.env, c.var.principal, c.req.header("x-tenant-id")),
 		);
 		if (c.var.principal.kind === "tenant")
@@ -202,7 +202,7 @@ export function createApp() {
 				c.req.method,
 				c.req.path,
 			);
-		c.set("db", tenantDatabase(c.env, tenantId));
+		c.set("db", shardDatabase(c.env, shard));
 		c.set("tenantId", tenantId);
 		await next();
 	});

@@ -1,5 +1,5 @@
-import { controlDatabase } from "../db/tenant-database";
-import { DEFAULT_TENANT_ID, getTenantOr404 } from "../db/tenants";
+import { tenantShard } from "../db/tenant-database";
+import { DEFAULT_TENANT_ID } from "../db/tenants";
 import { ApiError } from "../lib/errors";
 import type { Principal } from "./authenticate";
 
@@ -9,18 +9,22 @@ export function isDeploymentAdministration(path: string): boolean {
 }
 
 /**
- * The tenant a request acts on. A tenant key acts on its own tenant only:
- * naming another in X-Tenant-Id is refused. The admin key acts on the tenant
- * X-Tenant-Id names, or on `default`.
+ * The tenant a request acts on, and the shard its data is on. A tenant key
+ * acts on its own tenant only: naming another in X-Tenant-Id is refused. The
+ * admin key acts on the tenant X-Tenant-Id names, or on `default`. A tenant
+ * that does not exist, or was deleted, answers 404.
  */
-export async function tenantInScope(env: Env, principal: Principal, requested: string | undefined): Promise<string> {
+export async function tenantInScope(
+	env: Env,
+	principal: Principal,
+	requested: string | undefined,
+): Promise<{ tenantId: string; shard: string }> {
 	if (principal.kind === "tenant") {
 		if (requested !== undefined && requested !== principal.tenantId) {
 			throw new ApiError("forbidden", "this API key belongs to another tenant than the one X-Tenant-Id names");
 		}
-		return principal.tenantId;
+		return { tenantId: principal.tenantId, shard: await tenantShard(env, principal.tenantId) };
 	}
 	const tenantId = requested ?? DEFAULT_TENANT_ID;
-	if (tenantId !== DEFAULT_TENANT_ID) await getTenantOr404(controlDatabase(env), tenantId);
-	return tenantId;
+	return { tenantId, shard: await tenantShard(env, tenantId) };
 }

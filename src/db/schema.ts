@@ -43,6 +43,12 @@ export const tenants = sqliteTable("tenants", {
 	 * and the tenant row itself goes last.
 	 */
 	deletedAt: integer("deleted_at"),
+	/**
+	 * The binding of the D1 database that holds the tenant's data (src/db/tenant-database.ts),
+	 * chosen when the tenant is created and never changed silently. The control database's
+	 * row is the placement; the shard keeps a copy of the row for its own reads.
+	 */
+	shard: text("shard").notNull().default("DB"),
 });
 
 export const apiKeys = sqliteTable(

@@ -1,33 +1,205 @@
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { ApiError, notFound } from "../lib/errors";
 import { type Database, openDatabase } from "./client";
+import { type TenantRow, tenants } from "./schema";
 
 /*
- * Where a tenant's data lives. Today every tenant is in the one D1 database
- * bound as DB; these functions are the only places that say so, so spreading
- * tenants over several databases later changes this file and nothing else.
- * A tenant's settings row is read together with its data (one round trip in
- * the consumer), so a shard would carry its own tenants' rows.
+ * Where a tenant's data lives (docs/SCALING.md, "Shards"). The D1 binding DB
+ * is the control database: the tenant list with each tenant's placement, the
+ * API keys, and dashboard sign-outs. It is also the first data shard, and by
+ * default the only one. Every further D1 binding named SHARD_<n> is another
+ * data shard; every database has the same schema. A tenant is placed when it
+ * is created and stays: this file is the only place that maps a tenant to a
+ * database.
+ *
+ * A shard keeps a copy of each of its tenants' rows, so the consumer reads a
+ * tenant's settings in the same round trip as its events, from its own shard.
+ * The control row is written last and is the one that counts (see
+ * writeTenantCopy).
  */
 
-/** The D1 database holding the tenant's endpoints, events, deliveries and event types. */
-export function tenantD1(env: Env, _tenantId: string): D1Database {
-	return env.DB;
+/** The binding of the control database, also the first shard and the home of the default tenant. */
+export const CONTROL_SHARD = "DB";
+const SHARD_BINDING = /^SHARD_[0-9]+$/;
+
+/**
+ * How long an isolate trusts a tenant's placement and liveness: a deleted
+ * tenant is refused by every isolate within this bound, as a revoked key is
+ * (KEY_CACHE_SECONDS). Placement itself never changes without the operator's
+ * documented move, which waits this long.
+ */
+export const PLACEMENT_CACHE_SECONDS = 30;
+const PLACEMENT_CACHE_LIMIT = 10_000;
+
+interface KnownPlacement {
+	/** Null: no live tenant has this id. */
+	shard: string | null;
+	checkedAt: number;
 }
 
-export function tenantDatabase(env: Env, tenantId: string): Database {
-	return openDatabase(tenantD1(env, tenantId));
+const placements = new Map<string, KnownPlacement>();
+
+function isD1(value: unknown): value is D1Database {
+	return (
+		typeof value === "object" &&
+		value !== null &&
+		typeof Reflect.get(value, "prepare") === "function" &&
+		typeof Reflect.get(value, "batch") === "function"
+	);
 }
 
-/** The database of the tenant list and the API keys, which no single tenant owns. */
+/** Shard bindings in order: DB, then SHARD_2, SHARD_3, … by number. */
+export function shardNames(env: Env): string[] {
+	const extra = Object.keys(env)
+		.filter((name) => SHARD_BINDING.test(name) && isD1(Reflect.get(env, name)))
+		.sort((a, b) => Number(a.slice("SHARD_".length)) - Number(b.slice("SHARD_".length)));
+	return [CONTROL_SHARD, ...extra];
+}
+
+/** The database of one shard binding; a tenant placed on a binding that was removed is an operator's error, answered 503. */
+export function shardD1(env: Env, shard: string): D1Database {
+	const d1: unknown = shard === CONTROL_SHARD || SHARD_BINDING.test(shard) ? Reflect.get(env, shard) : undefined;
+	if (!isD1(d1)) {
+		throw new ApiError(
+			"unavailable",
+			`this tenant's data is on the D1 binding ${shard}, which this deployment no longer has: bind it again in wrangler.toml`,
+		);
+	}
+	return d1;
+}
+
+export function shardDatabase(env: Env, shard: string): Database {
+	return openDatabase(shardD1(env, shard));
+}
+
+/** The database of the tenant list, placements and API keys, which no single tenant owns. */
 export function controlDatabase(env: Env): Database {
 	return openDatabase(env.DB);
 }
 
-/** Every database that holds tenant data, for jobs that span the deployment, such as retention. */
+/** Every shard with its binding's name, for jobs and reports that span the deployment. */
+export function allTenantShards(env: Env): { name: string; d1: D1Database }[] {
+	return shardNames(env).map((name) => ({ name, d1: shardD1(env, name) }));
+}
+
 export function allTenantD1s(env: Env): D1Database[] {
 	return allTenantShards(env).map((shard) => shard.d1);
 }
 
-/** The same databases with the names of their bindings, for reports per database (GET /v1/health). */
-export function allTenantShards(env: Env): { name: string; d1: D1Database }[] {
-	return [{ name: "DB", d1: env.DB }];
+/**
+ * The shard of a live tenant, from this isolate's cache when it is fresh,
+ * else from the control database. Answers 404 for a tenant that does not
+ * exist or is deleted. The default tenant is always on DB and always live.
+ */
+export async function tenantShard(env: Env, tenantId: string): Promise<string> {
+	if (tenantId === "default") return CONTROL_SHARD;
+	const now = Date.now();
+	const cached = placements.get(tenantId);
+	const known =
+		cached && now - cached.checkedAt < PLACEMENT_CACHE_SECONDS * 1000
+			? cached
+			: await lookUpPlacement(env, tenantId, now);
+	if (known.shard === null) throw notFound("tenant", tenantId);
+	return known.shard;
+}
+
+async function lookUpPlacement(env: Env, tenantId: string, now: number): Promise<KnownPlacement> {
+	const [row] = await controlDatabase(env)
+		.select({ shard: tenants.shard })
+		.from(tenants)
+		.where(and(eq(tenants.id, tenantId), isNull(tenants.deletedAt)));
+	if (placements.size >= PLACEMENT_CACHE_LIMIT) placements.clear();
+	const known = { shard: row?.shard ?? null, checkedAt: now };
+	placements.set(tenantId, known);
+	return known;
+}
+
+/** Drops a tenant from this isolate's cache, e.g. right after it is created or deleted. */
+export function forgetTenantPlacement(tenantId: string): void {
+	placements.delete(tenantId);
+}
+
+/** The D1 database holding a live tenant's endpoints, events, deliveries and event types. */
+export async function tenantD1(env: Env, tenantId: string): Promise<D1Database> {
+	return shardD1(env, await tenantShard(env, tenantId));
+}
+
+export async function tenantDatabase(env: Env, tenantId: string): Promise<Database> {
+	return openDatabase(await tenantD1(env, tenantId));
+}
+
+/**
+ * The shard a new tenant goes on: the one the operator names, or else the
+ * one with the fewest live tenants among those NEW_TENANT_SHARDS opens
+ * (every shard when it is empty). Counting reads the control database's
+ * whole tenant list, once per tenant created, never on the delivery path.
+ */
+export async function chooseShard(env: Env, requested: string | undefined): Promise<string> {
+	const bound = shardNames(env);
+	if (requested !== undefined) {
+		if (!bound.includes(requested)) {
+			throw new ApiError(
+				"validation_failed",
+				`shard: ${requested} is not a D1 binding of this deployment; it has ${bound.join(", ")}`,
+				[{ path: "shard", message: `must be one of ${bound.join(", ")}` }],
+			);
+		}
+		return requested;
+	}
+	const open = openShards(env, bound);
+	const counts = await controlDatabase(env)
+		.select({ shard: tenants.shard, count: sql<number>`count(*)` })
+		.from(tenants)
+		.where(isNull(tenants.deletedAt))
+		.groupBy(tenants.shard);
+	const load = new Map(counts.map((row) => [row.shard, row.count]));
+	// Ties go to the later shard: a new shard is empty, and the first one also carries the control data.
+	let best = open[0] ?? CONTROL_SHARD;
+	for (const shard of open) if ((load.get(shard) ?? 0) <= (load.get(best) ?? 0)) best = shard;
+	return best;
+}
+
+/** The shards NEW_TENANT_SHARDS lets new tenants onto; names that are not bound are ignored. */
+function openShards(env: Env, bound: readonly string[]): string[] {
+	const listed = (env.NEW_TENANT_SHARDS ?? "").split(/[\s,]+/).filter((name) => name !== "");
+	const open = listed.filter((name) => bound.includes(name));
+	return open.length > 0 ? open : [...bound];
+}
+
+/**
+ * Writes the shard's copy of a tenant row: the whole row, so a copy that
+ * missed an earlier write catches up. Callers write it before the control
+ * row, which is the commit point: a failure in between leaves at most a
+ * copy nothing refers to, or a copy a retried request brings in line.
+ */
+export async function writeTenantCopy(env: Env, row: TenantRow): Promise<void> {
+	if (row.shard === CONTROL_SHARD) return;
+	await shardDatabase(env, row.shard)
+		.insert(tenants)
+		.values(row)
+		.onConflictDoUpdate({
+			target: tenants.id,
+			set: {
+				name: row.name,
+				settings: row.settings,
+				updatedAt: row.updatedAt,
+				deletedAt: row.deletedAt,
+				shard: row.shard,
+			},
+		});
+}
+
+/** A live tenant's database, or null for a deleted or unknown tenant, whose background work simply ends. */
+export async function liveTenantD1(env: Env, tenantId: string): Promise<D1Database | null> {
+	try {
+		return await tenantD1(env, tenantId);
+	} catch (error) {
+		if (error instanceof ApiError && error.code === "not_found") return null;
+		throw error;
+	}
+}
+
+export async function liveTenantDatabase(env: Env, tenantId: string): Promise<Database | null> {
+	const d1 = await liveTenantD1(env, tenantId);
+	return d1 === null ? null : openDatabase(d1);
 }

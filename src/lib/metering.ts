@@ -6,6 +6,7 @@
  * The counters live in module scope: under wrangler dev the worker and its
  * Durable Objects share one isolate, so one object sees every charge.
  */
+import { shardD1, shardNames } from "../db/tenant-database";
 import { type MeterCounters, zeroCounters } from "./meter-counters";
 
 export type { MeterCounters };
@@ -31,12 +32,29 @@ export function readCounters(): MeterCounters {
 
 export function resetCounters(): void {
 	counters = zeroCounters();
+	byDatabase = {};
 }
 
-function countMeta(meta: { rows_read?: number; rows_written?: number } | undefined): void {
+/** The D1 counters again, per database binding, so the bench can show each shard's share. */
+export type DatabaseCounters = Record<string, { d1_queries: number; d1_rows_read: number; d1_rows_written: number }>;
+
+let byDatabase: DatabaseCounters = {};
+
+export function readDatabaseCounters(): DatabaseCounters {
+	return structuredClone(byDatabase);
+}
+
+function countMeta(binding: string, meta: { rows_read?: number; rows_written?: number } | undefined): void {
+	const read = meta?.rows_read ?? 0;
+	const written = meta?.rows_written ?? 0;
 	counters.d1_queries += 1;
-	counters.d1_rows_read += meta?.rows_read ?? 0;
-	counters.d1_rows_written += meta?.rows_written ?? 0;
+	counters.d1_rows_read += read;
+	counters.d1_rows_written += written;
+	const database = byDatabase[binding] ?? { d1_queries: 0, d1_rows_read: 0, d1_rows_written: 0 };
+	database.d1_queries += 1;
+	database.d1_rows_read += read;
+	database.d1_rows_written += written;
+	byDatabase[binding] = database;
 }
 
 const unwrapped = new WeakMap<object, D1PreparedStatement>();
@@ -45,21 +63,21 @@ const unwrapped = new WeakMap<object, D1PreparedStatement>();
  * A statement whose results are counted. `first` and `raw` return no meta, so
  * they are answered through `all`, which does; the rows are the same.
  */
-function meterStatement(statement: D1PreparedStatement): D1PreparedStatement {
+function meterStatement(binding: string, statement: D1PreparedStatement): D1PreparedStatement {
 	const metered = new Proxy(statement, {
 		get(target, property) {
-			if (property === "bind") return (...values: unknown[]) => meterStatement(target.bind(...values));
+			if (property === "bind") return (...values: unknown[]) => meterStatement(binding, target.bind(...values));
 			if (property === "all" || property === "run") {
 				return async () => {
 					const result = await (property === "all" ? target.all() : target.run());
-					countMeta(result.meta);
+					countMeta(binding, result.meta);
 					return result;
 				};
 			}
 			if (property === "first") {
 				return async (column?: string) => {
 					const result = await target.all<Record<string, unknown>>();
-					countMeta(result.meta);
+					countMeta(binding, result.meta);
 					const row = result.results[0];
 					if (row === undefined) return null;
 					return column === undefined ? row : (row[column] ?? null);
@@ -68,7 +86,7 @@ function meterStatement(statement: D1PreparedStatement): D1PreparedStatement {
 			if (property === "raw") {
 				return async (options?: { columnNames?: boolean }) => {
 					const result = await target.all<Record<string, unknown>>();
-					countMeta(result.meta);
+					countMeta(binding, result.meta);
 					const rows = result.results.map((row) => Object.values(row));
 					const first = result.results[0];
 					return options?.columnNames ? [first === undefined ? [] : Object.keys(first), ...rows] : rows;
@@ -81,14 +99,14 @@ function meterStatement(statement: D1PreparedStatement): D1PreparedStatement {
 	return metered;
 }
 
-export function meterD1(database: D1Database): D1Database {
+export function meterD1(database: D1Database, binding: string): D1Database {
 	return new Proxy(database, {
 		get(target, property) {
-			if (property === "prepare") return (query: string) => meterStatement(target.prepare(query));
+			if (property === "prepare") return (query: string) => meterStatement(binding, target.prepare(query));
 			if (property === "batch") {
 				return async (statements: D1PreparedStatement[]) => {
 					const results = await target.batch(statements.map((statement) => unwrapped.get(statement) ?? statement));
-					for (const result of results) countMeta(result.meta);
+					for (const result of results) countMeta(binding, result.meta);
 					return results;
 				};
 			}
@@ -121,9 +139,10 @@ export function meterQueue<T>(queue: Queue<T>): Queue<T> {
 /** The env with D1 and the queue counted, when metering is on; the env itself otherwise. */
 export function meteredEnv(env: Env): Env {
 	if (!meteringEnabled(env)) return env;
+	const shards = Object.fromEntries(shardNames(env).map((name) => [name, meterD1(shardD1(env, name), name)]));
 	return {
 		...env,
-		DB: meterD1(env.DB),
+		...shards,
 		DELIVERY_QUEUE: meterQueue(env.DELIVERY_QUEUE),
 		SLOW_DELIVERY_QUEUE: meterQueue(env.SLOW_DELIVERY_QUEUE),
 	};

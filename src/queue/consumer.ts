@@ -2,9 +2,10 @@ import { publicBaseUrl } from "../channels/render";
 import { maskedEndpointAddress } from "../channels/targets";
 import { openDatabase } from "../db/client";
 import { failCancelledDeliveries } from "../db/deliveries";
-import { tenantD1 } from "../db/tenant-database";
+import { shardD1, tenantShard } from "../db/tenant-database";
 import { endpointDisabled, type OperationalEvent } from "../delivery/operational-events";
 import { deploymentDefaults } from "../delivery/settings";
+import { ApiError } from "../lib/errors";
 import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
 import { ingestContext, ingestEvents } from "../routes/events/ingest";
@@ -51,7 +52,7 @@ const PROMPT_ANSWER_MS = 250;
  */
 export async function handleDeliveryBatch(messages: readonly Message<unknown>[], env: Env, lane: Lane): Promise<void> {
 	// One database at a time, so the six outbound connections stay the limit for the whole invocation.
-	for (const [d1, jobs] of jobsByDatabase(env, readJobs(messages))) await deliverJobs(env, d1, jobs, lane);
+	for (const [d1, jobs] of await jobsByDatabase(env, readJobs(messages))) await deliverJobs(env, d1, jobs, lane);
 }
 
 async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[], lane: Lane): Promise<void> {
@@ -310,7 +311,7 @@ async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promi
  * instead of vanishing.
  */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-	for (const [d1, jobs] of jobsByDatabase(env, readJobs(batch.messages))) {
+	for (const [d1, jobs] of await jobsByDatabase(env, readJobs(batch.messages))) {
 		const context = await loadContext(
 			d1,
 			jobs.map(({ job }) => job),
@@ -335,15 +336,28 @@ interface QueuedJob {
 	job: DeliveryJob;
 }
 
-function jobsByDatabase(env: Env, jobs: readonly QueuedJob[]): Map<D1Database, QueuedJob[]> {
-	const groups = new Map<D1Database, QueuedJob[]>();
+/**
+ * The jobs grouped by the shard of their tenant. A deleted tenant's jobs are
+ * acked and dropped: nothing more is sent for it. When the control database
+ * cannot say where a tenant is, the error fails the batch and the queue
+ * retries it.
+ */
+async function jobsByDatabase(env: Env, jobs: readonly QueuedJob[]): Promise<Map<D1Database, QueuedJob[]>> {
+	const groups = new Map<string, QueuedJob[]>();
 	for (const queued of jobs) {
-		const d1 = tenantD1(env, queued.job.tenantId);
-		const group = groups.get(d1);
+		let shard: string;
+		try {
+			shard = await tenantShard(env, queued.job.tenantId);
+		} catch (error) {
+			if (!(error instanceof ApiError && error.code === "not_found")) throw error;
+			queued.message.ack();
+			continue;
+		}
+		const group = groups.get(shard);
 		if (group) group.push(queued);
-		else groups.set(d1, [queued]);
+		else groups.set(shard, [queued]);
 	}
-	return groups;
+	return new Map([...groups].map(([shard, group]) => [shardD1(env, shard), group]));
 }
 
 /** The batch's delivery jobs; a malformed body is acked and dropped, not allowed to fail the batch. */

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
-import { allTenantD1s, controlDatabase } from "../db/tenant-database";
+import { allTenantD1s } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, parseDeliveryId } from "../lib/ids";
 import { type DeliveryJob, enqueueJobs, fanOutJobs, TARGETS_PER_JOB } from "../queue/messages";
@@ -92,14 +92,14 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 	const afterMs = sweepAfterSeconds(env) * 1000;
 	const cutoffMs = nowMs - afterMs;
 	const queue = env.DELIVERY_QUEUE as Queue<DeliveryJob>;
-	const control = controlDatabase(env);
 	const counts: SweepCounts = { eventsScanned: 0, firstAttemptsRequeued: 0, stuckRetriesRequeued: 0 };
-	const tenantLiveness = new Map<string, boolean>();
 	for (const d1 of allTenantD1s(env)) {
 		const db = openDatabase(d1);
+		// Read from the shard's own copies of its tenants' rows: a sweep touches no other database.
+		const tenantLiveness = new Map<string, boolean>();
 		let completed = true;
 		try {
-			const found = await sweepFirstAttempts(db, control, queue, cutoffMs, tenantLiveness);
+			const found = await sweepFirstAttempts(db, queue, cutoffMs, tenantLiveness);
 			counts.eventsScanned += found.eventsScanned;
 			counts.firstAttemptsRequeued += found.requeued;
 		} catch (error) {
@@ -107,14 +107,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 			console.error("sweep: looking for lost first attempts failed", error);
 		}
 		try {
-			counts.stuckRetriesRequeued += await sweepStuckRetries(
-				db,
-				control,
-				queue,
-				cutoffMs,
-				nowMs + afterMs,
-				tenantLiveness,
-			);
+			counts.stuckRetriesRequeued += await sweepStuckRetries(db, queue, cutoffMs, nowMs + afterMs, tenantLiveness);
 		} catch (error) {
 			completed = false;
 			console.error("sweep: looking for stuck retries failed", error);
@@ -156,7 +149,6 @@ interface ScannedEvent {
 
 async function sweepFirstAttempts(
 	db: Database,
-	control: Database,
 	queue: Queue<DeliveryJob>,
 	cutoffMs: number,
 	tenantLiveness: Map<string, boolean>,
@@ -198,7 +190,7 @@ async function sweepFirstAttempts(
 		const last = due.at(-1);
 		if (!last) break;
 
-		const jobs = await missingFirstAttempts(db, control, due, tenantLiveness);
+		const jobs = await missingFirstAttempts(db, due, tenantLiveness);
 		if (jobs.length > 0) {
 			// Queued before the cursor moves past them: if the queue refuses, the next run looks at these events again.
 			await enqueueJobs(queue, jobs);
@@ -264,11 +256,10 @@ async function writeCursor(db: Database, passed: ScannedEvent): Promise<void> {
 /** First-attempt jobs for the pairs of `due` that have no delivery row, live tenants only. */
 async function missingFirstAttempts(
 	db: Database,
-	control: Database,
 	due: readonly ScannedEvent[],
 	tenantLiveness: Map<string, boolean>,
 ): Promise<DeliveryJob[]> {
-	await learnTenants(control, due, tenantLiveness);
+	await learnTenants(db, due, tenantLiveness);
 	const pairs = due
 		.filter((event) => tenantLiveness.get(event.tenantId) === true)
 		.flatMap((event) => event.endpointIds.map((endpointId) => ({ event, endpointId })));
@@ -297,13 +288,13 @@ async function missingFirstAttempts(
  * run asks once per tenant, not once per page.
  */
 async function learnTenants(
-	control: Database,
+	db: Database,
 	rows: readonly { tenantId: string }[],
 	liveness: Map<string, boolean>,
 ): Promise<void> {
 	const unknown = [...new Set(rows.map((row) => row.tenantId))].filter((id) => !liveness.has(id));
 	for (const part of chunk(unknown, IDS_PER_STATEMENT)) {
-		const found = await control
+		const found = await db
 			.select({ id: tenants.id })
 			.from(tenants)
 			.where(and(inArray(tenants.id, part), isNull(tenants.deletedAt)));
@@ -315,7 +306,6 @@ async function learnTenants(
 /** Queues again the retries left pending past their due time. Returns how many attempts were queued. */
 async function sweepStuckRetries(
 	db: Database,
-	control: Database,
 	queue: Queue<DeliveryJob>,
 	cutoffMs: number,
 	pushToMs: number,
@@ -347,7 +337,7 @@ async function sweepStuckRetries(
 	const stuck = [...undated, ...overdue].slice(0, STUCK_RETRIES_PER_RUN);
 	if (stuck.length === 0) return 0;
 
-	await learnTenants(control, stuck, tenantLiveness);
+	await learnTenants(db, stuck, tenantLiveness);
 	// One job per (tenant, event, trigger), so an event stuck for several endpoints costs one message.
 	const groups = new Map<string, DeliveryJob>();
 	for (const row of stuck) {

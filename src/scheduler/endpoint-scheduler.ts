@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { tenantD1 } from "../db/tenant-database";
+import { liveTenantD1 } from "../db/tenant-database";
 import type { AttemptTrigger } from "../delivery/attempt-record";
 import { deliveryIdRange } from "../lib/ids";
 import { count, countDurableObjectSql, meteredEnv } from "../lib/metering";
@@ -391,8 +391,9 @@ export class EndpointScheduler extends DurableObject<Env> {
 	 */
 	private async showHeldUntil(tenantId: string, endpointId: string, dueAt: number): Promise<void> {
 		const range = deliveryIdRange(endpointId);
-		await tenantD1(this.metered, tenantId)
-			.prepare(
+		const d1 = await liveTenantD1(this.metered, tenantId);
+		await d1
+			?.prepare(
 				`UPDATE deliveries SET next_attempt_at = ?1
 				 WHERE id >= ?2 AND id < ?3 AND tenant_id = ?4 AND status = 'pending' AND next_attempt_at < ?1`,
 			)

@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gt, gte, inArray, isNull, lt } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
 import { deliveries, endpoints, type TaskRow, tasks } from "../db/schema";
-import { allTenantD1s, tenantDatabase } from "../db/tenant-database";
+import { allTenantD1s, liveTenantDatabase } from "../db/tenant-database";
 import { deliveryIdRange, newTaskId, parseDeliveryId } from "../lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../queue/messages";
 
@@ -125,7 +125,8 @@ async function failTask(db: Database, task: TaskRow, error: string, nowMs: numbe
  * the cursor past them. Returns whether another slice should follow.
  */
 export async function recoverSlice(env: Env, tenantId: string, taskId: string, nowMs: number): Promise<boolean> {
-	const db = tenantDatabase(env, tenantId);
+	const db = await liveTenantDatabase(env, tenantId);
+	if (!db) return false;
 	const [task] = await db
 		.select()
 		.from(tasks)
@@ -197,14 +198,20 @@ export async function continueRecovers(env: Env, messages: readonly Message<unkn
 		} catch (error) {
 			console.error("recover slice failed", tenantId, taskId, error);
 			// Shown on the task while the queue retries, so a stuck recover says why.
-			await tenantDatabase(env, tenantId)
-				.update(tasks)
-				.set({ error: errorText(error), updatedAt: Date.now() })
-				.where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, taskId), inArray(tasks.status, UNFINISHED)))
-				.catch((noted: unknown) => console.error("could not note the slice error", taskId, noted));
+			await noteSliceError(env, tenantId, taskId, error).catch((noted: unknown) =>
+				console.error("could not note the slice error", taskId, noted),
+			);
 			message.retry({ delaySeconds: 10 });
 		}
 	}
+}
+
+async function noteSliceError(env: Env, tenantId: string, taskId: string, error: unknown): Promise<void> {
+	const db = await liveTenantDatabase(env, tenantId);
+	await db
+		?.update(tasks)
+		.set({ error: errorText(error), updatedAt: Date.now() })
+		.where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, taskId), inArray(tasks.status, UNFINISHED)));
 }
 
 /** A recover message that exhausted its queue retries ends its task as failed, rather than running forever. */
@@ -213,12 +220,14 @@ export async function failDeadLetteredRecovers(env: Env, messages: readonly Mess
 		if (!isRecoverJob(message.body)) continue;
 		const { tenantId, taskId } = message.body;
 		try {
-			const db = tenantDatabase(env, tenantId);
-			const [task] = await db
-				.select()
-				.from(tasks)
-				.where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, taskId)));
-			if (task) {
+			const db = await liveTenantDatabase(env, tenantId);
+			const [task] = db
+				? await db
+						.select()
+						.from(tasks)
+						.where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, taskId)))
+				: [];
+			if (db && task) {
 				const last = task.error === null ? "" : `; the last error: ${task.error}`;
 				await failTask(db, task, `stopped after its slices failed repeatedly${last}`, Date.now());
 			}

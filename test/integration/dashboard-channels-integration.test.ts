@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { EMAIL_NOT_ALLOWED } from "../../src/channels/email-send";
 import { createPortalToken } from "../../src/dashboard/tokens";
 import worker from "../../src/index";
-import { api, dashboardSignIn, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import { api, dashboardSignIn, receiverPath, record, shardOf, uniqueName, waitFor } from "./helpers";
 
 /*
  * The dashboard's pages for issue 9, driven as a browser would drive them
@@ -569,9 +569,10 @@ describe("endpoint URLs in a read-only portal", () => {
 		const slackToken = credential();
 		const slackUrl = `https://hooks.slack.com/services/T0ABC/B0DEF/${slackToken}`;
 		const eventId = `evt_${uniqueName("old")}`;
-		await env.DB.prepare(
-			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, 'endpoint.disabled', ?, '[]', ?)",
-		)
+		await (await shardOf(tenant.id))
+			.prepare(
+				"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, 'endpoint.disabled', ?, '[]', ?)",
+			)
 			.bind(tenant.id, eventId, JSON.stringify({ endpoint_id: "hook_old", url: slackUrl, reason: "gone" }), Date.now())
 			.run();
 

@@ -5,12 +5,15 @@ import worker from "../../src/index";
 import { sweep } from "../../src/reliability/sweeper";
 import { ADMIN_KEY, api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
+type Shard = "DB" | "SHARD_2";
+
 /**
- * What fails right now: D1 statements whose SQL the predicate picks (the
- * messages are D1's own when it is overloaded), and queue sends.
+ * What fails right now: per database, the D1 statements whose SQL the
+ * predicate picks (the messages are D1's own when it is overloaded), and
+ * queue sends. DB is the control database and the default tenant's shard.
  */
 interface Faults {
-	d1: ((sql: string) => boolean) | null;
+	d1: Partial<Record<Shard, (sql: string) => boolean>>;
 	queue: boolean;
 }
 
@@ -21,10 +24,10 @@ const OVERLOADED = "D1_ERROR: D1 DB is overloaded. Requests queued for too long.
  * fails, alone or in a batch (a batch is one transaction: all of it fails).
  * Statements are the real database's own, so its batch() accepts them.
  */
-function faultyD1(real: D1Database, faults: Faults): D1Database {
+function faultyD1(real: D1Database, shard: Shard, faults: Faults): D1Database {
 	const sqlOf = new WeakMap<D1PreparedStatement, string>();
 	const realOf = new WeakMap<D1PreparedStatement, D1PreparedStatement>();
-	const fails = (sql: string) => faults.d1?.(sql) ?? false;
+	const fails = (sql: string) => faults.d1[shard]?.(sql) ?? false;
 	const wrap = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
 		const proxy = new Proxy(statement, {
 			get(target, property) {
@@ -77,30 +80,30 @@ describe("ingest while D1 or the queue fails", () => {
 		const name = uniqueName("faults");
 		const type = `fault.${uniqueName("t").replaceAll("-", "_")}`;
 		await createWebhook({ url: receiverPath("ok", name), events: [type] });
-		const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("fault-tenant") } })).body);
+		const createOn = async (shard: string) =>
+			String(record((await api("POST", "/v1/tenants", { body: { name: uniqueName("fault-tenant"), shard } })).body).id);
+		// Another tenant on another shard, and a newcomer this isolate has never looked up.
+		const other = await createOn("SHARD_2");
+		const newcomer = await createOn("SHARD_3");
 
-		const faults: Faults = { d1: null, queue: false };
-		const faultyEnv: Env = {
-			...env,
-			DB: faultyD1(env.DB, faults),
+		const faults: Faults = { d1: {}, queue: false };
+		const faultyEnv: Env = Object.assign({}, env, {
+			DB: faultyD1(env.DB, "DB", faults),
+			SHARD_2: faultyD1(env.SHARD_2, "SHARD_2", faults),
 			DELIVERY_QUEUE: faultyQueue(env.DELIVERY_QUEUE, faults),
-		};
+		});
 		// Windows of the run, by request number: each a way the platform fails under ingest.
 		const windows: { from: number; to: number; d1: Faults["d1"]; queue: boolean }[] = [
-			{ from: 10, to: 20, d1: any, queue: false },
-			{ from: 30, to: 40, d1: null, queue: true },
-			{ from: 45, to: 50, d1: any, queue: true },
+			// The control database and the default tenant's shard.
+			{ from: 10, to: 20, d1: { DB: any }, queue: false },
+			// The other tenant's shard alone.
+			{ from: 20, to: 30, d1: { SHARD_2: any }, queue: false },
+			{ from: 30, to: 40, d1: {}, queue: true },
+			{ from: 45, to: 50, d1: { DB: any }, queue: true },
 			// The queue refuses the jobs and D1 then refuses to take the events back: they stay, for the sweeper.
-			{ from: 50, to: 55, d1: deletes, queue: true },
+			{ from: 50, to: 55, d1: { DB: deletes }, queue: true },
 		];
-		const answers: { id: string; status: number; retryAfter: string | null; code: unknown }[] = [];
-		for (let index = 0; index < 60; index++) {
-			const window = windows.find((candidate) => index >= candidate.from && index < candidate.to);
-			faults.d1 = window?.d1 ?? null;
-			faults.queue = window?.queue ?? false;
-			const id = `${name}-${index}`;
-			// Every fifth request names another tenant, whose lookup goes to the control data in D1.
-			const otherTenant = index % 5 === 4;
+		const send = async (id: string, index: number, tenantId: string | null) => {
 			const ctx = createExecutionContext();
 			const response = await worker.fetch(
 				new Request("http://edgehook.test/v1/events", {
@@ -108,7 +111,7 @@ describe("ingest while D1 or the queue fails", () => {
 					headers: {
 						authorization: `Bearer ${ADMIN_KEY}`,
 						"content-type": "application/json",
-						...(otherTenant ? { "x-tenant-id": String(tenant.id) } : {}),
+						...(tenantId === null ? {} : { "x-tenant-id": tenantId }),
 					},
 					body: JSON.stringify({ type, id, data: { index } }),
 				}),
@@ -117,41 +120,58 @@ describe("ingest while D1 or the queue fails", () => {
 			);
 			await waitOnExecutionContext(ctx);
 			const body = record(await response.json());
-			answers.push({
+			return {
 				id,
 				status: response.status,
 				retryAfter: response.headers.get("retry-after"),
 				code: response.status === 202 ? null : record(body.error).code,
-			});
+			};
+		};
+		const answers: Awaited<ReturnType<typeof send>>[] = [];
+		const newcomerAnswers: Awaited<ReturnType<typeof send>>[] = [];
+		for (let index = 0; index < 60; index++) {
+			const window = windows.find((candidate) => index >= candidate.from && index < candidate.to);
+			faults.d1 = window?.d1 ?? {};
+			faults.queue = window?.queue ?? false;
+			// Every fifth request is the other tenant's: its placement was looked up at request 4, before
+			// any fault, and this isolate trusts it for PLACEMENT_CACHE_SECONDS, so the control
+			// database failing does not stop it.
+			answers.push(await send(`${name}-${index}`, index, index % 5 === 4 ? other : null));
+			// The newcomer's placement is not known yet while the control database fails: refused; later, accepted.
+			if (index === 12 || index === 25) newcomerAnswers.push(await send(`${name}-new-${index}`, index, newcomer));
 		}
-		faults.d1 = null;
+		faults.d1 = {};
 		faults.queue = false;
 
 		expect(answers.filter((answer) => answer.status !== 202 && answer.status !== 503)).toEqual([]);
 		const refused = answers.filter((answer) => answer.status === 503);
 		expect(refused.every((answer) => answer.retryAfter === "5" && answer.code === "unavailable")).toBe(true);
-		// Every request of the first three windows was refused, and none outside them, except that an
-		// event nobody subscribes to (the other tenant's) needs no queue and is accepted while it fails.
-		const queueOnly = (index: number) => index >= 30 && index < 40;
-		const expectedRefused = [10, 30, 45].flatMap((from) =>
-			Array.from({ length: from === 45 ? 5 : 10 }, (_, offset) => from + offset),
+		// The default tenant's requests are refused while DB or the queue fails; the other tenant's only
+		// while its own shard fails: it has no endpoints, so it needs no queue.
+		const within = (index: number, from: number, to: number) => index >= from && index < to;
+		const expectedRefused = Array.from({ length: 60 }, (_, index) => index).filter((index) =>
+			index % 5 === 4 ? within(index, 20, 30) : within(index, 10, 20) || within(index, 30, 40) || within(index, 45, 50),
 		);
-		expect(refused.map((answer) => Number(answer.id.split("-").at(-1)))).toEqual(
-			expectedRefused.filter((index) => !(queueOnly(index) && index % 5 === 4)),
-		);
-		const stored = new Set(
-			(
-				await env.DB.prepare("SELECT id FROM events WHERE id LIKE ?").bind(`${name}-%`).all<{ id: string }>()
-			).results.map((row) => row.id),
-		);
-		const accepted = answers.filter((answer) => answer.status === 202).map((answer) => answer.id);
-		expect(accepted).toHaveLength(37);
+		expect(refused.map((answer) => Number(answer.id.split("-").at(-1)))).toEqual(expectedRefused);
+		expect(newcomerAnswers.map((answer) => answer.status)).toEqual([503, 202]);
+
+		const stored = new Set<string>();
+		for (const shard of [env.DB, env.SHARD_2, env.SHARD_3]) {
+			const rows = await shard.prepare("SELECT id FROM events WHERE id LIKE ?").bind(`${name}-%`).all<{ id: string }>();
+			for (const row of rows.results) stored.add(row.id);
+		}
+		const accepted = [...answers, ...newcomerAnswers]
+			.filter((answer) => answer.status === 202)
+			.map((answer) => answer.id);
+		expect(accepted).toHaveLength(60 - expectedRefused.length + 1);
 		expect([...stored].sort()).toEqual([...accepted].sort());
 
 		// The five whose jobs were lost are sent by the sweeper, as it sends any first attempt that never came.
 		await sweep(env, Date.now() + 10 * 60_000);
-		// The other tenant has no endpoints; every event the default tenant got accepted arrives.
-		const expected = accepted.filter((id) => Number(id.split("-").at(-1)) % 5 !== 4);
+		// The other tenants have no endpoints; every event the default tenant got accepted arrives.
+		const expected = answers
+			.filter((answer, index) => answer.status === 202 && index % 5 !== 4)
+			.map((answer) => answer.id);
 		await waitFor(async () => {
 			const arrived = new Set((await receivedBy(name)).map((request) => request.headers["webhook-id"]));
 			return expected.every((id) => arrived.has(id)) ? true : undefined;

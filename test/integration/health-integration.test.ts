@@ -34,18 +34,22 @@ describe("GET /v1/health", () => {
 			max_backlog_messages: 1_000_000,
 			shedding: false,
 		});
-		expect(shards(before).map((shard) => shard.database)).toEqual(["DB"]);
-		// No sweep has run in this test's database yet: that is a problem to report.
+		// One report per database, in binding order.
+		expect(shards(before).map((shard) => shard.database)).toEqual(["DB", "SHARD_2", "SHARD_3"]);
+		// No sweep has run in this test's databases yet: that is a problem to report, for each.
 		expect(before.status).toBe("degraded");
-		expect(before.problems).toContain("the sweeper has never completed a run over DB");
+		for (const database of ["DB", "SHARD_2", "SHARD_3"]) {
+			expect(before.problems).toContain(`the sweeper has never completed a run over ${database}`);
+		}
 
 		const sweptAt = Date.now();
 		await sweep(env, sweptAt);
 		const after = await health();
 		expect(after.problems).toEqual([]);
 		expect(after.status).toBe("ok");
-		const [shard] = shards(after);
-		expect(Date.parse(String(shard?.sweeper_last_completed_at))).toBeGreaterThanOrEqual(sweptAt);
+		for (const shard of shards(after)) {
+			expect(Date.parse(String(shard.sweeper_last_completed_at))).toBeGreaterThanOrEqual(sweptAt);
+		}
 	});
 
 	it("lists the endpoints whose circuit is open, not those merely failing", async () => {

@@ -60,14 +60,51 @@ export async function callWithSettings(
 	return { status: response.status, body: await response.json() };
 }
 
+/** The three databases of the test deployment by binding name (vitest.config.ts). */
+export const SHARDS: Readonly<Record<string, D1Database>> = { DB: env.DB, SHARD_2: env.SHARD_2, SHARD_3: env.SHARD_3 };
+
+/** The database a tenant's data is on, by its placement in the control database. */
+export async function shardOf(tenantId: string): Promise<D1Database> {
+	const row = await env.DB.prepare("SELECT shard FROM tenants WHERE id = ?").bind(tenantId).first<{ shard: string }>();
+	const shard = SHARDS[row?.shard ?? ""];
+	if (!shard) throw new Error(`tenant ${tenantId} has no placement on a test shard`);
+	return shard;
+}
+
+/** Runs one statement on every database of the test deployment, as a change made behind the API's back. */
+export async function onEveryShard(sql: string, ...bindings: unknown[]): Promise<void> {
+	for (const shard of Object.values(SHARDS))
+		await shard
+			.prepare(sql)
+			.bind(...bindings)
+			.run();
+}
+
+/** A count summed over every database: rows a test expects gone must be gone from all of them. */
+export async function countOnEveryShard(sql: string, ...bindings: unknown[]): Promise<number> {
+	let total = 0;
+	for (const shard of Object.values(SHARDS)) {
+		total +=
+			(
+				await shard
+					.prepare(sql)
+					.bind(...bindings)
+					.first<{ n: number }>()
+			)?.n ?? 0;
+	}
+	return total;
+}
+
 /**
  * The sequence number an event is stored under, which the API never shows
  * (it counts every tenant's events) but stored delivery ids are made of.
  */
 export async function storedSeq(eventId: string): Promise<number> {
-	const row = await env.DB.prepare("SELECT seq FROM events WHERE id = ?").bind(eventId).first<{ seq: number }>();
-	if (!row) throw new Error(`event ${eventId} is not stored`);
-	return row.seq;
+	for (const shard of Object.values(SHARDS)) {
+		const row = await shard.prepare("SELECT seq FROM events WHERE id = ?").bind(eventId).first<{ seq: number }>();
+		if (row) return row.seq;
+	}
+	throw new Error(`event ${eventId} is not stored`);
 }
 
 /**
@@ -141,9 +178,10 @@ export async function storeEventDirectly(
 	endpointIds: readonly unknown[],
 ): Promise<{ seq: number; id: string }> {
 	const id = `evt_${uniqueName("direct")}`;
-	const row = await env.DB.prepare(
-		"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, ?, '{}', ?, ?) RETURNING seq",
-	)
+	const row = await (await shardOf(tenantId))
+		.prepare(
+			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?, ?, ?, '{}', ?, ?) RETURNING seq",
+		)
 		.bind(tenantId, id, type, JSON.stringify(endpointIds.map(String)), Date.now())
 		.first<{ seq: number }>();
 	if (!row) throw new Error("event not stored");

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import committed from "../../docs/openapi.json";
-import { api, receivedBy, receiverPath, record, storedSeq, uniqueName, waitFor } from "./helpers";
+import { api, receivedBy, receiverPath, record, SHARDS, storedSeq, uniqueName, waitFor } from "./helpers";
 
 /**
  * The tenant isolation matrix, generated from the API description: every
@@ -28,19 +28,27 @@ const operations: Operation[] = Object.entries(committed.paths).flatMap(([path, 
 );
 const withIds = operations.filter((operation) => operation.path.includes("{"));
 
-async function tenantWithKey(): Promise<{ id: string; key: string }> {
-	const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("isolation") } })).body);
+async function tenantWithKey(shard?: string): Promise<{ id: string; key: string }> {
+	const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("isolation"), shard } })).body);
+	if (shard !== undefined) expect(tenant.shard).toBe(shard);
 	const key = record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "k" } })).body);
 	return { id: String(tenant.id), key: String(key.key) };
 }
 
+/** Everything stored for a tenant, on every database: its shard's data, and its rows in the control database. */
 async function snapshot(tenantId: string): Promise<string> {
-	const tables = ["endpoints", "events", "deliveries", "event_types", "api_keys", "templates"];
-	const rows = await env.DB.batch([
-		...tables.map((table) => env.DB.prepare(`SELECT * FROM ${table} WHERE tenant_id = ? ORDER BY 1, 2`).bind(tenantId)),
-		env.DB.prepare("SELECT * FROM tenants WHERE id = ?").bind(tenantId),
-	]);
-	return JSON.stringify(rows.map((result) => result.results));
+	const tables = ["endpoints", "events", "deliveries", "event_types", "api_keys", "templates", "tasks"];
+	const everywhere = [];
+	for (const [name, database] of Object.entries(SHARDS)) {
+		const rows = await database.batch([
+			...tables.map((table) =>
+				database.prepare(`SELECT * FROM ${table} WHERE tenant_id = ? ORDER BY 1, 2`).bind(tenantId),
+			),
+			database.prepare("SELECT * FROM tenants WHERE id = ?").bind(tenantId),
+		]);
+		everywhere.push([name, rows.map((result) => result.results)]);
+	}
+	return JSON.stringify(everywhere);
 }
 
 describe("tenant isolation matrix", () => {
@@ -48,80 +56,162 @@ describe("tenant isolation matrix", () => {
 		expect(withIds.length).toBeGreaterThanOrEqual(15);
 	});
 
-	it("answers A's key and the admin key scoped to A with 404 (403 on tenant routes) on B's ids, changing nothing", async () => {
-		const a = await tenantWithKey();
-		const b = await tenantWithKey();
-		const asB = { auth: b.key };
-		const receiver = uniqueName("tenant-b");
+	// On one shard, B's ids are rows A's requests could reach; across shards, A's database has none of them.
+	it.each([
+		["on the same shard", "SHARD_2", "SHARD_2"],
+		["on different shards", "DB", "SHARD_3"],
+	])(
+		"answers A's key and the admin key scoped to A with 404 (403 on tenant routes) on B's ids, changing nothing, %s",
+		async (_where, shardA, shardB) => {
+			const a = await tenantWithKey(shardA);
+			const b = await tenantWithKey(shardB);
+			const asB = { auth: b.key };
+			const receiver = uniqueName("tenant-b");
+			const hook = record(
+				(await api("POST", "/v1/webhooks", { ...asB, body: { url: receiverPath("ok", receiver), events: ["*"] } }))
+					.body,
+			);
+			expect((await api("POST", "/v1/event-types", { ...asB, body: { name: "b.only" } })).status).toBe(201);
+			expect(
+				(await api("PUT", "/v1/templates/slack/b.only", { ...asB, body: { expression: '{"text": type}' } })).status,
+			).toBe(200);
+			const event = record((await api("POST", "/v1/events", { ...asB, body: { type: "b.only", data: {} } })).body);
+			const deliveries = await waitFor(async () => {
+				const list = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries`, asB)).body);
+				const rows = list.deliveries as Record<string, unknown>[];
+				return rows.length > 0 && rows[0]?.status === "success" ? rows : undefined;
+			});
+			const bKeys = record((await api("GET", `/v1/tenants/${b.id}/api-keys`)).body).api_keys as Record<
+				string,
+				unknown
+			>[];
+			const since = new Date(Date.now() - 60 * 60 * 1000).toISOString();
+			const task = record((await api("POST", `/v1/webhooks/${hook.id}/recover`, { ...asB, body: { since } })).body);
+			// Settled before the snapshot, so B's rows cannot change behind the matrix.
+			await waitFor(async () =>
+				record((await api("GET", `/v1/tasks/${task.id}`, asB)).body).status === "completed" ? true : undefined,
+			);
+
+			const idOf: Record<string, string> = {
+				webhooks: String(hook.id),
+				events: String(event.id),
+				deliveries: String(deliveries[0]?.id),
+				"event-types": "b.only",
+				tenants: b.id,
+				tasks: String(task.id),
+				templates: "b.only",
+			};
+			const before = await snapshot(b.id);
+			const receivedBefore = (await receivedBy(receiver)).length;
+
+			const callers: { name: string; auth: string | undefined; headers: Record<string, string> }[] = [
+				{ name: "A's key", auth: a.key, headers: {} },
+				{ name: "admin key scoped to A", auth: undefined, headers: { "x-tenant-id": a.id } },
+			];
+			let calls = 0;
+			for (const operation of withIds) {
+				const resource = operation.path.split("/")[2] ?? "";
+				const id = idOf[resource];
+				if (id === undefined)
+					throw new Error(`no fixture for ids of ${resource} (${operation.method} ${operation.path})`);
+				const path = operation.path
+					.replace(/\{(id|name|event_type)\}/, encodeURIComponent(id))
+					.replace("{channel}", "slack")
+					.replace("{key_id}", String(bKeys[0]?.id));
+				for (const caller of callers) {
+					const tenantRoute = resource === "tenants";
+					// The admin key may manage any tenant by id: that is its job, not a leak.
+					if (tenantRoute && caller.auth === undefined) continue;
+					const response = await api(operation.method, path, {
+						auth: caller.auth,
+						headers: caller.headers,
+						body: operation.bodyRequired ? {} : undefined,
+					});
+					calls++;
+					// A PUT names a template in the caller's own tenant and reads nothing of B's: the empty body is refused.
+					const expected = tenantRoute ? 403 : operation.method === "PUT" ? 422 : 404;
+					expect(
+						response.status,
+						`${caller.name}: ${operation.method} ${path} answered ${response.status} ${JSON.stringify(response.body)}`,
+					).toBe(expected);
+				}
+			}
+			expect(calls).toBeGreaterThanOrEqual(withIds.length);
+			console.log(`isolation matrix: ${withIds.length} operations with ids, ${calls} calls, 0 leaks`);
+			expect(await snapshot(b.id)).toBe(before);
+			expect((await receivedBy(receiver)).length).toBe(receivedBefore);
+		},
+	);
+});
+
+describe("tenants on shards", () => {
+	it("keeps every row of a tenant's data on its own shard; the control database holds only its tenant row and keys", async () => {
+		const tenant = await tenantWithKey("SHARD_3");
+		const as = { auth: tenant.key };
+		const receiver = uniqueName("sharded");
 		const hook = record(
-			(await api("POST", "/v1/webhooks", { ...asB, body: { url: receiverPath("ok", receiver), events: ["*"] } })).body,
+			(await api("POST", "/v1/webhooks", { ...as, body: { url: receiverPath("ok", receiver), events: ["*"] } })).body,
 		);
-		expect((await api("POST", "/v1/event-types", { ...asB, body: { name: "b.only" } })).status).toBe(201);
+		expect((await api("POST", "/v1/event-types", { ...as, body: { name: "shard.probe" } })).status).toBe(201);
 		expect(
-			(await api("PUT", "/v1/templates/slack/b.only", { ...asB, body: { expression: '{"text": type}' } })).status,
+			(await api("PUT", "/v1/templates/slack/shard.probe", { ...as, body: { expression: '{"text": type}' } })).status,
 		).toBe(200);
-		const event = record((await api("POST", "/v1/events", { ...asB, body: { type: "b.only", data: {} } })).body);
-		const deliveries = await waitFor(async () => {
-			const list = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries`, asB)).body);
-			const rows = list.deliveries as Record<string, unknown>[];
-			return rows.length > 0 && rows[0]?.status === "success" ? rows : undefined;
-		});
-		const bKeys = record((await api("GET", `/v1/tenants/${b.id}/api-keys`)).body).api_keys as Record<string, unknown>[];
+		for (let i = 0; i < 3; i++) {
+			expect((await api("POST", "/v1/events", { ...as, body: { type: "shard.probe", data: { i } } })).status).toBe(202);
+		}
+		await waitFor(async () => ((await receivedBy(receiver)).length === 3 ? true : undefined));
 		const since = new Date(Date.now() - 60 * 60 * 1000).toISOString();
-		const task = record((await api("POST", `/v1/webhooks/${hook.id}/recover`, { ...asB, body: { since } })).body);
-		// Settled before the snapshot, so B's rows cannot change behind the matrix.
-		await waitFor(async () =>
-			record((await api("GET", `/v1/tasks/${task.id}`, asB)).body).status === "completed" ? true : undefined,
-		);
+		expect((await api("POST", `/v1/webhooks/${hook.id}/recover`, { ...as, body: { since } })).status).toBe(202);
 
-		const idOf: Record<string, string> = {
-			webhooks: String(hook.id),
-			events: String(event.id),
-			deliveries: String(deliveries[0]?.id),
-			"event-types": "b.only",
-			tenants: b.id,
-			tasks: String(task.id),
-			templates: "b.only",
-		};
-		const before = await snapshot(b.id);
-		const receivedBefore = (await receivedBy(receiver)).length;
-
-		const callers: { name: string; auth: string | undefined; headers: Record<string, string> }[] = [
-			{ name: "A's key", auth: a.key, headers: {} },
-			{ name: "admin key scoped to A", auth: undefined, headers: { "x-tenant-id": a.id } },
-		];
-		let calls = 0;
-		for (const operation of withIds) {
-			const resource = operation.path.split("/")[2] ?? "";
-			const id = idOf[resource];
-			if (id === undefined)
-				throw new Error(`no fixture for ids of ${resource} (${operation.method} ${operation.path})`);
-			const path = operation.path
-				.replace(/\{(id|name|event_type)\}/, encodeURIComponent(id))
-				.replace("{channel}", "slack")
-				.replace("{key_id}", String(bKeys[0]?.id));
-			for (const caller of callers) {
-				const tenantRoute = resource === "tenants";
-				// The admin key may manage any tenant by id: that is its job, not a leak.
-				if (tenantRoute && caller.auth === undefined) continue;
-				const response = await api(operation.method, path, {
-					auth: caller.auth,
-					headers: caller.headers,
-					body: operation.bodyRequired ? {} : undefined,
-				});
-				calls++;
-				// A PUT names a template in the caller's own tenant and reads nothing of B's: the empty body is refused.
-				const expected = tenantRoute ? 403 : operation.method === "PUT" ? 422 : 404;
-				expect(
-					response.status,
-					`${caller.name}: ${operation.method} ${path} answered ${response.status} ${JSON.stringify(response.body)}`,
-				).toBe(expected);
+		const count = async (database: D1Database, table: string, column = "tenant_id") =>
+			(
+				await database
+					.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`)
+					.bind(tenant.id)
+					.first<{ n: number }>()
+			)?.n ?? 0;
+		const dataTables = ["endpoints", "events", "deliveries", "event_types", "templates", "tasks"];
+		await waitFor(async () => ((await count(SHARDS.SHARD_3 as D1Database, "deliveries")) === 3 ? true : undefined));
+		for (const table of dataTables) {
+			expect(await count(SHARDS.SHARD_3 as D1Database, table), `${table} on SHARD_3`).toBeGreaterThan(0);
+			for (const other of ["DB", "SHARD_2"]) {
+				expect(await count(SHARDS[other] as D1Database, table), `${table} on ${other}`).toBe(0);
 			}
 		}
-		expect(calls).toBeGreaterThanOrEqual(withIds.length);
-		console.log(`isolation matrix: ${withIds.length} operations with ids, ${calls} calls, 0 leaks`);
-		expect(await snapshot(b.id)).toBe(before);
-		expect((await receivedBy(receiver)).length).toBe(receivedBefore);
+		// The control database: the tenant's row, with its placement, and its key.
+		expect(await count(env.DB, "api_keys")).toBe(1);
+		expect(await count(SHARDS.SHARD_3 as D1Database, "api_keys")).toBe(0);
+		const placement = await env.DB.prepare("SELECT shard FROM tenants WHERE id = ?")
+			.bind(tenant.id)
+			.first<{ shard: string }>();
+		expect(placement?.shard).toBe("SHARD_3");
+		// Its shard keeps a copy of the row, which its deliveries read; the third database has none.
+		expect(await count(SHARDS.SHARD_3 as D1Database, "tenants", "id")).toBe(1);
+		expect(await count(SHARDS.SHARD_2 as D1Database, "tenants", "id")).toBe(0);
+	});
+
+	it("places a new tenant on the shard with the fewest tenants, or where the operator says, and refuses an unknown one", async () => {
+		const shardsNow = async () => {
+			const rows = await env.DB.prepare(
+				"SELECT shard, count(*) AS n FROM tenants WHERE deleted_at IS NULL GROUP BY shard",
+			).all<{ shard: string; n: number }>();
+			return new Map(rows.results.map((row) => [row.shard, row.n]));
+		};
+		const before = await shardsNow();
+		const fewest = Math.min(...["DB", "SHARD_2", "SHARD_3"].map((shard) => before.get(shard) ?? 0));
+		const created = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("placed") } })).body);
+		expect(before.get(String(created.shard)) ?? 0).toBe(fewest);
+
+		const chosen = record(
+			(await api("POST", "/v1/tenants", { body: { name: uniqueName("chosen"), shard: "DB" } })).body,
+		);
+		expect(chosen.shard).toBe("DB");
+		expect(record((await api("GET", `/v1/tenants/${chosen.id}`)).body).shard).toBe("DB");
+		for (const shard of ["SHARD_9", "shard_2", "PRODUCTION_DB"]) {
+			const refused = await api("POST", "/v1/tenants", { body: { name: uniqueName("nowhere"), shard } });
+			expect(refused.status, shard).toBe(422);
+			expect(JSON.stringify(refused.body), shard).toContain("shard");
+		}
 	});
 });
 

@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TENANT_LIMITS } from "../../src/tenants/limits";
-import { ADMIN_KEY, api, dashboardSignIn, receiverPath, record, uniqueName } from "./helpers";
+import { ADMIN_KEY, api, dashboardSignIn, receiverPath, record, shardOf, uniqueName } from "./helpers";
 
 /*
  * Per-tenant limits on endpoints, event types and templates: set by the
@@ -25,7 +25,8 @@ async function tenantWithLimits(limits?: Record<string, number>): Promise<Tenant
 }
 
 async function rowCount(table: "endpoints" | "event_types" | "templates", tenantId: string): Promise<number> {
-	const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`)
+	const row = await (await shardOf(tenantId))
+		.prepare(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`)
 		.bind(tenantId)
 		.first<{ n: number }>();
 	return row?.n ?? 0;

@@ -7,10 +7,13 @@ import type { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
 import { purgeTenantSlice, resumeStalledPurges } from "../../src/tenants/purge";
 import {
 	api,
+	countOnEveryShard,
+	onEveryShard,
 	receivedBy,
 	receiverPath,
 	record,
 	runFirstAttempt,
+	shardOf,
 	storeEventDirectly,
 	uniqueName,
 	waitFor,
@@ -28,12 +31,7 @@ async function createKey(tenantId: unknown): Promise<Record<string, unknown>> {
 	return record(created.body);
 }
 
-async function rowCount(sql: string, ...bindings: unknown[]): Promise<number> {
-	const row = await env.DB.prepare(sql)
-		.bind(...bindings)
-		.first<{ n: number }>();
-	return row?.n ?? 0;
-}
+const rowCount = countOnEveryShard;
 
 describe("tenants", () => {
 	it("creates, reads, lists, patches settings field by field, and validates them", async () => {
@@ -147,7 +145,8 @@ describe("API keys", () => {
 			body: { url: receiverPath("ok", uniqueName("scoped")), events: ["a"] },
 		});
 		expect(hook.status).toBe(201);
-		const stored = await env.DB.prepare("SELECT tenant_id FROM endpoints WHERE id = ?")
+		const stored = await (await shardOf(String(mine.id)))
+			.prepare("SELECT tenant_id FROM endpoints WHERE id = ?")
 			.bind(record(hook.body).id)
 			.first<{ tenant_id: string }>();
 		expect(stored?.tenant_id).toBe(mine.id);
@@ -289,7 +288,7 @@ describe("tenant deletion", () => {
 			).body,
 		);
 		const event = await storeEventDirectly(String(tenant.id), "a", [hook.id]);
-		await env.DB.prepare("UPDATE tenants SET deleted_at = ? WHERE id = ?").bind(Date.now(), tenant.id).run();
+		await onEveryShard("UPDATE tenants SET deleted_at = ? WHERE id = ?", Date.now(), tenant.id);
 		expect(await runFirstAttempt(String(tenant.id), event, hook.id)).toEqual(["m1"]);
 		expect(await receivedBy(name)).toEqual([]);
 		expect(await rowCount("SELECT count(*) AS n FROM deliveries WHERE tenant_id = ?", tenant.id)).toBe(0);
@@ -298,9 +297,7 @@ describe("tenant deletion", () => {
 	it("lets the cron queue again a purge whose slices stopped", async () => {
 		const tenant = await createTenant();
 		const longAgo = Date.now() - 3_600_000;
-		await env.DB.prepare("UPDATE tenants SET deleted_at = ?, updated_at = ? WHERE id = ?")
-			.bind(longAgo, longAgo, tenant.id)
-			.run();
+		await onEveryShard("UPDATE tenants SET deleted_at = ?, updated_at = ? WHERE id = ?", longAgo, longAgo, tenant.id);
 		expect(await resumeStalledPurges(env, Date.now())).toBeGreaterThanOrEqual(1);
 		await waitFor(async () =>
 			(await rowCount("SELECT count(*) AS n FROM tenants WHERE id = ?", tenant.id)) === 0 ? true : undefined,

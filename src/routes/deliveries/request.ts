@@ -5,7 +5,6 @@ import { getEndpointOr404 } from "../../db/endpoints";
 import { resolvePublicDeliveryId } from "../../db/events";
 import { deliveries, tenants } from "../../db/schema";
 import { tenantTemplates } from "../../db/templates";
-import { controlDatabase } from "../../db/tenant-database";
 import type { AttemptRecord } from "../../delivery/attempt-record";
 import { parseTenantSettings } from "../../delivery/settings";
 import { ApiError, notFound } from "../../lib/errors";
@@ -62,7 +61,8 @@ export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async 
 			"the delivery was skipped: the transformation produced nothing, so nothing was sent",
 		);
 	}
-	const [tenant] = await controlDatabase(c.env)
+	// The shard's copy of the tenant row: the same settings the consumer signs with.
+	const [tenant] = await c.var.db
 		.select({ settings: tenants.settings })
 		.from(tenants)
 		.where(and(eq(tenants.id, c.var.tenantId), isNull(tenants.deletedAt)));

@@ -97,8 +97,25 @@ const TenantLimitsPatch = z
 
 const TenantName = z.string().min(1).max(200).openapi({ example: "Acme Corp" });
 
+const ShardName = z
+	.string()
+	.regex(/^(DB|SHARD_[0-9]+)$/, "must be DB or SHARD_<n>, the name of a D1 binding")
+	.openapi({
+		description:
+			"The D1 binding that holds the tenant's data: DB (the first database) or SHARD_<n>. Chosen when the tenant is created and kept",
+		example: "SHARD_2",
+	});
+
 export const TenantIn = z
-	.strictObject({ name: TenantName, settings: TenantSettingsSchema.optional(), limits: TenantLimitsIn.optional() })
+	.strictObject({
+		name: TenantName,
+		settings: TenantSettingsSchema.optional(),
+		limits: TenantLimitsIn.optional(),
+		shard: ShardName.optional().openapi({
+			description:
+				"Where to put the tenant's data; left out, the shard with the fewest tenants among NEW_TENANT_SHARDS. It cannot be changed later through the API",
+		}),
+	})
 	.openapi("TenantIn");
 
 export const TenantPatch = z
@@ -115,6 +132,7 @@ export const TenantOut = z
 		name: z.string(),
 		settings: TenantSettingsSchema,
 		limits: TenantLimitsSchema,
+		shard: ShardName,
 		created_at: z.string(),
 		updated_at: z.string(),
 	})
@@ -126,6 +144,7 @@ export function tenantOut(row: TenantRow): z.infer<typeof TenantOut> {
 		name: row.name,
 		settings: parseTenantSettings(row.settings),
 		limits: effectiveLimits(storedLimitOverrides(row.settings)),
+		shard: row.shard,
 		created_at: iso(row.createdAt),
 		updated_at: iso(Math.max(row.updatedAt, row.createdAt)),
 	};

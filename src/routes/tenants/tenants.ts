@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, isNull } from "drizzle-orm";
 import { forgetApiKey } from "../../auth/authenticate";
 import { apiKeys, tenants } from "../../db/schema";
-import { controlDatabase } from "../../db/tenant-database";
+import { chooseShard, controlDatabase, forgetTenantPlacement, writeTenantCopy } from "../../db/tenant-database";
 import { DEFAULT_TENANT_ID, getTenantOr404 } from "../../db/tenants";
 import { ApiError, notFound } from "../../lib/errors";
 import { newTenantId } from "../../lib/ids";
@@ -79,17 +79,20 @@ export const tenantRoutes = createRouter()
 	.openapi(createTenantRoute, async (c) => {
 		const input = c.req.valid("json");
 		const now = Date.now();
-		const [row] = await controlDatabase(c.env)
-			.insert(tenants)
-			.values({
-				id: newTenantId(),
-				name: input.name,
-				settings: storedTenantSettings(input.settings ?? {}, input.limits ?? {}),
-				createdAt: now,
-				updatedAt: now,
-			})
-			.returning();
+		const tenant = {
+			id: newTenantId(),
+			name: input.name,
+			settings: storedTenantSettings(input.settings ?? {}, input.limits ?? {}),
+			createdAt: now,
+			updatedAt: now,
+			deletedAt: null,
+			shard: await chooseShard(c.env, input.shard),
+		};
+		// The shard's copy first: until the control row exists, nothing refers to it.
+		await writeTenantCopy(c.env, tenant);
+		const [row] = await controlDatabase(c.env).insert(tenants).values(tenant).returning();
 		if (!row) throw new ApiError("internal_error", "the tenant was not stored");
+		forgetTenantPlacement(row.id);
 		return c.json(tenantOut(row), 201);
 	})
 	.openapi(listTenantsRoute, async (c) => {
@@ -112,19 +115,24 @@ export const tenantRoutes = createRouter()
 		const patch = c.req.valid("json");
 		const db = controlDatabase(c.env);
 		const existing = await getTenantOr404(db, id);
+		const changed = {
+			...existing,
+			name: patch.name ?? existing.name,
+			settings:
+				patch.settings || patch.limits
+					? storedTenantSettings(
+							patchedSettings(existing.settings, patch.settings),
+							patchedLimitOverrides(storedLimitOverrides(existing.settings), patch.limits),
+						)
+					: existing.settings,
+			updatedAt: Date.now(),
+		};
+		// The copy first, so deliveries never use settings the control row does not have yet for long: a
+		// failure before the control write answers 503, and the client's retry writes both again.
+		await writeTenantCopy(c.env, changed);
 		const [row] = await db
 			.update(tenants)
-			.set({
-				name: patch.name,
-				settings:
-					patch.settings || patch.limits
-						? storedTenantSettings(
-								patchedSettings(existing.settings, patch.settings),
-								patchedLimitOverrides(storedLimitOverrides(existing.settings), patch.limits),
-							)
-						: undefined,
-				updatedAt: Date.now(),
-			})
+			.set({ name: changed.name, settings: changed.settings, updatedAt: changed.updatedAt })
 			.where(and(eq(tenants.id, id), isNull(tenants.deletedAt)))
 			.returning();
 		if (!row) throw notFound("tenant", id);
@@ -134,11 +142,14 @@ export const tenantRoutes = createRouter()
 		const { id } = c.req.valid("param");
 		if (id === DEFAULT_TENANT_ID) throw new ApiError("conflict", "the built-in tenant default cannot be deleted");
 		const db = controlDatabase(c.env);
-		await getTenantOr404(db, id);
+		const existing = await getTenantOr404(db, id);
 		const now = Date.now();
+		// The shard's copy first: from then on its deliveries stop, whatever happens to the rest of this request.
+		await writeTenantCopy(c.env, { ...existing, deletedAt: now, updatedAt: now });
 		const revoked = await db.delete(apiKeys).where(eq(apiKeys.tenantId, id)).returning({ hash: apiKeys.hash });
 		for (const { hash } of revoked) forgetApiKey(hash);
 		await db.update(tenants).set({ deletedAt: now, updatedAt: now }).where(eq(tenants.id, id));
+		forgetTenantPlacement(id);
 		await startTenantPurge(c.env, id);
 		return c.json({ id, status: "deleting" as const }, 202);
 	});

@@ -1,6 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { Hono } from "hono";
 import { KEY_CACHE_SECONDS } from "../../../auth/authenticate";
+import { CONTROL_SHARD } from "../../../db/tenant-database";
 import { DEFAULT_TENANT_ID } from "../../../db/tenants";
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from "../../../routes/portal-links";
 import type { ApiKeyCreated, ApiKeyOut, TenantOut } from "../../../routes/tenants/schemas";
@@ -69,6 +70,7 @@ async function tenantsPage(
 				name: "Default",
 				settings: {},
 				limits: { ...DEFAULT_TENANT_LIMITS },
+				shard: CONTROL_SHARD,
 				created_at: "",
 				updated_at: "",
 			},
@@ -87,6 +89,7 @@ async function tenantsPage(
 							<tr>
 								<th scope="col">Name</th>
 								<th scope="col">Tenant ID</th>
+								<th scope="col">Shard</th>
 								<th scope="col">Created</th>
 								<th scope="col">Links</th>
 							</tr>
@@ -99,6 +102,7 @@ async function tenantsPage(
 										{tenant.id === DEFAULT_TENANT_ID ? <span class="muted"> (built in)</span> : null}
 									</td>
 									<td class="mono">{tenant.id}</td>
+									<td class="mono">{tenant.shard}</td>
 									<td>
 										<Time value={tenant.id === DEFAULT_TENANT_ID ? null : tenant.created_at || null} empty="built in" />
 									</td>
@@ -450,6 +454,9 @@ async function tenantSettingsPage(
 					<p class="row">
 						<span>
 							ID <code>{tenant.id}</code>
+						</span>
+						<span>
+							Data on <code>{tenant.shard}</code>
 						</span>
 						<a href={tenantPath(tenant.id, "/endpoints")}>Open tenant view</a>
 					</p>

@@ -1,0 +1,2 @@
+-- Every tenant that exists before this migration lives in DB, the only database there was: the default is its placement, and no backfill is needed.
+ALTER TABLE `tenants` ADD `shard` text DEFAULT 'DB' NOT NULL;
