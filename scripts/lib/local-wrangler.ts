@@ -2,7 +2,10 @@
 // `wrangler dev`: the child environment, local migrations, a free port and
 // the command line.
 import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { d1Bindings } from "./d1-bindings.mjs";
 
 /** The environment for wrangler: no telemetry, no prompts, no colours, nothing of this process passed on. */
 export function wranglerEnv(): NodeJS.ProcessEnv {
@@ -18,22 +21,67 @@ export function wranglerEnv(): NodeJS.ProcessEnv {
 	return env;
 }
 
-/** Applies migrations/ to a fresh local D1 under `persistDir`. */
-export async function applyLocalMigrations(cwd: string, persistDir: string, env: NodeJS.ProcessEnv): Promise<void> {
-	const args = ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir];
-	await new Promise<void>((resolve, reject) => {
-		execFile("npx", args, { cwd, env, timeout: 120_000 }, (error, stdout, stderr) => {
-			if (error) {
-				reject(
-					new Error(
-						`\`npx ${args.join(" ")}\` failed: ${error.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`,
-					),
-				);
-				return;
-			}
-			resolve();
-		});
+/**
+ * A copy of the project's wrangler.toml with `shards` databases in all (DB,
+ * then SHARD_2 …), written into `dir`, for runs that exercise sharding. Its
+ * paths point back into the project, so wrangler builds the same worker.
+ */
+export function writeShardedConfig(projectDir: string, dir: string, shards: number): string {
+	const base = readFileSync(join(projectDir, "wrangler.toml"), "utf8")
+		.replace(/^main\s*=\s*"([^"]+)"/m, (_line, main: string) => `main = ${JSON.stringify(resolve(projectDir, main))}`)
+		.replace(
+			/^migrations_dir\s*=\s*"([^"]+)"/gm,
+			(_line, migrations: string) => `migrations_dir = ${JSON.stringify(resolve(projectDir, migrations))}`,
+		);
+	const extra = Array.from({ length: Math.max(0, shards - 1) }, (_, index) => {
+		const number = index + 2;
+		return [
+			"[[d1_databases]]",
+			`binding = "SHARD_${number}"`,
+			`database_name = "edgehook-shard-${number}"`,
+			`database_id = "00000000-0000-0000-0000-${String(number).padStart(12, "0")}"`,
+			`migrations_dir = ${JSON.stringify(resolve(projectDir, "migrations"))}`,
+		].join("\n");
 	});
+	const path = join(dir, "wrangler.toml");
+	writeFileSync(path, [base, ...extra].join("\n\n"));
+	return path;
+}
+
+/** Applies migrations/ to every D1 database of the config (a fresh local one under `persistDir`). */
+export async function applyLocalMigrations(
+	cwd: string,
+	persistDir: string,
+	env: NodeJS.ProcessEnv,
+	configPath = join(cwd, "wrangler.toml"),
+): Promise<void> {
+	for (const binding of d1Bindings(readFileSync(configPath, "utf8"))) {
+		const args = [
+			"wrangler",
+			"d1",
+			"migrations",
+			"apply",
+			binding,
+			"--local",
+			"--persist-to",
+			persistDir,
+			"--config",
+			configPath,
+		];
+		await new Promise<void>((resolvePromise, reject) => {
+			execFile("npx", args, { cwd, env, timeout: 120_000 }, (error, stdout, stderr) => {
+				if (error) {
+					reject(
+						new Error(
+							`\`npx ${args.join(" ")}\` failed: ${error.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`,
+						),
+					);
+					return;
+				}
+				resolvePromise();
+			});
+		});
+	}
 }
 
 export async function freePort(): Promise<number> {
@@ -55,6 +103,8 @@ export interface WranglerDevOptions {
 	/** An empty file: with --env-file, wrangler reads neither .dev.vars nor .env, so a developer's settings cannot leak in. */
 	envFile: string;
 	vars: Readonly<Record<string, string>>;
+	/** A config other than the project's wrangler.toml, such as writeShardedConfig's. */
+	configPath?: string;
 }
 
 /** The arguments to `npx` that start the worker on loopback. */
@@ -73,6 +123,7 @@ export function wranglerDevArgs(options: WranglerDevOptions): string[] {
 		"--env-file",
 		options.envFile,
 		"--show-interactive-dev-session=false",
+		...(options.configPath === undefined ? [] : ["--config", options.configPath]),
 		...Object.entries(options.vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
 	];
 }

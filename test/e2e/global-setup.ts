@@ -22,7 +22,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TestProject } from "vitest/node";
-import { applyLocalMigrations, freePort, wranglerDevArgs, wranglerEnv } from "../../scripts/lib/local-wrangler";
+import {
+	applyLocalMigrations,
+	freePort,
+	wranglerDevArgs,
+	wranglerEnv,
+	writeShardedConfig,
+} from "../../scripts/lib/local-wrangler";
 import "./support/context";
 
 /**
@@ -39,6 +45,8 @@ const TEST_VARS = {
 } as const;
 
 const OUTPUT_TAIL_CHARS = 12_000;
+/** The suite runs against three databases, so every feature it drives is tried on tenants of every shard. */
+const SHARDS = 3;
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
 	const externalUrl = process.env.E2E_BASE_URL;
@@ -60,6 +68,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 	const logPath = join(workDir, "wrangler.log");
 	const adminKey = `e2e_admin_${randomBytes(16).toString("hex")}`;
 	const childEnv = wranglerEnv();
+	const configPath = writeShardedConfig(root, workDir, SHARDS);
 
 	const output = new OutputTail(logPath, process.env.E2E_WRANGLER_LOG === "1");
 	const cleanup = async (): Promise<void> => {
@@ -72,7 +81,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 	};
 
 	try {
-		await applyLocalMigrations(root, persistDir, childEnv);
+		await applyLocalMigrations(root, persistDir, childEnv, configPath);
 	} catch (error) {
 		await cleanup();
 		throw error;
@@ -86,6 +95,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 		persistDir,
 		envFile,
 		vars: { ...TEST_VARS, ADMIN_API_KEY: adminKey },
+		configPath,
 	});
 	// detached: wrangler gets a process group of its own (npx → wrangler →
 	// workerd), so teardown can end all of it with one signal to the group.

@@ -1,0 +1,1 @@
+export declare function d1Bindings(toml: string): string[];
