@@ -2,7 +2,7 @@ import { createApp } from "./app";
 import { forgetExpiredRevocations } from "./dashboard/revocations";
 import { count, meteredEnv } from "./lib/metering";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "./queue/consumer";
-import { sweep } from "./reliability/sweeper";
+import { continueSweepSlices, isSweepSliceJob, requeueDeadSweepSlices, sweep } from "./reliability/sweeper";
 import { purgeExpired } from "./retention";
 import { continueRecovers, failDeadLetteredRecovers, isRecoverJob, resumeStalledRecovers } from "./tasks/recover";
 import { continueTenantPurges, isTenantPurgeJob, resumeStalledPurges } from "./tenants/purge";
@@ -16,9 +16,14 @@ const BENCH_ROUTES = "/_bench/";
 /** The daily cron in wrangler.toml; the other one runs every minute. */
 const RETENTION_CRON = "17 3 * * *";
 
-/** The batch without its recover messages, which the dead-letter handler would drop as malformed jobs. */
-function withoutRecovers(batch: MessageBatch<unknown>): MessageBatch<unknown> {
-	const messages = batch.messages.filter((message) => !isRecoverJob(message.body));
+/** Messages of the main and dead-letter queues that are not delivery jobs: they have handlers of their own. */
+function isBackgroundJob(body: unknown): boolean {
+	return isTenantPurgeJob(body) || isRecoverJob(body) || isSweepSliceJob(body);
+}
+
+/** The batch without its background messages, which the dead-letter handler would drop as malformed jobs. */
+function withoutBackgroundJobs(batch: MessageBatch<unknown>): MessageBatch<unknown> {
+	const messages = batch.messages.filter((message) => !isBackgroundJob(message.body));
 	return {
 		queue: batch.queue,
 		metadata: batch.metadata,
@@ -46,18 +51,20 @@ export default {
 		if (batch.queue === DEAD_LETTER_QUEUE) {
 			const recovers = batch.messages.filter((message) => isRecoverJob(message.body));
 			if (recovers.length > 0) await failDeadLetteredRecovers(metered, recovers);
-			await handleDeadLetterBatch(recovers.length > 0 ? withoutRecovers(batch) : batch, metered);
+			await requeueDeadSweepSlices(metered, batch.messages);
+			const background = batch.messages.some((message) => isBackgroundJob(message.body));
+			await handleDeadLetterBatch(background ? withoutBackgroundJobs(batch) : batch, metered);
 			return;
 		}
-		// Tenant purges and recover slices share the main queue: they are rare, and another queue would be one more to create.
+		// Tenant purges, recover slices and sweep slices share the main queue: they are rare, and another queue
+		// would be one more to create.
 		const purges = batch.messages.filter((message) => isTenantPurgeJob(message.body));
 		if (purges.length > 0) await continueTenantPurges(metered, purges);
 		const recovers = batch.messages.filter((message) => isRecoverJob(message.body));
 		if (recovers.length > 0) await continueRecovers(metered, recovers);
+		await continueSweepSlices(metered, batch.messages);
 		await handleDeliveryBatch(
-			purges.length > 0 || recovers.length > 0
-				? batch.messages.filter((message) => !isTenantPurgeJob(message.body) && !isRecoverJob(message.body))
-				: batch.messages,
+			batch.messages.filter((message) => !isBackgroundJob(message.body)),
 			metered,
 			batch.queue === SLOW_QUEUE ? "slow" : "main",
 		);
@@ -84,9 +91,9 @@ export default {
 			failure = error;
 		}
 		const swept = await sweep(metered, controller.scheduledTime);
-		if (swept.firstAttemptsRequeued > 0 || swept.stuckRetriesRequeued > 0) {
+		if (swept.firstAttemptsRequeued > 0 || swept.stuckRetriesRequeued > 0 || swept.sweepSlicesQueued > 0) {
 			console.log(
-				`sweep: requeued ${swept.firstAttemptsRequeued} lost first attempts (${swept.eventsScanned} events scanned) and ${swept.stuckRetriesRequeued} stuck retries`,
+				`sweep: requeued ${swept.firstAttemptsRequeued} lost first attempts (${swept.eventsScanned} events scanned) and ${swept.stuckRetriesRequeued} stuck retries; ${swept.sweepSlicesQueued} slices of older events handed to the consumers`,
 			);
 		}
 		if (failure !== undefined) throw failure;

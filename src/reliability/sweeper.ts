@@ -1,10 +1,10 @@
-import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
-import { allTenantD1s } from "../db/tenant-database";
+import { allTenantShards, shardDatabase } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, parseDeliveryId } from "../lib/ids";
-import { type DeliveryJob, enqueueJobs, fanOutJobs, TARGETS_PER_JOB } from "../queue/messages";
+import { type DeliveryJob, enqueueJobs, fanOutJobs, MESSAGES_PER_SEND, TARGETS_PER_JOB } from "../queue/messages";
 
 /*
  * The sweeper, run by the every-minute cron, so that nothing accepted is lost:
@@ -53,6 +53,10 @@ const MAX_EVENTS_PER_RUN = 5000;
  * run takes at least one event.
  */
 const MAX_PAIRS_PER_RUN = 20_000;
+/** Events per sweep slice: a slice's lookups stay far inside one invocation's D1 query allowance. */
+const SLICE_EVENTS = 500;
+/** (event, endpoint) pairs one slice message looks up, about 20 statements; the rest goes on as a new slice. */
+const MAX_PAIRS_PER_SLICE = 2000;
 /**
  * Stuck retries queued again per database per run: a backlog left by an
  * outage drains over a few minutes instead of in one long invocation and one
@@ -71,6 +75,8 @@ const CURSOR_CREATED_AT = "events_created_at";
 
 export interface SweepCounts {
 	eventsScanned: number;
+	/** Slices of a backlog larger than one run's bound, handed to the consumers. */
+	sweepSlicesQueued: number;
 	firstAttemptsRequeued: number;
 	stuckRetriesRequeued: number;
 }
@@ -92,15 +98,21 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 	const afterMs = sweepAfterSeconds(env) * 1000;
 	const cutoffMs = nowMs - afterMs;
 	const queue = env.DELIVERY_QUEUE as Queue<DeliveryJob>;
-	const counts: SweepCounts = { eventsScanned: 0, firstAttemptsRequeued: 0, stuckRetriesRequeued: 0 };
-	for (const d1 of allTenantD1s(env)) {
-		const db = openDatabase(d1);
+	const counts: SweepCounts = {
+		eventsScanned: 0,
+		sweepSlicesQueued: 0,
+		firstAttemptsRequeued: 0,
+		stuckRetriesRequeued: 0,
+	};
+	for (const shard of allTenantShards(env)) {
+		const db = openDatabase(shard.d1);
 		// Read from the shard's own copies of its tenants' rows: a sweep touches no other database.
 		const tenantLiveness = new Map<string, boolean>();
 		let completed = true;
 		try {
-			const found = await sweepFirstAttempts(db, queue, cutoffMs, tenantLiveness);
+			const found = await sweepFirstAttempts(db, shard.name, queue, cutoffMs, tenantLiveness);
 			counts.eventsScanned += found.eventsScanned;
+			counts.sweepSlicesQueued += found.slicesQueued;
 			counts.firstAttemptsRequeued += found.requeued;
 		} catch (error) {
 			completed = false;
@@ -147,19 +159,46 @@ interface ScannedEvent {
 	endpointIds: string[];
 }
 
-async function sweepFirstAttempts(
+/** Where a scan of the events stops: the run's bounds, and either the cutoff or the end of a slice. */
+interface ScanBounds {
+	maxEvents: number;
+	maxPairs: number;
+	/** The first event created at or after this ends the scan (the cron's run). */
+	cutoffMs?: number;
+	/** The last seq to look at (a slice). */
+	untilSeq?: number;
+}
+
+interface ScanResult {
+	eventsScanned: number;
+	requeued: number;
+	/** The last event looked at, if any. */
+	last: ScannedEvent | undefined;
+	/** Whether the scan reached the cutoff or the end of its range, rather than a bound. */
+	finished: boolean;
+}
+
+/**
+ * Walks the events after `afterSeq` in seq order and queues a first attempt
+ * for every (event, endpoint) pair with no delivery row. `onQueued` runs
+ * after each page whose jobs the queue accepted, so the cron's cursor moves
+ * only past events whose jobs were sent.
+ */
+async function scanForLostFirstAttempts(
 	db: Database,
 	queue: Queue<DeliveryJob>,
-	cutoffMs: number,
+	afterSeq: number,
+	bounds: ScanBounds,
 	tenantLiveness: Map<string, boolean>,
-): Promise<{ eventsScanned: number; requeued: number }> {
-	let cursor = await readCursor(db);
-	let unsaved: ScannedEvent | undefined;
+	onQueued: (last: ScannedEvent, sentJobs: boolean) => Promise<void>,
+): Promise<ScanResult> {
+	let cursor = afterSeq;
+	let last: ScannedEvent | undefined;
 	let eventsScanned = 0;
 	let requeued = 0;
 	let pairs = 0;
-	while (eventsScanned < MAX_EVENTS_PER_RUN && pairs < MAX_PAIRS_PER_RUN) {
-		const limit = Math.min(EVENTS_PER_PAGE, MAX_EVENTS_PER_RUN - eventsScanned);
+	while (eventsScanned < bounds.maxEvents && pairs < bounds.maxPairs) {
+		const limit = Math.min(EVENTS_PER_PAGE, bounds.maxEvents - eventsScanned);
 		const page = await db
 			.select({
 				seq: events.seq,
@@ -168,46 +207,185 @@ async function sweepFirstAttempts(
 				endpointIds: events.endpointIds,
 			})
 			.from(events)
-			.where(gt(events.seq, cursor))
+			.where(and(gt(events.seq, cursor), bounds.untilSeq === undefined ? undefined : lte(events.seq, bounds.untilSeq)))
 			.orderBy(asc(events.seq))
 			.limit(limit);
 		const due: ScannedEvent[] = [];
 		// seq follows commit order, so the first event newer than the cutoff ends the scan: those after it are newer still.
-		let stop = page.length < limit;
+		let finished = page.length < limit;
+		let bounded = false;
 		for (const row of page) {
-			if (row.createdAt >= cutoffMs) {
-				stop = true;
+			if (bounds.cutoffMs !== undefined && row.createdAt >= bounds.cutoffMs) {
+				finished = true;
 				break;
 			}
 			const endpointIds = JSON.parse(row.endpointIds) as string[];
-			if (pairs + endpointIds.length > MAX_PAIRS_PER_RUN && (due.length > 0 || eventsScanned > 0)) {
-				stop = true;
+			if (pairs + endpointIds.length > bounds.maxPairs && (due.length > 0 || eventsScanned > 0)) {
+				finished = false;
+				bounded = true;
 				break;
 			}
 			pairs += endpointIds.length;
 			due.push({ seq: row.seq, tenantId: row.tenantId, createdAt: row.createdAt, endpointIds });
 		}
-		const last = due.at(-1);
-		if (!last) break;
+		const lastOfPage = due.at(-1);
+		if (!lastOfPage) return { eventsScanned, requeued, last, finished };
 
 		const jobs = await missingFirstAttempts(db, due, tenantLiveness);
-		if (jobs.length > 0) {
-			// Queued before the cursor moves past them: if the queue refuses, the next run looks at these events again.
-			await enqueueJobs(queue, jobs);
-			// Stored at once, so that a failure later in this run cannot make the next one send them a second time.
-			await writeCursor(db, last);
-			unsaved = undefined;
-		} else {
-			// Nothing was sent: the cursor can wait for the end of the run, one write instead of one per page.
-			unsaved = last;
-		}
-		cursor = last.seq;
+		// Queued before anything moves past them: if the queue refuses, these events are looked at again.
+		if (jobs.length > 0) await enqueueJobs(queue, jobs);
+		await onQueued(lastOfPage, jobs.length > 0);
+		cursor = lastOfPage.seq;
+		last = lastOfPage;
 		eventsScanned += due.length;
 		requeued += jobs.reduce((sum, job) => sum + job.targets.length, 0);
-		if (stop) break;
+		if (finished || bounded) return { eventsScanned, requeued, last, finished };
 	}
+	return { eventsScanned, requeued, last, finished: false };
+}
+
+/**
+ * The cron's look for lost first attempts in one database. It walks up to
+ * MAX_EVENTS_PER_RUN events itself; when more are overdue than that (a
+ * backlog the queue lost, say), it hands the rest out as slices of
+ * SLICE_EVENTS seqs on the queue, which consumers work through in parallel,
+ * and moves its cursor past them. Recovery then takes about as long for a
+ * million lost events as for ten thousand, instead of one run's worth a
+ * minute.
+ */
+async function sweepFirstAttempts(
+	db: Database,
+	shard: string,
+	queue: Queue<DeliveryJob>,
+	cutoffMs: number,
+	tenantLiveness: Map<string, boolean>,
+): Promise<{ eventsScanned: number; requeued: number; slicesQueued: number }> {
+	let unsaved: ScannedEvent | undefined;
+	const scanned = await scanForLostFirstAttempts(
+		db,
+		queue,
+		await readCursor(db),
+		{ maxEvents: MAX_EVENTS_PER_RUN, maxPairs: MAX_PAIRS_PER_RUN, cutoffMs },
+		tenantLiveness,
+		async (last, sentJobs) => {
+			if (sentJobs) {
+				// Stored at once, so that a failure later in this run cannot make the next one send them a second time.
+				await writeCursor(db, last);
+				unsaved = undefined;
+			} else {
+				// Nothing was sent: the cursor can wait for the end of the run, one write instead of one per page.
+				unsaved = last;
+			}
+		},
+	);
 	if (unsaved) await writeCursor(db, unsaved);
-	return { eventsScanned, requeued };
+	let slicesQueued = 0;
+	if (!scanned.finished && scanned.last) {
+		const end = await lastEventBefore(db, scanned.last, cutoffMs);
+		if (end.seq > scanned.last.seq) {
+			slicesQueued = await queueSweepSlices(queue, shard, scanned.last.seq, end.seq);
+			await writeCursor(db, end);
+		}
+	}
+	return { eventsScanned: scanned.eventsScanned, requeued: scanned.requeued, slicesQueued };
+}
+
+/**
+ * The newest event older than the cutoff, found by bisecting seqs (a point
+ * lookup by rowid each, about 20 for a million events) rather than reading
+ * every row in between. created_at follows seq up to the isolates' clock
+ * skew, far less than the cutoff's minutes.
+ */
+async function lastEventBefore(db: Database, after: ScannedEvent, cutoffMs: number): Promise<ScannedEvent> {
+	const [newest] = await db.select({ seq: sql<number>`max(${events.seq})` }).from(events);
+	let known = after;
+	let high = newest?.seq ?? after.seq;
+	while (known.seq < high) {
+		const middle = Math.ceil((known.seq + 1 + high) / 2);
+		const [probe] = await db
+			.select({ seq: events.seq, tenantId: events.tenantId, createdAt: events.createdAt })
+			.from(events)
+			.where(gte(events.seq, middle))
+			.orderBy(asc(events.seq))
+			.limit(1);
+		if (probe && probe.seq <= high && probe.createdAt < cutoffMs) known = { ...probe, endpointIds: [] };
+		else high = middle - 1;
+	}
+	return known;
+}
+
+/** A range of events (afterSeq, untilSeq] of one shard that a consumer sweeps. */
+export interface SweepSliceJob {
+	kind: "sweep_slice";
+	shard: string;
+	afterSeq: number;
+	untilSeq: number;
+}
+
+export function isSweepSliceJob(value: unknown): value is SweepSliceJob {
+	if (typeof value !== "object" || value === null) return false;
+	const job = value as Record<string, unknown>;
+	return (
+		job.kind === "sweep_slice" &&
+		typeof job.shard === "string" &&
+		Number.isInteger(job.afterSeq) &&
+		Number.isInteger(job.untilSeq)
+	);
+}
+
+async function queueSweepSlices(queue: Queue<unknown>, shard: string, afterSeq: number, untilSeq: number) {
+	const slices: SweepSliceJob[] = [];
+	for (let from = afterSeq; from < untilSeq; from += SLICE_EVENTS) {
+		slices.push({ kind: "sweep_slice", shard, afterSeq: from, untilSeq: Math.min(untilSeq, from + SLICE_EVENTS) });
+	}
+	for (const part of chunk(slices, MESSAGES_PER_SEND)) {
+		await queue.sendBatch(part.map((body) => ({ body, contentType: "json" })));
+	}
+	return slices.length;
+}
+
+/**
+ * Sweeps one slice per message. A slice with more pairs than one message may
+ * look up goes on as a new slice from where it stopped; a slice that fails is
+ * retried by the queue, and one that exhausts its retries comes back from
+ * the dead-letter queue (requeueDeadSweepSlices): its range is behind the
+ * cursor, so nothing else would look at it again.
+ */
+export async function continueSweepSlices(env: Env, messages: readonly Message<unknown>[]): Promise<void> {
+	const queue = env.DELIVERY_QUEUE as Queue<DeliveryJob>;
+	for (const message of messages) {
+		if (!isSweepSliceJob(message.body)) continue;
+		const slice = message.body;
+		try {
+			const db = shardDatabase(env, slice.shard);
+			const scanned = await scanForLostFirstAttempts(
+				db,
+				queue,
+				slice.afterSeq,
+				{ maxEvents: SLICE_EVENTS, maxPairs: MAX_PAIRS_PER_SLICE, untilSeq: slice.untilSeq },
+				new Map(),
+				async () => undefined,
+			);
+			if (!scanned.finished && scanned.last && scanned.last.seq < slice.untilSeq) {
+				await (queue as Queue<unknown>).send({ ...slice, afterSeq: scanned.last.seq } satisfies SweepSliceJob, {
+					contentType: "json",
+				});
+			}
+			message.ack();
+		} catch (error) {
+			console.error("sweep slice failed", JSON.stringify(slice), error);
+			message.retry({ delaySeconds: 10 });
+		}
+	}
+}
+
+/** Sweep slices that reached the dead-letter queue go back to the main queue after a minute, never dropped. */
+export async function requeueDeadSweepSlices(env: Env, messages: readonly Message<unknown>[]): Promise<void> {
+	for (const message of messages) {
+		if (!isSweepSliceJob(message.body)) continue;
+		await (env.DELIVERY_QUEUE as Queue<unknown>).send(message.body, { contentType: "json", delaySeconds: 60 });
+		message.ack();
+	}
 }
 
 /**

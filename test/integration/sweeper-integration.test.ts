@@ -1,10 +1,10 @@
-import { createScheduledController } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { deliveryId } from "../../src/lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../../src/queue/messages";
-import { sweep, sweepAfterSeconds } from "../../src/reliability/sweeper";
+import { continueSweepSlices, type SweepSliceJob, sweep, sweepAfterSeconds } from "../../src/reliability/sweeper";
 import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 /*
@@ -60,9 +60,41 @@ async function cursor(): Promise<Record<string, number>> {
 	return Object.fromEntries(rows.results.map((row) => [row.name, row.value]));
 }
 
+/** Stores `count` overdue events at once, all with the same endpoints, as if their jobs were lost. */
+async function storeBacklog(count: number, endpointIds: string, createdAt: number): Promise<void> {
+	await env.DB.prepare(
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		 INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at)
+		 SELECT 'default', 'evt_backlog_' || hex(randomblob(8)) || '_' || i, 'thing.happened', '{}', ?, ? FROM n`,
+	)
+		.bind(count, endpointIds, createdAt)
+		.run();
+}
+
+/** Runs sweep slices as the consumer does, jobs going to `queue`; answers whether each message was acked. */
+async function runSlices(queue: Queue<unknown>, slices: readonly unknown[]): Promise<boolean[]> {
+	const acked: boolean[] = [];
+	for (const body of slices) {
+		let ack = false;
+		const message: Message<unknown> = {
+			id: "slice",
+			timestamp: new Date(),
+			attempts: 1,
+			body,
+			ack: () => {
+				ack = true;
+			},
+			retry: () => undefined,
+		};
+		await continueSweepSlices(withQueue(queue as Queue<DeliveryJob>), [message]);
+		acked.push(ack);
+	}
+	return acked;
+}
+
 /** A queue that keeps what it is sent, so a test can look at the jobs before (or instead of) delivering them. */
-function capturingQueue(refuse = false): { queue: Queue<DeliveryJob>; jobs: DeliveryJob[] } {
-	const jobs: DeliveryJob[] = [];
+function capturingQueue(refuse = false): { queue: Queue<DeliveryJob>; jobs: (DeliveryJob | SweepSliceJob)[] } {
+	const jobs: (DeliveryJob | SweepSliceJob)[] = [];
 	const metadata = { metrics: { backlogCount: 0, backlogBytes: 0 } };
 	const queue: Queue<DeliveryJob> = {
 		metrics: async () => metadata.metrics,
@@ -84,8 +116,8 @@ function withQueue(queue: Queue<DeliveryJob>): Env {
 	return { ...env, DELIVERY_QUEUE: queue };
 }
 
-function jobsFor(jobs: readonly DeliveryJob[], seq: number): DeliveryJob[] {
-	return jobs.filter((job) => job.eventSeq === seq);
+function jobsFor(jobs: readonly (DeliveryJob | SweepSliceJob)[], seq: number): DeliveryJob[] {
+	return jobs.filter((job): job is DeliveryJob => "eventSeq" in job && job.eventSeq === seq);
 }
 
 async function waitForStatus(id: string, status: string) {
@@ -135,7 +167,12 @@ describe("sweeper: lost first attempts", () => {
 		expect(JSON.parse(row.attempts)).toMatchObject([{ attempt: 1, trigger: "initial" }]);
 
 		const second = await sweep(env, Date.now());
-		expect(second).toEqual({ eventsScanned: 0, firstAttemptsRequeued: 0, stuckRetriesRequeued: 0 });
+		expect(second).toEqual({
+			eventsScanned: 0,
+			sweepSlicesQueued: 0,
+			firstAttemptsRequeued: 0,
+			stuckRetriesRequeued: 0,
+		});
 		expect(await receivedBy(name)).toHaveLength(1);
 	});
 
@@ -178,7 +215,12 @@ describe("sweeper: lost first attempts", () => {
 
 		const { queue, jobs } = capturingQueue();
 		const early = await sweep(withQueue(queue), now + 60_000);
-		expect(early).toEqual({ eventsScanned: 0, firstAttemptsRequeued: 0, stuckRetriesRequeued: 0 });
+		expect(early).toEqual({
+			eventsScanned: 0,
+			sweepSlicesQueued: 0,
+			firstAttemptsRequeued: 0,
+			stuckRetriesRequeued: 0,
+		});
 		expect(jobs).toEqual([]);
 		expect(await cursor()).toEqual(before);
 
@@ -217,7 +259,7 @@ describe("sweeper: lost first attempts", () => {
 		const now = Date.now();
 		const counts = await sweep(withQueue(queue), now);
 		expect(counts.eventsScanned).toBeGreaterThanOrEqual(2);
-		expect(jobs.filter((job) => job.tenantId === tenantId)).toEqual([]);
+		expect(jobs.filter((job) => "tenantId" in job && job.tenantId === tenantId)).toEqual([]);
 		expect((await cursor()).events).toBeGreaterThan(event.seq);
 		// Pushed like any other, so a deleted tenant's rows cannot fill every run's bound until its purge removes them.
 		expect((await deliveryRow(stuck))?.next_attempt_at).toBe(now + 180_000);
@@ -248,33 +290,99 @@ describe("sweeper: lost first attempts", () => {
 		expect(again.jobs).toEqual([]);
 	});
 
-	it("looks at a bounded number of events per run, in pages, and resumes there on the next run", async () => {
+	it("walks a bounded number of events itself and hands the rest of an overdue backlog to the consumers as slices", async () => {
 		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("backlog")), events: ["*"] });
 		const createdAt = Date.now() - OVERDUE_MS;
 		// A backlog of 5100 events without subscribers, then one with a subscriber whose jobs were lost.
-		await env.DB.prepare(
-			`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5100)
-			 INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at)
-			 SELECT 'default', 'evt_backlog_' || i, 'thing.happened', '{}', '[]', ? FROM n`,
-		)
-			.bind(createdAt)
-			.run();
+		await storeBacklog(5100, "[]", createdAt);
 		const last = await storeEvent([String(hook.id)], createdAt);
 
 		const first = capturingQueue();
 		expect(await sweep(withQueue(first.queue), Date.now())).toEqual({
 			eventsScanned: 5000,
+			sweepSlicesQueued: 1,
 			firstAttemptsRequeued: 0,
 			stuckRetriesRequeued: 0,
 		});
-		expect((await cursor()).events).toBe(last.seq - 101);
+		// The cursor is past the whole backlog at once: what is left is the slice's.
+		expect((await cursor()).events).toBe(last.seq);
+		expect(first.jobs).toEqual([{ kind: "sweep_slice", shard: "DB", afterSeq: last.seq - 101, untilSeq: last.seq }]);
 
 		const second = capturingQueue();
-		expect((await sweep(withQueue(second.queue), Date.now())).eventsScanned).toBe(101);
-		expect(jobsFor(second.jobs, last.seq)).toHaveLength(1);
-		expect((await cursor()).events).toBe(last.seq);
+		const acked = await runSlices(second.queue, first.jobs);
+		expect(acked).toEqual([true]);
+		expect(jobsFor(second.jobs, last.seq)).toEqual([
+			{ tenantId: "default", eventSeq: last.seq, targets: [{ endpointId: hook.id, attempt: 1 }], trigger: "initial" },
+		]);
+		expect((await sweep(withQueue(capturingQueue().queue), Date.now())).eventsScanned).toBe(0);
 	});
 
+	it("recovers a lost backlog of 12,000 events in one run and its slices, however large it is", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("lost-backlog")), events: ["*"] });
+		const createdAt = Date.now() - OVERDUE_MS;
+		const before = (await cursor()).events ?? 0;
+		await storeBacklog(12_000, JSON.stringify([String(hook.id)]), createdAt);
+		// Events still inside SWEEP_AFTER_SECONDS: in flight, not lost, so no slice may cover them.
+		const fresh = [await storeEvent([String(hook.id)], Date.now()), await storeEvent([String(hook.id)], Date.now())];
+
+		const run = capturingQueue();
+		const counts = await sweep(withQueue(run.queue), Date.now());
+		expect(counts.eventsScanned).toBe(5000);
+		expect(counts.firstAttemptsRequeued).toBe(5000);
+		// 7,000 events left over, in slices of 500 seqs.
+		expect(counts.sweepSlicesQueued).toBe(14);
+		const slices = run.jobs.filter((job) => "kind" in job);
+		expect(slices).toHaveLength(14);
+
+		const sliced = capturingQueue();
+		expect(await runSlices(sliced.queue, slices)).toEqual(slices.map(() => true));
+		const seqs = new Set([...run.jobs, ...sliced.jobs].flatMap((job) => ("eventSeq" in job ? [job.eventSeq] : [])));
+		// Every lost event got its first attempt queued, once.
+		expect(seqs.size).toBe(12_000);
+		expect(Math.min(...seqs)).toBe(before + 1);
+		expect([...run.jobs, ...sliced.jobs].filter((job) => "eventSeq" in job)).toHaveLength(12_000);
+		for (const event of fresh) expect(seqs.has(event.seq)).toBe(false);
+		expect((await cursor()).events).toBe((fresh[0]?.seq ?? 0) - 1);
+		// Once overdue, the next run finds them behind the cursor like any other.
+		const later = capturingQueue();
+		await sweep(withQueue(later.queue), Date.now() + OVERDUE_MS);
+		expect(jobsFor(later.jobs, fresh[1]?.seq ?? 0)).toHaveLength(1);
+	});
+
+	it("goes on as a new slice when a slice has more deliveries to look up than one message may", async () => {
+		const hooks = await Promise.all(
+			Array.from({ length: 10 }, () => createWebhook({ url: "https://example.com/wide", events: ["*"] })),
+		);
+		const createdAt = Date.now() - OVERDUE_MS;
+		const before = (await cursor()).events ?? 0;
+		await storeBacklog(300, JSON.stringify(hooks.map((hook) => String(hook.id))), createdAt);
+		const slice = { kind: "sweep_slice", shard: "DB", afterSeq: before, untilSeq: before + 300 };
+
+		const first = capturingQueue();
+		expect(await runSlices(first.queue, [slice])).toEqual([true]);
+		// 2000 pairs at most per message: 200 events of 10 endpoints, then the rest as a new slice.
+		const continued = first.jobs.filter((job) => "kind" in job);
+		expect(continued).toEqual([{ ...slice, afterSeq: before + 200 }]);
+		const second = capturingQueue();
+		await runSlices(second.queue, continued);
+		const targets = [...first.jobs, ...second.jobs].flatMap((job) => ("targets" in job ? job.targets : []));
+		expect(targets).toHaveLength(3000);
+		// The slice covers its range only, not the events after it.
+		await sweep(withQueue(capturingQueue().queue), Date.now());
+	});
+
+	it("sends a slice that exhausted its retries back to the main queue instead of dropping it", async () => {
+		const main = capturingQueue();
+		const slice = { kind: "sweep_slice", shard: "DB", afterSeq: 1, untilSeq: 2 };
+		const batch = createMessageBatch("edgehook-deliveries-dlq", [
+			{ id: "dead", timestamp: new Date(), attempts: 6, body: slice },
+		]);
+		const ctx = createExecutionContext();
+		await worker.queue(batch, withQueue(main.queue));
+		const result = await getQueueResult(batch, ctx);
+		expect(result.explicitAcks).toEqual(["dead"]);
+		expect(main.jobs).toEqual([slice]);
+	});
 	it("notices event seqs reused after the newest events were deleted, and sweeps the new events", async () => {
 		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("reused")), events: ["*"] });
 		const old = await storeEvent([String(hook.id)], Date.now() - OVERDUE_MS);
@@ -329,7 +437,10 @@ describe("sweeper: stuck retries", () => {
 		const next = capturingQueue();
 		expect((await sweep(withQueue(next.queue), now + MINUTE_MS)).stuckRetriesRequeued).toBe(0);
 
-		await enqueueJobs(env.DELIVERY_QUEUE as Queue<DeliveryJob>, jobs);
+		await enqueueJobs(
+			env.DELIVERY_QUEUE as Queue<DeliveryJob>,
+			jobs.filter((job): job is DeliveryJob => "eventSeq" in job),
+		);
 		const row = await waitForStatus(id, "success");
 		expect(row.attempt_count).toBe(2);
 		expect(JSON.parse(row.attempts)).toMatchObject([{ attempt: 2, trigger: "scheduled", status_code: 200 }]);
@@ -392,7 +503,7 @@ describe("the every-minute cron", () => {
 
 		await worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime: Date.now() }), env);
 		expect(log.mock.calls.map(([line]) => String(line)).find((line) => line.startsWith("sweep:"))).toMatch(
-			/^sweep: requeued [1-9]\d* lost first attempts \(\d+ events scanned\) and \d+ stuck retries$/,
+			/^sweep: requeued [1-9]\d* lost first attempts \(\d+ events scanned\) and \d+ stuck retries; 0 slices of older events handed to the consumers$/,
 		);
 		await waitForStatus(deliveryId(String(hook.id), event.seq), "success");
 		expect(await receivedBy(name)).toHaveLength(1);
