@@ -10,13 +10,17 @@ import type { TestProject } from "vitest/node";
  * - /hook/status/<code>/<name>: that status (with Retry-After when ?retry_after=)
  * - /hook/flaky/<failures>/<name>: 500 for the first <failures> requests, then 200
  * - /hook/hang/<name>: never answers
+ * - /hook/slow/<ms>/<name>: 200 after <ms> milliseconds; with ?fast=<k>, the first <k> requests at once
  * - /hook/origin-dns-error/<name>: what Cloudflare answers a fetch to a host name that does not resolve (530, error 1016)
- * Every request is recorded; GET /requests/<name> returns them.
+ * Every request is recorded, with how many of its name's requests were open
+ * (not yet answered) as it arrived, itself included; GET /requests/<name>
+ * returns them.
  */
 interface Recorded {
 	headers: Record<string, string>;
 	body: string;
 	receivedAt: number;
+	inFlight: number;
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -30,6 +34,7 @@ function readBody(request: IncomingMessage): Promise<string> {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
 	const recorded = new Map<string, Recorded[]>();
+	const open = new Map<string, number>();
 	const server: Server = createServer(async (request, response) => {
 		const url = new URL(request.url ?? "/", "http://127.0.0.1");
 		const parts = url.pathname.split("/").filter(Boolean);
@@ -42,10 +47,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
 		const name = parts.at(-1) ?? "";
 		const log = recorded.get(name) ?? [];
 		const headers = Object.fromEntries(Object.entries(request.headers).map(([key, value]) => [key, String(value)]));
-		log.push({ headers, body, receivedAt: Date.now() });
+		const inFlight = (open.get(name) ?? 0) + 1;
+		open.set(name, inFlight);
+		response.on("close", () => open.set(name, (open.get(name) ?? 1) - 1));
+		log.push({ headers, body, receivedAt: Date.now(), inFlight });
 		recorded.set(name, log);
 		const [, mode, argument] = parts;
 		if (mode === "hang") return;
+		if (mode === "slow") {
+			const fast = log.length <= Number(url.searchParams.get("fast") ?? 0);
+			setTimeout(() => response.end("received"), fast ? 0 : Number(argument));
+			return;
+		}
 		if (mode === "status") {
 			const retryAfter = url.searchParams.get("retry_after");
 			if (retryAfter) response.setHeader("retry-after", retryAfter);

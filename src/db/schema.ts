@@ -97,6 +97,8 @@ export const endpoints = sqliteTable(
 		slowUntil: integer("slow_until"),
 		/** At most this many deliveries per second; null for no limit. */
 		rateLimitPerSecond: integer("rate_limit_per_second"),
+		/** At most this many attempts in flight to the endpoint at once; null for DEFAULT_MAX_CONCURRENCY. */
+		maxConcurrency: integer("max_concurrency"),
 		ordering: text("ordering", { enum: ["unordered", "ordered"] })
 			.notNull()
 			.default("unordered"),

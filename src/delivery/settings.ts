@@ -14,6 +14,15 @@ export const DEFAULT_SIGNATURE_HEADER = "X-Webhook-Signature";
 export const DEFAULT_SIGNATURE_PREFIX = "sha256=";
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const MAX_TIMEOUT_MS = 120_000;
+/**
+ * Attempts in flight at once to an endpoint that sets no `max_concurrency`.
+ * Ten is what a small receiver (a few workers or threads) usually takes in
+ * parallel; within one consumer invocation the platform's six outbound
+ * connections are the limit anyway (docs/SCALING.md, "Slow receivers").
+ */
+export const DEFAULT_MAX_CONCURRENCY = 10;
+/** Beyond this one endpoint would hold the connections of dozens of consumer invocations. */
+export const MAX_MAX_CONCURRENCY = 100;
 
 export interface DeploymentDefaults {
 	retrySchedule: readonly number[];

@@ -4,7 +4,7 @@ import { openDatabase } from "../db/client";
 import { failCancelledDeliveries } from "../db/deliveries";
 import { shardD1, tenantShard } from "../db/tenant-database";
 import { endpointDisabled, type OperationalEvent } from "../delivery/operational-events";
-import { deploymentDefaults } from "../delivery/settings";
+import { deploymentDefaults, effectiveDeliveryPolicy } from "../delivery/settings";
 import { ApiError } from "../lib/errors";
 import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
@@ -28,27 +28,40 @@ import {
 	exhaustedDeliveries,
 	failingSinceChanges,
 	reportToSchedulers,
+	watched,
 } from "./health";
+import { concurrencyCap, type Leases, returnLeases, takeLeases } from "./leases";
 import { type DeliveryJob, enqueueJobs, isDeliveryJob, type Lane } from "./messages";
-import { disableEndpoint, failingSinceStatements, recordOutcomes } from "./record";
+import { alreadyAttempted, disableEndpoint, failingSinceStatements, recordOutcomes } from "./record";
 
 /** Workers allow six simultaneous outbound connections per invocation. */
 const OUTBOUND_CONNECTIONS = 6;
 
 /**
- * Attempts in flight at once to an endpoint that has not yet answered
- * promptly in this batch, so a newly hanging endpoint holds at most this
- * many of the six connections; one that has answered may use all six.
+ * Attempts in flight at once to an endpoint that has not yet proven itself
+ * in this batch, so a newly hanging endpoint holds at most this many of the
+ * six connections; one that has may use up to its max_concurrency (at most
+ * six). On the main lane an answer within PROMPT_ANSWER_MS proves it; on the
+ * slow lane any answer does, since there a receiver that answers in seconds
+ * but takes many requests at once is exactly what the setting is for.
  */
 const ATTEMPTS_PER_UNPROVEN_ENDPOINT = 2;
-/** An answer this quick proves an endpoint for the rest of the batch. */
+/** An answer this quick proves an endpoint for the rest of a main-lane batch. */
 const PROMPT_ANSWER_MS = 250;
 
 /**
  * The queue consumer: loads what the batch needs in one D1 round trip, sends
- * every attempt with at most six in flight, records all outcomes in one D1
- * batch, hands retries to the endpoints' schedulers, and only then acks. A
- * message whose outcome could not be recorded is retried, never acked.
+ * every attempt with at most six in flight, records the outcomes, hands
+ * retries to the endpoints' schedulers, and only then acks. A message whose
+ * outcome could not be recorded is retried, never acked.
+ *
+ * The main lane records a batch's outcomes in one D1 batch at its end: its
+ * attempts take milliseconds, and one write per attempt would multiply its
+ * queries. The slow lane, whose attempts take seconds, records each outcome
+ * as its attempt ends and acks a message as soon as all of its attempts are
+ * recorded and need nothing more (a success to an endpoint its scheduler does
+ * not watch), so a batch that dies or throws midway repeats none of those.
+ * A redelivered message's attempts already in the log are not made again.
  */
 export async function handleDeliveryBatch(messages: readonly Message<unknown>[], env: Env, lane: Lane): Promise<void> {
 	// One database at a time, so the six outbound connections stay the limit for the whole invocation.
@@ -61,7 +74,13 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 		jobs.map(({ job }) => job),
 	);
 	// A scheduled retry may have been overtaken by a manual resend or a cancellation.
-	const planned = planAttempts(jobs, context, (job, status) => job.trigger === "scheduled" && status !== "pending");
+	const allPlanned = planAttempts(jobs, context, (job, status) => job.trigger === "scheduled" && status !== "pending");
+	// Read only for redeliveries: a first delivery of a message cannot have been attempted yet.
+	const finished = await alreadyAttempted(
+		d1,
+		allPlanned.filter((item) => item.message.attempts > 1),
+	);
+	const planned = allPlanned.filter((item) => !finished.has(item));
 
 	const now = Date.now();
 	const endpointOf = (item: { tenantId: string; endpointId: string }) => context.endpoints.get(endpointKey(item));
@@ -79,7 +98,24 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 		laneOf,
 	);
 	for (const item of admitted.unanswered) failedMessages.add(item.message);
-	const inline = admitted.send;
+	// Parsed once per batch, not once per attempt.
+	const defaults = deploymentDefaults(env);
+	const holder = crypto.randomUUID();
+	const leases: Leases =
+		lane === "slow"
+			? await takeLeases(env, holder, admitted.send, endpointOf, OUTBOUND_CONNECTIONS, (item) => {
+					const endpoint = endpointOf(item);
+					const tenant = context.tenantSettings.get(item.tenantId) ?? {};
+					return effectiveDeliveryPolicy(defaults, tenant, {
+						retrySchedule: null,
+						timeoutMs: endpoint?.timeoutMs ?? null,
+					}).timeoutMs;
+				})
+			: { granted: new Map(), held: [], unanswered: [] };
+	for (const item of leases.unanswered) failedMessages.add(item.message);
+	const leaseHeld = new Set(leases.held.map((outcome) => outcome.planned));
+	const unleased = new Set(leases.unanswered);
+	const inline = admitted.send.filter((item) => !leaseHeld.has(item) && !unleased.has(item));
 	// Paced deliveries start in slot order, one at a time per endpoint (see the pool's per-key limit below).
 	const sendAtOf = (item: PlannedAttempt) => admitted.sendAt.get(item.deliveryId) ?? 0;
 	inline.sort((a, b) => sendAtOf(a) - sendAtOf(b));
@@ -90,8 +126,6 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	// Sent before any attempt: if the slow queue refuses them, the whole batch is retried and nothing was sent twice.
 	await sendToSlowLane(env, slow);
 
-	// Parsed once per batch, not once per attempt.
-	const defaults = deploymentDefaults(env);
 	const channels: ChannelSetup = {
 		email: env.EMAIL,
 		emailFrom: env.EMAIL_FROM,
@@ -99,10 +133,22 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 		publicBaseUrl: publicBaseUrl(env),
 		templates: context.templates,
 	};
-	const outcomes: Outcome[] = [...admitted.held];
+	const outcomes: Outcome[] = [...admitted.held, ...leases.held];
 	/** Endpoints found slow during this batch; their attempts not yet started move to the slow lane. */
 	const turnedSlow = new Set<string>();
-	const answeredPromptly = new Set<string>();
+	const proven = new Set<string>();
+	const early = earlyAcks(planned, inline);
+	/** Outcomes already in D1: the slow lane writes each as its attempt ends. */
+	const recorded = new Set<Outcome>();
+	const recordNow = async (outcome: Outcome): Promise<void> => {
+		try {
+			await d1.batch(recordOutcomes(d1, [outcome]));
+			recorded.add(outcome);
+		} catch (error) {
+			// Written again with the rest at the end of the batch.
+			console.error("could not record an outcome as its attempt ended", outcome.planned.deliveryId, error);
+		}
+	};
 	const movedLate: PlannedAttempt[] = [];
 	// An endpoint that fails this often in a row within the batch stops being attempted in it: the rest wait
 	// until its scheduler has heard of the failures, so a dead endpoint's circuit opens after a few timeouts,
@@ -110,63 +156,75 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	const threshold = circuitPolicy(env).failureThreshold;
 	const failuresInRow = new Map<string, number>();
 	const pulledBack: PlannedAttempt[] = [];
-	await forEachConcurrently(
-		inline,
-		OUTBOUND_CONNECTIONS,
-		async (item) => {
-			const endpoint = endpointOf(item);
-			const key = endpointKey(item);
-			if (!endpoint?.active) {
-				const reason = endpoint
-					? `the endpoint is disabled${endpoint.disabledReason ? `: ${endpoint.disabledReason}` : ""}`
-					: "the endpoint was deleted";
-				outcomes.push(settleWithoutSending(item, reason));
-				return;
-			}
-			if ((failuresInRow.get(key) ?? 0) >= threshold && item.trigger !== "manual") {
-				pulledBack.push(item);
-				return;
-			}
-			const sendAt = admitted.sendAt.get(item.deliveryId);
-			if (lane === "main" && turnedSlow.has(key) && sendAt === undefined) {
-				movedLate.push(item);
-				return;
-			}
-			if (sendAt !== undefined && endpoint.rateLimitPerSecond !== null) {
-				// Never closer to the previous send than the pace's spacing, even when that one started late.
-				const earliest = Math.max(sendAt, (lastStart.get(key) ?? 0) + paceSpacingMs(endpoint.rateLimitPerSecond));
-				const wait = earliest - Date.now();
-				if (wait > 0) await scheduler.wait(wait);
-				lastStart.set(key, Date.now());
-			}
-			// An email attempt waits on the platform, one message per address, not on a receiver that may hang.
-			const timer =
-				lane === "main" && endpoint.channel !== "email"
-					? setTimeout(() => turnedSlow.add(key), SLOW_ATTEMPT_MS)
-					: undefined;
-			try {
-				const outcome = await attemptDelivery(
-					defaults,
-					item,
-					endpoint,
-					context.tenantSettings.get(item.tenantId) ?? {},
-					channels,
-				);
-				if (outcome.record?.status_code != null && outcome.record.duration_ms < PROMPT_ANSWER_MS)
-					answeredPromptly.add(key);
-				if (outcome.health !== null)
-					failuresInRow.set(key, outcome.health === "failure" ? (failuresInRow.get(key) ?? 0) + 1 : 0);
-				outcomes.push(outcome);
-			} finally {
-				clearTimeout(timer);
-			}
-		},
-		{
+	const attemptOne = async (item: PlannedAttempt): Promise<void> => {
+		const endpoint = endpointOf(item);
+		const key = endpointKey(item);
+		if (!endpoint?.active) {
+			const reason = endpoint
+				? `the endpoint is disabled${endpoint.disabledReason ? `: ${endpoint.disabledReason}` : ""}`
+				: "the endpoint was deleted";
+			outcomes.push(settleWithoutSending(item, reason));
+			early.cancel(item.message);
+			return;
+		}
+		if ((failuresInRow.get(key) ?? 0) >= threshold && item.trigger !== "manual") {
+			pulledBack.push(item);
+			early.cancel(item.message);
+			return;
+		}
+		const sendAt = admitted.sendAt.get(item.deliveryId);
+		if (lane === "main" && turnedSlow.has(key) && sendAt === undefined) {
+			movedLate.push(item);
+			early.cancel(item.message);
+			return;
+		}
+		if (sendAt !== undefined && endpoint.rateLimitPerSecond !== null) {
+			// Never closer to the previous send than the pace's spacing, even when that one started late.
+			const earliest = Math.max(sendAt, (lastStart.get(key) ?? 0) + paceSpacingMs(endpoint.rateLimitPerSecond));
+			const wait = earliest - Date.now();
+			if (wait > 0) await scheduler.wait(wait);
+			lastStart.set(key, Date.now());
+		}
+		// An email attempt waits on the platform, one message per address, not on a receiver that may hang.
+		const timer =
+			lane === "main" && endpoint.channel !== "email"
+				? setTimeout(() => turnedSlow.add(key), SLOW_ATTEMPT_MS)
+				: undefined;
+		try {
+			const outcome = await attemptDelivery(
+				defaults,
+				item,
+				endpoint,
+				context.tenantSettings.get(item.tenantId) ?? {},
+				channels,
+			);
+			if (outcome.record?.status_code != null && (lane === "slow" || outcome.record.duration_ms < PROMPT_ANSWER_MS))
+				proven.add(key);
+			if (outcome.health !== null)
+				failuresInRow.set(key, outcome.health === "failure" ? (failuresInRow.get(key) ?? 0) + 1 : 0);
+			outcomes.push(outcome);
+			if (lane === "slow") await recordNow(outcome);
+			if (recorded.has(outcome) && outcome.status === "success" && !watched(endpoint)) early.done(item.message);
+			else early.cancel(item.message);
+		} finally {
+			clearTimeout(timer);
+		}
+	};
+	try {
+		await forEachConcurrently(inline, OUTBOUND_CONNECTIONS, attemptOne, {
 			key: endpointKey,
-			limit: (key) =>
-				pacedEndpoints.has(key) ? 1 : answeredPromptly.has(key) ? OUTBOUND_CONNECTIONS : ATTEMPTS_PER_UNPROVEN_ENDPOINT,
-		},
-	);
+			limit: (key) => {
+				if (pacedEndpoints.has(key)) return 1;
+				const cap = Math.min(
+					concurrencyCap(context.endpoints.get(key), OUTBOUND_CONNECTIONS),
+					leases.granted.get(key) ?? OUTBOUND_CONNECTIONS,
+				);
+				return proven.has(key) ? cap : Math.min(cap, ATTEMPTS_PER_UNPROVEN_ENDPOINT);
+			},
+		});
+	} finally {
+		await returnLeases(env, holder, leases.granted, inline);
+	}
 
 	try {
 		await sendToSlowLane(env, movedLate);
@@ -176,7 +234,10 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	}
 
 	const statements = [
-		...recordOutcomes(d1, outcomes),
+		...recordOutcomes(
+			d1,
+			outcomes.filter((outcome) => !recorded.has(outcome)),
+		),
 		...failingSinceStatements(d1, failingSinceChanges(outcomes, endpointOf, Date.now())),
 	];
 	if (statements.length > 0) await d1.batch(statements);
@@ -223,9 +284,41 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	await emitOperationalEvents(env, d1, events);
 
 	for (const { message } of jobs) {
+		if (early.acked.has(message)) continue;
 		if (failedMessages.has(message)) message.retry({ delaySeconds: 5 });
 		else message.ack();
 	}
+}
+
+/**
+ * Acks, before the batch ends, each message whose planned attempts all ran
+ * here and ended in an outcome that is recorded and needs nothing more.
+ * Acked messages are not delivered again even if the invocation then throws.
+ */
+function earlyAcks(planned: readonly PlannedAttempt[], inline: readonly PlannedAttempt[]) {
+	const open = new Map<Message<unknown>, number>();
+	for (const item of inline) open.set(item.message, (open.get(item.message) ?? 0) + 1);
+	// A message with an attempt elsewhere (held, moved to the slow lane, not asked) waits for the batch's end.
+	const sentHere = new Set(inline);
+	for (const item of planned) if (!sentHere.has(item)) open.delete(item.message);
+	const acked = new Set<Message<unknown>>();
+	return {
+		acked,
+		done(message: Message<unknown>): void {
+			const left = open.get(message);
+			if (left === undefined) return;
+			if (left > 1) {
+				open.set(message, left - 1);
+				return;
+			}
+			open.delete(message);
+			message.ack();
+			acked.add(message);
+		},
+		cancel(message: Message<unknown>): void {
+			open.delete(message);
+		},
+	};
 }
 
 /**

@@ -55,7 +55,7 @@ export function policyOf(endpoint: EndpointRow): EndpointPolicy {
 }
 
 /** Whether the endpoint's scheduler must see its attempts: failing, paced or ordered. */
-function watched(endpoint: EndpointRow): boolean {
+export function watched(endpoint: EndpointRow): boolean {
 	return endpoint.failingSince !== null || endpoint.rateLimitPerSecond !== null || endpoint.ordering === "ordered";
 }
 

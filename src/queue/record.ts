@@ -1,4 +1,6 @@
-import type { Outcome } from "./attempt";
+import type { AttemptRecord } from "../delivery/attempt-record";
+import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
+import type { Outcome, PlannedAttempt } from "./attempt";
 
 /*
  * The hot path's writes are fixed SQL text with bound values rather than
@@ -96,4 +98,31 @@ export async function disableEndpoint(
 		.bind(tenantId, endpointId, reason, Date.now())
 		.run();
 	return result.meta.changes > 0;
+}
+
+/**
+ * The planned attempts whose outcome is already stored: the delivery's log
+ * holds an attempt with the same number and trigger. Asked only for
+ * redelivered messages, which a crash, a thrown error or a lost ack sent
+ * again after some of their attempts had ended and been recorded. (Two
+ * manual resends queued before the first was recorded carry the same
+ * number; if the second is redelivered it is taken for done, and can be
+ * asked for again.)
+ */
+export async function alreadyAttempted(db: D1Database, items: readonly PlannedAttempt[]): Promise<Set<PlannedAttempt>> {
+	const done = new Set<PlannedAttempt>();
+	if (items.length === 0) return done;
+	const logs = new Map<string, AttemptRecord[]>();
+	for (const ids of chunk([...new Set(items.map((item) => item.deliveryId))], IDS_PER_STATEMENT)) {
+		const { results } = await db
+			.prepare(`SELECT id, attempts FROM deliveries WHERE id IN (${ids.map(() => "?").join(", ")})`)
+			.bind(...ids)
+			.all<{ id: string; attempts: string }>();
+		for (const row of results) logs.set(row.id, JSON.parse(row.attempts) as AttemptRecord[]);
+	}
+	for (const item of items) {
+		const log = logs.get(item.deliveryId) ?? [];
+		if (log.some((entry) => entry.attempt === item.attempt && entry.trigger === item.trigger)) done.add(item);
+	}
+	return done;
 }

@@ -36,6 +36,17 @@ export type Admission =
 	| { deliveryId: string; send: true; sendAt: number }
 	| { deliveryId: string; send: false; heldUntil: number };
 
+/** What a consumer invocation asks of an endpoint's scheduler before its attempts to a slow endpoint. */
+export interface LeaseWanted {
+	/** Attempts it would have in flight at once. */
+	count: number;
+	/** The endpoint's max_concurrency: attempts in flight across every invocation. */
+	limit: number;
+	/** Attempts it has for the endpoint, and how long each may take (its timeout). */
+	attempts: number;
+	attemptMs: number;
+}
+
 /** One attempt's result, reported to its endpoint's scheduler in the order the attempts ended. */
 export interface ReportedAttempt {
 	deliveryId: string;

@@ -14,7 +14,14 @@ import {
 	gate,
 	withStaleProbeExpired,
 } from "./circuit";
-import type { Admission, AdmissionRequest, EndpointPolicy, ReportedAttempt, ScheduledRetry } from "./client";
+import type {
+	Admission,
+	AdmissionRequest,
+	EndpointPolicy,
+	LeaseWanted,
+	ReportedAttempt,
+	ScheduledRetry,
+} from "./client";
 import { afterSends, freshPace, type PaceState, takeSlot } from "./pace";
 
 interface DueRow extends Record<string, SqlStorageValue> {
@@ -34,9 +41,20 @@ interface DueRow extends Record<string, SqlStorageValue> {
  * What a due row waits for. A retry waits for its backoff delay; a held row
  * for the circuit to close or for a slot of the endpoint's pace; a row in
  * line waits for its turn on an ordered endpoint, which no clock brings:
- * it goes when the delivery before it settles.
+ * it goes when the delivery before it settles. A row waiting for a lease
+ * goes when one is returned (see release), at the latest when the earliest
+ * lease out expires.
  */
-const HELD = { retry: 0, gate: 1, inLine: 2 } as const;
+const HELD = { retry: 0, gate: 1, inLine: 2, lease: 3 } as const;
+
+/** Added to a lease's term for what an invocation does around its attempts (rendering, D1 writes, pace waits). */
+const LEASE_MARGIN_MS = 30_000;
+
+/** Attempts in flight that one consumer invocation holds, until it returns them or `until` (ms) passes. */
+interface Lease {
+	count: number;
+	until: number;
+}
 /**
  * How long a row in line says it waits, in the delivery log. Its turn comes
  * when the one before it settles; this bound only makes the sweeper look at
@@ -282,6 +300,69 @@ export class EndpointScheduler extends DurableObject<Env> {
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - started);
 		return { changes, disable, circuit };
+	}
+
+	/**
+	 * Leases for up to `want` attempts in flight at once, so that the
+	 * endpoint's `max_concurrency` (`limit`) holds across concurrent consumer
+	 * invocations. An invocation granted some sends all its attempts to the
+	 * endpoint through them; granted none, its deliveries wait here until a
+	 * lease is returned. A lease expires once its holder should long have
+	 * finished, so one whose holder died is not lost for good.
+	 */
+	async acquire(
+		tenantId: string,
+		endpointId: string,
+		holder: string,
+		want: LeaseWanted,
+		requests: readonly AdmissionRequest[],
+	): Promise<{ granted: number; heldUntil: number | null }> {
+		const started = this.startRequest();
+		const now = Date.now();
+		const leases = this.activeLeases(now);
+		const inFlight = Object.values(leases).reduce((sum, lease) => sum + lease.count, 0);
+		const granted = Math.max(0, Math.min(want.count, want.limit - inFlight));
+		let heldUntil: number | null = null;
+		if (granted > 0) {
+			// Long enough for the holder to send every attempt through what it got, each to its timeout.
+			const until = now + Math.ceil(want.attempts / granted) * want.attemptMs + LEASE_MARGIN_MS;
+			leases[holder] = { count: granted, until };
+		} else {
+			heldUntil = Math.min(...Object.values(leases).map((lease) => lease.until));
+			for (const request of requests) {
+				this.storeDue(tenantId, endpointId, { ...request, dueAtMs: heldUntil }, request.trigger, HELD.lease);
+			}
+			await this.armForEarliest();
+		}
+		this.write("leases", leases);
+		count("do_wall_ms", Date.now() - started);
+		return { granted, heldUntil };
+	}
+
+	/** Returns a holder's leases: as many deliveries waiting for one go now, and their next invocation asks again. */
+	async release(holder: string): Promise<void> {
+		const started = this.startRequest();
+		const leases = this.activeLeases(Date.now());
+		const freed = leases[holder]?.count ?? 0;
+		delete leases[holder];
+		this.write("leases", leases);
+		if (freed > 0) {
+			this.query(
+				`UPDATE due_retries SET due_at = ?, held = ? WHERE delivery_id IN
+				 (SELECT delivery_id FROM due_retries WHERE held = ? ORDER BY event_seq LIMIT ?)`,
+				Date.now(),
+				HELD.retry,
+				HELD.lease,
+				freed,
+			);
+			await this.armForEarliest();
+		}
+		count("do_wall_ms", Date.now() - started);
+	}
+
+	private activeLeases(now: number): Record<string, Lease> {
+		const stored = this.read<Record<string, Lease>>("leases") ?? {};
+		return Object.fromEntries(Object.entries(stored).filter(([, lease]) => lease.until > now));
 	}
 
 	/** On an ordered endpoint with nothing out, the earliest delivery in line goes next. */

@@ -143,6 +143,8 @@ export interface ReceivedRequest {
 	headers: Record<string, string>;
 	body: string;
 	receivedAt: number;
+	/** How many of its name's requests the receiver had open as it arrived, itself included. */
+	inFlight: number;
 }
 
 export async function receivedBy(name: string): Promise<ReceivedRequest[]> {

@@ -44,6 +44,19 @@ describe("webhook endpoints", () => {
 		});
 	});
 
+	it("keeps max_concurrency, shows null for the default, and a PATCH sets or clears it", async () => {
+		expect(await createWebhook({ url: URL_OK, events: ["*"] })).toMatchObject({ max_concurrency: null });
+		const created = await createWebhook({ url: URL_OK, events: ["*"], max_concurrency: 100 });
+		expect(created).toMatchObject({ max_concurrency: 100 });
+		const set = await api("PATCH", `/v1/webhooks/${created.id}`, { body: { max_concurrency: 3 } });
+		expect(record(set.body)).toMatchObject({ max_concurrency: 3 });
+		const refused = await api("PATCH", `/v1/webhooks/${created.id}`, { body: { max_concurrency: 0 } });
+		expect(refused.status).toBe(422);
+		expect(record((await api("GET", `/v1/webhooks/${created.id}`)).body)).toMatchObject({ max_concurrency: 3 });
+		const cleared = await api("PATCH", `/v1/webhooks/${created.id}`, { body: { max_concurrency: null } });
+		expect(record(cleared.body)).toMatchObject({ max_concurrency: null });
+	});
+
 	it("lists with a cursor and updates and deletes", async () => {
 		const first = await createWebhook({ url: URL_OK, events: ["a.b"] });
 		await createWebhook({ url: URL_OK, events: ["a.b"] });
@@ -72,6 +85,10 @@ describe("webhook endpoints", () => {
 		[{ url: URL_OK, events: ["a"], headers: { "webhook-signature": "x" } }, "headers"],
 		[{ url: URL_OK, events: ["a"], timeout_ms: 0 }, "timeout_ms"],
 		[{ url: URL_OK, events: ["a"], retry_schedule: [-1] }, "retry_schedule.0"],
+		[{ url: URL_OK, events: ["a"], max_concurrency: 0 }, "max_concurrency"],
+		[{ url: URL_OK, events: ["a"], max_concurrency: 101 }, "max_concurrency"],
+		[{ url: URL_OK, events: ["a"], max_concurrency: 2.5 }, "max_concurrency"],
+		[{ url: URL_OK, events: ["a"], max_concurrency: "4" }, "max_concurrency"],
 		[{ url: URL_OK, events: ["a"], unknown_field: 1 }, ""],
 		[{ url: `https://example.com/${"x".repeat(2100)}`, events: ["a"] }, "url"],
 		[{ events: ["a"] }, "url"],

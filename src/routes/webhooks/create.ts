@@ -52,6 +52,7 @@ export const createWebhook = createRouter().openapi(route, async (c) => {
 					retrySchedule: input.retry_schedule ? JSON.stringify(input.retry_schedule) : null,
 					timeoutMs: input.timeout_ms ?? null,
 					rateLimitPerSecond: input.rate_limit_per_second ?? null,
+					maxConcurrency: input.max_concurrency ?? null,
 					ordering: input.ordering ?? "unordered",
 					createdAt: now,
 					updatedAt: now,

@@ -5,7 +5,7 @@ import type { EndpointRow } from "../../db/schema";
 import { EVENT_FILTER_PATTERN } from "../../delivery/event-filter";
 import { RESERVED_HEADER_NAMES } from "../../delivery/request";
 import { isValidSchedule } from "../../delivery/retry-policy";
-import { MAX_TIMEOUT_MS } from "../../delivery/settings";
+import { DEFAULT_MAX_CONCURRENCY, MAX_MAX_CONCURRENCY, MAX_TIMEOUT_MS } from "../../delivery/settings";
 import { standardWebhooksKey } from "../../delivery/signing";
 import { MAX_URL_LENGTH, maskTargetUrl } from "../../delivery/target-url";
 import type { CircuitState } from "../../scheduler/circuit";
@@ -97,6 +97,16 @@ export const EndpointIn = z
 			.nullable()
 			.optional()
 			.openapi({ description: "At most this many deliveries a second; more wait, none are dropped" }),
+		max_concurrency: z
+			.number()
+			.int()
+			.min(1)
+			.max(MAX_MAX_CONCURRENCY)
+			.nullable()
+			.optional()
+			.openapi({
+				description: `At most this many attempts in flight to the endpoint at once; null for the default, ${DEFAULT_MAX_CONCURRENCY}. More wait, none are dropped`,
+			}),
 		ordering: z
 			.enum(["unordered", "ordered"])
 			.optional()
@@ -154,6 +164,10 @@ export const EndpointOut = z
 		retry_schedule: z.array(z.number()).nullable(),
 		timeout_ms: z.number().nullable(),
 		rate_limit_per_second: z.number().nullable(),
+		max_concurrency: z
+			.number()
+			.nullable()
+			.openapi({ description: `null: the default, ${DEFAULT_MAX_CONCURRENCY} attempts in flight at once` }),
 		ordering: z.enum(["unordered", "ordered"]),
 		failing_since: z
 			.string()
@@ -199,6 +213,7 @@ export function endpointOut(row: EndpointRow, view: EndpointView): z.infer<typeo
 		retry_schedule: row.retrySchedule === null ? null : (JSON.parse(row.retrySchedule) as number[]),
 		timeout_ms: row.timeoutMs,
 		rate_limit_per_second: row.rateLimitPerSecond,
+		max_concurrency: row.maxConcurrency,
 		ordering: row.ordering,
 		failing_since: iso(row.failingSince),
 		created_at: iso(row.createdAt),

@@ -61,6 +61,7 @@ export const updateWebhooks = createRouter()
 					patch.retry_schedule === undefined ? undefined : patch.retry_schedule && JSON.stringify(patch.retry_schedule),
 				timeoutMs: patch.timeout_ms,
 				rateLimitPerSecond: patch.rate_limit_per_second,
+				maxConcurrency: patch.max_concurrency,
 				ordering: patch.ordering,
 				updatedAt: Date.now(),
 			})

@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import type { Child } from "hono/jsx";
 import { DEFAULT_GRACE_PERIOD_SECONDS, MAX_GRACE_PERIOD_SECONDS } from "../../../delivery/secrets";
+import { DEFAULT_MAX_CONCURRENCY } from "../../../delivery/settings";
 import { MAX_RECOVER_WINDOW_MS } from "../../../routes/tasks/schemas";
 import { defaultTestPayload } from "../../../routes/webhooks/activity";
 import { MAX_STATS_ROWS } from "../../../routes/webhooks/stats";
@@ -167,6 +168,14 @@ function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolea
 					<span class="muted">none</span>
 				) : (
 					`${endpoint.rate_limit_per_second} per second`
+				)}
+			</dd>
+			<dt>Concurrency</dt>
+			<dd>
+				{endpoint.max_concurrency === null ? (
+					<span class="muted">{DEFAULT_MAX_CONCURRENCY} in flight (the default)</span>
+				) : (
+					`${endpoint.max_concurrency} in flight`
 				)}
 			</dd>
 			<dt>Ordering</dt>

@@ -2,6 +2,7 @@ import type { Hono } from "hono";
 import { emailChannelProblem } from "../../../channels/email-send";
 import { CHANNELS, type Channel, MAX_EMAIL_RECIPIENTS } from "../../../channels/targets";
 import { MAX_TRANSFORMATION_LENGTH } from "../../../channels/transform";
+import { DEFAULT_MAX_CONCURRENCY, MAX_MAX_CONCURRENCY } from "../../../delivery/settings";
 import { MAX_RATE_LIMIT_PER_SECOND } from "../../../routes/webhooks/schemas";
 import type { ApiFailure } from "../../api";
 import { ActionForm, Copyable, Field, type FieldErrors, Notice } from "../../components";
@@ -35,6 +36,7 @@ export interface EndpointFormValues {
 	retry_schedule: string;
 	timeout_ms: string;
 	rate_limit_per_second: string;
+	max_concurrency: string;
 	ordering: string;
 }
 
@@ -50,6 +52,7 @@ const EMPTY_FORM: EndpointFormValues = {
 	retry_schedule: "",
 	timeout_ms: "",
 	rate_limit_per_second: "",
+	max_concurrency: "",
 	ordering: "unordered",
 };
 
@@ -75,6 +78,7 @@ function valuesOfEndpoint(endpoint: Endpoint, catalog: readonly EventType[]): En
 					: endpoint.retry_schedule.join(", "),
 		timeout_ms: endpoint.timeout_ms === null ? "" : String(endpoint.timeout_ms),
 		rate_limit_per_second: endpoint.rate_limit_per_second === null ? "" : String(endpoint.rate_limit_per_second),
+		max_concurrency: endpoint.max_concurrency === null ? "" : String(endpoint.max_concurrency),
 		ordering: endpoint.ordering,
 	};
 }
@@ -92,6 +96,7 @@ function valuesOfForm(fields: Record<string, string | string[]>): EndpointFormVa
 		retry_schedule: single(fields, "retry_schedule"),
 		timeout_ms: single(fields, "timeout_ms").trim(),
 		rate_limit_per_second: single(fields, "rate_limit_per_second").trim(),
+		max_concurrency: single(fields, "max_concurrency").trim(),
 		ordering: single(fields, "ordering") || "unordered",
 	};
 }
@@ -112,6 +117,7 @@ export interface EndpointBody {
 	retry_schedule: number[] | null;
 	timeout_ms: number | null;
 	rate_limit_per_second: number | null;
+	max_concurrency: number | null;
 	ordering: string;
 }
 
@@ -180,6 +186,7 @@ export function bodyOfForm(values: EndpointFormValues): { body: EndpointBody; er
 		retry_schedule: parseSchedule(values.retry_schedule, errors),
 		timeout_ms: optionalNumber(values.timeout_ms, "timeout_ms", errors),
 		rate_limit_per_second: optionalNumber(values.rate_limit_per_second, "rate_limit_per_second", errors),
+		max_concurrency: optionalNumber(values.max_concurrency, "max_concurrency", errors),
 		ordering: values.ordering,
 	};
 	return { body, errors };
@@ -196,6 +203,7 @@ const FORM_FIELDS = new Set([
 	"retry_schedule",
 	"timeout_ms",
 	"rate_limit_per_second",
+	"max_concurrency",
 	"ordering",
 ]);
 
@@ -462,6 +470,23 @@ export function EndpointForm(props: {
 					)}
 				</Field>
 				<Field
+					label="Concurrency"
+					name="max_concurrency"
+					hint={`Optional. At most this many deliveries in flight to it at once (1 to ${MAX_MAX_CONCURRENCY}); more wait, none are dropped. Empty: ${DEFAULT_MAX_CONCURRENCY}.`}
+					errors={errors}
+				>
+					{(described) => (
+						<input
+							type="number"
+							name="max_concurrency"
+							value={values.max_concurrency}
+							min={1}
+							max={MAX_MAX_CONCURRENCY}
+							{...described}
+						/>
+					)}
+				</Field>
+				<Field
 					label="Ordering"
 					name="ordering"
 					hint="Ordered: one delivery at a time, in the order the events came in, each after the previous one settled."
@@ -613,6 +638,7 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 						...(body.retry_schedule === null ? {} : { retry_schedule: body.retry_schedule }),
 						...(body.timeout_ms === null ? {} : { timeout_ms: body.timeout_ms }),
 						...(body.rate_limit_per_second === null ? {} : { rate_limit_per_second: body.rate_limit_per_second }),
+						...(body.max_concurrency === null ? {} : { max_concurrency: body.max_concurrency }),
 						ordering: body.ordering,
 					});
 		if (created?.ok) {

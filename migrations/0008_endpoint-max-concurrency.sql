@@ -1,0 +1,1 @@
+ALTER TABLE `endpoints` ADD `max_concurrency` integer;
