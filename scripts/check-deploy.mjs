@@ -2,7 +2,7 @@
 // binding whose id is still the placeholder (or missing) would otherwise pass
 // `deploy --dry-run` and fail, or worse bind nothing, only once uploaded.
 import { existsSync, readFileSync } from "node:fs";
-import { PRODUCTION_CONFIG } from "./lib/production-config.mjs";
+import { PRODUCTION_CONFIG, productionConfig } from "./lib/production-config.mjs";
 import { d1Databases, rateLimits } from "./lib/wrangler-toml.mjs";
 
 const PLACEHOLDER = /^0{8}-0{4}-0{4}-0{4}-0{12}$/;
@@ -36,6 +36,19 @@ export function deployProblems(toml, file = PRODUCTION_CONFIG) {
 	return problems;
 }
 
+/**
+ * Whether `generated` is what setup would write from `tracked` with the same ids: when wrangler.toml
+ * changed since (a pull, an edited setting), deploying the old copy would quietly leave the change out.
+ */
+export function isCurrent(generated, tracked) {
+	const ids = Object.fromEntries(rateLimits(generated).map((limit) => [limit.name, limit.namespaceId]));
+	try {
+		return productionConfig(tracked, d1Databases(generated), ids) === generated;
+	} catch {
+		return false;
+	}
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
 	const file = process.argv[2] ?? PRODUCTION_CONFIG;
 	if (!existsSync(file)) {
@@ -45,7 +58,17 @@ if (import.meta.url === `file://${process.argv[1]}`) {
 		console.error("Nothing was deployed.");
 		process.exit(1);
 	}
-	const problems = deployProblems(readFileSync(file, "utf8"), file);
+	const text = readFileSync(file, "utf8");
+	const problems = deployProblems(text, file);
+	const stale =
+		file === PRODUCTION_CONFIG &&
+		existsSync("wrangler.toml") &&
+		!isCurrent(text, readFileSync("wrangler.toml", "utf8"));
+	if (stale) {
+		problems.push(
+			`${file} is older than wrangler.toml: run \`npm run setup\`, which writes it again from wrangler.toml, applies new migrations and deploys`,
+		);
+	}
 	if (problems.length > 0) {
 		for (const problem of problems) console.error(problem);
 		console.error("Nothing was deployed.");

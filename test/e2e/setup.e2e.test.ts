@@ -405,4 +405,23 @@ describe("npm run deploy", () => {
 		expect(deployed.status, deployed.output).toBe(0);
 		expect(deployed.commands).toEqual([`deploy --config ${CONFIG}`]);
 	});
+
+	it("refuses a configuration older than wrangler.toml, and deploys again once setup has rewritten it", () => {
+		const project = deployableProject();
+		expect(setup(project).status).toBe(0);
+		writeFileSync(
+			join(project.dir, "wrangler.toml"),
+			TRACKED.replace('RETENTION_DAYS = "30"', 'RETENTION_DAYS = "90"'),
+		);
+		const refused = deploy(project);
+		expect(refused.status).not.toBe(0);
+		expect(refused.output).toContain("wrangler.production.toml is older than wrangler.toml: run `npm run setup`");
+		expect(refused.commands).toEqual([]);
+
+		const rewritten = setup(project);
+		expect(rewritten.status).toBe(0);
+		expect(rewritten.stdout).toContain("updated (D1: DB=edgehook;");
+		expect(generatedConfig(project)).toContain('RETENTION_DAYS = "90"');
+		expect(deploy(project).status).toBe(0);
+	});
 });
