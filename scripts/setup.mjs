@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseArgs, stripVTControlCharacters } from "node:util";
 import { deployProblems } from "./check-deploy.mjs";
 import {
 	PRODUCTION_CONFIG,
@@ -114,7 +114,7 @@ function main() {
 	console.log("");
 	console.log(`Done. Created by this run: ${record.created.length === 0 ? "nothing" : record.created.join("; ")}.`);
 	console.log(`Already there: ${record.found.length === 0 ? "nothing" : record.found.join("; ")}.`);
-	console.log(`To deploy a code change later: npm run setup (migrations first, then the deploy) or npm run deploy.`);
+	console.log("To upgrade later: git pull, npm ci, npm run setup (docs/OPERATIONS.md, Upgrading).");
 }
 
 function readOptions() {
@@ -186,7 +186,9 @@ function wrangler(args) {
 	});
 	if (result.error)
 		throw new SetupError(`\`${[command, ...prefix].join(" ")}\` could not be started: ${result.error.message}`);
-	return { status: result.status, stdout: result.stdout, output: `${result.stdout}${result.stderr}` };
+	// Colours, when wrangler decides on them, would split the text that the steps look for.
+	const stdout = stripVTControlCharacters(result.stdout);
+	return { status: result.status, stdout, output: `${stdout}${stripVTControlCharacters(result.stderr)}` };
 }
 
 function failed(args, result, what) {
