@@ -1,8 +1,8 @@
 // `npm start`: everything a new user needs to run Edgehook locally, in order.
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
-import { d1Bindings } from "./lib/d1-bindings.mjs";
 import { pipeRedacted } from "./lib/redact-log.mjs";
+import { d1Databases } from "./lib/wrangler-toml.mjs";
 
 const DEV_VARS = ".dev.vars";
 const BASE_URL = "http://127.0.0.1:8787";
@@ -16,7 +16,7 @@ if (!existsSync(DEV_VARS)) {
 const adminKey = /^ADMIN_API_KEY=(.*)$/m.exec(readFileSync(DEV_VARS, "utf8"))?.[1]?.trim();
 
 // Every database gets the one schema: DB and each shard wrangler.toml adds (SHARD_2, …).
-for (const binding of d1Bindings(readFileSync("wrangler.toml", "utf8"))) applyMigrations(binding);
+for (const { binding } of d1Databases(readFileSync("wrangler.toml", "utf8"))) if (binding) applyMigrations(binding);
 console.log("\nEdgehook is starting on http://127.0.0.1:8787 …");
 
 /** What a new user needs, printed once the worker answers, so it is the last thing on screen. */

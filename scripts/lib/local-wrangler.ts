@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { d1Bindings } from "./d1-bindings.mjs";
+import { d1Databases } from "./wrangler-toml.mjs";
 
 /** The environment for wrangler: no telemetry, no prompts, no colours, nothing of this process passed on. */
 export function wranglerEnv(): NodeJS.ProcessEnv {
@@ -55,7 +55,8 @@ export async function applyLocalMigrations(
 	env: NodeJS.ProcessEnv,
 	configPath = join(cwd, "wrangler.toml"),
 ): Promise<void> {
-	for (const binding of d1Bindings(readFileSync(configPath, "utf8"))) {
+	for (const { binding } of d1Databases(readFileSync(configPath, "utf8"))) {
+		if (binding === undefined) continue;
 		const args = [
 			"wrangler",
 			"d1",

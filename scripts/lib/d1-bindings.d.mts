@@ -1,1 +1,0 @@
-export declare function d1Bindings(toml: string): string[];
