@@ -242,10 +242,25 @@ describe("dashboard in a real browser", () => {
 			expect(catalog.find((entry) => entry.name === type.name)?.example).toEqual(type.example);
 		}
 
+		// The backend already sends a type nobody put in the catalog.
+		expectStatus(
+			await call("POST", "/v1/events", {
+				json: { type: "customer.created", data: { customer: "cus_1" } },
+				headers: { "x-tenant-id": tenantId },
+			}),
+			202,
+		);
+
 		// Settings → Webhooks → add endpoint, select events, save.
 		await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Endpoints" }).click();
 		await page.getByRole("link", { name: "Add endpoint" }).first().click();
 		expect(await admin.heading()).toBe("Add endpoint");
+		// The catalog's types first, then the one events used, marked as not in the catalog.
+		const offered = await Promise.all(
+			(await page.locator('input[name="events"]').all()).map((box) => box.getAttribute("value")),
+		);
+		expect(offered.slice(-3)).toEqual(["invoice.failed", "invoice.paid", "customer.created"]);
+		await page.getByRole("checkbox", { name: "customer.created sent recently, not in the catalog" }).waitFor();
 		await page.getByLabel("URL", { exact: true }).fill(hook.url);
 		for (const type of types) await page.getByRole("checkbox", { name: type.name }).check();
 		await page.getByLabel("Description", { exact: true }).fill("Billing service");
@@ -278,6 +293,14 @@ describe("dashboard in a real browser", () => {
 		// Masked on the endpoint page: whsec_… and the last four characters.
 		await page.getByText(`whsec_…${copied.slice(-4)}`, { exact: true }).waitFor();
 		expect(await page.content()).not.toContain(copied);
+
+		// The test-event list offers the catalog's types, then the one events used.
+		expect(await page.getByLabel("Event type", { exact: true }).locator("option").allTextContents()).toEqual([
+			"webhook.test",
+			"invoice.failed",
+			"invoice.paid",
+			"customer.created (sent recently, not in the catalog)",
+		]);
 
 		// Send a test event of a chosen type, with its example payload.
 		await page.getByLabel("Event type", { exact: true }).selectOption("invoice.paid");

@@ -394,7 +394,7 @@ describe("POST /v1/webhooks/{id}/test", () => {
 	it.each([
 		[
 			{ event_type: "not.in.catalog" },
-			"is not in the event type catalog: add not.in.catalog with POST /v1/event-types",
+			"is neither in the event type catalog nor the type of a recent event: add not.in.catalog with POST /v1/event-types",
 		],
 		[{ event_type: "endpoint.failing" }, expect.stringContaining("reserved")],
 		[{ event_type: "bad type" }, "must be dot-separated words of letters, digits, _ - or :"],

@@ -23,6 +23,7 @@ describe("API description", () => {
 				"GET /v1/deliveries/{id}",
 				"GET /v1/deliveries/{id}/request",
 				"GET /v1/event-types",
+				"GET /v1/recent-event-types",
 				"GET /v1/templates",
 				"GET /v1/templates/{channel}/{event_type}",
 				"GET /v1/events",

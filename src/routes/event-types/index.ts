@@ -18,6 +18,7 @@ import { ApiError, notFound } from "../../lib/errors";
 import { limitReached, tenantLimits } from "../../tenants/limits";
 import { EventTypeName } from "../events/schemas";
 import { createRouter, errorResponses, iso, jsonBody, jsonContent, PaginationQuery } from "../shared";
+import { recentEventTypeRoutes } from "./recent";
 
 const JsonSchemaObject = z.record(z.string(), z.unknown()).openapi({ description: "JSON Schema of the payload" });
 const ExamplePayload = z
@@ -268,4 +269,5 @@ export const eventTypeRoutes = createRouter()
 			.returning({ name: eventTypes.name });
 		if (removed.length === 0) throw notFound("event type", name);
 		return c.body(null, 204);
-	});
+	})
+	.route("/", recentEventTypeRoutes);

@@ -9,6 +9,7 @@ import { ApiError } from "../../lib/errors";
 import { deliveryIdRange, publicDeliveryId } from "../../lib/ids";
 import { DeliveryOut, DeliveryStatus, deliveryOut } from "../deliveries/schemas";
 import { catalogEntry } from "../event-types";
+import { recentlyUsed } from "../event-types/recent";
 import { ingestContext, ingestEvents } from "../events/ingest";
 import { EventTypeName } from "../events/schemas";
 import { type AppEnv, createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
@@ -44,14 +45,15 @@ const TestEventType = EventTypeName.refine(
 const TestIn = z
 	.strictObject({
 		event_type: TestEventType.optional().openapi({
-			description: "webhook.test (the default) or a type of the event type catalog",
+			description:
+				"webhook.test (the default), a type of the event type catalog, or one of the tenant's recent events (GET /v1/recent-event-types)",
 		}),
 		payload: z
 			.record(z.string(), z.unknown())
 			.optional()
 			.openapi({
 				type: "object",
-				description: "The event's data; when missing, the event type's example, else {}",
+				description: "The event's data; when missing, the event type's example in the catalog, else {}",
 				example: { id: "user_123" },
 			}),
 	})
@@ -100,7 +102,7 @@ const testRoute = createRoute({
 	tags: ["Webhooks"],
 	summary: "Send a test event to this endpoint alone",
 	description:
-		"Without a body, a webhook.test event. With `event_type`, an event of that type carrying `payload`, or the type's example when there is none, else {}. Either way it goes to this endpoint alone, whatever its subscriptions.",
+		"Without a body, a webhook.test event. With `event_type` (a type of the catalog, or of the tenant's recent events as GET /v1/recent-event-types lists them; others are a 422), an event of that type carrying `payload`, or the type's example when there is none, else {}. Either way it goes to this endpoint alone, whatever its subscriptions.",
 	middleware: [loadEndpoint] as const,
 	request: {
 		params: IdParam,
@@ -169,12 +171,16 @@ export const webhookActivity = createRouter()
 			data = input.payload ?? defaultTestPayload(id);
 		} else {
 			const entry = await catalogEntry(c.var.db, c.var.tenantId, type);
-			if (entry === null) {
+			// A type the tenant's senders use but nobody catalogued is as real as a catalogued one; a typo is neither.
+			if (entry === null && !(await recentlyUsed(c.var.db, c.var.tenantId, type))) {
 				throw validationFailed([
-					{ field: "event_type", message: `is not in the event type catalog: add ${type} with POST /v1/event-types` },
+					{
+						field: "event_type",
+						message: `is neither in the event type catalog nor the type of a recent event: add ${type} with POST /v1/event-types`,
+					},
 				]);
 			}
-			data = input.payload ?? entry.example ?? {};
+			data = input.payload ?? entry?.example ?? {};
 		}
 		const [result] = await ingestEvents(
 			ingestContext(c.env, c.var.db, c.var.tenantId),

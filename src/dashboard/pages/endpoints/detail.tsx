@@ -25,11 +25,11 @@ import {
 	type Endpoint,
 	EndpointState,
 	type EndpointStats,
-	type EventType,
-	loadCatalog,
+	loadOfferedEventTypes,
 	localInputFromTime,
 	maskedSecret,
 	NoticeFromQuery,
+	type OfferedEventType,
 	percent,
 	type Task,
 	TEST_EVENT_TYPE,
@@ -57,7 +57,7 @@ interface DetailData {
 	stats: EndpointStats | null;
 	chart: EndpointStats | null;
 	window: ChartWindow;
-	catalog: EventType[];
+	eventTypes: OfferedEventType[];
 }
 
 function windowOf(value: string | undefined): ChartWindow {
@@ -66,11 +66,11 @@ function windowOf(value: string | undefined): ChartWindow {
 
 async function loadDetail(c: DashboardContext, id: string, window: ChartWindow): Promise<DetailData | null> {
 	const api = c.var.api;
-	const [endpoint, stats, chart, catalog] = await Promise.all([
+	const [endpoint, stats, chart, eventTypes] = await Promise.all([
 		api.get<Endpoint>(webhookPath(id)),
 		api.get<EndpointStats>(webhookPath(id, "/stats?window=24h")),
 		window === "24h" ? Promise.resolve(null) : api.get<EndpointStats>(webhookPath(id, `/stats?window=${window}`)),
-		loadCatalog(api),
+		loadOfferedEventTypes(api),
 	]);
 	if (!endpoint.ok) return null;
 	const day = stats.ok ? stats.data : null;
@@ -79,14 +79,17 @@ async function loadDetail(c: DashboardContext, id: string, window: ChartWindow):
 		stats: day,
 		chart: chart === null ? day : chart.ok ? chart.data : null,
 		window,
-		catalog,
+		eventTypes,
 	};
 }
 
-/** What a test send of `type` carries: the catalog's example, or for webhook.test what the API builds. */
-function examplePayload(type: string, endpointId: string, catalog: readonly EventType[]): unknown {
+/**
+ * What a test send of `type` carries: the catalog's example, for webhook.test
+ * what the API builds, and {} for a type with no example or not in the catalog.
+ */
+function examplePayload(type: string, endpointId: string, eventTypes: readonly OfferedEventType[]): unknown {
 	if (type === TEST_EVENT_TYPE) return defaultTestPayload(endpointId);
-	return catalog.find((entry) => entry.name === type)?.example ?? {};
+	return eventTypes.find((entry) => entry.name === type)?.example ?? {};
 }
 
 function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolean }) {
@@ -277,7 +280,7 @@ function TestEventSection(props: { c: DashboardContext; data: DetailData; state:
 	const { endpoint } = data;
 	const tenantId = c.var.tenantId;
 	const session = c.var.session;
-	const testTypes = [TEST_EVENT_TYPE, ...data.catalog.filter((type) => !type.built_in).map((type) => type.name)];
+	const testTypes = [{ name: TEST_EVENT_TYPE, in_catalog: true }, ...data.eventTypes.filter((type) => !type.built_in)];
 	const chosen = state.values.event_type ?? props.testType;
 	return (
 		<section aria-labelledby="test-heading">
@@ -288,14 +291,14 @@ function TestEventSection(props: { c: DashboardContext; data: DetailData; state:
 				<Field
 					label="Event type"
 					name="event_type"
-					hint="Sent to this endpoint alone, with the type's example payload."
+					hint="Sent to this endpoint alone, with the type's example payload, or {} when it has none."
 					errors={state.errors}
 				>
 					{(described) => (
 						<select name="event_type" {...described}>
 							{testTypes.map((type) => (
-								<option value={type} selected={type === chosen}>
-									{type}
+								<option value={type.name} selected={type.name === chosen}>
+									{type.in_catalog ? type.name : `${type.name} (sent recently, not in the catalog)`}
 								</option>
 							))}
 						</select>
@@ -307,9 +310,9 @@ function TestEventSection(props: { c: DashboardContext; data: DetailData; state:
 			</ActionForm>
 			<h3>Example payloads</h3>
 			{testTypes.map((type) => (
-				<details open={type === chosen}>
-					<summary>{type}</summary>
-					<pre>{pretty(examplePayload(type, endpoint.id, data.catalog))}</pre>
+				<details open={type.name === chosen}>
+					<summary>{type.name}</summary>
+					<pre>{pretty(examplePayload(type.name, endpoint.id, data.eventTypes))}</pre>
 				</details>
 			))}
 		</section>
@@ -438,7 +441,7 @@ function DetailPage(props: {
 				endpoint={endpoint}
 				tenantId={tenantId}
 				readOnly={c.var.session.readOnly}
-				catalog={data.catalog}
+				catalog={data.eventTypes}
 				session={c.var.session}
 				trial={props.state.trial}
 			/>

@@ -17,7 +17,14 @@ import {
 	TENANT_ROUTE,
 } from "../../context";
 import { endpointPath, tenantPath } from "../../paths";
-import { CHANNEL_LABELS, type Endpoint, type EventType, loadCatalog, targetText, webhookPath } from "./shared";
+import {
+	CHANNEL_LABELS,
+	type Endpoint,
+	loadOfferedEventTypes,
+	type OfferedEventType,
+	targetText,
+	webhookPath,
+} from "./shared";
 
 /** The wildcard subscription, as the API spells it (src/delivery/event-filter.ts). */
 const ALL_EVENTS = "*";
@@ -56,15 +63,15 @@ const EMPTY_FORM: EndpointFormValues = {
 	ordering: "unordered",
 };
 
-function valuesOfEndpoint(endpoint: Endpoint, catalog: readonly EventType[]): EndpointFormValues {
-	const known = new Set([ALL_EVENTS, ...catalog.map((type) => type.name)]);
+function valuesOfEndpoint(endpoint: Endpoint, offered: readonly OfferedEventType[]): EndpointFormValues {
+	const known = new Set([ALL_EVENTS, ...offered.map((type) => type.name)]);
 	return {
 		channel: endpoint.channel,
 		url: endpoint.url ?? "",
 		to: (endpoint.to ?? []).join("\n"),
 		transformation: endpoint.transformation ?? "",
 		events: endpoint.events.filter((event) => known.has(event)),
-		// Prefix wildcards and types missing from the catalog stay subscribed through the free field.
+		// Prefix wildcards and types the form does not offer stay subscribed through the free field.
 		events_other: endpoint.events.filter((event) => !known.has(event)).join(", "),
 		description: endpoint.description,
 		headers: Object.entries(endpoint.headers)
@@ -236,7 +243,7 @@ export function formErrorsOf(apiFields: Record<string, string>, body: EndpointBo
 	return errors;
 }
 
-function EventPicker(props: { catalog: readonly EventType[]; values: EndpointFormValues; errors: FieldErrors }) {
+function EventPicker(props: { offered: readonly OfferedEventType[]; values: EndpointFormValues; errors: FieldErrors }) {
 	const chosen = new Set(props.values.events);
 	const error = props.errors.events;
 	return (
@@ -252,18 +259,21 @@ function EventPicker(props: { catalog: readonly EventType[]; values: EndpointFor
 						All event types (*) <span class="hint">every event, including types added later</span>
 					</span>
 				</label>
-				{props.catalog.map((type) => (
+				{props.offered.map((type) => (
 					<label>
 						<input type="checkbox" name="events" value={type.name} checked={chosen.has(type.name)} />
 						<span>
 							<code>{type.name}</code>
+							{type.in_catalog ? null : <span class="hint"> sent recently, not in the catalog</span>}
 							{type.description ? <span class="hint"> {type.description}</span> : null}
 						</span>
 					</label>
 				))}
 			</div>
-			{props.catalog.length === 0 ? (
-				<p class="hint">The event type catalog is empty: choose all event types, or name them below.</p>
+			{props.offered.length === 0 ? (
+				<p class="hint">
+					No event type is in the catalog or was sent recently: choose all event types, or name them below.
+				</p>
 			) : null}
 			{error ? (
 				<div class="field-error" id="events-error">
@@ -273,7 +283,7 @@ function EventPicker(props: { catalog: readonly EventType[]; values: EndpointFor
 			<Field
 				label="Other event filters"
 				name="events_other"
-				hint="Optional. Types or prefix wildcards not in the catalog, separated by commas, such as user.*"
+				hint="Optional. Types or prefix wildcards not listed above, separated by commas, such as user.*"
 				errors={props.errors}
 			>
 				{(described) => <input type="text" name="events_other" value={props.values.events_other} {...described} />}
@@ -383,7 +393,7 @@ function ChannelFields(props: { values: EndpointFormValues; errors: FieldErrors;
 export function EndpointForm(props: {
 	c: DashboardContext;
 	action: string;
-	catalog: readonly EventType[];
+	offered: readonly OfferedEventType[];
 	values: EndpointFormValues;
 	errors: FieldErrors;
 	cancel: string;
@@ -400,7 +410,7 @@ export function EndpointForm(props: {
 			) : null}
 			<ActionForm session={c.var.session} action={props.action} class="stack">
 				<ChannelFields values={values} errors={errors} offered={offered} />
-				<EventPicker catalog={props.catalog} values={values} errors={errors} />
+				<EventPicker offered={props.offered} values={values} errors={errors} />
 				<Field
 					label="Description"
 					name="description"
@@ -580,7 +590,7 @@ async function refusedForm(
 	}
 	const shown = result ? formErrorsOf(result.fields, form.body) : form.errors;
 	if (result && Object.keys(shown).length === 0) shown[""] = result.message;
-	const catalog = await loadCatalog(c.var.api);
+	const offered = await loadOfferedEventTypes(c.var.api);
 	return render(
 		c,
 		{
@@ -590,7 +600,7 @@ async function refusedForm(
 				<EndpointForm
 					c={c}
 					action={form.action}
-					catalog={catalog}
+					offered={offered}
 					values={form.values}
 					errors={shown}
 					cancel={form.cancel}
@@ -604,7 +614,7 @@ async function refusedForm(
 export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 	dashboard.get(`${TENANT_ROUTE}/endpoints/new`, async (c) => {
 		if (c.var.session.readOnly) return readOnlyPage(c);
-		const catalog = await loadCatalog(c.var.api);
+		const offered = await loadOfferedEventTypes(c.var.api);
 		return render(c, {
 			title: "Add endpoint",
 			section: "endpoints",
@@ -612,7 +622,7 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 				<EndpointForm
 					c={c}
 					action={tenantPath(c.var.tenantId, "/endpoints")}
-					catalog={catalog}
+					offered={offered}
 					values={EMPTY_FORM}
 					errors={{}}
 					cancel={tenantPath(c.var.tenantId, "/endpoints")}
@@ -661,7 +671,10 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 	dashboard.get(`${TENANT_ROUTE}/endpoints/:id/edit`, async (c) => {
 		if (c.var.session.readOnly) return readOnlyPage(c);
 		const id = c.req.param("id");
-		const [endpoint, catalog] = await Promise.all([c.var.api.get<Endpoint>(webhookPath(id)), loadCatalog(c.var.api)]);
+		const [endpoint, offered] = await Promise.all([
+			c.var.api.get<Endpoint>(webhookPath(id)),
+			loadOfferedEventTypes(c.var.api),
+		]);
 		if (!endpoint.ok) return notFoundPage(c);
 		return render(c, {
 			title: "Edit endpoint",
@@ -670,8 +683,8 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 				<EndpointForm
 					c={c}
 					action={endpointPath(c.var.tenantId, id, "/edit")}
-					catalog={catalog}
-					values={valuesOfEndpoint(endpoint.data, catalog)}
+					offered={offered}
+					values={valuesOfEndpoint(endpoint.data, offered)}
 					errors={{}}
 					cancel={endpointPath(c.var.tenantId, id)}
 				/>

@@ -2,6 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { Channel } from "../../../channels/targets";
 import type { DeliveryOut } from "../../../routes/deliveries/schemas";
 import type { TaskOut } from "../../../routes/tasks/schemas";
+import { TEST_EVENT_TYPE } from "../../../routes/webhooks/activity";
 import type { EndpointOut } from "../../../routes/webhooks/schemas";
 import type { WebhookStats } from "../../../routes/webhooks/stats";
 import type { ApiCaller, ApiResult } from "../../api";
@@ -29,7 +30,7 @@ interface CatalogPage {
 }
 
 /** The event type a test send uses when none is chosen; the API's default too. */
-export { TEST_EVENT_TYPE } from "../../../routes/webhooks/activity";
+export { TEST_EVENT_TYPE };
 
 /** How many catalog pages the pickers read: 1000 types is more than a form can usefully offer. */
 const CATALOG_PAGES = 4;
@@ -48,6 +49,37 @@ export async function loadCatalog(api: ApiCaller): Promise<EventType[]> {
 		if (cursor === null) break;
 	}
 	return types;
+}
+
+/** An event type the forms offer: the catalog's, or one only the tenant's recent events used. */
+export interface OfferedEventType extends EventType {
+	in_catalog: boolean;
+}
+
+/**
+ * The catalog, then the types of the tenant's recent events that it lacks
+ * (GET /v1/recent-event-types, the most recently used first): senders often
+ * send types nobody added to the catalog, and a form offering only the
+ * catalog hides them. webhook.test is left out: a test send reaches its
+ * endpoint whatever the endpoint subscribes to.
+ */
+export async function loadOfferedEventTypes(api: ApiCaller): Promise<OfferedEventType[]> {
+	const [catalog, recent] = await Promise.all([
+		loadCatalog(api),
+		api.get<{ event_types: { name: string }[] }>("/v1/recent-event-types"),
+	]);
+	const catalogued = new Set([TEST_EVENT_TYPE, ...catalog.map((type) => type.name)]);
+	const usedOnly = recent.ok ? recent.data.event_types.filter((type) => !catalogued.has(type.name)) : [];
+	return [
+		...catalog.map((type) => ({ ...type, in_catalog: true })),
+		...usedOnly.map((type) => ({
+			name: type.name,
+			description: "",
+			example: null,
+			built_in: false,
+			in_catalog: false,
+		})),
+	];
 }
 
 export function webhookPath(id: string, rest = ""): string {

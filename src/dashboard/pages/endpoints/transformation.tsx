@@ -129,7 +129,7 @@ export function TransformationSection(props: {
 						<Field
 							label="Event type to try"
 							name={CONTROL_NAMES.type}
-							hint="Any type; the catalog's are suggested."
+							hint="Any type; the catalog's and those sent recently are suggested."
 							errors={errors}
 						>
 							{(described) => (
