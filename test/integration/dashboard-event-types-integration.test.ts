@@ -7,7 +7,7 @@ import {
 	RECENT_EVENTS_SCANNED,
 	recentEventTypesQuery,
 } from "../../src/routes/event-types/recent";
-import { api, dashboardSignIn, receiverPath, record, uniqueName } from "./helpers";
+import { api, dashboardSignIn, receiverPath, record, shardOf, uniqueName } from "./helpers";
 
 /*
  * Event types that events used, offered next to the catalog: the API's
@@ -24,8 +24,8 @@ interface Tenant {
 	csrf: string;
 }
 
-async function signedInTenant(): Promise<Tenant> {
-	const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("recent-types") } })).body);
+async function signedInTenant(shard?: string): Promise<Tenant> {
+	const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("recent-types"), shard } })).body);
 	const id = String(tenant.id);
 	const key = String(record((await api("POST", `/v1/tenants/${id}/api-keys`, { body: { name: "ui" } })).body).key);
 	return { id, key, ...(await dashboardSignIn(key)) };
@@ -56,12 +56,14 @@ async function addToCatalog(tenant: Tenant, name: string): Promise<void> {
 }
 
 /** Stores `count` events of one tenant and type at once, as ingest would have, without queueing anything. */
+/** Stores events straight into the tenant's shard, as many as a test needs, without delivering them. */
 async function storeEvents(tenantId: string, type: string, count: number): Promise<void> {
-	await env.DB.prepare(
-		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+	await (await shardOf(tenantId))
+		.prepare(
+			`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
 		INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at)
 		SELECT ?, 'evt_bulk_' || ? || '_' || i, ?, '{}', '[]', ? FROM n`,
-	)
+		)
 		.bind(count, tenantId, crypto.randomUUID(), type, Date.now())
 		.run();
 }
@@ -83,12 +85,13 @@ describe("GET /v1/recent-event-types", () => {
 	});
 
 	it(`looks at the tenant's latest ${RECENT_EVENTS_PER_TENANT} events only, within the database's latest ${RECENT_EVENTS_SCANNED}`, async () => {
-		const busy = await signedInTenant();
+		// The scan bound is per database: both tenants on one shard, so the busy one's events push the quiet one's out.
+		const busy = await signedInTenant("SHARD_2");
 		await sendEvent(busy, "busy.long_ago");
 		await storeEvents(busy.id, "busy.lately", RECENT_EVENTS_PER_TENANT);
 		expect((await recentTypes(busy)).map((type) => type.name)).toEqual(["busy.lately"]);
 
-		const quiet = await signedInTenant();
+		const quiet = await signedInTenant("SHARD_2");
 		await sendEvent(quiet, "quiet.once");
 		await storeEvents(busy.id, "busy.lately", RECENT_EVENTS_SCANNED - 1);
 		expect((await recentTypes(quiet)).map((type) => type.name)).toEqual(["quiet.once"]);
