@@ -191,7 +191,7 @@ describe("npm run setup", () => {
 		// Everything else is wrangler.toml's, comments included, and wrangler.toml itself is untouched.
 		expect(config).toContain(TRACKED.slice(TRACKED.indexOf("[[queues.producers]]")));
 		expect(readFileSync(join(project.dir, "wrangler.toml"), "utf8")).toBe(TRACKED);
-		expect(run.stdout).toContain("edgehook: applied 7 (0000_init.sql … 0006_revoked-sessions.sql)");
+		expect(run.stdout).toContain(`edgehook: applied ${MIGRATIONS.length} (${MIGRATIONS[0]} … ${MIGRATIONS.at(-1)})`);
 		expect(run.stdout).toContain("deployed: version ");
 	});
 
