@@ -65,7 +65,7 @@ const PROMPT_ANSWER_MS = 250;
  */
 export async function handleDeliveryBatch(messages: readonly Message<unknown>[], env: Env, lane: Lane): Promise<void> {
 	// One database at a time, so the six outbound connections stay the limit for the whole invocation.
-	for (const [d1, jobs] of await jobsByDatabase(env, readJobs(messages))) await deliverJobs(env, d1, jobs, lane);
+	await forEachShard(env, readJobs(messages), (d1, jobs) => deliverJobs(env, d1, jobs, lane));
 }
 
 async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[], lane: Lane): Promise<void> {
@@ -404,7 +404,7 @@ async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promi
  * instead of vanishing.
  */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-	for (const [d1, jobs] of await jobsByDatabase(env, readJobs(batch.messages))) {
+	await forEachShard(env, readJobs(batch.messages), async (d1, jobs) => {
 		const context = await loadContext(
 			d1,
 			jobs.map(({ job }) => job),
@@ -421,7 +421,7 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
 			settled.map((item) => settleWithoutSending(item, "the delivery job failed repeatedly and was dead-lettered")),
 		);
 		if (statements.length > 0) await d1.batch(statements);
-	}
+	});
 }
 
 interface QueuedJob {
@@ -430,27 +430,43 @@ interface QueuedJob {
 }
 
 /**
- * The jobs grouped by the shard of their tenant. A deleted tenant's jobs are
- * acked and dropped: nothing more is sent for it. When the control database
- * cannot say where a tenant is, the error fails the batch and the queue
- * retries it.
+ * Runs `work` on the jobs of each shard in turn. A deleted tenant's jobs are
+ * acked and dropped: nothing more is sent for it. A job whose tenant the
+ * control database cannot place right now, and every job of a shard whose
+ * work fails, go back to the queue; the other shards' jobs go on, so one
+ * database that is down holds up no other tenant's deliveries.
  */
-async function jobsByDatabase(env: Env, jobs: readonly QueuedJob[]): Promise<Map<D1Database, QueuedJob[]>> {
+async function forEachShard(
+	env: Env,
+	jobs: readonly QueuedJob[],
+	work: (d1: D1Database, jobs: readonly QueuedJob[]) => Promise<void>,
+): Promise<void> {
 	const groups = new Map<string, QueuedJob[]>();
 	for (const queued of jobs) {
 		let shard: string;
 		try {
 			shard = await tenantShard(env, queued.job.tenantId);
 		} catch (error) {
-			if (!(error instanceof ApiError && error.code === "not_found")) throw error;
-			queued.message.ack();
+			if (error instanceof ApiError && error.code === "not_found") queued.message.ack();
+			else {
+				console.error("could not place the tenant of a delivery job; it is retried", queued.job.tenantId, error);
+				queued.message.retry();
+			}
 			continue;
 		}
 		const group = groups.get(shard);
 		if (group) group.push(queued);
 		else groups.set(shard, [queued]);
 	}
-	return new Map([...groups].map(([shard, group]) => [shardD1(env, shard), group]));
+	for (const [shard, group] of groups) {
+		try {
+			await work(shardD1(env, shard), group);
+		} catch (error) {
+			// Messages already acked (outcomes recorded) stay acked: a retry after an ack has no effect.
+			console.error(`delivery jobs on ${shard} failed; they are retried`, error);
+			for (const { message } of group) message.retry();
+		}
+	}
 }
 
 /** The batch's delivery jobs; a malformed body is acked and dropped, not allowed to fail the batch. */

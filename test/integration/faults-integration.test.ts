@@ -1,9 +1,20 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
+import type { DeliveryJob } from "../../src/queue/messages";
 import { sweep } from "../../src/reliability/sweeper";
-import { ADMIN_KEY, api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import {
+	ADMIN_KEY,
+	api,
+	createWebhook,
+	receivedBy,
+	receiverPath,
+	record,
+	storeEventDirectly,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
 type Shard = "DB" | "SHARD_2";
 
@@ -176,5 +187,54 @@ describe("ingest while D1 or the queue fails", () => {
 			const arrived = new Set((await receivedBy(name)).map((request) => request.headers["webhook-id"]));
 			return expected.every((id) => arrived.has(id)) ? true : undefined;
 		}, 15_000);
+	});
+});
+
+describe("a shard that fails under the consumer", () => {
+	it("holds up only its own tenants' jobs: the other shards' deliveries in the same batch go out and are acked", async () => {
+		const healthyName = uniqueName("healthy-shard");
+		const healthyHook = await createWebhook({ url: receiverPath("ok", healthyName), events: ["*"] });
+		const healthyEvent = await storeEventDirectly("default", "shard.fault", [healthyHook.id]);
+		const tenantId = String(
+			record((await api("POST", "/v1/tenants", { body: { name: uniqueName("down"), shard: "SHARD_2" } })).body).id,
+		);
+		const downName = uniqueName("down-shard");
+		const downHook = record(
+			(
+				await api("POST", "/v1/webhooks", {
+					headers: { "x-tenant-id": tenantId },
+					body: { url: receiverPath("ok", downName), events: ["*"] },
+				})
+			).body,
+		);
+		const downEvent = await storeEventDirectly(tenantId, "shard.fault", [downHook.id]);
+
+		const faults: Faults = { d1: { SHARD_2: any }, queue: false };
+		const brokenEnv: Env = Object.assign({}, env, { SHARD_2: faultyD1(env.SHARD_2, "SHARD_2", faults) });
+		const job = (tenant: string, seq: number, endpointId: unknown): DeliveryJob => ({
+			tenantId: tenant,
+			eventSeq: seq,
+			targets: [{ endpointId: String(endpointId), attempt: 1 }],
+			trigger: "initial",
+		});
+		// The broken shard's job first, so a failure that stopped the batch would also stop the healthy one.
+		const batch = createMessageBatch<DeliveryJob>("edgehook-deliveries", [
+			{ id: "down", timestamp: new Date(), attempts: 1, body: job(tenantId, downEvent.seq, downHook.id) },
+			{ id: "healthy", timestamp: new Date(), attempts: 1, body: job("default", healthyEvent.seq, healthyHook.id) },
+		]);
+		const ctx = createExecutionContext();
+		await worker.queue(batch, brokenEnv);
+		const result = await getQueueResult(batch, ctx);
+		expect(result.outcome).toBe("ok");
+		expect(result.retryMessages.map((message) => message.msgId)).toEqual(["down"]);
+		expect(await receivedBy(healthyName)).toHaveLength(1);
+		expect(await receivedBy(downName)).toEqual([]);
+
+		// Back up, the retried job delivers.
+		const again = createMessageBatch<DeliveryJob>("edgehook-deliveries", [
+			{ id: "down", timestamp: new Date(), attempts: 2, body: job(tenantId, downEvent.seq, downHook.id) },
+		]);
+		await worker.queue(again, env);
+		await waitFor(async () => ((await receivedBy(downName)).length === 1 ? true : undefined));
 	});
 });
