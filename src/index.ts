@@ -73,8 +73,9 @@ export default {
 		const metered = meteredEnv(env);
 		count("worker_scheduled_invocations");
 		if (controller.cron === RETENTION_CRON) {
-			const removed = await purgeExpired(metered, controller.scheduledTime);
+			// Sign-outs first: they are in the control database, which a failing shard must not keep from its cleaning.
 			const signOuts = await forgetExpiredRevocations(metered, controller.scheduledTime);
+			const removed = await purgeExpired(metered, controller.scheduledTime);
 			console.log(
 				`retention: removed ${removed.events} events, ${removed.deliveries} deliveries and ${signOuts} expired sign-outs`,
 			);

@@ -1,7 +1,7 @@
 import { inArray, lt } from "drizzle-orm";
 import { type Database, openDatabase } from "./db/client";
 import { deliveries, events } from "./db/schema";
-import { allTenantD1s } from "./db/tenant-database";
+import { allTenantShards } from "./db/tenant-database";
 
 const DEFAULT_RETENTION_DAYS = 30;
 /** Deletes go in slices, so one run never holds D1's single writer for long. */
@@ -21,11 +21,19 @@ export function retentionCutoffMs(env: { RETENTION_DAYS?: string }, nowMs: numbe
  */
 export async function purgeExpired(env: Env, nowMs: number): Promise<{ events: number; deliveries: number }> {
 	const removed = { events: 0, deliveries: 0 };
-	for (const d1 of allTenantD1s(env)) {
-		const fromOne = await purgeExpiredIn(openDatabase(d1), retentionCutoffMs(env, nowMs));
-		removed.events += fromOne.events;
-		removed.deliveries += fromOne.deliveries;
+	let failure: unknown;
+	for (const shard of allTenantShards(env)) {
+		// One database that fails keeps none of the others from being cleaned; the run still fails at the end.
+		try {
+			const fromOne = await purgeExpiredIn(openDatabase(shard.d1), retentionCutoffMs(env, nowMs));
+			removed.events += fromOne.events;
+			removed.deliveries += fromOne.deliveries;
+		} catch (error) {
+			console.error(`retention: ${shard.name} failed`, error);
+			failure ??= error;
+		}
 	}
+	if (failure !== undefined) throw failure;
 	return removed;
 }
 

@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { ApiError, notFound } from "../lib/errors";
 import { type Database, openDatabase } from "./client";
 import { type TenantRow, tenants } from "./schema";
@@ -80,10 +80,6 @@ export function controlDatabase(env: Env): Database {
 /** Every shard with its binding's name, for jobs and reports that span the deployment. */
 export function allTenantShards(env: Env): { name: string; d1: D1Database }[] {
 	return shardNames(env).map((name) => ({ name, d1: shardD1(env, name) }));
-}
-
-export function allTenantD1s(env: Env): D1Database[] {
-	return allTenantShards(env).map((shard) => shard.d1);
 }
 
 /**
@@ -168,9 +164,12 @@ function openShards(env: Env, bound: readonly string[]): string[] {
 
 /**
  * Writes the shard's copy of a tenant row: the whole row, so a copy that
- * missed an earlier write catches up. Callers write it before the control
- * row, which is the commit point: a failure in between leaves at most a
- * copy nothing refers to, or a copy a retried request brings in line.
+ * missed an earlier write catches up, unless the copy is already newer (two
+ * changes racing: the later control row wins on both sides). A new tenant's
+ * copy is written before its control row, so no placement names a shard
+ * without its copy; changes write the control row first, the commit point,
+ * and the copy after it: a failure in between answers 503, and the client's
+ * retry brings the copy in line.
  */
 export async function writeTenantCopy(env: Env, row: TenantRow): Promise<void> {
 	if (row.shard === CONTROL_SHARD) return;
@@ -186,6 +185,7 @@ export async function writeTenantCopy(env: Env, row: TenantRow): Promise<void> {
 				deletedAt: row.deletedAt,
 				shard: row.shard,
 			},
+			setWhere: lte(tenants.updatedAt, sql`excluded.updated_at`),
 		});
 }
 

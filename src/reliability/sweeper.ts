@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
-import { allTenantShards, shardDatabase } from "../db/tenant-database";
+import { allTenantShards, shardDatabase, shardNames } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, parseDeliveryId } from "../lib/ids";
 import { type DeliveryJob, enqueueJobs, fanOutJobs, MESSAGES_PER_SEND, TARGETS_PER_JOB } from "../queue/messages";
@@ -55,6 +55,8 @@ const MAX_EVENTS_PER_RUN = 5000;
 const MAX_PAIRS_PER_RUN = 20_000;
 /** Events per sweep slice: a slice's lookups stay far inside one invocation's D1 query allowance. */
 const SLICE_EVENTS = 500;
+/** Times a dead-lettered slice is sent back to the main queue before it is given up and logged. */
+const SLICE_REQUEUES = 10;
 /** (event, endpoint) pairs one slice message looks up, about 20 statements; the rest goes on as a new slice. */
 const MAX_PAIRS_PER_SLICE = 2000;
 /**
@@ -167,6 +169,12 @@ interface ScanBounds {
 	cutoffMs?: number;
 	/** The last seq to look at (a slice). */
 	untilSeq?: number;
+	/**
+	 * Events created at or after this are passed over rather than ending the
+	 * scan (a slice): one that reused a seq inside the slice's range after a
+	 * purge is not overdue yet, and the cron's cursor finds it later.
+	 */
+	skipFromMs?: number;
 }
 
 interface ScanResult {
@@ -211,6 +219,8 @@ async function scanForLostFirstAttempts(
 			.orderBy(asc(events.seq))
 			.limit(limit);
 		const due: ScannedEvent[] = [];
+		/** The last event this page got past, queued or passed over. */
+		let passed: ScannedEvent | undefined;
 		// seq follows commit order, so the first event newer than the cutoff ends the scan: those after it are newer still.
 		let finished = page.length < limit;
 		let bounded = false;
@@ -220,23 +230,28 @@ async function scanForLostFirstAttempts(
 				break;
 			}
 			const endpointIds = JSON.parse(row.endpointIds) as string[];
+			const event = { seq: row.seq, tenantId: row.tenantId, createdAt: row.createdAt, endpointIds };
+			if (bounds.skipFromMs !== undefined && row.createdAt >= bounds.skipFromMs) {
+				passed = event;
+				continue;
+			}
 			if (pairs + endpointIds.length > bounds.maxPairs && (due.length > 0 || eventsScanned > 0)) {
 				finished = false;
 				bounded = true;
 				break;
 			}
 			pairs += endpointIds.length;
-			due.push({ seq: row.seq, tenantId: row.tenantId, createdAt: row.createdAt, endpointIds });
+			due.push(event);
+			passed = event;
 		}
-		const lastOfPage = due.at(-1);
-		if (!lastOfPage) return { eventsScanned, requeued, last, finished };
+		if (!passed) return { eventsScanned, requeued, last, finished };
 
-		const jobs = await missingFirstAttempts(db, due, tenantLiveness);
+		const jobs = due.length > 0 ? await missingFirstAttempts(db, due, tenantLiveness) : [];
 		// Queued before anything moves past them: if the queue refuses, these events are looked at again.
 		if (jobs.length > 0) await enqueueJobs(queue, jobs);
-		await onQueued(lastOfPage, jobs.length > 0);
-		cursor = lastOfPage.seq;
-		last = lastOfPage;
+		await onQueued(passed, jobs.length > 0);
+		cursor = passed.seq;
+		last = passed;
 		eventsScanned += due.length;
 		requeued += jobs.reduce((sum, job) => sum + job.targets.length, 0);
 		if (finished || bounded) return { eventsScanned, requeued, last, finished };
@@ -283,7 +298,7 @@ async function sweepFirstAttempts(
 	if (!scanned.finished && scanned.last) {
 		const end = await lastEventBefore(db, scanned.last, cutoffMs);
 		if (end.seq > scanned.last.seq) {
-			slicesQueued = await queueSweepSlices(queue, shard, scanned.last.seq, end.seq);
+			slicesQueued = await queueSweepSlices(queue, shard, scanned.last.seq, end.seq, cutoffMs);
 			await writeCursor(db, end);
 		}
 	}
@@ -320,6 +335,10 @@ export interface SweepSliceJob {
 	shard: string;
 	afterSeq: number;
 	untilSeq: number;
+	/** The cron run's cutoff: events of the range created at or after it are not overdue and are passed over. */
+	cutoffMs: number;
+	/** How many times the slice came back from the dead-letter queue. */
+	requeued?: number;
 }
 
 export function isSweepSliceJob(value: unknown): value is SweepSliceJob {
@@ -329,14 +348,28 @@ export function isSweepSliceJob(value: unknown): value is SweepSliceJob {
 		job.kind === "sweep_slice" &&
 		typeof job.shard === "string" &&
 		Number.isInteger(job.afterSeq) &&
-		Number.isInteger(job.untilSeq)
+		Number.isInteger(job.untilSeq) &&
+		Number.isFinite(job.cutoffMs) &&
+		(job.requeued === undefined || Number.isInteger(job.requeued))
 	);
 }
 
-async function queueSweepSlices(queue: Queue<unknown>, shard: string, afterSeq: number, untilSeq: number) {
+async function queueSweepSlices(
+	queue: Queue<unknown>,
+	shard: string,
+	afterSeq: number,
+	untilSeq: number,
+	cutoffMs: number,
+) {
 	const slices: SweepSliceJob[] = [];
 	for (let from = afterSeq; from < untilSeq; from += SLICE_EVENTS) {
-		slices.push({ kind: "sweep_slice", shard, afterSeq: from, untilSeq: Math.min(untilSeq, from + SLICE_EVENTS) });
+		slices.push({
+			kind: "sweep_slice",
+			shard,
+			afterSeq: from,
+			untilSeq: Math.min(untilSeq, from + SLICE_EVENTS),
+			cutoffMs,
+		});
 	}
 	for (const part of chunk(slices, MESSAGES_PER_SEND)) {
 		await queue.sendBatch(part.map((body) => ({ body, contentType: "json" })));
@@ -356,13 +389,24 @@ export async function continueSweepSlices(env: Env, messages: readonly Message<u
 	for (const message of messages) {
 		if (!isSweepSliceJob(message.body)) continue;
 		const slice = message.body;
+		if (!shardNames(env).includes(slice.shard)) {
+			// Its database is no longer bound: nothing can sweep it, and retrying would go on for ever.
+			console.error(`sweep slice of ${slice.shard} dropped: no such D1 binding`, JSON.stringify(slice));
+			message.ack();
+			continue;
+		}
 		try {
 			const db = shardDatabase(env, slice.shard);
 			const scanned = await scanForLostFirstAttempts(
 				db,
 				queue,
 				slice.afterSeq,
-				{ maxEvents: SLICE_EVENTS, maxPairs: MAX_PAIRS_PER_SLICE, untilSeq: slice.untilSeq },
+				{
+					maxEvents: SLICE_EVENTS,
+					maxPairs: MAX_PAIRS_PER_SLICE,
+					untilSeq: slice.untilSeq,
+					skipFromMs: slice.cutoffMs,
+				},
 				new Map(),
 				async () => undefined,
 			);
@@ -379,11 +423,26 @@ export async function continueSweepSlices(env: Env, messages: readonly Message<u
 	}
 }
 
-/** Sweep slices that reached the dead-letter queue go back to the main queue after a minute, never dropped. */
+/**
+ * Sweep slices that reached the dead-letter queue go back to the main queue
+ * after a minute, up to SLICE_REQUEUES times (each round is five tries on the
+ * main queue and a minute's wait: about a quarter of an hour in all). A slice
+ * that fails for longer has a cause no retry fixes, and is logged with its
+ * range for the operator.
+ */
 export async function requeueDeadSweepSlices(env: Env, messages: readonly Message<unknown>[]): Promise<void> {
 	for (const message of messages) {
 		if (!isSweepSliceJob(message.body)) continue;
-		await (env.DELIVERY_QUEUE as Queue<unknown>).send(message.body, { contentType: "json", delaySeconds: 60 });
+		const slice = message.body;
+		const requeued = (slice.requeued ?? 0) + 1;
+		if (requeued > SLICE_REQUEUES) {
+			console.error("sweep slice given up after failing for 15 minutes; its events need a look", JSON.stringify(slice));
+		} else {
+			await (env.DELIVERY_QUEUE as Queue<unknown>).send({ ...slice, requeued } satisfies SweepSliceJob, {
+				contentType: "json",
+				delaySeconds: 60,
+			});
+		}
 		message.ack();
 	}
 }

@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gt, gte, inArray, isNull, lt } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
 import { deliveries, endpoints, type TaskRow, tasks } from "../db/schema";
-import { allTenantD1s, liveTenantDatabase } from "../db/tenant-database";
+import { allTenantShards, liveTenantDatabase } from "../db/tenant-database";
 import { deliveryIdRange, newTaskId, parseDeliveryId } from "../lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../queue/messages";
 
@@ -250,14 +250,22 @@ export const STALLED_RECOVER_MS = 5 * 60 * 1000;
 export async function resumeStalledRecovers(env: Env, nowMs: number): Promise<number> {
 	const queue = env.DELIVERY_QUEUE as Queue<RecoverJob>;
 	let resumed = 0;
-	for (const d1 of allTenantD1s(env)) {
-		const stalled = await openDatabase(d1)
-			.select({ tenantId: tasks.tenantId, id: tasks.id })
-			.from(tasks)
-			.where(and(inArray(tasks.status, UNFINISHED), lt(tasks.updatedAt, nowMs - STALLED_RECOVER_MS)))
-			.limit(100);
-		for (const task of stalled) await queue.send({ kind: "recover", tenantId: task.tenantId, taskId: task.id });
-		resumed += stalled.length;
+	let failure: unknown;
+	for (const shard of allTenantShards(env)) {
+		// One database that fails keeps none of the others' recovers waiting; the run still fails at the end.
+		try {
+			const stalled = await openDatabase(shard.d1)
+				.select({ tenantId: tasks.tenantId, id: tasks.id })
+				.from(tasks)
+				.where(and(inArray(tasks.status, UNFINISHED), lt(tasks.updatedAt, nowMs - STALLED_RECOVER_MS)))
+				.limit(100);
+			for (const task of stalled) await queue.send({ kind: "recover", tenantId: task.tenantId, taskId: task.id });
+			resumed += stalled.length;
+		} catch (error) {
+			console.error(`resuming stalled recovers on ${shard.name} failed`, error);
+			failure ??= error;
+		}
 	}
+	if (failure !== undefined) throw failure;
 	return resumed;
 }

@@ -190,6 +190,28 @@ describe("tenants on shards", () => {
 		expect(await count(SHARDS.SHARD_2 as D1Database, "tenants", "id")).toBe(0);
 	});
 
+	it("keeps the shard's copy of the tenant row in step with the control row through changes and deletion", async () => {
+		const tenant = await tenantWithKey("SHARD_2");
+		const copy = async () =>
+			(SHARDS.SHARD_2 as D1Database)
+				.prepare("SELECT name, settings, deleted_at FROM tenants WHERE id = ?")
+				.bind(tenant.id)
+				.first<{ name: string; settings: string; deleted_at: number | null }>();
+		const patched = await api("PATCH", `/v1/tenants/${tenant.id}`, {
+			body: { name: "Renamed", settings: { signature_header: "X-Copied-Signature" } },
+		});
+		expect(patched.status).toBe(200);
+		const afterPatch = await copy();
+		expect(afterPatch?.name).toBe("Renamed");
+		expect(JSON.parse(afterPatch?.settings ?? "{}")).toMatchObject({ signature_header: "X-Copied-Signature" });
+		expect((await api("DELETE", `/v1/tenants/${tenant.id}`)).status).toBe(202);
+		expect((await copy())?.deleted_at).toEqual(expect.any(Number));
+		const control = await env.DB.prepare("SELECT deleted_at FROM tenants WHERE id = ?")
+			.bind(tenant.id)
+			.first<{ deleted_at: number | null }>();
+		expect(control?.deleted_at).toBe((await copy())?.deleted_at);
+	});
+
 	it("places a new tenant on the shard with the fewest tenants, or where the operator says, and refuses an unknown one", async () => {
 		const shardsNow = async () => {
 			const rows = await env.DB.prepare(

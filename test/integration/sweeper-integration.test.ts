@@ -306,7 +306,9 @@ describe("sweeper: lost first attempts", () => {
 		});
 		// The cursor is past the whole backlog at once: what is left is the slice's.
 		expect((await cursor()).events).toBe(last.seq);
-		expect(first.jobs).toEqual([{ kind: "sweep_slice", shard: "DB", afterSeq: last.seq - 101, untilSeq: last.seq }]);
+		expect(first.jobs).toEqual([
+			{ kind: "sweep_slice", shard: "DB", afterSeq: last.seq - 101, untilSeq: last.seq, cutoffMs: expect.any(Number) },
+		]);
 
 		const second = capturingQueue();
 		const acked = await runSlices(second.queue, first.jobs);
@@ -356,7 +358,7 @@ describe("sweeper: lost first attempts", () => {
 		const createdAt = Date.now() - OVERDUE_MS;
 		const before = (await cursor()).events ?? 0;
 		await storeBacklog(300, JSON.stringify(hooks.map((hook) => String(hook.id))), createdAt);
-		const slice = { kind: "sweep_slice", shard: "DB", afterSeq: before, untilSeq: before + 300 };
+		const slice = { kind: "sweep_slice", shard: "DB", afterSeq: before, untilSeq: before + 300, cutoffMs: Date.now() };
 
 		const first = capturingQueue();
 		expect(await runSlices(first.queue, [slice])).toEqual([true]);
@@ -371,17 +373,50 @@ describe("sweeper: lost first attempts", () => {
 		await sweep(withQueue(capturingQueue().queue), Date.now());
 	});
 
-	it("sends a slice that exhausted its retries back to the main queue instead of dropping it", async () => {
-		const main = capturingQueue();
-		const slice = { kind: "sweep_slice", shard: "DB", afterSeq: 1, untilSeq: 2 };
-		const batch = createMessageBatch("edgehook-deliveries-dlq", [
-			{ id: "dead", timestamp: new Date(), attempts: 6, body: slice },
+	it("sends a slice that exhausted its retries back to the main queue, ten times, then logs it", async () => {
+		const slice = { kind: "sweep_slice", shard: "DB", afterSeq: 1, untilSeq: 2, cutoffMs: Date.now() };
+		const deadLetter = async (body: unknown) => {
+			const main = capturingQueue();
+			const batch = createMessageBatch("edgehook-deliveries-dlq", [
+				{ id: "dead", timestamp: new Date(), attempts: 6, body },
+			]);
+			const ctx = createExecutionContext();
+			await worker.queue(batch, withQueue(main.queue));
+			return { acks: (await getQueueResult(batch, ctx)).explicitAcks, sent: main.jobs };
+		};
+		expect(await deadLetter(slice)).toEqual({ acks: ["dead"], sent: [{ ...slice, requeued: 1 }] });
+		expect(await deadLetter({ ...slice, requeued: 9 })).toEqual({ acks: ["dead"], sent: [{ ...slice, requeued: 10 }] });
+		const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+		expect(await deadLetter({ ...slice, requeued: 10 })).toEqual({ acks: ["dead"], sent: [] });
+		expect(String(error.mock.calls[0]?.[0])).toContain("sweep slice given up");
+	});
+
+	it("drops a slice whose database is no longer bound, and passes over events of its range that are not overdue", async () => {
+		const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+		const orphan = capturingQueue();
+		expect(
+			await runSlices(orphan.queue, [
+				{ kind: "sweep_slice", shard: "SHARD_9", afterSeq: 0, untilSeq: 10, cutoffMs: Date.now() },
+			]),
+		).toEqual([true]);
+		expect(orphan.jobs).toEqual([]);
+		expect(String(error.mock.calls[0]?.[0])).toContain("SHARD_9");
+
+		// As after a purge let seqs be given out again: a new event inside a range handed out earlier.
+		const hook = await createWebhook({ url: "https://example.com/reused-range", events: ["*"] });
+		const before = (await cursor()).events ?? 0;
+		const overdue = await storeEvent([String(hook.id)], Date.now() - OVERDUE_MS);
+		const fresh = await storeEvent([String(hook.id)], Date.now());
+		const after = await storeEvent([String(hook.id)], Date.now() - OVERDUE_MS);
+		const swept = capturingQueue();
+		await runSlices(swept.queue, [
+			{ kind: "sweep_slice", shard: "DB", afterSeq: before, untilSeq: after.seq, cutoffMs: Date.now() - 60_000 },
 		]);
-		const ctx = createExecutionContext();
-		await worker.queue(batch, withQueue(main.queue));
-		const result = await getQueueResult(batch, ctx);
-		expect(result.explicitAcks).toEqual(["dead"]);
-		expect(main.jobs).toEqual([slice]);
+		expect(jobsFor(swept.jobs, overdue.seq)).toHaveLength(1);
+		expect(jobsFor(swept.jobs, fresh.seq)).toEqual([]);
+		// Passed over, not a stop: the overdue event after it is swept too.
+		expect(jobsFor(swept.jobs, after.seq)).toHaveLength(1);
+		await sweep(withQueue(capturingQueue().queue), Date.now() + OVERDUE_MS);
 	});
 	it("notices event seqs reused after the newest events were deleted, and sweeps the new events", async () => {
 		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("reused")), events: ["*"] });

@@ -127,15 +127,13 @@ export const tenantRoutes = createRouter()
 					: existing.settings,
 			updatedAt: Date.now(),
 		};
-		// The copy first, so deliveries never use settings the control row does not have yet for long: a
-		// failure before the control write answers 503, and the client's retry writes both again.
-		await writeTenantCopy(c.env, changed);
 		const [row] = await db
 			.update(tenants)
 			.set({ name: changed.name, settings: changed.settings, updatedAt: changed.updatedAt })
 			.where(and(eq(tenants.id, id), isNull(tenants.deletedAt)))
 			.returning();
 		if (!row) throw notFound("tenant", id);
+		await writeTenantCopy(c.env, row);
 		return c.json(tenantOut(row), 200);
 	})
 	.openapi(deleteTenantRoute, async (c) => {
@@ -144,12 +142,12 @@ export const tenantRoutes = createRouter()
 		const db = controlDatabase(c.env);
 		const existing = await getTenantOr404(db, id);
 		const now = Date.now();
-		// The shard's copy first: from then on its deliveries stop, whatever happens to the rest of this request.
-		await writeTenantCopy(c.env, { ...existing, deletedAt: now, updatedAt: now });
 		const revoked = await db.delete(apiKeys).where(eq(apiKeys.tenantId, id)).returning({ hash: apiKeys.hash });
 		for (const { hash } of revoked) forgetApiKey(hash);
 		await db.update(tenants).set({ deletedAt: now, updatedAt: now }).where(eq(tenants.id, id));
 		forgetTenantPlacement(id);
+		// After the control row: a copy marked deleted while the tenant is still live would drop its deliveries.
+		await writeTenantCopy(c.env, { ...existing, deletedAt: now, updatedAt: now });
 		await startTenantPurge(c.env, id);
 		return c.json({ id, status: "deleting" as const }, 202);
 	});
