@@ -62,7 +62,7 @@ const ESTIMATE_S: Record<Scenario, number> = {
 	ordered: 45,
 	cost: 70,
 	"dead-endpoint": 75,
-	shards: 120,
+	shards: 90,
 };
 
 function selectedScenarios(): Set<Scenario> {

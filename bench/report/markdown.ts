@@ -292,18 +292,19 @@ function shardsSection(shards: ShardsResult): string[] {
 		"",
 		`**The control database.** ${control.method} With DB's tenant idle, DB was asked **${control.queries}** queries ` +
 			`(${control.rows_read} rows read, ${control.rows_written} written) in ${n(control.counted_s, 0)} s: ` +
-			`${pct(control.share_of_queries)} (${n((control.share_of_queries ?? Number.NaN) * 100, 3)} %) of all D1 queries of that phase, ` +
+			`${n((control.share_of_queries ?? Number.NaN) * 100, 3)} % of all D1 queries of that phase, ` +
 			`${n(control.queries_per_delivery, 6)} per delivery, ${n(control.queries_per_s, 2)}/s; one isolate's caches allow at most ` +
-			`${control.expected_at_most} in that time. DB's tenant's own cost in the first phase, less control traffic at that rate: ` +
-			`${n(control.db_tenant_queries_per_delivery_in_spread, 3)} queries per delivery.`,
+			`${control.expected_at_most} in that time. With every shard sending, DB was asked ${n(control.excess_on_db_in_spread, 1)} queries ` +
+			"beyond what its tenant's deliveries cost at the other shards' rate.",
 		"",
 		`**Projection.** D1 runs one query at a time, about ${limit} a second at 1 ms each (docs/SCALING.md, "What that gives per database"). ` +
 			`From ${shards.projection_basis}: **${n(projection.data_queries_per_delivery, 3)}** queries per delivery, so a shard carries about ` +
 			`**${n(projection.deliveries_per_s_per_shard, 0)} deliveries/s** at fan-out 1 with this load's shape (batches of ${shards.events_per_request}), ` +
 			`and ${n(projection.target_deliveries_per_s, 0)} deliveries/s need **${projection.shards_needed ?? "–"} shards** at full load, ` +
 			`${projection.shards_needed_at_planned_utilisation ?? "–"} at ${n(projection.planned_utilisation * 100, 0)} % of each. ` +
+			"Events sent one per request cost more queries per delivery (section 7, fanout1), and so more shards. " +
 			`If the control database's load grew with deliveries as counted here it would be ${n(projection.control_queries_per_s_at_target, 1)} queries/s ` +
-			`(${pct(projection.control_share_of_one_database_at_target)} of one database) at that volume; it does not: it grows with ` +
+			`(${n((projection.control_share_of_one_database_at_target ?? Number.NaN) * 100, 2)} % of one database) at that volume; it does not: it grows with ` +
 			`isolates × (keys and tenants in use), each read at most once per ${Math.min(shards.key_cache_seconds, shards.placement_cache_seconds)} s, so one ` +
 			`control database carries the refreshes of about ${n(projection.cached_pairs_per_control_database, 0)} (isolate, key or tenant) pairs at ${limit} queries/s. ` +
 			"Deployed there are many isolates, each with caches of its own; one machine cannot show how many.",
