@@ -847,7 +847,7 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 			"adds the D1 bindings `SHARD_2` and `SHARD_3` to the copy's wrangler.toml (sections 1 to 8 use the default tenant, which lives on `DB`), " +
 			"applies the migrations to a fresh local D1 database for each binding there, starts `wrangler dev` on a free loopback port with `ENVIRONMENT=development`, " +
 			"a random `ADMIN_API_KEY`, `RETRY_SCHEDULE=1,1,1,1` and `BENCH_METERING=on` (and an empty `--env-file`, so `.dev.vars` is " +
-			"not read), runs the scenarios (each bounded in count and time, about 5 minutes in all and never more than 10, progress on stdout), stops " +
+			"not read), runs the scenarios (each bounded in count and time, about 6 minutes in all and never more than 10, progress on stdout), stops " +
 			"wrangler and writes `bench/results/latest.json`, this page and the two charts. " +
 			"`BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards` runs a subset (written to `bench/results/partial.json` only); " +
 			"`BENCH_KEEP_STATE=1` keeps the temporary directory with wrangler's log; `npx tsx bench/render.ts` redraws this page and " +
