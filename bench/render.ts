@@ -17,9 +17,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 async function main(): Promise<void> {
 	const path = join(ROOT, "bench", "results", "latest.json");
 	const results = JSON.parse(await readFile(path, "utf8")) as BenchResults;
-	// Results written before the ordered and dead-endpoint scenarios existed lack their fields.
+	// Results written before the ordered, dead-endpoint and shards scenarios existed lack their fields.
 	results.ordered ??= null;
 	results.dead_endpoint ??= null;
+	results.shards ??= null;
 	results.targets = evaluateTargets(results);
 	await writeFile(path, `${JSON.stringify(results, null, "\t")}\n`);
 	const charts = await writeCharts(ROOT, results);

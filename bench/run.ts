@@ -2,14 +2,15 @@
  * `npm run bench`: starts Edgehook under `wrangler dev` (workerd with local
  * D1, Queues and Durable Objects), receivers on 127.0.0.1, and measures
  * ingest, end-to-end latency, fan-out throughput, isolation, retry timing,
- * ordered-endpoint throughput, cost and the circuit breaker on a dead
- * endpoint. Writes bench/results/latest.json, docs/BENCHMARKS.md and the charts.
+ * ordered-endpoint throughput, cost, the circuit breaker on a dead
+ * endpoint, and tenants spread over three local D1 shards. Writes
+ * bench/results/latest.json, docs/BENCHMARKS.md and the charts.
  *
  * Targets are reported, never enforced: the exit code is non-zero only when
  * the bench itself broke (the worker did not start, a scenario threw).
  *
  * Environment knobs:
- * - BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint: run only these scenarios
+ * - BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards: run only these scenarios
  *   (results and docs are then written to bench/results/partial.json only).
  * - BENCH_KEEP_STATE=1: keep the temporary directory (D1 data, wrangler log).
  */
@@ -34,11 +35,22 @@ import { INGEST_CONFIG, runIngest } from "./scenarios/ingest";
 import { HANGING_TIMEOUT_MS, runIsolation } from "./scenarios/isolation";
 import { ORDERED_CONFIG, runOrdered } from "./scenarios/ordered";
 import { RETRY_CONFIG, runRetry } from "./scenarios/retry";
+import { runShards, SHARDS_CONFIG } from "./scenarios/shards";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** The whole suite must finish within ten minutes; scenarios that would not fit are skipped. */
 const BUDGET_S = 570;
-const SCENARIOS = ["ingest", "e2e", "fanout", "isolation", "retry", "ordered", "cost", "dead-endpoint"] as const;
+const SCENARIOS = [
+	"ingest",
+	"e2e",
+	"fanout",
+	"isolation",
+	"retry",
+	"ordered",
+	"cost",
+	"dead-endpoint",
+	"shards",
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** Rough upper bounds of each scenario's duration, to decide whether it still fits. */
 const ESTIMATE_S: Record<Scenario, number> = {
@@ -50,6 +62,7 @@ const ESTIMATE_S: Record<Scenario, number> = {
 	ordered: 45,
 	cost: 70,
 	"dead-endpoint": 75,
+	shards: 90,
 };
 
 function selectedScenarios(): Set<Scenario> {
@@ -84,7 +97,8 @@ async function main(): Promise<number> {
 		complete: false,
 		machine,
 		worker: {
-			command: "wrangler dev --ip 127.0.0.1 --persist-to <fresh temp dir> --env-file <empty file> --var …",
+			command:
+				"wrangler dev --ip 127.0.0.1 --persist-to <fresh temp dir> --env-file <empty file> --config <snapshot>/wrangler.toml --var …",
 			vars: { ...BENCH_VARS, ADMIN_API_KEY: "<random>" },
 			commit: revision.commit,
 			uncommitted_changes: revision.dirty,
@@ -98,6 +112,7 @@ async function main(): Promise<number> {
 			ordered: ORDERED_CONFIG,
 			cost: COST_CONFIG,
 			dead_endpoint: DEAD_ENDPOINT_CONFIG,
+			shards: SHARDS_CONFIG,
 			prices_as_of: PRICES_AS_OF,
 			scenarios: [...selected],
 		},
@@ -109,6 +124,7 @@ async function main(): Promise<number> {
 		ordered: null,
 		cost: null,
 		dead_endpoint: null,
+		shards: null,
 		other_processes_cpu: { mean_cores: null, max_cores: null, samples: 0, per_scenario: {} },
 		targets: [],
 		errors: [],
@@ -122,6 +138,7 @@ async function main(): Promise<number> {
 		return 1;
 	}
 	progress(`worker healthy at ${worker.baseUrl}`);
+	results.worker.d1_databases = [...worker.shards];
 	const ctx = await BenchContext.create(worker);
 	results.config.worker_constants = ctx.constants;
 	if (ctx.constants.fallbacks.length > 0) {
@@ -207,6 +224,7 @@ async function main(): Promise<number> {
 		if (selected.has("dead-endpoint") && fits("dead-endpoint")) {
 			results.dead_endpoint = await attempt("dead-endpoint", () => runDeadEndpoint(ctx));
 		}
+		if (selected.has("shards") && fits("shards")) results.shards = await attempt("shards", () => runShards(ctx));
 	} finally {
 		noise.stop();
 		results.other_processes_cpu = { ...results.other_processes_cpu, ...noise.summary() };

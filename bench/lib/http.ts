@@ -10,7 +10,8 @@ export interface Exchange {
 
 export interface ClientOptions {
 	baseUrl: string;
-	adminKey: string;
+	/** The bearer key of every request: the admin key, or a tenant's key. */
+	apiKey: string;
 	/** Most sockets kept open to the worker at once. */
 	maxSockets: number;
 }
@@ -32,7 +33,7 @@ export class Client {
 		this.baseUrl = options.baseUrl;
 		this.host = url.hostname;
 		this.port = Number(url.port);
-		this.authorization = `Bearer ${options.adminKey}`;
+		this.authorization = `Bearer ${options.apiKey}`;
 		this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets });
 	}
 

@@ -6,6 +6,7 @@ import type { IngestResult } from "../scenarios/ingest";
 import type { IsolationResult } from "../scenarios/isolation";
 import type { OrderedResult } from "../scenarios/ordered";
 import type { RetryResult } from "../scenarios/retry";
+import type { ShardsResult } from "../scenarios/shards";
 import type { describeMachine } from "./machine";
 import type { TargetCheck } from "./targets";
 
@@ -17,7 +18,14 @@ export interface BenchResults {
 	duration_s: number;
 	complete: boolean;
 	machine: ReturnType<typeof describeMachine>;
-	worker: { command: string; vars: Record<string, string>; commit: string; uncommitted_changes: boolean | null };
+	worker: {
+		command: string;
+		vars: Record<string, string>;
+		commit: string;
+		uncommitted_changes: boolean | null;
+		/** The D1 bindings of the worker's config; absent in results from before the bench ran with shards. */
+		d1_databases?: string[];
+	};
 	config: Record<string, unknown>;
 	ingest: IngestResult | null;
 	e2e: E2eResult | null;
@@ -27,6 +35,7 @@ export interface BenchResults {
 	ordered: OrderedResult | null;
 	cost: CostResult | null;
 	dead_endpoint: DeadEndpointResult | null;
+	shards: ShardsResult | null;
 	/** CPU used by other processes on the machine while the bench ran (cores): the noise in these figures. */
 	other_processes_cpu: {
 		mean_cores: number | null;

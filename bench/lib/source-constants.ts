@@ -17,6 +17,10 @@ export interface WorkerConstants {
 	max_probe_interval_ms: number;
 	/** wrangler.toml CIRCUIT_FAILURE_THRESHOLD: failed attempts in a row that open an endpoint's circuit. */
 	circuit_failure_threshold: number;
+	/** src/auth/authenticate.ts: how long an isolate trusts a tenant key's lookup in the control database. */
+	key_cache_seconds: number;
+	/** src/db/tenant-database.ts: how long an isolate trusts a tenant's placement (its shard). */
+	placement_cache_seconds: number;
 	/** Names of the values that were not found and fell back to the default. */
 	fallbacks: string[];
 }
@@ -26,6 +30,8 @@ const DEFAULTS = {
 	first_probe_interval_ms: 30_000,
 	max_probe_interval_ms: 10 * 60_000,
 	circuit_failure_threshold: 5,
+	key_cache_seconds: 30,
+	placement_cache_seconds: 30,
 } as const;
 
 function readText(path: string): string {
@@ -49,6 +55,8 @@ export function workerConstants(appDir: string): WorkerConstants {
 	const attempt = readText(join(appDir, "src", "queue", "attempt.ts"));
 	const circuit = readText(join(appDir, "src", "scheduler", "circuit.ts"));
 	const toml = readText(join(appDir, "wrangler.toml"));
+	const authenticate = readText(join(appDir, "src", "auth", "authenticate.ts"));
+	const tenantDatabase = readText(join(appDir, "src", "db", "tenant-database.ts"));
 	const fallbacks: string[] = [];
 	const pick = (name: keyof typeof DEFAULTS, value: number | null): number => {
 		if (value !== null && value > 0) return value;
@@ -64,6 +72,11 @@ export function workerConstants(appDir: string): WorkerConstants {
 		circuit_failure_threshold: pick(
 			"circuit_failure_threshold",
 			threshold === undefined ? defaultThreshold : Number(threshold),
+		),
+		key_cache_seconds: pick("key_cache_seconds", numericConstant(authenticate, "KEY_CACHE_SECONDS")),
+		placement_cache_seconds: pick(
+			"placement_cache_seconds",
+			numericConstant(tenantDatabase, "PLACEMENT_CACHE_SECONDS"),
 		),
 		fallbacks,
 	};

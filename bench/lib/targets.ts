@@ -45,6 +45,9 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
 	const isolation = results.isolation;
 	const dead = results.dead_endpoint;
 	const ordered = results.ordered;
+	const shards = results.shards;
+	const spread = shards?.spread;
+	const projection = shards?.projection;
 	return [
 		check(
 			"ingest_ratio",
@@ -175,6 +178,43 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
 					`${fmt(value, 1)}/s vs ${fmt(ordered?.unordered.deliveries_per_s, 1)}/s unordered ` +
 					`(${fmt(ordered?.offered_events_per_s, 0)} events/s offered)` +
 					`${ordered?.ordered.out_of_order ? `; ${ordered.ordered.out_of_order} out of order` : ""}`,
+			),
+		),
+		reported(
+			check(
+				"shards_throughput",
+				`Tenants on ${shards?.shards.length ?? 3} local D1 shards: deliveries/s (one workerd thread runs every local database)`,
+				"reported",
+				spread?.deliveries_per_s,
+				() => true,
+				(value) =>
+					`${fmt(value, 0)}/s; D1 queries per delivery ${spread?.shards
+						.map((shard) => `${shard.binding} ${fmt(shard.queries_per_delivery, 2)}`)
+						.join(", ")}`,
+			),
+		),
+		reported(
+			check(
+				"shards_control_share",
+				"Control database's share of D1 queries, its shard's tenant idle",
+				"reported",
+				shards?.control.share_of_queries,
+				() => true,
+				(value) =>
+					`${fmt(value * 100, 3)} % (${shards?.control.queries} queries in ${fmt(shards?.control.counted_s, 0)} s, ` +
+					`${fmt(shards?.control_idle.deliveries, 0)} deliveries)`,
+			),
+		),
+		reported(
+			check(
+				"shards_needed",
+				`Shards for ${fmt(projection?.target_deliveries_per_s ?? 10_000, 0)} deliveries/s at fan-out 1, at ${fmt(projection?.queries_per_s_per_database ?? 1000, 0)} queries/s per D1 database`,
+				"reported",
+				projection?.shards_needed,
+				() => true,
+				(value) =>
+					`${value} (${fmt(projection?.data_queries_per_delivery, 3)} queries/delivery, ${fmt(projection?.deliveries_per_s_per_shard, 0)}/s each); ` +
+					`${projection?.shards_needed_at_planned_utilisation ?? "–"} at ${fmt((projection?.planned_utilisation ?? Number.NaN) * 100, 0)} % of each`,
 			),
 		),
 	];

@@ -9,6 +9,9 @@
  * wrangler runs from a snapshot of the worker (src/, migrations/, the config)
  * taken at start, so that editing the code while the bench runs cannot make
  * wrangler reload the worker (which would reset its counters) halfway through.
+ * The snapshot's config binds BENCH_SHARDS D1 databases (DB, SHARD_2, …), as
+ * the e2e suite does: scenarios that use the default tenant stay on DB, the
+ * shards scenario places tenants on each.
  */
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -18,13 +21,25 @@ import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { applyLocalMigrations, freePort, wranglerDevArgs, wranglerEnv } from "../../scripts/lib/local-wrangler";
-import { METER_COUNTER_NAMES, type MeterCounters } from "../../src/lib/meter-counters";
+import {
+	applyLocalMigrations,
+	freePort,
+	wranglerDevArgs,
+	wranglerEnv,
+	writeShardedConfig,
+} from "../../scripts/lib/local-wrangler";
+import { d1Databases } from "../../scripts/lib/wrangler-toml.mjs";
+import { type DatabaseCounters, METER_COUNTER_NAMES, type MeterCounters } from "../../src/lib/meter-counters";
 import { Client } from "./http";
 
 /** Counters the worker keeps when ENVIRONMENT=development and BENCH_METERING=on (src/lib/meter-counters.ts). */
 export type Metrics = MeterCounters;
 export const METRIC_NAMES = METER_COUNTER_NAMES;
+/** The D1 counters of each database binding, from the same answer as the totals. */
+export type DatabaseMetrics = Record<string, DatabaseCounters>;
+
+/** D1 databases the bench's worker binds: DB (control database and first shard), SHARD_2, SHARD_3. */
+export const BENCH_SHARDS = 3;
 
 /** Worker settings for the bench: development mode, one-second default retries, metering on. */
 export const BENCH_VARS: Readonly<Record<string, string>> = {
@@ -69,6 +84,8 @@ export class LocalWorker {
 		readonly client: Client,
 		/** wrangler's inspector for the worker (Chrome DevTools protocol), e.g. to take a CPU profile. */
 		readonly inspectorPort: number,
+		/** The D1 bindings of the worker's config, DB first. */
+		readonly shards: readonly string[],
 	) {}
 
 	static async start(root: string, onLine: (line: string) => void): Promise<LocalWorker> {
@@ -78,8 +95,10 @@ export class LocalWorker {
 		await writeFile(envFile, "");
 		const env = wranglerEnv();
 		const appDir = await snapshot(root, join(workDir, "app"));
-		onLine(`snapshot of the worker in ${appDir}; applying migrations into ${persistDir}`);
-		await applyLocalMigrations(appDir, persistDir, env);
+		const configPath = writeShardedConfig(appDir, appDir, BENCH_SHARDS);
+		const shards = d1Databases(readFileSync(configPath, "utf8")).flatMap(({ binding }) => (binding ? [binding] : []));
+		onLine(`snapshot of the worker in ${appDir} (D1: ${shards.join(", ")}); applying migrations into ${persistDir}`);
+		await applyLocalMigrations(appDir, persistDir, env, configPath);
 
 		const adminKey = `bench_${randomBytes(16).toString("hex")}`;
 		const port = await freePort();
@@ -90,6 +109,7 @@ export class LocalWorker {
 			persistDir,
 			envFile,
 			vars: { ...BENCH_VARS, ADMIN_API_KEY: adminKey },
+			configPath,
 		});
 		const child = spawn("npx", args, { cwd: appDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
 		const log = createWriteStream(join(workDir, "wrangler.log"));
@@ -100,8 +120,9 @@ export class LocalWorker {
 			workDir,
 			child,
 			log,
-			new Client({ baseUrl, adminKey, maxSockets: 64 }),
+			new Client({ baseUrl, apiKey: adminKey, maxSockets: 64 }),
 			inspectorPort,
+			shards,
 		);
 		const onData = (chunk: Buffer): void => {
 			const text = chunk.toString("utf8");
@@ -157,6 +178,15 @@ export class LocalWorker {
 		if (answer.status !== 200)
 			throw new Error(`GET /_bench/metrics → HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
 		return parseMetrics(answer.body);
+	}
+
+	/** The metering counters with their split by D1 binding, read in one request; null without metering. */
+	async metricsByDatabase(): Promise<{ totals: Metrics; byDatabase: DatabaseMetrics } | null> {
+		const answer = await this.client.send("GET", "/_bench/metrics");
+		if (answer.status === 404) return null;
+		if (answer.status !== 200)
+			throw new Error(`GET /_bench/metrics → HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
+		return { totals: parseMetrics(answer.body), byDatabase: parseDatabaseMetrics(answer.body) };
 	}
 
 	async resetMetrics(): Promise<void> {
@@ -249,6 +279,23 @@ function parseMetrics(text: string): Metrics {
 		metrics[name] = typeof value === "number" && Number.isFinite(value) ? value : 0;
 	}
 	return metrics;
+}
+
+function parseDatabaseMetrics(text: string): DatabaseMetrics {
+	const raw = JSON.parse(text) as Record<string, unknown>;
+	const source = raw.d1_by_database;
+	const byDatabase: DatabaseMetrics = {};
+	if (typeof source !== "object" || source === null) return byDatabase;
+	const number = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0);
+	for (const [binding, counts] of Object.entries(source)) {
+		if (typeof counts !== "object" || counts === null) continue;
+		byDatabase[binding] = {
+			d1_queries: number(Reflect.get(counts, "d1_queries")),
+			d1_rows_read: number(Reflect.get(counts, "d1_rows_read")),
+			d1_rows_written: number(Reflect.get(counts, "d1_rows_written")),
+		};
+	}
+	return byDatabase;
 }
 
 export function metricsDelta(after: Metrics, before: Metrics): Metrics {

@@ -7,6 +7,7 @@ import { PRICE_SOURCES, PRICES, PRICES_AS_OF } from "../prices";
 import type { CostCase, CostResult } from "../scenarios/cost";
 import { IN_FLIGHT_AT_OPENING_MS } from "../scenarios/dead-endpoint";
 import { FANOUT_CONFIG } from "../scenarios/fanout";
+import type { ShardsPhase, ShardsResult } from "../scenarios/shards";
 import type { Chart } from "./charts";
 
 const FANOUT_WARMUP_S = FANOUT_CONFIG.warmupMs / 1000;
@@ -210,6 +211,108 @@ function observations(results: BenchResults): string[] {
 	return out;
 }
 
+function shardPhaseLabel(phase: ShardsPhase): string {
+	return `${phase.label} (${n(phase.events_per_s_offered, 0)} events/s, ${n(phase.counted_ms / 1000, 0)} s counted)`;
+}
+
+/** Section 9: tenants on every local shard, the counts per shard, the control database's share, the projection. */
+function shardsSection(shards: ShardsResult): string[] {
+	const phases = [shards.spread, shards.control_idle];
+	const control = shards.control;
+	const projection = shards.projection;
+	const limit = n(projection.queries_per_s_per_database, 0);
+	const checks = phases.flatMap((phase) => phase.checks.map((check) => `- ${phase.label}: ${check}`));
+	return [
+		"## 9. Shards",
+		"",
+		`One tenant on each D1 database the worker binds (${shards.shards.join(", ")}), placed with \`"shard"\` on ` +
+			"`POST /v1/tenants`, each with an API key of its own and one endpoint answering 200 (fan-out 1). Each tenant sends with its own " +
+			`key, \`POST /v1/events/batch\` of ${shards.events_per_request} events, so each request queues ${shards.events_per_request} jobs at once and ` +
+			"consumer batches fill. Two phases: first every shard's tenant sends; then DB's tenant sends nothing for longer than the " +
+			`key and placement caches last (${shards.key_cache_seconds} s and ${shards.placement_cache_seconds} s), so that every query on DB is ` +
+			"control traffic and includes the caches' refreshes. The counters are reset before each phase and read once every delivery arrived and the worker is idle.",
+		"",
+		"**One workerd thread runs every local database**, and the worker, the queue broker and the Durable Objects with them: " +
+			"local deliveries/s do not grow with shards (the busiest-thread column shows how close that thread came to a full core). " +
+			"What carries over is the counts: which database each query went to and how many a delivery costs.",
+		"",
+		table(
+			[
+				"phase",
+				"tenants sending",
+				"events accepted",
+				"deliveries",
+				"deliveries/s",
+				"mean consumer batch",
+				"busiest workerd thread",
+				"missing",
+			],
+			phases.map((phase) => [
+				shardPhaseLabel(phase),
+				phase.loaded_shards.join(", "),
+				String(phase.events_accepted),
+				String(phase.deliveries),
+				`**${n(phase.deliveries_per_s, 0)}**`,
+				n(phase.mean_batch_size, 1),
+				pct(phase.workerd_busiest_thread_share),
+				String(phase.missing),
+			]),
+		),
+		"",
+		"Deliveries/s run from the first send to the last arrival.",
+		"",
+		table(
+			[
+				"phase",
+				"shard",
+				"its tenant's deliveries",
+				"D1 queries",
+				"rows read",
+				"rows written",
+				"queries/delivery",
+				"rows read/delivery",
+				"rows written/delivery",
+				`deliveries/s at ${limit} queries/s`,
+			],
+			phases.flatMap((phase) =>
+				phase.shards.map((shard) => [
+					phase.label,
+					`${shard.binding}${shard.binding === "DB" ? " (control)" : ""}`,
+					`${shard.deliveries}${shard.loaded ? "" : " (idle)"}`,
+					String(shard.d1_queries),
+					String(shard.d1_rows_read),
+					String(shard.d1_rows_written),
+					n(shard.queries_per_delivery, 3),
+					n(shard.rows_read_per_delivery, 2),
+					n(shard.rows_written_per_delivery, 2),
+					n(shard.deliveries_per_s_at_limit, 0),
+				]),
+			),
+		),
+		"",
+		`**The control database.** ${control.method} With DB's tenant idle, DB was asked **${control.queries}** queries ` +
+			`(${control.rows_read} rows read, ${control.rows_written} written) in ${n(control.counted_s, 0)} s: ` +
+			`${n((control.share_of_queries ?? Number.NaN) * 100, 3)} % of all D1 queries of that phase, ` +
+			`${n(control.queries_per_delivery, 6)} per delivery, ${n(control.queries_per_s, 2)}/s; one isolate's caches allow at most ` +
+			`${control.expected_at_most} in that time. With every shard sending, DB was asked ${n(control.excess_on_db_in_spread, 1)} queries ` +
+			"beyond what its tenant's deliveries cost at the other shards' rate.",
+		"",
+		`**Projection.** D1 runs one query at a time, about ${limit} a second at 1 ms each (docs/SCALING.md, "What that gives per database"). ` +
+			`From ${shards.projection_basis}: **${n(projection.data_queries_per_delivery, 3)}** queries per delivery, so a shard carries about ` +
+			`**${n(projection.deliveries_per_s_per_shard, 0)} deliveries/s** at fan-out 1 with this load's shape (batches of ${shards.events_per_request}), ` +
+			`and ${n(projection.target_deliveries_per_s, 0)} deliveries/s need **${projection.shards_needed ?? "–"} shards** at full load, ` +
+			`${projection.shards_needed_at_planned_utilisation ?? "–"} at ${n(projection.planned_utilisation * 100, 0)} % of each. ` +
+			"Events sent one per request cost more queries per delivery (section 7, fanout1), and so more shards. " +
+			`If the control database's load grew with deliveries as counted here it would be ${n(projection.control_queries_per_s_at_target, 1)} queries/s ` +
+			`(${n((projection.control_share_of_one_database_at_target ?? Number.NaN) * 100, 2)} % of one database) at that volume; it does not: it grows with ` +
+			`isolates × (keys and tenants in use), each read at most once per ${Math.min(shards.key_cache_seconds, shards.placement_cache_seconds)} s, so one ` +
+			`control database carries the refreshes of about ${n(projection.cached_pairs_per_control_database, 0)} (isolate, key or tenant) pairs at ${limit} queries/s. ` +
+			"Deployed there are many isolates, each with caches of its own; one machine cannot show how many.",
+		"",
+		...(checks.length > 0 ? ["Checks that failed (the figures above are then incomplete):", "", ...checks, ""] : []),
+	];
+}
+
 export async function writeMarkdown(root: string, results: BenchResults, charts: Chart[]): Promise<string> {
 	const m = results.machine;
 	const ingest = results.ingest;
@@ -226,7 +329,8 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		"",
 		`Measured on ${results.started_at.slice(0, 10)} by \`npm run bench\` in ${n(results.duration_s, 0)} s, at commit ` +
 			`\`${results.worker.commit.slice(0, 7)}\`${results.worker.uncommitted_changes ? " with uncommitted changes" : ""}: Edgehook under ` +
-			"`wrangler dev` (workerd with local D1, Queues and Durable Objects, `ENVIRONMENT=development`), HTTP receivers " +
+			"`wrangler dev` (workerd with local D1, Queues and Durable Objects, `ENVIRONMENT=development`" +
+			`${results.worker.d1_databases === undefined ? "" : `, D1 bindings ${results.worker.d1_databases.join(", ")}`}), HTTP receivers ` +
 			"and the load generator on 127.0.0.1 of the same machine. These are local figures: the absolute numbers say " +
 			"how this machine runs the local emulation; the ratios and the counted operations carry over to production better.",
 		"",
@@ -693,13 +797,16 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		);
 	}
 
+	if (results.shards !== null) lines.push(...shardsSection(results.shards));
+
 	lines.push(
 		"## Reading these numbers",
 		"",
 		"- Everything runs on one machine: workerd (with its local D1, Queues and Durable Objects), wrangler's forwarding " +
 			"workerd and Node process, the receivers and the load generator compete for the same cores.",
 		"- workerd runs the worker's JavaScript, and the local D1, queue broker and Durable Objects, on one thread, so the local " +
-			'capacity is about one core\'s worth however many cores the machine has: the "busiest workerd thread" columns show how close it came.',
+			'capacity is about one core\'s worth however many cores the machine has: the "busiest workerd thread" columns show how close it came. ' +
+			"The same goes for several local D1 shards: one thread runs them all (section 9).",
 		"- Miniflare's local queue hands the consumer one batch at a time, while deployed consumers run concurrently (section 3): " +
 			"delivery throughput (section 3) and the isolation stall (section 4) are those of a single consumer, which a deployed queue " +
 			"scales past; the ordered endpoint (section 6) has one delivery in flight either way.",
@@ -737,11 +844,12 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		"```",
 		"",
 		"It needs nothing but the repository: it copies the worker (src/, migrations/, wrangler.toml) to a temporary directory, " +
-			"applies the migrations to a fresh local D1 there, starts `wrangler dev` on a free loopback port with `ENVIRONMENT=development`, " +
+			"adds the D1 bindings `SHARD_2` and `SHARD_3` to the copy's wrangler.toml (sections 1 to 8 use the default tenant, which lives on `DB`), " +
+			"applies the migrations to a fresh local D1 database for each binding there, starts `wrangler dev` on a free loopback port with `ENVIRONMENT=development`, " +
 			"a random `ADMIN_API_KEY`, `RETRY_SCHEDULE=1,1,1,1` and `BENCH_METERING=on` (and an empty `--env-file`, so `.dev.vars` is " +
-			"not read), runs the scenarios (each bounded in count and time, about 5 minutes in all and never more than 10, progress on stdout), stops " +
+			"not read), runs the scenarios (each bounded in count and time, about 6 minutes in all and never more than 10, progress on stdout), stops " +
 			"wrangler and writes `bench/results/latest.json`, this page and the two charts. " +
-			"`BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint` runs a subset (written to `bench/results/partial.json` only); " +
+			"`BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards` runs a subset (written to `bench/results/partial.json` only); " +
 			"`BENCH_KEEP_STATE=1` keeps the temporary directory with wrangler's log; `npx tsx bench/render.ts` redraws this page and " +
 			"the charts from the last results without measuring again. Run it on an otherwise idle machine: " +
 			"the bench reports how much CPU other processes took while it ran.",

@@ -26,3 +26,10 @@ export type MeterCounters = Record<(typeof METER_COUNTER_NAMES)[number], number>
 export function zeroCounters(): MeterCounters {
 	return Object.fromEntries(METER_COUNTER_NAMES.map((name) => [name, 0])) as MeterCounters;
 }
+
+/** The D1 counters again for one database binding (`d1_by_database` of GET /_bench/metrics). */
+export interface DatabaseCounters {
+	d1_queries: number;
+	d1_rows_read: number;
+	d1_rows_written: number;
+}

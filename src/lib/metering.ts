@@ -7,7 +7,7 @@
  * Durable Objects share one isolate, so one object sees every charge.
  */
 import { shardD1, shardNames } from "../db/tenant-database";
-import { type MeterCounters, zeroCounters } from "./meter-counters";
+import { type DatabaseCounters, type MeterCounters, zeroCounters } from "./meter-counters";
 
 export type { MeterCounters };
 
@@ -36,11 +36,9 @@ export function resetCounters(): void {
 }
 
 /** The D1 counters again, per database binding, so the bench can show each shard's share. */
-export type DatabaseCounters = Record<string, { d1_queries: number; d1_rows_read: number; d1_rows_written: number }>;
+let byDatabase: Record<string, DatabaseCounters> = {};
 
-let byDatabase: DatabaseCounters = {};
-
-export function readDatabaseCounters(): DatabaseCounters {
+export function readDatabaseCounters(): Record<string, DatabaseCounters> {
 	return structuredClone(byDatabase);
 }
 
