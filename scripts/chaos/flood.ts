@@ -19,7 +19,7 @@ import { ChaosApi } from "./api";
 import { behaviours, ChaosReceiver } from "./receivers";
 import { table } from "./report";
 import { CHAOS_VARS } from "./run";
-import { ChaosWorker } from "./worker";
+import { ChaosWorker, type QueueBatch } from "./worker";
 
 export interface FloodOptions {
 	/** The project root (where wrangler.toml is). */
@@ -270,6 +270,7 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
 		let deliveredBeforeKill = 0;
 		for (const id of sending.accepted.keys()) {
 			const at = ledger.firstAt.get(id);
+			// Until the group is gone, a request on its way out still reaches its receiver.
 			if (at !== undefined && at <= killDoneAt) deliveredBeforeKill++;
 		}
 		const lost = [...sending.accepted.keys()].filter((id) => {
@@ -348,9 +349,11 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
 			lost,
 			ledger,
 			killedAt,
+			killDoneAt,
 			restartedAt,
 			allArrivedAt,
 			cronRuns,
+			queueBatches: worker.queueBatches,
 			sweeps,
 			samples,
 			loads: { start: loadAtStart, kill: loadAtKill, end: load() },
@@ -374,9 +377,12 @@ interface Measured {
 	lost: readonly string[];
 	ledger: ArrivalLedger;
 	killedAt: number;
+	/** When the last process of wrangler's group was gone. */
+	killDoneAt: number;
 	restartedAt: number;
 	allArrivedAt: number | null;
 	cronRuns: readonly CronRun[];
+	queueBatches: readonly QueueBatch[];
 	sweeps: readonly SweepReport[];
 	samples: readonly HealthSample[];
 	loads: { start: string; kill: string; end: string };
@@ -410,7 +416,7 @@ function render(m: Measured): string {
 		if (!sending.accepted.has(id)) unknown++;
 		if (times > 1) {
 			repeats += times - 1;
-			if ((ledger.firstAt.get(id) ?? Number.POSITIVE_INFINITY) <= m.killedAt) repeatsOfEarly += times - 1;
+			if ((ledger.firstAt.get(id) ?? Number.POSITIVE_INFINITY) <= m.killDoneAt) repeatsOfEarly += times - 1;
 		}
 	}
 
@@ -426,6 +432,8 @@ function render(m: Measured): string {
 		(best, sample) => (best === null || sample.mainBacklog > best.mainBacklog ? sample : best),
 		null,
 	);
+	const recoveryEnd = m.allArrivedAt ?? Date.now();
+	const consumer = consumerWork(m.queueBatches, restartedAt, recoveryEnd);
 	const refused = [...sending.refused].map(([why, n]) => `${n} ${why}`).join(", ");
 	const missing = accepted - arrivedIds;
 
@@ -467,6 +475,13 @@ function render(m: Measured): string {
 				: `peak ${count(peak.mainBacklog)} messages ${afterRestart(peak.at)}; ${count(backlogs.at(-1)?.mainBacklog ?? 0)} at the end`,
 		],
 		[
+			"local consumer after the restart",
+			consumer.length === 0
+				? "no queue batches reported"
+				: consumer.join("; ") +
+					`, until ${m.allArrivedAt === null ? "the run gave up" : "every event had arrived"} (${seconds(recoveryEnd - restartedAt)})`,
+		],
+		[
 			"lost events re-sent",
 			firstRecovered === undefined || lastRecovered === undefined
 				? "none arrived"
@@ -480,7 +495,7 @@ function render(m: Measured): string {
 		],
 		[
 			"duplicates",
-			`${count(repeats)} repeated requests (${count(repeatsOfEarly)} of events delivered before the kill) in ${count(requests)}; ${unknown} arrivals of ids never answered 202`,
+			`${count(repeats)} repeated requests (${count(repeatsOfEarly)} of events that had arrived before the kill was through) in ${count(requests)}; ${unknown} arrivals of ids never answered 202`,
 		],
 		["load average (1/5/15 min)", `start ${m.loads.start}; at the kill ${m.loads.kill}; end ${m.loads.end}`],
 	];
@@ -509,4 +524,23 @@ function render(m: Measured): string {
 		"",
 		m.allArrivedAt === null ? "Some accepted events never arrived." : "Every accepted event arrived.",
 	].join("\n");
+}
+
+/** Per queue: the batches the local consumer finished in [from, to], their messages and its busy time. */
+function consumerWork(batches: readonly QueueBatch[], from: number, to: number): string[] {
+	const byQueue = new Map<string, { batches: number; messages: number; unacked: number; ms: number }>();
+	for (const batch of batches) {
+		if (batch.at < from || batch.at > to) continue;
+		const sum = byQueue.get(batch.queue) ?? { batches: 0, messages: 0, unacked: 0, ms: 0 };
+		sum.batches++;
+		sum.messages += batch.messages;
+		sum.unacked += batch.messages - batch.acked;
+		sum.ms += batch.ms;
+		byQueue.set(batch.queue, sum);
+	}
+	const span = Math.max(1, to - from);
+	return [...byQueue].map(
+		([queue, sum]) =>
+			`${queue}: ${count(sum.batches)} batches, ${count(sum.messages)} messages (${count(sum.unacked)} not acked), busy ${seconds(sum.ms)} (${((100 * sum.ms) / span).toFixed(0)} % of the time), ${(sum.messages / (span / 1000)).toFixed(0)} messages/s`,
+	);
 }
