@@ -433,7 +433,9 @@ function render(m: Measured): string {
 		null,
 	);
 	const recoveryEnd = m.allArrivedAt ?? Date.now();
-	const consumer = consumerWork(m.queueBatches, restartedAt, recoveryEnd);
+	// The consumer's time from the first sweep that found lost work: before it, nothing was due to be re-sent.
+	const firstFind = m.sweeps.find((sweep) => sweep.requeued > 0 || sweep.slices > 0);
+	const consumer = consumerWork(m.queueBatches, firstFind?.at ?? restartedAt, recoveryEnd);
 	const refused = [...sending.refused].map(([why, n]) => `${n} ${why}`).join(", ");
 	const missing = accepted - arrivedIds;
 
@@ -475,12 +477,12 @@ function render(m: Measured): string {
 				: `peak ${count(peak.mainBacklog)} messages ${afterRestart(peak.at)}; ${count(backlogs.at(-1)?.mainBacklog ?? 0)} at the end`,
 		],
 		[
-			"local consumer after the restart",
-			consumer.length === 0
-				? "no queue batches reported"
-				: consumer.join("; ") +
-					`, until ${m.allArrivedAt === null ? "the run gave up" : "every event had arrived"} (${seconds(recoveryEnd - restartedAt)})`,
+			"where the time went",
+			firstFind === undefined
+				? "no sweep found lost work"
+				: `${seconds(firstFind.at - restartedAt)} until a cron found the lost events overdue (older than SWEEP_AFTER_SECONDS=${CHAOS_VARS.SWEEP_AFTER_SECONDS}); ${seconds(recoveryEnd - firstFind.at)} from then until ${m.allArrivedAt === null ? "the run gave up" : "the last one arrived"}`,
 		],
+		["local consumer in that second part", consumer.length === 0 ? "no queue batches reported" : consumer.join("; ")],
 		[
 			"lost events re-sent",
 			firstRecovered === undefined || lastRecovered === undefined
@@ -541,6 +543,6 @@ function consumerWork(batches: readonly QueueBatch[], from: number, to: number):
 	const span = Math.max(1, to - from);
 	return [...byQueue].map(
 		([queue, sum]) =>
-			`${queue}: ${count(sum.batches)} batches, ${count(sum.messages)} messages (${count(sum.unacked)} not acked), busy ${seconds(sum.ms)} (${((100 * sum.ms) / span).toFixed(0)} % of the time), ${(sum.messages / (span / 1000)).toFixed(0)} messages/s`,
+			`${queue}: ${count(sum.batches)} batches (${(sum.ms / sum.batches).toFixed(0)} ms each on average), ${count(sum.messages)} messages (${count(sum.unacked)} not acked), busy ${seconds(sum.ms)} (${((100 * sum.ms) / span).toFixed(0)} % of the time), ${(sum.messages / (span / 1000)).toFixed(0)} messages/s`,
 	);
 }
