@@ -22,6 +22,19 @@ const SNAPSHOT_DIRS = ["src", "migrations"];
 const SNAPSHOT_FILES = ["wrangler.toml", "wrangler.json", "wrangler.jsonc", "package.json", "tsconfig.json"];
 const TAIL_CHARS = 12_000;
 const STARTUP_TIMEOUT_MS = 90_000;
+/** wrangler's line for each batch the local consumer finished: "QUEUE <queue> <acked>/<messages> (<ms>ms)". */
+const QUEUE_BATCH_LINE = /QUEUE (\S+) (\d+)\/(\d+) \((\d+)ms\)/;
+
+export interface QueueBatch {
+	/** When the line was read: the batch's end. */
+	at: number;
+	queue: string;
+	/** Messages acknowledged; the others go back to the queue for a retry. */
+	acked: number;
+	messages: number;
+	/** How long the consumer took over it. */
+	ms: number;
+}
 
 /**
  * Process groups started here and not yet ended. wrangler runs detached, so
@@ -43,6 +56,8 @@ export class ChaosWorker {
 	private readonly log: WriteStream;
 	/** The sweeper's reports in wrangler's output, with when they arrived. */
 	readonly sweepLines: { at: number; line: string }[] = [];
+	/** The queue batches wrangler reported handing to the consumer: where a local run's time goes. */
+	readonly queueBatches: QueueBatch[] = [];
 	starts = 0;
 
 	private constructor(
@@ -111,6 +126,16 @@ export class ChaosWorker {
 			for (const line of lines) {
 				const at = line.indexOf("sweep: ");
 				if (at >= 0) this.sweepLines.push({ at: Date.now(), line: line.slice(at + "sweep: ".length).trim() });
+				const batch = QUEUE_BATCH_LINE.exec(line);
+				if (batch) {
+					this.queueBatches.push({
+						at: Date.now(),
+						queue: batch[1] ?? "",
+						acked: Number(batch[2]),
+						messages: Number(batch[3]),
+						ms: Number(batch[4]),
+					});
+				}
 			}
 		};
 		child.stdout?.on("data", onData);
