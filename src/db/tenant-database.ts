@@ -2,6 +2,7 @@ import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { ApiError, notFound } from "../lib/errors";
 import { type Database, openDatabase } from "./client";
 import { type TenantRow, tenants } from "./schema";
+import { DEFAULT_TENANT_ID } from "./tenants";
 
 /*
  * Where a tenant's data lives (docs/SCALING.md, "Shards"). The D1 binding DB
@@ -14,8 +15,8 @@ import { type TenantRow, tenants } from "./schema";
  *
  * A shard keeps a copy of each of its tenants' rows, so the consumer reads a
  * tenant's settings in the same round trip as its events, from its own shard.
- * The control row is written last and is the one that counts (see
- * writeTenantCopy).
+ * The control row is the one that counts; writeTenantCopy says in which
+ * order the two are written.
  */
 
 /** The binding of the control database, also the first shard and the home of the default tenant. */
@@ -25,8 +26,8 @@ const SHARD_BINDING = /^SHARD_[0-9]+$/;
 /**
  * How long an isolate trusts a tenant's placement and liveness: a deleted
  * tenant is refused by every isolate within this bound, as a revoked key is
- * (KEY_CACHE_SECONDS). Placement itself never changes without the operator's
- * documented move, which waits this long.
+ * (KEY_CACHE_SECONDS). The API never changes a placement; moving a tenant by
+ * hand (docs/SCALING.md) must wait this long before its new shard is used.
  */
 export const PLACEMENT_CACHE_SECONDS = 30;
 const PLACEMENT_CACHE_LIMIT = 10_000;
@@ -88,7 +89,7 @@ export function allTenantShards(env: Env): { name: string; d1: D1Database }[] {
  * exist or is deleted. The default tenant is always on DB and always live.
  */
 export async function tenantShard(env: Env, tenantId: string): Promise<string> {
-	if (tenantId === "default") return CONTROL_SHARD;
+	if (tenantId === DEFAULT_TENANT_ID) return CONTROL_SHARD;
 	const now = Date.now();
 	const cached = placements.get(tenantId);
 	const known =
