@@ -1,4 +1,4 @@
-import { and, eq, isNull, lte, sql } from "drizzle-orm";
+import { and, eq, gte, isNull, lt, lte, sql } from "drizzle-orm";
 import { ApiError, notFound } from "../lib/errors";
 import { type Database, openDatabase } from "./client";
 import { type TenantRow, tenants } from "./schema";
@@ -172,7 +172,7 @@ function openShards(env: Env, bound: readonly string[]): string[] {
  * and the copy after it: a failure in between answers 503, and the client's
  * retry brings the copy in line.
  */
-export async function writeTenantCopy(env: Env, row: TenantRow): Promise<void> {
+export async function writeTenantCopy(env: Env, row: TenantRow, onlyIfNewer = false): Promise<void> {
 	if (row.shard === CONTROL_SHARD) return;
 	await shardDatabase(env, row.shard)
 		.insert(tenants)
@@ -186,8 +186,32 @@ export async function writeTenantCopy(env: Env, row: TenantRow): Promise<void> {
 				deletedAt: row.deletedAt,
 				shard: row.shard,
 			},
-			setWhere: lte(tenants.updatedAt, sql`excluded.updated_at`),
+			setWhere: onlyIfNewer
+				? lt(tenants.updatedAt, sql`excluded.updated_at`)
+				: lte(tenants.updatedAt, sql`excluded.updated_at`),
 		});
+}
+
+/** How far back the sweeper looks for tenant changes whose copy may have missed its write. */
+const COPY_REPAIR_WINDOW_MS = 10 * 60 * 1000;
+
+/**
+ * Writes again the copies, on `shard`, of live tenants changed in the last
+ * COPY_REPAIR_WINDOW_MS whose copy is older than their control row: a change
+ * whose copy write failed (the client got a 503 and never retried) reaches
+ * its deliveries within a minute anyway. Run by the sweeper; a copy that is
+ * current is not written, so this costs one control read per shard a minute.
+ */
+export async function repairTenantCopies(env: Env, shard: string, nowMs: number): Promise<number> {
+	if (shard === CONTROL_SHARD) return 0;
+	const changed = await controlDatabase(env)
+		.select()
+		.from(tenants)
+		.where(
+			and(eq(tenants.shard, shard), isNull(tenants.deletedAt), gte(tenants.updatedAt, nowMs - COPY_REPAIR_WINDOW_MS)),
+		);
+	for (const row of changed) await writeTenantCopy(env, row, true);
+	return changed.length;
 }
 
 /** A live tenant's database, or null for a deleted or unknown tenant, whose background work simply ends. */

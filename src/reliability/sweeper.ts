@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
-import { allTenantShards, shardDatabase, shardNames } from "../db/tenant-database";
+import { allTenantShards, repairTenantCopies, shardDatabase, shardNames } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, parseDeliveryId } from "../lib/ids";
 import { type DeliveryJob, enqueueJobs, fanOutJobs, MESSAGES_PER_SEND, TARGETS_PER_JOB } from "../queue/messages";
@@ -108,7 +108,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 	};
 	for (const shard of allTenantShards(env)) {
 		const db = openDatabase(shard.d1);
-		// Read from the shard's own copies of its tenants' rows: a sweep touches no other database.
+		// Liveness from the shard's own copies of its tenants' rows: no control read per event or tenant.
 		const tenantLiveness = new Map<string, boolean>();
 		let completed = true;
 		try {
@@ -125,6 +125,12 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 		} catch (error) {
 			completed = false;
 			console.error("sweep: looking for stuck retries failed", error);
+		}
+		try {
+			await repairTenantCopies(env, shard.name, nowMs);
+		} catch (error) {
+			completed = false;
+			console.error("sweep: bringing tenant copies in line failed", error);
 		}
 		if (completed) await noteSweepCompleted(db, Date.now());
 	}

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import committed from "../../docs/openapi.json";
+import { sweep } from "../../src/reliability/sweeper";
 import { api, receivedBy, receiverPath, record, SHARDS, storedSeq, uniqueName, waitFor } from "./helpers";
 
 /**
@@ -210,6 +211,26 @@ describe("tenants on shards", () => {
 			.bind(tenant.id)
 			.first<{ deleted_at: number | null }>();
 		expect(control?.deleted_at).toBe((await copy())?.deleted_at);
+	});
+
+	it("brings a copy that missed its write in line on the sweeper's next run", async () => {
+		const tenant = await tenantWithKey("SHARD_3");
+		// As if the copy write after a PATCH had failed and the client never retried: only the control row changed.
+		const later = Date.now() + 1;
+		await env.DB.prepare("UPDATE tenants SET settings = ?, updated_at = ? WHERE id = ?")
+			.bind(JSON.stringify({ signature_header: "X-Repaired-Signature" }), later, tenant.id)
+			.run();
+		const copied = () =>
+			(SHARDS.SHARD_3 as D1Database)
+				.prepare("SELECT settings, updated_at FROM tenants WHERE id = ?")
+				.bind(tenant.id)
+				.first<{ settings: string; updated_at: number }>();
+		expect((await copied())?.settings).not.toContain("X-Repaired-Signature");
+		await sweep(env, Date.now());
+		expect(await copied()).toEqual({
+			settings: JSON.stringify({ signature_header: "X-Repaired-Signature" }),
+			updated_at: later,
+		});
 	});
 
 	it("places a new tenant on the shard with the fewest tenants, or where the operator says, and refuses an unknown one", async () => {
