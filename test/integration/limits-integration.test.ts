@@ -1,4 +1,4 @@
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TENANT_LIMITS } from "../../src/tenants/limits";
 import { ADMIN_KEY, api, dashboardSignIn, receiverPath, record, shardOf, uniqueName } from "./helpers";
