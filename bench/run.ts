@@ -60,7 +60,7 @@ const ESTIMATE_S: Record<Scenario, number> = {
 	isolation: 110,
 	retry: 40,
 	ordered: 45,
-	cost: 70,
+	cost: 130,
 	"dead-endpoint": 75,
 	shards: 90,
 };
