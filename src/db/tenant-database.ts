@@ -1,4 +1,5 @@
-import { and, eq, gte, isNull, lt, lte, sql } from "drizzle-orm";
+import { and, eq, gte, inArray, isNull, lt, lte, sql } from "drizzle-orm";
+import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { ApiError, notFound } from "../lib/errors";
 import { type Database, openDatabase } from "./client";
 import { type TenantRow, tenants } from "./schema";
@@ -98,6 +99,29 @@ export async function tenantShard(env: Env, tenantId: string): Promise<string> {
 			: await lookUpPlacement(env, tenantId, now);
 	if (known.shard === null) throw notFound("tenant", tenantId);
 	return known.shard;
+}
+
+/**
+ * Looks up, in one statement per IDS_PER_STATEMENT, the placements of the tenants this
+ * isolate does not know (or knows too long), so a consumer batch of many
+ * tenants on a cold cache costs the control database one read, not one per
+ * tenant. tenantShard then answers from the cache.
+ */
+export async function learnPlacements(env: Env, tenantIds: readonly string[]): Promise<void> {
+	const now = Date.now();
+	const unknown = [...new Set(tenantIds)].filter((id) => {
+		const cached = placements.get(id);
+		return id !== DEFAULT_TENANT_ID && !(cached && now - cached.checkedAt < PLACEMENT_CACHE_SECONDS * 1000);
+	});
+	for (const part of chunk(unknown, IDS_PER_STATEMENT)) {
+		const rows = await controlDatabase(env)
+			.select({ id: tenants.id, shard: tenants.shard })
+			.from(tenants)
+			.where(and(inArray(tenants.id, part), isNull(tenants.deletedAt)));
+		const found = new Map(rows.map((row) => [row.id, row.shard]));
+		if (placements.size + part.length > PLACEMENT_CACHE_LIMIT) placements.clear();
+		for (const id of part) placements.set(id, { shard: found.get(id) ?? null, checkedAt: now });
+	}
 }
 
 async function lookUpPlacement(env: Env, tenantId: string, now: number): Promise<KnownPlacement> {

@@ -2,7 +2,7 @@ import { publicBaseUrl } from "../channels/render";
 import { maskedEndpointAddress } from "../channels/targets";
 import { openDatabase } from "../db/client";
 import { failCancelledDeliveries } from "../db/deliveries";
-import { shardD1, tenantShard } from "../db/tenant-database";
+import { learnPlacements, shardD1, tenantShard } from "../db/tenant-database";
 import { endpointDisabled, type OperationalEvent } from "../delivery/operational-events";
 import { deploymentDefaults, effectiveDeliveryPolicy } from "../delivery/settings";
 import { ApiError } from "../lib/errors";
@@ -442,6 +442,15 @@ async function forEachShard(
 	work: (d1: D1Database, jobs: readonly QueuedJob[]) => Promise<void>,
 ): Promise<void> {
 	const groups = new Map<string, QueuedJob[]>();
+	try {
+		await learnPlacements(
+			env,
+			jobs.map(({ job }) => job.tenantId),
+		);
+	} catch (error) {
+		// Each job's own lookup below tries again and retries only the jobs it cannot place.
+		console.error("could not look up the batch's tenants at once", error);
+	}
 	for (const queued of jobs) {
 		let shard: string;
 		try {

@@ -1,6 +1,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { forgetTenantPlacement } from "../../src/db/tenant-database";
 import worker from "../../src/index";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { sweep } from "../../src/reliability/sweeper";
@@ -236,5 +237,59 @@ describe("a shard that fails under the consumer", () => {
 		]);
 		await worker.queue(again, env);
 		await waitFor(async () => ((await receivedBy(downName)).length === 1 ? true : undefined));
+	});
+});
+
+describe("the consumer on a cold placement cache", () => {
+	it("asks the control database where a batch's tenants are in one statement, not one per tenant", async () => {
+		const name = uniqueName("cold-cache");
+		const jobs: DeliveryJob[] = [];
+		const tenantIds: string[] = [];
+		for (const shard of ["SHARD_2", "SHARD_3", "SHARD_2", "SHARD_3", "DB"]) {
+			const tenantId = String(
+				record((await api("POST", "/v1/tenants", { body: { name: uniqueName("cold"), shard } })).body).id,
+			);
+			const hook = record(
+				(
+					await api("POST", "/v1/webhooks", {
+						headers: { "x-tenant-id": tenantId },
+						body: { url: receiverPath("ok", name), events: ["*"] },
+					})
+				).body,
+			);
+			const event = await storeEventDirectly(tenantId, "cold.cache", [hook.id]);
+			jobs.push({
+				tenantId,
+				eventSeq: event.seq,
+				targets: [{ endpointId: String(hook.id), attempt: 1 }],
+				trigger: "initial",
+			});
+			tenantIds.push(tenantId);
+		}
+		for (const tenantId of tenantIds) forgetTenantPlacement(tenantId);
+
+		const placementReads: string[] = [];
+		const counting = new Proxy(env.DB, {
+			get(target, property) {
+				if (property === "prepare") {
+					return (query: string) => {
+						if (/from "tenants"/i.test(query) && /"shard"/.test(query)) placementReads.push(query);
+						return target.prepare(query);
+					};
+				}
+				const value: unknown = Reflect.get(target, property, target);
+				return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+			},
+		});
+		const batch = createMessageBatch<DeliveryJob>(
+			"edgehook-deliveries",
+			jobs.map((body, index) => ({ id: `m${index}`, timestamp: new Date(), attempts: 1, body })),
+		);
+		const ctx = createExecutionContext();
+		await worker.queue(batch, Object.assign({}, env, { DB: counting }));
+		const result = await getQueueResult(batch, ctx);
+		expect(result.retryMessages).toEqual([]);
+		expect(placementReads).toHaveLength(1);
+		await waitFor(async () => ((await receivedBy(name)).length === 5 ? true : undefined));
 	});
 });
