@@ -91,21 +91,17 @@ export function allTenantShards(env: Env): { name: string; d1: D1Database }[] {
  */
 export async function tenantShard(env: Env, tenantId: string): Promise<string> {
 	if (tenantId === DEFAULT_TENANT_ID) return CONTROL_SHARD;
-	const now = Date.now();
-	const cached = placements.get(tenantId);
-	const known =
-		cached && now - cached.checkedAt < PLACEMENT_CACHE_SECONDS * 1000
-			? cached
-			: await lookUpPlacement(env, tenantId, now);
-	if (known.shard === null) throw notFound("tenant", tenantId);
-	return known.shard;
+	await learnPlacements(env, [tenantId]);
+	const shard = placements.get(tenantId)?.shard ?? null;
+	if (shard === null) throw notFound("tenant", tenantId);
+	return shard;
 }
 
 /**
- * Looks up, in one statement per IDS_PER_STATEMENT, the placements of the tenants this
- * isolate does not know (or knows too long), so a consumer batch of many
- * tenants on a cold cache costs the control database one read, not one per
- * tenant. tenantShard then answers from the cache.
+ * Looks up, in one statement per IDS_PER_STATEMENT, the placements of the
+ * tenants this isolate does not know (or has known too long), so a consumer
+ * batch of many tenants on a cold cache costs the control database one
+ * read, not one per tenant. tenantShard then answers from the cache.
  */
 export async function learnPlacements(env: Env, tenantIds: readonly string[]): Promise<void> {
 	const now = Date.now();
@@ -124,29 +120,9 @@ export async function learnPlacements(env: Env, tenantIds: readonly string[]): P
 	}
 }
 
-async function lookUpPlacement(env: Env, tenantId: string, now: number): Promise<KnownPlacement> {
-	const [row] = await controlDatabase(env)
-		.select({ shard: tenants.shard })
-		.from(tenants)
-		.where(and(eq(tenants.id, tenantId), isNull(tenants.deletedAt)));
-	if (placements.size >= PLACEMENT_CACHE_LIMIT) placements.clear();
-	const known = { shard: row?.shard ?? null, checkedAt: now };
-	placements.set(tenantId, known);
-	return known;
-}
-
 /** Drops a tenant from this isolate's cache, e.g. right after it is created or deleted. */
 export function forgetTenantPlacement(tenantId: string): void {
 	placements.delete(tenantId);
-}
-
-/** The D1 database holding a live tenant's endpoints, events, deliveries and event types. */
-export async function tenantD1(env: Env, tenantId: string): Promise<D1Database> {
-	return shardD1(env, await tenantShard(env, tenantId));
-}
-
-export async function tenantDatabase(env: Env, tenantId: string): Promise<Database> {
-	return openDatabase(await tenantD1(env, tenantId));
 }
 
 /**
@@ -241,7 +217,7 @@ export async function repairTenantCopies(env: Env, shard: string, nowMs: number)
 /** A live tenant's database, or null for a deleted or unknown tenant, whose background work simply ends. */
 export async function liveTenantD1(env: Env, tenantId: string): Promise<D1Database | null> {
 	try {
-		return await tenantD1(env, tenantId);
+		return shardD1(env, await tenantShard(env, tenantId));
 	} catch (error) {
 		if (error instanceof ApiError && error.code === "not_found") return null;
 		throw error;
