@@ -49,6 +49,24 @@ export const tenants = sqliteTable("tenants", {
 	 * row is the placement; the shard keeps a copy of the row for its own reads.
 	 */
 	shard: text("shard").notNull().default("DB"),
+	/**
+	 * The caller's own name for the tenant (a Svix application's `uid`),
+	 * usable in paths in place of the id. Unique among live tenants, which
+	 * `tenant_uids` in the control database enforces.
+	 */
+	uid: text("uid"),
+	/** JSON object of strings, the caller's own, returned as given. */
+	metadata: text("metadata").notNull().default("{}"),
+});
+
+/**
+ * Claims on tenant uids, written only in the control database: its primary
+ * key is what keeps a uid unique, without an index on the tenants table
+ * whose copies on the shards could lag behind a deletion.
+ */
+export const tenantUids = sqliteTable("tenant_uids", {
+	uid: text("uid").primaryKey(),
+	tenantId: text("tenant_id").notNull(),
 });
 
 export const apiKeys = sqliteTable(
@@ -115,10 +133,29 @@ export const endpoints = sqliteTable(
 		recipients: text("recipients"),
 		/** A JSONata expression over the envelope whose result is the body sent; null sends the default. */
 		transformation: text("transformation"),
+		/** The caller's own name for the endpoint (Svix `uid`), unique within the tenant. */
+		uid: text("uid"),
+		/**
+		 * JSON array of routing labels (Svix `channels`), or null to receive
+		 * every event of its types. An event that carries labels reaches only
+		 * endpoints that list one of them.
+		 */
+		labels: text("labels"),
+		/**
+		 * Which signature headers a webhook carries: `webhook-*` (Standard
+		 * Webhooks) or `svix-*`, as Svix sends them, for receivers written
+		 * against Svix.
+		 */
+		headerStyle: text("header_style", { enum: ["webhook", "svix"] })
+			.notNull()
+			.default("webhook"),
 		createdAt: integer("created_at").notNull(),
 		updatedAt: integer("updated_at").notNull(),
 	},
-	(table) => [primaryKey({ columns: [table.tenantId, table.id] })],
+	(table) => [
+		primaryKey({ columns: [table.tenantId, table.id] }),
+		uniqueIndex("endpoints_uid_unique").on(table.tenantId, table.uid).where(sql`uid IS NOT NULL`),
+	],
 );
 
 export const events = sqliteTable(
@@ -135,12 +172,20 @@ export const events = sqliteTable(
 		/** JSON array of the endpoint ids the event was fanned out to at ingest. */
 		endpointIds: text("endpoint_ids").notNull(),
 		createdAt: integer("created_at").notNull(),
+		/** JSON array of routing labels (Svix `channels`), or null: see endpoints.labels. */
+		labels: text("labels"),
+		/** JSON array of tags (Svix `tags`) that the event lists can filter on, or null. */
+		tags: text("tags"),
+		/** When the first attempts are due (ms), for an event scheduled ahead; null to send now. */
+		deliverAt: integer("deliver_at"),
 	},
 	(table) => [
 		uniqueIndex("events_tenant_id_unique").on(table.tenantId, table.id),
 		uniqueIndex("events_idempotency_key_unique")
 			.on(table.tenantId, table.idempotencyKey)
 			.where(sql`idempotency_key IS NOT NULL`),
+		// Partial: events sent at once never enter it, so it costs the hot path nothing.
+		index("events_scheduled").on(table.deliverAt).where(sql`deliver_at IS NOT NULL`),
 	],
 );
 
@@ -237,6 +282,43 @@ export const templates = sqliteTable(
 	(table) => [primaryKey({ columns: [table.tenantId, table.channel, table.eventType] })],
 );
 
+/**
+ * The deployment's event type catalog (Svix event types are organisation
+ * wide): every tenant sees it beside its own. Kept in the control database.
+ */
+export const catalogEventTypes = sqliteTable("catalog_event_types", {
+	name: text("name").primaryKey(),
+	description: text("description").notNull().default(""),
+	/** JSON object of JSON Schemas by version (Svix `schemas`), or null. */
+	schemas: text("schemas"),
+	groupName: text("group_name"),
+	/** JSON array of feature flags, or null. */
+	featureFlags: text("feature_flags"),
+	archived: integer("archived", { mode: "boolean" }).notNull().default(false),
+	deprecated: integer("deprecated", { mode: "boolean" }).notNull().default(false),
+	createdAt: integer("created_at").notNull(),
+	updatedAt: integer("updated_at").notNull(),
+});
+
+/**
+ * The first answer to a POST sent with an `idempotency-key`, replayed for
+ * the same key for 12 hours (as Svix does). `scope` keeps one caller's keys
+ * apart from another's. Kept in the control database.
+ */
+export const idempotencyRecords = sqliteTable(
+	"idempotency_records",
+	{
+		scope: text("scope").notNull(),
+		key: text("key").notNull(),
+		/** Method and path the key was first used with; another request under the same key is refused. */
+		request: text("request").notNull(),
+		status: integer("status").notNull(),
+		body: text("body").notNull(),
+		expiresAt: integer("expires_at").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.scope, table.key] })],
+);
+
 export type EndpointRow = typeof endpoints.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;
@@ -245,3 +327,4 @@ export type EventTypeRow = typeof eventTypes.$inferSelect;
 export type TemplateRow = typeof templates.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
+export type CatalogEventTypeRow = typeof catalogEventTypes.$inferSelect;

@@ -185,6 +185,8 @@ export async function writeTenantCopy(env: Env, row: TenantRow, onlyIfNewer = fa
 				updatedAt: row.updatedAt,
 				deletedAt: row.deletedAt,
 				shard: row.shard,
+				uid: row.uid,
+				metadata: row.metadata,
 			},
 			setWhere: onlyIfNewer
 				? lt(tenants.updatedAt, sql`excluded.updated_at`)

@@ -201,6 +201,9 @@ export async function ingestEvents(
 		data: input.dataJson,
 		idempotencyKey: input.idempotencyKey ?? null,
 		createdAt: now,
+		labels: null,
+		tags: null,
+		deliverAt: null,
 	}));
 	// Drizzle cannot batch raw statements, so this one batch goes to D1 directly. A batch is
 	// one transaction: when D1 fails it, none of the events were stored.

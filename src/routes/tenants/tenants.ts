@@ -87,6 +87,8 @@ export const tenantRoutes = createRouter()
 			updatedAt: now,
 			deletedAt: null,
 			shard: await chooseShard(c.env, input.shard),
+			uid: null,
+			metadata: "{}",
 		};
 		// The shard's copy first: until the control row exists, nothing refers to it.
 		await writeTenantCopy(c.env, tenant);
