@@ -8,6 +8,12 @@ export interface InternalCaller {
 	 * enforces both itself (src/app.ts), so no dashboard page can forget to.
 	 */
 	readOnly: boolean;
+	/**
+	 * Whose rate limit the call spends: the dashboard's own bucket per key
+	 * (default), or the key's, for the Svix face, which is the key's own
+	 * client talking through another shape of the API.
+	 */
+	rateLimitBucket?: "dashboard" | "key";
 }
 
 /*

@@ -1,0 +1,81 @@
+import { requireApiKey } from "../auth/middleware";
+import { ApiError } from "../lib/errors";
+import { checkJsonBody } from "../lib/json-body";
+import { bodyLimitFor } from "../routes/body-limits";
+import { isSvixPath, svixErrorAnswer } from "./errors";
+import { idempotentPosts } from "./idempotency";
+import { type ApiFetch, NativeClient } from "./native";
+import { createSvixRouter } from "./router";
+import { applicationsRoutes } from "./routes/applications";
+import { attemptsRoutes } from "./routes/attempts";
+import { authenticationRoutes } from "./routes/authentication";
+import { backgroundTasksRoutes } from "./routes/background-tasks";
+import { endpointsRoutes } from "./routes/endpoints";
+import { eventTypesRoutes } from "./routes/event-types";
+import { messagesRoutes } from "./routes/messages";
+
+/** The Svix face's OpenAPI description, served at /api/v1/openapi.json and written to docs/svix-openapi.json. */
+export const SVIX_OPENAPI_CONFIG = {
+	openapi: "3.1.0",
+	info: {
+		title: "Edgehook: Svix-compatible API",
+		version: "1.0.0",
+		description:
+			"The subset of Svix's REST API that the official Svix SDKs call, answered by Edgehook. Point an SDK's `serverUrl` at the deployment and use an Edgehook key as the token. Each operation is a translation of the native /v1 API (docs/openapi.json).",
+	},
+	servers: [{ url: "/" }],
+};
+
+/** A message create keeps its idempotency in the event store (src/svix/idempotency.ts). */
+const MESSAGE_CREATE = /^\/api\/v1\/app\/[^/]+\/msg\/?$/;
+
+/**
+ * The Svix-compatible API at /api/v1 (issue 17, ../shared/SVIX-API.md):
+ * its own error shapes and paging, on top of the native routes, which it
+ * calls in-process through `fetchApi`.
+ */
+export function createSvixFace(fetchApi: ApiFetch) {
+	const face = createSvixRouter();
+	// Public, as the native /openapi.json is: registered before the key check so that it never runs for it.
+	face.get("/api/v1/openapi.json", (c) => c.json(face.getOpenAPI31Document(SVIX_OPENAPI_CONFIG)));
+	face.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer" });
+	face.use("/api/v1/*", async (c, next) => {
+		// The worker's app chose the request id (src/app.ts) and passes it on in this header.
+		c.set("requestId", c.req.header("x-request-id") ?? crypto.randomUUID());
+		await next();
+	});
+	face.use("/api/v1/*", requireApiKey);
+	face.use("/api/v1/*", async (c, next) => {
+		c.set("native", new NativeClient(fetchApi, c.env, c.executionCtx, c.var.principal, c.var.requestId));
+		await next();
+	});
+	face.use("/api/v1/*", checkJsonBody(bodyLimitFor));
+	face.use(
+		"/api/v1/*",
+		idempotentPosts((method, path) => method === "POST" && MESSAGE_CREATE.test(path)),
+	);
+	face.route("/", applicationsRoutes);
+	face.route("/", eventTypesRoutes);
+	face.route("/", endpointsRoutes);
+	face.route("/", messagesRoutes);
+	face.route("/", attemptsRoutes);
+	face.route("/", authenticationRoutes);
+	face.route("/", backgroundTasksRoutes);
+
+	face.notFound((c) => {
+		const answer = svixErrorAnswer(new ApiError("not_found", "no such route"));
+		return c.json(answer.body, answer.status);
+	});
+	face.onError((error, c) => {
+		if (error instanceof ApiError) {
+			const answer = svixErrorAnswer(error);
+			return c.json(answer.body, answer.status, answer.headers);
+		}
+		console.error("unhandled error in the Svix face", c.get("requestId"), error);
+		// Svix answers an internal error with an empty object.
+		return c.json({}, 500);
+	});
+	return face;
+}
+
+export { isSvixPath };

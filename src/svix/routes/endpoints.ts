@@ -1,0 +1,3 @@
+import { createSvixRouter } from "../router";
+
+export const endpointsRoutes = createSvixRouter();

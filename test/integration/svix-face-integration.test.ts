@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { api } from "./helpers";
+
+/** The Svix face's shared behaviour, before any one operation: its error shapes and its public description. */
+describe("Svix face (/api/v1)", () => {
+	it("answers a missing token with Svix's error shape", async () => {
+		const response = await api("GET", "/api/v1/app", { auth: null });
+		expect(response.status).toBe(401);
+		expect(response.body).toEqual({ code: "authentication_failed", detail: "send Authorization: Bearer <API key>" });
+	});
+
+	it("answers a wrong token with 401 authentication_failed", async () => {
+		const response = await api("GET", "/api/v1/app", { auth: "not-a-key" });
+		expect(response.status).toBe(401);
+		expect(response.body).toMatchObject({ code: "authentication_failed" });
+	});
+
+	it("answers an unknown path with 404 not_found as {code, detail}", async () => {
+		const response = await api("GET", "/api/v1/no-such-thing");
+		expect(response.status).toBe(404);
+		expect(response.body).toEqual({ code: "not_found", detail: "no such route" });
+	});
+
+	it("answers a body that is not JSON with a 422 on the body, typed value_error.jsondecode", async () => {
+		const response = await api("POST", "/api/v1/app", {
+			rawBody: "{not json",
+			headers: { "content-type": "application/json" },
+		});
+		expect(response.status).toBe(422);
+		const detail = (response.body as { detail: { loc: string[]; type: string }[] }).detail;
+		expect(detail).toHaveLength(1);
+		expect(detail[0]).toMatchObject({ loc: ["body"], type: "value_error.jsondecode" });
+	});
+
+	it("answers a body over the limit with 413 payload_too_large", async () => {
+		const response = await api("POST", "/api/v1/app", {
+			rawBody: JSON.stringify({ name: "x".repeat(300 * 1024) }),
+			headers: { "content-type": "application/json" },
+		});
+		expect(response.status).toBe(413);
+		expect(response.body).toMatchObject({ code: "payload_too_large" });
+	});
+
+	it("serves its OpenAPI description without a token", async () => {
+		const response = await api("GET", "/api/v1/openapi.json", { auth: null });
+		expect(response.status).toBe(200);
+		expect(response.body).toMatchObject({ openapi: "3.1.0", info: { title: "Edgehook: Svix-compatible API" } });
+	});
+
+	it("leaves the native API's error shape alone", async () => {
+		const response = await api("GET", "/v1/webhooks", { auth: null });
+		expect(response.status).toBe(401);
+		expect(response.body).toMatchObject({ error: { code: "unauthorized" } });
+	});
+});
