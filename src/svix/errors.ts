@@ -98,9 +98,23 @@ export function svixErrorAnswer(error: ApiError): {
 	}
 	return {
 		status: error.status,
-		body: { code: SVIX_CODE_OF[error.code] ?? error.code, detail: error.message },
+		body: { code: svixCodeOf(error), detail: error.message },
 		headers: error.headers,
 	};
+}
+
+/** An error whose Svix code is more specific than its native one (`event_type_exists` for a 409, say). */
+export function svixCoded(code: ErrorCode, svixCode: string, message: string): ApiError {
+	return new ApiError(code, message, { svix_code: svixCode });
+}
+
+function svixCodeOf(error: ApiError): string {
+	const details = error.details;
+	if (typeof details === "object" && details !== null && "svix_code" in details) {
+		const given = (details as { svix_code: unknown }).svix_code;
+		if (typeof given === "string") return given;
+	}
+	return SVIX_CODE_OF[error.code] ?? error.code;
 }
 
 /** Whether a path is answered by the Svix face, whose errors take Svix's shapes. */
