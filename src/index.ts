@@ -4,6 +4,7 @@ import { count, meteredEnv } from "./lib/metering";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "./queue/consumer";
 import { continueSweepSlices, isSweepSliceJob, requeueDeadSweepSlices, sweep } from "./reliability/sweeper";
 import { purgeExpired } from "./retention";
+import { deleteExpiredIdempotencyRecords } from "./svix/idempotency";
 import { continueRecovers, failDeadLetteredRecovers, isRecoverJob, resumeStalledRecovers } from "./tasks/recover";
 import { continueTenantPurges, isTenantPurgeJob, resumeStalledPurges } from "./tenants/purge";
 
@@ -75,9 +76,10 @@ export default {
 		if (controller.cron === RETENTION_CRON) {
 			// Sign-outs first: they are in the control database, which a failing shard must not keep from its cleaning.
 			const signOuts = await forgetExpiredRevocations(metered, controller.scheduledTime);
+			const idempotencyRecords = await deleteExpiredIdempotencyRecords(metered, controller.scheduledTime);
 			const removed = await purgeExpired(metered, controller.scheduledTime);
 			console.log(
-				`retention: removed ${removed.events} events, ${removed.deliveries} deliveries and ${signOuts} expired sign-outs`,
+				`retention: removed ${removed.events} events, ${removed.deliveries} deliveries, ${signOuts} expired sign-outs and ${idempotencyRecords} expired idempotency records`,
 			);
 			return;
 		}

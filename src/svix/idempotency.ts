@@ -1,4 +1,4 @@
-import { and, eq, gt, lte } from "drizzle-orm";
+import { and, eq, gt, lte, sql } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
 import type { Principal } from "../auth/authenticate";
 import { idempotencyRecords } from "../db/schema";
@@ -97,11 +97,26 @@ export function idempotentPosts(isExempt: IdempotencyExemption) {
 	});
 }
 
+/** Records removed per statement, and statements per run, so one run never holds the control database long. */
+const EXPIRED_PER_SLICE = 500;
+const MAX_SLICES_PER_RUN = 200;
+
 /** Removes records past their 12 hours; the daily retention calls it. */
-export async function deleteExpiredIdempotencyRecords(env: Env, nowMs = Date.now()): Promise<number> {
-	const removed = await controlDatabase(env)
-		.delete(idempotencyRecords)
-		.where(lte(idempotencyRecords.expiresAt, nowMs))
-		.returning({ key: idempotencyRecords.key });
-	return removed.length;
+export async function deleteExpiredIdempotencyRecords(env: Env, nowMs: number): Promise<number> {
+	const db = controlDatabase(env);
+	let removed = 0;
+	for (let slice = 0; slice < MAX_SLICES_PER_RUN; slice++) {
+		const expired = db
+			.select({ scope: idempotencyRecords.scope, key: idempotencyRecords.key })
+			.from(idempotencyRecords)
+			.where(lte(idempotencyRecords.expiresAt, nowMs))
+			.limit(EXPIRED_PER_SLICE);
+		const gone = await db
+			.delete(idempotencyRecords)
+			.where(sql`(${idempotencyRecords.scope}, ${idempotencyRecords.key}) IN ${expired}`)
+			.returning({ key: idempotencyRecords.key });
+		removed += gone.length;
+		if (gone.length < EXPIRED_PER_SLICE) break;
+	}
+	return removed;
 }

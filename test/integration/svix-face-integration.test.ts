@@ -1,4 +1,6 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { deleteExpiredIdempotencyRecords } from "../../src/svix/idempotency";
 import { api } from "./helpers";
 
 /** The Svix face's shared behaviour, before any one operation: its error shapes and its public description. */
@@ -51,5 +53,20 @@ describe("Svix face (/api/v1)", () => {
 		const response = await api("GET", "/v1/webhooks", { auth: null });
 		expect(response.status).toBe(401);
 		expect(response.body).toMatchObject({ error: { code: "unauthorized" } });
+	});
+
+	it("forgets idempotency records past their 12 hours at the daily retention, and keeps the rest", async () => {
+		const now = Date.now();
+		const insert = env.DB.prepare(
+			"INSERT INTO idempotency_records (scope, key, request, status, body, expires_at) VALUES (?, ?, 'POST /api/v1/app', 201, '{}', ?)",
+		);
+		await env.DB.batch([
+			insert.bind("retention-test", "expired-1", now - 1),
+			insert.bind("retention-test", "expired-2", now - 60_000),
+			insert.bind("retention-test", "live", now + 60_000),
+		]);
+		expect(await deleteExpiredIdempotencyRecords(env, now)).toBeGreaterThanOrEqual(2);
+		const left = await env.DB.prepare("SELECT key FROM idempotency_records WHERE scope = 'retention-test'").all();
+		expect(left.results).toEqual([{ key: "live" }]);
 	});
 });
