@@ -4,6 +4,7 @@ import { openDatabase } from "../../db/client";
 import { endpoints } from "../../db/schema";
 import { allTenantShards } from "../../db/tenant-database";
 import { type Backlog, backlogBounds, boundPassed, readBacklog } from "../../queue/backlog";
+import { firstAttemptBacklog } from "../../reliability/first-attempt-backlog";
 import { lastSweepCompletedAt } from "../../reliability/sweeper";
 import { schedulerFor } from "../../scheduler/client";
 import { createRouter, errorResponses, iso, jsonContent } from "../shared";
@@ -25,6 +26,17 @@ const QueueHealth = z
 const ShardHealth = z
 	.object({
 		database: z.string().openapi({ description: "The D1 binding", example: "DB" }),
+		first_attempts_waiting: z
+			.object({
+				oldest_age_seconds: z.number().int().nullable().openapi({
+					description:
+						"How long the shard's oldest event without a first attempt has waited (an estimate, found by bisecting the events); 0 when none waits, null when the shard has no events",
+				}),
+				events_at_most: z.number().int().openapi({
+					description: "Events stored since that one, itself included: an upper bound of those waiting",
+				}),
+			})
+			.openapi({ description: "This shard's share of the backlog: the delivery queue is shared by every shard" }),
 		sweeper_last_completed_at: z.string().nullable(),
 		failing_endpoints: z.number().int().openapi({
 			description: "Active endpoints in a run of failures (at most the first 50 are looked at)",
@@ -64,7 +76,7 @@ const healthRoute = createRoute({
 	tags: ["Health"],
 	summary: "The deployment's health for monitoring: queue backlogs, the sweeper, open circuits (admin key only)",
 	description:
-		"`status` is `degraded` when ingest is shedding load, a queue's metrics cannot be read, or a database's sweeper has not completed a run for 3 minutes; `problems` says which. Poll it from your monitoring.",
+		"`status` is `degraded` when ingest is shedding load, a queue's metrics cannot be read, a database's sweeper has not completed a run for 3 minutes, or a database's oldest event without a first attempt has waited longer than MAX_BACKLOG_AGE_SECONDS; `problems` says which. Poll it from your monitoring.",
 	responses: {
 		200: jsonContent(Health, "The deployment's health"),
 		...errorResponses(401, 403),
@@ -96,8 +108,9 @@ async function shardHealth(
 	problems: string[],
 ): Promise<z.infer<typeof ShardHealth>> {
 	const db = openDatabase(shard.d1);
-	const [lastSweep, failing] = await Promise.all([
+	const [lastSweep, backlog, failing] = await Promise.all([
 		lastSweepCompletedAt(db),
+		firstAttemptBacklog(db, nowMs),
 		db
 			.select({ tenantId: endpoints.tenantId, id: endpoints.id, failingSince: endpoints.failingSince })
 			.from(endpoints)
@@ -112,6 +125,16 @@ async function shardHealth(
 				: `the sweeper last completed a run over ${shard.name} ${Math.round((nowMs - lastSweep) / 1000)} s ago`,
 		);
 	}
+	const { ageSeconds: maxAgeSeconds } = backlogBounds(env);
+	if (
+		maxAgeSeconds > 0 &&
+		backlog.oldestWaitingAgeSeconds !== null &&
+		backlog.oldestWaitingAgeSeconds > maxAgeSeconds
+	) {
+		problems.push(
+			`${shard.name}: its oldest event without a first attempt has waited ${backlog.oldestWaitingAgeSeconds} s, over the backlog bound of ${maxAgeSeconds} s`,
+		);
+	}
 	const circuits = await Promise.all(
 		failing.map(async (endpoint) => ({
 			endpoint,
@@ -120,6 +143,10 @@ async function shardHealth(
 	);
 	return {
 		database: shard.name,
+		first_attempts_waiting: {
+			oldest_age_seconds: backlog.oldestWaitingAgeSeconds,
+			events_at_most: backlog.waitingEventsAtMost,
+		},
 		sweeper_last_completed_at: iso(lastSweep),
 		failing_endpoints: failing.length,
 		open_circuits: circuits.flatMap(({ endpoint, circuit }) =>
