@@ -810,7 +810,7 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		"- Miniflare's local queue hands the consumer one batch at a time, while deployed consumers run concurrently (section 3): " +
 			"delivery throughput (section 3) and the isolation stall (section 4) are those of a single consumer, which a deployed queue " +
 			"scales past; the ordered endpoint (section 6) has one delivery in flight either way.",
-		"- Counted Durable Object rows are those of its SQL statements; `setAlarm`/`deleteAlarm` calls are not counted as rows.",
+		"- Counted Durable Object rows are those of its SQL statements and one per `setAlarm` call (billed as a row written; `do_alarms_set` counts them apart); `deleteAlarm` is not counted.",
 		'- "machine busy" is all busy CPU on the machine while a run sent its load (workerd, wrangler, the bench\'s own load ' +
 			"generator and receivers, and anything else running): near the number of cores, every process waits for CPU and latency grows for reasons outside the worker.",
 		"- CPU per delivery is the CPU time of the whole workerd process divided by deliveries, including the local " +
