@@ -4,9 +4,10 @@ import type { DeliveryRunResult } from "../lib/delivery-run";
 import type { BenchResults } from "../lib/results";
 import type { TargetCheck } from "../lib/targets";
 import { PRICE_SOURCES, PRICES, PRICES_AS_OF } from "../prices";
-import type { CostCase, CostResult } from "../scenarios/cost";
+import type { CostCase, CostResult, RetryBreakdown } from "../scenarios/cost";
 import { IN_FLIGHT_AT_OPENING_MS } from "../scenarios/dead-endpoint";
 import { FANOUT_CONFIG } from "../scenarios/fanout";
+import type { RetryVolumeResult } from "../scenarios/retry-volume";
 import type { ShardsPhase, ShardsResult } from "../scenarios/shards";
 import type { Chart } from "./charts";
 
@@ -209,6 +210,57 @@ function observations(results: BenchResults): string[] {
 		);
 	}
 	return out;
+}
+
+/** Retries at volume: a failing endpoint offered 50 deliveries/s, counted per delivery and per retry. */
+function retryVolumeSection(volume: RetryVolumeResult): string[] {
+	const { fanout1, fanout1_three_attempts: three1, fanout10, fanout10_three_attempts: three10 } = volume.cases;
+	const cases = [fanout1, three1, fanout10, three10];
+	const perRetryRows = (breakdown: RetryBreakdown | null): string[] => {
+		const c = breakdown?.counters ?? {};
+		return [
+			n(c.do_requests, 3),
+			n(c.do_alarms, 3),
+			n(c.do_alarms_set, 3),
+			n(c.do_rows_written, 3),
+			n(c.d1_rows_written, 3),
+			n(c.queue_messages_sent, 3),
+			usd(breakdown?.usd_per_million_retries),
+		];
+	};
+	return [
+		"## 10. Retries at volume",
+		"",
+		`One endpoint offered ${n(three1.rate_per_s, 0)} events/s (${three1.events} events), fan-out 1, that fails every delivery's first two ` +
+			`attempts and accepts the third (retry_schedule [1, 1]); then ten such endpoints at ${n(three10.rate_per_s, 0)} events/s ` +
+			`(${three10.events} events, fan-out 10). Each against a first-attempt case at the same rate, counted and priced as in section 7. ` +
+			`It runs on a worker of its own started with CIRCUIT_FAILURE_THRESHOLD=${volume.circuit_failure_threshold}: at this rate the ` +
+			"first attempts alone fail five in a row within a tenth of a second, and the breaker would hold the deliveries for its probes " +
+			"(section 8) instead of retrying them.",
+		"",
+		costTable(cases),
+		"",
+		table(
+			[
+				"per retry",
+				"DO requests",
+				"alarms",
+				"alarms set",
+				"DO rows written",
+				"D1 rows written",
+				"queue messages",
+				"$/M retries",
+			],
+			[
+				["fan-out 1", ...perRetryRows(volume.per_retry_fanout1)],
+				["fan-out 10", ...perRetryRows(volume.per_retry_fanout10)],
+			],
+		),
+		"",
+		`A 3-attempt delivery cost ${usd(three1.usd_per_million_deliveries)} per million at fan-out 1 (target $5) and ` +
+			`${usd(three10.usd_per_million_deliveries)} at fan-out 10 (target $4).`,
+		"",
+	];
 }
 
 function shardPhaseLabel(phase: ShardsPhase): string {
@@ -798,6 +850,7 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 	}
 
 	if (results.shards !== null) lines.push(...shardsSection(results.shards));
+	if (results.retry_volume != null) lines.push(...retryVolumeSection(results.retry_volume));
 
 	lines.push(
 		"## Reading these numbers",
