@@ -213,7 +213,7 @@ function observations(results: BenchResults): string[] {
 }
 
 /** Retries at volume: a failing endpoint offered 50 deliveries/s, counted per delivery and per retry. */
-function retryVolumeSection(volume: RetryVolumeResult): string[] {
+export function retryVolumeSection(volume: RetryVolumeResult): string[] {
 	const { fanout1, fanout1_three_attempts: three1, fanout10, fanout10_three_attempts: three10 } = volume.cases;
 	const cases = [fanout1, three1, fanout10, three10];
 	const perRetryRows = (breakdown: RetryBreakdown | null): string[] => {
@@ -937,8 +937,8 @@ function floorSection(): string[] {
 		"",
 		`- Attempt log: every attempt is one D1 row write (attempts live as a JSON array in the delivery row), and the event row and its id index are 0.2 per delivery at fan-out 10: 3.2 rows, ${money(attemptLog)}.`,
 		`- The sweeper's partial index of pending deliveries (deliveries_pending_due): an entry written when the first attempt fails and again when the second moves next_attempt_at (leaving pending writes none): 2 rows, ${money(pendingIndex)}. Without it the sweeper could only find a lost retry by scanning the log.`,
-		`- The queue: the first attempt's message is shared by 10 deliveries, each retry is a message of its own (the alarm of one endpoint releases one retry, so nothing to pack): (0.1 + 2) × ${ops} operations, ${money(queue)}.`,
-		`- The retry's durable schedule: at least one Durable Object row written per retry, ${money(scheduleOnce)}. As built it is two (the due row inserted, and deleted when released: ${money(2 * scheduleOnce)}); the delete could only go if releasing a retry twice were harmless, and the consumer cannot tell a second release of a scheduled attempt from a new one (a delivery's attempt count includes manual resends).`,
+		`- The queue: the first attempt's message is shared by 10 deliveries, each retry is a message of its own (here the alarm of one endpoint releases one retry, so nothing to pack; at volume retries share messages, section 10): (0.1 + 2) × ${ops} operations, ${money(queue)}.`,
+		`- The retry's durable schedule: at least one Durable Object row written per retry when an endpoint's retries come one at a time, as here (at volume they are packed, many per row: section 10), ${money(scheduleOnce)}. As built it is two (the due row inserted, and deleted when released: ${money(2 * scheduleOnce)}); the delete could only go if releasing a retry twice were harmless, and the consumer cannot tell a second release of a scheduled attempt from a new one (a delivery's attempt count includes manual resends).`,
 		`- Durable Object requests: per retry the report that schedules it and the alarm that releases it, and the report of the final success: 5, ${money(requests)}.`,
 		"",
 		`As built, the case also pays for the endpoint's D1 \`failing_since\`, written when a failing run starts and again when it ends: every delivery here is a failing run of its own, so 2 rows, ${money(2 * d1)}, on top of the second Durable Object row above.`,

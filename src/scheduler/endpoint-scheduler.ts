@@ -82,9 +82,11 @@ export const TARGETS_PER_RELEASED_JOB = 50;
  * How late a packed retry may go out. Plain retries (due for their backoff,
  * nothing else holding them) are kept in packs, one storage row per window
  * of this length, released together at the window's end: never early, at
- * most this late. At 50 retries a second to one endpoint that is a dozen
- * retries per row written, per row deleted, per alarm and per queue message,
- * where one row each (inserted, then deleted) cost two rows per retry.
+ * most this late (the retry timing target allows a second; the sweeper
+ * waits at least 30 s). A row per retry, inserted and then deleted, cost two
+ * rows written per retry; packed, one endpoint failing 50 deliveries/s
+ * measured 0.4 (one write per consumer batch that reports, one delete, alarm
+ * and queue message per 22 retries: docs/BENCHMARKS.md, section 10).
  */
 export const PACK_WINDOW_MS = 250;
 
@@ -162,9 +164,10 @@ export interface ReportVerdict {
 
 /**
  * One per endpoint: the endpoint's health and everything it holds back. Its
- * SQLite storage keeps the due table (retries waiting for their time, and
- * deliveries waiting for the circuit to close) and the circuit state; its one
- * alarm is armed for the earliest due row.
+ * SQLite storage keeps the due table (deliveries waiting for the circuit to
+ * close, a pace slot, a lease or their turn, a row each), the packs (plain
+ * retries waiting for their time, many per row) and the circuit state; its
+ * one alarm is armed for the earliest due row or pack.
  *
  * Healthy endpoints never call it: the consumer asks it only about endpoints
  * that are failing (their `failing_since` is set) and reports to it only
