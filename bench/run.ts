@@ -10,7 +10,7 @@
  * the bench itself broke (the worker did not start, a scenario threw).
  *
  * Environment knobs:
- * - BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards: run only these scenarios
+ * - BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards,retry-volume: run only these scenarios
  *   (results and docs are then written to bench/results/partial.json only).
  * - BENCH_KEEP_STATE=1: keep the temporary directory (D1 data, wrangler log).
  */
@@ -35,6 +35,7 @@ import { INGEST_CONFIG, runIngest } from "./scenarios/ingest";
 import { HANGING_TIMEOUT_MS, runIsolation } from "./scenarios/isolation";
 import { ORDERED_CONFIG, runOrdered } from "./scenarios/ordered";
 import { RETRY_CONFIG, runRetry } from "./scenarios/retry";
+import { RETRY_VOLUME_CONFIG, runRetryVolume } from "./scenarios/retry-volume";
 import { runShards, SHARDS_CONFIG } from "./scenarios/shards";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -50,6 +51,7 @@ const SCENARIOS = [
 	"cost",
 	"dead-endpoint",
 	"shards",
+	"retry-volume",
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** Rough upper bounds of each scenario's duration, to decide whether it still fits. */
@@ -63,6 +65,7 @@ const ESTIMATE_S: Record<Scenario, number> = {
 	cost: 130,
 	"dead-endpoint": 75,
 	shards: 90,
+	"retry-volume": 260,
 };
 
 function selectedScenarios(): Set<Scenario> {
@@ -113,6 +116,7 @@ async function main(): Promise<number> {
 			cost: COST_CONFIG,
 			dead_endpoint: DEAD_ENDPOINT_CONFIG,
 			shards: SHARDS_CONFIG,
+			retry_volume: RETRY_VOLUME_CONFIG,
 			prices_as_of: PRICES_AS_OF,
 			scenarios: [...selected],
 		},
@@ -125,6 +129,7 @@ async function main(): Promise<number> {
 		cost: null,
 		dead_endpoint: null,
 		shards: null,
+		retry_volume: null,
 		other_processes_cpu: { mean_cores: null, max_cores: null, samples: 0, per_scenario: {} },
 		targets: [],
 		errors: [],
@@ -230,6 +235,11 @@ async function main(): Promise<number> {
 		results.other_processes_cpu = { ...results.other_processes_cpu, ...noise.summary() };
 		await ctx.receivers.close();
 		if (!interrupted) await worker.stop();
+	}
+	// Last and on a worker of its own (see RetryVolumeConfig), started once the first one has stopped; the noise
+	// sampler watches the first worker's processes, so this scenario's share of other processes' CPU is not measured.
+	if (!interrupted && selected.has("retry-volume") && fits("retry-volume")) {
+		results.retry_volume = await attempt("retry-volume", () => runRetryVolume(ROOT));
 	}
 
 	const finishedAt = new Date();

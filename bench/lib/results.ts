@@ -6,6 +6,7 @@ import type { IngestResult } from "../scenarios/ingest";
 import type { IsolationResult } from "../scenarios/isolation";
 import type { OrderedResult } from "../scenarios/ordered";
 import type { RetryResult } from "../scenarios/retry";
+import type { RetryVolumeResult } from "../scenarios/retry-volume";
 import type { ShardsResult } from "../scenarios/shards";
 import type { describeMachine } from "./machine";
 import type { TargetCheck } from "./targets";
@@ -36,6 +37,8 @@ export interface BenchResults {
 	cost: CostResult | null;
 	dead_endpoint: DeadEndpointResult | null;
 	shards: ShardsResult | null;
+	/** Absent in results from before the scenario existed. */
+	retry_volume?: RetryVolumeResult | null;
 	/** CPU used by other processes on the machine while the bench ran (cores): the noise in these figures. */
 	other_processes_cpu: {
 		mean_cores: number | null;

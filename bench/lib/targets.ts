@@ -46,6 +46,7 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
 	const dead = results.dead_endpoint;
 	const ordered = results.ordered;
 	const shards = results.shards;
+	const volume = results.retry_volume;
 	const spread = shards?.spread;
 	const projection = shards?.projection;
 	return [
@@ -204,6 +205,24 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
 					`${fmt(value * 100, 3)} % (${shards?.control.queries} queries in ${fmt(shards?.control.counted_s, 0)} s, ` +
 					`${fmt(shards?.control_idle.deliveries, 0)} deliveries)`,
 			),
+		),
+		check(
+			"retry_volume_cost_usd",
+			"Cost per million 3-attempt deliveries, one failing endpoint offered 50 deliveries/s (fan-out 1)",
+			"≤ $5.00",
+			volume?.cases.fanout1_three_attempts.usd_per_million_deliveries,
+			(value) => value <= 5,
+			(value) =>
+				`${dollars(value)}; per retry ${dollars(volume?.per_retry_fanout1?.usd_per_million_retries ?? Number.NaN)}`,
+		),
+		check(
+			"retry_volume_fanout10_cost_usd",
+			"Cost per million 3-attempt deliveries at volume, fan-out 10",
+			"≤ $4.00",
+			volume?.cases.fanout10_three_attempts.usd_per_million_deliveries,
+			(value) => value <= 4,
+			(value) =>
+				`${dollars(value)}; per retry ${dollars(volume?.per_retry_fanout10?.usd_per_million_retries ?? Number.NaN)}`,
 		),
 		reported(
 			check(

@@ -97,7 +97,12 @@ export class LocalWorker {
 		readonly shards: readonly string[],
 	) {}
 
-	static async start(root: string, onLine: (line: string) => void): Promise<LocalWorker> {
+	static async start(
+		root: string,
+		onLine: (line: string) => void,
+		/** Vars on top of BENCH_VARS, for a scenario that needs the worker configured otherwise. */
+		extraVars: Readonly<Record<string, string>> = {},
+	): Promise<LocalWorker> {
 		const workDir = await mkdtemp(join(tmpdir(), "edgehook-bench-"));
 		const persistDir = join(workDir, "state");
 		const envFile = join(workDir, "empty.env");
@@ -117,7 +122,7 @@ export class LocalWorker {
 			inspectorPort,
 			persistDir,
 			envFile,
-			vars: { ...BENCH_VARS, ADMIN_API_KEY: adminKey },
+			vars: { ...BENCH_VARS, ...extraVars, ADMIN_API_KEY: adminKey },
 			configPath,
 		});
 		const child = spawn("npx", args, { cwd: appDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });

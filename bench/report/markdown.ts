@@ -4,9 +4,10 @@ import type { DeliveryRunResult } from "../lib/delivery-run";
 import type { BenchResults } from "../lib/results";
 import type { TargetCheck } from "../lib/targets";
 import { PRICE_SOURCES, PRICES, PRICES_AS_OF } from "../prices";
-import type { CostCase, CostResult } from "../scenarios/cost";
+import type { CostCase, CostResult, RetryBreakdown } from "../scenarios/cost";
 import { IN_FLIGHT_AT_OPENING_MS } from "../scenarios/dead-endpoint";
 import { FANOUT_CONFIG } from "../scenarios/fanout";
+import type { RetryVolumeResult } from "../scenarios/retry-volume";
 import type { ShardsPhase, ShardsResult } from "../scenarios/shards";
 import type { Chart } from "./charts";
 
@@ -209,6 +210,57 @@ function observations(results: BenchResults): string[] {
 		);
 	}
 	return out;
+}
+
+/** Retries at volume: a failing endpoint offered 50 deliveries/s, counted per delivery and per retry. */
+export function retryVolumeSection(volume: RetryVolumeResult): string[] {
+	const { fanout1, fanout1_three_attempts: three1, fanout10, fanout10_three_attempts: three10 } = volume.cases;
+	const cases = [fanout1, three1, fanout10, three10];
+	const perRetryRows = (breakdown: RetryBreakdown | null): string[] => {
+		const c = breakdown?.counters ?? {};
+		return [
+			n(c.do_requests, 3),
+			n(c.do_alarms, 3),
+			n(c.do_alarms_set, 3),
+			n(c.do_rows_written, 3),
+			n(c.d1_rows_written, 3),
+			n(c.queue_messages_sent, 3),
+			usd(breakdown?.usd_per_million_retries),
+		];
+	};
+	return [
+		"## 10. Retries at volume",
+		"",
+		`One endpoint offered ${n(three1.rate_per_s, 0)} events/s (${three1.events} events), fan-out 1, that fails every delivery's first two ` +
+			`attempts and accepts the third (retry_schedule [1, 1]); then ten such endpoints at ${n(three10.rate_per_s, 0)} events/s ` +
+			`(${three10.events} events, fan-out 10). Each against a first-attempt case at the same rate, counted and priced as in section 7. ` +
+			`It runs on a worker of its own started with CIRCUIT_FAILURE_THRESHOLD=${volume.circuit_failure_threshold}: at this rate the ` +
+			"first attempts alone fail five in a row within a tenth of a second, and the breaker would hold the deliveries for its probes " +
+			"(section 8) instead of retrying them.",
+		"",
+		costTable(cases),
+		"",
+		table(
+			[
+				"per retry",
+				"DO requests",
+				"alarms",
+				"alarms set",
+				"DO rows written",
+				"D1 rows written",
+				"queue messages",
+				"$/M retries",
+			],
+			[
+				["fan-out 1", ...perRetryRows(volume.per_retry_fanout1)],
+				["fan-out 10", ...perRetryRows(volume.per_retry_fanout10)],
+			],
+		),
+		"",
+		`A 3-attempt delivery cost ${usd(three1.usd_per_million_deliveries)} per million at fan-out 1 (target $5) and ` +
+			`${usd(three10.usd_per_million_deliveries)} at fan-out 10 (target $4).`,
+		"",
+	];
 }
 
 function shardPhaseLabel(phase: ShardsPhase): string {
@@ -798,6 +850,7 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 	}
 
 	if (results.shards !== null) lines.push(...shardsSection(results.shards));
+	if (results.retry_volume != null) lines.push(...retryVolumeSection(results.retry_volume));
 
 	lines.push(
 		"## Reading these numbers",
@@ -810,7 +863,7 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		"- Miniflare's local queue hands the consumer one batch at a time, while deployed consumers run concurrently (section 3): " +
 			"delivery throughput (section 3) and the isolation stall (section 4) are those of a single consumer, which a deployed queue " +
 			"scales past; the ordered endpoint (section 6) has one delivery in flight either way.",
-		"- Counted Durable Object rows are those of its SQL statements; `setAlarm`/`deleteAlarm` calls are not counted as rows.",
+		"- Counted Durable Object rows are those of its SQL statements and one per `setAlarm` call (billed as a row written; `do_alarms_set` counts them apart); `deleteAlarm` is not counted.",
 		'- "machine busy" is all busy CPU on the machine while a run sent its load (workerd, wrangler, the bench\'s own load ' +
 			"generator and receivers, and anything else running): near the number of cores, every process waits for CPU and latency grows for reasons outside the worker.",
 		"- CPU per delivery is the CPU time of the whole workerd process divided by deliveries, including the local " +
@@ -884,8 +937,8 @@ function floorSection(): string[] {
 		"",
 		`- Attempt log: every attempt is one D1 row write (attempts live as a JSON array in the delivery row), and the event row and its id index are 0.2 per delivery at fan-out 10: 3.2 rows, ${money(attemptLog)}.`,
 		`- The sweeper's partial index of pending deliveries (deliveries_pending_due): an entry written when the first attempt fails and again when the second moves next_attempt_at (leaving pending writes none): 2 rows, ${money(pendingIndex)}. Without it the sweeper could only find a lost retry by scanning the log.`,
-		`- The queue: the first attempt's message is shared by 10 deliveries, each retry is a message of its own (the alarm of one endpoint releases one retry, so nothing to pack): (0.1 + 2) × ${ops} operations, ${money(queue)}.`,
-		`- The retry's durable schedule: at least one Durable Object row written per retry, ${money(scheduleOnce)}. As built it is two (the due row inserted, and deleted when released: ${money(2 * scheduleOnce)}); the delete could only go if releasing a retry twice were harmless, and the consumer cannot tell a second release of a scheduled attempt from a new one (a delivery's attempt count includes manual resends).`,
+		`- The queue: the first attempt's message is shared by 10 deliveries, each retry is a message of its own (here the alarm of one endpoint releases one retry, so nothing to pack; at volume retries share messages, section 10): (0.1 + 2) × ${ops} operations, ${money(queue)}.`,
+		`- The retry's durable schedule: at least one Durable Object row written per retry when an endpoint's retries come one at a time, as here (at volume they are packed, many per row: section 10), ${money(scheduleOnce)}. As built it is two (the due row inserted, and deleted when released: ${money(2 * scheduleOnce)}); the delete could only go if releasing a retry twice were harmless, and the consumer cannot tell a second release of a scheduled attempt from a new one (a delivery's attempt count includes manual resends).`,
 		`- Durable Object requests: per retry the report that schedules it and the alarm that releases it, and the report of the final success: 5, ${money(requests)}.`,
 		"",
 		`As built, the case also pays for the endpoint's D1 \`failing_since\`, written when a failing run starts and again when it ends: every delivery here is a failing run of its own, so 2 rows, ${money(2 * d1)}, on top of the second Durable Object row above.`,

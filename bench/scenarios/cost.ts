@@ -178,7 +178,7 @@ function consistency(
 	return problems;
 }
 
-interface CaseSpec {
+export interface CaseSpec {
 	label: string;
 	endpoints: number;
 	groups: number;
@@ -189,7 +189,7 @@ interface CaseSpec {
 	options: EndpointOptions;
 }
 
-async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
+export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
 	progress(
 		`  cost ${spec.label}: ${spec.groups > 1 ? `${spec.groups} groups of ` : ""}${spec.endpoints} endpoint(s), ${spec.events} events at ${spec.ratePerSecond}/s, ${spec.attempts} attempt(s) per delivery`,
 	);

@@ -11,6 +11,8 @@ export const METER_COUNTER_NAMES = [
 	"queue_batches",
 	"do_requests",
 	"do_alarms",
+	/** setAlarm calls: each is billed as a row written, so do_rows_written counts them too. */
+	"do_alarms_set",
 	"do_wall_ms",
 	"do_rows_read",
 	"do_rows_written",

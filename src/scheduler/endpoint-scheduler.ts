@@ -78,6 +78,56 @@ const FAILING_RUN_WORTH_KEEPING_MS = 60_000;
  */
 export const TARGETS_PER_RELEASED_JOB = 50;
 
+/**
+ * How late a packed retry may go out. Plain retries (due for their backoff,
+ * nothing else holding them) are kept in packs, one storage row per window
+ * of this length, released together at the window's end: never early, at
+ * most this late (the retry timing target allows a second; the sweeper
+ * waits at least 30 s). A row per retry, inserted and then deleted, cost two
+ * rows written per retry; packed, one endpoint failing 50 deliveries/s
+ * measured 0.4 (one write per consumer batch that reports, one delete, alarm
+ * and queue message per 22 retries: docs/BENCHMARKS.md, section 10).
+ */
+export const PACK_WINDOW_MS = 250;
+
+/** One retry inside a pack; tenant and endpoint are the pack's. */
+export interface PackedRetry {
+	deliveryId: string;
+	eventSeq: number;
+	attempt: number;
+	lane: Lane;
+}
+
+interface PackRow extends Record<string, SqlStorageValue> {
+	due_at: number;
+	tenant_id: string;
+	endpoint_id: string;
+	/** JSON array of PackedRetry. */
+	retries: string;
+}
+
+/** The end of the pack window a retry due at `dueAtMs` falls in: when its pack is released. */
+export function packDueAt(dueAtMs: number): number {
+	return Math.ceil(dueAtMs / PACK_WINDOW_MS) * PACK_WINDOW_MS;
+}
+
+/** Retries grouped by the pack they go into; a later retry of the same delivery replaces an earlier one. */
+export function packsOf(retries: readonly ScheduledRetry[]): Map<number, PackedRetry[]> {
+	const packs = new Map<number, Map<string, PackedRetry>>();
+	for (const retry of retries) {
+		const dueAt = packDueAt(retry.dueAtMs);
+		const pack = packs.get(dueAt) ?? new Map<string, PackedRetry>();
+		pack.set(retry.deliveryId, {
+			deliveryId: retry.deliveryId,
+			eventSeq: retry.eventSeq,
+			attempt: retry.attempt,
+			lane: retry.lane,
+		});
+		packs.set(dueAt, pack);
+	}
+	return new Map([...packs].map(([dueAt, pack]) => [dueAt, [...pack.values()]]));
+}
+
 /** The jobs that release due deliveries, packed per queue, tenant and trigger. */
 export function jobsByLane(rows: readonly DueRow[]): Record<Lane, DeliveryJob[]> {
 	const jobs: Record<Lane, DeliveryJob[]> = { main: [], slow: [] };
@@ -114,9 +164,10 @@ export interface ReportVerdict {
 
 /**
  * One per endpoint: the endpoint's health and everything it holds back. Its
- * SQLite storage keeps the due table (retries waiting for their time, and
- * deliveries waiting for the circuit to close) and the circuit state; its one
- * alarm is armed for the earliest due row.
+ * SQLite storage keeps the due table (deliveries waiting for the circuit to
+ * close, a pace slot, a lease or their turn, a row each), the packs (plain
+ * retries waiting for their time, many per row) and the circuit state; its
+ * one alarm is armed for the earliest due row or pack.
  *
  * Healthy endpoints never call it: the consumer asks it only about endpoints
  * that are failing (their `failing_since` is set) and reports to it only
@@ -166,6 +217,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 			this.sql.exec("ALTER TABLE due_retries ADD COLUMN trigger TEXT NOT NULL DEFAULT 'scheduled'");
 		}
 		if (!columns.has("held")) this.sql.exec("ALTER TABLE due_retries ADD COLUMN held INTEGER NOT NULL DEFAULT 0");
+		// Plain retries, many per row (see PACK_WINDOW_MS); keyed by release time, so no index either.
+		this.sql.exec(`CREATE TABLE IF NOT EXISTS due_packs (
+			due_at INTEGER PRIMARY KEY,
+			tenant_id TEXT NOT NULL,
+			endpoint_id TEXT NOT NULL,
+			retries TEXT NOT NULL
+		) WITHOUT ROWID`);
 		// The circuit, the pace and the order, each a small JSON value under its name.
 		this.sql.exec(
 			"CREATE TABLE IF NOT EXISTS endpoint_state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
@@ -173,13 +231,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 	}
 
 	/**
-	 * Holds retries without an attempt to report (a later schedule for the same
-	 * delivery replaces the earlier) and arms the alarm. The consumer hands its
-	 * retries over through report(); the tests set up due retries with this.
+	 * Holds retries without an attempt to report, packed as report() packs
+	 * them, and arms the alarm. The consumer hands its retries over through
+	 * report(); the tests set up due retries with this.
 	 */
 	async schedule(tenantId: string, endpointId: string, retries: readonly ScheduledRetry[]): Promise<void> {
 		const started = this.startRequest();
-		for (const retry of retries) this.storeDue(tenantId, endpointId, retry, "scheduled", HELD.retry);
+		this.storePacked(tenantId, endpointId, retries);
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - started);
 	}
@@ -258,6 +316,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 		let lastStartedAt: number | null = null;
 		let pauseUntil: number | null = null;
 		const order = this.read<OrderState>("order") ?? { inFlight: null };
+		const plainRetries: ScheduledRetry[] = [];
 		for (const result of results) {
 			if (result.startedAt !== null) lastStartedAt = Math.max(lastStartedAt ?? 0, result.startedAt);
 			if (result.pauseUntil !== null) pauseUntil = Math.max(pauseUntil ?? 0, result.pauseUntil);
@@ -277,11 +336,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 			}
 			if (result.retry) {
 				const blockedUntil = Math.max(circuit.state === "closed" ? 0 : (circuit.nextProbeAt ?? now), pauseUntil ?? 0);
-				const held = blockedUntil > result.retry.dueAtMs;
-				const retry = held ? { ...result.retry, dueAtMs: blockedUntil } : result.retry;
-				this.storeDue(tenantId, endpointId, retry, "scheduled", held ? HELD.gate : HELD.retry);
+				// Held ones get a row each: the circuit and the pace move them one by one.
+				if (blockedUntil > result.retry.dueAtMs) {
+					this.storeDue(tenantId, endpointId, { ...result.retry, dueAtMs: blockedUntil }, "scheduled", HELD.gate);
+				} else plainRetries.push(result.retry);
 			}
 		}
+		this.storePacked(tenantId, endpointId, plainRetries);
 		if (circuit.state === "closed" && changes.some((change) => change.transition === "recovered")) {
 			this.query("UPDATE due_retries SET due_at = ?, held = ? WHERE held = ?", now, HELD.retry, HELD.gate);
 		} else if (circuit.state === "open" && circuit.nextProbeAt !== null) {
@@ -389,7 +450,11 @@ export class EndpointScheduler extends DurableObject<Env> {
 		const ids = this.query<{ delivery_id: string }>("SELECT delivery_id FROM due_retries").map(
 			(row) => row.delivery_id,
 		);
+		for (const pack of this.query<PackRow>("SELECT * FROM due_packs")) {
+			ids.push(...retriesOf(pack).map((retry) => retry.deliveryId));
+		}
 		this.query("DELETE FROM due_retries");
+		this.query("DELETE FROM due_packs");
 		this.write("order", { inFlight: null });
 		await this.ctx.storage.deleteAlarm();
 		count("do_wall_ms", Date.now() - started);
@@ -414,7 +479,9 @@ export class EndpointScheduler extends DurableObject<Env> {
 	/** How many deliveries wait, and when the next is due; read by the tests. */
 	pending(): { count: number; nextDueAtMs: number | null } {
 		const [row] = this.query<{ count: number; next_due: number | null }>(
-			"SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries",
+			`SELECT sum(count) AS count, min(next_due) AS next_due FROM (
+				SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries
+				UNION ALL SELECT coalesce(sum(json_array_length(retries)), 0), min(due_at) FROM due_packs)`,
 		);
 		return { count: row?.count ?? 0, nextDueAtMs: row?.next_due ?? null };
 	}
@@ -423,14 +490,17 @@ export class EndpointScheduler extends DurableObject<Env> {
 		const now = Date.now();
 		count("do_alarms");
 		let circuit = withStaleProbeExpired(this.circuit(now), now);
+		const decision = gate(circuit, now);
+		// A circuit that is not closed holds or probes row by row, so its due packs become rows first.
+		if (decision !== "send") this.unpackDue(now);
+		const packs = decision === "send" ? this.query<PackRow>("SELECT * FROM due_packs WHERE due_at <= ?", now) : [];
 		const due = this.query<DueRow>(
 			"SELECT * FROM due_retries WHERE due_at <= ? AND held != ? ORDER BY due_at",
 			now,
 			HELD.inLine,
 		);
 		let release: DueRow[] = [];
-		const decision = gate(circuit, now);
-		if (decision === "send") release = due;
+		if (decision === "send") release = latestPerDelivery([...due, ...packs.flatMap(dueRowsOf)]);
 		else if (decision === "probe") {
 			release = due.slice(0, 1);
 			if (release.length > 0) circuit = { ...circuit, state: "half_open", since: now };
@@ -440,12 +510,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 			// Sent before deleted: a crash in between resends (at least once), never loses.
 			await enqueueJobs(this.queues.main, jobs.main);
 			await enqueueJobs(this.queues.slow, jobs.slow);
-			for (const row of release) {
+			for (const row of due.filter((row) => release.includes(row) || decision === "send")) {
 				this.query("DELETE FROM due_retries WHERE delivery_id = ? AND due_at = ?", row.delivery_id, row.due_at);
 			}
+			for (const pack of packs) this.deleteReleasedPack(pack);
 		}
 		const after = gate(circuit, now);
-		const stillHeld = due.filter((row) => !release.includes(row));
+		const stillHeld = decision === "send" ? [] : due.filter((row) => !release.includes(row));
 		const [first] = stillHeld;
 		if (after !== "send" && after !== "probe" && first) {
 			// What the circuit still holds waits for its next probe, not for the next alarm tick.
@@ -480,6 +551,62 @@ export class EndpointScheduler extends DurableObject<Env> {
 			)
 			.bind(dueAt, range.from, range.to, tenantId)
 			.run();
+	}
+
+	/**
+	 * Adds plain retries to their packs: one row written per pack touched,
+	 * however many retries go in (a consumer batch's retries to this endpoint
+	 * mostly share one). A later retry of a delivery already packed for the
+	 * same window replaces it there.
+	 */
+	private storePacked(tenantId: string, endpointId: string, retries: readonly ScheduledRetry[]): void {
+		for (const [dueAt, added] of packsOf(retries)) {
+			const [existing] = this.query<PackRow>("SELECT * FROM due_packs WHERE due_at = ?", dueAt);
+			const addedIds = new Set(added.map((retry) => retry.deliveryId));
+			const kept = existing ? retriesOf(existing).filter((retry) => !addedIds.has(retry.deliveryId)) : [];
+			this.query(
+				`INSERT INTO due_packs (due_at, tenant_id, endpoint_id, retries) VALUES (?, ?, ?, ?)
+				 ON CONFLICT (due_at) DO UPDATE SET retries = excluded.retries`,
+				dueAt,
+				tenantId,
+				endpointId,
+				JSON.stringify([...kept, ...added]),
+			);
+		}
+	}
+
+	/** Turns the due packs into a row per retry, for a circuit that holds or probes them one by one. */
+	private unpackDue(now: number): void {
+		for (const pack of this.query<PackRow>("SELECT * FROM due_packs WHERE due_at <= ?", now)) {
+			for (const row of dueRowsOf(pack)) {
+				this.storeDue(
+					row.tenant_id,
+					row.endpoint_id,
+					{ ...retryOf(row), dueAtMs: row.due_at },
+					"scheduled",
+					HELD.retry,
+				);
+			}
+			this.query("DELETE FROM due_packs WHERE due_at = ?", pack.due_at);
+		}
+	}
+
+	/**
+	 * Deletes a pack the alarm sent. Retries added to it while the alarm was
+	 * sending (a report may run while the queue send is awaited) were not
+	 * sent: the pack then keeps those, and only those.
+	 */
+	private deleteReleasedPack(sent: PackRow): void {
+		const [current] = this.query<PackRow>("SELECT * FROM due_packs WHERE due_at = ?", sent.due_at);
+		if (!current) return;
+		if (current.retries === sent.retries) {
+			this.query("DELETE FROM due_packs WHERE due_at = ?", sent.due_at);
+			return;
+		}
+		const released = new Set(retriesOf(sent).map((retry) => `${retry.deliveryId}/${retry.attempt}`));
+		const left = retriesOf(current).filter((retry) => !released.has(`${retry.deliveryId}/${retry.attempt}`));
+		if (left.length === 0) this.query("DELETE FROM due_packs WHERE due_at = ?", sent.due_at);
+		else this.query("UPDATE due_packs SET retries = ? WHERE due_at = ?", JSON.stringify(left), sent.due_at);
 	}
 
 	private storeDue(
@@ -580,7 +707,9 @@ export class EndpointScheduler extends DurableObject<Env> {
 
 	private async armForEarliest(): Promise<void> {
 		const [row] = this.query<{ next_due: number | null }>(
-			"SELECT min(due_at) AS next_due FROM due_retries WHERE held != ?",
+			`SELECT min(next_due) AS next_due FROM (
+				SELECT min(due_at) AS next_due FROM due_retries WHERE held != ?
+				UNION ALL SELECT min(due_at) FROM due_packs)`,
 			HELD.inLine,
 		);
 		const nextDueAtMs = row?.next_due ?? null;
@@ -589,6 +718,53 @@ export class EndpointScheduler extends DurableObject<Env> {
 			return;
 		}
 		const current = await this.ctx.storage.getAlarm();
-		if (current !== nextDueAtMs) await this.ctx.storage.setAlarm(nextDueAtMs);
+		if (current === nextDueAtMs) return;
+		await this.ctx.storage.setAlarm(nextDueAtMs);
+		// Billed as a row written (Durable Objects pricing), so a wake-up costs what a due row does.
+		count("do_alarms_set");
+		count("do_rows_written");
 	}
+}
+
+function retriesOf(pack: PackRow): PackedRetry[] {
+	return JSON.parse(pack.retries) as PackedRetry[];
+}
+
+/** A pack's retries as due rows, so the alarm releases them with the rest. */
+function dueRowsOf(pack: PackRow): DueRow[] {
+	return retriesOf(pack).map((retry) => ({
+		delivery_id: retry.deliveryId,
+		tenant_id: pack.tenant_id,
+		endpoint_id: pack.endpoint_id,
+		event_seq: retry.eventSeq,
+		attempt: retry.attempt,
+		due_at: pack.due_at,
+		lane: retry.lane,
+		trigger: "scheduled",
+		held: HELD.retry,
+	}));
+}
+
+function retryOf(row: DueRow): ScheduledRetry {
+	return {
+		deliveryId: row.delivery_id,
+		eventSeq: row.event_seq,
+		attempt: row.attempt,
+		dueAtMs: row.due_at,
+		lane: row.lane === "slow" ? "slow" : "main",
+	};
+}
+
+/**
+ * One release per delivery, its latest attempt: a delivery can be due twice
+ * at once (in a pack and in a row of its own, or in two packs) after an
+ * at-least-once repeat, and one attempt is what it needs.
+ */
+function latestPerDelivery(rows: readonly DueRow[]): DueRow[] {
+	const latest = new Map<string, DueRow>();
+	for (const row of rows) {
+		const seen = latest.get(row.delivery_id);
+		if (!seen || row.attempt > seen.attempt) latest.set(row.delivery_id, row);
+	}
+	return [...latest.values()];
 }

@@ -6,6 +6,7 @@ import worker from "../../src/index";
 import { publicDeliveryId } from "../../src/lib/ids";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { schedulerFor } from "../../src/scheduler/client";
+import { packDueAt } from "../../src/scheduler/endpoint-scheduler";
 import { api, createWebhook, receivedBy, receiverPath, record, uniqueName } from "./helpers";
 
 /** Stores an event without going through ingest, so only the batch under test delivers it. */
@@ -103,7 +104,8 @@ describe("queue consumer", () => {
 		const nextAttemptAt = Date.parse(String(recorded.next_attempt_at));
 		expect(nextAttemptAt).toBeGreaterThanOrEqual(before + 120_000);
 		const pending = await schedulerFor(env, "default", String(hook.id)).pending();
-		expect(pending).toEqual({ count: 1, nextDueAtMs: nextAttemptAt });
+		// Released with its pack, at the end of the pack's window: never before the time the log shows.
+		expect(pending).toEqual({ count: 1, nextDueAtMs: packDueAt(nextAttemptAt) });
 	});
 
 	it("marks the delivery failed when the last scheduled attempt fails", async () => {
@@ -173,7 +175,11 @@ describe("queue consumer", () => {
 		expect(recorded).toMatchObject({ status: "pending", status_code: null, error: "timeout after 300 ms" });
 		// The endpoint is now in the slow lane, and so is the retry its scheduler holds.
 		const lanes = await runInDurableObject(schedulerFor(env, "default", String(hook.id)), (_instance, state) =>
-			state.storage.sql.exec<{ lane: string }>("SELECT lane FROM due_retries").toArray(),
+			state.storage.sql
+				.exec<{ lane: string }>(
+					"SELECT json_extract(value, '$.lane') AS lane FROM due_packs, json_each(due_packs.retries)",
+				)
+				.toArray(),
 		);
 		expect(lanes).toEqual([{ lane: "slow" }]);
 	});

@@ -1,19 +1,57 @@
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { createMessageBatch, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
 import { deliveryId, publicDeliveryId } from "../../src/lib/ids";
+import type { DeliveryJob } from "../../src/queue/messages";
 import { schedulerFor } from "../../src/scheduler/client";
-import { type EndpointScheduler, jobsByLane, TARGETS_PER_RELEASED_JOB } from "../../src/scheduler/endpoint-scheduler";
-import { api, createWebhook, receivedBy, receiverPath, record, storedSeq, uniqueName, waitFor } from "./helpers";
+import {
+	type EndpointScheduler,
+	jobsByLane,
+	PACK_WINDOW_MS,
+	packDueAt,
+	TARGETS_PER_RELEASED_JOB,
+} from "../../src/scheduler/endpoint-scheduler";
+import {
+	api,
+	createWebhook,
+	receivedBy,
+	receiverPath,
+	record,
+	shardOf,
+	storedSeq,
+	storeEventDirectly,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
+/** Every retry the scheduler holds, in a row of its own or in a pack, earliest first. */
 async function dueRows(stub: DurableObjectStub<EndpointScheduler>) {
 	return runInDurableObject(stub, (_instance, state) =>
 		state.storage.sql
 			.exec<{ delivery_id: string; attempt: number; due_at: number }>(
-				"SELECT delivery_id, attempt, due_at FROM due_retries ORDER BY due_at",
+				`SELECT delivery_id, attempt, due_at FROM due_retries
+				 UNION ALL SELECT json_extract(value, '$.deliveryId'), json_extract(value, '$.attempt'), due_at
+				 FROM due_packs, json_each(due_packs.retries)
+				 ORDER BY due_at, delivery_id`,
 			)
 			.toArray(),
 	);
+}
+
+/** The scheduler's storage rows: one per retry held on its own, one per pack. */
+async function storageRows(stub: DurableObjectStub<EndpointScheduler>) {
+	return runInDurableObject(stub, (_instance, state) => ({
+		rows: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM due_retries").one().n,
+		packs: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM due_packs").one().n,
+	}));
+}
+
+/** Moves every pack's release time an hour and a bit back, keeping their order: what was due in an hour is due now. */
+async function makePacksDue(stub: DurableObjectStub<EndpointScheduler>): Promise<void> {
+	await runInDurableObject(stub, (_instance, state) => {
+		state.storage.sql.exec("UPDATE due_packs SET due_at = due_at - ?", 3_700_000);
+	});
 }
 
 describe("endpoint scheduler", () => {
@@ -52,26 +90,33 @@ describe("endpoint scheduler", () => {
 		expect(jobsByLane(many).main.map((job) => job.targets.length)).toEqual([TARGETS_PER_RELEASED_JOB, 1]);
 	});
 
-	it("keeps one row per due retry and arms its alarm for the earliest", async () => {
+	it("keeps one row per pack window, never releases early, and arms its alarm for the earliest", async () => {
 		const stub = schedulerFor(env, "default", "hook_sched00000000001");
 		const now = Date.now();
 		await stub.schedule("default", "hook_sched00000000001", [
 			{ deliveryId: "del_a", eventSeq: 1, attempt: 2, dueAtMs: now + 60_000, lane: "main" },
 			{ deliveryId: "del_b", eventSeq: 2, attempt: 3, dueAtMs: now + 30_000, lane: "main" },
 		]);
-		expect((await dueRows(stub)).map((row) => row.delivery_id)).toEqual(["del_b", "del_a"]);
+		expect(await dueRows(stub)).toEqual([
+			{ delivery_id: "del_b", attempt: 3, due_at: packDueAt(now + 30_000) },
+			{ delivery_id: "del_a", attempt: 2, due_at: packDueAt(now + 60_000) },
+		]);
+		expect(packDueAt(now + 30_000)).toBeGreaterThanOrEqual(now + 30_000);
+		expect(packDueAt(now + 30_000)).toBeLessThan(now + 30_000 + PACK_WINDOW_MS);
 		const alarm = await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
-		expect(alarm).toBe(now + 30_000);
+		expect(alarm).toBe(packDueAt(now + 30_000));
 
-		// Rescheduling the same delivery replaces its row instead of adding one.
+		// A retry due in the same window joins its pack, and one of a delivery already there replaces it.
 		await stub.schedule("default", "hook_sched00000000001", [
-			{ deliveryId: "del_b", eventSeq: 2, attempt: 4, dueAtMs: now + 90_000, lane: "main" },
+			{ deliveryId: "del_b", eventSeq: 2, attempt: 4, dueAtMs: now + 30_000, lane: "main" },
+			{ deliveryId: "del_c", eventSeq: 3, attempt: 2, dueAtMs: packDueAt(now + 30_000), lane: "slow" },
 		]);
 		expect(await dueRows(stub)).toEqual([
-			{ delivery_id: "del_a", attempt: 2, due_at: now + 60_000 },
-			{ delivery_id: "del_b", attempt: 4, due_at: now + 90_000 },
+			{ delivery_id: "del_b", attempt: 4, due_at: packDueAt(now + 30_000) },
+			{ delivery_id: "del_c", attempt: 2, due_at: packDueAt(now + 30_000) },
+			{ delivery_id: "del_a", attempt: 2, due_at: packDueAt(now + 60_000) },
 		]);
-		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBe(now + 60_000);
+		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 2 });
 	});
 
 	it("sends exactly the due retries when the alarm fires, and a second firing changes nothing", async () => {
@@ -90,7 +135,7 @@ describe("endpoint scheduler", () => {
 			return detail.status === "pending" && detail.attempt_count === 1 ? detail : undefined;
 		});
 		const stub = schedulerFor(env, "default", String(hook.id));
-		expect(await dueRows(stub)).toHaveLength(1);
+		expect((await dueRows(stub)).map((row) => row.delivery_id)).toEqual([deliveryId(String(hook.id), seq)]);
 
 		// Nothing is due yet: the alarm (if run early) must not send it.
 		await runInDurableObject(stub, (instance) => instance.alarm());
@@ -98,14 +143,8 @@ describe("endpoint scheduler", () => {
 		expect(await receivedBy(name)).toHaveLength(1);
 
 		// Make it due now, add one that is not, and fire the alarm.
+		await makePacksDue(stub);
 		await stub.schedule("default", String(hook.id), [
-			{
-				deliveryId: deliveryId(String(hook.id), seq),
-				eventSeq: seq,
-				attempt: 2,
-				dueAtMs: Date.now() - 1,
-				lane: "main",
-			},
 			{ deliveryId: "del_later", eventSeq: seq, attempt: 2, dueAtMs: Date.now() + 3_600_000, lane: "main" },
 		]);
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -194,4 +233,185 @@ describe("circuit storage", () => {
 		await evictDurableObject(stub);
 		expect((await stub.health()).state).toBe("open");
 	});
+});
+
+describe("packed retries", () => {
+	const policy = { rateLimitPerSecond: null, ordered: false };
+	const failed = (id: string, seq: number, dueAtMs: number) => ({
+		deliveryId: id,
+		ok: false,
+		statusCode: 500,
+		error: "HTTP 500",
+		retry: { deliveryId: id, eventSeq: seq, attempt: 2, dueAtMs, lane: "main" as const },
+		settled: false,
+		startedAt: Date.now(),
+		pauseUntil: null,
+	});
+
+	/** Puts a queue in the scheduler's place that records what it is asked to send and sends nothing. */
+	function recordSends(instance: EndpointScheduler): DeliveryJob[][] {
+		const sent: DeliveryJob[][] = [];
+		const recorder = {
+			sendBatch: async (messages: Iterable<MessageSendRequest<DeliveryJob>>) => {
+				sent.push([...messages].map((message) => message.body));
+			},
+		} as unknown as Queue<DeliveryJob>;
+		// The scheduler keeps its queues private; a test may swap them through an element access.
+		instance["queues"].main = recorder;
+		return sent;
+	}
+
+	it("stores a report's retries as one row, and one alarm sends them as one message and deletes that row", async () => {
+		const endpointId = "hook_packed0000000001";
+		const stub = schedulerFor(env, "default", endpointId);
+		const dueAt = packDueAt(Date.now() + 60_000);
+		const results = Array.from({ length: 30 }, (_, index) => failed(`del_pack${index}`, index + 1, dueAt - index));
+		await stub.report("default", endpointId, policy, results);
+		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 1 });
+		expect(await dueRows(stub)).toHaveLength(30);
+		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBe(dueAt);
+
+		// A second batch's retries in the same window join the row: the earliest due time, and so the alarm, stay.
+		await stub.report("default", endpointId, policy, [failed("del_pack30", 31, dueAt)]);
+		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 1 });
+		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBe(dueAt);
+
+		// Thirty failures in a row opened the circuit; reset, as when someone enables the endpoint again, it releases.
+		await stub.resetCircuit();
+		await makePacksDue(stub);
+		const sent = await runInDurableObject(stub, async (instance) => {
+			const recorded = recordSends(instance);
+			await instance.alarm();
+			// At-least-once alarms: a second firing finds nothing due.
+			await instance.alarm();
+			return recorded;
+		});
+		expect(sent).toHaveLength(1);
+		const [messages = []] = sent;
+		expect(messages).toHaveLength(1);
+		expect(messages[0]?.admitted).toBe(true);
+		expect(messages[0]?.targets.map((target) => target.eventSeq).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(
+			Array.from({ length: 31 }, (_, index) => index + 1),
+		);
+		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 0 });
+		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeNull();
+	});
+
+	it("holds a due pack row by row while the circuit is open, until its probe", async () => {
+		const endpointId = "hook_packed0000000002";
+		const stub = schedulerFor(env, "default", endpointId);
+		const dueAt = packDueAt(Date.now() + 60 * 60_000);
+		await stub.report(
+			"default",
+			endpointId,
+			policy,
+			Array.from({ length: 10 }, (_, index) => failed(`del_open${index}`, index + 1, dueAt)),
+		);
+		const circuit = await stub.health();
+		expect(circuit.state).toBe("open");
+		await makePacksDue(stub);
+		const sent = await runInDurableObject(stub, async (instance) => {
+			const recorded = recordSends(instance);
+			await instance.alarm();
+			return recorded;
+		});
+		expect(sent).toEqual([]);
+		expect(await storageRows(stub)).toEqual({ rows: 10, packs: 0 });
+		expect(new Set((await dueRows(stub)).map((row) => row.due_at))).toEqual(new Set([circuit.nextProbeAt]));
+	});
+
+	it("loses no retry of a packed batch when the worker dies while sending it, and the log shows every attempt once", async () => {
+		const name = uniqueName("packed-kill");
+		const deliveries = TARGETS_PER_RELEASED_JOB + 10;
+		const hook = await createWebhook({
+			url: receiverPath(`flaky/${deliveries}`, name),
+			events: ["packed.kill"],
+			retry_schedule: [3600],
+		});
+		const endpointId = String(hook.id);
+		const events = [];
+		for (let index = 0; index < deliveries; index++) {
+			events.push(await storeEventDirectly("default", "packed.kill", [endpointId]));
+		}
+		// One consumer batch of first attempts, all failing: its retries are scheduled together.
+		const batch = createMessageBatch<DeliveryJob>(
+			"edgehook-deliveries",
+			events.map((event, index) => ({
+				id: `m${index}`,
+				timestamp: new Date(),
+				attempts: 1,
+				body: {
+					tenantId: "default",
+					eventSeq: event.seq,
+					targets: [{ endpointId, attempt: 1 }],
+					trigger: "initial",
+				},
+			})),
+		);
+		const started = Date.now();
+		// Every attempt of the batch is made: the consumer stops early only after many failures in a row.
+		await worker.queue(batch, { ...env, CIRCUIT_FAILURE_THRESHOLD: String(deliveries + 1) });
+		const batchMs = Date.now() - started;
+		const stub = schedulerFor(env, "default", endpointId);
+		expect(await dueRows(stub)).toHaveLength(deliveries);
+		// One row per window the batch's failures fell in, not one per retry.
+		const stored = await storageRows(stub);
+		expect(stored.rows).toBe(0);
+		expect(stored.packs).toBeLessThanOrEqual(Math.ceil(batchMs / PACK_WINDOW_MS) + 1);
+		expect(stored.packs).toBeLessThan(deliveries / 10);
+
+		// The scheduler's own threshold (5) opened the circuit; reset, as when someone enables the endpoint again.
+		await stub.resetCircuit();
+		// The worker dies after the first message of the release went out: the alarm throws before deleting anything.
+		await makePacksDue(stub);
+		await runInDurableObject(stub, async (instance) => {
+			const queues = instance["queues"];
+			const real = queues.main;
+			queues.main = {
+				sendBatch: async (messages: Iterable<MessageSendRequest<DeliveryJob>>) => {
+					const [first] = [...messages];
+					if (first) await real.send(first.body, { contentType: "json" });
+					throw new Error("the worker was killed while sending");
+				},
+			} as unknown as Queue<DeliveryJob>;
+			await expect(instance.alarm()).rejects.toThrow("killed");
+			queues.main = real;
+		});
+		expect(await dueRows(stub)).toHaveLength(deliveries);
+		const log = async () =>
+			(
+				await (
+					await shardOf("default")
+				)
+					.prepare("SELECT status, attempts FROM deliveries WHERE endpoint_id = ?")
+					.bind(endpointId)
+					.all<{ status: string; attempts: string }>()
+			).results;
+		// The message that went out is delivered.
+		await waitFor(async () => {
+			const done = (await log()).filter((row) => row.status === "success").length;
+			return done >= TARGETS_PER_RELEASED_JOB ? true : undefined;
+		}, 15_000);
+
+		// The alarm runs again: the platform retries a failed alarm, and the report of those 50 attempts re-armed it
+		// for the pack, which is still due. Run here, it finds nothing left if that run came first.
+		await runInDurableObject(stub, (instance) => instance.alarm());
+		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 0 });
+		const rows = await waitFor(async () => {
+			const current = await log();
+			return current.length === deliveries && current.every((row) => row.status === "success") ? current : undefined;
+		}, 15_000);
+		// The repeated message's retries were already made: the consumer skips them, so each shows once.
+		for (const row of rows) {
+			expect((JSON.parse(row.attempts) as { trigger: string }[]).map((attempt) => attempt.trigger)).toEqual([
+				"initial",
+				"scheduled",
+			]);
+		}
+		expect(await receivedBy(name)).toHaveLength(deliveries * 2);
+		const [first] = events;
+		if (!first) throw new Error("no event stored");
+		const detail = record((await api("GET", `/v1/deliveries/${publicDeliveryId(endpointId, first.id)}`)).body);
+		expect(detail).toMatchObject({ status: "success", attempt_count: 2 });
+	}, 45_000);
 });
