@@ -119,9 +119,8 @@ const testRoute = createRoute({
 
 export const webhookActivity = createRouter()
 	.openapi(deliveriesRoute, async (c) => {
-		const { id } = c.req.valid("param");
 		const { limit, cursor, status, event_type: eventType, since, until } = c.req.valid("query");
-		await getEndpointOr404(c.var.db, c.var.tenantId, id);
+		const { id } = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
 		const range = deliveryIdRange(id);
 		let upperBound = range.to;
 		if (cursor !== undefined) {
@@ -161,9 +160,9 @@ export const webhookActivity = createRouter()
 		);
 	})
 	.openapi(testRoute, async (c) => {
-		const { id } = c.req.valid("param");
 		const input = c.req.valid("json");
 		const endpoint = c.var.endpoint;
+		const id = endpoint.id;
 		if (!endpoint.active) throw new ApiError("conflict", "the endpoint is disabled; enable it before testing");
 		const type = input.event_type ?? TEST_EVENT_TYPE;
 		let data: Record<string, unknown>;
