@@ -17,7 +17,8 @@ import { validationFailed } from "../validation";
 
 const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z";
 
-const DateTimeQuery = (description: string) =>
+/** An optional date-time in a query, with the format hint a malformed one gets. */
+export const DateTimeQuery = (description: string) =>
 	z.iso
 		.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
 		.max(64)

@@ -5,6 +5,7 @@ import { getEndpointOr404 } from "../../db/endpoints";
 import { type DeliveryRow, deliveries } from "../../db/schema";
 import { deliveryIdRange } from "../../lib/ids";
 import { createRouter, errorResponses, IdParam, iso, jsonContent } from "../shared";
+import { DateTimeQuery } from "./activity";
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -19,11 +20,6 @@ export type StatsWindow = keyof typeof STATS_WINDOWS;
 export const MAX_STATS_ROWS = 20_000;
 /** Rows per query: a quiet endpoint costs one small read, a busy one a few. */
 const PAGE_ROWS = 2_500;
-
-const StatsTime = z.iso.datetime({
-	offset: true,
-	error: "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z",
-});
 
 const StatsBucket = z
 	.object({
@@ -82,11 +78,10 @@ const statsRoute = createRoute({
 		query: z
 			.object({
 				window: z.enum(["24h", "7d"]).default("24h").openapi({ example: "24h" }),
-				since: StatsTime.optional().openapi({
-					description:
-						"Count only deliveries created at or after this time (default: the window's start); the buckets still cover the window alone",
-				}),
-				until: StatsTime.optional().openapi({ description: "...and before this time (default: now)" }),
+				since: DateTimeQuery(
+					"Count only deliveries created at or after this time (default: the window's start); the buckets still cover the window alone",
+				),
+				until: DateTimeQuery("Count only deliveries created before this time (default: now)"),
 			})
 			.refine(
 				({ since, until }) => since === undefined || until === undefined || Date.parse(since) < Date.parse(until),
