@@ -313,6 +313,28 @@ describe("Svix endpoint upsert, patch and delete", () => {
 		expect(secret.key).toBe(`whsec_${SECRET_BODY}`);
 	});
 
+	it("PATCH with a bad secret is a 422 on secret and changes nothing else", async () => {
+		const app = await tenantWithKey();
+		const created = record(
+			(
+				await api("POST", base(app.id), {
+					auth: app.key,
+					body: { url: "https://example.com/a", description: "before" },
+				})
+			).body,
+		);
+		const bad = await api("PATCH", `${base(app.id)}/${created.id}`, {
+			auth: app.key,
+			body: { description: "after", secret: "whsk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+		});
+		expect(bad.status).toBe(422);
+		expect(locsOf(bad.body)).toEqual([["body", "secret"]]);
+		expect(String((record(bad.body).detail as FieldError[])[0]?.msg)).toContain("asymmetric");
+		expect(record((await api("GET", `${base(app.id)}/${created.id}`, { auth: app.key })).body).description).toBe(
+			"before",
+		);
+	});
+
 	it("DELETE answers 204 with no body, after which the endpoint is 404", async () => {
 		const app = await tenantWithKey();
 		const created = record(

@@ -7,7 +7,9 @@ import type { HeaderStyle } from "../../delivery/request";
 import { DEFAULT_SVIX_HEADER_STYLE, parseTenantSettings } from "../../delivery/settings";
 import { ApiError, orUnavailable } from "../../lib/errors";
 import { ID_PREFIX } from "../../lib/ids";
+import { SecretSchema } from "../../routes/webhooks/schemas";
 import { resolveApp } from "../apps";
+import { svixInvalid } from "../errors";
 import type { NativeRequest } from "../native";
 import { SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, optionalJsonBody, requiredJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
@@ -490,24 +492,26 @@ export const endpointsRoutes = createSvixRouter()
 		const { app_id: appId, endpoint_id: endpointId } = c.req.valid("param");
 		const body = c.req.valid("json");
 		const tenantId = await resolveApp(c, appId);
-		const fields = nativeFields(body, false);
+		const secret = typeof body.secret === "string" ? nativeSecret(body.secret) : null;
+		// The secret goes through the rotation route after the patch: checked first, by the native rule, so that a
+		// bad secret stores nothing rather than half the change.
+		if (secret !== null) {
+			const problem = SecretSchema.safeParse(secret);
+			if (!problem.success) throw svixInvalid(["body", "secret"], problem.error.issues[0]?.message ?? "is not valid");
+		}
 		const { id } = (await c.var.native.call<NativeEndpoint>({ method: "GET", path: webhookPath(endpointId), tenantId }))
 			.body;
-		if (typeof body.secret === "string") {
-			await c.var.native.call({
-				method: "POST",
-				path: webhookPath(id, "/rotate-secret"),
-				tenantId,
-				body: { secret: nativeSecret(body.secret) },
-			});
-		}
-		const updated = await c.var.native.call<NativeEndpoint>({
+		let updated = await c.var.native.call<NativeEndpoint>({
 			method: "PATCH",
 			path: webhookPath(id),
 			tenantId,
-			body: fields,
+			body: nativeFields(body, false),
 			renames: renamesFor(body),
 		});
+		if (secret !== null) {
+			await c.var.native.call({ method: "POST", path: webhookPath(id, "/rotate-secret"), tenantId, body: { secret } });
+			updated = await c.var.native.call<NativeEndpoint>({ method: "GET", path: webhookPath(id), tenantId });
+		}
 		return c.json(endpointOut(updated.body), 200);
 	})
 	.openapi(deleteRoute, async (c) => {
