@@ -16,6 +16,9 @@ const HEADERS_SET_BY_EDGEHOOK = [
 	"webhook-id",
 	"webhook-timestamp",
 	"webhook-signature",
+	"svix-id",
+	"svix-timestamp",
+	"svix-signature",
 	"x-webhook-id",
 	"x-webhook-timestamp",
 	"connection",
@@ -34,6 +37,25 @@ export const SIGNATURE_HEADER_FORBIDDEN = new Set(HEADERS_SET_BY_EDGEHOOK);
 /** Names an endpoint's custom headers may not take; the default signature header is among them. */
 export const RESERVED_HEADER_NAMES = new Set([...HEADERS_SET_BY_EDGEHOOK, "x-webhook-signature"]);
 
+/**
+ * Prefixes of names that receivers written against Svix treat as Svix's own:
+ * a custom `svix-…` header could pass for a signature header.
+ */
+const RESERVED_HEADER_PREFIXES = ["svix-", "x-svix-"];
+
+/** Whether an endpoint's custom header may not take this name. */
+export function isReservedHeaderName(name: string): boolean {
+	const lower = name.toLowerCase();
+	return RESERVED_HEADER_NAMES.has(lower) || RESERVED_HEADER_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
+/**
+ * The names of the signature trio: Standard Webhooks' `webhook-*`, or
+ * `svix-*` for receivers written against Svix, which may read
+ * `svix-signature` by hand. The values are the same either way.
+ */
+export type HeaderStyle = "webhook" | "svix";
+
 export interface SigningInput {
 	eventId: string;
 	body: string;
@@ -42,6 +64,8 @@ export interface SigningInput {
 	timestampSeconds: number;
 	tenant: TenantSettings;
 	customHeaders: Record<string, string>;
+	/** The endpoint's; webhook-* when missing. */
+	headerStyle?: HeaderStyle;
 }
 
 /** The full header set of one attempt, signed at the moment of sending. */
@@ -53,13 +77,14 @@ export async function buildSignedHeaders(input: SigningInput): Promise<Record<st
 		secrets.map((secret) => signStandardWebhooks(secret, eventId, timestampSeconds, body)),
 	);
 	const timestamp = String(timestampSeconds);
+	const prefix = input.headerStyle === "svix" ? "svix" : "webhook";
 	return {
 		...input.customHeaders,
 		"content-type": "application/json",
 		"user-agent": tenant.user_agent ?? DEFAULT_USER_AGENT,
-		"webhook-id": eventId,
-		"webhook-timestamp": timestamp,
-		"webhook-signature": standardSignatures.join(" "),
+		[`${prefix}-id`]: eventId,
+		[`${prefix}-timestamp`]: timestamp,
+		[`${prefix}-signature`]: standardSignatures.join(" "),
 		"X-Webhook-ID": eventId,
 		"X-Webhook-Timestamp": timestamp,
 		[tenant.signature_header ?? DEFAULT_SIGNATURE_HEADER]: await signBodyHex(

@@ -8,7 +8,12 @@ export interface TenantSettings {
 	user_agent?: string;
 	retry_schedule?: number[];
 	timeout_ms?: number;
+	/** The header style endpoints created through the Svix face get (src/svix); `svix` when missing. */
+	svix_header_style?: "svix" | "webhook";
 }
+
+/** What Svix sends, so receivers written against Svix verify without a change. */
+export const DEFAULT_SVIX_HEADER_STYLE = "svix";
 
 export const DEFAULT_SIGNATURE_HEADER = "X-Webhook-Signature";
 export const DEFAULT_SIGNATURE_PREFIX = "sha256=";

@@ -47,6 +47,10 @@ export function standardWebhooksKey(secret: string): Uint8Array | null {
 	return base64ToBytes(encoded);
 }
 
+/** The key sizes a given secret may have: Svix's (`whsec_` + 32 to 100 base64 characters). */
+export const MIN_SECRET_BYTES = 24;
+export const MAX_SECRET_BYTES = 75;
+
 /** A new secret: `whsec_` + base64 of 32 random bytes. */
 export function generateSecret(): string {
 	return SECRET_PREFIX + bytesToBase64(crypto.getRandomValues(new Uint8Array(32)));

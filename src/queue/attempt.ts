@@ -94,6 +94,7 @@ export async function signedHeaders(
 		timestampSeconds: Math.floor(signedAtMs / 1000),
 		tenant,
 		customHeaders: JSON.parse(endpoint.headers) as Record<string, string>,
+		headerStyle: endpoint.headerStyle,
 	});
 }
 

@@ -45,6 +45,7 @@ describe("API description", () => {
 				"POST /v1/webhooks/{id}/transformation/test",
 				"PUT /v1/templates/{channel}/{event_type}",
 				"POST /v1/webhooks/{id}/recover",
+				"GET /v1/tasks",
 				"GET /v1/tasks/{id}",
 				"POST /v1/tenants",
 				"GET /v1/tenants",

@@ -67,6 +67,7 @@ export const TaskStatus = z
 export const TaskOut = z
 	.object({
 		id: z.string().openapi({ example: "task_3k9x2m7q1c8v4b6n" }),
+		tenant_id: z.string().openapi({ description: "Whose task it is" }),
 		kind: z.enum(["recover"]),
 		status: TaskStatus,
 		endpoint_id: z.string(),
@@ -90,6 +91,7 @@ export function taskOut(row: TaskRow): z.infer<typeof TaskOut> {
 	const window = recoverWindow(row);
 	return {
 		id: row.id,
+		tenant_id: row.tenantId,
 		kind: row.kind,
 		status: row.status,
 		endpoint_id: row.endpointId,
@@ -102,3 +104,32 @@ export function taskOut(row: TaskRow): z.infer<typeof TaskOut> {
 		updated_at: iso(row.updatedAt),
 	};
 }
+
+/**
+ * Which tenants' tasks a request reads: the tenant in scope, or with
+ * `tenants=all` (admin key only) every tenant's, so that a task id alone
+ * finds its task wherever it is stored.
+ */
+export const TaskScope = z.enum(["all"]).optional().openapi({
+	description:
+		"all: every tenant's tasks, on every shard (admin key only); otherwise the tenant in scope (the key's own, or X-Tenant-Id)",
+});
+
+export const TaskListQuery = z.object({
+	limit: z.coerce.number().int().min(1).max(250).default(50).openapi({ example: 50 }),
+	cursor: z.string().max(200).optional(),
+	order: z
+		.enum(["asc", "desc"])
+		.default("desc")
+		.openapi({ description: "By id: desc (default) or asc; the cursor pages on in the same order" }),
+	status: z
+		.string()
+		.regex(
+			/^(queued|running|completed|failed)(,(queued|running|completed|failed))*$/,
+			"must be task statuses separated by commas",
+		)
+		.optional()
+		.openapi({ description: "Only tasks in one of these statuses, comma-separated", example: "queued,running" }),
+	kind: z.enum(["recover"]).optional(),
+	tenants: TaskScope,
+});

@@ -34,6 +34,11 @@ const UserAgent = z
 	.regex(/^[\x20-\x7e]+$/, "must be printable ASCII")
 	.openapi({ example: "KYC-Webhooks/1.0" });
 
+const SvixHeaderStyle = z.enum(["svix", "webhook"]).openapi({
+	description:
+		"The signature headers of endpoints created through the Svix-compatible API (/api/v1): svix-* (default) or webhook-*",
+});
+
 /** How a tenant's deliveries are signed and paced; every field optional, defaults in the README. */
 export const TenantSettingsSchema = z
 	.strictObject({
@@ -42,6 +47,7 @@ export const TenantSettingsSchema = z
 		user_agent: UserAgent.optional(),
 		retry_schedule: RetrySchedule.optional(),
 		timeout_ms: TimeoutMs.optional(),
+		svix_header_style: SvixHeaderStyle.optional(),
 	})
 	.openapi("TenantSettings");
 
@@ -53,6 +59,7 @@ const TenantSettingsPatch = z
 		user_agent: UserAgent.nullable().optional(),
 		retry_schedule: RetrySchedule.nullable().optional(),
 		timeout_ms: TimeoutMs.nullable().optional(),
+		svix_header_style: SvixHeaderStyle.nullable().optional(),
 	})
 	.openapi("TenantSettingsPatch");
 

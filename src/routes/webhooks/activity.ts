@@ -17,7 +17,8 @@ import { validationFailed } from "../validation";
 
 const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z";
 
-const DateTimeQuery = (description: string) =>
+/** An optional date-time in a query, with the format hint a malformed one gets. */
+export const DateTimeQuery = (description: string) =>
 	z.iso
 		.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
 		.max(64)
@@ -119,9 +120,8 @@ const testRoute = createRoute({
 
 export const webhookActivity = createRouter()
 	.openapi(deliveriesRoute, async (c) => {
-		const { id } = c.req.valid("param");
 		const { limit, cursor, status, event_type: eventType, since, until } = c.req.valid("query");
-		await getEndpointOr404(c.var.db, c.var.tenantId, id);
+		const { id } = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
 		const range = deliveryIdRange(id);
 		let upperBound = range.to;
 		if (cursor !== undefined) {
@@ -161,9 +161,9 @@ export const webhookActivity = createRouter()
 		);
 	})
 	.openapi(testRoute, async (c) => {
-		const { id } = c.req.valid("param");
 		const input = c.req.valid("json");
 		const endpoint = c.var.endpoint;
+		const id = endpoint.id;
 		if (!endpoint.active) throw new ApiError("conflict", "the endpoint is disabled; enable it before testing");
 		const type = input.event_type ?? TEST_EVENT_TYPE;
 		let data: Record<string, unknown>;

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { endpoints } from "../../db/schema";
 import { schedulerFor } from "../../scheduler/client";
@@ -11,11 +11,18 @@ const listRoute = createRoute({
 	path: "/v1/webhooks",
 	tags: ["Webhooks"],
 	summary: "List webhook endpoints",
-	request: { query: PaginationQuery },
+	request: {
+		query: PaginationQuery.extend({
+			order: z
+				.enum(["asc", "desc"])
+				.default("asc")
+				.openapi({ description: "By id: asc (default) or desc; the cursor pages on in the same order" }),
+		}),
+	},
 	responses: {
 		200: jsonContent(
 			z.object({ webhooks: z.array(EndpointOut), next_cursor: z.string().nullable() }).openapi("EndpointList"),
-			"Endpoints in creation order of their ids",
+			"Endpoints in the order of their ids",
 		),
 		...errorResponses(401, 422),
 	},
@@ -44,12 +51,13 @@ const secretRoute = createRoute({
 
 export const readWebhooks = createRouter()
 	.openapi(listRoute, async (c) => {
-		const { limit, cursor } = c.req.valid("query");
+		const { limit, cursor, order } = c.req.valid("query");
+		const after = order === "asc" ? gt : lt;
 		const rows = await c.var.db
 			.select()
 			.from(endpoints)
-			.where(and(eq(endpoints.tenantId, c.var.tenantId), cursor ? gt(endpoints.id, cursor) : undefined))
-			.orderBy(asc(endpoints.id))
+			.where(and(eq(endpoints.tenantId, c.var.tenantId), cursor ? after(endpoints.id, cursor) : undefined))
+			.orderBy(order === "asc" ? asc(endpoints.id) : desc(endpoints.id))
 			.limit(limit + 1);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);

@@ -53,9 +53,9 @@ const route = createRoute({
 });
 
 export const rotateWebhookSecret = createRouter().openapi(route, async (c) => {
-	const { id } = c.req.valid("param");
 	const input = c.req.valid("json") ?? {};
-	const existing = await getEndpointOr404(c.var.db, c.var.tenantId, id);
+	const existing = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
+	const id = existing.id;
 	const now = Date.now();
 	const secret = input.secret ?? generateSecret();
 	const previous = previousSecretsAfterRotation(

@@ -3,11 +3,12 @@ import { CHANNELS, MAX_EMAIL_RECIPIENTS, recipientsOf } from "../../channels/tar
 import { MAX_TRANSFORMATION_LENGTH } from "../../channels/transform";
 import type { EndpointRow } from "../../db/schema";
 import { EVENT_FILTER_PATTERN } from "../../delivery/event-filter";
-import { RESERVED_HEADER_NAMES } from "../../delivery/request";
+import { isReservedHeaderName } from "../../delivery/request";
 import { isValidSchedule } from "../../delivery/retry-policy";
 import { DEFAULT_MAX_CONCURRENCY, MAX_MAX_CONCURRENCY, MAX_TIMEOUT_MS } from "../../delivery/settings";
-import { standardWebhooksKey } from "../../delivery/signing";
+import { MAX_SECRET_BYTES, MIN_SECRET_BYTES, standardWebhooksKey } from "../../delivery/signing";
 import { MAX_URL_LENGTH, maskTargetUrl } from "../../delivery/target-url";
+import { ID_PREFIX } from "../../lib/ids";
 import type { CircuitState } from "../../scheduler/circuit";
 import { iso } from "../shared";
 
@@ -16,13 +17,73 @@ export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 /** Visible characters, spaces and tabs: a CR or LF in a header value would split the request. */
 export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
 
+/** Svix's other key prefixes: asymmetric (ed25519) signing keys, which Edgehook does not sign with. */
+const ASYMMETRIC_KEY_PREFIX = /^(whsk1?_|whpk1?_)/;
+
 export const SecretSchema = z
 	.string()
-	.refine((secret) => {
+	.max(200)
+	.superRefine((secret, ctx) => {
+		if (ASYMMETRIC_KEY_PREFIX.test(secret)) {
+			ctx.addIssue({
+				code: "custom",
+				message:
+					"asymmetric keys (whsk_, whpk_) are not supported: Edgehook signs with HMAC-SHA256, give a whsec_ secret",
+			});
+			return;
+		}
 		const key = standardWebhooksKey(secret);
-		return secret.startsWith("whsec_") && key !== null && key.length >= 24 && key.length <= 64;
-	}, "must be whsec_ followed by the base64 of 24 to 64 bytes")
+		if (
+			!secret.startsWith("whsec_") ||
+			key === null ||
+			key.length < MIN_SECRET_BYTES ||
+			key.length > MAX_SECRET_BYTES
+		) {
+			ctx.addIssue({
+				code: "custom",
+				message: `must be whsec_ followed by the base64 of ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} bytes`,
+			});
+		}
+	})
 	.openapi({ example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" });
+
+/** The caller's own name for an endpoint (Svix's `uid`), usable in every /v1/webhooks/{id} path in place of the id. */
+export const EndpointUid = z
+	.string()
+	.min(1)
+	.max(256)
+	.regex(/^[a-zA-Z0-9\-_.]+$/, "must be letters, digits, -, _ and . only")
+	.refine((uid) => !uid.startsWith(ID_PREFIX.endpoint), `must not start with ${ID_PREFIX.endpoint}, the prefix of ids`)
+	.openapi({
+		description: "Unique within the tenant; usable in place of the id in paths",
+		example: "customer-42-main",
+	});
+
+/**
+ * Routing labels (Svix `channels`): an event that carries labels reaches only
+ * the endpoints listing one of them. Not to be confused with `channel`, the
+ * way a delivery is sent.
+ */
+export const EndpointLabels = z
+	.array(
+		z
+			.string()
+			.min(1)
+			.max(128)
+			.regex(/^[a-zA-Z0-9\-_.:+]+$/, "must be letters, digits and - _ . : + only"),
+	)
+	.min(1, "must name at least one label, or be null for every event")
+	.max(10)
+	.openapi({
+		description:
+			"Routing labels (Svix channels): events carrying labels reach only endpoints listing one of them; null receives every event of its types",
+		example: ["project-7"],
+	});
+
+export const HeaderStyle = z.enum(["webhook", "svix"]).openapi({
+	description:
+		"webhook (default): the Standard Webhooks headers webhook-id, webhook-timestamp and webhook-signature; svix: the same values as svix-id, svix-timestamp and svix-signature, as Svix sends them",
+});
 
 const EventFilters = z
 	.array(z.string().max(128).regex(EVENT_FILTER_PATTERN, "must be an event type, a prefix wildcard like user.* or *"))
@@ -37,8 +98,8 @@ const CustomHeaders = z
 	)
 	.refine((headers) => Object.keys(headers).length <= 20, "at most 20 headers")
 	.refine(
-		(headers) => Object.keys(headers).every((name) => !RESERVED_HEADER_NAMES.has(name.toLowerCase())),
-		"may not set content-type, user-agent, the webhook-* and X-Webhook-* headers or connection headers",
+		(headers) => Object.keys(headers).every((name) => !isReservedHeaderName(name)),
+		"may not set content-type, user-agent, the webhook-*, svix-* and X-Webhook-* headers or connection headers",
 	);
 
 const Metadata = z.record(z.string().max(128), z.string().max(1024));
@@ -114,11 +175,17 @@ export const EndpointIn = z
 		channel: ChannelSchema.optional(),
 		to: Recipients.optional(),
 		transformation: TransformationSchema.nullable().optional(),
+		uid: EndpointUid.optional(),
+		labels: EndpointLabels.nullable().optional(),
+		header_style: HeaderStyle.optional(),
 	})
 	.openapi("EndpointIn");
 
-/** Every field of EndpointIn but the secret (rotation has its own route), all optional. */
-export const EndpointPatch = EndpointIn.omit({ secret: true }).partial().openapi("EndpointPatch");
+/** Every field of EndpointIn but the secret (rotation has its own route), all optional; null clears uid and labels. */
+export const EndpointPatch = EndpointIn.omit({ secret: true })
+	.partial()
+	.extend({ uid: EndpointUid.nullable().optional(), labels: EndpointLabels.nullable().optional() })
+	.openapi("EndpointPatch");
 
 export const CircuitOut = z
 	.object({
@@ -145,6 +212,7 @@ export function circuitOut(circuit: CircuitState): z.infer<typeof CircuitOut> {
 export const EndpointOut = z
 	.object({
 		id: z.string().openapi({ example: "hook_3k9x2m7q1c8v4b6n" }),
+		uid: z.string().nullable().openapi({ description: "The caller's own name for it, usable in place of the id" }),
 		channel: ChannelSchema,
 		url: z.string().nullable().openapi({
 			description:
@@ -154,6 +222,8 @@ export const EndpointOut = z
 		transformation: z.string().nullable(),
 		description: z.string(),
 		events: z.array(z.string()),
+		labels: z.array(z.string()).nullable().openapi({ description: "Routing labels; null receives every event" }),
+		header_style: HeaderStyle,
 		secret: z.string().openapi({ description: "In full on create, masked to its last 4 characters elsewhere" }),
 		active: z.boolean(),
 		disabled_reason: z.string().nullable(),
@@ -197,12 +267,15 @@ export function endpointOut(row: EndpointRow, view: EndpointView): z.infer<typeo
 	const headers = JSON.parse(row.headers) as Record<string, string>;
 	return {
 		id: row.id,
+		uid: row.uid,
 		channel: row.channel,
 		url: row.channel === "email" ? null : view.hideCredentials ? maskTargetUrl(row.url) : row.url,
 		to: recipientsOf(row),
 		transformation: row.transformation,
 		description: row.description,
 		events: JSON.parse(row.events) as string[],
+		labels: row.labels === null ? null : (JSON.parse(row.labels) as string[]),
+		header_style: row.headerStyle,
 		secret: view.revealSecret && !view.hideCredentials ? row.secret : maskSecret(row.secret),
 		active: row.active,
 		disabled_reason: row.disabledReason,

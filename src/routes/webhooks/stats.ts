@@ -5,6 +5,7 @@ import { getEndpointOr404 } from "../../db/endpoints";
 import { type DeliveryRow, deliveries } from "../../db/schema";
 import { deliveryIdRange } from "../../lib/ids";
 import { createRouter, errorResponses, IdParam, iso, jsonContent } from "../shared";
+import { DateTimeQuery } from "./activity";
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -35,20 +36,25 @@ export const WebhookStats = z
 		window: z.enum(["24h", "7d"]),
 		from: z.string().openapi({ description: "Start of the oldest bucket" }),
 		to: z.string().openapi({ description: "Now" }),
-		totals: z.object({
-			deliveries: z.number().int(),
-			succeeded: z.number().int(),
-			failed: z.number().int(),
-			pending: z.number().int(),
-			skipped: z
-				.number()
-				.int()
-				.openapi({ description: "Dropped by the endpoint's transformation or the tenant's template; nothing sent" }),
-			success_rate: z
-				.number()
-				.nullable()
-				.openapi({ description: "succeeded / (succeeded + failed); null when no delivery has finished" }),
-		}),
+		totals: z
+			.object({
+				deliveries: z.number().int(),
+				succeeded: z.number().int(),
+				failed: z.number().int(),
+				pending: z.number().int(),
+				skipped: z
+					.number()
+					.int()
+					.openapi({ description: "Dropped by the endpoint's transformation or the tenant's template; nothing sent" }),
+				success_rate: z
+					.number()
+					.nullable()
+					.openapi({ description: "succeeded / (succeeded + failed); null when no delivery has finished" }),
+			})
+			.openapi({
+				description:
+					"Deliveries created since `from`, or in [`since`, `until`) when the request gives either, by their current status",
+			}),
 		last_delivery_at: z
 			.string()
 			.nullable()
@@ -69,13 +75,30 @@ const statsRoute = createRoute({
 		"Deliveries are counted by their current status in the bucket they were created in; latency percentiles are over the attempts that started in the bucket. Buckets are aligned to their size in UTC.",
 	request: {
 		params: IdParam,
-		query: z.object({ window: z.enum(["24h", "7d"]).default("24h").openapi({ example: "24h" }) }),
+		query: z
+			.object({
+				window: z.enum(["24h", "7d"]).default("24h").openapi({ example: "24h" }),
+				since: DateTimeQuery(
+					"Count only deliveries created at or after this time (default: the window's start); the buckets still cover the window alone",
+				),
+				until: DateTimeQuery("Count only deliveries created before this time (default: now)"),
+			})
+			.refine(
+				({ since, until }) => since === undefined || until === undefined || Date.parse(since) < Date.parse(until),
+				{ path: ["since"], message: "must be before until" },
+			),
 	},
 	responses: {
 		200: jsonContent(WebhookStats, "The endpoint's statistics"),
 		...errorResponses(401, 404, 422),
 	},
 });
+
+/** The creation times whose deliveries the totals count, `until` excluded. */
+export interface TotalsRange {
+	since: number;
+	until: number;
+}
 
 interface StatsRow {
 	id: string;
@@ -148,6 +171,7 @@ export function computeStats(
 	window: StatsWindow,
 	now: number,
 	sampled: boolean,
+	totalsRange: TotalsRange | null = null,
 ): z.infer<typeof WebhookStats> {
 	const { bucketMs, buckets: count } = STATS_WINDOWS[window];
 	const from = windowStart(window, now);
@@ -160,7 +184,8 @@ export function computeStats(
 			if (lastAttempt === null || started > lastAttempt) lastAttempt = started;
 			if (started >= from) buckets[bucketOf(started)]?.durations.push(duration);
 		}
-		if (row.createdAt < from) continue;
+		const counted = totalsRange ?? { since: from, until: Number.POSITIVE_INFINITY };
+		if (row.createdAt < counted.since || row.createdAt >= counted.until) continue;
 		totals.deliveries++;
 		const bucket = buckets[bucketOf(row.createdAt)];
 		if (row.status === "success") {
@@ -194,10 +219,17 @@ export function computeStats(
 }
 
 export const webhookStats = createRouter().openapi(statsRoute, async (c) => {
-	const { id } = c.req.valid("param");
-	const { window } = c.req.valid("query");
-	await getEndpointOr404(c.var.db, c.var.tenantId, id);
+	const { window, since, until } = c.req.valid("query");
+	const { id } = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
 	const now = Date.now();
-	const { rows, cut } = await readRecent(c.var.db, c.var.tenantId, id, windowStart(window, now));
-	return c.json(computeStats(rows, window, now, cut), 200);
+	const start = windowStart(window, now);
+	const totalsRange =
+		since === undefined && until === undefined
+			? null
+			: {
+					since: since === undefined ? start : Date.parse(since),
+					until: until === undefined ? now : Date.parse(until),
+				};
+	const { rows, cut } = await readRecent(c.var.db, c.var.tenantId, id, Math.min(start, totalsRange?.since ?? start));
+	return c.json(computeStats(rows, window, now, cut, totalsRange), 200);
 });
