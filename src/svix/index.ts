@@ -1,3 +1,4 @@
+import { HTTPException } from "hono/http-exception";
 import { requireApiKey } from "../auth/middleware";
 import { ApiError } from "../lib/errors";
 import { checkJsonBody } from "../lib/json-body";
@@ -69,6 +70,16 @@ export function createSvixFace(fetchApi: ApiFetch) {
 	face.onError((error, c) => {
 		if (error instanceof ApiError) {
 			const answer = svixErrorAnswer(error);
+			return c.json(answer.body, answer.status, answer.headers);
+		}
+		// Hono's own refusals (a body it cannot read as JSON, say), answered as the native API answers them.
+		if (error instanceof HTTPException && error.status < 500) {
+			const answer = svixErrorAnswer(
+				new ApiError(
+					error.status === 400 ? "invalid_json" : error.status === 415 ? "unsupported_media_type" : "invalid_request",
+					error.message || "the request could not be read",
+				),
+			);
 			return c.json(answer.body, answer.status, answer.headers);
 		}
 		console.error("unhandled error in the Svix face", c.get("requestId"), error);

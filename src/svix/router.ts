@@ -33,6 +33,13 @@ export function createSvixRouter() {
 	});
 }
 
+/**
+ * A point in time as Svix sends one (ISO 8601). Bounded here so that a
+ * malformed one is refused before anything is read; the native route it
+ * is passed to checks that it is a date.
+ */
+export const SvixDateTime = z.string().min(1).max(64).openapi({ format: "date-time", example: "2026-05-01T00:00:00Z" });
+
 /** Svix's error body, for the OpenAPI description of the face. */
 export const SvixHttpError = z
 	.object({ code: z.string().openapi({ example: "not_found" }), detail: z.string() })

@@ -12,7 +12,15 @@ import { resolveApp } from "../apps";
 import { svixInvalid } from "../errors";
 import type { NativeRequest } from "../native";
 import { SvixListQuery, svixList, svixListSchema } from "../paging";
-import { createSvixRouter, optionalJsonBody, requiredJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
+import {
+	createSvixRouter,
+	optionalJsonBody,
+	requiredJsonBody,
+	SvixDateTime,
+	type SvixEnv,
+	svixErrors,
+	svixJson,
+} from "../router";
 
 /*
  * Svix endpoints are Edgehook webhooks (/v1/webhooks): every operation here
@@ -366,8 +374,8 @@ const StatsOut = z
 	.openapi("EndpointStats");
 
 const StatsQuery = z.object({
-	since: z.string().optional().openapi({ description: "Default: 7 days ago" }),
-	until: z.string().optional(),
+	since: SvixDateTime.optional().openapi({ description: "Default: 7 days ago" }),
+	until: SvixDateTime.optional(),
 });
 
 const statsRoute = createRoute({
@@ -406,9 +414,7 @@ const sendExampleRoute = createRoute({
 	responses: { 202: svixJson(SvixMessageOut, "The message sent"), ...svixErrors(400, 409) },
 });
 
-const RecoverIn = z
-	.object({ since: z.string().openapi({ example: "2026-05-01T00:00:00Z" }), until: z.string().nullable().optional() })
-	.openapi("RecoverIn");
+const RecoverIn = z.object({ since: SvixDateTime, until: SvixDateTime.nullable().optional() }).openapi("RecoverIn");
 
 const RecoverOut = z
 	.object({
