@@ -52,6 +52,7 @@ const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such 
 
 export const DeliverAt = z.iso
 	.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
+	.max(64)
 	.refine(
 		(value) => Date.parse(value) <= Date.now() + MAX_SCHEDULE_MS,
 		`may be at most ${MAX_SCHEDULE_DAYS} days ahead`,
@@ -137,6 +138,7 @@ export const EventTypeList = z
 	.optional()
 	.openapi({
 		type: "string",
+		maxLength: 4096,
 		description: "Only events of these types: names separated by commas",
 		example: "user.created,user.deleted",
 	});
