@@ -295,3 +295,52 @@ describe("Svix face: attempts", () => {
 		]);
 	});
 });
+
+describe("Svix face: messages and attempts of another application", () => {
+	it("answers 404 to a tenant key naming another application, and lets it use its own", async () => {
+		const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("svix-other") } })).body);
+		const key = String(
+			record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "k" } })).body).key,
+		);
+		const { endpointId, msgId } = await deliveredMessage();
+		for (const path of [
+			`${APP}/msg`,
+			`${APP}/msg/${msgId}`,
+			`${APP}/attempt/msg/${msgId}`,
+			`${APP}/attempt/endpoint/${endpointId}`,
+			`${APP}/endpoint/${endpointId}/msg`,
+			`${APP}/msg/${msgId}/endpoint`,
+		]) {
+			const response = await api("GET", path, { auth: key });
+			expect(response.status, path).toBe(404);
+			expect(response.body, path).toMatchObject({ code: "not_found" });
+		}
+		const resend = await api("POST", `${APP}/msg/${msgId}/endpoint/${endpointId}/resend`, { auth: key });
+		expect(resend.status).toBe(404);
+		// Its own application, but the other tenant's endpoint and message: not found either.
+		const own = `/api/v1/app/${tenant.id}`;
+		expect((await api("GET", `${own}/attempt/endpoint/${endpointId}`, { auth: key })).status).toBe(404);
+		expect((await api("GET", `${own}/msg/${msgId}`, { auth: key })).status).toBe(404);
+		const created = await api("POST", `${own}/msg`, { auth: key, body: { eventType: "own.thing", payload: {} } });
+		expect(created.status).toBe(202);
+		expect(page((await api("GET", `${own}/msg`, { auth: key })).body).data.map((message) => message.id)).toEqual([
+			record(created.body).id,
+		]);
+	});
+
+	it("reports a bad query parameter as a 422 on the query, by its Svix name", async () => {
+		const { endpointId, msgId } = await deliveredMessage();
+		const badChannel = await api("GET", `${APP}/msg?channel=${encodeURIComponent("has space")}`);
+		expect(badChannel.status).toBe(422);
+		expect(record(badChannel.body).detail).toEqual([expect.objectContaining({ loc: ["query", "channel"] })]);
+		const badTypes = await api("GET", `${APP}/attempt/msg/${msgId}?event_types=${encodeURIComponent("not a type")}`);
+		expect(record(badTypes.body).detail).toEqual([expect.objectContaining({ loc: ["query", "event_types"] })]);
+		const badClass = await api("GET", `${APP}/attempt/endpoint/${endpointId}?status_code_class=250`);
+		expect(record(badClass.body).detail).toEqual([expect.objectContaining({ loc: ["query", "status_code_class"] })]);
+		const badTag = await api("GET", `${APP}/endpoint/${endpointId}/msg?tag=${encodeURIComponent("a b")}`);
+		expect(record(badTag.body).detail).toEqual([expect.objectContaining({ loc: ["query", "tag"] })]);
+		const badIterator = await api("GET", `${APP}/msg?iterator=evt_nosuchevent`);
+		expect(badIterator.status).toBe(400);
+		expect(badIterator.body).toMatchObject({ code: "generic_error" });
+	});
+});

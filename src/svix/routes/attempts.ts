@@ -7,7 +7,16 @@ import { svixInvalid } from "../errors";
 import type { QueryValue } from "../native";
 import { SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, type SvixEnv, svixErrors, svixJson } from "../router";
-import { EventTypesQuery, eventListFilters, MessageOut, messageOut, type NativeEvent, SvixDateTime } from "./messages";
+import {
+	asQueryProblem,
+	EventTypesQuery,
+	eventListFilters,
+	listCall,
+	MessageOut,
+	messageOut,
+	type NativeEvent,
+	SvixDateTime,
+} from "./messages";
 
 /*
  * Attempts are the native attempt records (GET /v1/attempts), the
@@ -365,7 +374,7 @@ export const attemptsRoutes = createSvixRouter()
 		const endpoint = await nativeEndpoint(c, tenantId, endpointIdOrUid);
 		const status = nativeAttemptStatus(query.status);
 		if (status === null) return c.json(EMPTY_LIST, 200);
-		const { body } = await c.var.native.call<{ attempts: NativeAttempt[]; next_cursor: string | null }>({
+		const body = await listCall<{ attempts: NativeAttempt[]; next_cursor: string | null }>(c, {
 			method: "GET",
 			path: "/v1/attempts",
 			tenantId,
@@ -395,7 +404,7 @@ export const attemptsRoutes = createSvixRouter()
 			tenantId,
 			query: { ...attemptQuery(query, status), event_id: msgId, endpoint_id: endpointId },
 		});
-		if (answer instanceof ApiError) throw missingMessage(answer, msgId);
+		if (answer instanceof ApiError) throw asQueryProblem(answer);
 		const urls = await endpointUrls(
 			c,
 			tenantId,
@@ -418,7 +427,7 @@ export const attemptsRoutes = createSvixRouter()
 		const endpoint = await nativeEndpoint(c, tenantId, endpointIdOrUid);
 		const status = nativeDeliveryStatus(query.status);
 		if (status === null) return c.json(EMPTY_LIST, 200);
-		const { body } = await c.var.native.call<{ deliveries: NativeDelivery[]; next_cursor: string | null }>({
+		const body = await listCall<{ deliveries: NativeDelivery[]; next_cursor: string | null }>(c, {
 			method: "GET",
 			path: `/v1/webhooks/${encodeURIComponent(endpoint.id)}/deliveries`,
 			tenantId,

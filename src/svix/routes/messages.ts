@@ -1,11 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { ApiError } from "../../lib/errors";
 import { ID_PREFIX } from "../../lib/ids";
 import { resolveApp } from "../apps";
 import { svixCoded } from "../errors";
-import type { QueryValue } from "../native";
+import type { NativeRequest, QueryValue } from "../native";
 import { SvixListQuery, svixList, svixListSchema } from "../paging";
-import { createSvixRouter, requiredJsonBody, svixErrors, svixJson } from "../router";
+import { createSvixRouter, requiredJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
 
 /*
  * Messages are native events (POST/GET /v1/events): `eventId` is the event's
@@ -165,6 +166,40 @@ const getRoute = createRoute({
 	responses: { 200: svixJson(MessageOut, "The message"), ...svixErrors() },
 });
 
+/** The native list filters and the Svix query parameters they come from. */
+const QUERY_RENAMES: Readonly<Record<string, string>> = {
+	label: "channel",
+	cursor: "iterator",
+	since: "after",
+	until: "before",
+};
+
+/**
+ * A native list's 422 as Svix reports a bad query parameter: the native
+ * error names its own query field as if in a body, so it is moved to
+ * `query` and given the Svix name.
+ */
+export function asQueryProblem(error: ApiError): ApiError {
+	if (error.code !== "validation_failed") return error;
+	const details = error.details;
+	const problems =
+		typeof details === "object" && details !== null && "svix" in details ? (details as { svix: unknown }).svix : null;
+	if (!Array.isArray(problems)) return error;
+	return new ApiError("validation_failed", error.message, {
+		svix: problems.map((problem: { loc: string[]; msg: string; type: string }) => {
+			const [, field = "", ...rest] = problem.loc;
+			return { ...problem, loc: ["query", QUERY_RENAMES[field] ?? field, ...rest] };
+		}),
+	});
+}
+
+/** The native answer of a list call, its 422s reported on the query. */
+export async function listCall<T>(c: Context<SvixEnv>, request: NativeRequest): Promise<T> {
+	const answer = await c.var.native.attempt<T>(request);
+	if (answer instanceof ApiError) throw asQueryProblem(answer);
+	return answer.body;
+}
+
 /** The native event list's query for Svix's filters. */
 export function eventListFilters(query: {
 	channel?: string | undefined;
@@ -213,7 +248,7 @@ export const messagesRoutes = createSvixRouter()
 		const { app_id: appId } = c.req.valid("param");
 		const tenantId = await resolveApp(c, appId);
 		const query = c.req.valid("query");
-		const { body } = await c.var.native.call<NativeEventList>({
+		const body = await listCall<NativeEventList>(c, {
 			method: "GET",
 			path: "/v1/events",
 			tenantId,
