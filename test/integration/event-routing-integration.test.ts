@@ -303,3 +303,68 @@ describe("deliver_at", () => {
 		expect(jobsFor(after.sent)).toEqual([]);
 	});
 });
+
+describe("attempt and delivery lists", () => {
+	it("lists an endpoint's and an event's attempts newest first, filtered and paged across deliveries", async () => {
+		const name = uniqueName("attempts");
+		const type = `attempted.${name}`;
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: [type] });
+		const tag = uniqueName("t");
+		const sent: string[] = [];
+		for (let n = 0; n < 3; n++)
+			sent.push(String(record((await send({ type, data: { n }, tags: n === 1 ? [tag] : undefined })).body).id));
+		await waitFor(async () => ((await receivedBy(name)).length === 3 ? true : undefined));
+		const manual = await api("POST", `/v1/deliveries/del_${String(hook.id).slice(5)}_${sent[2]}/retry`);
+		expect(manual.status).toBe(202);
+		await waitFor(async () => ((await receivedBy(name)).length === 4 ? true : undefined));
+
+		type Listed = {
+			attempts: { event_id: string; trigger: string; status: string; attempt: number; event?: { data: unknown } }[];
+			next_cursor: string | null;
+		};
+		const all = await waitFor(async () => {
+			const listed = record((await api("GET", `/v1/attempts?endpoint_id=${hook.id}`)).body) as unknown as Listed;
+			return listed.attempts.length === 4 ? listed : undefined;
+		});
+		expect(all.attempts.map((attempt) => [attempt.event_id, attempt.attempt, attempt.trigger])).toEqual([
+			[sent[2], 2, "manual"],
+			[sent[2], 1, "initial"],
+			[sent[1], 1, "initial"],
+			[sent[0], 1, "initial"],
+		]);
+		expect(all.attempts.every((attempt) => attempt.status === "success")).toBe(true);
+
+		const seen: string[] = [];
+		let cursor: string | null = null;
+		do {
+			const query: string = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+			const listed = record(
+				(await api("GET", `/v1/attempts?endpoint_id=${hook.id}&limit=3${query}`)).body,
+			) as unknown as Listed;
+			seen.push(...listed.attempts.map((attempt) => `${attempt.event_id}/${attempt.attempt}`));
+			cursor = listed.next_cursor;
+		} while (cursor !== null);
+		expect(seen).toEqual(all.attempts.map((attempt) => `${attempt.event_id}/${attempt.attempt}`));
+
+		const tagged = record(
+			(await api("GET", `/v1/attempts?endpoint_id=${hook.id}&tag=${tag}&with_event=true`)).body,
+		) as unknown as Listed;
+		expect(tagged.attempts.map((attempt) => [attempt.event_id, attempt.event?.data])).toEqual([[sent[1], { n: 1 }]]);
+		expect(record((await api("GET", `/v1/attempts?endpoint_id=${hook.id}&status=failed`)).body).attempts).toEqual([]);
+		expect(record((await api("GET", `/v1/attempts?endpoint_id=${hook.id}&trigger=manual`)).body).attempts).toHaveLength(
+			1,
+		);
+		const ofEvent = record((await api("GET", `/v1/attempts?event_id=${sent[2]}&limit=1`)).body) as unknown as Listed;
+		expect(ofEvent.attempts.map((attempt) => attempt.attempt)).toEqual([2]);
+		expect(ofEvent.next_cursor).not.toBeNull();
+		expect((await api("GET", "/v1/attempts")).status).toBe(422);
+		expect((await api("GET", "/v1/attempts?event_id=no-such-event")).status).toBe(404);
+
+		const deliveries = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries?tag=${tag}&with_event=true`)).body);
+		expect(deliveries.deliveries).toEqual([
+			expect.objectContaining({ event_id: sent[1], event: expect.objectContaining({ tags: [tag] }) }),
+		]);
+		const plain = record((await api("GET", `/v1/webhooks/${hook.id}/deliveries`)).body);
+		expect((plain.deliveries as Record<string, unknown>[]).every((delivery) => !("event" in delivery))).toBe(true);
+	});
+});
