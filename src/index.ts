@@ -94,11 +94,18 @@ export default {
 			failure = error;
 		}
 		const swept = await sweep(metered, controller.scheduledTime);
-		if (swept.firstAttemptsRequeued > 0 || swept.stuckRetriesRequeued > 0 || swept.sweepSlicesQueued > 0) {
+		if (
+			swept.firstAttemptsRequeued > 0 ||
+			swept.stuckRetriesRequeued > 0 ||
+			swept.sweepSlicesQueued > 0 ||
+			swept.scheduledRequeued > 0
+		) {
 			console.log(
-				`sweep: requeued ${swept.firstAttemptsRequeued} lost first attempts (${swept.eventsScanned} events scanned) and ${swept.stuckRetriesRequeued} stuck retries; ${swept.sweepSlicesQueued} slices of older events handed to the consumers`,
+				`sweep: requeued ${swept.firstAttemptsRequeued} lost first attempts (${swept.eventsScanned} events scanned), ${swept.stuckRetriesRequeued} stuck retries and ${swept.scheduledRequeued} scheduled events whose delayed job was lost; ${swept.sweepSlicesQueued} slices of older events handed to the consumers`,
 			);
 		}
+		if (swept.scheduledReleased > 0)
+			console.log(`sweep: released ${swept.scheduledReleased} scheduled events now due within the queue's delay`);
 		if (failure !== undefined) throw failure;
 	},
 } satisfies ExportedHandler<Env>;

@@ -1,4 +1,5 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, parsePublicDeliveryId } from "../lib/ids";
 import type { Database } from "./client";
@@ -48,4 +49,41 @@ export async function deliveriesOfEvent(db: Database, event: EventRow): Promise<
 		);
 	}
 	return new Map(rows.map((row) => [row.endpointId, row]));
+}
+
+/** What the lists of deliveries and attempts may ask of a delivery's event. */
+export interface EventFilters {
+	/** Only events of these types. */
+	eventTypes?: readonly string[] | undefined;
+	/** Only events with this tag. */
+	tag?: string | undefined;
+	/** Only events carrying this routing label (Svix `channel`). */
+	label?: string | undefined;
+}
+
+/** Whether the JSON array in `column` lists `value`. */
+export function listsValue(column: SQLiteColumn, value: string): SQL {
+	return sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE value = ${value})`;
+}
+
+/** The conditions `filters` put on the events table, or undefined when there are none. */
+export function eventFilterConditions(filters: EventFilters): SQL | undefined {
+	return and(
+		filters.eventTypes === undefined || filters.eventTypes.length === 0
+			? undefined
+			: inArray(events.type, [...filters.eventTypes]),
+		filters.tag === undefined ? undefined : listsValue(events.tags, filters.tag),
+		filters.label === undefined ? undefined : listsValue(events.labels, filters.label),
+	);
+}
+
+/** Whether an event (already read) passes `filters`, for lists that hold their event in hand. */
+export function eventPasses(event: EventRow, filters: EventFilters): boolean {
+	const listed = (text: string | null, value: string) =>
+		text !== null && (JSON.parse(text) as string[]).includes(value);
+	if (filters.eventTypes !== undefined && filters.eventTypes.length > 0 && !filters.eventTypes.includes(event.type))
+		return false;
+	if (filters.tag !== undefined && !listed(event.tags, filters.tag)) return false;
+	if (filters.label !== undefined && !listed(event.labels, filters.label)) return false;
+	return true;
 }

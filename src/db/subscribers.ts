@@ -14,9 +14,26 @@ export function filterMatches(filter: SQL, eventType: string): SQL {
 		AND substr(${eventType}, 1, length(${filter}) - 1) = substr(${filter}, 1, length(${filter}) - 1)))`;
 }
 
-/** A JSON array of the ids of the tenant's active endpoints subscribed to `eventType`. */
-export function subscribersOf(tenantId: string, eventType: string): SQL {
+/**
+ * Whether an endpoint's routing labels (`e.labels`) let an event with
+ * `labels` through, as Svix routes its channels (svix-server
+ * core/message_app.rs `filtered_endpoints`): an endpoint that lists no labels
+ * receives every event; one that lists some receives only events that carry
+ * one of them, and so never an event without labels.
+ */
+function labelsMatch(labels: readonly string[] | null): SQL {
+	const listsNone = sql`(e.labels IS NULL OR json_array_length(e.labels) = 0)`;
+	if (labels === null || labels.length === 0) return listsNone;
+	return sql`(${listsNone} OR EXISTS (SELECT 1 FROM json_each(e.labels) l WHERE l.value IN (SELECT value FROM json_each(${JSON.stringify(labels)}))))`;
+}
+
+/**
+ * A JSON array of the ids of the tenant's active endpoints subscribed to
+ * `eventType` whose routing labels take an event carrying `labels`.
+ */
+export function subscribersOf(tenantId: string, eventType: string, labels: readonly string[] | null = null): SQL {
 	return sql`(SELECT json_group_array(e.id) FROM endpoints e
 		WHERE e.tenant_id = ${tenantId} AND e.active = 1
-		AND EXISTS (SELECT 1 FROM json_each(e.events) f WHERE ${filterMatches(sql.raw("f.value"), eventType)}))`;
+		AND EXISTS (SELECT 1 FROM json_each(e.events) f WHERE ${filterMatches(sql.raw("f.value"), eventType)})
+		AND ${labelsMatch(labels)})`;
 }

@@ -54,15 +54,28 @@ export function fanOutJobs(
 	return jobs;
 }
 
-/** Sends the jobs; answers the queue's backlog as its last send reported it (older runtimes report none). */
+/**
+ * The longest a queue message may be delayed (Queues' limit is 12 hours).
+ * Events scheduled further ahead are queued by the sweeper once they come
+ * within it (src/reliability/sweeper.ts).
+ */
+export const MAX_QUEUE_DELAY_SECONDS = 12 * 60 * 60;
+
+/**
+ * Sends the jobs, after `delaySeconds` when given (a scheduled event's first
+ * attempts); answers the queue's backlog as its last send reported it (older
+ * runtimes report none).
+ */
 export async function enqueueJobs(
 	queue: Queue<DeliveryJob>,
 	jobs: readonly DeliveryJob[],
+	delaySeconds?: number,
 ): Promise<QueueSendBatchMetrics | undefined> {
 	let metrics: QueueSendBatchMetrics | undefined;
+	const delay = delaySeconds !== undefined && delaySeconds > 0 ? { delaySeconds } : {};
 	for (let start = 0; start < jobs.length; start += MESSAGES_PER_SEND) {
 		const sent = await queue.sendBatch(
-			jobs.slice(start, start + MESSAGES_PER_SEND).map((body) => ({ body, contentType: "json" })),
+			jobs.slice(start, start + MESSAGES_PER_SEND).map((body) => ({ body, contentType: "json" as const, ...delay })),
 		);
 		metrics = sent?.metadata?.metrics;
 	}

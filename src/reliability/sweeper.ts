@@ -1,10 +1,17 @@
-import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
 import { allTenantShards, repairTenantCopies, shardDatabase, shardNames } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, parseDeliveryId } from "../lib/ids";
-import { type DeliveryJob, enqueueJobs, fanOutJobs, MESSAGES_PER_SEND, TARGETS_PER_JOB } from "../queue/messages";
+import {
+	type DeliveryJob,
+	enqueueJobs,
+	fanOutJobs,
+	MAX_QUEUE_DELAY_SECONDS,
+	MESSAGES_PER_SEND,
+	TARGETS_PER_JOB,
+} from "../queue/messages";
 
 /*
  * The sweeper, run by the every-minute cron, so that nothing accepted is lost:
@@ -18,6 +25,15 @@ import { type DeliveryJob, enqueueJobs, fanOutJobs, MESSAGES_PER_SEND, TARGETS_P
  * 2. Retries left pending past their due time: a scheduler alarm or a queue
  *    message that was lost. They are queued again and their next_attempt_at
  *    pushed forward, so the next minute's run leaves them alone while queued.
+ *
+ * 3. Scheduled events (`deliver_at`). Ingest queues those due within the
+ *    queue's longest delay (12 hours) with that delay; the sweeper queues
+ *    the others, with the delay left, once they come within it. An event
+ *    whose time came SWEEP_AFTER_SECONDS ago and that still has endpoints
+ *    without a delivery row lost its delayed message, and is queued now.
+ *    Both walk the partial index events_scheduled behind a cursor each, so
+ *    events sent at once cost them nothing, and the walk of step 1 passes
+ *    scheduled events over rather than take them for lost before their time.
  *
  * Work is only "lost" once it is overdue by SWEEP_AFTER_SECONDS. Deliveries
  * are at least once: an attempt that was merely slow in a queue may be sent a
@@ -75,8 +91,17 @@ const SEQ_REUSE_SLACK_MS = 60_000;
 const CURSOR_SEQ = "events";
 const CURSOR_CREATED_AT = "events_created_at";
 
+/** Scheduled events looked at per database per run, by each of the two walks. */
+const SCHEDULED_PER_RUN = 500;
+/** How far inside the queue's longest delay the sweeper queues a scheduled event, so its delay never exceeds it. */
+const SCHEDULE_MARGIN_MS = 10 * 60_000;
+
 export interface SweepCounts {
 	eventsScanned: number;
+	/** Scheduled events queued with the delay left to their time. */
+	scheduledReleased: number;
+	/** First attempts of scheduled events whose time came and went with nothing sent. */
+	scheduledRequeued: number;
 	/** Slices of a backlog larger than one run's bound, handed to the consumers. */
 	sweepSlicesQueued: number;
 	firstAttemptsRequeued: number;
@@ -105,6 +130,8 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 		sweepSlicesQueued: 0,
 		firstAttemptsRequeued: 0,
 		stuckRetriesRequeued: 0,
+		scheduledReleased: 0,
+		scheduledRequeued: 0,
 	};
 	for (const shard of allTenantShards(env)) {
 		const db = openDatabase(shard.d1);
@@ -119,6 +146,13 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepCounts> {
 		} catch (error) {
 			completed = false;
 			console.error("sweep: looking for lost first attempts failed", error);
+		}
+		try {
+			counts.scheduledReleased += await releaseScheduledEvents(db, queue, nowMs, tenantLiveness);
+			counts.scheduledRequeued += await requeueLostScheduledEvents(db, queue, cutoffMs, tenantLiveness);
+		} catch (error) {
+			completed = false;
+			console.error("sweep: releasing scheduled events failed", error);
 		}
 		try {
 			counts.stuckRetriesRequeued += await sweepStuckRetries(db, queue, cutoffMs, nowMs + afterMs, tenantLiveness);
@@ -219,6 +253,7 @@ async function scanForLostFirstAttempts(
 				tenantId: events.tenantId,
 				createdAt: events.createdAt,
 				endpointIds: events.endpointIds,
+				deliverAt: events.deliverAt,
 			})
 			.from(events)
 			.where(and(gt(events.seq, cursor), bounds.untilSeq === undefined ? undefined : lte(events.seq, bounds.untilSeq)))
@@ -237,7 +272,8 @@ async function scanForLostFirstAttempts(
 			}
 			const endpointIds = JSON.parse(row.endpointIds) as string[];
 			const event = { seq: row.seq, tenantId: row.tenantId, createdAt: row.createdAt, endpointIds };
-			if (bounds.skipFromMs !== undefined && row.createdAt >= bounds.skipFromMs) {
+			// A scheduled event is not lost before its time: the walks of events_scheduled look after it.
+			if (row.deliverAt !== null || (bounds.skipFromMs !== undefined && row.createdAt >= bounds.skipFromMs)) {
 				passed = event;
 				continue;
 			}
@@ -544,6 +580,122 @@ async function learnTenants(
 		const live = new Set(found.map((row) => row.id));
 		for (const id of part) liveness.set(id, live.has(id));
 	}
+}
+
+/** A place in the scheduled events' order (deliver_at, then seq), kept in two rows of sweep_cursors. */
+interface ScheduleCursor {
+	deliverAt: number;
+	seq: number;
+}
+
+async function readScheduleCursor(db: Database, name: string): Promise<ScheduleCursor> {
+	const rows = await db
+		.select()
+		.from(sweepCursors)
+		.where(inArray(sweepCursors.name, [`${name}_at`, `${name}_seq`]));
+	return {
+		deliverAt: rows.find((row) => row.name === `${name}_at`)?.value ?? 0,
+		seq: rows.find((row) => row.name === `${name}_seq`)?.value ?? 0,
+	};
+}
+
+async function writeScheduleCursor(db: Database, name: string, cursor: ScheduleCursor): Promise<void> {
+	await db
+		.insert(sweepCursors)
+		.values([
+			{ name: `${name}_at`, value: cursor.deliverAt },
+			{ name: `${name}_seq`, value: cursor.seq },
+		])
+		.onConflictDoUpdate({ target: sweepCursors.name, set: { value: sql`excluded.value` } });
+}
+
+/** Scheduled events after `cursor` and due at or before `untilMs`, in their order: a range of events_scheduled. */
+async function scheduledAfter(db: Database, cursor: ScheduleCursor, untilMs: number) {
+	return db
+		.select({
+			seq: events.seq,
+			tenantId: events.tenantId,
+			createdAt: events.createdAt,
+			endpointIds: events.endpointIds,
+			deliverAt: sql<number>`${events.deliverAt}`,
+		})
+		.from(events)
+		.where(
+			and(
+				// Spelled out so that the planner takes the partial index events_scheduled.
+				isNotNull(events.deliverAt),
+				or(
+					gt(events.deliverAt, cursor.deliverAt),
+					and(eq(events.deliverAt, cursor.deliverAt), gt(events.seq, cursor.seq)),
+				),
+				lte(events.deliverAt, untilMs),
+			),
+		)
+		.orderBy(asc(events.deliverAt), asc(events.seq))
+		.limit(SCHEDULED_PER_RUN);
+}
+
+const RELEASE_CURSOR = "scheduled_released";
+const LOST_SCHEDULED_CURSOR = "scheduled_checked";
+
+/**
+ * Queues, with the delay left to their time, the scheduled events that came
+ * within the queue's longest delay and that ingest could not queue (they were
+ * further ahead). Those ingest queued are passed over. No new event can fall
+ * behind this cursor: one that ingest leaves to the sweeper is due later than
+ * the cursor will have reached.
+ */
+async function releaseScheduledEvents(
+	db: Database,
+	queue: Queue<DeliveryJob>,
+	nowMs: number,
+	tenantLiveness: Map<string, boolean>,
+): Promise<number> {
+	const maxDelayMs = MAX_QUEUE_DELAY_SECONDS * 1000;
+	const cursor = await readScheduleCursor(db, RELEASE_CURSOR);
+	const rows = await scheduledAfter(db, cursor, nowMs + maxDelayMs - SCHEDULE_MARGIN_MS);
+	const last = rows.at(-1);
+	if (!last) return 0;
+	const leftToUs = rows.filter((row) => row.deliverAt - row.createdAt > maxDelayMs);
+	await learnTenants(db, leftToUs, tenantLiveness);
+	let released = 0;
+	for (const row of leftToUs) {
+		if (tenantLiveness.get(row.tenantId) !== true) continue;
+		const endpointIds = JSON.parse(row.endpointIds) as string[];
+		const delaySeconds = Math.max(0, Math.ceil((row.deliverAt - nowMs) / 1000));
+		await enqueueJobs(queue, fanOutJobs(row.tenantId, row.seq, endpointIds, "initial"), delaySeconds);
+		released += endpointIds.length;
+	}
+	// Queued before the cursor moves: if the queue refuses, the next run queues them again.
+	await writeScheduleCursor(db, RELEASE_CURSOR, { deliverAt: last.deliverAt, seq: last.seq });
+	return released;
+}
+
+/**
+ * Queues now the first attempts of scheduled events whose time is past the
+ * cutoff and that still have endpoints without a delivery row: their delayed
+ * message was lost (a restart of `wrangler dev`, say).
+ */
+async function requeueLostScheduledEvents(
+	db: Database,
+	queue: Queue<DeliveryJob>,
+	cutoffMs: number,
+	tenantLiveness: Map<string, boolean>,
+): Promise<number> {
+	const cursor = await readScheduleCursor(db, LOST_SCHEDULED_CURSOR);
+	const rows = await scheduledAfter(db, cursor, cutoffMs);
+	const last = rows.at(-1);
+	if (!last) return 0;
+	const due = rows.map((row) => ({
+		seq: row.seq,
+		tenantId: row.tenantId,
+		createdAt: row.createdAt,
+		endpointIds: JSON.parse(row.endpointIds) as string[],
+	}));
+	const jobs = await missingFirstAttempts(db, due, tenantLiveness);
+	if (jobs.length > 0) await enqueueJobs(queue, jobs);
+	await writeScheduleCursor(db, LOST_SCHEDULED_CURSOR, { deliverAt: last.deliverAt, seq: last.seq });
+	return jobs.reduce((sum, job) => sum + job.targets.length, 0);
 }
 
 /** Queues again the retries left pending past their due time. Returns how many attempts were queued. */

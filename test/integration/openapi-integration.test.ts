@@ -20,6 +20,7 @@ describe("API description", () => {
 				"DELETE /v1/templates/{channel}/{event_type}",
 				"PATCH /v1/event-types/{name}",
 				"DELETE /v1/webhooks/{id}",
+				"GET /v1/attempts",
 				"GET /v1/deliveries/{id}",
 				"GET /v1/deliveries/{id}/request",
 				"GET /v1/event-types",

@@ -172,6 +172,8 @@ describe("sweeper: lost first attempts", () => {
 			sweepSlicesQueued: 0,
 			firstAttemptsRequeued: 0,
 			stuckRetriesRequeued: 0,
+			scheduledReleased: 0,
+			scheduledRequeued: 0,
 		});
 		expect(await receivedBy(name)).toHaveLength(1);
 	});
@@ -220,6 +222,8 @@ describe("sweeper: lost first attempts", () => {
 			sweepSlicesQueued: 0,
 			firstAttemptsRequeued: 0,
 			stuckRetriesRequeued: 0,
+			scheduledReleased: 0,
+			scheduledRequeued: 0,
 		});
 		expect(jobs).toEqual([]);
 		expect(await cursor()).toEqual(before);
@@ -303,6 +307,8 @@ describe("sweeper: lost first attempts", () => {
 			sweepSlicesQueued: 1,
 			firstAttemptsRequeued: 0,
 			stuckRetriesRequeued: 0,
+			scheduledReleased: 0,
+			scheduledRequeued: 0,
 		});
 		// The cursor is past the whole backlog at once: what is left is the slice's.
 		expect((await cursor()).events).toBe(last.seq);

@@ -6,16 +6,17 @@ import { resolvePublicDeliveryId } from "../../db/events";
 import { type DeliveryRow, deliveries } from "../../db/schema";
 import { ApiError, notFound } from "../../lib/errors";
 import { type DeliveryJob, enqueueJobs } from "../../queue/messages";
-import { createRouter, errorResponses, IdParam, jsonContent } from "../shared";
+import { createRouter, errorResponses, jsonContent } from "../shared";
+import { attemptRoutes } from "./attempts";
 import { deliveryRequestRoutes } from "./request";
-import { DeliveryDetail, deliveryDetail, queuedDelivery } from "./schemas";
+import { DeliveryDetail, DeliveryIdParam, deliveryDetail, queuedDelivery } from "./schemas";
 
 const getRoute = createRoute({
 	method: "get",
 	path: "/v1/deliveries/{id}",
 	tags: ["Deliveries"],
 	summary: "Get a delivery with all its attempts",
-	request: { params: IdParam },
+	request: { params: DeliveryIdParam },
 	responses: { 200: jsonContent(DeliveryDetail, "The delivery"), ...errorResponses(401, 404) },
 });
 
@@ -26,7 +27,7 @@ const retryRoute = createRoute({
 	summary: "Send a delivery again now, whatever its status",
 	description:
 		"One extra attempt. A failed or successful delivery takes its new status from it; a delivery with a retry already scheduled keeps that schedule if this attempt fails. A skipped delivery goes through the endpoint's transformation again: if that still produces nothing, it stays skipped and no attempt is recorded.",
-	request: { params: IdParam },
+	request: { params: DeliveryIdParam },
 	responses: {
 		202: jsonContent(
 			z.object({ id: z.string(), attempt: z.number().int() }).openapi("DeliveryRetryAccepted"),
@@ -81,4 +82,5 @@ export const deliveryRoutes = createRouter()
 		await enqueueJobs(c.env.DELIVERY_QUEUE as Queue<DeliveryJob>, [job]);
 		return c.json({ id, attempt }, 202);
 	})
-	.route("/", deliveryRequestRoutes);
+	.route("/", deliveryRequestRoutes)
+	.route("/", attemptRoutes);

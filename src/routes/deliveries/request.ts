@@ -9,7 +9,8 @@ import type { AttemptRecord } from "../../delivery/attempt-record";
 import { parseTenantSettings } from "../../delivery/settings";
 import { ApiError, notFound } from "../../lib/errors";
 import { buildAttemptRequest } from "../../queue/attempt";
-import { createRouter, errorResponses, IdParam, jsonContent } from "../shared";
+import { createRouter, errorResponses, jsonContent } from "../shared";
+import { DeliveryIdParam } from "./schemas";
 
 const DeliveryRequest = z
 	.object({
@@ -28,7 +29,7 @@ const requestRoute = createRoute({
 	summary: "The request the delivery's latest attempt sent, rebuilt",
 	description:
 		"Nothing of a request is stored but its response, so this rebuilds it the way the attempt built it: the same body (after the endpoint's transformation or the tenant's template) and headers, signed at the second the latest attempt started. The endpoint's URL, custom headers, secrets and transformation and the tenant's settings and templates are the current ones; `note` says how far that goes. An email delivery, or one that was skipped or whose transformation fails, answers 409.",
-	request: { params: IdParam },
+	request: { params: DeliveryIdParam },
 	responses: { 200: jsonContent(DeliveryRequest, "The request"), ...errorResponses(401, 404, 409) },
 });
 

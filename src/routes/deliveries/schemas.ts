@@ -4,6 +4,9 @@ import type { AttemptRecord } from "../../delivery/attempt-record";
 import { deliveryId, publicDeliveryId } from "../../lib/ids";
 import { iso } from "../shared";
 
+/** A public delivery id embeds its event's id, which a sender may have chosen up to 256 characters long. */
+export const DeliveryIdParam = z.object({ id: z.string().min(1).max(300) });
+
 export const DeliveryStatus = z.enum(deliveries.status.enumValues);
 
 /** The delivery log entry, in seed 001's shape. */
@@ -67,7 +70,7 @@ export function deliveryDetail(row: DeliveryRow): z.infer<typeof DeliveryDetail>
 /**
  * A delivery row is written with its first attempt, so a delivery still
  * waiting in the queue exists only in its event's fan-out list; this is how
- * it reads until then.
+ * it reads until then (a scheduled event's until its time has come and gone).
  */
 export function queuedDelivery(event: EventRow, endpointId: string): DeliveryRow {
 	return {
@@ -80,7 +83,8 @@ export function queuedDelivery(event: EventRow, endpointId: string): DeliveryRow
 		statusCode: null,
 		attemptCount: 0,
 		attempts: "[]",
-		nextAttemptAt: event.createdAt,
+		// A scheduled event's first attempt is due at its deliver_at.
+		nextAttemptAt: event.deliverAt ?? event.createdAt,
 		deliveredAt: null,
 		error: null,
 		createdAt: event.createdAt,

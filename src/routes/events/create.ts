@@ -2,8 +2,15 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../../lib/errors";
 import { shedIfBacklogged } from "../../queue/backlog";
 import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";
-import { ingestContext, ingestEvents } from "./ingest";
-import { EventAccepted, EventIn, IdempotencyHeader, MAX_BATCH_EVENTS, MAX_EVENT_PAYLOAD_BYTES } from "./schemas";
+import { type EventInput, ingestContext, ingestEvents } from "./ingest";
+import {
+	EventAccepted,
+	EventIn,
+	IdempotencyHeader,
+	MAX_BATCH_EVENTS,
+	MAX_EVENT_PAYLOAD_BYTES,
+	REPLAYED_HEADER,
+} from "./schemas";
 
 const encoder = new TextEncoder();
 
@@ -14,7 +21,15 @@ const createRouteConfig = createRoute({
 	summary: "Send an event to every endpoint subscribed to its type",
 	request: { headers: IdempotencyHeader, body: jsonBody(EventIn) },
 	responses: {
-		202: jsonContent(EventAccepted, "Accepted; deliveries are under way"),
+		202: {
+			...jsonContent(EventAccepted, "Accepted; deliveries are under way"),
+			headers: z.object({
+				[REPLAYED_HEADER]: z.enum(["id", "idempotency-key"]).optional().openapi({
+					description:
+						"Present when the answer is an event created earlier: `idempotency-key` when the key was used before (a retried request), `id` when only the event id was",
+				}),
+			}),
+		},
 		...errorResponses(400, 401, 413, 415, 422, 503),
 	},
 });
@@ -49,30 +64,39 @@ function serializePayload(data: Record<string, unknown>, field: string): string 
 	return dataJson;
 }
 
+type SentEvent = z.infer<typeof EventIn>;
+
+/** What ingest stores for one event of a request. */
+function eventInput(event: SentEvent, field: string, idempotencyKey: string | undefined): EventInput {
+	return {
+		type: event.type,
+		id: event.id,
+		dataJson: serializePayload(event.data, field),
+		idempotencyKey,
+		labels: event.labels,
+		tags: event.tags,
+		deliverAtMs: event.deliver_at === undefined ? undefined : Date.parse(event.deliver_at),
+	};
+}
+
 export const createEvents = createRouter()
 	.openapi(createRouteConfig, async (c) => {
 		shedIfBacklogged(c.env);
-		const { type, data, id } = c.req.valid("json");
 		const [result] = await ingestEvents(ingestContext(c.env, c.var.db, c.var.tenantId), [
-			{
-				type,
-				id,
-				dataJson: serializePayload(data, "data"),
-				idempotencyKey: c.req.valid("header")["idempotency-key"],
-			},
+			eventInput(c.req.valid("json"), "data", c.req.valid("header")["idempotency-key"]),
 		]);
 		if (!result) throw new ApiError("internal_error", "the event was not stored");
+		if (result.replayedBy !== undefined) c.header(REPLAYED_HEADER, result.replayedBy);
 		return c.json(result.event, 202);
 	})
 	.openapi(batchRoute, async (c) => {
 		shedIfBacklogged(c.env);
 		const key = c.req.valid("header")["idempotency-key"];
-		const inputs = c.req.valid("json").events.map((event, index) => ({
-			type: event.type,
-			id: event.id,
-			dataJson: serializePayload(event.data, `events.${index}.data`),
-			idempotencyKey: key === undefined ? undefined : `${key}#${index}`,
-		}));
+		const inputs = c.req
+			.valid("json")
+			.events.map((event, index) =>
+				eventInput(event, `events.${index}.data`, key === undefined ? undefined : `${key}#${index}`),
+			);
 		const results = await ingestEvents(ingestContext(c.env, c.var.db, c.var.tenantId), inputs);
 		return c.json({ events: results.map((result) => result.event) }, 202);
 	});

@@ -9,7 +9,7 @@ import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError, orUnavailable, platformUnavailable } from "../../lib/errors";
 import { deliveryId, newEventId } from "../../lib/ids";
 import { noteBacklog } from "../../queue/backlog";
-import { type DeliveryJob, enqueueJobs, fanOutJobs } from "../../queue/messages";
+import { type DeliveryJob, enqueueJobs, fanOutJobs, MAX_QUEUE_DELAY_SECONDS } from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
 
 export interface EventInput {
@@ -18,6 +18,11 @@ export interface EventInput {
 	dataJson: string;
 	id?: string | undefined;
 	idempotencyKey?: string | undefined;
+	/** Routing labels (Svix `channels`): only endpoints listening on one of them receive the event. */
+	labels?: readonly string[] | undefined;
+	tags?: readonly string[] | undefined;
+	/** When the first attempts are due (ms); a time not after now sends at once. */
+	deliverAtMs?: number | undefined;
 }
 
 export interface AcceptedEvent {
@@ -25,6 +30,9 @@ export interface AcceptedEvent {
 	type: string;
 	created: number;
 	created_at: string;
+	labels: string[] | null;
+	tags: string[] | null;
+	deliver_at: string | null;
 }
 
 export interface IngestResult {
@@ -33,6 +41,8 @@ export interface IngestResult {
 	endpointIds: string[];
 	/** True when an earlier request already created this event. */
 	replayed: boolean;
+	/** What matched the earlier event: its key (a retried request) or only its id (another event reusing it). */
+	replayedBy?: "id" | "idempotency-key";
 }
 
 interface IngestContext {
@@ -47,23 +57,34 @@ export function ingestContext(env: Env, db: Database, tenantId: string): IngestC
 	return { env, db, queue: env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId };
 }
 
-export function acceptedEvent(row: Pick<EventRow, "id" | "type" | "createdAt">): AcceptedEvent {
+function jsonList(text: string | null): string[] | null {
+	return text === null ? null : (JSON.parse(text) as string[]);
+}
+
+export function acceptedEvent(
+	row: Pick<EventRow, "id" | "type" | "createdAt" | "labels" | "tags" | "deliverAt">,
+): AcceptedEvent {
 	return {
 		id: row.id,
 		type: row.type,
 		created: Math.floor(row.createdAt / 1000),
 		created_at: isoSeconds(row.createdAt),
+		labels: jsonList(row.labels),
+		tags: jsonList(row.tags),
+		deliver_at: row.deliverAt === null ? null : new Date(row.deliverAt).toISOString(),
 	};
 }
 
 const dialect = new SQLiteSyncDialect();
 
-function replayOf(row: EventRow): IngestResult {
+function replayOf(row: EventRow, input: EventInput): IngestResult {
+	const byKey = input.idempotencyKey !== undefined && row.idempotencyKey === input.idempotencyKey;
 	return {
 		event: acceptedEvent(row),
 		seq: row.seq,
 		endpointIds: JSON.parse(row.endpointIds) as string[],
 		replayed: true,
+		replayedBy: byKey ? "idempotency-key" : "id",
 	};
 }
 
@@ -78,10 +99,13 @@ function insertEvent(
 	onlyEndpointId: string | undefined,
 ): D1PreparedStatement {
 	const endpointIds: SQL =
-		onlyEndpointId === undefined ? subscribersOf(ctx.tenantId, row.type) : sql`json_array(${onlyEndpointId})`;
+		onlyEndpointId === undefined
+			? subscribersOf(ctx.tenantId, row.type, jsonList(row.labels))
+			: sql`json_array(${onlyEndpointId})`;
 	const query = dialect.sqlToQuery(sql`
-		INSERT INTO events (tenant_id, id, type, data, idempotency_key, endpoint_ids, created_at)
-		SELECT ${row.tenantId}, ${row.id}, ${row.type}, ${row.data}, ${row.idempotencyKey}, ${endpointIds}, ${row.createdAt}
+		INSERT INTO events (tenant_id, id, type, data, idempotency_key, endpoint_ids, created_at, labels, tags, deliver_at)
+		SELECT ${row.tenantId}, ${row.id}, ${row.type}, ${row.data}, ${row.idempotencyKey}, ${endpointIds}, ${row.createdAt},
+			${row.labels}, ${row.tags}, ${row.deliverAt}
 		WHERE true
 		ON CONFLICT DO NOTHING
 		RETURNING seq, endpoint_ids, ${orderedAmong(row.tenantId)} AS ordered_ids`);
@@ -201,9 +225,10 @@ export async function ingestEvents(
 		data: input.dataJson,
 		idempotencyKey: input.idempotencyKey ?? null,
 		createdAt: now,
-		labels: null,
-		tags: null,
-		deliverAt: null,
+		labels: input.labels === undefined ? null : JSON.stringify(input.labels),
+		tags: input.tags === undefined || input.tags.length === 0 ? null : JSON.stringify(input.tags),
+		// A time already come is no schedule: such an event is sent as any other and never enters the scheduled index.
+		deliverAt: input.deliverAtMs !== undefined && input.deliverAtMs > now ? input.deliverAtMs : null,
 	}));
 	// Drizzle cannot batch raw statements, so this one batch goes to D1 directly. A batch is
 	// one transaction: when D1 fails it, none of the events were stored.
@@ -215,6 +240,8 @@ export async function ingestEvents(
 
 	const results: (IngestResult | undefined)[] = [];
 	const jobs: DeliveryJob[] = [];
+	/** First attempts of scheduled events, by how many seconds the queue holds them. */
+	const delayed = new Map<number, DeliveryJob[]>();
 	/** Deliveries to ordered endpoints: they join their endpoint's line instead of the queue. */
 	const inLine: { endpointId: string; eventSeq: number }[] = [];
 	const insertedSeqs: number[] = [];
@@ -225,8 +252,20 @@ export async function ingestEvents(
 			continue;
 		}
 		const endpointIds = JSON.parse(stored.endpoint_ids) as string[];
-		const orderedIds = new Set(JSON.parse(stored.ordered_ids) as string[]);
 		insertedSeqs.push(stored.seq);
+		results.push({ event: acceptedEvent(row), seq: stored.seq, endpointIds, replayed: false });
+		if (row.deliverAt !== null) {
+			// Ordered endpoints too: the consumer puts a queued delivery in its endpoint's line when it arrives.
+			const delaySeconds = Math.ceil((row.deliverAt - now) / 1000);
+			// Further ahead than the queue can hold: the sweeper queues it once it comes within reach.
+			if (delaySeconds > MAX_QUEUE_DELAY_SECONDS) continue;
+			delayed.set(delaySeconds, [
+				...(delayed.get(delaySeconds) ?? []),
+				...fanOutJobs(ctx.tenantId, stored.seq, endpointIds, "initial"),
+			]);
+			continue;
+		}
+		const orderedIds = new Set(JSON.parse(stored.ordered_ids) as string[]);
 		jobs.push(
 			...fanOutJobs(
 				ctx.tenantId,
@@ -236,12 +275,12 @@ export async function ingestEvents(
 			),
 		);
 		for (const endpointId of orderedIds) inLine.push({ endpointId, eventSeq: stored.seq });
-		results.push({ event: acceptedEvent(row), seq: stored.seq, endpointIds, replayed: false });
 	}
 
 	try {
 		const backlog = await enqueueJobs(ctx.queue, jobs);
 		if (backlog !== undefined) noteBacklog(backlog);
+		for (const [delaySeconds, later] of delayed) await enqueueJobs(ctx.queue, later, delaySeconds);
 	} catch (error) {
 		console.error("queue refused delivery jobs", error);
 		if (await removeEvents(ctx, insertedSeqs)) throw platformUnavailable("the delivery queue");
@@ -270,6 +309,6 @@ export async function ingestEvents(
 				(input.idempotencyKey !== undefined && row.idempotencyKey === input.idempotencyKey),
 		);
 		if (!original) throw new ApiError("conflict", "the event id is in use; retry the request");
-		return replayOf(original);
+		return replayOf(original, input);
 	});
 }

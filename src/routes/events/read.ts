@@ -1,17 +1,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { deliveriesOfEvent, findEvent } from "../../db/events";
+import { deliveriesOfEvent, eventFilterConditions, findEvent } from "../../db/events";
 import { type EventRow, events } from "../../db/schema";
 import { isOperationalEventType } from "../../delivery/operational-events";
 import { maskTargetUrl } from "../../delivery/target-url";
 import { ApiError, notFound } from "../../lib/errors";
 import { DeliveryOut, deliveryOut, queuedDelivery } from "../deliveries/schemas";
-import { createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
+import { createRouter, errorResponses, jsonContent, PaginationQuery } from "../shared";
 import { acceptedEvent } from "./ingest";
-import { EventAccepted, EventTypeName } from "./schemas";
+import { DateTimeQuery, EventAccepted, EventIdParam, EventListFilters, EventTypeName } from "./schemas";
 
-const EventOut = EventAccepted.extend({ data: z.record(z.string(), z.unknown()) }).openapi("EventOut");
+export const EventOut = EventAccepted.extend({ data: z.record(z.string(), z.unknown()) }).openapi("EventOut");
 
 const listRoute = createRoute({
 	method: "get",
@@ -25,6 +25,10 @@ const listRoute = createRoute({
 				description:
 					"asc (the polling order): oldest first, the cursor resumes after the last event returned. desc: newest first, the cursor resumes before it",
 			}),
+			cursor: z.string().max(256).optional(),
+			...EventListFilters.shape,
+			before: DateTimeQuery("Only events created before this time"),
+			after: DateTimeQuery("Only events created after this time"),
 		}),
 	},
 	responses: {
@@ -50,7 +54,7 @@ const getRoute = createRoute({
 	path: "/v1/events/{id}",
 	tags: ["Events"],
 	summary: "Get an event with its deliveries",
-	request: { params: IdParam },
+	request: { params: EventIdParam },
 	responses: {
 		200: jsonContent(EventOut.extend({ deliveries: z.array(DeliveryOut) }).openapi("EventDetail"), "The event"),
 		...errorResponses(401, 404),
@@ -68,6 +72,11 @@ function eventData(row: EventRow, hideCredentials: boolean): Record<string, unkn
 	if (!hideCredentials || !isOperationalEventType(row.type) || typeof url !== "string") return data;
 	// An email endpoint's address is its mailto: of addresses, which are shown to read-only portals elsewhere too.
 	return url.startsWith("mailto:") ? data : { ...data, url: maskTargetUrl(url) };
+}
+
+/** An event as the API shows it. */
+export function eventOut(row: EventRow, hideCredentials: boolean): z.infer<typeof EventOut> {
+	return { ...acceptedEvent(row), data: eventData(row, hideCredentials) };
 }
 
 /**
@@ -89,7 +98,7 @@ async function cursorPosition(db: Database, tenantId: string, cursor: string | u
 
 export const readEvents = createRouter()
 	.openapi(listRoute, async (c) => {
-		const { limit, cursor, type, order } = c.req.valid("query");
+		const { limit, cursor, type, order, event_types: eventTypes, tag, label, before, after } = c.req.valid("query");
 		const position = await cursorPosition(c.var.db, c.var.tenantId, cursor);
 		const newestFirst = order === "desc";
 		// Newest first starts at the end: a cursor of 0 (none) means no upper bound.
@@ -97,14 +106,23 @@ export const readEvents = createRouter()
 		const rows = await c.var.db
 			.select()
 			.from(events)
-			.where(and(eq(events.tenantId, c.var.tenantId), bound, type ? eq(events.type, type) : undefined))
+			.where(
+				and(
+					eq(events.tenantId, c.var.tenantId),
+					bound,
+					type ? eq(events.type, type) : undefined,
+					eventFilterConditions({ eventTypes, tag, label }),
+					before === undefined ? undefined : lt(events.createdAt, Date.parse(before)),
+					after === undefined ? undefined : gt(events.createdAt, Date.parse(after)),
+				),
+			)
 			.orderBy(newestFirst ? desc(events.seq) : asc(events.seq))
 			.limit(limit + 1);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);
 		return c.json(
 			{
-				events: page.map((row) => ({ ...acceptedEvent(row), data: eventData(row, c.var.readOnly) })),
+				events: page.map((row) => eventOut(row, c.var.readOnly)),
 				next_cursor: last ? last.id : (cursor ?? null),
 				has_more: rows.length > limit,
 			},
@@ -119,8 +137,7 @@ export const readEvents = createRouter()
 		const endpointIds = JSON.parse(event.endpointIds) as string[];
 		return c.json(
 			{
-				...acceptedEvent(event),
-				data: eventData(event, c.var.readOnly),
+				...eventOut(event, c.var.readOnly),
 				deliveries: endpointIds.map((endpointId) =>
 					deliveryOut(recorded.get(endpointId) ?? queuedDelivery(event, endpointId)),
 				),

@@ -20,6 +20,44 @@ const SentEventType = EventTypeName.refine(
 	"is reserved for Edgehook's operational events (endpoint.failing, endpoint.recovered, endpoint.disabled, delivery.exhausted)",
 );
 
+/** How far ahead an event may be scheduled with `deliver_at`. */
+export const MAX_SCHEDULE_DAYS = 30;
+export const MAX_SCHEDULE_MS = MAX_SCHEDULE_DAYS * 24 * 60 * 60 * 1000;
+
+/** Routing labels (Svix `channels`): an event that carries some reaches only endpoints listening on one of them. */
+export const EventLabels = z
+	.array(
+		z
+			.string()
+			.min(1)
+			.max(128)
+			.regex(/^[a-zA-Z0-9\-_.:+]+$/, "may hold letters, digits, - _ . : and +"),
+	)
+	.min(1)
+	.max(10)
+	.refine((labels) => new Set(labels).size === labels.length, "must not repeat a label");
+
+export const EventTags = z
+	.array(
+		z
+			.string()
+			.min(1)
+			.max(128)
+			.regex(/^[a-zA-Z0-9\-_./\\#]+$/, "may hold letters, digits, - _ . / \\ and #"),
+	)
+	.max(5)
+	.refine((tags) => new Set(tags).size === tags.length, "must not repeat a tag");
+
+const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z";
+
+export const DeliverAt = z.iso
+	.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
+	.max(64)
+	.refine(
+		(value) => Date.parse(value) <= Date.now() + MAX_SCHEDULE_MS,
+		`may be at most ${MAX_SCHEDULE_DAYS} days ahead`,
+	);
+
 export const EventIn = z
 	.strictObject({
 		type: SentEventType,
@@ -27,10 +65,23 @@ export const EventIn = z
 		id: z
 			.string()
 			.min(1)
-			.max(128)
+			.max(256)
 			.regex(/^[A-Za-z0-9_\-.:]+$/, "may hold letters, digits, _ - . and :")
 			.optional()
 			.openapi({ description: "Your id for the event; repeating it answers with the original event" }),
+		labels: EventLabels.optional().openapi({
+			description:
+				"Routing labels (Svix `channels`): the event reaches only endpoints whose `labels` list one of them. Without labels it reaches only endpoints that list none",
+			example: ["project_123"],
+		}),
+		tags: EventTags.optional().openapi({
+			description: "Up to 5 tags the event lists can filter on (`tag`)",
+			example: ["user_123"],
+		}),
+		deliver_at: DeliverAt.optional().openapi({
+			description: `Schedule the first attempts: up to ${MAX_SCHEDULE_DAYS} days ahead; a time already past sends at once. The event is stored now and its deliveries show as pending with this due time`,
+			example: "2026-05-01T12:00:00Z",
+		}),
 	})
 	.openapi("EventIn");
 
@@ -40,11 +91,70 @@ export const EventAccepted = z
 		type: z.string(),
 		created: z.number().int(),
 		created_at: z.string(),
+		labels: z.array(z.string()).nullable(),
+		tags: z.array(z.string()).nullable(),
+		deliver_at: z
+			.string()
+			.nullable()
+			.openapi({ description: "When the first attempts are due, for a scheduled event" }),
 	})
 	.openapi("EventAccepted");
+
+/**
+ * Set on a 202 that answers with an event created earlier: `id` when the
+ * event id was already taken, `idempotency-key` when the key was.
+ */
+export const REPLAYED_HEADER = "idempotent-replayed";
 
 export const IdempotencyHeader = z.object({
 	"idempotency-key": z.string().min(1).max(255).optional().openapi({
 		description: "Repeating a key answers with the original event and sends nothing new",
 	}),
 });
+
+export const DateTimeQuery = (description: string) =>
+	z.iso
+		.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
+		.max(64)
+		.optional()
+		.openapi({ description, example: "2026-05-01T00:00:00Z" });
+
+/** Query values naming a label or a tag: the union of what each may hold. */
+const LABEL_OR_TAG = /^[a-zA-Z0-9\-_./\\#:+]+$/;
+
+export const EventTypeList = z
+	.string()
+	.max(4096)
+	.transform((value, ctx) => {
+		const names = value.split(",").filter((name) => name !== "");
+		for (const name of names) {
+			if (!EventTypeName.safeParse(name).success) {
+				ctx.addIssue({ code: "custom", message: `${JSON.stringify(name)} is not an event type name` });
+				return z.NEVER;
+			}
+		}
+		return names;
+	})
+	.optional()
+	.openapi({
+		type: "string",
+		maxLength: 4096,
+		description: "Only events of these types: names separated by commas",
+		example: "user.created,user.deleted",
+	});
+
+/** The filters on an event's own fields that the lists of events, deliveries and attempts share. */
+export const EventListFilters = z.object({
+	event_types: EventTypeList,
+	tag: z.string().min(1).max(128).regex(LABEL_OR_TAG).optional().openapi({ description: "Only events with this tag" }),
+	label: z
+		.string()
+		.min(1)
+		.max(128)
+		.regex(LABEL_OR_TAG)
+		.optional()
+		.openapi({ description: "Only events carrying this routing label (Svix `channel`)" }),
+});
+
+/** An event's id in a path: generated ids are short, a sender's own may take up to 256 characters. */
+export const EventIdParam = z.object({ id: z.string().min(1).max(256) });

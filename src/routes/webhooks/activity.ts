@@ -1,8 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, gte, lt } from "drizzle-orm";
+import { and, eq, gte, lt } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
+import { endpointDeliveriesWithEvents } from "../../db/deliveries";
 import { getEndpointOr404 } from "../../db/endpoints";
-import { resolvePublicDeliveryId } from "../../db/events";
+import { eventFilterConditions, resolvePublicDeliveryId } from "../../db/events";
 import { deliveries, type EndpointRow } from "../../db/schema";
 import { isOperationalEventType } from "../../delivery/operational-events";
 import { ApiError } from "../../lib/errors";
@@ -11,7 +12,8 @@ import { DeliveryOut, DeliveryStatus, deliveryOut } from "../deliveries/schemas"
 import { catalogEntry } from "../event-types";
 import { recentlyUsed } from "../event-types/recent";
 import { ingestContext, ingestEvents } from "../events/ingest";
-import { EventTypeName } from "../events/schemas";
+import { EventOut, eventOut } from "../events/read";
+import { EventListFilters, EventTypeName } from "../events/schemas";
 import { type AppEnv, createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
 import { validationFailed } from "../validation";
 
@@ -26,10 +28,17 @@ export const DateTimeQuery = (description: string) =>
 		.openapi({ description, example: "2026-05-01T00:00:00Z" });
 
 const DeliveryListQuery = PaginationQuery.extend({
+	cursor: z.string().max(300).optional(),
 	status: DeliveryStatus.optional(),
 	event_type: EventTypeName.optional().openapi({ description: "Only deliveries of this event type (exact name)" }),
 	since: DateTimeQuery("Only deliveries created at or after this time"),
 	until: DateTimeQuery("Only deliveries created before this time"),
+	...EventListFilters.shape,
+	with_event: z
+		.enum(["true", "false"])
+		.default("false")
+		.transform((value) => value === "true")
+		.openapi({ type: "boolean", description: "Include each delivery's event, payload and all" }),
 }).superRefine((query, ctx) => {
 	if (query.since === undefined || query.until === undefined) return;
 	if (Date.parse(query.since) >= Date.parse(query.until)) {
@@ -90,7 +99,12 @@ const deliveriesRoute = createRoute({
 	request: { params: IdParam, query: DeliveryListQuery },
 	responses: {
 		200: jsonContent(
-			z.object({ deliveries: z.array(DeliveryOut), next_cursor: z.string().nullable() }).openapi("DeliveryList"),
+			z
+				.object({
+					deliveries: z.array(DeliveryOut.extend({ event: EventOut.optional() })),
+					next_cursor: z.string().nullable(),
+				})
+				.openapi("DeliveryList"),
 			"Deliveries",
 		),
 		...errorResponses(400, 401, 404, 422),
@@ -120,7 +134,16 @@ const testRoute = createRoute({
 
 export const webhookActivity = createRouter()
 	.openapi(deliveriesRoute, async (c) => {
-		const { limit, cursor, status, event_type: eventType, since, until } = c.req.valid("query");
+		const {
+			limit,
+			cursor,
+			status,
+			event_type: eventType,
+			since,
+			until,
+			with_event: withEvent,
+			...onEvent
+		} = c.req.valid("query");
 		const { id } = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
 		const range = deliveryIdRange(id);
 		let upperBound = range.to;
@@ -134,27 +157,27 @@ export const webhookActivity = createRouter()
 			}
 			upperBound = after.storedId;
 		}
-		const rows = await c.var.db
-			.select()
-			.from(deliveries)
-			.where(
-				and(
-					gte(deliveries.id, range.from),
-					lt(deliveries.id, upperBound),
-					eq(deliveries.tenantId, c.var.tenantId),
-					status ? eq(deliveries.status, status) : undefined,
-					eventType === undefined ? undefined : eq(deliveries.eventType, eventType),
-					since === undefined ? undefined : gte(deliveries.createdAt, Date.parse(since)),
-					until === undefined ? undefined : lt(deliveries.createdAt, Date.parse(until)),
-				),
-			)
-			.orderBy(desc(deliveries.id))
-			.limit(limit + 1);
+		const rows = await endpointDeliveriesWithEvents(
+			c.var.db,
+			c.var.tenantId,
+			{ fromId: range.from, toId: upperBound, includeTo: false },
+			and(
+				status ? eq(deliveries.status, status) : undefined,
+				eventType === undefined ? undefined : eq(deliveries.eventType, eventType),
+				since === undefined ? undefined : gte(deliveries.createdAt, Date.parse(since)),
+				until === undefined ? undefined : lt(deliveries.createdAt, Date.parse(until)),
+				eventFilterConditions({ eventTypes: onEvent.event_types, tag: onEvent.tag, label: onEvent.label }),
+			),
+			limit + 1,
+		);
 		const page = rows.slice(0, limit);
-		const last = page.at(-1);
+		const last = page.at(-1)?.delivery;
 		return c.json(
 			{
-				deliveries: page.map(deliveryOut),
+				deliveries: page.map(({ delivery, event }) => ({
+					...deliveryOut(delivery),
+					...(withEvent && event ? { event: eventOut(event, c.var.readOnly) } : {}),
+				})),
 				next_cursor: rows.length > limit && last ? publicDeliveryId(last.endpointId, last.eventId) : null,
 			},
 			200,

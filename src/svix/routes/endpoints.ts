@@ -21,6 +21,7 @@ import {
 	svixErrors,
 	svixJson,
 } from "../router";
+import { MessageOut, messageOut, type NativeEvent } from "./messages";
 
 /*
  * Svix endpoints are Edgehook webhooks (/v1/webhooks): every operation here
@@ -396,22 +397,13 @@ const ExampleIn = z
 	})
 	.openapi("EventExampleIn");
 
-const SvixMessageOut = z
-	.object({
-		id: z.string(),
-		eventType: z.string(),
-		payload: z.record(z.string(), z.unknown()),
-		timestamp: z.string(),
-	})
-	.openapi("MessageOut");
-
 const sendExampleRoute = createRoute({
 	method: "post",
 	path: "/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example",
 	tags: TAGS,
 	summary: "Send the event type's example payload (or {}) to this endpoint alone",
 	request: { params: EndpointParams, body: requiredJsonBody(ExampleIn) },
-	responses: { 202: svixJson(SvixMessageOut, "The message sent"), ...svixErrors(400, 409) },
+	responses: { 202: svixJson(MessageOut, "The message sent"), ...svixErrors(400, 409) },
 });
 
 const RecoverIn = z.object({ since: SvixDateTime, until: SvixDateTime.nullable().optional() }).openapi("RecoverIn");
@@ -614,16 +606,12 @@ export const endpointsRoutes = createSvixRouter()
 			body: { event_type: eventType },
 			renames: { event_type: "eventType" },
 		});
-		const event = await c.var.native.call<{
-			id: string;
-			type: string;
-			data: Record<string, unknown>;
-			created_at: string;
-		}>({ method: "GET", path: `/v1/events/${encodeURIComponent(answer.body.event_id)}`, tenantId });
-		return c.json(
-			{ id: event.body.id, eventType: event.body.type, payload: event.body.data, timestamp: event.body.created_at },
-			202,
-		);
+		const event = await c.var.native.call<NativeEvent>({
+			method: "GET",
+			path: `/v1/events/${encodeURIComponent(answer.body.event_id)}`,
+			tenantId,
+		});
+		return c.json(messageOut(event.body, event.body.data), 202);
 	})
 	.openapi(recoverRoute, async (c) => {
 		const { app_id: appId, endpoint_id: endpointId } = c.req.valid("param");
