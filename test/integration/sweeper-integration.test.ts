@@ -544,7 +544,7 @@ describe("the every-minute cron", () => {
 
 		await worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime: Date.now() }), env);
 		expect(log.mock.calls.map(([line]) => String(line)).find((line) => line.startsWith("sweep:"))).toMatch(
-			/^sweep: requeued [1-9]\d* lost first attempts \(\d+ events scanned\) and \d+ stuck retries; 0 slices of older events handed to the consumers$/,
+			/^sweep: requeued [1-9]\d* lost first attempts \(\d+ events scanned\), \d+ stuck retries and \d+ scheduled events whose delayed job was lost; 0 slices of older events handed to the consumers$/,
 		);
 		await waitForStatus(deliveryId(String(hook.id), event.seq), "success");
 		expect(await receivedBy(name)).toHaveLength(1);
