@@ -19,10 +19,10 @@ import { createRouter, errorResponses, iso, jsonBody, jsonContent, PaginationQue
 
 const tags = ["Event type catalog"];
 
-const Schemas = z
+export const Schemas = z
 	.record(z.string(), z.unknown())
 	.openapi({ description: "JSON Schemas of the payload by version (Svix `schemas`), as given", example: { "1": {} } });
-const GroupName = z
+export const GroupName = z
 	.string()
 	.min(1)
 	.max(256)
@@ -32,7 +32,7 @@ const FeatureFlag = z
 	.min(1)
 	.max(256)
 	.regex(/^[a-zA-Z0-9\-_.]+$/, "must be letters, digits, -, _ or .");
-const FeatureFlags = z
+export const FeatureFlags = z
 	.array(FeatureFlag)
 	.min(1)
 	.max(10)
@@ -40,7 +40,7 @@ const FeatureFlags = z
 		description: "Feature flags that show this event type, as given (Svix `featureFlags`)",
 		example: ["beta"],
 	});
-const Description = z.string().max(1024);
+export const Description = z.string().max(1024);
 
 const CatalogEventTypeFields = {
 	description: Description.optional().openapi({ description: "Default empty" }),

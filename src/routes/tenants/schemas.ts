@@ -106,7 +106,7 @@ const TenantLimitsPatch = z
 	})
 	.openapi("TenantLimitsPatch");
 
-const TenantName = z.string().min(1).max(200).openapi({ example: "Acme Corp" });
+export const TenantName = z.string().min(1).max(200).openapi({ example: "Acme Corp" });
 
 const ShardName = z
 	.string()
