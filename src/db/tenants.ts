@@ -3,7 +3,7 @@ import { ApiError, notFound } from "../lib/errors";
 import { ID_PREFIX } from "../lib/ids";
 import type { Database } from "./client";
 import { rowWhere } from "./limited-insert";
-import { type TenantRow, tenants, tenantUids } from "./schema";
+import { endpoints, type TenantRow, tenants, tenantUids } from "./schema";
 
 /** The built-in tenant the admin key acts on without X-Tenant-Id; it cannot be deleted. */
 export const DEFAULT_TENANT_ID = "default";
@@ -139,4 +139,27 @@ export async function markTenantDeleted(control: Database, existing: TenantRow, 
 		control.update(tenants).set({ deletedAt: nowMs, updatedAt: nowMs, uid: null }).where(eq(tenants.id, existing.id)),
 		control.delete(tenantUids).where(and(eq(tenantUids.tenantId, existing.id), eq(tenantUids.uid, existing.uid ?? ""))),
 	]);
+}
+
+/**
+ * Of `tenantIds` (all on the shard `db` opens), those with at least one
+ * endpoint, and those with at least one disabled one. Each tenant costs a
+ * walk of its own range of the endpoints key, stopping at the first match:
+ * a row for the first question, at most its endpoints for the second.
+ */
+export async function endpointPresence(
+	db: Database,
+	tenantIds: readonly string[],
+): Promise<{ withEndpoints: Set<string>; withDisabled: Set<string> }> {
+	if (tenantIds.length === 0) return { withEndpoints: new Set(), withDisabled: new Set() };
+	const ids = JSON.stringify(tenantIds);
+	const rows = await db.all<{ tenant_id: string; disabled: number }>(sql`
+		SELECT ids.value AS tenant_id,
+			EXISTS (SELECT 1 FROM ${endpoints} WHERE ${endpoints.tenantId} = ids.value AND ${endpoints.active} = 0) AS disabled
+		FROM json_each(${ids}) AS ids
+		WHERE EXISTS (SELECT 1 FROM ${endpoints} WHERE ${endpoints.tenantId} = ids.value)`);
+	return {
+		withEndpoints: new Set(rows.map((row) => row.tenant_id)),
+		withDisabled: new Set(rows.filter((row) => row.disabled === 1).map((row) => row.tenant_id)),
+	};
 }

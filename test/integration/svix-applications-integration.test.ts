@@ -322,3 +322,31 @@ describe("Svix authentication (/api/v1/auth)", () => {
 		expect((await api("POST", `/api/v1/auth/app-portal-access/${String(other.id)}`, { auth: key })).status).toBe(404);
 	});
 });
+
+describe("Svix application list flags", () => {
+	it("maps exclude_apps_with_no_endpoints and exclude_apps_with_disabled_endpoints, and accepts the Svix Play one", async () => {
+		const empty = await createApp({ name: "Empty" });
+		const withHook = await createApp({ name: "With hook" });
+		const created = await api("POST", "/v1/webhooks", {
+			body: { url: "https://example.com/hook", events: ["*"] },
+			headers: { "x-tenant-id": String(withHook.id) },
+		});
+		expect(created.status).toBe(201);
+		async function listed(query: string): Promise<unknown[]> {
+			const ids: unknown[] = [];
+			let iterator = "";
+			for (;;) {
+				const page = record((await api("GET", `/api/v1/app?limit=3${query}${iterator}`)).body);
+				ids.push(...(page.data as { id: string }[]).map((app) => app.id));
+				if (page.done === true) return ids;
+				iterator = `&iterator=${String(page.iterator)}`;
+			}
+		}
+		const all = await listed("&exclude_apps_with_svix_play_endpoints=true");
+		expect(all).toContain(empty.id);
+		const withEndpoints = await listed("&exclude_apps_with_no_endpoints=true");
+		expect(withEndpoints).toContain(withHook.id);
+		expect(withEndpoints).not.toContain(empty.id);
+		expect(await listed("&exclude_apps_with_disabled_endpoints=true")).toContain(empty.id);
+	});
+});

@@ -181,3 +181,39 @@ describe("the tenant a request acts on (/v1/tenant)", () => {
 		expect(record(read.body).id).toBe(tenant.id);
 	});
 });
+
+describe("tenant list filters on endpoints", () => {
+	it("leaves out tenants without endpoints, or with a disabled one, asking each tenant's own shard", async () => {
+		const none = await createTenant({ name: "No endpoints", shard: "SHARD_2" });
+		const live = await createTenant({ name: "Live endpoint", shard: "SHARD_3" });
+		const disabled = await createTenant({ name: "Disabled endpoint", shard: "DB" });
+		const hook = { url: "https://example.com/hook", events: ["*"] };
+		for (const tenant of [live, disabled]) {
+			const created = await api("POST", "/v1/webhooks", { body: hook, headers: { "x-tenant-id": String(tenant.id) } });
+			expect(created.status).toBe(201);
+			if (tenant === disabled) {
+				const off = await api("PATCH", `/v1/webhooks/${String(record(created.body).id)}`, {
+					body: { active: false },
+					headers: { "x-tenant-id": String(tenant.id) },
+				});
+				expect(off.status).toBe(200);
+			}
+		}
+		const ours = new Set([none.id, live.id, disabled.id]);
+		async function listed(query: string): Promise<unknown[]> {
+			const ids: unknown[] = [];
+			let cursor = "";
+			for (;;) {
+				const page = record((await api("GET", `/v1/tenants?limit=2${query}${cursor}`)).body);
+				ids.push(...(page.tenants as { id: string }[]).map((tenant) => tenant.id).filter((id) => ours.has(id)));
+				if (page.next_cursor === null) return ids;
+				cursor = `&cursor=${String(page.next_cursor)}`;
+			}
+		}
+		expect((await listed("")).sort()).toEqual([...ours].sort());
+		expect((await listed("&exclude_without_endpoints=true")).sort()).toEqual([live.id, disabled.id].sort());
+		expect(await listed("&exclude_with_disabled_endpoints=true")).not.toContain(disabled.id);
+		expect((await listed("&exclude_with_disabled_endpoints=true")).sort()).toEqual([none.id, live.id].sort());
+		expect(await listed("&exclude_without_endpoints=true&exclude_with_disabled_endpoints=true")).toEqual([live.id]);
+	});
+});

@@ -12,6 +12,7 @@ import {
 } from "../../db/tenant-database";
 import {
 	DEFAULT_TENANT_ID,
+	endpointPresence,
 	getTenantByRefOr404,
 	getTenantOr404,
 	insertTenantClaimingUid,
@@ -40,7 +41,47 @@ const TenantListQuery = PaginationQuery.extend({
 		.enum(["ascending", "descending"])
 		.default("ascending")
 		.openapi({ description: "By id; the cursor pages on in the same order" }),
+	exclude_without_endpoints: z
+		.enum(["true", "false"])
+		.default("false")
+		.transform((value) => value === "true")
+		.openapi({ description: "Leave out tenants that have no endpoint" }),
+	exclude_with_disabled_endpoints: z
+		.enum(["true", "false"])
+		.default("false")
+		.transform((value) => value === "true")
+		.openapi({ description: "Leave out tenants that have a disabled endpoint" }),
 });
+
+/**
+ * The tenants of a page that pass the endpoint filters, asking each shard
+ * about its own tenants of the page only. A filtered page may be shorter
+ * than the limit, or empty, while the cursor still pages on.
+ */
+async function withEndpointFilters(
+	env: Env,
+	page: TenantRow[],
+	filters: { excludeWithoutEndpoints: boolean; excludeWithDisabled: boolean },
+): Promise<TenantRow[]> {
+	if (!filters.excludeWithoutEndpoints && !filters.excludeWithDisabled) return page;
+	const byShard = new Map<string, TenantRow[]>();
+	for (const row of page) byShard.set(row.shard, [...(byShard.get(row.shard) ?? []), row]);
+	const withEndpoints = new Set<string>();
+	const withDisabled = new Set<string>();
+	for (const [shard, rows] of byShard) {
+		const presence = await endpointPresence(
+			shardDatabase(env, shard),
+			rows.map((row) => row.id),
+		);
+		for (const id of presence.withEndpoints) withEndpoints.add(id);
+		for (const id of presence.withDisabled) withDisabled.add(id);
+	}
+	return page.filter(
+		(row) =>
+			!(filters.excludeWithoutEndpoints && !withEndpoints.has(row.id)) &&
+			!(filters.excludeWithDisabled && withDisabled.has(row.id)),
+	);
+}
 
 /**
  * Applies a PATCH to a live tenant: the control row first (with its uid
@@ -172,7 +213,8 @@ export const tenantRoutes = createRouter()
 		return c.json(tenantOut(row), 201);
 	})
 	.openapi(listTenantsRoute, async (c) => {
-		const { limit, cursor, order } = c.req.valid("query");
+		const query = c.req.valid("query");
+		const { limit, cursor, order } = query;
 		const ascending = order === "ascending";
 		const after = ascending ? gt : lt;
 		const rows = await controlDatabase(c.env)
@@ -183,7 +225,11 @@ export const tenantRoutes = createRouter()
 			.limit(limit + 1);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);
-		return c.json({ tenants: page.map(tenantOut), next_cursor: rows.length > limit && last ? last.id : null }, 200);
+		const shown = await withEndpointFilters(c.env, page, {
+			excludeWithoutEndpoints: query.exclude_without_endpoints,
+			excludeWithDisabled: query.exclude_with_disabled_endpoints,
+		});
+		return c.json({ tenants: shown.map(tenantOut), next_cursor: rows.length > limit && last ? last.id : null }, 200);
 	})
 	.openapi(getTenantRoute, async (c) => {
 		return c.json(tenantOut(await getTenantByRefOr404(controlDatabase(c.env), c.req.valid("param").id)), 200);

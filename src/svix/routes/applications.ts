@@ -126,7 +126,7 @@ const listRoute = createRoute({
 	tags,
 	summary: "List applications",
 	description:
-		"By id, ascending unless `order=descending`. A tenant key sees its own application only. The exclude_apps_* flags are accepted and ignored.",
+		"By id, ascending unless `order=descending`. A tenant key sees its own application only. With an exclude_apps_* flag a page may hold fewer than `limit` applications (even none) before `done`; exclude_apps_with_svix_play_endpoints is accepted and ignored (Edgehook has no Svix Play).",
 	request: {
 		query: SvixListQuery.extend({
 			exclude_apps_with_no_endpoints: Flag,
@@ -201,7 +201,8 @@ const deleteRoute = createRoute({
 
 export const applicationsRoutes = createSvixRouter()
 	.openapi(listRoute, async (c) => {
-		const { limit, iterator, order } = c.req.valid("query");
+		const query = c.req.valid("query");
+		const { limit, iterator, order } = query;
 		if (c.var.principal.kind === "tenant") {
 			// A tenant key's list is its own application, one page long.
 			const own = await c.var.native.call<NativeTenant>({ method: "GET", path: "/v1/tenant" });
@@ -210,7 +211,13 @@ export const applicationsRoutes = createSvixRouter()
 		const page = await c.var.native.call<{ tenants: NativeTenant[]; next_cursor: string | null }>({
 			method: "GET",
 			path: "/v1/tenants",
-			query: { limit, cursor: iterator, order },
+			query: {
+				limit,
+				cursor: iterator,
+				order,
+				exclude_without_endpoints: query.exclude_apps_with_no_endpoints,
+				exclude_with_disabled_endpoints: query.exclude_apps_with_disabled_endpoints,
+			},
 		});
 		return c.json(svixList(page.body.tenants.map(applicationOut), page.body.next_cursor), 200);
 	})
