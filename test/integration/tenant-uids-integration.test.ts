@@ -156,6 +156,27 @@ describe("tenant uid and metadata", () => {
 	});
 });
 
+describe("tenant sub-resources by uid", () => {
+	it("creates, lists and revokes API keys and makes portal links for a tenant named by its uid", async () => {
+		const uid = uniqueName("keys");
+		const tenant = await createTenant({ name: "Keys by uid", uid });
+		const created = await api("POST", `/v1/tenants/${uid}/api-keys`, { body: { name: "by uid" } });
+		expect(created.status).toBe(201);
+		const keyId = String(record(created.body).id);
+		const list = record((await api("GET", `/v1/tenants/${uid}/api-keys`)).body).api_keys as { id: string }[];
+		expect(list.map((key) => key.id)).toEqual([keyId]);
+		// The key is the tenant's, whichever name created it.
+		const own = await api("GET", "/v1/tenant", { auth: String(record(created.body).key) });
+		expect(record(own.body).id).toBe(tenant.id);
+		expect((await api("DELETE", `/v1/tenants/${uid}/api-keys/${keyId}`)).status).toBe(204);
+
+		const link = await api("POST", `/v1/tenants/${uid}/portal-links`);
+		expect(link.status).toBe(201);
+		expect(record(link.body).tenant_id).toBe(tenant.id);
+		expect((await api("POST", `/v1/tenants/${uniqueName("nobody")}/portal-links`)).status).toBe(404);
+	});
+});
+
 describe("the tenant a request acts on (/v1/tenant)", () => {
 	it("lets a tenant key read and change its own tenant, but not its limits", async () => {
 		const tenant = await createTenant({ name: "Own", uid: uniqueName("own") });
@@ -171,6 +192,11 @@ describe("the tenant a request acts on (/v1/tenant)", () => {
 
 		const limits = await api("PATCH", "/v1/tenant", { auth: key, body: { limits: { max_endpoints: 1000 } } });
 		expect(limits.status).toBe(422);
+		// Delivery settings stay the operator's; throttle_rate, a Svix application's own, does not.
+		const signing = await api("PATCH", "/v1/tenant", { auth: key, body: { settings: { signature_header: "X-Mine" } } });
+		expect(signing.status).toBe(422);
+		const throttle = await api("PATCH", "/v1/tenant", { auth: key, body: { settings: { throttle_rate: 7 } } });
+		expect(record(record(throttle.body).settings).throttle_rate).toBe(7);
 		// Still the admin key's alone.
 		expect((await api("GET", `/v1/tenants/${String(tenant.id)}`, { auth: key })).status).toBe(403);
 	});

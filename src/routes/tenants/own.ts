@@ -8,8 +8,8 @@ import { patchTenant } from "./tenants";
 /*
  * The tenant a request acts on, for any key: a tenant key reads and changes
  * its own tenant here (a Svix application token manages its own application),
- * while /v1/tenants stays the admin key's. Limits are the operator's, so
- * they are not in this PATCH.
+ * while /v1/tenants stays the admin key's. Delivery settings and limits are
+ * the operator's, so this PATCH takes only what a Svix application holds.
  */
 
 const tags = ["Tenants"];
@@ -27,9 +27,9 @@ const patchOwnRoute = createRoute({
 	method: "patch",
 	path: "/v1/tenant",
 	tags,
-	summary: "Rename the tenant the request acts on, or change its uid, metadata or settings",
+	summary: "Rename the tenant the request acts on, or change its uid, metadata or throttle_rate",
 	description:
-		"As PATCH /v1/tenants/{id}, without `limits`, which only the admin key changes there. 409 when the uid is taken.",
+		"As PATCH /v1/tenants/{id}, for what a Svix application holds: the other settings and the limits are changed there, with the admin key. 409 when the uid is taken.",
 	request: { body: jsonBody(OwnTenantPatch) },
 	responses: { 200: jsonContent(TenantOut, "The tenant"), ...errorResponses(400, 401, 404, 409, 415, 422) },
 });

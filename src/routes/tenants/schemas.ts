@@ -145,6 +145,15 @@ export const TenantMetadata = z
 	)
 	.openapi({ description: "Your own strings, returned as given", example: { plan: "enterprise" } });
 
+/** A tenant named in a path: by its id, or by its uid. */
+export const TenantRef = z.object({
+	id: z
+		.string()
+		.min(1)
+		.max(256)
+		.openapi({ description: "The tenant's id, or its uid", example: "ten_3k9x2m7q1c8v4b6n" }),
+});
+
 export const TenantIn = z
 	.strictObject({
 		name: TenantName,
@@ -169,8 +178,19 @@ export const TenantPatch = z
 	})
 	.openapi("TenantPatch");
 
-/** What a tenant key may change about its own tenant: everything but the operator's limits. */
-export const OwnTenantPatch = TenantPatch.omit({ limits: true }).openapi("OwnTenantPatch");
+/**
+ * What any key may change about its own tenant: what a Svix application
+ * holds. Delivery settings but throttle_rate, and limits, stay the admin
+ * key's, through /v1/tenants/{id}.
+ */
+export const OwnTenantPatch = z
+	.strictObject({
+		name: TenantName.optional(),
+		uid: TenantUid.nullable().optional().openapi({ description: "A new uid; null removes it" }),
+		metadata: TenantMetadata.optional().openapi({ description: "Replaces the stored metadata" }),
+		settings: z.strictObject({ throttle_rate: ThrottleRate.nullable().optional() }).optional(),
+	})
+	.openapi("OwnTenantPatch");
 
 export const TenantOut = z
 	.object({

@@ -26,15 +26,7 @@ import { newTenantId } from "../../lib/ids";
 import { patchedLimitOverrides, storedLimitOverrides, storedTenantSettings } from "../../tenants/limits";
 import { startTenantPurge } from "../../tenants/purge";
 import { createRouter, errorResponses, jsonBody, jsonContent, PaginationQuery } from "../shared";
-import { patchedSettings, TenantIn, TenantOut, TenantPatch, tenantOut } from "./schemas";
-
-const TenantRef = z.object({
-	id: z
-		.string()
-		.min(1)
-		.max(256)
-		.openapi({ description: "The tenant's id, or its uid", example: "ten_3k9x2m7q1c8v4b6n" }),
-});
+import { patchedSettings, TenantIn, TenantOut, TenantPatch, TenantRef, tenantOut } from "./schemas";
 
 const TenantListQuery = PaginationQuery.extend({
 	order: z
