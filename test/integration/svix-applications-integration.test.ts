@@ -314,6 +314,34 @@ describe("Svix authentication (/api/v1/auth)", () => {
 		expect((await api("POST", `/api/v1/auth/app-portal-access/${uniqueName("nobody")}`)).status).toBe(404);
 	});
 
+	it("creates the application named inline when the path names none, its uid being the path's", async () => {
+		const uid = uniqueName("inline");
+		const mismatch = await api("POST", `/api/v1/auth/app-portal-access/${uid}`, {
+			body: { application: { name: "Inline", uid: uniqueName("other") } },
+		});
+		expect(mismatch.status).toBe(422);
+		expect((record(mismatch.body).detail as { loc: string[] }[])[0]?.loc).toEqual(["body", "application", "uid"]);
+		const missing = await api("POST", `/api/v1/auth/app-portal-access/${uid}`, {
+			body: { application: { name: "Inline" } },
+		});
+		expect(missing.status).toBe(422);
+		expect((await api("GET", `/api/v1/app/${uid}`)).status).toBe(404);
+
+		const access = await api("POST", `/api/v1/auth/app-portal-access/${uid}`, {
+			body: { application: { name: "Inline", uid, metadata: { from: "portal" } } },
+		});
+		expect(access.status).toBe(200);
+		const app = record((await api("GET", `/api/v1/app/${uid}`)).body);
+		expect(app).toMatchObject({ name: "Inline", uid, metadata: { from: "portal" } });
+		expect(String(record(access.body).url)).toContain("/portal/");
+		// Once it exists, the inline application is not used again.
+		const again = await api("POST", `/api/v1/auth/app-portal-access/${uid}`, {
+			body: { application: { name: "Renamed?", uid } },
+		});
+		expect(again.status).toBe(200);
+		expect(record((await api("GET", `/api/v1/app/${uid}`)).body).name).toBe("Inline");
+	});
+
 	it("lets a tenant key open its own portal only", async () => {
 		const own = await createApp({ name: "Own portal" });
 		const other = await createApp({ name: "Other portal" });

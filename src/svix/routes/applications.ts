@@ -4,6 +4,7 @@ import { isTenantIdShaped } from "../../db/tenants";
 import { ApiError } from "../../lib/errors";
 import { TenantMetadata, TenantName, TenantUid, ThrottleRate } from "../../routes/tenants/schemas";
 import { resolveApp } from "../apps";
+import { svixInvalid } from "../errors";
 import { SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, requiredJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
 
@@ -40,7 +41,7 @@ const ApplicationOut = z
 	})
 	.openapi("ApplicationOut");
 
-const ApplicationIn = z
+export const ApplicationIn = z
 	.object({
 		name: TenantName,
 		uid: TenantUid.nullable().optional(),
@@ -60,7 +61,7 @@ const ApplicationPatch = z
 	})
 	.openapi("ApplicationPatch");
 
-type ApplicationInBody = z.infer<typeof ApplicationIn>;
+export type ApplicationInBody = z.infer<typeof ApplicationIn>;
 type ApplicationPatchBody = z.infer<typeof ApplicationPatch>;
 
 const AppPath = z.object({
@@ -108,6 +109,39 @@ async function createTenant(c: Context<SvixEnv>, body: ApplicationInBody, uid: s
 /** Changes the tenant through /v1/tenant, which takes the admin key (naming the tenant) and the tenant's own key alike. */
 async function patchTenant(c: Context<SvixEnv>, tenantId: string, patch: Record<string, unknown>) {
 	return c.var.native.call<NativeTenant>({ method: "PATCH", path: "/v1/tenant", tenantId, body: patch });
+}
+
+/**
+ * The tenant `{app_id}` names. When there is none and the request carries
+ * an inline `application` (app-portal access, message create), that
+ * application is created first, as Svix does; its uid must be the path's.
+ */
+export async function resolveOrCreateApp(
+	c: Context<SvixEnv>,
+	appId: string,
+	inline: ApplicationInBody | undefined,
+): Promise<string> {
+	try {
+		return await resolveApp(c, appId);
+	} catch (error) {
+		if (inline === undefined || !(error instanceof ApiError && error.code === "not_found")) throw error;
+	}
+	if (inline.uid === undefined || inline.uid === null) {
+		throw svixInvalid(
+			["body", "application", "uid"],
+			"must be given, and be the path's app_id, to create the application",
+		);
+	}
+	if (inline.uid !== appId) {
+		throw svixInvalid(["body", "application", "uid"], `must be the path's app_id (${appId}) to create the application`);
+	}
+	try {
+		return (await createTenant(c, inline, inline.uid)).body.id;
+	} catch (error) {
+		// Created by a request racing this one: that application is the one meant.
+		if (error instanceof ApiError && error.code === "conflict") return resolveApp(c, appId);
+		throw error;
+	}
 }
 
 function nativePatch(body: ApplicationPatchBody): Record<string, unknown> {

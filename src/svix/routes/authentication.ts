@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { resolveApp } from "../apps";
 import { createSvixRouter, optionalJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
+import { ApplicationIn, type ApplicationInBody, resolveOrCreateApp } from "./applications";
 
 /*
  * App portal access is an Edgehook portal link (/v1/portal-links): a signed,
@@ -33,7 +33,9 @@ const AppPortalAccessIn = z
 			.optional()
 			.openapi({ description: `Seconds the link works; default ${DEFAULT_EXPIRY_SECONDS}` }),
 		readOnly: z.boolean().nullable().optional().openapi({ description: "A portal that can browse but not change" }),
-		application: z.unknown().optional().openapi({ description: "Accepted and ignored: the application must exist" }),
+		application: ApplicationIn.optional().openapi({
+			description: "Created when the path names no application; its uid must be the path's app_id",
+		}),
 		capabilities: z.unknown().optional().openapi({ description: "Accepted and ignored" }),
 		featureFlags: z.unknown().optional().openapi({ description: "Accepted and ignored" }),
 		sessionId: z.unknown().optional().openapi({ description: "Accepted and ignored" }),
@@ -56,8 +58,9 @@ async function portalAccess(
 	appId: string,
 	expirySeconds: number,
 	readOnly: boolean,
+	application?: ApplicationInBody,
 ): Promise<z.infer<typeof AppPortalAccessOut>> {
-	const tenantId = await resolveApp(c, appId);
+	const tenantId = await resolveOrCreateApp(c, appId, application);
 	const link = await c.var.native.call<NativePortalLink>({
 		method: "POST",
 		path: "/v1/portal-links",
@@ -74,7 +77,7 @@ const appPortalAccessRoute = createRoute({
 	tags,
 	summary: "A link that opens the application's portal",
 	description:
-		"The url opens Edgehook's portal of the application in a browser until `expiry`. `application`, `capabilities`, `featureFlags` and `sessionId` are accepted and ignored.",
+		"The url opens Edgehook's portal of the application in a browser until `expiry`. When the path names no application, `application` (whose uid must be the path's) creates it first. `capabilities`, `featureFlags` and `sessionId` are accepted and ignored.",
 	request: { params: AppPath, body: optionalJsonBody(AppPortalAccessIn) },
 	responses: { 200: svixJson(AppPortalAccessOut, "The link"), ...svixErrors() },
 });
@@ -97,6 +100,7 @@ export const authenticationRoutes = createSvixRouter()
 			c.req.valid("param").app_id,
 			body.expiry ?? DEFAULT_EXPIRY_SECONDS,
 			body.readOnly ?? false,
+			body.application,
 		);
 		return c.json(access, 200);
 	})
