@@ -378,3 +378,31 @@ describe("Svix application list flags", () => {
 		expect(await listed("&exclude_apps_with_disabled_endpoints=true")).toContain(empty.id);
 	});
 });
+
+describe("the face's description of these operations", () => {
+	it("lists every application, event type and authentication operation in /api/v1/openapi.json", async () => {
+		const document = record((await api("GET", "/api/v1/openapi.json", { auth: null })).body);
+		const paths = record(document.paths);
+		const operations = Object.entries(paths).flatMap(([path, item]) =>
+			Object.keys(record(item)).map((method) => `${method.toUpperCase()} ${path}`),
+		);
+		expect(operations).toEqual(
+			expect.arrayContaining([
+				"GET /api/v1/app",
+				"POST /api/v1/app",
+				"GET /api/v1/app/{app_id}",
+				"PUT /api/v1/app/{app_id}",
+				"PATCH /api/v1/app/{app_id}",
+				"DELETE /api/v1/app/{app_id}",
+				"GET /api/v1/event-type",
+				"POST /api/v1/event-type",
+				"GET /api/v1/event-type/{event_type_name}",
+				"PUT /api/v1/event-type/{event_type_name}",
+				"PATCH /api/v1/event-type/{event_type_name}",
+				"DELETE /api/v1/event-type/{event_type_name}",
+				"POST /api/v1/auth/app-portal-access/{app_id}",
+				"POST /api/v1/auth/dashboard-access/{app_id}",
+			]),
+		);
+	});
+});
