@@ -116,9 +116,10 @@ const createTenantRoute = createRoute({
 	path: "/v1/tenants",
 	tags,
 	summary: "Create a tenant (admin key only)",
-	description: "`limits` left out are the defaults; only the admin key can change them, a tenant key cannot.",
+	description:
+		"`limits` left out are the defaults; only the admin key can change them, a tenant key cannot. 409 `conflict` when another live tenant has the `uid`; nothing is stored.",
 	request: { body: jsonBody(TenantIn) },
-	responses: { 201: jsonContent(TenantOut, "The tenant"), ...errorResponses(400, 401, 403, 415, 422) },
+	responses: { 201: jsonContent(TenantOut, "The tenant"), ...errorResponses(400, 401, 403, 409, 415, 422) },
 });
 
 const listTenantsRoute = createRoute({
@@ -140,7 +141,7 @@ const getTenantRoute = createRoute({
 	method: "get",
 	path: "/v1/tenants/{id}",
 	tags,
-	summary: "Get a tenant (admin key only)",
+	summary: "Get a tenant by id or uid (admin key only)",
 	request: { params: TenantRef },
 	responses: { 200: jsonContent(TenantOut, "The tenant"), ...errorResponses(401, 403, 404) },
 });
@@ -149,11 +150,11 @@ const patchTenantRoute = createRoute({
 	method: "patch",
 	path: "/v1/tenants/{id}",
 	tags,
-	summary: "Rename a tenant or change its settings or limits (admin key only)",
+	summary: "Rename a tenant or change its uid, metadata, settings or limits (admin key only)",
 	description:
-		"`settings` and `limits` fields named here replace the current ones; a field set to null goes back to its default. A limit lowered below what the tenant already has keeps what exists and refuses new ones.",
+		"`settings` and `limits` fields named here replace the current ones; a field set to null goes back to its default. A limit lowered below what the tenant already has keeps what exists and refuses new ones. `uid: null` frees the uid; a uid another live tenant has answers 409 `conflict` and changes nothing.",
 	request: { params: TenantRef, body: jsonBody(TenantPatch) },
-	responses: { 200: jsonContent(TenantOut, "The tenant"), ...errorResponses(400, 401, 403, 404, 415, 422) },
+	responses: { 200: jsonContent(TenantOut, "The tenant"), ...errorResponses(400, 401, 403, 404, 409, 415, 422) },
 });
 
 const deleteTenantRoute = createRoute({
@@ -162,7 +163,7 @@ const deleteTenantRoute = createRoute({
 	tags,
 	summary: "Delete a tenant and all its data (admin key only)",
 	description:
-		"At once: the tenant answers 404, its keys stop working and nothing more is delivered for it. Its rows are then removed in the background, in bounded slices.",
+		"At once: the tenant answers 404, its keys stop working, its uid is free for another tenant and nothing more is delivered for it. Its rows are then removed in the background, in bounded slices.",
 	request: { params: TenantRef },
 	responses: {
 		202: jsonContent(
