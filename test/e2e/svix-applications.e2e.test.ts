@@ -148,7 +148,7 @@ describe("Svix SDK: applications", () => {
 		const first = await client.application.create({ name: "Idempotent" }, { idempotencyKey: key });
 		created.push(first.id);
 		const second = await client.application.create({ name: "Idempotent" }, { idempotencyKey: key });
-		expect(second.id).toBe(first.id);
+		expect(second).toEqual(first);
 
 		// The SDK does not show headers: the same request by hand shows the replay.
 		const raw = await fetch(`${target().baseUrl}/api/v1/app`, {
