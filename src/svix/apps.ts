@@ -1,24 +1,15 @@
-import { eq } from "drizzle-orm";
 import type { Context } from "hono";
-import { tenantUids } from "../db/schema";
 import { controlDatabase, tenantShard } from "../db/tenant-database";
-import { DEFAULT_TENANT_ID } from "../db/tenants";
+import { tenantIdOfUid as claimedBy, isTenantIdShaped } from "../db/tenants";
 import { ApiError, notFound, orUnavailable } from "../lib/errors";
-import { ID_PREFIX } from "../lib/ids";
 import type { SvixEnv } from "./router";
 
 /** Whether a path value names a tenant by id rather than by uid: uids may not take the id prefix. */
-export function isTenantId(value: string): boolean {
-	return value === DEFAULT_TENANT_ID || value.startsWith(ID_PREFIX.tenant);
-}
+export const isTenantId = isTenantIdShaped;
 
 /** The live tenant that claims `uid`, or null. */
-export async function tenantIdOfUid(env: Env, uid: string): Promise<string | null> {
-	const [row] = await controlDatabase(env)
-		.select({ tenantId: tenantUids.tenantId })
-		.from(tenantUids)
-		.where(eq(tenantUids.uid, uid));
-	return row?.tenantId ?? null;
+export function tenantIdOfUid(env: Env, uid: string): Promise<string | null> {
+	return claimedBy(controlDatabase(env), uid);
 }
 
 /**

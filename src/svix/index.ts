@@ -47,7 +47,10 @@ export function createSvixFace(fetchApi: ApiFetch) {
 	});
 	face.use("/api/v1/*", requireApiKey);
 	face.use("/api/v1/*", async (c, next) => {
-		c.set("native", new NativeClient(fetchApi, c.env, c.executionCtx, c.var.principal, c.var.requestId));
+		c.set(
+			"native",
+			new NativeClient(fetchApi, c.env, c.executionCtx, c.var.principal, c.var.requestId, new URL(c.req.url).origin),
+		);
 		await next();
 	});
 	face.use("/api/v1/*", checkJsonBody(bodyLimitFor));

@@ -103,6 +103,8 @@ export class NativeClient {
 		private readonly ctx: ExecutionContext,
 		private readonly principal: Principal,
 		private readonly requestId: string,
+		/** The origin the caller reached, so native answers that build links (portal links) point where the caller can follow them. */
+		private readonly origin = "http://edgehook.internal",
 	) {}
 
 	/** The native answer, or the ApiError it failed with (thrown by `call`), for callers that branch on a 404. */
@@ -115,7 +117,7 @@ export class NativeClient {
 			headers["content-type"] = "application/json";
 		}
 		const native = actAs(
-			new Request(`http://edgehook.internal${request.path}${queryString(request.query)}`, {
+			new Request(`${this.origin}${request.path}${queryString(request.query)}`, {
 				method: request.method,
 				headers,
 				body,

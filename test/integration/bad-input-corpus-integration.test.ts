@@ -147,6 +147,10 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 			body: { name: eventTypeName, description: "Corpus", example: { corpus: true } },
 		});
 		expect([201, 409]).toContain(eventType.status);
+		const catalogType = await api("PUT", `/v1/catalog/event-types/${eventTypeName}`, {
+			body: { description: "Corpus" },
+		});
+		expect([200, 201]).toContain(catalogType.status);
 
 		const started = Date.now();
 		corpus = buildCorpus(OPERATIONS, {
@@ -159,6 +163,8 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 			"POST /v1/webhooks/{id}/transformation/test": { id: webhookId },
 			"PUT /v1/templates/{channel}/{event_type}": { channel: "slack", event_type: eventTypeName },
 			"PATCH /v1/event-types/{name}": { name: eventTypeName },
+			"PUT /v1/catalog/event-types/{name}": { name: eventTypeName },
+			"PATCH /v1/catalog/event-types/{name}": { name: eventTypeName },
 			"PATCH /v1/tenants/{id}": { id: tenantId },
 			"POST /v1/tenants/{id}/api-keys": { id: tenantId },
 			"GET /v1/tenants/{id}/api-keys": { id: tenantId },

@@ -58,6 +58,14 @@ describe("API description", () => {
 				"DELETE /v1/tenants/{id}/api-keys/{key_id}",
 				"POST /v1/tenants/{id}/portal-links",
 				"POST /v1/portal-links",
+				"GET /v1/tenant",
+				"PATCH /v1/tenant",
+				"GET /v1/catalog/event-types",
+				"POST /v1/catalog/event-types",
+				"GET /v1/catalog/event-types/{name}",
+				"PUT /v1/catalog/event-types/{name}",
+				"PATCH /v1/catalog/event-types/{name}",
+				"DELETE /v1/catalog/event-types/{name}",
 			].sort(),
 		);
 	});

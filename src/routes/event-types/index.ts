@@ -18,6 +18,7 @@ import { ApiError, notFound } from "../../lib/errors";
 import { limitReached, tenantLimits } from "../../tenants/limits";
 import { EventTypeName } from "../events/schemas";
 import { createRouter, errorResponses, iso, jsonBody, jsonContent, PaginationQuery } from "../shared";
+import { catalogEventTypeRoutes } from "./catalog";
 import { recentEventTypeRoutes } from "./recent";
 
 const JsonSchemaObject = z.record(z.string(), z.unknown()).openapi({ description: "JSON Schema of the payload" });
@@ -270,4 +271,5 @@ export const eventTypeRoutes = createRouter()
 		if (removed.length === 0) throw notFound("event type", name);
 		return c.body(null, 204);
 	})
-	.route("/", recentEventTypeRoutes);
+	.route("/", recentEventTypeRoutes)
+	.route("/", catalogEventTypeRoutes);

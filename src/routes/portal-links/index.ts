@@ -2,9 +2,10 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { publicBaseUrl } from "../../channels/render";
 import { createPortalToken } from "../../dashboard/tokens";
 import { controlDatabase } from "../../db/tenant-database";
-import { DEFAULT_TENANT_ID, getTenantOr404 } from "../../db/tenants";
+import { DEFAULT_TENANT_ID, getTenantByRefOr404, getTenantOr404 } from "../../db/tenants";
 import { ApiError } from "../../lib/errors";
-import { createRouter, errorResponses, IdParam, iso, jsonContent } from "../shared";
+import { createRouter, errorResponses, iso, jsonContent } from "../shared";
+import { TenantRef } from "../tenants/schemas";
 
 export const DEFAULT_TTL_SECONDS = 3600;
 export const MAX_TTL_SECONDS = 7 * 24 * 60 * 60;
@@ -44,7 +45,7 @@ const tenantLinkRoute = createRoute({
 	summary: "Create a signed, expiring link into a tenant's dashboard (admin key only)",
 	description:
 		"Anyone holding the link sees that tenant's dashboard until it expires; nothing is stored, so a link cannot be revoked short of rotating ADMIN_API_KEY, which voids every link.",
-	request: { params: IdParam, body },
+	request: { params: TenantRef, body },
 	responses: {
 		201: jsonContent(PortalLinkOut, "The link"),
 		...errorResponses(400, 401, 403, 404, 415, 422, 503),
@@ -96,7 +97,8 @@ async function portalLink(
 
 export const portalLinkRoutes = createRouter()
 	.openapi(tenantLinkRoute, async (c) => {
-		const link = await portalLink(c.env, c.req.url, c.req.valid("param").id, null, c.req.valid("json"));
+		const { id: tenantId } = await getTenantByRefOr404(controlDatabase(c.env), c.req.valid("param").id);
+		const link = await portalLink(c.env, c.req.url, tenantId, null, c.req.valid("json"));
 		return c.json(link, 201);
 	})
 	.openapi(ownLinkRoute, async (c) => {

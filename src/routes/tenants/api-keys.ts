@@ -4,11 +4,11 @@ import { generateApiKey } from "../../auth/api-keys";
 import { forgetApiKey } from "../../auth/authenticate";
 import { apiKeys } from "../../db/schema";
 import { controlDatabase } from "../../db/tenant-database";
-import { getTenantOr404 } from "../../db/tenants";
+import { getTenantByRefOr404 } from "../../db/tenants";
 import { ApiError, notFound } from "../../lib/errors";
 import { newApiKeyId } from "../../lib/ids";
-import { createRouter, errorResponses, IdParam, jsonBody, jsonContent, PaginationQuery } from "../shared";
-import { ApiKeyCreated, ApiKeyIn, ApiKeyOut, apiKeyOut } from "./schemas";
+import { createRouter, errorResponses, jsonBody, jsonContent, PaginationQuery } from "../shared";
+import { ApiKeyCreated, ApiKeyIn, ApiKeyOut, apiKeyOut, TenantRef } from "./schemas";
 
 /** Keys per tenant; enough for a key per service and environment, and few enough to revoke in one statement. */
 export const MAX_KEYS_PER_TENANT = 50;
@@ -21,7 +21,7 @@ const createKeyRoute = createRoute({
 	tags,
 	summary: "Create an API key for a tenant (admin key only)",
 	description: "The answer holds the key in full; it is stored only as a hash and never shown again.",
-	request: { params: IdParam, body: jsonBody(ApiKeyIn) },
+	request: { params: TenantRef, body: jsonBody(ApiKeyIn) },
 	responses: {
 		201: jsonContent(ApiKeyCreated, "The key, in full this once"),
 		...errorResponses(400, 401, 403, 404, 409, 415, 422),
@@ -33,7 +33,7 @@ const listKeysRoute = createRoute({
 	path: "/v1/tenants/{id}/api-keys",
 	tags,
 	summary: "List a tenant's API keys, without key material (admin key only)",
-	request: { params: IdParam, query: PaginationQuery },
+	request: { params: TenantRef, query: PaginationQuery },
 	responses: {
 		200: jsonContent(
 			z.object({ api_keys: z.array(ApiKeyOut), next_cursor: z.string().nullable() }).openapi("ApiKeyList"),
@@ -49,16 +49,15 @@ const revokeKeyRoute = createRoute({
 	tags,
 	summary: "Revoke an API key (admin key only)",
 	description: "The key stops working at once in this isolate and everywhere within 30 seconds.",
-	request: { params: IdParam.extend({ key_id: z.string().min(1).max(100) }) },
+	request: { params: TenantRef.extend({ key_id: z.string().min(1).max(100) }) },
 	responses: { 204: { description: "Revoked" }, ...errorResponses(401, 403, 404) },
 });
 
 export const apiKeyRoutes = createRouter()
 	.openapi(createKeyRoute, async (c) => {
-		const { id: tenantId } = c.req.valid("param");
 		const { name } = c.req.valid("json");
 		const db = controlDatabase(c.env);
-		await getTenantOr404(db, tenantId);
+		const { id: tenantId } = await getTenantByRefOr404(db, c.req.valid("param").id);
 		const [existing] = await db.select({ n: count() }).from(apiKeys).where(eq(apiKeys.tenantId, tenantId));
 		if ((existing?.n ?? 0) >= MAX_KEYS_PER_TENANT) {
 			throw new ApiError("conflict", `a tenant has at most ${MAX_KEYS_PER_TENANT} keys; revoke one first`);
@@ -79,10 +78,9 @@ export const apiKeyRoutes = createRouter()
 		return c.json({ ...apiKeyOut(row), key: generated.key }, 201);
 	})
 	.openapi(listKeysRoute, async (c) => {
-		const { id: tenantId } = c.req.valid("param");
 		const { limit, cursor } = c.req.valid("query");
 		const db = controlDatabase(c.env);
-		await getTenantOr404(db, tenantId);
+		const { id: tenantId } = await getTenantByRefOr404(db, c.req.valid("param").id);
 		const rows = await db
 			.select()
 			.from(apiKeys)
@@ -94,9 +92,9 @@ export const apiKeyRoutes = createRouter()
 		return c.json({ api_keys: page.map(apiKeyOut), next_cursor: rows.length > limit && last ? last.id : null }, 200);
 	})
 	.openapi(revokeKeyRoute, async (c) => {
-		const { id: tenantId, key_id: keyId } = c.req.valid("param");
+		const { id: ref, key_id: keyId } = c.req.valid("param");
 		const db = controlDatabase(c.env);
-		await getTenantOr404(db, tenantId);
+		const { id: tenantId } = await getTenantByRefOr404(db, ref);
 		const [revoked] = await db
 			.delete(apiKeys)
 			.where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, keyId)))

@@ -1,7 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import type { ApiKeyRow, TenantRow } from "../../db/schema";
+import { DEFAULT_TENANT_ID } from "../../db/tenants";
 import { SIGNATURE_HEADER_FORBIDDEN } from "../../delivery/request";
 import { parseTenantSettings } from "../../delivery/settings";
+import { ID_PREFIX } from "../../lib/ids";
 import {
 	DEFAULT_TENANT_LIMITS,
 	effectiveLimits,
@@ -39,6 +41,13 @@ const SvixHeaderStyle = z.enum(["svix", "webhook"]).openapi({
 		"The signature headers of endpoints created through the Svix-compatible API (/api/v1): svix-* (default) or webhook-*",
 });
 
+/** A Svix application's `throttleRate` (uint16 ≥ 1), kept for Svix clients. */
+export const ThrottleRate = z.number().int().min(1).max(65535).openapi({
+	description:
+		"Messages a second for the tenant as a whole (a Svix application's `throttleRate`). Stored and returned; Edgehook paces each endpoint by its own `rate_limit_per_second` instead",
+	example: 100,
+});
+
 /** How a tenant's deliveries are signed and paced; every field optional, defaults in the README. */
 export const TenantSettingsSchema = z
 	.strictObject({
@@ -48,6 +57,7 @@ export const TenantSettingsSchema = z
 		retry_schedule: RetrySchedule.optional(),
 		timeout_ms: TimeoutMs.optional(),
 		svix_header_style: SvixHeaderStyle.optional(),
+		throttle_rate: ThrottleRate.optional(),
 	})
 	.openapi("TenantSettings");
 
@@ -60,6 +70,7 @@ const TenantSettingsPatch = z
 		retry_schedule: RetrySchedule.nullable().optional(),
 		timeout_ms: TimeoutMs.nullable().optional(),
 		svix_header_style: SvixHeaderStyle.nullable().optional(),
+		throttle_rate: ThrottleRate.nullable().optional(),
 	})
 	.openapi("TenantSettingsPatch");
 
@@ -102,7 +113,7 @@ const TenantLimitsPatch = z
 	})
 	.openapi("TenantLimitsPatch");
 
-const TenantName = z.string().min(1).max(200).openapi({ example: "Acme Corp" });
+export const TenantName = z.string().min(1).max(200).openapi({ example: "Acme Corp" });
 
 const ShardName = z
 	.string()
@@ -113,9 +124,48 @@ const ShardName = z
 		example: "SHARD_2",
 	});
 
+/** Svix's uid rule (1–256 of letters, digits, `-`, `_`, `.`), minus the values an id takes, so a path value is one or the other. */
+export const TenantUid = z
+	.string()
+	.min(1)
+	.max(256)
+	.regex(/^[a-zA-Z0-9\-_.]+$/, "must be letters, digits, -, _ or .")
+	.refine(
+		(uid) => !uid.startsWith(ID_PREFIX.tenant),
+		`may not start with ${ID_PREFIX.tenant}, the prefix of tenant ids`,
+	)
+	.refine((uid) => uid !== DEFAULT_TENANT_ID, `may not be ${DEFAULT_TENANT_ID}, the id of the built-in tenant`)
+	.openapi({
+		description:
+			"Your own unique name for the tenant (a Svix application's `uid`); usable in /v1/tenants/{id} in place of the id. Freed when the tenant is deleted",
+		example: "acme-corp",
+	});
+
+/** At most this many bytes of metadata JSON per tenant: it is returned with every read of the tenant. */
+export const MAX_METADATA_BYTES = 16 * 1024;
+
+export const TenantMetadata = z
+	.record(z.string().max(256), z.string())
+	.refine(
+		(metadata) => new TextEncoder().encode(JSON.stringify(metadata)).length <= MAX_METADATA_BYTES,
+		`must be at most ${MAX_METADATA_BYTES} bytes as JSON`,
+	)
+	.openapi({ description: "Your own strings, returned as given", example: { plan: "enterprise" } });
+
+/** A tenant named in a path: by its id, or by its uid. */
+export const TenantRef = z.object({
+	id: z
+		.string()
+		.min(1)
+		.max(256)
+		.openapi({ description: "The tenant's id, or its uid", example: "ten_3k9x2m7q1c8v4b6n" }),
+});
+
 export const TenantIn = z
 	.strictObject({
 		name: TenantName,
+		uid: TenantUid.optional(),
+		metadata: TenantMetadata.optional(),
 		settings: TenantSettingsSchema.optional(),
 		limits: TenantLimitsIn.optional(),
 		shard: ShardName.optional().openapi({
@@ -128,15 +178,33 @@ export const TenantIn = z
 export const TenantPatch = z
 	.strictObject({
 		name: TenantName.optional(),
+		uid: TenantUid.nullable().optional().openapi({ description: "A new uid; null removes it" }),
+		metadata: TenantMetadata.optional().openapi({ description: "Replaces the stored metadata" }),
 		settings: TenantSettingsPatch.optional(),
 		limits: TenantLimitsPatch.optional(),
 	})
 	.openapi("TenantPatch");
 
+/**
+ * What any key may change about its own tenant: what a Svix application
+ * holds. Delivery settings but throttle_rate, and limits, stay the admin
+ * key's, through /v1/tenants/{id}.
+ */
+export const OwnTenantPatch = z
+	.strictObject({
+		name: TenantName.optional(),
+		uid: TenantUid.nullable().optional().openapi({ description: "A new uid; null removes it" }),
+		metadata: TenantMetadata.optional().openapi({ description: "Replaces the stored metadata" }),
+		settings: z.strictObject({ throttle_rate: ThrottleRate.nullable().optional() }).optional(),
+	})
+	.openapi("OwnTenantPatch");
+
 export const TenantOut = z
 	.object({
 		id: z.string().openapi({ example: "ten_3k9x2m7q1c8v4b6n" }),
 		name: z.string(),
+		uid: z.string().nullable(),
+		metadata: z.record(z.string(), z.string()),
 		settings: TenantSettingsSchema,
 		limits: TenantLimitsSchema,
 		shard: ShardName,
@@ -149,12 +217,21 @@ export function tenantOut(row: TenantRow): z.infer<typeof TenantOut> {
 	return {
 		id: row.id,
 		name: row.name,
+		uid: row.uid,
+		metadata: parseMetadata(row.metadata),
 		settings: parseTenantSettings(row.settings),
 		limits: effectiveLimits(storedLimitOverrides(row.settings)),
 		shard: row.shard,
 		created_at: iso(row.createdAt),
 		updated_at: iso(Math.max(row.updatedAt, row.createdAt)),
 	};
+}
+
+function parseMetadata(json: string): Record<string, string> {
+	const parsed: unknown = JSON.parse(json);
+	return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+		? (parsed as Record<string, string>)
+		: {};
 }
 
 /** The settings after a PATCH: named fields replaced, null ones removed, the rest kept. */

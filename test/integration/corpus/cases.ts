@@ -687,7 +687,7 @@ export function buildCorpus(
 					});
 				}
 			}
-			if (parameter.in === "path") {
+			if (parameter.in === "path" && !operation.createsAtPath) {
 				for (const [name, segment, random] of pathCandidates(parameter)) {
 					const url = operation.path.replace(/\{([^}]+)\}/g, (_match, other: string) =>
 						other === parameter.name ? segment : MISSING_ID,

@@ -41,11 +41,14 @@ export interface Operation {
 	path: string;
 	parameters: Parameter[];
 	body?: { required: boolean; schema: JsonSchema };
+	/** A PUT that answers 201: it creates whatever its path names, so no path value there names nothing. */
+	createsAtPath: boolean;
 }
 
 interface OperationObject {
 	parameters?: Parameter[];
 	requestBody?: { required?: boolean; content: Record<string, { schema: JsonSchema }> };
+	responses?: Record<string, unknown>;
 }
 
 interface Document {
@@ -71,6 +74,7 @@ export function operations(): Operation[] {
 				method: upper,
 				path,
 				parameters: operation.parameters ?? [],
+				createsAtPath: upper === "PUT" && operation.responses?.["201"] !== undefined,
 				...(json ? { body: { required: operation.requestBody?.required === true, schema: json.schema } } : {}),
 			};
 		}),

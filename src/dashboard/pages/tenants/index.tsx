@@ -68,6 +68,8 @@ async function tenantsPage(
 			listed ?? {
 				id: DEFAULT_TENANT_ID,
 				name: "Default",
+				uid: null,
+				metadata: {},
 				settings: {},
 				limits: { ...DEFAULT_TENANT_LIMITS },
 				shard: CONTROL_SHARD,
