@@ -129,12 +129,27 @@ describe("Svix face: message create", () => {
 		expect(response.status).toBe(202);
 	});
 
-	it("answers 404 for an application that does not exist, inline application or not", async () => {
-		const response = await api("POST", "/api/v1/app/no-such-app/msg", {
-			body: { eventType: "a.b", payload: {}, application: { name: "New", uid: "no-such-app" } },
+	it("answers 404 for an application that does not exist, and creates one named inline (uid = the path) before the message", async () => {
+		const missing = await api("POST", "/api/v1/app/no-such-app/msg", { body: { eventType: "a.b", payload: {} } });
+		expect(missing.status).toBe(404);
+		expect(missing.body).toMatchObject({ code: "not_found" });
+
+		const uid = uniqueName("inline-app");
+		const mismatched = await api("POST", `/api/v1/app/${uid}/msg`, {
+			body: { eventType: "a.b", payload: {}, application: { name: "Inline", uid: "another-uid" } },
 		});
-		expect(response.status).toBe(404);
-		expect(response.body).toMatchObject({ code: "not_found" });
+		expect(mismatched.status).toBe(422);
+		expect(JSON.stringify(mismatched.body)).toContain('["body","application","uid"]');
+		expect((await api("GET", `/api/v1/app/${uid}`)).status).toBe(404);
+
+		const created = await api("POST", `/api/v1/app/${uid}/msg`, {
+			body: { eventType: "a.b", payload: { inline: true }, application: { name: "Inline", uid } },
+		});
+		expect(created.status).toBe(202);
+		const app = record((await api("GET", `/api/v1/app/${uid}`)).body);
+		expect(app).toMatchObject({ name: "Inline", uid });
+		const messages = record((await api("GET", `/api/v1/app/${uid}/msg`)).body);
+		expect((messages.data as unknown[]).length).toBe(1);
 	});
 
 	it("routes by channels: a message with channels reaches only endpoints listening on one of them", async () => {

@@ -7,6 +7,7 @@ import { svixCoded } from "../errors";
 import type { NativeRequest, QueryValue } from "../native";
 import { SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, requiredJsonBody, SvixDateTime, type SvixEnv, svixErrors, svixJson } from "../router";
+import { ApplicationIn, resolveOrCreateApp } from "./applications";
 
 /*
  * Messages are native events (POST/GET /v1/events): `eventId` is the event's
@@ -89,13 +90,6 @@ export const EventTypesQuery = z.string().max(4096).optional().openapi({ example
 const AppParam = z.object({ app_id: z.string().min(1).max(256) });
 const MessageParam = AppParam.extend({ msg_id: z.string().min(1).max(256) });
 
-const ApplicationIn = z.object({
-	name: z.string().min(1),
-	uid: z.string().min(1).max(256).nullable().optional(),
-	throttleRate: z.number().int().nullable().optional(),
-	metadata: z.record(z.string(), z.string()).optional(),
-});
-
 const MessageIn = z
 	.object({
 		eventType: z.string().openapi({ example: "user.created" }),
@@ -105,7 +99,8 @@ const MessageIn = z
 		tags: z.array(z.string()).nullable().optional(),
 		deliverAt: z.string().nullable().optional(),
 		application: ApplicationIn.nullable().optional().openapi({
-			description: "Not supported: the application must exist (a missing one answers 404)",
+			description:
+				"Creates the application when the path names none; its uid must be the path's app_id. Ignored when the application exists",
 		}),
 		payloadRetentionPeriod: z.number().int().min(1).max(90).nullable().optional().openapi({
 			description: "Accepted and ignored: payloads are kept as long as the deployment's retention keeps events",
@@ -210,8 +205,8 @@ export function eventListFilters(query: {
 export const messagesRoutes = createSvixRouter()
 	.openapi(createRouteConfig, async (c) => {
 		const { app_id: appId } = c.req.valid("param");
-		const tenantId = await resolveApp(c, appId);
 		const input = c.req.valid("json");
+		const tenantId = await resolveOrCreateApp(c, appId, input.application ?? undefined);
 		const key = c.req.valid("header")["idempotency-key"];
 		const body: Record<string, unknown> = { type: input.eventType, data: input.payload };
 		if (input.eventId !== undefined && input.eventId !== null) body.id = input.eventId;
