@@ -7,6 +7,12 @@ export const SvixListQuery = z.object({
 	order: z.enum(["ascending", "descending"]).optional(),
 });
 
+/** Svix's `order` in the native lists' words, or the native default when none was asked for. */
+export function nativeOrder(order: "ascending" | "descending" | undefined): "asc" | "desc" | undefined {
+	if (order === undefined) return undefined;
+	return order === "ascending" ? "asc" : "desc";
+}
+
 export interface SvixList<T> {
 	data: T[];
 	iterator: string | null;

@@ -144,13 +144,13 @@ describe("tenant uid and metadata", () => {
 		await createTenant({ name: "One" });
 		await createTenant({ name: "Two" });
 		const ascending = record((await api("GET", "/v1/tenants?limit=250")).body).tenants as { id: string }[];
-		const descending = record((await api("GET", "/v1/tenants?limit=250&order=descending")).body).tenants as {
+		const descending = record((await api("GET", "/v1/tenants?limit=250&order=desc")).body).tenants as {
 			id: string;
 		}[];
 		expect(ascending.map((tenant) => tenant.id)).toEqual([...ascending.map((tenant) => tenant.id)].sort());
 		expect(descending.map((tenant) => tenant.id)).toEqual([...descending.map((tenant) => tenant.id)].sort().reverse());
 		const firstDown = descending[0]?.id ?? "";
-		const next = record((await api("GET", `/v1/tenants?limit=1&order=descending&cursor=${firstDown}`)).body)
+		const next = record((await api("GET", `/v1/tenants?limit=1&order=desc&cursor=${firstDown}`)).body)
 			.tenants as { id: string }[];
 		expect(next[0]?.id).toBe(descending[1]?.id);
 	});

@@ -153,7 +153,7 @@ const listRoute = createRoute({
 				.default("false")
 				.transform((value) => value === "true")
 				.openapi({ description: "List archived event types too" }),
-			order: z.enum(["ascending", "descending"]).default("ascending").openapi({ description: "By name" }),
+			order: z.enum(["asc", "desc"]).default("asc").openapi({ description: "By name" }),
 		}),
 	},
 	responses: {
@@ -232,7 +232,7 @@ const deleteRoute = createRoute({
 export const catalogEventTypeRoutes = createRouter()
 	.openapi(listRoute, async (c) => {
 		const { limit, cursor, include_archived: includeArchived, order } = c.req.valid("query");
-		const ascending = order === "ascending";
+		const ascending = order === "asc";
 		const after = ascending ? gt : lt;
 		const rows = await controlDatabase(c.env)
 			.select()

@@ -30,8 +30,8 @@ import { patchedSettings, TenantIn, TenantOut, TenantPatch, TenantRef, tenantOut
 
 const TenantListQuery = PaginationQuery.extend({
 	order: z
-		.enum(["ascending", "descending"])
-		.default("ascending")
+		.enum(["asc", "desc"])
+		.default("asc")
 		.openapi({ description: "By id; the cursor pages on in the same order" }),
 	exclude_without_endpoints: z
 		.enum(["true", "false"])
@@ -208,7 +208,7 @@ export const tenantRoutes = createRouter()
 	.openapi(listTenantsRoute, async (c) => {
 		const query = c.req.valid("query");
 		const { limit, cursor, order } = query;
-		const ascending = order === "ascending";
+		const ascending = order === "asc";
 		const after = ascending ? gt : lt;
 		const rows = await controlDatabase(c.env)
 			.select()

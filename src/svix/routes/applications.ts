@@ -5,7 +5,7 @@ import { ApiError } from "../../lib/errors";
 import { TenantMetadata, TenantName, TenantUid, ThrottleRate } from "../../routes/tenants/schemas";
 import { resolveApp } from "../apps";
 import { svixInvalid } from "../errors";
-import { SvixListQuery, svixList, svixListSchema } from "../paging";
+import { nativeOrder, SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, requiredJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
 
 /*
@@ -248,7 +248,7 @@ export const applicationsRoutes = createSvixRouter()
 			query: {
 				limit,
 				cursor: iterator,
-				order,
+				order: nativeOrder(order),
 				exclude_without_endpoints: query.exclude_apps_with_no_endpoints,
 				exclude_with_disabled_endpoints: query.exclude_apps_with_disabled_endpoints,
 			},

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { SvixListQuery, svixList, svixListSchema } from "../paging";
+import { nativeOrder, SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, type SvixEnv, svixErrors, svixJson } from "../router";
 import { type NativeTask, svixTaskStatus } from "./endpoints";
 
@@ -102,7 +102,7 @@ export const backgroundTasksRoutes = createSvixRouter()
 				...scopeOf(c),
 				limit,
 				cursor: iterator,
-				order: order === "ascending" ? "asc" : "desc",
+				order: nativeOrder(order) ?? "desc",
 				status: status === undefined ? undefined : STATUS_FILTER[status],
 				kind: "recover",
 			},

@@ -11,7 +11,7 @@ import { SecretSchema } from "../../routes/webhooks/schemas";
 import { resolveApp } from "../apps";
 import { svixInvalid } from "../errors";
 import type { NativeRequest } from "../native";
-import { SvixListQuery, svixList, svixListSchema } from "../paging";
+import { nativeOrder, SvixListQuery, svixList, svixListSchema } from "../paging";
 import {
 	createSvixRouter,
 	optionalJsonBody,
@@ -447,7 +447,7 @@ export const endpointsRoutes = createSvixRouter()
 		const { answer } = await onApp<{ webhooks: NativeEndpoint[]; next_cursor: string | null }>(c, appId, {
 			method: "GET",
 			path: "/v1/webhooks",
-			query: { limit, cursor: iterator, order: order === "ascending" ? "asc" : "desc" },
+			query: { limit, cursor: iterator, order: nativeOrder(order) ?? "desc" },
 		});
 		return c.json(svixList(answer.body.webhooks.map(endpointOut), answer.body.next_cursor), 200);
 	})

@@ -4,7 +4,7 @@ import { ApiError } from "../../lib/errors";
 import { Description, FeatureFlags, GroupName, Schemas } from "../../routes/event-types/catalog";
 import { EventTypeName } from "../../routes/events/schemas";
 import { svixCoded } from "../errors";
-import { SvixListQuery, svixList, svixListSchema } from "../paging";
+import { nativeOrder, SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, requiredJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
 
 /*
@@ -203,7 +203,7 @@ export const eventTypesRoutes = createSvixRouter()
 		const page = await c.var.native.call<{ event_types: NativeCatalogEventType[]; next_cursor: string | null }>({
 			method: "GET",
 			path: "/v1/catalog/event-types",
-			query: { limit, cursor: iterator, order, include_archived: includeArchived },
+			query: { limit, cursor: iterator, order: nativeOrder(order), include_archived: includeArchived },
 		});
 		return c.json(
 			svixList(
