@@ -150,8 +150,9 @@ describe("tenant uid and metadata", () => {
 		expect(ascending.map((tenant) => tenant.id)).toEqual([...ascending.map((tenant) => tenant.id)].sort());
 		expect(descending.map((tenant) => tenant.id)).toEqual([...descending.map((tenant) => tenant.id)].sort().reverse());
 		const firstDown = descending[0]?.id ?? "";
-		const next = record((await api("GET", `/v1/tenants?limit=1&order=desc&cursor=${firstDown}`)).body)
-			.tenants as { id: string }[];
+		const next = record((await api("GET", `/v1/tenants?limit=1&order=desc&cursor=${firstDown}`)).body).tenants as {
+			id: string;
+		}[];
 		expect(next[0]?.id).toBe(descending[1]?.id);
 	});
 });
