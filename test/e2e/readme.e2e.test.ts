@@ -190,6 +190,15 @@ const CHECKS: Array<{ block: RegExp; check: (run: BlockRun, session: string) => 
 			expect(run.output).toMatch(/"event_type":"validation\.completed".*"status":"success".*"status_code":200/s);
 		},
 	},
+	{
+		// The official Svix client against the Svix face: the message delivered, signed as Svix signs.
+		block: /import \{ Svix \} from "svix"/,
+		check: (run, session) => {
+			expect(run.output).toMatch(/^inv_\d+ \[ 'status 0, HTTP 200' \]$/m);
+			expect(session).toMatch(/svix-signature: v1,/);
+			expect(session).toContain('"invoice":"inv_1001"');
+		},
+	},
 ];
 
 /** What the session created on the suite's shared server, so it can be removed afterwards. */
