@@ -5,7 +5,7 @@ import { ApiError } from "../../lib/errors";
 import { TenantMetadata, TenantName, TenantUid, ThrottleRate } from "../../routes/tenants/schemas";
 import { resolveApp } from "../apps";
 import { svixInvalid } from "../errors";
-import { nativeOrder, SvixListQuery, svixList, svixListSchema } from "../paging";
+import { nativeOrder, pageBothWays, SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, requiredJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
 
 /*
@@ -242,18 +242,27 @@ export const applicationsRoutes = createSvixRouter()
 			const own = await c.var.native.call<NativeTenant>({ method: "GET", path: "/v1/tenant" });
 			return c.json(svixList([applicationOut(own.body)], null), 200);
 		}
-		const page = await c.var.native.call<{ tenants: NativeTenant[]; next_cursor: string | null }>({
-			method: "GET",
-			path: "/v1/tenants",
-			query: {
-				limit,
-				cursor: iterator,
-				order: nativeOrder(order),
-				exclude_without_endpoints: query.exclude_apps_with_no_endpoints,
-				exclude_with_disabled_endpoints: query.exclude_apps_with_disabled_endpoints,
+		const list = await pageBothWays(
+			iterator,
+			nativeOrder(order) ?? "asc",
+			async (direction, cursor) => {
+				const page = await c.var.native.call<{ tenants: NativeTenant[]; next_cursor: string | null }>({
+					method: "GET",
+					path: "/v1/tenants",
+					query: {
+						limit,
+						cursor,
+						order: direction,
+						exclude_without_endpoints: query.exclude_apps_with_no_endpoints,
+						exclude_with_disabled_endpoints: query.exclude_apps_with_disabled_endpoints,
+					},
+				});
+				return { items: page.body.tenants, more: page.body.next_cursor !== null };
 			},
-		});
-		return c.json(svixList(page.body.tenants.map(applicationOut), page.body.next_cursor), 200);
+			(tenant) => tenant.id,
+			applicationOut,
+		);
+		return c.json(list, 200);
 	})
 	.openapi(createAppRoute, async (c) => {
 		const { get_if_exists: getIfExists } = c.req.valid("query");

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { nativeOrder, SvixListQuery, svixList, svixListSchema } from "../paging";
+import { nativeOrder, pageBothWays, SvixListQuery, svixList, svixListSchema } from "../paging";
 import { createSvixRouter, type SvixEnv, svixErrors, svixJson } from "../router";
 import { type NativeTask, svixTaskStatus } from "./endpoints";
 
@@ -95,17 +95,26 @@ export const backgroundTasksRoutes = createSvixRouter()
 		const { limit, iterator, order, status, task } = c.req.valid("query");
 		// Edgehook runs no other kind of task: there is none to list.
 		if (task !== undefined && task !== "endpoint.recover") return c.json(svixList([], null), 200);
-		const answer = await c.var.native.call<{ tasks: NativeTask[]; next_cursor: string | null }>({
-			method: "GET",
-			path: "/v1/tasks",
-			query: {
-				...scopeOf(c),
-				limit,
-				cursor: iterator,
-				order: nativeOrder(order) ?? "desc",
-				status: status === undefined ? undefined : STATUS_FILTER[status],
-				kind: "recover",
+		const list = await pageBothWays(
+			iterator,
+			nativeOrder(order) ?? "desc",
+			async (direction, cursor) => {
+				const page = await c.var.native.call<{ tasks: NativeTask[]; next_cursor: string | null }>({
+					method: "GET",
+					path: "/v1/tasks",
+					query: {
+						...scopeOf(c),
+						limit,
+						cursor,
+						order: direction,
+						status: status === undefined ? undefined : STATUS_FILTER[status],
+						kind: "recover",
+					},
+				});
+				return { items: page.body.tasks, more: page.body.next_cursor !== null };
 			},
-		});
-		return c.json(svixList(answer.body.tasks.map(taskOut), answer.body.next_cursor), 200);
+			(task) => task.id,
+			taskOut,
+		);
+		return c.json(list, 200);
 	});

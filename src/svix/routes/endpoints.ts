@@ -11,7 +11,7 @@ import { SecretSchema } from "../../routes/webhooks/schemas";
 import { resolveApp } from "../apps";
 import { svixInvalid } from "../errors";
 import type { NativeRequest } from "../native";
-import { nativeOrder, SvixListQuery, svixList, svixListSchema } from "../paging";
+import { nativeOrder, pageBothWays, SvixListQuery, svixListSchema } from "../paging";
 import {
 	createSvixRouter,
 	optionalJsonBody,
@@ -444,12 +444,23 @@ export const endpointsRoutes = createSvixRouter()
 	.openapi(listRoute, async (c) => {
 		const { app_id: appId } = c.req.valid("param");
 		const { limit, iterator, order } = c.req.valid("query");
-		const { answer } = await onApp<{ webhooks: NativeEndpoint[]; next_cursor: string | null }>(c, appId, {
-			method: "GET",
-			path: "/v1/webhooks",
-			query: { limit, cursor: iterator, order: nativeOrder(order) ?? "desc" },
-		});
-		return c.json(svixList(answer.body.webhooks.map(endpointOut), answer.body.next_cursor), 200);
+		const tenantId = await resolveApp(c, appId);
+		const list = await pageBothWays(
+			iterator,
+			nativeOrder(order) ?? "desc",
+			async (direction, cursor) => {
+				const page = await c.var.native.call<{ webhooks: NativeEndpoint[]; next_cursor: string | null }>({
+					method: "GET",
+					path: "/v1/webhooks",
+					tenantId,
+					query: { limit, cursor, order: direction },
+				});
+				return { items: page.body.webhooks, more: page.body.next_cursor !== null };
+			},
+			(endpoint) => endpoint.id,
+			endpointOut,
+		);
+		return c.json(list, 200);
 	})
 	.openapi(createEndpointRoute, async (c) => {
 		const { app_id: appId } = c.req.valid("param");

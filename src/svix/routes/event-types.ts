@@ -4,7 +4,7 @@ import { ApiError } from "../../lib/errors";
 import { Description, FeatureFlags, GroupName, Schemas } from "../../routes/event-types/catalog";
 import { EventTypeName } from "../../routes/events/schemas";
 import { svixCoded } from "../errors";
-import { nativeOrder, SvixListQuery, svixList, svixListSchema } from "../paging";
+import { nativeOrder, pageBothWays, SvixListQuery, svixListSchema } from "../paging";
 import { createSvixRouter, requiredJsonBody, type SvixEnv, svixErrors, svixJson } from "../router";
 
 /*
@@ -200,18 +200,21 @@ export const eventTypesRoutes = createSvixRouter()
 			include_archived: includeArchived,
 			with_content: withContent,
 		} = c.req.valid("query");
-		const page = await c.var.native.call<{ event_types: NativeCatalogEventType[]; next_cursor: string | null }>({
-			method: "GET",
-			path: "/v1/catalog/event-types",
-			query: { limit, cursor: iterator, order: nativeOrder(order), include_archived: includeArchived },
-		});
-		return c.json(
-			svixList(
-				page.body.event_types.map((eventType) => eventTypeOut(eventType, withContent)),
-				page.body.next_cursor,
-			),
-			200,
+		const list = await pageBothWays(
+			iterator,
+			nativeOrder(order) ?? "asc",
+			async (direction, cursor) => {
+				const page = await c.var.native.call<{ event_types: NativeCatalogEventType[]; next_cursor: string | null }>({
+					method: "GET",
+					path: "/v1/catalog/event-types",
+					query: { limit, cursor, order: direction, include_archived: includeArchived },
+				});
+				return { items: page.body.event_types, more: page.body.next_cursor !== null };
+			},
+			(eventType) => eventType.name,
+			(eventType) => eventTypeOut(eventType, withContent),
 		);
+		return c.json(list, 200);
 	})
 	.openapi(createEventTypeRoute, async (c) => {
 		const { name, ...fields } = c.req.valid("json");

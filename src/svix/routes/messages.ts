@@ -5,7 +5,7 @@ import { ID_PREFIX } from "../../lib/ids";
 import { resolveApp } from "../apps";
 import { svixCoded } from "../errors";
 import type { NativeRequest, QueryValue } from "../native";
-import { SvixListQuery, svixList, svixListSchema } from "../paging";
+import { pageBothWays, SvixListQuery, svixListSchema } from "../paging";
 import { createSvixRouter, requiredJsonBody, SvixDateTime, type SvixEnv, svixErrors, svixJson } from "../router";
 import { ApplicationIn, resolveOrCreateApp } from "./applications";
 
@@ -241,26 +241,29 @@ export const messagesRoutes = createSvixRouter()
 		const { app_id: appId } = c.req.valid("param");
 		const tenantId = await resolveApp(c, appId);
 		const query = c.req.valid("query");
-		const body = await listCall<NativeEventList>(c, {
-			method: "GET",
-			path: "/v1/events",
-			tenantId,
-			query: {
-				order: "desc",
-				limit: query.limit,
-				cursor: query.iterator,
-				before: query.before,
-				after: query.after,
-				...eventListFilters(query),
+		const list = await pageBothWays(
+			query.iterator,
+			"desc",
+			async (direction, cursor) => {
+				const body = await listCall<NativeEventList>(c, {
+					method: "GET",
+					path: "/v1/events",
+					tenantId,
+					query: {
+						order: direction,
+						limit: query.limit,
+						cursor,
+						before: query.before,
+						after: query.after,
+						...eventListFilters(query),
+					},
+				});
+				return { items: body.events, more: body.has_more };
 			},
-		});
-		return c.json(
-			svixList(
-				body.events.map((event) => messageOut(event, query.with_content ? event.data : undefined)),
-				body.has_more ? body.next_cursor : null,
-			),
-			200,
+			(event) => event.id,
+			(event) => messageOut(event, query.with_content ? event.data : undefined),
 		);
+		return c.json(list, 200);
 	})
 	.openapi(getRoute, async (c) => {
 		const { app_id: appId, msg_id: msgId } = c.req.valid("param");
