@@ -1,4 +1,3 @@
-import { HTTPException } from "hono/http-exception";
 import { adminKeyProblem } from "./auth/admin-key";
 import { internalCaller } from "./auth/internal";
 import { requireAdminKey, requireApiKey } from "./auth/middleware";
@@ -7,7 +6,7 @@ import { isDeploymentAdministration, tenantInScope } from "./auth/scope";
 import { createDashboard } from "./dashboard";
 import { shardDatabase } from "./db/tenant-database";
 import { renderDocsPage } from "./docs";
-import { ApiError, errorBody, orUnavailable } from "./lib/errors";
+import { ApiError, clientErrorOf, errorBody, orUnavailable } from "./lib/errors";
 import { checkJsonBody } from "./lib/json-body";
 import { meteringEnabled, readCounters, readDatabaseCounters, resetCounters } from "./lib/metering";
 import { VERSION } from "./lib/version";
@@ -168,12 +167,8 @@ export function createApp() {
 			return c.json(answer.body, answer.status, answer.headers);
 		}
 		if (error instanceof ApiError) return c.json(errorBody(error), error.status, error.headers);
-		if (error instanceof HTTPException && error.status < 500) {
-			const code =
-				error.status === 400 ? "invalid_json" : error.status === 415 ? "unsupported_media_type" : "invalid_request";
-			const apiError = new ApiError(code, error.message || "the request could not be read");
-			return c.json(errorBody(apiError), error.status);
-		}
+		const refusal = clientErrorOf(error);
+		if (refusal) return c.json(errorBody(refusal.apiError), refusal.status);
 		console.error("unhandled error", c.get("requestId"), error);
 		return c.json(errorBody(new ApiError("internal_error", "something went wrong on our side")), 500);
 	});

@@ -1,3 +1,4 @@
+import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /** The closed set of error codes the API answers with. */
@@ -56,6 +57,18 @@ export class ApiError extends Error {
 		this.details = details ?? null;
 		this.headers = headers;
 	}
+}
+
+/**
+ * A refusal Hono raised itself (a body it could not read as JSON, say) as
+ * the API's own error with Hono's status, or null for one that is not the
+ * client's fault.
+ */
+export function clientErrorOf(error: unknown): { apiError: ApiError; status: ContentfulStatusCode } | null {
+	if (!(error instanceof HTTPException) || error.status >= 500) return null;
+	const code: ErrorCode =
+		error.status === 400 ? "invalid_json" : error.status === 415 ? "unsupported_media_type" : "invalid_request";
+	return { apiError: new ApiError(code, error.message || "the request could not be read"), status: error.status };
 }
 
 export function notFound(resource: string, id: string): ApiError {

@@ -92,6 +92,19 @@ export const PaginationQuery = z.object({
 
 export const IdParam = z.object({ id: z.string().min(1).max(100) });
 
+const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z";
+
+/** An ISO 8601 date-time with a time zone; a malformed one gets the format hint, a missing one stays "is required". */
+export function isoDateTime() {
+	return z.iso
+		.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
+		.max(64);
+}
+
+/** An optional date-time in a query. */
+export const DateTimeQuery = (description: string) =>
+	isoDateTime().optional().openapi({ description, example: "2026-05-01T00:00:00Z" });
+
 export function iso(ms: number): string;
 export function iso(ms: number | null): string | null;
 export function iso(ms: number | null): string | null {

@@ -1,6 +1,5 @@
-import { HTTPException } from "hono/http-exception";
 import { requireApiKey } from "../auth/middleware";
-import { ApiError } from "../lib/errors";
+import { ApiError, clientErrorOf } from "../lib/errors";
 import { checkJsonBody } from "../lib/json-body";
 import { bodyLimitFor } from "../routes/body-limits";
 import { isSvixPath, svixErrorAnswer } from "./errors";
@@ -75,14 +74,9 @@ export function createSvixFace(fetchApi: ApiFetch) {
 			const answer = svixErrorAnswer(error);
 			return c.json(answer.body, answer.status, answer.headers);
 		}
-		// Hono's own refusals (a body it cannot read as JSON, say), answered as the native API answers them.
-		if (error instanceof HTTPException && error.status < 500) {
-			const answer = svixErrorAnswer(
-				new ApiError(
-					error.status === 400 ? "invalid_json" : error.status === 415 ? "unsupported_media_type" : "invalid_request",
-					error.message || "the request could not be read",
-				),
-			);
+		const refusal = clientErrorOf(error);
+		if (refusal) {
+			const answer = svixErrorAnswer(refusal.apiError);
 			return c.json(answer.body, answer.status, answer.headers);
 		}
 		console.error("unhandled error in the Svix face", c.get("requestId"), error);

@@ -16,8 +16,8 @@ import type { AttemptRecord } from "../../delivery/attempt-record";
 import { ApiError, notFound } from "../../lib/errors";
 import { deliveryIdRange, publicDeliveryId } from "../../lib/ids";
 import { EventOut, eventOut } from "../events/read";
-import { DateTimeQuery, EventListFilters } from "../events/schemas";
-import { createRouter, errorResponses, jsonContent } from "../shared";
+import { EventListFilters } from "../events/schemas";
+import { createRouter, DateTimeQuery, errorResponses, jsonContent } from "../shared";
 import { validationFailed } from "../validation";
 import { AttemptOut } from "./schemas";
 

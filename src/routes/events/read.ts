@@ -7,9 +7,9 @@ import { isOperationalEventType } from "../../delivery/operational-events";
 import { maskTargetUrl } from "../../delivery/target-url";
 import { ApiError, notFound } from "../../lib/errors";
 import { DeliveryOut, deliveryOut, queuedDelivery } from "../deliveries/schemas";
-import { createRouter, errorResponses, jsonContent, PaginationQuery } from "../shared";
+import { createRouter, DateTimeQuery, errorResponses, jsonContent, PaginationQuery } from "../shared";
 import { acceptedEvent } from "./ingest";
-import { DateTimeQuery, EventAccepted, EventIdParam, EventListFilters, EventTypeName } from "./schemas";
+import { EventAccepted, EventIdParam, EventListFilters, EventTypeName } from "./schemas";
 
 export const EventOut = EventAccepted.extend({ data: z.record(z.string(), z.unknown()) }).openapi("EventOut");
 

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { isOperationalEventType } from "../../delivery/operational-events";
+import { isoDateTime } from "../shared";
 
 export const EVENT_TYPE_PATTERN = /^[A-Za-z0-9_\-:]+(\.[A-Za-z0-9_\-:]+)*$/;
 export const MAX_EVENT_PAYLOAD_BYTES = 256 * 1024;
@@ -48,15 +49,10 @@ export const EventTags = z
 	.max(5)
 	.refine((tags) => new Set(tags).size === tags.length, "must not repeat a tag");
 
-const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z";
-
-export const DeliverAt = z.iso
-	.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
-	.max(64)
-	.refine(
-		(value) => Date.parse(value) <= Date.now() + MAX_SCHEDULE_MS,
-		`may be at most ${MAX_SCHEDULE_DAYS} days ahead`,
-	);
+export const DeliverAt = isoDateTime().refine(
+	(value) => Date.parse(value) <= Date.now() + MAX_SCHEDULE_MS,
+	`may be at most ${MAX_SCHEDULE_DAYS} days ahead`,
+);
 
 export const EventIn = z
 	.strictObject({
@@ -111,13 +107,6 @@ export const IdempotencyHeader = z.object({
 		description: "Repeating a key answers with the original event and sends nothing new",
 	}),
 });
-
-export const DateTimeQuery = (description: string) =>
-	z.iso
-		.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
-		.max(64)
-		.optional()
-		.openapi({ description, example: "2026-05-01T00:00:00Z" });
 
 /** Query values naming a label or a tag: the union of what each may hold. */
 const LABEL_OR_TAG = /^[a-zA-Z0-9\-_./\\#:+]+$/;

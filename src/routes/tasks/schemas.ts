@@ -1,25 +1,16 @@
 import { z } from "@hono/zod-openapi";
 import type { TaskRow } from "../../db/schema";
 import { recoverWindow } from "../../tasks/recover";
-import { iso } from "../shared";
+import { iso, isoDateTime } from "../shared";
 
 /** The widest window one recover may cover, so counting and scanning it stay bounded. */
 export const MAX_RECOVER_WINDOW_MS = 14 * 24 * 60 * 60 * 1000;
 /** How far `until` may run ahead of the server's clock: room for the caller's clock being a little fast. */
 export const MAX_CLOCK_SKEW_MS = 60 * 1000;
 
-const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z";
-
 const DATE_TIME_OPTIONS = { offset: true } as const;
 
-const DateTime = (description: string, example: string) =>
-	z.iso
-		.datetime({
-			...DATE_TIME_OPTIONS,
-			// A missing field keeps the generic "is required"; only a malformed value gets the format hint.
-			error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined),
-		})
-		.openapi({ description, example });
+const DateTime = (description: string, example: string) => isoDateTime().openapi({ description, example });
 
 const dateTimeFormat = z.iso.datetime(DATE_TIME_OPTIONS);
 

@@ -14,18 +14,16 @@ import { recentlyUsed } from "../event-types/recent";
 import { ingestContext, ingestEvents } from "../events/ingest";
 import { EventOut, eventOut } from "../events/read";
 import { EventListFilters, EventTypeName } from "../events/schemas";
-import { type AppEnv, createRouter, errorResponses, IdParam, jsonContent, PaginationQuery } from "../shared";
+import {
+	type AppEnv,
+	createRouter,
+	DateTimeQuery,
+	errorResponses,
+	IdParam,
+	jsonContent,
+	PaginationQuery,
+} from "../shared";
 import { validationFailed } from "../validation";
-
-const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with a time zone, such as 2026-05-01T12:00:00Z";
-
-/** An optional date-time in a query, with the format hint a malformed one gets. */
-export const DateTimeQuery = (description: string) =>
-	z.iso
-		.datetime({ offset: true, error: (issue) => (issue.code === "invalid_format" ? DATE_TIME_MESSAGE : undefined) })
-		.max(64)
-		.optional()
-		.openapi({ description, example: "2026-05-01T00:00:00Z" });
 
 const DeliveryListQuery = PaginationQuery.extend({
 	cursor: z.string().max(300).optional(),

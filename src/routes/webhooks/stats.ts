@@ -4,8 +4,7 @@ import type { Database } from "../../db/client";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { type DeliveryRow, deliveries } from "../../db/schema";
 import { deliveryIdRange } from "../../lib/ids";
-import { createRouter, errorResponses, IdParam, iso, jsonContent } from "../shared";
-import { DateTimeQuery } from "./activity";
+import { createRouter, DateTimeQuery, errorResponses, IdParam, iso, jsonContent } from "../shared";
 
 const HOUR_MS = 60 * 60 * 1000;
 
