@@ -1,8 +1,9 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildCorpus, bytesOf, type Case, type Corpus, ERROR_STATUSES, whyInvalid } from "./corpus/cases";
+import { buildCorpus, type Case, type Corpus, ERROR_STATUSES, whyInvalid } from "./corpus/cases";
 import { isRecord, operations } from "./corpus/schema";
-import { ADMIN_KEY, api, randomAddress, record } from "./helpers";
+import { describeOutcome, type Outcome, sendCase, ZOD_WORDING } from "./corpus/send";
+import { api, record } from "./helpers";
 
 /*
  * A bad-input corpus generated from docs/openapi.json and sent to every
@@ -23,26 +24,6 @@ async function countRows(): Promise<Counts> {
 
 function rowsAdded(before: Counts, after: Counts): number {
 	return TABLES.reduce((total, table) => total + Math.max(0, after[table] - before[table]), 0);
-}
-
-/** Zod's own wording, which the API must never show. */
-const ZOD_WORDING = /Invalid input|Unrecognized key|Too (small|big):|expected \w+, received/;
-
-interface Outcome {
-	operation: string;
-	name: string;
-	status: number;
-	problems: string[];
-}
-
-function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
-	return new ReadableStream<Uint8Array>({
-		start(controller) {
-			for (let offset = 0; offset < bytes.byteLength; offset += 64 * 1024)
-				controller.enqueue(bytes.slice(offset, offset + 64 * 1024));
-			controller.close();
-		},
-	});
 }
 
 /** What is wrong with an answer to a bad input; empty when it is a proper refusal. */
@@ -87,30 +68,6 @@ function judge(c: Case, status: number, contentType: string, text: string): stri
 		}
 	}
 	return problems;
-}
-
-async function send(c: Case): Promise<Outcome> {
-	const headers = new Headers(c.headers);
-	// Each case from an address of its own: the corpus's wrong keys must not add up to the failed-sign-in throttle.
-	if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", randomAddress());
-	if (c.authorization === undefined) headers.set("authorization", `Bearer ${ADMIN_KEY}`);
-	else if (c.authorization !== null) headers.set("authorization", c.authorization);
-	let body: BodyInit | undefined;
-	if (c.body !== undefined) body = c.stream ? streamOf(bytesOf(c.body)) : c.body;
-	let status = 0;
-	let problems: string[];
-	try {
-		const response = await exports.default.fetch(`http://edgehook.test${c.url}`, { method: c.method, headers, body });
-		status = response.status;
-		problems = judge(c, status, response.headers.get("content-type") ?? "", await response.text());
-	} catch (error) {
-		problems = [`the request threw: ${error instanceof Error ? error.message : String(error)}`];
-	}
-	return { operation: c.operation, name: c.name, status, problems };
-}
-
-function describeOutcome(outcome: Outcome): string {
-	return `${outcome.operation} [${outcome.name}] → ${outcome.status}: ${outcome.problems.join("; ")}`;
 }
 
 const OPERATIONS = operations();
@@ -193,7 +150,7 @@ describe("bad-input corpus generated from docs/openapi.json", () => {
 			expect(cases.length).toBeGreaterThan(0);
 			const before = await countRows();
 			const results: Outcome[] = [];
-			for (const c of cases) results.push(await send(c));
+			for (const c of cases) results.push(await sendCase(c, judge));
 			const after = await countRows();
 			outcomes.push(...results);
 			rowsStored += rowsAdded(before, after);

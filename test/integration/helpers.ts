@@ -210,3 +210,44 @@ export async function runFirstAttempt(
 	await worker.queue(batch, workerEnv);
 	return (await getQueueResult(batch, ctx)).explicitAcks;
 }
+
+/** An operation of a committed API description, for the matrices generated from it. */
+export interface DescribedOperation {
+	method: string;
+	path: string;
+	bodyRequired: boolean;
+}
+
+export function describedOperations(description: { paths: object }): DescribedOperation[] {
+	return Object.entries(description.paths as Record<string, unknown>).flatMap(([path, item]) =>
+		Object.entries(item as Record<string, { requestBody?: { required?: boolean } }>).map(([method, operation]) => ({
+			method: method.toUpperCase(),
+			path,
+			bodyRequired: operation.requestBody?.required === true,
+		})),
+	);
+}
+
+/** A new tenant, on `shard` when named, with a key of its own. */
+export async function tenantWithKey(label: string, shard?: string): Promise<{ id: string; key: string }> {
+	const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName(label), shard } })).body);
+	if (shard !== undefined && tenant.shard !== shard) throw new Error(`the tenant went to ${String(tenant.shard)}`);
+	const key = record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "k" } })).body);
+	return { id: String(tenant.id), key: String(key.key) };
+}
+
+/** Everything stored for a tenant on every database: `tables` by tenant_id, its tenant row and its uid claim. */
+export async function tenantSnapshot(tenantId: string, tables: readonly string[]): Promise<string> {
+	const everywhere = [];
+	for (const [name, database] of Object.entries(SHARDS)) {
+		const rows = await database.batch([
+			...tables.map((table) =>
+				database.prepare(`SELECT * FROM ${table} WHERE tenant_id = ? ORDER BY 1, 2`).bind(tenantId),
+			),
+			database.prepare("SELECT * FROM tenants WHERE id = ?").bind(tenantId),
+			database.prepare("SELECT * FROM tenant_uids WHERE tenant_id = ?").bind(tenantId),
+		]);
+		everywhere.push([name, rows.map((result) => result.results)]);
+	}
+	return JSON.stringify(everywhere);
+}

@@ -2,7 +2,19 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import committed from "../../docs/openapi.json";
 import { sweep } from "../../src/reliability/sweeper";
-import { api, receivedBy, receiverPath, record, SHARDS, storedSeq, uniqueName, waitFor } from "./helpers";
+import {
+	api,
+	describedOperations,
+	receivedBy,
+	receiverPath,
+	record,
+	SHARDS,
+	storedSeq,
+	tenantSnapshot,
+	tenantWithKey,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
 /**
  * The tenant isolation matrix, generated from the API description: every
@@ -14,43 +26,12 @@ import { api, receivedBy, receiverPath, record, SHARDS, storedSeq, uniqueName, w
  * new kind of id fails below until it gets a fixture.
  */
 
-interface Operation {
-	method: string;
-	path: string;
-	bodyRequired: boolean;
-}
-
-const operations: Operation[] = Object.entries(committed.paths).flatMap(([path, item]) =>
-	Object.entries(item as Record<string, { requestBody?: { required?: boolean } }>).map(([method, operation]) => ({
-		method: method.toUpperCase(),
-		path,
-		bodyRequired: operation.requestBody?.required === true,
-	})),
-);
+const operations = describedOperations(committed);
 const withIds = operations.filter((operation) => operation.path.includes("{"));
 
-async function tenantWithKey(shard?: string): Promise<{ id: string; key: string }> {
-	const tenant = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("isolation"), shard } })).body);
-	if (shard !== undefined) expect(tenant.shard).toBe(shard);
-	const key = record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "k" } })).body);
-	return { id: String(tenant.id), key: String(key.key) };
-}
-
-/** Everything stored for a tenant, on every database: its shard's data, and its rows in the control database. */
-async function snapshot(tenantId: string): Promise<string> {
-	const tables = ["endpoints", "events", "deliveries", "event_types", "api_keys", "templates", "tasks"];
-	const everywhere = [];
-	for (const [name, database] of Object.entries(SHARDS)) {
-		const rows = await database.batch([
-			...tables.map((table) =>
-				database.prepare(`SELECT * FROM ${table} WHERE tenant_id = ? ORDER BY 1, 2`).bind(tenantId),
-			),
-			database.prepare("SELECT * FROM tenants WHERE id = ?").bind(tenantId),
-		]);
-		everywhere.push([name, rows.map((result) => result.results)]);
-	}
-	return JSON.stringify(everywhere);
-}
+/** What the matrix compares: the tenant's rows on every database. */
+const snapshot = (tenantId: string) =>
+	tenantSnapshot(tenantId, ["endpoints", "events", "deliveries", "event_types", "api_keys", "templates", "tasks"]);
 
 describe("tenant isolation matrix", () => {
 	it("covers every operation that takes an id", () => {
@@ -64,8 +45,8 @@ describe("tenant isolation matrix", () => {
 	])(
 		"answers A's key and the admin key scoped to A with 404 (403 on tenant routes) on B's ids, changing nothing, %s",
 		async (_where, shardA, shardB) => {
-			const a = await tenantWithKey(shardA);
-			const b = await tenantWithKey(shardB);
+			const a = await tenantWithKey("isolation", shardA);
+			const b = await tenantWithKey("isolation", shardB);
 			const asB = { auth: b.key };
 			const receiver = uniqueName("tenant-b");
 			const hook = record(
@@ -149,7 +130,7 @@ describe("tenant isolation matrix", () => {
 
 describe("tenants on shards", () => {
 	it("keeps every row of a tenant's data on its own shard; the control database holds only its tenant row and keys", async () => {
-		const tenant = await tenantWithKey("SHARD_3");
+		const tenant = await tenantWithKey("isolation", "SHARD_3");
 		const as = { auth: tenant.key };
 		const receiver = uniqueName("sharded");
 		const hook = record(
@@ -194,7 +175,7 @@ describe("tenants on shards", () => {
 	});
 
 	it("keeps the shard's copy of the tenant row in step with the control row through changes and deletion", async () => {
-		const tenant = await tenantWithKey("SHARD_2");
+		const tenant = await tenantWithKey("isolation", "SHARD_2");
 		const copy = async () =>
 			(SHARDS.SHARD_2 as D1Database)
 				.prepare("SELECT name, settings, deleted_at FROM tenants WHERE id = ?")
@@ -216,7 +197,7 @@ describe("tenants on shards", () => {
 	});
 
 	it("brings a copy that missed its write in line on the sweeper's next run", async () => {
-		const tenant = await tenantWithKey("SHARD_3");
+		const tenant = await tenantWithKey("isolation", "SHARD_3");
 		// As if the copy write after a PATCH had failed and the client never retried: only the control row changed.
 		const later = Date.now() + 1;
 		await env.DB.prepare("UPDATE tenants SET settings = ?, updated_at = ? WHERE id = ?")
@@ -272,8 +253,8 @@ describe("what a tenant sees of others", () => {
 	}
 
 	it("is nothing: cursors and delivery ids carry no count of the deployment's events", async () => {
-		const a = await tenantWithKey();
-		const b = await tenantWithKey();
+		const a = await tenantWithKey("isolation");
+		const b = await tenantWithKey("isolation");
 		const hook = record(
 			(
 				await api("POST", "/v1/webhooks", {

@@ -1,9 +1,9 @@
-import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import svixDescription from "../../docs/svix-openapi.json";
-import { buildCorpus, bytesOf, type Case, type Corpus, ERROR_STATUSES, whyInvalid } from "./corpus/cases";
+import { buildCorpus, type Case, type Corpus, ERROR_STATUSES, whyInvalid } from "./corpus/cases";
 import { isRecord, operations, useDocument } from "./corpus/schema";
-import { ADMIN_KEY, api, randomAddress, record, SHARDS, uniqueName, waitFor } from "./helpers";
+import { describeOutcome, type Outcome, sendCase, ZOD_WORDING } from "./corpus/send";
+import { api, record, SHARDS, uniqueName, waitFor } from "./helpers";
 
 /*
  * The bad-input corpus of the Svix face: the same generator as the native
@@ -40,26 +40,6 @@ async function countRows(): Promise<string> {
 		});
 	}
 	return JSON.stringify(counts);
-}
-
-/** Zod's own wording, which the face must never show. */
-const ZOD_WORDING = /Invalid input|Unrecognized key|Too (small|big):|expected \w+, received/;
-
-interface Outcome {
-	operation: string;
-	name: string;
-	status: number;
-	problems: string[];
-}
-
-function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
-	return new ReadableStream<Uint8Array>({
-		start(controller) {
-			for (let offset = 0; offset < bytes.byteLength; offset += 64 * 1024)
-				controller.enqueue(bytes.slice(offset, offset + 64 * 1024));
-			controller.close();
-		},
-	});
 }
 
 /** What is wrong with an answer to a bad input, in Svix's terms; empty when it is a proper refusal. */
@@ -99,29 +79,6 @@ function judge(c: Case, status: number, contentType: string, text: string): stri
 	}
 	if (ZOD_WORDING.test(body.detail)) problems.push(`detail in Zod's words: ${body.detail.slice(0, 300)}`);
 	return problems;
-}
-
-async function send(c: Case): Promise<Outcome> {
-	const headers = new Headers(c.headers);
-	if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", randomAddress());
-	if (c.authorization === undefined) headers.set("authorization", `Bearer ${ADMIN_KEY}`);
-	else if (c.authorization !== null) headers.set("authorization", c.authorization);
-	let body: BodyInit | undefined;
-	if (c.body !== undefined) body = c.stream ? streamOf(bytesOf(c.body)) : c.body;
-	let status = 0;
-	let problems: string[];
-	try {
-		const response = await exports.default.fetch(`http://edgehook.test${c.url}`, { method: c.method, headers, body });
-		status = response.status;
-		problems = judge(c, status, response.headers.get("content-type") ?? "", await response.text());
-	} catch (error) {
-		problems = [`the request threw: ${error instanceof Error ? error.message : String(error)}`];
-	}
-	return { operation: c.operation, name: c.name, status, problems };
-}
-
-function describeOutcome(outcome: Outcome): string {
-	return `${outcome.operation} [${outcome.name}] → ${outcome.status}: ${outcome.problems.join("; ")}`;
 }
 
 const OPERATIONS = operations();
@@ -200,7 +157,7 @@ describe("bad-input corpus generated from docs/svix-openapi.json", () => {
 			expect(cases.length).toBeGreaterThan(0);
 			const before = await countRows();
 			const results: Outcome[] = [];
-			for (const c of cases) results.push(await send(c));
+			for (const c of cases) results.push(await sendCase(c, judge));
 			outcomes.push(...results);
 			expect(results.filter((outcome) => outcome.problems.length > 0).map(describeOutcome)).toEqual([]);
 			expect(await countRows()).toBe(before);

@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import committed from "../../docs/svix-openapi.json";
-import { api, receivedBy, receiverPath, record, SHARDS, uniqueName, waitFor } from "./helpers";
+import {
+	api,
+	describedOperations,
+	receivedBy,
+	receiverPath,
+	record,
+	tenantSnapshot,
+	tenantWithKey,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
 /**
  * The tenant isolation matrix of the Svix face, generated from its committed
@@ -12,48 +22,14 @@ import { api, receivedBy, receiverPath, record, SHARDS, uniqueName, waitFor } fr
  * without editing this file; a new kind of id fails until it gets a fixture.
  */
 
-interface Operation {
-	method: string;
-	path: string;
-	bodyRequired: boolean;
-}
-
-const operations: Operation[] = Object.entries(committed.paths as Record<string, unknown>).flatMap(([path, item]) =>
-	Object.entries(item as Record<string, { requestBody?: { required?: boolean } }>).map(([method, operation]) => ({
-		method: method.toUpperCase(),
-		path,
-		bodyRequired: operation.requestBody?.required === true,
-	})),
-);
 /** Event types are the deployment's catalog, shared by every tenant: nothing of B's to reach. */
-const withIds = operations.filter(
+const withIds = describedOperations(committed).filter(
 	(operation) => operation.path.includes("{") && !operation.path.includes("/event-type"),
 );
 
-async function tenantWithKey(shard: string): Promise<{ id: string; key: string }> {
-	const tenant = record(
-		(await api("POST", "/v1/tenants", { body: { name: uniqueName("svix-isolation"), shard } })).body,
-	);
-	const key = record((await api("POST", `/v1/tenants/${tenant.id}/api-keys`, { body: { name: "k" } })).body);
-	return { id: String(tenant.id), key: String(key.key) };
-}
-
-/** Everything stored for a tenant on every database. */
-async function snapshot(tenantId: string): Promise<string> {
-	const tables = ["endpoints", "events", "deliveries", "api_keys", "tasks"];
-	const everywhere = [];
-	for (const [name, database] of Object.entries(SHARDS)) {
-		const rows = await database.batch([
-			...tables.map((table) =>
-				database.prepare(`SELECT * FROM ${table} WHERE tenant_id = ? ORDER BY 1, 2`).bind(tenantId),
-			),
-			database.prepare("SELECT * FROM tenants WHERE id = ?").bind(tenantId),
-			database.prepare("SELECT * FROM tenant_uids WHERE tenant_id = ?").bind(tenantId),
-		]);
-		everywhere.push([name, rows.map((result) => result.results)]);
-	}
-	return JSON.stringify(everywhere);
-}
+/** What the matrix compares: the tenant's rows on every database. */
+const snapshot = (tenantId: string) =>
+	tenantSnapshot(tenantId, ["endpoints", "events", "deliveries", "api_keys", "tasks"]);
 
 describe("Svix face tenant isolation matrix", () => {
 	it("covers the operations that take an id", () => {
@@ -66,8 +42,8 @@ describe("Svix face tenant isolation matrix", () => {
 	])(
 		"answers A's key with 404 on B's application and B's objects, changing nothing, %s",
 		async (_where, shardA, shardB) => {
-			const a = await tenantWithKey(shardA);
-			const b = await tenantWithKey(shardB);
+			const a = await tenantWithKey("svix-isolation", shardA);
+			const b = await tenantWithKey("svix-isolation", shardB);
 			const asB = { auth: b.key };
 			const receiver = uniqueName("svix-tenant-b");
 			const endpoint = record(
