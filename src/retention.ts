@@ -1,4 +1,4 @@
-import { inArray, lt } from "drizzle-orm";
+import { and, eq, gte, inArray, isNull, lt, notExists, or } from "drizzle-orm";
 import { type Database, openDatabase } from "./db/client";
 import { deliveries, events } from "./db/schema";
 import { allTenantShards } from "./db/tenant-database";
@@ -17,7 +17,10 @@ export function retentionCutoffMs(env: { RETENTION_DAYS?: string }, nowMs: numbe
 /**
  * Removes events and deliveries older than RETENTION_DAYS. A delivery's
  * created_at is its event's, so an event and its deliveries leave together.
- * Returns how many rows of each went.
+ * An event scheduled ahead (`deliver_at`) counts from its due time, not its
+ * creation: it is kept, with its deliveries, until RETENTION_DAYS after it
+ * was due, so one scheduled further ahead than the retention is not removed
+ * before it is sent. Returns how many rows of each went.
  */
 export async function purgeExpired(env: Env, nowMs: number): Promise<{ events: number; deliveries: number }> {
 	const removed = { events: 0, deliveries: 0 };
@@ -43,7 +46,24 @@ async function purgeExpiredIn(db: Database, cutoff: number): Promise<{ events: n
 		const expiredDeliveries = db
 			.select({ id: deliveries.id })
 			.from(deliveries)
-			.where(lt(deliveries.createdAt, cutoff))
+			.where(
+				and(
+					lt(deliveries.createdAt, cutoff),
+					// One point lookup on (tenant_id, id) per old delivery: scheduled events are few.
+					notExists(
+						db
+							.select({ seq: events.seq })
+							.from(events)
+							.where(
+								and(
+									eq(events.tenantId, deliveries.tenantId),
+									eq(events.id, deliveries.eventId),
+									gte(events.deliverAt, cutoff),
+								),
+							),
+					),
+				),
+			)
 			.limit(ROWS_PER_SLICE);
 		const gone = await db
 			.delete(deliveries)
@@ -56,7 +76,7 @@ async function purgeExpiredIn(db: Database, cutoff: number): Promise<{ events: n
 		const expiredEvents = db
 			.select({ seq: events.seq })
 			.from(events)
-			.where(lt(events.createdAt, cutoff))
+			.where(and(lt(events.createdAt, cutoff), or(isNull(events.deliverAt), lt(events.deliverAt, cutoff))))
 			.limit(ROWS_PER_SLICE);
 		const gone = await db.delete(events).where(inArray(events.seq, expiredEvents)).returning({ seq: events.seq });
 		removed.events += gone.length;

@@ -13,7 +13,8 @@ import { deliveryId } from "../lib/ids";
  * so "has its first attempt" holds for old events and not for the newest
  * ones, and the boundary is found by bisecting seqs: two point lookups per
  * step, about 25 steps for ten million events, instead of a scan. An event
- * delivered out of order (a paced or ordered endpoint, a slow batch) can
+ * delivered out of order (a paced or ordered endpoint, a slow batch, one
+ * scheduled ahead, whose wait counts from its due time) can
  * move the boundary by a few events; the figure is an estimate, which is
  * what a monitor needs.
  */
@@ -30,7 +31,8 @@ export interface FirstAttemptBacklog {
 
 interface Probe {
 	seq: number;
-	createdAt: number;
+	/** Since when its first attempt is owed: its creation, or its due time when it was scheduled ahead. */
+	owedSince: number;
 	waiting: boolean;
 }
 
@@ -50,15 +52,16 @@ async function probe(db: Database, seq: number, nowMs: number): Promise<Probe | 
 		.limit(1);
 	if (!event) return null;
 	const [firstEndpoint] = JSON.parse(event.endpointIds) as string[];
+	const owedSince = Math.max(event.createdAt, event.deliverAt ?? 0);
 	// Fanned out to no one, or scheduled for later: nothing is owed yet.
 	if (firstEndpoint === undefined || (event.deliverAt !== null && event.deliverAt > nowMs)) {
-		return { seq: event.seq, createdAt: event.createdAt, waiting: false };
+		return { seq: event.seq, owedSince, waiting: false };
 	}
 	const [delivery] = await db
 		.select({ id: deliveries.id })
 		.from(deliveries)
 		.where(eq(deliveries.id, deliveryId(firstEndpoint, event.seq)));
-	return { seq: event.seq, createdAt: event.createdAt, waiting: delivery === undefined };
+	return { seq: event.seq, owedSince, waiting: delivery === undefined };
 }
 
 export async function firstAttemptBacklog(db: Database, nowMs: number): Promise<FirstAttemptBacklog> {
@@ -87,7 +90,7 @@ export async function firstAttemptBacklog(db: Database, nowMs: number): Promise<
 		}
 	}
 	return {
-		oldestWaitingAgeSeconds: Math.max(0, Math.round((nowMs - waiting.createdAt) / 1000)),
+		oldestWaitingAgeSeconds: Math.max(0, Math.round((nowMs - waiting.owedSince) / 1000)),
 		waitingEventsAtMost: range.high - waiting.seq + 1,
 	};
 }

@@ -74,19 +74,25 @@ export function idempotentPosts(isExempt: IdempotencyExemption) {
 				headers: { "content-type": "application/json", "idempotent-replayed": "true" },
 			});
 		}
-		let stored = false;
+		let succeeded = false;
 		try {
 			await next();
-			if (c.res.status >= 200 && c.res.status < 300) {
+			succeeded = c.res.status >= 200 && c.res.status < 300;
+			if (succeeded) {
 				const body = await c.res.clone().text();
-				await db
-					.update(idempotencyRecords)
-					.set({ status: c.res.status, body, expiresAt: now + IDEMPOTENCY_MS })
-					.where(where);
-				stored = true;
+				try {
+					await db
+						.update(idempotencyRecords)
+						.set({ status: c.res.status, body, expiresAt: now + IDEMPOTENCY_MS })
+						.where(where);
+				} catch (error) {
+					// The object exists: answer its success. The claim stays in flight until it expires, so a retry
+					// in the meantime is told to wait (409) rather than creating a second one.
+					console.error("storing an idempotent answer failed", error);
+				}
 			}
 		} finally {
-			if (!stored) {
+			if (!succeeded) {
 				// Best effort: the claim expires by itself within IN_FLIGHT_MS if this delete fails too.
 				await db
 					.delete(idempotencyRecords)

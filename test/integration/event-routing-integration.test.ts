@@ -161,6 +161,17 @@ describe("tags and the list filters", () => {
 		expect((await send({ type: "t.x", data: {}, tags: ["no space"] })).status).toBe(422);
 		expect(await eventCount()).toBe(before);
 		expect((await api("GET", "/v1/events?event_types=a,not a type")).status).toBe(422);
+		// Each name is a bound parameter (D1 takes 100 a statement): repeats count once, more than 50 names are refused.
+		const repeated = Array.from({ length: 150 }, () => "a.b").join(",");
+		expect((await api("GET", `/v1/events?event_types=${repeated}`)).status).toBe(200);
+		const many = Array.from({ length: 60 }, (_, index) => `type.n${index}`).join(",");
+		const tooMany = await api("GET", `/v1/events?event_types=${many}`);
+		expect(tooMany.status).toBe(422);
+		expect(JSON.stringify(tooMany.body)).toContain("at most 50 event types");
+		expect((await api("GET", `/api/v1/app/default/msg?event_types=${many}`)).status).toBe(422);
+		const statuses = Array.from({ length: 20 }, () => "queued").join(",");
+		expect((await api("GET", `/v1/tasks?status=${statuses}`)).status).toBe(422);
+		expect((await api("GET", "/v1/tasks?status=queued,queued,failed")).status).toBe(200);
 		expect((await api("GET", "/v1/events?before=yesterday")).status).toBe(422);
 	});
 });

@@ -96,6 +96,14 @@ describe("a shard's first-attempt backlog", () => {
 		expect(await firstAttemptBacklog(db(), NOW)).toEqual({ oldestWaitingAgeSeconds: 0, waitingEventsAtMost: 0 });
 	});
 
+	it("counts a scheduled event's wait from its due time, not its creation", async () => {
+		await store([
+			...inOrder(20, 20),
+			{ seq: 100, createdAt: NOW - 20 * 24 * 3600 * 1000, delivered: false, deliverAt: NOW - 30_000 },
+		]);
+		expect(await firstAttemptBacklog(db(), NOW)).toEqual({ oldestWaitingAgeSeconds: 30, waitingEventsAtMost: 1 });
+	});
+
 	it("shows in GET /v1/health per database, and past MAX_BACKLOG_AGE_SECONDS makes it degraded", async () => {
 		const rows = inOrder(100, 40);
 		await store(rows);

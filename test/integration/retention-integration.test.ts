@@ -38,4 +38,36 @@ describe("retention", () => {
 			expect(deliveryIds.results.map((row) => row.id)).toEqual(["del_recent"]);
 		}
 	});
+
+	it("keeps an event scheduled ahead, and its deliveries, until RETENTION_DAYS after it was due", async () => {
+		const now = Date.now();
+		const created = now - 31 * DAY_MS;
+		const rows: [string, number | null][] = [
+			// Scheduled past the cutoff: still to be sent (or just sent), kept.
+			["evt_scheduled_ahead", now + DAY_MS],
+			["evt_scheduled_recent", now - 29 * DAY_MS],
+			// Due before the cutoff as well: gone like any old event.
+			["evt_scheduled_long_ago", now - 30.5 * DAY_MS],
+		];
+		for (const [id, deliverAt] of rows) {
+			await env.DB.batch([
+				env.DB.prepare(
+					"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at, deliver_at) VALUES ('default', ?, 'a', '{}', '[\"hook_x\"]', ?, ?)",
+				).bind(id, created, deliverAt),
+				env.DB.prepare(
+					`INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, attempt_count, attempts, created_at, updated_at)
+					 VALUES (?, 'default', 'hook_x', ?, 'a', 'success', 1, '[]', ?, ?)`,
+				).bind(`del_${id}`, id, created, created),
+			]);
+		}
+		await worker.scheduled(createScheduledController({ scheduledTime: now, cron: "17 3 * * *" }), env);
+		const kept = await env.DB.prepare("SELECT id FROM events WHERE id LIKE 'evt_scheduled_%' ORDER BY id").all<{
+			id: string;
+		}>();
+		expect(kept.results.map((row) => row.id)).toEqual(["evt_scheduled_ahead", "evt_scheduled_recent"]);
+		const keptDeliveries = await env.DB.prepare(
+			"SELECT event_id FROM deliveries WHERE event_id LIKE 'evt_scheduled_%' ORDER BY event_id",
+		).all<{ event_id: string }>();
+		expect(keptDeliveries.results.map((row) => row.event_id)).toEqual(["evt_scheduled_ahead", "evt_scheduled_recent"]);
+	});
 });

@@ -111,11 +111,18 @@ export const IdempotencyHeader = z.object({
 /** Query values naming a label or a tag: the union of what each may hold. */
 const LABEL_OR_TAG = /^[a-zA-Z0-9\-_./\\#:+]+$/;
 
+const MAX_LISTED_EVENT_TYPES = 50;
+
 export const EventTypeList = z
 	.string()
 	.max(4096)
 	.transform((value, ctx) => {
-		const names = value.split(",").filter((name) => name !== "");
+		const names = [...new Set(value.split(",").filter((name) => name !== ""))];
+		// Each name is one bound parameter of the list's query, and D1 takes at most 100 per statement.
+		if (names.length > MAX_LISTED_EVENT_TYPES) {
+			ctx.addIssue({ code: "custom", message: `may name at most ${MAX_LISTED_EVENT_TYPES} event types` });
+			return z.NEVER;
+		}
 		for (const name of names) {
 			if (!EventTypeName.safeParse(name).success) {
 				ctx.addIssue({ code: "custom", message: `${JSON.stringify(name)} is not an event type name` });
@@ -128,7 +135,7 @@ export const EventTypeList = z
 	.openapi({
 		type: "string",
 		maxLength: 4096,
-		description: "Only events of these types: names separated by commas",
+		description: `Only events of these types: up to ${MAX_LISTED_EVENT_TYPES} names separated by commas`,
 		example: "user.created,user.deleted",
 	});
 

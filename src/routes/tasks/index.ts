@@ -58,7 +58,7 @@ export const taskRoutes = createRouter()
 		const conditions: (SQL | undefined)[] = [
 			tenantId === null ? undefined : eq(tasks.tenantId, tenantId),
 			cursor === undefined ? undefined : after(tasks.id, cursor),
-			status === undefined ? undefined : inArray(tasks.status, status.split(",") as TaskRow["status"][]),
+			status === undefined ? undefined : inArray(tasks.status, [...new Set(status.split(","))] as TaskRow["status"][]),
 			kind === undefined ? undefined : eq(tasks.kind, kind),
 		];
 		// Each shard gives its first limit+1 in order; the merged first limit+1 are then the deployment's.

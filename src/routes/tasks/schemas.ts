@@ -115,6 +115,7 @@ export const TaskListQuery = z.object({
 		.openapi({ description: "By id: desc (default) or asc; the cursor pages on in the same order" }),
 	status: z
 		.string()
+		.max(64)
 		.regex(
 			/^(queued|running|completed|failed)(,(queued|running|completed|failed))*$/,
 			"must be task statuses separated by commas",
