@@ -48,6 +48,11 @@ export interface NativePage<T> {
 	items: T[];
 	/** Whether the native list has more in the order it was read. */
 	more: boolean;
+	/**
+	 * Where the native list goes on, when that is not its last item: a
+	 * filtered list reads past rows it does not show, even a whole page.
+	 */
+	next?: string | null;
 }
 
 export type NativeOrder = "asc" | "desc";
@@ -73,10 +78,14 @@ export async function pageBothWays<T, U>(
 	const items = backwards ? [...page.items].reverse() : page.items;
 	const first = items[0];
 	const last = items[items.length - 1];
+	// A filtered list goes on from its own cursor: from the last item shown, a page of hidden rows would never end.
+	const goesOn = page.more && page.next ? page.next : null;
+	const lastShown = last === undefined ? null : cursorOf(last);
+	const firstShown = first === undefined ? null : `-${cursorOf(first)}`;
 	return {
 		data: items.map(out),
-		iterator: last === undefined ? null : cursorOf(last),
-		prevIterator: first === undefined ? null : `-${cursorOf(first)}`,
+		iterator: backwards ? lastShown : (goesOn ?? lastShown),
+		prevIterator: backwards && goesOn !== null ? `-${goesOn}` : firstShown,
 		done: !page.more,
 	};
 }

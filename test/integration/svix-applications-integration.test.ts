@@ -377,6 +377,34 @@ describe("Svix application list flags", () => {
 		expect(withEndpoints).not.toContain(empty.id);
 		expect(await listed("&exclude_apps_with_disabled_endpoints=true")).toContain(empty.id);
 	});
+
+	it("pages on past filtered pages that show nothing: the iterator is where the list goes on, not the last app shown", async () => {
+		const withHook = await createApp({ name: "With hook" });
+		for (let index = 0; index < 4; index++) await createApp({ name: `Empty ${index}` });
+		const created = await api("POST", "/v1/webhooks", {
+			body: { url: "https://example.com/hook", events: ["*"] },
+			headers: { "x-tenant-id": String(withHook.id) },
+		});
+		expect(created.status).toBe(201);
+		const ids: string[] = [];
+		let emptyPages = 0;
+		let iterator = "";
+		for (let pages = 0; ; pages++) {
+			expect(pages, "the list never ended").toBeLessThan(200);
+			const page = record(
+				(await api("GET", `/api/v1/app?limit=1&exclude_apps_with_no_endpoints=true${iterator}`)).body,
+			);
+			const data = page.data as { id: string }[];
+			if (data.length === 0) emptyPages++;
+			ids.push(...data.map((app) => app.id));
+			if (page.done === true) break;
+			expect(page.iterator).toEqual(expect.any(String));
+			iterator = `&iterator=${String(page.iterator)}`;
+		}
+		expect(emptyPages).toBeGreaterThan(0);
+		expect(ids).toContain(withHook.id);
+		expect(new Set(ids).size).toBe(ids.length);
+	});
 });
 
 describe("the face's description of these operations", () => {

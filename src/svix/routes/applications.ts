@@ -257,7 +257,7 @@ export const applicationsRoutes = createSvixRouter()
 						exclude_with_disabled_endpoints: query.exclude_apps_with_disabled_endpoints,
 					},
 				});
-				return { items: page.body.tenants, more: page.body.next_cursor !== null };
+				return { items: page.body.tenants, more: page.body.next_cursor !== null, next: page.body.next_cursor };
 			},
 			(tenant) => tenant.id,
 			applicationOut,
