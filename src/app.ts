@@ -63,10 +63,15 @@ function routeMethods(routes: readonly { path: string; method: string }[]): (pat
 	};
 }
 
-/** Whose rate limit a tenant key's request spends: the dashboard's in-process calls have a bucket of their own. */
-function rateLimitBucketOf(request: Request, keyId: string): string {
+/**
+ * Whose rate limit a tenant key's request spends: the dashboard's in-process
+ * calls have a bucket of their own, and the Svix face's are counted already
+ * (null: nothing more to spend).
+ */
+function rateLimitBucketOf(request: Request, keyId: string): string | null {
 	const internal = internalCaller(request);
-	return internal && (internal.rateLimitBucket ?? "dashboard") === "dashboard" ? `dashboard:${keyId}` : keyId;
+	if (!internal) return keyId;
+	return (internal.rateLimitBucket ?? "dashboard") === "dashboard" ? `dashboard:${keyId}` : null;
 }
 
 export function createApp() {
@@ -121,9 +126,9 @@ export function createApp() {
 		const { tenantId, shard } = await orUnavailable("the tenant directory", () =>
 			tenantInScope(c.env, c.var.principal, c.req.header("x-tenant-id")),
 		);
-		if (c.var.principal.kind === "tenant")
-			// The dashboard's calls get a bucket of their own, so browsing its pages cannot starve the key's integration.
-			await enforceRateLimit(c.env, rateLimitBucketOf(c.req.raw, c.var.principal.keyId), c.req.method, c.req.path);
+		const bucket = c.var.principal.kind === "tenant" ? rateLimitBucketOf(c.req.raw, c.var.principal.keyId) : null;
+		// The dashboard's calls get a bucket of their own, so browsing its pages cannot starve the key's integration.
+		if (bucket !== null) await enforceRateLimit(c.env, bucket, c.req.method, c.req.path);
 		c.set("db", shardDatabase(c.env, shard));
 		c.set("tenantId", tenantId);
 		await next();

@@ -10,10 +10,11 @@ export interface InternalCaller {
 	readOnly: boolean;
 	/**
 	 * Whose rate limit the call spends: the dashboard's own bucket per key
-	 * (default), or the key's, for the Svix face, which is the key's own
-	 * client talking through another shape of the API.
+	 * (default), or none when the request it serves was already counted
+	 * against the key (the Svix face counts each of its requests once,
+	 * however many native calls it makes).
 	 */
-	rateLimitBucket?: "dashboard" | "key";
+	rateLimitBucket?: "dashboard" | "counted";
 }
 
 /*

@@ -1,4 +1,5 @@
 import { requireApiKey } from "../auth/middleware";
+import { enforceRateLimit } from "../auth/rate-limit";
 import { ApiError, clientErrorOf } from "../lib/errors";
 import { checkJsonBody } from "../lib/json-body";
 import { bodyLimitFor } from "../routes/body-limits";
@@ -45,6 +46,12 @@ export function createSvixFace(fetchApi: ApiFetch) {
 		await next();
 	});
 	face.use("/api/v1/*", requireApiKey);
+	// Counted here, once per request of the face: the native calls it makes spend nothing more.
+	face.use("/api/v1/*", async (c, next) => {
+		const principal = c.var.principal;
+		if (principal.kind === "tenant") await enforceRateLimit(c.env, principal.keyId, c.req.method, c.req.path);
+		await next();
+	});
 	face.use("/api/v1/*", async (c, next) => {
 		c.set(
 			"native",

@@ -122,7 +122,7 @@ export class NativeClient {
 				headers,
 				body,
 			}),
-			{ principal: this.principal, readOnly: false, rateLimitBucket: "key" },
+			{ principal: this.principal, readOnly: false, rateLimitBucket: "counted" },
 		);
 		const response = await this.fetchApi(native, this.env, this.ctx);
 		const text = await response.text();

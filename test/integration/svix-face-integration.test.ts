@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deleteExpiredIdempotencyRecords } from "../../src/svix/idempotency";
-import { api } from "./helpers";
+import { api, record, tenantWithKey } from "./helpers";
 
 /** The Svix face's shared behaviour, before any one operation: its error shapes and its public description. */
 describe("Svix face (/api/v1)", () => {
@@ -68,5 +68,51 @@ describe("Svix face (/api/v1)", () => {
 		expect(await deleteExpiredIdempotencyRecords(env, now)).toBeGreaterThanOrEqual(2);
 		const left = await env.DB.prepare("SELECT key FROM idempotency_records WHERE scope = 'retention-test'").all();
 		expect(left.results).toEqual([{ key: "live" }]);
+	});
+
+	it("counts each request of the face once against a tenant key's budget, however many native calls it makes", async () => {
+		const tenant = await tenantWithKey("svix-rate");
+		const endpoint = record(
+			(
+				await api("POST", `/api/v1/app/${tenant.id}/endpoint`, {
+					auth: tenant.key,
+					body: { url: "https://example.com/r" },
+				})
+			).body,
+		);
+		const limit = Number(env.TEST_MANAGEMENT_LIMIT);
+		let refused: Awaited<ReturnType<typeof api>> | undefined;
+		let accepted = 0;
+		// A header patch reads the endpoint and then writes it: two native calls, one request of the face.
+		for (let i = 0; i < 2 * limit + 10 && !refused; i++) {
+			const response = await api("PATCH", `/api/v1/app/${tenant.id}/endpoint/${endpoint.id}/headers`, {
+				auth: tenant.key,
+				body: { headers: { "x-count": String(i) } },
+			});
+			if (response.status === 429) refused = response;
+			else if (response.status === 204) accepted++;
+		}
+		expect(refused?.body).toMatchObject({ code: "rate_limited" });
+		expect(refused?.headers.get("retry-after")).toBe("10");
+		expect(accepted).toBeGreaterThanOrEqual(limit - 2);
+	});
+
+	it("counts a message create against the key's event budget, as POST /v1/events", async () => {
+		const tenant = await tenantWithKey("svix-rate");
+		const limit = Number(env.TEST_INGEST_LIMIT);
+		let accepted = 0;
+		let refusedAt = -1;
+		for (let i = 0; i < 2 * limit + 10 && refusedAt < 0; i++) {
+			const response = await api("POST", `/api/v1/app/${tenant.id}/msg`, {
+				auth: tenant.key,
+				body: { eventType: "rate.test", payload: { i } },
+			});
+			if (response.status === 429) refusedAt = i;
+			else if (response.status === 202) accepted++;
+		}
+		expect(refusedAt).toBeGreaterThanOrEqual(limit - 1);
+		expect(accepted).toBeGreaterThanOrEqual(limit - 1);
+		// The management budget is another one: still open.
+		expect((await api("GET", `/api/v1/app/${tenant.id}/endpoint`, { auth: tenant.key })).status).toBe(200);
 	});
 });

@@ -25,7 +25,7 @@ const SentEventType = EventTypeName.refine(
 export const MAX_SCHEDULE_DAYS = 30;
 export const MAX_SCHEDULE_MS = MAX_SCHEDULE_DAYS * 24 * 60 * 60 * 1000;
 
-/** Routing labels (Svix `channels`): an event that carries some reaches only endpoints listening on one of them. */
+/** Routing labels (Svix `channels`): an endpoint with labels receives only events that carry one of them. */
 export const EventLabels = z
 	.array(
 		z
@@ -67,7 +67,7 @@ export const EventIn = z
 			.openapi({ description: "Your id for the event; repeating it answers with the original event" }),
 		labels: EventLabels.optional().openapi({
 			description:
-				"Routing labels (Svix `channels`): the event reaches only endpoints whose `labels` list one of them. Without labels it reaches only endpoints that list none",
+				"Routing labels (Svix `channels`): an endpoint with `labels` receives only events that carry one of them; endpoints without labels receive every event of their types, labelled or not",
 			example: ["project_123"],
 		}),
 		tags: EventTags.optional().openapi({

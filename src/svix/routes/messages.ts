@@ -226,6 +226,8 @@ export const messagesRoutes = createSvixRouter()
 			throw svixCoded("conflict", "conflict", `a message with eventId ${JSON.stringify(input.eventId)} already exists`);
 		}
 		const withContent = c.req.valid("query").with_content;
+		// Said as the other POSTs of the face say it (src/svix/idempotency.ts).
+		if (replayed !== null) c.header("idempotent-replayed", "true");
 		if (replayed === null || !withContent) {
 			return c.json(messageOut(created.body, withContent ? input.payload : undefined), 202);
 		}
