@@ -93,6 +93,13 @@ const CURSOR_CREATED_AT = "events_created_at";
 
 /** Scheduled events looked at per database per run, by each of the two walks. */
 const SCHEDULED_PER_RUN = 500;
+/**
+ * Pages of SCHEDULED_PER_RUN each scheduled walk reads per database per run:
+ * 10,000 events a minute. A bulk scheduled for one time comes within the
+ * queue's delay all at once, nearly 12 hours before it is due, and is queued
+ * at that pace long before then.
+ */
+const SCHEDULED_PAGES_PER_RUN = 20;
 /** How far inside the queue's longest delay the sweeper queues a scheduled event, so its delay never exceeds it. */
 const SCHEDULE_MARGIN_MS = 10 * 60_000;
 
@@ -652,22 +659,32 @@ async function releaseScheduledEvents(
 	tenantLiveness: Map<string, boolean>,
 ): Promise<number> {
 	const maxDelayMs = MAX_QUEUE_DELAY_SECONDS * 1000;
-	const cursor = await readScheduleCursor(db, RELEASE_CURSOR);
-	const rows = await scheduledAfter(db, cursor, nowMs + maxDelayMs - SCHEDULE_MARGIN_MS);
-	const last = rows.at(-1);
-	if (!last) return 0;
-	const leftToUs = rows.filter((row) => row.deliverAt - row.createdAt > maxDelayMs);
-	await learnTenants(db, leftToUs, tenantLiveness);
+	let cursor = await readScheduleCursor(db, RELEASE_CURSOR);
 	let released = 0;
-	for (const row of leftToUs) {
-		if (tenantLiveness.get(row.tenantId) !== true) continue;
-		const endpointIds = JSON.parse(row.endpointIds) as string[];
-		const delaySeconds = Math.max(0, Math.ceil((row.deliverAt - nowMs) / 1000));
-		await enqueueJobs(queue, fanOutJobs(row.tenantId, row.seq, endpointIds, "initial"), delaySeconds);
-		released += endpointIds.length;
+	// Pages until caught up or the run's bound: a bulk of events scheduled for one time comes within reach at once.
+	for (let page = 0; page < SCHEDULED_PAGES_PER_RUN; page++) {
+		const rows = await scheduledAfter(db, cursor, nowMs + maxDelayMs - SCHEDULE_MARGIN_MS);
+		const last = rows.at(-1);
+		if (!last) break;
+		const leftToUs = rows
+			.filter((row) => row.deliverAt - row.createdAt > maxDelayMs)
+			.map((row) => ({ ...row, endpointIds: JSON.parse(row.endpointIds) as string[] }));
+		// Any already attempted (the lost-event walk got there first, after a run fell behind) are not sent again.
+		const jobs = leftToUs.length > 0 ? await missingFirstAttempts(db, leftToUs, tenantLiveness) : [];
+		const dueAt = new Map(leftToUs.map((row) => [row.seq, row.deliverAt]));
+		// One send per second of delay: events scheduled for the same time share their messages.
+		const byDelay = new Map<number, DeliveryJob[]>();
+		for (const job of jobs) {
+			const delaySeconds = Math.max(0, Math.ceil(((dueAt.get(job.eventSeq) ?? nowMs) - nowMs) / 1000));
+			byDelay.set(delaySeconds, [...(byDelay.get(delaySeconds) ?? []), job]);
+		}
+		for (const [delaySeconds, delayed] of byDelay) await enqueueJobs(queue, delayed, delaySeconds);
+		released += jobs.reduce((sum, job) => sum + job.targets.length, 0);
+		// Queued before the cursor moves: if the queue refuses, the next run queues them again.
+		cursor = { deliverAt: last.deliverAt, seq: last.seq };
+		await writeScheduleCursor(db, RELEASE_CURSOR, cursor);
+		if (rows.length < SCHEDULED_PER_RUN) break;
 	}
-	// Queued before the cursor moves: if the queue refuses, the next run queues them again.
-	await writeScheduleCursor(db, RELEASE_CURSOR, { deliverAt: last.deliverAt, seq: last.seq });
 	return released;
 }
 
@@ -682,20 +699,26 @@ async function requeueLostScheduledEvents(
 	cutoffMs: number,
 	tenantLiveness: Map<string, boolean>,
 ): Promise<number> {
-	const cursor = await readScheduleCursor(db, LOST_SCHEDULED_CURSOR);
-	const rows = await scheduledAfter(db, cursor, cutoffMs);
-	const last = rows.at(-1);
-	if (!last) return 0;
-	const due = rows.map((row) => ({
-		seq: row.seq,
-		tenantId: row.tenantId,
-		createdAt: row.createdAt,
-		endpointIds: JSON.parse(row.endpointIds) as string[],
-	}));
-	const jobs = await missingFirstAttempts(db, due, tenantLiveness);
-	if (jobs.length > 0) await enqueueJobs(queue, jobs);
-	await writeScheduleCursor(db, LOST_SCHEDULED_CURSOR, { deliverAt: last.deliverAt, seq: last.seq });
-	return jobs.reduce((sum, job) => sum + job.targets.length, 0);
+	let cursor = await readScheduleCursor(db, LOST_SCHEDULED_CURSOR);
+	let requeued = 0;
+	for (let page = 0; page < SCHEDULED_PAGES_PER_RUN; page++) {
+		const rows = await scheduledAfter(db, cursor, cutoffMs);
+		const last = rows.at(-1);
+		if (!last) break;
+		const due = rows.map((row) => ({
+			seq: row.seq,
+			tenantId: row.tenantId,
+			createdAt: row.createdAt,
+			endpointIds: JSON.parse(row.endpointIds) as string[],
+		}));
+		const jobs = await missingFirstAttempts(db, due, tenantLiveness);
+		if (jobs.length > 0) await enqueueJobs(queue, jobs);
+		requeued += jobs.reduce((sum, job) => sum + job.targets.length, 0);
+		cursor = { deliverAt: last.deliverAt, seq: last.seq };
+		await writeScheduleCursor(db, LOST_SCHEDULED_CURSOR, cursor);
+		if (rows.length < SCHEDULED_PER_RUN) break;
+	}
+	return requeued;
 }
 
 /** Queues again the retries left pending past their due time. Returns how many attempts were queued. */

@@ -2,6 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
+import { deliveryId } from "../../src/lib/ids";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { sweep } from "../../src/reliability/sweeper";
 import {
@@ -313,6 +314,44 @@ describe("deliver_at", () => {
 		await sweep({ ...env, DELIVERY_QUEUE: after.queue }, deliverAtMs + 20 * 60_000);
 		expect(jobsFor(after.sent)).toEqual([]);
 	});
+});
+
+describe("a bulk of events scheduled for one time", () => {
+	it("is released in one sweep run, past one page, in shared sends, and an event already attempted is not sent again", async () => {
+		const name = uniqueName("bulk");
+		const type = `scheduled.${name}`;
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: [type] });
+		const deliverAt = new Date(Date.now() + 2 * DAY_MS).toISOString();
+		const ids: string[] = [];
+		for (let batch = 0; batch < 12; batch++) {
+			const events = Array.from({ length: 100 }, (_, index) => ({
+				type,
+				data: { batch, index },
+				deliver_at: deliverAt,
+			}));
+			const accepted = record((await api("POST", "/v1/events/batch", { body: { events } })).body);
+			ids.push(...(accepted.events as { id: string }[]).map((event) => event.id));
+		}
+		const seqs = new Set<number>();
+		for (const id of ids) seqs.add(await storedSeq(id));
+		// One of them already has its first attempt, as if the lost-event walk had got there first.
+		const [attemptedSeq] = [...seqs];
+		await env.DB.prepare(
+			`INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, attempt_count, attempts, created_at, updated_at)
+			 VALUES (?, 'default', ?, ?, ?, 'success', 1, '[]', ?, ?)`,
+		)
+			.bind(deliveryId(String(hook.id), attemptedSeq ?? 0), hook.id, ids[0], type, Date.now(), Date.now())
+			.run();
+
+		const release = capturingQueue();
+		const counts = await sweep({ ...env, DELIVERY_QUEUE: release.queue }, Date.parse(deliverAt) - 11 * HOUR_MS);
+		const ours = release.sent.filter(({ job }) => seqs.has(job.eventSeq));
+		expect(ours.map(({ job }) => job.eventSeq).sort((a, b) => a - b)).toEqual(
+			[...seqs].filter((seq) => seq !== attemptedSeq).sort((a, b) => a - b),
+		);
+		expect(new Set(ours.map(({ delaySeconds }) => delaySeconds))).toEqual(new Set([11 * 60 * 60]));
+		expect(counts.scheduledReleased).toBeGreaterThanOrEqual(1199);
+	}, 60_000);
 });
 
 describe("attempt and delivery lists", () => {
