@@ -1,13 +1,13 @@
 import { type ApiError, retryAfter } from "../lib/errors";
+import { SVIX_MESSAGE_CREATE_PATH } from "../svix/paths";
 
 /** The period of both limiters in wrangler.toml; a refused caller is told to wait this long. */
 const RATE_LIMIT_PERIOD_SECONDS = 10;
 
-/** The Svix face's message create, which sends an event as POST /v1/events does. */
-const SVIX_MESSAGE_CREATE = /^\/api\/v1\/app\/[^/]+\/msg\/?$/;
-
 function isIngest(method: string, path: string): boolean {
-	return method === "POST" && (path === "/v1/events" || path === "/v1/events/batch" || SVIX_MESSAGE_CREATE.test(path));
+	return (
+		method === "POST" && (path === "/v1/events" || path === "/v1/events/batch" || SVIX_MESSAGE_CREATE_PATH.test(path))
+	);
 }
 
 /**

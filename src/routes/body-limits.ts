@@ -1,11 +1,10 @@
 import type { BodyLimit } from "../lib/json-body";
+import { SVIX_MESSAGE_CREATE_PATH } from "../svix/paths";
 import { MAX_BATCH_BODY_BYTES, MAX_EVENT_PAYLOAD_BYTES } from "./events/schemas";
 
 const DEFAULT_BODY_LIMIT = 256 * 1024;
 /** Room for `type` and `id` around a payload of the full 256 KiB. */
 const EVENT_BODY_LIMIT = MAX_EVENT_PAYLOAD_BYTES + 4 * 1024;
-/** The Svix face's message create (src/svix), whose payload has the same limit as a native event's data. */
-const SVIX_MESSAGE_CREATE = /^\/api\/v1\/app\/[^/]+\/msg\/?$/;
 
 /** The largest body a route reads, and the 413's words for it: the limits the README states. */
 export function bodyLimitFor(path: string): BodyLimit {
@@ -15,7 +14,7 @@ export function bodyLimitFor(path: string): BodyLimit {
 			tooLarge: `the body is too large: a batch may be at most 2 MiB (${MAX_BATCH_BODY_BYTES} bytes)`,
 		};
 	}
-	if (path === "/v1/events" || SVIX_MESSAGE_CREATE.test(path)) {
+	if (path === "/v1/events" || SVIX_MESSAGE_CREATE_PATH.test(path)) {
 		return {
 			bytes: EVENT_BODY_LIMIT,
 			tooLarge: `the event is too large: its data may be at most 256 KiB (${MAX_EVENT_PAYLOAD_BYTES} bytes), and this body is over ${EVENT_BODY_LIMIT} bytes, that much with room for its type and id`,

@@ -6,6 +6,7 @@ import { bodyLimitFor } from "../routes/body-limits";
 import { isSvixPath, svixErrorAnswer } from "./errors";
 import { idempotentPosts } from "./idempotency";
 import { type ApiFetch, NativeClient } from "./native";
+import { SVIX_MESSAGE_CREATE_PATH } from "./paths";
 import { createSvixRouter } from "./router";
 import { applicationsRoutes } from "./routes/applications";
 import { attemptsRoutes } from "./routes/attempts";
@@ -26,9 +27,6 @@ export const SVIX_OPENAPI_CONFIG = {
 	},
 	servers: [{ url: "/" }],
 };
-
-/** A message create keeps its idempotency in the event store (src/svix/idempotency.ts). */
-const MESSAGE_CREATE = /^\/api\/v1\/app\/[^/]+\/msg\/?$/;
 
 /**
  * The Svix-compatible API at /api/v1 (issue 17, ../shared/SVIX-API.md):
@@ -62,7 +60,7 @@ export function createSvixFace(fetchApi: ApiFetch) {
 	face.use("/api/v1/*", checkJsonBody(bodyLimitFor));
 	face.use(
 		"/api/v1/*",
-		idempotentPosts((method, path) => method === "POST" && MESSAGE_CREATE.test(path)),
+		idempotentPosts((method, path) => method === "POST" && SVIX_MESSAGE_CREATE_PATH.test(path)),
 	);
 	face.route("/", applicationsRoutes);
 	face.route("/", eventTypesRoutes);
