@@ -659,16 +659,8 @@ async function releaseScheduledEvents(
 	tenantLiveness: Map<string, boolean>,
 ): Promise<number> {
 	const maxDelayMs = MAX_QUEUE_DELAY_SECONDS * 1000;
-	let cursor = await readScheduleCursor(db, RELEASE_CURSOR);
-	let released = 0;
-	// Pages until caught up or the run's bound: a bulk of events scheduled for one time comes within reach at once.
-	for (let page = 0; page < SCHEDULED_PAGES_PER_RUN; page++) {
-		const rows = await scheduledAfter(db, cursor, nowMs + maxDelayMs - SCHEDULE_MARGIN_MS);
-		const last = rows.at(-1);
-		if (!last) break;
-		const leftToUs = rows
-			.filter((row) => row.deliverAt - row.createdAt > maxDelayMs)
-			.map((row) => ({ ...row, endpointIds: JSON.parse(row.endpointIds) as string[] }));
+	return walkScheduled(db, RELEASE_CURSOR, nowMs + maxDelayMs - SCHEDULE_MARGIN_MS, async (rows) => {
+		const leftToUs = rows.filter((row) => row.deliverAt - row.createdAt > maxDelayMs);
 		// Any already attempted (the lost-event walk got there first, after a run fell behind) are not sent again.
 		const jobs = leftToUs.length > 0 ? await missingFirstAttempts(db, leftToUs, tenantLiveness) : [];
 		const dueAt = new Map(leftToUs.map((row) => [row.seq, row.deliverAt]));
@@ -679,13 +671,8 @@ async function releaseScheduledEvents(
 			byDelay.set(delaySeconds, [...(byDelay.get(delaySeconds) ?? []), job]);
 		}
 		for (const [delaySeconds, delayed] of byDelay) await enqueueJobs(queue, delayed, delaySeconds);
-		released += jobs.reduce((sum, job) => sum + job.targets.length, 0);
-		// Queued before the cursor moves: if the queue refuses, the next run queues them again.
-		cursor = { deliverAt: last.deliverAt, seq: last.seq };
-		await writeScheduleCursor(db, RELEASE_CURSOR, cursor);
-		if (rows.length < SCHEDULED_PER_RUN) break;
-	}
-	return released;
+		return jobs;
+	});
 }
 
 /**
@@ -699,26 +686,40 @@ async function requeueLostScheduledEvents(
 	cutoffMs: number,
 	tenantLiveness: Map<string, boolean>,
 ): Promise<number> {
-	let cursor = await readScheduleCursor(db, LOST_SCHEDULED_CURSOR);
-	let requeued = 0;
+	return walkScheduled(db, LOST_SCHEDULED_CURSOR, cutoffMs, async (rows) => {
+		const jobs = await missingFirstAttempts(db, rows, tenantLiveness);
+		if (jobs.length > 0) await enqueueJobs(queue, jobs);
+		return jobs;
+	});
+}
+
+/**
+ * Walks the scheduled events due up to `untilMs` behind the cursor `name`, a
+ * page at a time until caught up or SCHEDULED_PAGES_PER_RUN, and hands each
+ * page to `queuePage`, which queues what it must and answers the jobs it
+ * queued. The cursor moves past a page only once its jobs were accepted: if
+ * the queue refuses, the next run queues them again. Answers the targets
+ * queued.
+ */
+async function walkScheduled(
+	db: Database,
+	name: string,
+	untilMs: number,
+	queuePage: (rows: (ScannedEvent & { deliverAt: number })[]) => Promise<DeliveryJob[]>,
+): Promise<number> {
+	let cursor = await readScheduleCursor(db, name);
+	let queued = 0;
 	for (let page = 0; page < SCHEDULED_PAGES_PER_RUN; page++) {
-		const rows = await scheduledAfter(db, cursor, cutoffMs);
+		const rows = await scheduledAfter(db, cursor, untilMs);
 		const last = rows.at(-1);
 		if (!last) break;
-		const due = rows.map((row) => ({
-			seq: row.seq,
-			tenantId: row.tenantId,
-			createdAt: row.createdAt,
-			endpointIds: JSON.parse(row.endpointIds) as string[],
-		}));
-		const jobs = await missingFirstAttempts(db, due, tenantLiveness);
-		if (jobs.length > 0) await enqueueJobs(queue, jobs);
-		requeued += jobs.reduce((sum, job) => sum + job.targets.length, 0);
+		const jobs = await queuePage(rows.map((row) => ({ ...row, endpointIds: JSON.parse(row.endpointIds) as string[] })));
+		queued += jobs.reduce((sum, job) => sum + job.targets.length, 0);
 		cursor = { deliverAt: last.deliverAt, seq: last.seq };
-		await writeScheduleCursor(db, LOST_SCHEDULED_CURSOR, cursor);
+		await writeScheduleCursor(db, name, cursor);
 		if (rows.length < SCHEDULED_PER_RUN) break;
 	}
-	return requeued;
+	return queued;
 }
 
 /** Queues again the retries left pending past their due time. Returns how many attempts were queued. */
