@@ -11,24 +11,45 @@ import type { Outcome, PlannedAttempt } from "./attempt";
  */
 
 /**
- * Stores one attempt's outcome. The first attempt inserts the delivery row;
- * later ones update it and append to its `attempts` JSON array (?15 is null
- * when nothing was sent; a delivery held back then keeps its last error).
- * ?16 set keeps the scheduled retry's time.
+ * Stores a batch's outcomes in one statement, whatever their number: each
+ * outcome is a JSON array element of the single bound parameter, so a batch
+ * of twenty deliveries is one D1 query instead of twenty (the hot path's
+ * queries per delivery are what a database's throughput is counted in).
+ * The first attempt of a delivery inserts its row; later ones update it and
+ * append to its `attempts` JSON array. An outcome with nothing sent
+ * (attempt_count 0) appends nothing and keeps the last error. Two outcomes
+ * for the same delivery in one statement apply in array order, as separate
+ * statements would. `next_attempt_at` takes the outcome's, or keeps the
+ * row's in the statement for outcomes that keep the scheduled retry.
  */
-const UPSERT_DELIVERY = `
+function upsertDeliveries(keepSchedule: boolean): string {
+	const column = (index: number) => `json_extract(o.value, '$[${index}]')`;
+	return `
 INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, status_code, attempt_count,
 	attempts, next_attempt_at, delivered_at, error, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+SELECT ${Array.from({ length: 14 }, (_, index) => column(index)).join(", ")}
+FROM json_each(?1) AS o WHERE true
 ON CONFLICT (id) DO UPDATE SET
 	status = excluded.status,
 	status_code = coalesce(excluded.status_code, deliveries.status_code),
 	attempt_count = deliveries.attempt_count + excluded.attempt_count,
-	attempts = CASE WHEN ?15 IS NULL THEN deliveries.attempts ELSE json_insert(deliveries.attempts, '$[#]', json(?15)) END,
-	next_attempt_at = CASE WHEN ?16 THEN deliveries.next_attempt_at ELSE excluded.next_attempt_at END,
+	attempts = CASE WHEN excluded.attempt_count = 0 THEN deliveries.attempts
+		ELSE json_insert(deliveries.attempts, '$[#]', json(json_extract(excluded.attempts, '$[0]'))) END,
+	next_attempt_at = ${keepSchedule ? "deliveries.next_attempt_at" : "excluded.next_attempt_at"},
 	delivered_at = coalesce(excluded.delivered_at, deliveries.delivered_at),
-	error = CASE WHEN ?15 IS NULL THEN coalesce(excluded.error, deliveries.error) ELSE excluded.error END,
+	error = CASE WHEN excluded.attempt_count = 0 THEN coalesce(excluded.error, deliveries.error) ELSE excluded.error END,
 	updated_at = excluded.updated_at`;
+}
+
+const UPSERT_DELIVERIES = upsertDeliveries(false);
+const UPSERT_DELIVERIES_KEEPING_SCHEDULE = upsertDeliveries(true);
+
+/**
+ * How much outcome JSON one statement carries at most. A response prefix is
+ * up to 4,096 characters, so a full batch usually fits one statement; the
+ * bound keeps a batch of long answers well inside D1's 2 MB per value.
+ */
+const OUTCOME_JSON_PER_STATEMENT = 256 * 1024;
 
 const SET_FAILING_SINCE =
 	"UPDATE endpoints SET failing_since = ?3 WHERE tenant_id = ?1 AND id = ?2 AND failing_since IS NULL";
@@ -38,40 +59,56 @@ const SET_SLOW_UNTIL = "UPDATE endpoints SET slow_until = ?3 WHERE tenant_id = ?
 const DISABLE_ENDPOINT =
 	"UPDATE endpoints SET active = 0, disabled_reason = ?3, updated_at = ?4 WHERE tenant_id = ?1 AND id = ?2";
 
-/** The D1 statements that store a batch's outcomes: one upsert per delivery, plus slow-lane changes. */
+/**
+ * The D1 statements that store a batch's outcomes: usually one upsert for all
+ * of them, plus slow-lane changes. Outcomes that keep their delivery's
+ * scheduled retry need the other statement text, so a run of them starts a
+ * new statement and the outcomes still apply in their order.
+ */
 export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1PreparedStatement[] {
 	const now = Date.now();
-	const statements: D1PreparedStatement[] = [];
+	const upserts: D1PreparedStatement[] = [];
+	const slowLaneChanges: D1PreparedStatement[] = [];
+	let pack: { keepSchedule: boolean; rows: string[]; length: number } | undefined;
+	const flush = () => {
+		if (!pack) return;
+		upserts.push(
+			db
+				.prepare(pack.keepSchedule ? UPSERT_DELIVERIES_KEEPING_SCHEDULE : UPSERT_DELIVERIES)
+				.bind(`[${pack.rows.join(",")}]`),
+		);
+		pack = undefined;
+	};
 	for (const outcome of outcomes) {
 		const { planned, record } = outcome;
 		const attemptJson = record === null ? null : JSON.stringify(record);
-		statements.push(
-			db
-				.prepare(UPSERT_DELIVERY)
-				.bind(
-					planned.deliveryId,
-					planned.tenantId,
-					planned.endpointId,
-					planned.event.id,
-					planned.event.type,
-					outcome.status,
-					record?.status_code ?? null,
-					record === null ? 0 : 1,
-					attemptJson === null ? "[]" : `[${attemptJson}]`,
-					outcome.nextAttemptAtMs,
-					outcome.status === "success" ? now : null,
-					outcome.error,
-					planned.event.createdAt,
-					now,
-					attemptJson,
-					outcome.keepSchedule ? 1 : 0,
-				),
-		);
+		const row = JSON.stringify([
+			planned.deliveryId,
+			planned.tenantId,
+			planned.endpointId,
+			planned.event.id,
+			planned.event.type,
+			outcome.status,
+			record?.status_code ?? null,
+			record === null ? 0 : 1,
+			attemptJson === null ? "[]" : `[${attemptJson}]`,
+			outcome.nextAttemptAtMs,
+			outcome.status === "success" ? now : null,
+			outcome.error,
+			planned.event.createdAt,
+			now,
+		]);
+		if (pack && (pack.keepSchedule !== outcome.keepSchedule || pack.length + row.length > OUTCOME_JSON_PER_STATEMENT))
+			flush();
+		pack ??= { keepSchedule: outcome.keepSchedule, rows: [], length: 0 };
+		pack.rows.push(row);
+		pack.length += row.length + 1;
 		if (outcome.slowUntil !== undefined) {
-			statements.push(db.prepare(SET_SLOW_UNTIL).bind(planned.tenantId, planned.endpointId, outcome.slowUntil));
+			slowLaneChanges.push(db.prepare(SET_SLOW_UNTIL).bind(planned.tenantId, planned.endpointId, outcome.slowUntil));
 		}
 	}
-	return statements;
+	flush();
+	return [...upserts, ...slowLaneChanges];
 }
 
 /** Marks endpoints failing at their first failure and healthy again at their first success; written only on a change. */

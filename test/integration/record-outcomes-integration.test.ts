@@ -1,0 +1,182 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { AttemptRecord } from "../../src/delivery/attempt-record";
+import { deliveryId } from "../../src/lib/ids";
+import type { Outcome, PlannedAttempt } from "../../src/queue/attempt";
+import { recordOutcomes } from "../../src/queue/record";
+import { uniqueName } from "./helpers";
+
+const EVENT_CREATED_AT = 1_700_000_000_000;
+
+function planned(endpointId: string, eventSeq: number, attempt = 1): PlannedAttempt {
+	return {
+		message: { id: "msg", timestamp: new Date(), attempts: 1, body: null, ack() {}, retry() {} },
+		tenantId: "default",
+		event: {
+			seq: eventSeq,
+			tenantId: "default",
+			id: `evt_record_${eventSeq}`,
+			type: "record.test",
+			data: "{}",
+			idempotencyKey: null,
+			endpointIds: JSON.stringify([endpointId]),
+			createdAt: EVENT_CREATED_AT,
+			labels: null,
+			tags: null,
+			deliverAt: null,
+		},
+		endpointId,
+		deliveryId: deliveryId(endpointId, eventSeq),
+		attempt,
+		trigger: attempt === 1 ? "initial" : "scheduled",
+		previousStatus: undefined,
+		admitted: false,
+	};
+}
+
+function attemptRecord(attempt: number, statusCode: number | null, responseBody: string | null = "ok"): AttemptRecord {
+	return {
+		id: `att_${uniqueName("a")}`,
+		attempt,
+		trigger: attempt === 1 ? "initial" : "scheduled",
+		started_at: new Date().toISOString(),
+		duration_ms: 3,
+		status_code: statusCode,
+		response_body: responseBody,
+		error: statusCode === 200 ? null : `answered ${statusCode}`,
+	};
+}
+
+function outcome(item: PlannedAttempt, fields: Partial<Outcome>): Outcome {
+	return {
+		planned: item,
+		status: "success",
+		record: attemptRecord(item.attempt, 200),
+		error: null,
+		nextAttemptAtMs: null,
+		keepSchedule: false,
+		disableEndpoint: null,
+		health: "success",
+		pauseUntil: null,
+		...fields,
+	};
+}
+
+interface StoredDelivery {
+	status: string;
+	status_code: number | null;
+	attempt_count: number;
+	attempts: string;
+	next_attempt_at: number | null;
+	error: string | null;
+}
+
+async function stored(id: string): Promise<StoredDelivery> {
+	const row = await env.DB.prepare(
+		"SELECT status, status_code, attempt_count, attempts, next_attempt_at, error FROM deliveries WHERE id = ?",
+	)
+		.bind(id)
+		.first<StoredDelivery>();
+	if (!row) throw new Error(`no delivery ${id}`);
+	return row;
+}
+
+describe("recording a batch's outcomes", () => {
+	it("stores twenty outcomes with one statement, each row as its own upsert would have", async () => {
+		const endpointId = `hook_${uniqueName("rec")}`;
+		const outcomes = Array.from({ length: 20 }, (_, index) =>
+			outcome(planned(endpointId, 900_000 + index), {
+				record: attemptRecord(1, index % 2 === 0 ? 200 : 503, `answer "${index}" ü`),
+				status: index % 2 === 0 ? "success" : "pending",
+				error: index % 2 === 0 ? null : "answered 503",
+				nextAttemptAtMs: index % 2 === 0 ? null : EVENT_CREATED_AT + index,
+			}),
+		);
+		const statements = recordOutcomes(env.DB, outcomes);
+		expect(statements).toHaveLength(1);
+		await env.DB.batch(statements);
+
+		for (const [index, item] of outcomes.entries()) {
+			const row = await stored(item.planned.deliveryId);
+			expect(row.status).toBe(index % 2 === 0 ? "success" : "pending");
+			expect(row.status_code).toBe(index % 2 === 0 ? 200 : 503);
+			expect(row.attempt_count).toBe(1);
+			expect(row.next_attempt_at).toBe(index % 2 === 0 ? null : EVENT_CREATED_AT + index);
+			const attempts = JSON.parse(row.attempts) as AttemptRecord[];
+			expect(attempts).toEqual([item.record]);
+		}
+	});
+
+	it("applies two outcomes of one delivery in the same statement in order, appending both attempts", async () => {
+		const item = planned(`hook_${uniqueName("twice")}`, 910_000);
+		const failed = outcome(item, {
+			status: "pending",
+			record: attemptRecord(1, 500),
+			error: "answered 500",
+			nextAttemptAtMs: EVENT_CREATED_AT + 60_000,
+		});
+		const retried = outcome(planned(item.endpointId, 910_000, 2), { record: attemptRecord(2, 200) });
+		const statements = recordOutcomes(env.DB, [failed, retried]);
+		expect(statements).toHaveLength(1);
+		await env.DB.batch(statements);
+
+		const row = await stored(item.deliveryId);
+		expect(row).toMatchObject({ status: "success", status_code: 200, attempt_count: 2, next_attempt_at: null });
+		expect((JSON.parse(row.attempts) as AttemptRecord[]).map((entry) => entry.attempt)).toEqual([1, 2]);
+	});
+
+	it("keeps the scheduled retry and the last error for an outcome that sent nothing, in its own statement", async () => {
+		const item = planned(`hook_${uniqueName("keep")}`, 920_000);
+		const dueAt = EVENT_CREATED_AT + 120_000;
+		await env.DB.batch(
+			recordOutcomes(env.DB, [
+				outcome(item, {
+					status: "pending",
+					record: attemptRecord(1, 502),
+					error: "answered 502",
+					nextAttemptAtMs: dueAt,
+				}),
+			]),
+		);
+		const resendFailed = outcome(planned(item.endpointId, 920_000, 2), {
+			status: "pending",
+			record: attemptRecord(2, 504),
+			error: "answered 504",
+			nextAttemptAtMs: null,
+			keepSchedule: true,
+		});
+		const heldBack = outcome(planned(item.endpointId, 920_000, 3), {
+			status: "pending",
+			record: null,
+			error: null,
+			nextAttemptAtMs: dueAt + 1,
+		});
+		// Held back first (moves the retry), then a failed resend that must leave it where the first put it.
+		const statements = recordOutcomes(env.DB, [heldBack, resendFailed]);
+		expect(statements).toHaveLength(2);
+		await env.DB.batch(statements);
+
+		const row = await stored(item.deliveryId);
+		expect(row).toMatchObject({ status: "pending", status_code: 504, attempt_count: 2, error: "answered 504" });
+		expect(row.next_attempt_at).toBe(dueAt + 1);
+		expect((JSON.parse(row.attempts) as AttemptRecord[]).map((entry) => entry.status_code)).toEqual([502, 504]);
+	});
+
+	it("splits outcomes with long answers over statements by size, storing every one", async () => {
+		const endpointId = `hook_${uniqueName("long")}`;
+		const longAnswer = "x".repeat(4096);
+		const outcomes = Array.from({ length: 100 }, (_, index) =>
+			outcome(planned(endpointId, 930_000 + index), { record: attemptRecord(1, 200, longAnswer) }),
+		);
+		const statements = recordOutcomes(env.DB, outcomes);
+		expect(statements.length).toBeGreaterThan(1);
+		expect(statements.length).toBeLessThan(5);
+		await env.DB.batch(statements);
+		const { results } = await env.DB.prepare(
+			"SELECT count(*) AS n FROM deliveries WHERE id >= ? AND id < ? AND status = 'success'",
+		)
+			.bind(deliveryId(endpointId, 930_000), deliveryId(endpointId, 930_100))
+			.all<{ n: number }>();
+		expect(results[0]?.n).toBe(100);
+	});
+});
