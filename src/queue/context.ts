@@ -1,81 +1,91 @@
-import { and, eq, inArray, isNull } from "drizzle-orm";
+import { and, eq, isNull, type SQL, sql } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import { templateLookup } from "../channels/render";
+import type { TemplatedChannel } from "../channels/targets";
 import { openDatabase } from "../db/client";
-import { deliveries, type EndpointRow, type EventRow, endpoints, events, templates, tenants } from "../db/schema";
-import { parseTenantSettings } from "../delivery/settings";
-import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
+import { deliveries, type EndpointRow, endpoints, events, tenants } from "../db/schema";
+import { parseTenantSettings, type TenantSettings } from "../delivery/settings";
 import { deliveryId } from "../lib/ids";
 import type { DeliveryJob } from "./messages";
 
+/** `column IN` the values of a JSON array bound as one parameter: any number of values, one bound parameter. */
+function inJsonArray(column: SQLiteColumn, values: readonly (string | number)[]): SQL {
+	return sql`${column} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`;
+}
+
+/** A tenant's templates as one JSON array of [channel, event type, expression], read with its row. */
+const tenantTemplates = sql<string>`(SELECT json_group_array(json_array(t.channel, t.event_type, t.expression))
+	FROM templates t WHERE t.tenant_id = ${tenants.id})`;
+
 /**
- * Everything a batch needs from D1, read in one round trip. Delivery statuses
- * are read for revisits (retries, resends), or for every target when
- * `allStatuses` is set; a first attempt has no row to read.
+ * Everything a batch needs from D1, read in one round trip of two
+ * statements (three when statuses are read), whatever the batch holds: its
+ * events, and its live tenants each with their templates and the batch's
+ * endpoints of theirs (a tenant with none of them found still comes back,
+ * once, so deliveries to deleted endpoints settle). Ids go in as one JSON
+ * array each, so no list is split to stay under D1's bound parameters.
+ * Delivery statuses are read for revisits (retries, resends), or for every
+ * target when `allStatuses` is set; a first attempt has no row to read.
  */
 export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], allStatuses = false) {
 	const db = openDatabase(d1);
 	const eventSeqs = [...new Set(jobs.flatMap((job) => job.targets.map((target) => target.eventSeq ?? job.eventSeq)))];
 	const tenantIds = [...new Set(jobs.map((job) => job.tenantId))];
-	const endpointIdsByTenant = new Map<string, Set<string>>();
+	const endpointIds = new Set<string>();
 	const revisitedDeliveryIds: string[] = [];
 	for (const job of jobs) {
-		const ids = endpointIdsByTenant.get(job.tenantId) ?? new Set<string>();
 		for (const target of job.targets) {
-			ids.add(target.endpointId);
+			endpointIds.add(target.endpointId);
 			if (allStatuses || job.trigger !== "initial")
 				revisitedDeliveryIds.push(deliveryId(target.endpointId, target.eventSeq ?? job.eventSeq));
 		}
-		endpointIdsByTenant.set(job.tenantId, ids);
 	}
 
-	const eventQueries = chunk(eventSeqs, IDS_PER_STATEMENT).map((seqs) =>
-		db.select().from(events).where(inArray(events.seq, seqs)),
-	);
-	const endpointQueries = [...endpointIdsByTenant].flatMap(([tenantId, ids]) =>
-		chunk([...ids], IDS_PER_STATEMENT).map((part) =>
-			db
-				.select()
-				.from(endpoints)
-				.where(and(eq(endpoints.tenantId, tenantId), inArray(endpoints.id, part))),
-		),
-	);
+	const eventQuery = db.select().from(events).where(inJsonArray(events.seq, eventSeqs));
+	// Endpoint ids are random, so the id list can be shared by every tenant; the join keeps each to its own.
+	// The tenant's id goes by another name: D1 returns rows keyed by column name, and the endpoint has an `id` too.
 	const tenantQuery = db
-		.select({ id: tenants.id, settings: tenants.settings })
-		.from(tenants)
-		.where(and(inArray(tenants.id, tenantIds), isNull(tenants.deletedAt)));
-	// Templates of the tenants in the batch; a tenant has a handful at most, and most have none.
-	const templateQuery = db
 		.select({
-			tenantId: templates.tenantId,
-			channel: templates.channel,
-			eventType: templates.eventType,
-			expression: templates.expression,
+			id: sql<string>`${tenants.id}`.as("live_tenant_id"),
+			settings: tenants.settings,
+			templates: tenantTemplates,
+			endpoint: endpoints,
 		})
-		.from(templates)
-		.where(inArray(templates.tenantId, tenantIds));
-	const deliveryQueries = chunk(revisitedDeliveryIds, IDS_PER_STATEMENT).map((ids) =>
-		db.select({ id: deliveries.id, status: deliveries.status }).from(deliveries).where(inArray(deliveries.id, ids)),
-	);
-	// One round trip for everything the batch needs to read.
-	const results = await db.batch([tenantQuery, templateQuery, ...eventQueries, ...endpointQueries, ...deliveryQueries]);
-	const [tenantRows, templateRows, ...rest] = results;
-	const eventRows = rest.slice(0, eventQueries.length).flat() as EventRow[];
-	const endpointRows = rest
-		.slice(eventQueries.length, eventQueries.length + endpointQueries.length)
-		.flat() as EndpointRow[];
-	const deliveryRows = rest.slice(eventQueries.length + endpointQueries.length).flat() as {
-		id: string;
-		status: string;
-	}[];
+		.from(tenants)
+		.leftJoin(endpoints, and(eq(endpoints.tenantId, tenants.id), inJsonArray(endpoints.id, [...endpointIds])))
+		.where(and(inJsonArray(tenants.id, tenantIds), isNull(tenants.deletedAt)));
+	const statusQuery =
+		revisitedDeliveryIds.length === 0
+			? undefined
+			: db
+					.select({ id: deliveries.id, status: deliveries.status })
+					.from(deliveries)
+					.where(inJsonArray(deliveries.id, revisitedDeliveryIds));
+	const [eventRows, tenantRows, deliveryRows = []] = statusQuery
+		? await db.batch([eventQuery, tenantQuery, statusQuery])
+		: await db.batch([eventQuery, tenantQuery]);
+
+	const tenantSettings = new Map<string, TenantSettings>();
+	const endpointRows = new Map<string, EndpointRow>();
+	const templateRows: TemplateRow[] = [];
+	for (const row of tenantRows) {
+		if (row.endpoint) endpointRows.set(`${row.endpoint.tenantId}/${row.endpoint.id}`, row.endpoint);
+		if (tenantSettings.has(row.id)) continue;
+		tenantSettings.set(row.id, parseTenantSettings(row.settings));
+		for (const [channel, eventType, expression] of JSON.parse(row.templates) as [TemplatedChannel, string, string][])
+			templateRows.push({ tenantId: row.id, channel, eventType, expression });
+	}
 
 	return {
 		events: new Map(eventRows.map((row) => [row.seq, row])),
-		endpoints: new Map(endpointRows.map((row) => [`${row.tenantId}/${row.id}`, row])),
+		endpoints: endpointRows,
 		/** Live tenants only: a deleted tenant's jobs are dropped unsent. */
-		tenantSettings: new Map(tenantRows.map((row) => [row.id, parseTenantSettings(row.settings)])),
+		tenantSettings,
 		deliveryStatus: new Map(deliveryRows.map((row) => [row.id, row.status])),
 		templates: templateLookup(templateRows),
 	};
 }
+
+type TemplateRow = Parameters<typeof templateLookup>[0][number];
 
 export type BatchContext = Awaited<ReturnType<typeof loadContext>>;
