@@ -56,6 +56,12 @@ function fieldError(page: Page, name: string): string | null {
 	return match?.[1] === undefined ? null : decoded(match[1]);
 }
 
+/** The definition after `<dt>{term}</dt>` on a details list, as text. */
+function detail(page: Page, term: string): string | null {
+	const match = new RegExp(`<dt>${term}</dt><dd[^>]*>(.*?)</dd>`, "s").exec(page.text);
+	return match?.[1] === undefined ? null : decoded(match[1].replace(/<[^>]+>/g, ""));
+}
+
 interface Tenant {
 	id: string;
 	key: string;
@@ -216,5 +222,36 @@ describe("endpoint uid, labels and header style in the dashboard", () => {
 			uid: "a-uid",
 			header_style: "svix",
 		});
+	});
+
+	it("shows them on the endpoint's page and its uid and labels in the list", async () => {
+		const tenant = await signedInTenant();
+		const url = receiverPath("ok", uniqueName("shown"));
+		const labelled = record(
+			(
+				await api("POST", "/v1/webhooks", {
+					auth: tenant.key,
+					body: { url, events: ["*"], uid: "shown-uid", labels: ["project-7", "team:blue"], header_style: "svix" },
+				})
+			).body,
+		);
+		const plain = record((await api("POST", "/v1/webhooks", { auth: tenant.key, body: { url, events: ["*"] } })).body);
+
+		const page = await browse(tenant.session, tenant.path(`/endpoints/${String(labelled.id)}`));
+		expect(page.status).toBe(200);
+		expect(detail(page, "UID")).toBe("shown-uid");
+		expect(detail(page, "Labels")).toBe("project-7, team:blue (only events carrying one of them)");
+		expect(detail(page, "Signature headers")).toBe("svix-id, svix-timestamp, svix-signature (Svix)");
+
+		const plainPage = await browse(tenant.session, tenant.path(`/endpoints/${String(plain.id)}`));
+		expect(detail(plainPage, "UID")).toBe("none");
+		expect(detail(plainPage, "Labels")).toMatch(/^all events/);
+		expect(detail(plainPage, "Signature headers")).toBe(
+			"webhook-id, webhook-timestamp, webhook-signature (Standard Webhooks)",
+		);
+
+		const list = await browse(tenant.session, tenant.path("/endpoints"));
+		expect(list.text).toContain("uid <code>shown-uid</code>");
+		expect(list.text).toContain("labels <code>project-7</code>, <code>team:blue</code>");
 	});
 });
