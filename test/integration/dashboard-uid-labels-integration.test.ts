@@ -3,8 +3,9 @@ import { describe, expect, it } from "vitest";
 import { api, dashboardSignIn, receiverPath, record, uniqueName } from "./helpers";
 
 /*
- * The endpoint's uid, routing labels and header style as the dashboard
- * shows and edits them; forms are posted as a browser posts them, with the
+ * The endpoint's uid, routing labels and header style, and the event's
+ * labels, tags and scheduled time, as the dashboard shows and (for
+ * endpoints) edits them; forms are posted as a browser posts them, with the
  * session cookie and its CSRF token.
  */
 
@@ -253,5 +254,47 @@ describe("endpoint uid, labels and header style in the dashboard", () => {
 		const list = await browse(tenant.session, tenant.path("/endpoints"));
 		expect(list.text).toContain("uid <code>shown-uid</code>");
 		expect(list.text).toContain("labels <code>project-7</code>, <code>team:blue</code>");
+	});
+});
+
+describe("event labels, tags and schedule in the dashboard", () => {
+	it("shows them on the event's page and in the events list", async () => {
+		const tenant = await signedInTenant();
+		const due = new Date(Date.now() + 2 * 24 * 60 * 60 * 1000);
+		due.setUTCMilliseconds(0);
+		const scheduled = record(
+			(
+				await api("POST", "/v1/events", {
+					auth: tenant.key,
+					body: {
+						type: "shown.event",
+						data: {},
+						labels: ["project-7"],
+						tags: ["user_1", "a/b#c"],
+						deliver_at: due.toISOString(),
+					},
+				})
+			).body,
+		);
+		const bare = record(
+			(await api("POST", "/v1/events", { auth: tenant.key, body: { type: "shown.event", data: {} } })).body,
+		);
+
+		const page = await browse(tenant.session, tenant.path(`/events/${String(scheduled.id)}`));
+		expect(page.status).toBe(200);
+		expect(detail(page, "Labels")).toBe("project-7");
+		expect(detail(page, "Tags")).toBe("user_1, a/b#c");
+		expect(page.text).toContain(`<dt>Scheduled for</dt><dd><time datetime="${due.toISOString()}">`);
+
+		const barePage = await browse(tenant.session, tenant.path(`/events/${String(bare.id)}`));
+		expect(detail(barePage, "Labels")).toMatch(/^none/);
+		expect(detail(barePage, "Tags")).toBe("none");
+		expect(barePage.text).not.toContain("Scheduled for");
+
+		const list = await browse(tenant.session, tenant.path("/events"));
+		expect(list.text).toContain('<th scope="col">Labels and tags</th>');
+		expect(list.text).toContain("<code>project-7</code>");
+		expect(list.text).toContain("<code>a/b#c</code>");
+		expect(list.text).toContain(`scheduled for <time datetime="${due.toISOString()}">`);
 	});
 });
