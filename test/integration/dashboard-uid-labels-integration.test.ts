@@ -1,12 +1,12 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, dashboardSignIn, receiverPath, record, uniqueName } from "./helpers";
+import { ADMIN_KEY, api, dashboardSignIn, receiverPath, record, uniqueName } from "./helpers";
 
 /*
- * The endpoint's uid, routing labels and header style, and the event's
- * labels, tags and scheduled time, as the dashboard shows and (for
- * endpoints) edits them; forms are posted as a browser posts them, with the
- * session cookie and its CSRF token.
+ * The endpoint's uid, routing labels and header style, the event's labels,
+ * tags and scheduled time, and the tenant's uid and metadata, as the
+ * dashboard shows and (for endpoints) edits them; forms are posted as a
+ * browser posts them, with the session cookie and its CSRF token.
  */
 
 const ORIGIN = "http://edgehook.test";
@@ -296,5 +296,40 @@ describe("event labels, tags and schedule in the dashboard", () => {
 		expect(list.text).toContain("<code>project-7</code>");
 		expect(list.text).toContain("<code>a/b#c</code>");
 		expect(list.text).toContain(`scheduled for <time datetime="${due.toISOString()}">`);
+	});
+});
+
+describe("tenant uid and metadata in the dashboard", () => {
+	it("shows the operator a tenant's uid and metadata, escaped, and the uid in the tenants list", async () => {
+		const uid = uniqueName("acme");
+		const created = await api("POST", "/v1/tenants", {
+			body: { name: uniqueName("meta"), uid, metadata: { plan: "pro", note: "<b>bold</b>" } },
+		});
+		expect(created.status, JSON.stringify(created.body)).toBe(201);
+		const id = String(record(created.body).id);
+		const operator = await dashboardSignIn(ADMIN_KEY);
+
+		const page = await browse(operator, `/dashboard/tenants/${id}`);
+		expect(page.status).toBe(200);
+		expect(detail(page, "UID")).toBe(uid);
+		expect(page.text).toContain('<th scope="row" class="mono">plan</th><td class="mono">pro</td>');
+		expect(page.text).toContain("&lt;b&gt;bold&lt;/b&gt;");
+		expect(page.text).not.toContain("<b>bold</b>");
+
+		const bare = record((await api("POST", "/v1/tenants", { body: { name: uniqueName("bare") } })).body);
+		const barePage = await browse(operator, `/dashboard/tenants/${String(bare.id)}`);
+		expect(detail(barePage, "UID")).toBe("none");
+		expect(detail(barePage, "Metadata")).toBe("none");
+
+		// The list pages by creation; the uid shows on the row wherever it falls.
+		let path: string | null = "/dashboard/tenants";
+		let found = false;
+		while (path !== null && !found) {
+			const list = await browse(operator, path);
+			found = list.text.includes(`uid <code>${uid}</code>`);
+			const next = /<a href="([^"]+)">Next page<\/a>/.exec(list.text)?.[1];
+			path = next === undefined ? null : decoded(next);
+		}
+		expect(found).toBe(true);
 	});
 });
