@@ -134,7 +134,7 @@ function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolea
 			<dt>Labels</dt>
 			<dd>
 				<CodeList items={endpoint.labels} empty="all events of its types, with labels or without" />
-				{endpoint.labels === null ? null : <span class="muted"> (only events carrying one of them)</span>}
+				{(endpoint.labels ?? []).length === 0 ? null : <span class="muted"> (only events carrying one of them)</span>}
 			</dd>
 			<dt>State</dt>
 			<dd>

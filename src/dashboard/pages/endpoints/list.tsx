@@ -40,7 +40,9 @@ function EmptyState(props: { tenantId: string; readOnly: boolean }) {
 
 /** Its uid and labels under its target: endpoints sending to one URL are often told apart by these alone. */
 function EndpointNames(props: { endpoint: Endpoint }) {
-	const { uid, labels } = props.endpoint;
+	const uid = props.endpoint.uid;
+	// Routing treats an empty list as none, so it shows as none.
+	const labels = props.endpoint.labels?.length ? props.endpoint.labels : null;
 	if (uid === null && labels === null) return null;
 	return (
 		<div class="muted">
