@@ -81,6 +81,21 @@ export function Badge(props: { value: string; label?: string }) {
 	return <span class={`badge ${props.value}`}>{props.label ?? props.value.replace("_", " ")}</span>;
 }
 
+/** Names (labels, tags) as code, separated by commas; `empty` in muted words when there are none. */
+export function CodeList(props: { items: readonly string[] | null; empty: string }) {
+	if (props.items === null || props.items.length === 0) return <span class="muted">{props.empty}</span>;
+	return (
+		<>
+			{props.items.map((item, index) => (
+				<>
+					{index > 0 ? ", " : ""}
+					<code>{item}</code>
+				</>
+			))}
+		</>
+	);
+}
+
 /** A timestamp in UTC, readable and machine-readable. */
 export function Time(props: { value: string | number | null | undefined; empty?: string }) {
 	if (props.value === null || props.value === undefined) return <span class="muted">{props.empty ?? "never"}</span>;

@@ -710,4 +710,74 @@ describe("dashboard in a real browser", () => {
 		expect(await row.count()).toBe(1);
 		expect((await row.locator("td").nth(4).textContent())?.trim()).toBe("200");
 	});
+
+	it("sets an endpoint's uid, labels and Svix headers from the form; a taken uid is refused at its field", async () => {
+		const hook = await receiver();
+		const { tenant, api, key } = await tenantWithKey("Labels");
+		const session = await signedIn(key);
+		const { page } = session;
+		const fillForm = async (uid: string) => {
+			await session.goto(`/dashboard/t/${tenant.id}/endpoints/new`);
+			await page.getByLabel("URL", { exact: true }).fill(hook.url);
+			await page.getByRole("checkbox", { name: /All event types/ }).check();
+			await page.getByLabel("UID", { exact: true }).fill(uid);
+			await page.getByLabel("Labels", { exact: true }).fill("project-7\nteam-blue");
+			await page.getByLabel("Signature headers", { exact: true }).selectOption("svix");
+		};
+		await fillForm("billing-main");
+		expect(await submit(page, page.getByRole("button", { name: "Save endpoint" }))).toBe(201);
+		const secret = await page.locator("#endpoint-secret").inputValue();
+		hook.respondWith((request) => {
+			// Svix's header names carry the Standard Webhooks values, so the library verifies them renamed.
+			const renamed: ReceivedRequest = {
+				...request,
+				headers: {
+					"webhook-id": request.headers["svix-id"] ?? "",
+					"webhook-timestamp": request.headers["svix-timestamp"] ?? "",
+					"webhook-signature": request.headers["svix-signature"] ?? "",
+				},
+			};
+			const svixOnly = request.headers["webhook-signature"] === undefined;
+			return svixOnly && verifies(secret, renamed) ? { status: 200, body: "ok" } : { status: 401, body: "bad" };
+		});
+
+		// The same uid again: the form comes back with the API's words at the field, and nothing is stored.
+		await fillForm("billing-main");
+		expect(await submit(page, page.getByRole("button", { name: "Save endpoint" }))).toBe(409);
+		expect(await page.locator("#uid-error").textContent()).toContain("already has the uid billing-main");
+		expect(await page.getByLabel("UID", { exact: true }).getAttribute("aria-invalid")).toBe("true");
+		const stored = await webhooksOf(api);
+		expect(stored).toHaveLength(1);
+		expect(stored[0]).toMatchObject({
+			uid: "billing-main",
+			labels: ["project-7", "team-blue"],
+			header_style: "svix",
+		});
+		const endpointId = stored[0]?.id ?? "";
+
+		// A labelled event reaches it, signed under svix-* names; one without labels does not.
+		const unlabelled = bodyOf<{ id: string }>(
+			expectStatus(await api.call("POST", "/v1/events", { json: { type: "invoice.paid", data: {} } }), 202),
+		);
+		const labelled = bodyOf<{ id: string }>(
+			expectStatus(
+				await api.call("POST", "/v1/events", { json: { type: "invoice.paid", data: {}, labels: ["team-blue"] } }),
+				202,
+			),
+		);
+		await api.waitForDelivery(endpointId, labelled.id, (d) => d.status === "success", "success", SETTLE_MS);
+		const unlabelledDetail = bodyOf<{ deliveries: unknown[] }>(
+			expectStatus(await api.call("GET", `/v1/events/${unlabelled.id}`), 200),
+		);
+		expect(unlabelledDetail.deliveries).toEqual([]);
+
+		await session.goto(`/dashboard/t/${tenant.id}/endpoints/${endpointId}`);
+		const details = page.locator("dl.details");
+		await details.getByText("billing-main", { exact: true }).waitFor();
+		expect(await details.textContent()).toContain("project-7, team-blue (only events carrying one of them)");
+		expect(await details.textContent()).toContain("svix-id, svix-timestamp, svix-signature (Svix)");
+
+		await session.goto(`/dashboard/t/${tenant.id}/events/${labelled.id}`);
+		await page.locator("dl.details").getByText("team-blue", { exact: true }).waitFor();
+	});
 });

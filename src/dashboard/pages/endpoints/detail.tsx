@@ -6,7 +6,7 @@ import { MAX_RECOVER_WINDOW_MS } from "../../../routes/tasks/schemas";
 import { defaultTestPayload } from "../../../routes/webhooks/activity";
 import { MAX_STATS_ROWS } from "../../../routes/webhooks/stats";
 import { type ChartWindow, StatsCharts } from "../../chart";
-import { ActionForm, Copyable, Field, type FieldErrors, Notice, pretty, Time } from "../../components";
+import { ActionForm, CodeList, Copyable, Field, type FieldErrors, Notice, pretty, Time } from "../../components";
 import {
 	apiFailurePage,
 	type DashboardContext,
@@ -25,6 +25,7 @@ import {
 	type Endpoint,
 	EndpointState,
 	type EndpointStats,
+	HEADER_STYLE_LABELS,
 	loadOfferedEventTypes,
 	localInputFromTime,
 	maskedSecret,
@@ -102,6 +103,8 @@ function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolea
 			<dd>
 				<code>{endpoint.id}</code>
 			</dd>
+			<dt>UID</dt>
+			<dd>{endpoint.uid === null ? <span class="muted">none</span> : <code>{endpoint.uid}</code>}</dd>
 			<dt>Channel</dt>
 			<dd>
 				<ChannelBadge channel={endpoint.channel} />
@@ -127,6 +130,11 @@ function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolea
 						{event === "*" ? <span class="muted"> (all event types)</span> : null}
 					</>
 				))}
+			</dd>
+			<dt>Labels</dt>
+			<dd>
+				<CodeList items={endpoint.labels} empty="all events of its types, with labels or without" />
+				{(endpoint.labels ?? []).length === 0 ? null : <span class="muted"> (only events carrying one of them)</span>}
 			</dd>
 			<dt>State</dt>
 			<dd>
@@ -163,6 +171,8 @@ function Details(props: { endpoint: Endpoint; tenantId: string; readOnly: boolea
 						<code>{maskedSecret(endpoint.secret)}</code>
 						{props.readOnly ? null : <a href={endpointPath(props.tenantId, endpoint.id, "/secret")}>Reveal</a>}
 					</dd>
+					<dt>Signature headers</dt>
+					<dd>{HEADER_STYLE_LABELS[endpoint.header_style]}</dd>
 				</>
 			)}
 			<dt>Rate limit</dt>

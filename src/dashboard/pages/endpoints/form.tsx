@@ -20,6 +20,8 @@ import { endpointPath, tenantPath } from "../../paths";
 import {
 	CHANNEL_LABELS,
 	type Endpoint,
+	HEADER_STYLE_LABELS,
+	HEADER_STYLES,
 	loadOfferedEventTypes,
 	type OfferedEventType,
 	targetText,
@@ -45,6 +47,11 @@ export interface EndpointFormValues {
 	rate_limit_per_second: string;
 	max_concurrency: string;
 	ordering: string;
+	uid: string;
+	/** Routing labels as typed, separated by commas or line breaks. */
+	labels: string;
+	/** "" when the post did not carry the field: see bodyOfForm. */
+	header_style: string;
 }
 
 const EMPTY_FORM: EndpointFormValues = {
@@ -61,6 +68,9 @@ const EMPTY_FORM: EndpointFormValues = {
 	rate_limit_per_second: "",
 	max_concurrency: "",
 	ordering: "unordered",
+	uid: "",
+	labels: "",
+	header_style: "webhook",
 };
 
 function valuesOfEndpoint(endpoint: Endpoint, offered: readonly OfferedEventType[]): EndpointFormValues {
@@ -87,6 +97,9 @@ function valuesOfEndpoint(endpoint: Endpoint, offered: readonly OfferedEventType
 		rate_limit_per_second: endpoint.rate_limit_per_second === null ? "" : String(endpoint.rate_limit_per_second),
 		max_concurrency: endpoint.max_concurrency === null ? "" : String(endpoint.max_concurrency),
 		ordering: endpoint.ordering,
+		uid: endpoint.uid ?? "",
+		labels: (endpoint.labels ?? []).join(", "),
+		header_style: endpoint.header_style,
 	};
 }
 
@@ -105,6 +118,9 @@ function valuesOfForm(fields: Record<string, string | string[]>): EndpointFormVa
 		rate_limit_per_second: single(fields, "rate_limit_per_second").trim(),
 		max_concurrency: single(fields, "max_concurrency").trim(),
 		ordering: single(fields, "ordering") || "unordered",
+		uid: single(fields, "uid").trim(),
+		labels: single(fields, "labels"),
+		header_style: single(fields, "header_style"),
 	};
 }
 
@@ -126,6 +142,12 @@ export interface EndpointBody {
 	rate_limit_per_second: number | null;
 	max_concurrency: number | null;
 	ordering: string;
+	/** null: none (an edit removes it). */
+	uid: string | null;
+	/** null: every event of its types, labelled or not. */
+	labels: string[] | null;
+	/** Left out when the post lacked the field; any other value goes to the API, which names the styles. */
+	header_style?: string;
 }
 
 function optionalNumber(value: string, name: string, errors: FieldErrors): number | null {
@@ -166,6 +188,18 @@ export function parseSchedule(text: string, errors: FieldErrors): number[] | nul
 	return delays.map(Number);
 }
 
+/**
+ * Labels separated by commas or line breaks, as the hint says; anything else
+ * inside one (a space) stays in it, so the API's message names that label.
+ */
+export function parseLabels(text: string): string[] | null {
+	const labels = text
+		.split(/[,\r\n]+/)
+		.map((item) => item.trim())
+		.filter((item) => item !== "");
+	return labels.length === 0 ? null : labels;
+}
+
 /** Addresses separated by commas, semicolons, spaces or line breaks; the API checks each. */
 export function parseRecipients(text: string): string[] {
 	return text
@@ -195,6 +229,10 @@ export function bodyOfForm(values: EndpointFormValues): { body: EndpointBody; er
 		rate_limit_per_second: optionalNumber(values.rate_limit_per_second, "rate_limit_per_second", errors),
 		max_concurrency: optionalNumber(values.max_concurrency, "max_concurrency", errors),
 		ordering: values.ordering,
+		uid: values.uid === "" ? null : values.uid,
+		labels: parseLabels(values.labels),
+		// A page rendered before the field existed posts none: resetting the style would break the receiver's verification.
+		...(values.header_style === "" ? {} : { header_style: values.header_style }),
 	};
 	return { body, errors };
 }
@@ -212,6 +250,9 @@ const FORM_FIELDS = new Set([
 	"rate_limit_per_second",
 	"max_concurrency",
 	"ordering",
+	"uid",
+	"labels",
+	"header_style",
 ]);
 
 /**
@@ -231,8 +272,9 @@ export function formErrorsOf(apiFields: Record<string, string>, body: EndpointBo
 			add("", `${path}: ${message}`);
 		} else if (item === "") {
 			add(head, message);
-		} else if (head === "events" || head === "to") {
-			const value = (head === "events" ? body.events : (body.to ?? []))[Number(item)];
+		} else if (head === "events" || head === "to" || head === "labels") {
+			const list = head === "events" ? body.events : head === "to" ? body.to : body.labels;
+			const value = (list ?? [])[Number(item)];
 			add(head, value === undefined ? message : `"${value}" ${message}`);
 		} else if (head === "retry_schedule") {
 			add(head, `delay ${Number(item) + 1} ${message}`);
@@ -314,6 +356,16 @@ const TRANSFORMATION_HINT =
 	"Optional. A JSONata expression over the event ({id, type, created_at, data}); its result is what is sent instead: " +
 	"the JSON body for a webhook, Slack or Discord; {subject, text, html} for email. A result of nothing skips the delivery. " +
 	"Empty: the event as it is for a webhook, else your template or the channel's own layout. Try it on the endpoint's page.";
+
+const LABELS_HINT =
+	"Optional. Routing labels, separated by commas or line breaks: the endpoint then receives only the events that carry one of them. " +
+	"Empty: every event of its types, with labels or without.";
+
+const UID_HINT =
+	"Optional. Your own name for this endpoint, unique in the tenant; the API takes it in place of the id in paths. Empty: none.";
+
+const HEADER_STYLE_HINT =
+	"The names of the signature headers on each request (the values are the same): Standard Webhooks, or Svix's for receivers written against Svix. Not used by email.";
 
 function isChannel(value: string): value is Channel {
 	return CHANNELS.some((channel) => channel === value);
@@ -411,6 +463,13 @@ export function EndpointForm(props: {
 			<ActionForm session={c.var.session} action={props.action} class="stack">
 				<ChannelFields values={values} errors={errors} offered={offered} />
 				<EventPicker offered={props.offered} values={values} errors={errors} />
+				<Field label="Labels" name="labels" hint={LABELS_HINT} errors={errors}>
+					{(described) => (
+						<textarea name="labels" rows={2} spellcheck={false} placeholder="project-7" {...described}>
+							{values.labels}
+						</textarea>
+					)}
+				</Field>
 				<Field
 					label="Description"
 					name="description"
@@ -418,6 +477,19 @@ export function EndpointForm(props: {
 					errors={errors}
 				>
 					{(described) => <input type="text" name="description" value={values.description} {...described} />}
+				</Field>
+				<Field label="UID" name="uid" hint={UID_HINT} errors={errors}>
+					{(described) => (
+						<input
+							type="text"
+							name="uid"
+							value={values.uid}
+							spellcheck={false}
+							autocomplete="off"
+							placeholder="customer-42-main"
+							{...described}
+						/>
+					)}
 				</Field>
 				<Field label="Transformation (JSONata)" name="transformation" hint={TRANSFORMATION_HINT} errors={errors}>
 					{(described) => (
@@ -430,6 +502,17 @@ export function EndpointForm(props: {
 						>
 							{values.transformation}
 						</textarea>
+					)}
+				</Field>
+				<Field label="Signature headers" name="header_style" hint={HEADER_STYLE_HINT} errors={errors}>
+					{(described) => (
+						<select name="header_style" {...described}>
+							{HEADER_STYLES.map((style) => (
+								<option value={style} selected={style === (values.header_style || "webhook")}>
+									{HEADER_STYLE_LABELS[style]}
+								</option>
+							))}
+						</select>
 					)}
 				</Field>
 				<Field
@@ -581,14 +664,16 @@ async function refusedForm(
 		errors: FieldErrors;
 	},
 ): Promise<Response> {
-	if (result && result.status !== 422 && result.status !== 400) {
+	// A save's 409 `conflict` is its uid being another endpoint's (a full tenant is `limit_reached`): shown at the field.
+	const uidTaken = result !== null && result.status === 409 && result.code === "conflict" && form.body.uid !== null;
+	if (result && result.status !== 422 && result.status !== 400 && !uidTaken) {
 		return render(
 			c,
 			{ title: form.title, section: "endpoints", children: <Notice kind="error">{result.message}</Notice> },
 			result.status === 409 || result.status === 429 ? result.status : 500,
 		);
 	}
-	const shown = result ? formErrorsOf(result.fields, form.body) : form.errors;
+	const shown = uidTaken ? { uid: result.message } : result ? formErrorsOf(result.fields, form.body) : form.errors;
 	if (result && Object.keys(shown).length === 0) shown[""] = result.message;
 	const offered = await loadOfferedEventTypes(c.var.api);
 	return render(
@@ -607,7 +692,7 @@ async function refusedForm(
 				/>
 			),
 		},
-		422,
+		uidTaken ? 409 : 422,
 	);
 }
 
@@ -650,6 +735,9 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 						...(body.rate_limit_per_second === null ? {} : { rate_limit_per_second: body.rate_limit_per_second }),
 						...(body.max_concurrency === null ? {} : { max_concurrency: body.max_concurrency }),
 						ordering: body.ordering,
+						...(body.uid === null ? {} : { uid: body.uid }),
+						...(body.labels === null ? {} : { labels: body.labels }),
+						...(body.header_style === undefined ? {} : { header_style: body.header_style }),
 					});
 		if (created?.ok) {
 			return render(

@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { Notice, Pager, Time } from "../../components";
+import { CodeList, Notice, Pager, Time } from "../../components";
 import { type DashboardEnv, render, TENANT_ROUTE } from "../../context";
 import { endpointPath, tenantPath, withQuery } from "../../paths";
 import {
@@ -38,6 +38,29 @@ function EmptyState(props: { tenantId: string; readOnly: boolean }) {
 	);
 }
 
+/** Its uid and labels under its target: endpoints sending to one URL are often told apart by these alone. */
+function EndpointNames(props: { endpoint: Endpoint }) {
+	const uid = props.endpoint.uid;
+	// Routing treats an empty list as none, so it shows as none.
+	const labels = props.endpoint.labels?.length ? props.endpoint.labels : null;
+	if (uid === null && labels === null) return null;
+	return (
+		<div class="muted">
+			{uid === null ? null : (
+				<>
+					uid <code>{uid}</code>
+				</>
+			)}
+			{uid !== null && labels !== null ? " · " : null}
+			{labels === null ? null : (
+				<>
+					labels <CodeList items={labels} empty="" />
+				</>
+			)}
+		</div>
+	);
+}
+
 function EndpointTable(props: { tenantId: string; rows: Row[] }) {
 	return (
 		<table>
@@ -56,6 +79,7 @@ function EndpointTable(props: { tenantId: string; rows: Row[] }) {
 					<tr>
 						<td>
 							<EndpointTarget endpoint={endpoint} href={endpointPath(props.tenantId, endpoint.id)} />
+							<EndpointNames endpoint={endpoint} />
 						</td>
 						<td>{endpoint.description || <span class="muted">–</span>}</td>
 						<td>

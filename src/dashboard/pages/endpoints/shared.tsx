@@ -3,7 +3,7 @@ import type { Channel } from "../../../channels/targets";
 import type { DeliveryOut } from "../../../routes/deliveries/schemas";
 import type { TaskOut } from "../../../routes/tasks/schemas";
 import { TEST_EVENT_TYPE } from "../../../routes/webhooks/activity";
-import type { EndpointOut } from "../../../routes/webhooks/schemas";
+import { type EndpointOut, HeaderStyle } from "../../../routes/webhooks/schemas";
 import type { WebhookStats } from "../../../routes/webhooks/stats";
 import type { ApiCaller, ApiResult } from "../../api";
 import { Badge, Notice, Time } from "../../components";
@@ -109,6 +109,16 @@ export const CHANNEL_LABELS: Record<Channel, string> = {
 	slack: "Slack",
 	discord: "Discord",
 	email: "Email",
+};
+
+export type HeaderStyleName = z.infer<typeof HeaderStyle>;
+
+/** The styles the API takes, in its order (the default first). */
+export const HEADER_STYLES: readonly HeaderStyleName[] = HeaderStyle.options;
+
+export const HEADER_STYLE_LABELS: Record<HeaderStyleName, string> = {
+	webhook: "webhook-id, webhook-timestamp, webhook-signature (Standard Webhooks)",
+	svix: "svix-id, svix-timestamp, svix-signature (Svix)",
 };
 
 export function ChannelBadge(props: { channel: Channel }) {

@@ -1,18 +1,13 @@
 import type { z } from "@hono/zod-openapi";
 import type { Hono } from "hono";
 import type { DeliveryOut } from "../../../routes/deliveries/schemas";
+import type { EventOut } from "../../../routes/events/read";
 import type { ApiCaller } from "../../api";
-import { Badge, Field, type FieldErrors, Notice, Pager, pretty, Time } from "../../components";
+import { Badge, CodeList, Field, type FieldErrors, Notice, Pager, pretty, Time } from "../../components";
 import { apiFailurePage, type DashboardEnv, render, TENANT_ROUTE } from "../../context";
 import { endpointPath, tenantPath, withQuery } from "../../paths";
 
-interface EventSummary {
-	id: string;
-	type: string;
-	created: number;
-	created_at: string;
-	data: Record<string, unknown>;
-}
+type EventSummary = z.infer<typeof EventOut>;
 
 interface EventList {
 	events: EventSummary[];
@@ -32,6 +27,30 @@ function eventPath(tenantId: string, id: string): string {
 async function catalogNames(api: ApiCaller): Promise<string[]> {
 	const result = await api.get<{ event_types: { name: string }[] }>("/v1/event-types?limit=250");
 	return result.ok ? result.data.event_types.map((type) => type.name) : [];
+}
+
+/** An event's labels, then its tags, marked apart; nothing when it has neither. */
+function LabelsAndTags(props: { event: EventSummary }) {
+	const { labels, tags } = props.event;
+	const hasLabels = labels !== null && labels.length > 0;
+	const hasTags = tags !== null && tags.length > 0;
+	if (!hasLabels && !hasTags) return <span class="muted">–</span>;
+	return (
+		<>
+			{hasLabels ? (
+				<div>
+					<span class="muted">labels </span>
+					<CodeList items={labels} empty="" />
+				</div>
+			) : null}
+			{hasTags ? (
+				<div>
+					<span class="muted">tags </span>
+					<CodeList items={tags} empty="" />
+				</div>
+			) : null}
+		</>
+	);
 }
 
 export function registerEventPages(dashboard: Hono<DashboardEnv>): void {
@@ -80,6 +99,7 @@ export function registerEventPages(dashboard: Hono<DashboardEnv>): void {
 									<tr>
 										<th scope="col">Time</th>
 										<th scope="col">Type</th>
+										<th scope="col">Labels and tags</th>
 										<th scope="col">Event</th>
 									</tr>
 								</thead>
@@ -88,8 +108,16 @@ export function registerEventPages(dashboard: Hono<DashboardEnv>): void {
 										<tr>
 											<td>
 												<Time value={event.created_at} />
+												{event.deliver_at === null ? null : (
+													<div class="muted">
+														scheduled for <Time value={event.deliver_at} />
+													</div>
+												)}
 											</td>
 											<td class="mono">{event.type}</td>
+											<td>
+												<LabelsAndTags event={event} />
+											</td>
 											<td>
 												<a href={eventPath(tenantId, event.id)} class="mono">
 													{event.id}
@@ -127,12 +155,31 @@ export function registerEventPages(dashboard: Hono<DashboardEnv>): void {
 						<dd>
 							<Time value={event.created_at} />
 						</dd>
+						{event.deliver_at === null ? null : (
+							<>
+								<dt>Scheduled for</dt>
+								<dd>
+									<Time value={event.deliver_at} />
+								</dd>
+							</>
+						)}
+						<dt>Labels</dt>
+						<dd>
+							<CodeList items={event.labels} empty="none: only endpoints without labels receive it" />
+						</dd>
+						<dt>Tags</dt>
+						<dd>
+							<CodeList items={event.tags} empty="none" />
+						</dd>
 					</dl>
 					<h2>Payload</h2>
 					<pre>{pretty(event.data)}</pre>
 					<h2>Deliveries</h2>
 					{event.deliveries.length === 0 ? (
-						<Notice>No endpoint was subscribed to this event type when it arrived, so nothing was sent.</Notice>
+						<Notice>
+							No endpoint subscribed to this event type took it when it arrived (one with labels takes only events
+							carrying one of them), so nothing was sent.
+						</Notice>
 					) : (
 						<table>
 							<thead>

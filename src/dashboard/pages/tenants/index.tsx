@@ -102,6 +102,11 @@ async function tenantsPage(
 									<td>
 										{tenant.name}
 										{tenant.id === DEFAULT_TENANT_ID ? <span class="muted"> (built in)</span> : null}
+										{tenant.uid === null ? null : (
+											<div class="muted">
+												uid <code>{tenant.uid}</code>
+											</div>
+										)}
 									</td>
 									<td class="mono">{tenant.id}</td>
 									<td class="mono">{tenant.shard}</td>
@@ -140,6 +145,37 @@ async function tenantsPage(
 }
 
 // ---------------------------------------------------------------- one tenant
+
+/** The uid and metadata the API (or a Svix client) gave the tenant; they change through the API only. */
+function TenantNames(props: { tenant: Tenant }) {
+	const { uid, metadata } = props.tenant;
+	const entries = Object.entries(metadata);
+	return (
+		<dl class="details">
+			<dt>UID</dt>
+			<dd>{uid === null ? <span class="muted">none</span> : <code>{uid}</code>}</dd>
+			<dt>Metadata</dt>
+			<dd>
+				{entries.length === 0 ? (
+					<span class="muted">none</span>
+				) : (
+					<table>
+						<tbody>
+							{entries.map(([key, value]) => (
+								<tr>
+									<th scope="row" class="mono">
+										{key}
+									</th>
+									<td class="mono">{value}</td>
+								</tr>
+							))}
+						</tbody>
+					</table>
+				)}
+			</dd>
+		</dl>
+	);
+}
 
 /** The settings form's values as typed: empty means the default. */
 interface SettingsDraft {
@@ -462,6 +498,7 @@ async function tenantSettingsPage(
 						</span>
 						<a href={tenantPath(tenant.id, "/endpoints")}>Open tenant view</a>
 					</p>
+					<TenantNames tenant={tenant} />
 					<h2>Settings</h2>
 					{preset ? <Notice>{`Preset loaded: ${preset.label}. Save settings to apply it.`}</Notice> : null}
 					<SettingsForm c={c} view={view} />
