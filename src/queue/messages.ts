@@ -46,9 +46,33 @@ export function fanOutJobs(
 	endpointIds: readonly string[],
 	trigger: AttemptTrigger,
 ): DeliveryJob[] {
+	return packedJobs(
+		tenantId,
+		endpointIds.map((endpointId) => ({ eventSeq, endpointId })),
+		trigger,
+	);
+}
+
+/**
+ * Jobs for first attempts of many events of one tenant, TARGETS_PER_JOB
+ * deliveries to a message whatever event each belongs to: a batch of events
+ * at fan-out 1 costs a queue message per ten deliveries, not one per event.
+ * Each job names its first target's event; the others name theirs.
+ */
+export function packedJobs(
+	tenantId: string,
+	deliveries: readonly { eventSeq: number; endpointId: string }[],
+	trigger: AttemptTrigger,
+): DeliveryJob[] {
 	const jobs: DeliveryJob[] = [];
-	for (let start = 0; start < endpointIds.length; start += TARGETS_PER_JOB) {
-		const targets = endpointIds.slice(start, start + TARGETS_PER_JOB).map((endpointId) => ({ endpointId, attempt: 1 }));
+	for (let start = 0; start < deliveries.length; start += TARGETS_PER_JOB) {
+		const part = deliveries.slice(start, start + TARGETS_PER_JOB);
+		const eventSeq = part[0]?.eventSeq ?? 0;
+		const targets = part.map((delivery) =>
+			delivery.eventSeq === eventSeq
+				? { endpointId: delivery.endpointId, attempt: 1 }
+				: { endpointId: delivery.endpointId, attempt: 1, eventSeq: delivery.eventSeq },
+		);
 		jobs.push({ tenantId, eventSeq, targets, trigger });
 	}
 	return jobs;

@@ -9,7 +9,7 @@ import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError, orUnavailable, platformUnavailable } from "../../lib/errors";
 import { deliveryId, newEventId } from "../../lib/ids";
 import { noteBacklog } from "../../queue/backlog";
-import { type DeliveryJob, enqueueJobs, fanOutJobs, MAX_QUEUE_DELAY_SECONDS } from "../../queue/messages";
+import { type DeliveryJob, enqueueJobs, fanOutJobs, MAX_QUEUE_DELAY_SECONDS, packedJobs } from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
 
 export interface EventInput {
@@ -239,9 +239,9 @@ export async function ingestEvents(
 	);
 
 	const results: (IngestResult | undefined)[] = [];
-	const jobs: DeliveryJob[] = [];
+	const firstAttempts: { eventSeq: number; endpointId: string }[] = [];
 	/** First attempts of scheduled events, by how many seconds the queue holds them. */
-	const delayed = new Map<number, DeliveryJob[]>();
+	const delayed = new Map<number, { eventSeq: number; endpointId: string }[]>();
 	/** Deliveries to ordered endpoints: they join their endpoint's line instead of the queue. */
 	const inLine: { endpointId: string; eventSeq: number }[] = [];
 	const insertedSeqs: number[] = [];
@@ -261,26 +261,23 @@ export async function ingestEvents(
 			if (delaySeconds > MAX_QUEUE_DELAY_SECONDS) continue;
 			delayed.set(delaySeconds, [
 				...(delayed.get(delaySeconds) ?? []),
-				...fanOutJobs(ctx.tenantId, stored.seq, endpointIds, "initial"),
+				...endpointIds.map((endpointId) => ({ eventSeq: stored.seq, endpointId })),
 			]);
 			continue;
 		}
 		const orderedIds = new Set(JSON.parse(stored.ordered_ids) as string[]);
-		jobs.push(
-			...fanOutJobs(
-				ctx.tenantId,
-				stored.seq,
-				endpointIds.filter((id) => !orderedIds.has(id)),
-				"initial",
-			),
-		);
-		for (const endpointId of orderedIds) inLine.push({ endpointId, eventSeq: stored.seq });
+		for (const endpointId of endpointIds) {
+			if (orderedIds.has(endpointId)) inLine.push({ endpointId, eventSeq: stored.seq });
+			else firstAttempts.push({ eventSeq: stored.seq, endpointId });
+		}
 	}
 
 	try {
-		const backlog = await enqueueJobs(ctx.queue, jobs);
+		// A batch's events share messages, ten deliveries to a message, as one event's endpoints do.
+		const backlog = await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, firstAttempts, "initial"));
 		if (backlog !== undefined) noteBacklog(backlog);
-		for (const [delaySeconds, later] of delayed) await enqueueJobs(ctx.queue, later, delaySeconds);
+		for (const [delaySeconds, later] of delayed)
+			await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, later, "initial"), delaySeconds);
 	} catch (error) {
 		console.error("queue refused delivery jobs", error);
 		if (await removeEvents(ctx, insertedSeqs)) throw platformUnavailable("the delivery queue");
