@@ -62,7 +62,7 @@ const ESTIMATE_S: Record<Scenario, number> = {
 	isolation: 110,
 	retry: 40,
 	ordered: 45,
-	cost: 130,
+	cost: 160,
 	"dead-endpoint": 75,
 	shards: 90,
 	"retry-volume": 260,

@@ -739,13 +739,17 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 		);
 	}
 	if (cost !== null) {
-		const cases = [cost.cases.fanout10, cost.cases.fanout1, cost.cases.three_attempts];
+		const batch = cost.cases.fanout1_batch;
+		const cases = [cost.cases.fanout10, cost.cases.fanout1, ...(batch ? [batch] : []), cost.cases.three_attempts];
 		const three = cost.cases.three_attempts;
 		lines.push(
 			"## 7. Cost",
 			"",
 			`Counted, not estimated, and priced at Cloudflare's Workers Paid list prices as of ${PRICES_AS_OF} (bench/prices.ts). ` +
 				`fanout10: ${cost.cases.fanout10.events} events to 10 endpoints answering 200; fanout1: ${cost.cases.fanout1.events} events to one; ` +
+				(batch
+					? `fanout1-batch: ${batch.events} events to one, sent with batch ingest ${batch.events_per_request} to a request; `
+					: "") +
 				`three-attempts: ${three.events} events to 10 endpoints each that fail every delivery's first two attempts and accept the third ` +
 				"(retry_schedule [1, 1]), so every delivery needs 3 attempts. Figures are per successful delivery.",
 			"",

@@ -29,6 +29,13 @@ export interface CostConfig {
 	retryEventsPerGroup: number;
 	retryGroups: number;
 	retryEventIntervalMs: number;
+	/**
+	 * Fan-out 1 again, the events sent with batch ingest (POST /v1/events/batch)
+	 * this many to a request, as a platform with volume would send them.
+	 */
+	batchEvents: number;
+	batchEventsPerRequest: number;
+	batchRatePerSecond: number;
 }
 
 export const COST_CONFIG: CostConfig = {
@@ -39,6 +46,9 @@ export const COST_CONFIG: CostConfig = {
 	retryEventsPerGroup: 8,
 	retryGroups: 5,
 	retryEventIntervalMs: 2_000,
+	batchEvents: 2000,
+	batchEventsPerRequest: 100,
+	batchRatePerSecond: 400,
 };
 
 /** One priced line: how much of it a delivery uses, and what that costs per million deliveries. */
@@ -55,6 +65,8 @@ export interface CostCase {
 	/** Groups of `endpoints` endpoints, each subscribed to an event type of its own; events go to them in turn. */
 	groups: number;
 	events: number;
+	/** Events per ingest request: 1 for POST /v1/events, more for batch ingest. */
+	events_per_request: number;
 	/** Successful deliveries the counters are divided by. */
 	deliveries: number;
 	attempts_per_delivery: number;
@@ -93,7 +105,7 @@ export interface CostResult {
 	 * per retry, for each counter and each priced line, largest line first.
 	 */
 	per_retry: RetryBreakdown | null;
-	cases: { fanout10: CostCase; fanout1: CostCase; three_attempts: CostCase };
+	cases: { fanout10: CostCase; fanout1: CostCase; three_attempts: CostCase; fanout1_batch?: CostCase };
 }
 
 export interface RetryBreakdown {
@@ -150,11 +162,11 @@ function price(counters: Metrics, cpuMs: number, deliveries: number): Record<str
 /** Compares the worker's counters with what the bench itself saw. */
 function consistency(
 	counters: Metrics,
-	seen: { events: number; deliveries: number; arrivals: number; attempts: number },
+	seen: { requests: number; deliveries: number; arrivals: number; attempts: number },
 ): string[] {
 	const problems: string[] = [];
-	if (counters.worker_fetch_invocations !== seen.events) {
-		problems.push(`${counters.worker_fetch_invocations} fetch invocations counted for ${seen.events} events sent`);
+	if (counters.worker_fetch_invocations !== seen.requests) {
+		problems.push(`${counters.worker_fetch_invocations} fetch invocations counted for ${seen.requests} requests sent`);
 	}
 	if (counters.queue_messages_consumed !== counters.queue_messages_sent) {
 		problems.push(
@@ -187,11 +199,15 @@ export interface CaseSpec {
 	attempts: number;
 	behaviour: Behaviour;
 	options: EndpointOptions;
+	/** Events per ingest request; more than 1 sends them with POST /v1/events/batch. */
+	eventsPerRequest?: number;
 }
 
 export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
+	const perRequest = spec.eventsPerRequest ?? 1;
 	progress(
-		`  cost ${spec.label}: ${spec.groups > 1 ? `${spec.groups} groups of ` : ""}${spec.endpoints} endpoint(s), ${spec.events} events at ${spec.ratePerSecond}/s, ${spec.attempts} attempt(s) per delivery`,
+		`  cost ${spec.label}: ${spec.groups > 1 ? `${spec.groups} groups of ` : ""}${spec.endpoints} endpoint(s), ${spec.events} events at ${spec.ratePerSecond}/s` +
+			`${perRequest > 1 ? `, ${perRequest} to a request` : ""}, ${spec.attempts} attempt(s) per delivery`,
 	);
 	const types = Array.from({ length: spec.groups }, () => ctx.eventType(`cost-${spec.label}`));
 	const endpoints: BenchEndpoint[] = [];
@@ -209,16 +225,29 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 	if (start === null) throw new Error("the worker does not serve /_bench/metrics (BENCH_METERING)");
 	const cpuBefore = ctx.worker.cpu();
 	const load = await fixedRate({
-		ratePerSecond: spec.ratePerSecond,
+		ratePerSecond: spec.ratePerSecond / perRequest,
 		maxMs: 60_000,
-		maxCount: spec.events,
+		maxCount: Math.ceil(spec.events / perRequest),
 		maxInFlight: 32,
 		send: async (index) => {
-			await ctx.sendEvent(types[index % types.length] ?? "", index);
+			const type = types[index % types.length] ?? "";
+			if (perRequest === 1) {
+				await ctx.sendEvent(type, index);
+				return;
+			}
+			const events = Array.from({ length: perRequest }, (_, offset) => ({
+				type,
+				data: { n: index * perRequest + offset, bench: true },
+			}));
+			const exchange = await ctx.client.send("POST", "/v1/events/batch", { events });
+			if (exchange.status !== 202) {
+				throw new Error(`POST /v1/events/batch → HTTP ${exchange.status}: ${exchange.body.slice(0, 300)}`);
+			}
 		},
 	});
-	if (load.errors > 0) progress(`  cost ${spec.label}: ${load.errors} events not accepted (${load.firstError})`);
-	const accepted = load.sent - load.errors;
+	if (load.errors > 0) progress(`  cost ${spec.label}: ${load.errors} requests not accepted (${load.firstError})`);
+	const acceptedRequests = load.sent - load.errors;
+	const accepted = acceptedRequests * perRequest;
 	const expected = accepted * spec.endpoints;
 	const succeeded = (): number =>
 		endpoints.reduce(
@@ -249,7 +278,12 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 		Object.entries(counters).map(([name, value]) => [name, deliveries > 0 ? round(value / deliveries, 4) : null]),
 	) as Record<keyof Metrics, number | null>;
 	const arrivals = endpoints.reduce((sum, endpoint) => sum + endpoint.receiver.arrivals.length, 0);
-	const checks = consistency(counters, { events: accepted, deliveries, arrivals, attempts: spec.attempts });
+	const checks = consistency(counters, {
+		requests: acceptedRequests,
+		deliveries,
+		arrivals,
+		attempts: spec.attempts,
+	});
 	const beyond = endpoints.reduce(
 		(sum, endpoint) => sum + endpoint.receiver.arrivals.filter((arrival) => arrival.nth > spec.attempts).length,
 		0,
@@ -269,6 +303,7 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 		endpoints: spec.endpoints,
 		groups: spec.groups,
 		events: accepted,
+		events_per_request: perRequest,
 		deliveries,
 		attempts_per_delivery: spec.attempts,
 		rate_per_s: spec.ratePerSecond,
@@ -350,6 +385,17 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 		behaviour: ok,
 		options: {},
 	});
+	const fanout1Batch = await runCase(ctx, {
+		label: "fanout1-batch",
+		endpoints: 1,
+		groups: 1,
+		events: config.batchEvents,
+		ratePerSecond: config.batchRatePerSecond,
+		attempts: 1,
+		behaviour: ok,
+		options: {},
+		eventsPerRequest: config.batchEventsPerRequest,
+	});
 	const threeAttempts = await runCase(ctx, {
 		label: "three-attempts",
 		endpoints: 10,
@@ -372,6 +418,6 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 		three_attempts_usd_per_million_deliveries: threeAttempts.usd_per_million_deliveries,
 		three_attempts_d1_rows_written_per_delivery: threeAttempts.d1_rows_written_per_delivery,
 		per_retry: retryBreakdown(fanout10, threeAttempts),
-		cases: { fanout10, fanout1, three_attempts: threeAttempts },
+		cases: { fanout10, fanout1, three_attempts: threeAttempts, fanout1_batch: fanout1Batch },
 	};
 }
