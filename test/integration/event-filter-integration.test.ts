@@ -7,7 +7,7 @@ import { filterMatches } from "../../src/db/subscribers";
 /** Evaluates the SQL filter predicate in D1, exactly as ingest does for each endpoint. */
 async function matches(filters: string[], eventType: string): Promise<boolean> {
 	const [row] = await openDatabase(env.DB).all<{ matched: number }>(
-		sql`SELECT EXISTS (SELECT 1 FROM json_each(${JSON.stringify(filters)}) f WHERE ${filterMatches(sql.raw("f.value"), eventType)}) AS matched`,
+		sql`SELECT EXISTS (SELECT 1 FROM json_each(${JSON.stringify(filters)}) f WHERE ${filterMatches(sql.raw("f.value"), sql`${eventType}`)}) AS matched`,
 	);
 	return row?.matched === 1;
 }

@@ -20,6 +20,86 @@ function recordingQueue(real: Queue): { queue: Queue; sent: DeliveryJob[] } {
 	return { queue, sent };
 }
 
+/** The database, keeping the text of every statement prepared through it. */
+function recordingDatabase(real: D1Database): { d1: D1Database; prepared: string[] } {
+	const prepared: string[] = [];
+	const d1 = new Proxy(real, {
+		get(target, property) {
+			if (property === "prepare")
+				return (query: string) => {
+					prepared.push(query);
+					return target.prepare(query);
+				};
+			const value: unknown = Reflect.get(target, property);
+			return typeof value === "function" ? value.bind(target) : value;
+		},
+	});
+	return { d1, prepared };
+}
+
+const eventInserts = (prepared: readonly string[]) =>
+	prepared.filter((query) => query.includes("INSERT INTO events")).length;
+
+async function storedData(id: string): Promise<string[]> {
+	const { results } = await env.DB.prepare("SELECT data FROM events WHERE tenant_id = 'default' AND id = ?")
+		.bind(id)
+		.all<{ data: string }>();
+	return results.map((row) => row.data);
+}
+
+describe("ingest's statements", () => {
+	it("stores a batch of 100 events with one INSERT, each with its own fan-out", async () => {
+		const type = `onestatement.${uniqueName("t").replaceAll("-", "_")}`;
+		const other = `${type}_other`;
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("one")), events: [type] });
+		const database = recordingDatabase(env.DB);
+		const response = await callWithSettings({ DB: database.d1 }, "POST", "/v1/events/batch", {
+			events: Array.from({ length: 100 }, (_, index) => ({ type: index % 2 === 0 ? type : other, data: { index } })),
+		});
+		expect(response.status).toBe(202);
+		expect(eventInserts(database.prepared)).toBe(1);
+		const accepted = record(response.body).events as { id: string; type: string }[];
+		const { results } = await env.DB.prepare(
+			`SELECT id, endpoint_ids FROM events WHERE tenant_id = 'default' AND id IN (SELECT value FROM json_each(?))`,
+		)
+			.bind(JSON.stringify(accepted.map((event) => event.id)))
+			.all<{ id: string; endpoint_ids: string }>();
+		expect(results).toHaveLength(100);
+		const fanOut = new Map(results.map((row) => [row.id, JSON.parse(row.endpoint_ids) as string[]]));
+		for (const event of accepted) expect(fanOut.get(event.id)).toEqual(event.type === type ? [hook.id] : []);
+	});
+
+	it("stores an id given twice in one batch once, from its first event, and answers the second as its replay", async () => {
+		const type = `twice.${uniqueName("t").replaceAll("-", "_")}`;
+		const id = `evt_${uniqueName("twice")}`;
+		const response = await callWithSettings({}, "POST", "/v1/events/batch", {
+			events: [
+				{ id, type, data: { first: true } },
+				{ id, type, data: { first: false } },
+			],
+		});
+		expect(response.status).toBe(202);
+		const accepted = record(response.body).events as { id: string }[];
+		expect(accepted.map((event) => event.id)).toEqual([id, id]);
+		expect(await storedData(id)).toEqual([JSON.stringify({ first: true })]);
+	});
+
+	it("splits large payloads over several INSERTs of one batch, storing each byte for byte", async () => {
+		const type = `large.${uniqueName("t").replaceAll("-", "_")}`;
+		const database = recordingDatabase(env.DB);
+		const events = Array.from({ length: 7 }, (_, index) => ({
+			type,
+			data: { index, text: `ü€😀"\\${"x".repeat(200 * 1024)}` },
+		}));
+		const response = await callWithSettings({ DB: database.d1 }, "POST", "/v1/events/batch", { events });
+		expect(response.status).toBe(202);
+		expect(eventInserts(database.prepared)).toBeGreaterThan(1);
+		const accepted = record(response.body).events as { id: string }[];
+		for (const [index, event] of accepted.entries())
+			expect(await storedData(event.id)).toEqual([JSON.stringify(events[index]?.data)]);
+	});
+});
+
 describe("ingest's queue messages", () => {
 	it("packs a batch's first attempts ten to a message across events, and delivers each event once", async () => {
 		const type = `packed.${uniqueName("t").replaceAll("-", "_")}`;

@@ -1,4 +1,4 @@
-import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import type { Database } from "../../db/client";
@@ -89,34 +89,97 @@ function replayOf(row: EventRow, input: EventInput): IngestResult {
 }
 
 /**
- * Inserts one event and computes its fan-out in the same statement, so
- * ingest costs one D1 round trip: the subscribers are read by the INSERT
- * itself. A repeated id or idempotency key inserts nothing and returns no row.
+ * Inserts events and computes each one's fan-out in the same statement, so
+ * ingest costs one D1 query whatever the number of events: the rows come as
+ * one JSON array bound to ?2 (id, type, data, idempotency key, labels, tags,
+ * deliver_at of each), and the INSERT reads the subscribers row by row.
+ * ?1 is the tenant, ?3 the time; ?4, in the test send's form, the only
+ * endpoint. A repeated id or idempotency key inserts nothing and returns no
+ * row. The text is built once: building it per request cost CPU on the
+ * hottest route. Its columns are those of src/db/schema.ts; the integration
+ * tests read the rows back through drizzle.
  */
-function insertEvent(
-	ctx: IngestContext,
-	row: Omit<EventRow, "seq" | "endpointIds">,
-	onlyEndpointId: string | undefined,
-): D1PreparedStatement {
-	const endpointIds: SQL =
-		onlyEndpointId === undefined
-			? subscribersOf(ctx.tenantId, row.type, jsonList(row.labels))
-			: sql`json_array(${onlyEndpointId})`;
+function insertEventsSql(onlyEndpoint: boolean): string {
+	const fanOut = onlyEndpoint
+		? sql.raw("json_array(?4)")
+		: subscribersOf(sql.raw("?1"), sql.raw("r.type"), sql.raw("r.labels"));
+	const field = (index: number, name: string) => `json_extract(value, '$[${index}]') AS ${name}`;
+	const fields = ["id", "type", "data", "idempotency_key", "labels", "tags", "deliver_at"].map((name, index) =>
+		field(index, name),
+	);
 	const query = dialect.sqlToQuery(sql`
 		INSERT INTO events (tenant_id, id, type, data, idempotency_key, endpoint_ids, created_at, labels, tags, deliver_at)
-		SELECT ${row.tenantId}, ${row.id}, ${row.type}, ${row.data}, ${row.idempotencyKey}, ${endpointIds}, ${row.createdAt},
-			${row.labels}, ${row.tags}, ${row.deliverAt}
+		SELECT ?1, r.id, r.type, r.data, r.idempotency_key, ${fanOut}, ?3, r.labels, r.tags, r.deliver_at
+		FROM (SELECT ${sql.raw(fields.join(", "))} FROM json_each(?2)) AS r
 		WHERE true
 		ON CONFLICT DO NOTHING
-		RETURNING seq, endpoint_ids, ${orderedAmong(row.tenantId)} AS ordered_ids`);
-	return ctx.db.$client.prepare(query.sql).bind(...query.params);
+		RETURNING seq, id, endpoint_ids, ${orderedAmong} AS ordered_ids`);
+	if (query.params.length > 0) throw new Error("the event insert must bind its values by position");
+	return query.sql;
 }
 
 /** The ids among the new row's `endpoint_ids` of endpoints with ordered delivery. */
-function orderedAmong(tenantId: string): SQL {
-	return sql`(SELECT json_group_array(o.id) FROM endpoints o
-		WHERE o.tenant_id = ${tenantId} AND o.ordering = 'ordered'
-		AND o.id IN (SELECT value FROM json_each(endpoint_ids)))`;
+const orderedAmong = sql`(SELECT json_group_array(o.id) FROM endpoints o
+	WHERE o.tenant_id = ?1 AND o.ordering = 'ordered'
+	AND o.id IN (SELECT value FROM json_each(endpoint_ids)))`;
+
+const INSERT_EVENTS = insertEventsSql(false);
+const INSERT_TEST_EVENT = insertEventsSql(true);
+
+/**
+ * The most row JSON one insert carries. D1 takes at most 2,000,000 bytes in
+ * one value, and a character may take three bytes: a batch of large
+ * payloads (up to 2 MiB in all) becomes a few statements of one batch.
+ */
+const EVENT_JSON_PER_STATEMENT = 600_000;
+
+type NewEventRow = Omit<EventRow, "seq" | "endpointIds">;
+
+interface StoredEvent {
+	seq: number;
+	id: string;
+	endpoint_ids: string;
+	ordered_ids: string;
+}
+
+function insertEvents(
+	ctx: IngestContext,
+	rows: readonly NewEventRow[],
+	now: number,
+	onlyEndpointId: string | undefined,
+): D1PreparedStatement[] {
+	const statements: D1PreparedStatement[] = [];
+	const bind = (elements: string[]) => {
+		const statement = ctx.db.$client.prepare(onlyEndpointId === undefined ? INSERT_EVENTS : INSERT_TEST_EVENT);
+		const json = `[${elements.join(",")}]`;
+		statements.push(
+			onlyEndpointId === undefined
+				? statement.bind(ctx.tenantId, json, now)
+				: statement.bind(ctx.tenantId, json, now, onlyEndpointId),
+		);
+	};
+	let elements: string[] = [];
+	let length = 0;
+	for (const row of rows) {
+		const element = JSON.stringify([
+			row.id,
+			row.type,
+			row.data,
+			row.idempotencyKey,
+			row.labels,
+			row.tags,
+			row.deliverAt,
+		]);
+		if (elements.length > 0 && length + element.length > EVENT_JSON_PER_STATEMENT) {
+			bind(elements);
+			elements = [];
+			length = 0;
+		}
+		elements.push(element);
+		length += element.length + 1;
+	}
+	if (elements.length > 0) bind(elements);
+	return statements;
 }
 
 /**
@@ -233,10 +296,12 @@ export async function ingestEvents(
 	// Drizzle cannot batch raw statements, so this one batch goes to D1 directly. A batch is
 	// one transaction: when D1 fails it, none of the events were stored.
 	const inserted = await orUnavailable("the event store", () =>
-		ctx.db.$client.batch<{ seq: number; endpoint_ids: string; ordered_ids: string }>(
-			rows.map((row) => insertEvent(ctx, row, onlyEndpointId)),
-		),
+		ctx.db.$client.batch<StoredEvent>(insertEvents(ctx, rows, now, onlyEndpointId)),
 	);
+	// RETURNING gives rows in no promised order, so each goes to its input by id; an id given twice
+	// in one request was stored for its first input only.
+	const storedById = new Map<string, StoredEvent>();
+	for (const result of inserted) for (const row of result.results) storedById.set(row.id, row);
 
 	const results: (IngestResult | undefined)[] = [];
 	const firstAttempts: { eventSeq: number; endpointId: string }[] = [];
@@ -245,8 +310,9 @@ export async function ingestEvents(
 	/** Deliveries to ordered endpoints: they join their endpoint's line instead of the queue. */
 	const inLine: { endpointId: string; eventSeq: number }[] = [];
 	const insertedSeqs: number[] = [];
-	for (const [index, row] of rows.entries()) {
-		const stored = inserted[index]?.results[0];
+	for (const row of rows) {
+		const stored = storedById.get(row.id);
+		storedById.delete(row.id);
 		if (!stored) {
 			results.push(undefined);
 			continue;
