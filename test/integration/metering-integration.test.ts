@@ -25,7 +25,7 @@ async function post(path: string, body: unknown): Promise<Record<string, unknown
 describe("metered cost of the hot path", () => {
 	beforeEach(() => resetCounters());
 
-	it("writes 2 D1 rows per event (row and id index) and 1 per first-attempt delivery", async () => {
+	it("writes 2 D1 rows per event (row and id index) and 1 per first-attempt delivery, in one query for the event and three for a batch", async () => {
 		const type = `${uniqueName("cost")}.created`;
 		const hooks = [];
 		for (let i = 0; i < 10; i++)
@@ -38,6 +38,7 @@ describe("metered cost of the hot path", () => {
 		const afterIngest = readCounters();
 		expect(afterIngest.d1_rows_written).toBe(2);
 		expect(afterIngest.worker_fetch_invocations).toBe(1);
+		expect(afterIngest.d1_queries).toBe(1);
 
 		const [seqRow] = (await env.DB.prepare("SELECT max(seq) AS seq FROM events").all<{ seq: number }>()).results;
 		const job: DeliveryJob = {
@@ -56,6 +57,8 @@ describe("metered cost of the hot path", () => {
 		const afterDelivery = readCounters();
 		expect(afterDelivery.attempts_succeeded).toBe(10);
 		expect(afterDelivery.d1_rows_written).toBe(10);
+		// Ten deliveries of one batch: two reads (events; tenants with endpoints) and one write for all ten.
+		expect(afterDelivery.d1_queries).toBe(3);
 		// A delivery that succeeds at once never touches its endpoint's Durable Object.
 		expect(afterDelivery.do_requests).toBe(0);
 		expect(afterDelivery.queue_messages_consumed).toBe(1);
