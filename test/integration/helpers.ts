@@ -45,13 +45,14 @@ export async function callWithSettings(
 	method: string,
 	path: string,
 	body: unknown,
+	headers: Record<string, string> = {},
 ): Promise<{ status: number; body: unknown }> {
 	// Production refuses to serve with a short admin key, so production settings come with a long one.
 	const adminKey = settings.ADMIN_API_KEY ?? (settings.ENVIRONMENT === "production" ? PRODUCTION_ADMIN_KEY : ADMIN_KEY);
 	const response = await worker.fetch(
 		new Request(`http://edgehook.test${path}`, {
 			method,
-			headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+			headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json", ...headers },
 			body: JSON.stringify(body),
 		}),
 		{ ...env, ADMIN_API_KEY: adminKey, ...settings },

@@ -3,21 +3,26 @@ import { describe, expect, it } from "vitest";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { callWithSettings, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
-/** The real queue, keeping a copy of every message sent through it. */
-function recordingQueue(real: Queue): { queue: Queue; sent: DeliveryJob[] } {
+/** The real queue, keeping a copy of every message sent through it and of each one's delay. */
+function recordingQueue(real: Queue): { queue: Queue; sent: DeliveryJob[]; delays: (number | undefined)[] } {
 	const sent: DeliveryJob[] = [];
+	const delays: (number | undefined)[] = [];
 	const queue: Queue = {
 		metrics: () => real.metrics(),
 		send: async (message, options) => {
 			sent.push(message as DeliveryJob);
+			delays.push(options?.delaySeconds);
 			return real.send(message, options);
 		},
 		sendBatch: async (messages, options) => {
-			for (const message of messages) sent.push(message.body as DeliveryJob);
+			for (const message of messages) {
+				sent.push(message.body as DeliveryJob);
+				delays.push(message.delaySeconds ?? options?.delaySeconds);
+			}
 			return real.sendBatch(messages, options);
 		},
 	};
-	return { queue, sent };
+	return { queue, sent, delays };
 }
 
 /** The database, keeping the text of every statement prepared through it. */
@@ -82,6 +87,47 @@ describe("ingest's statements", () => {
 		const accepted = record(response.body).events as { id: string }[];
 		expect(accepted.map((event) => event.id)).toEqual([id, id]);
 		expect(await storedData(id)).toEqual([JSON.stringify({ first: true })]);
+	});
+
+	it("gives each stored row to its own input when an id repeats with another key: a scheduled copy stays scheduled", async () => {
+		const type = `rekeyed.${uniqueName("t").replaceAll("-", "_")}`;
+		await createWebhook({ url: receiverPath("ok", uniqueName("rekeyed")), events: [type] });
+		const key = uniqueName("key");
+		const earlier = await callWithSettings(
+			{},
+			"POST",
+			"/v1/events/batch",
+			{ events: [{ type, data: {} }] },
+			{
+				"idempotency-key": key,
+			},
+		);
+		expect(earlier.status).toBe(202);
+		const id = `evt_${uniqueName("rekeyed")}`;
+		const deliverAt = new Date(Date.now() + 3_600_000).toISOString();
+		const recorded = recordingQueue(env.DELIVERY_QUEUE);
+		// The first copy's key (<key>#0) was taken by the earlier batch, so only the second copy is stored.
+		const response = await callWithSettings(
+			{ DELIVERY_QUEUE: recorded.queue },
+			"POST",
+			"/v1/events/batch",
+			{
+				events: [
+					{ id, type, data: { copy: 1 } },
+					{ id, type, data: { copy: 2 }, deliver_at: deliverAt },
+				],
+			},
+			{ "idempotency-key": key },
+		);
+		expect(response.status).toBe(202);
+		const [first, second] = record(response.body).events as { id: string; deliver_at: string | null }[];
+		// The first copy repeats an id this request stored: it is answered as that event, as any repeated id is.
+		expect(first?.id).toBe(id);
+		expect(second).toMatchObject({ id, deliver_at: deliverAt });
+		expect(await storedData(id)).toEqual([JSON.stringify({ copy: 2 })]);
+		// Its first attempt waits for its time in the queue; nothing goes out at once.
+		expect(recorded.sent).toHaveLength(1);
+		expect(recorded.delays[0]).toBeGreaterThan(3500);
 	});
 
 	it("splits large payloads over several INSERTs of one batch, storing each byte for byte", async () => {

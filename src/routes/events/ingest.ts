@@ -107,13 +107,16 @@ function insertEventsSql(onlyEndpoint: boolean): string {
 	const fields = ["id", "type", "data", "idempotency_key", "labels", "tags", "deliver_at"].map((name, index) =>
 		field(index, name),
 	);
+	// MATERIALIZED: flattened into the INSERT, every r.type in the fan-out's loops over endpoints and
+	// their filters would extract it again from the whole element, payload included.
 	const query = dialect.sqlToQuery(sql`
+		WITH r AS MATERIALIZED (SELECT ${sql.raw(fields.join(", "))} FROM json_each(?2))
 		INSERT INTO events (tenant_id, id, type, data, idempotency_key, endpoint_ids, created_at, labels, tags, deliver_at)
 		SELECT ?1, r.id, r.type, r.data, r.idempotency_key, ${fanOut}, ?3, r.labels, r.tags, r.deliver_at
-		FROM (SELECT ${sql.raw(fields.join(", "))} FROM json_each(?2)) AS r
+		FROM r
 		WHERE true
 		ON CONFLICT DO NOTHING
-		RETURNING seq, id, endpoint_ids, ${orderedAmong} AS ordered_ids`);
+		RETURNING seq, id, idempotency_key, endpoint_ids, ${orderedAmong} AS ordered_ids`);
 	if (query.params.length > 0) throw new Error("the event insert must bind its values by position");
 	return query.sql;
 }
@@ -138,8 +141,18 @@ type NewEventRow = Omit<EventRow, "seq" | "endpointIds">;
 interface StoredEvent {
 	seq: number;
 	id: string;
+	idempotency_key: string | null;
 	endpoint_ids: string;
 	ordered_ids: string;
+}
+
+/**
+ * What tells a stored row's input: its id and key together. An id given
+ * twice in a request may be stored for the second input when the first
+ * one's key was taken.
+ */
+function storedKey(row: { id: string; idempotencyKey: string | null }): string {
+	return JSON.stringify([row.id, row.idempotencyKey]);
 }
 
 function insertEvents(
@@ -298,10 +311,12 @@ export async function ingestEvents(
 	const inserted = await orUnavailable("the event store", () =>
 		ctx.db.$client.batch<StoredEvent>(insertEvents(ctx, rows, now, onlyEndpointId)),
 	);
-	// RETURNING gives rows in no promised order, so each goes to its input by id; an id given twice
-	// in one request was stored for its first input only.
-	const storedById = new Map<string, StoredEvent>();
-	for (const result of inserted) for (const row of result.results) storedById.set(row.id, row);
+	// RETURNING gives rows in no promised order, so each goes to its input by id and key; an input
+	// repeated whole in one request was stored for its first copy only.
+	const storedByKey = new Map<string, StoredEvent>();
+	for (const result of inserted)
+		for (const row of result.results)
+			storedByKey.set(storedKey({ id: row.id, idempotencyKey: row.idempotency_key }), row);
 
 	const results: (IngestResult | undefined)[] = [];
 	const firstAttempts: { eventSeq: number; endpointId: string }[] = [];
@@ -311,8 +326,8 @@ export async function ingestEvents(
 	const inLine: { endpointId: string; eventSeq: number }[] = [];
 	const insertedSeqs: number[] = [];
 	for (const row of rows) {
-		const stored = storedById.get(row.id);
-		storedById.delete(row.id);
+		const stored = storedByKey.get(storedKey(row));
+		storedByKey.delete(storedKey(row));
 		if (!stored) {
 			results.push(undefined);
 			continue;
