@@ -13,9 +13,14 @@ function inJsonArray(column: SQLiteColumn, values: readonly (string | number)[])
 	return sql`${column} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`;
 }
 
-/** A tenant's templates as one JSON array of [channel, event type, expression], read with its row. */
-const tenantTemplates = sql<string>`(SELECT json_group_array(json_array(t.channel, t.event_type, t.expression))
-	FROM templates t WHERE t.tenant_id = ${tenants.id})`;
+/**
+ * A tenant's templates as one JSON array of [channel, event type, expression],
+ * on the first of its rows only (null on the others): a tenant comes back
+ * once per endpoint of the batch, and its templates need reading once.
+ */
+const tenantTemplates = sql<string | null>`CASE WHEN row_number() OVER (PARTITION BY ${tenants.id}) = 1 THEN
+	(SELECT json_group_array(json_array(t.channel, t.event_type, t.expression)) FROM templates t WHERE t.tenant_id = ${tenants.id})
+	END`;
 
 /**
  * Everything a batch needs from D1, read in one round trip of two
@@ -70,8 +75,8 @@ export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], 
 	const templateRows: TemplateRow[] = [];
 	for (const row of tenantRows) {
 		if (row.endpoint) endpointRows.set(`${row.endpoint.tenantId}/${row.endpoint.id}`, row.endpoint);
-		if (tenantSettings.has(row.id)) continue;
-		tenantSettings.set(row.id, parseTenantSettings(row.settings));
+		if (!tenantSettings.has(row.id)) tenantSettings.set(row.id, parseTenantSettings(row.settings));
+		if (row.templates === null) continue;
 		for (const [channel, eventType, expression] of JSON.parse(row.templates) as [TemplatedChannel, string, string][])
 			templateRows.push({ tenantId: row.id, channel, eventType, expression });
 	}
