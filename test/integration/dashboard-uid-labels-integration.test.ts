@@ -223,6 +223,17 @@ describe("endpoint uid, labels and header style in the dashboard", () => {
 			uid: "a-uid",
 			header_style: "svix",
 		});
+
+		// Nor do a uid and labels it lacks go: clearing them would break callers and widen the routing.
+		await api("PATCH", `/v1/webhooks/${String(a.id)}`, { auth: tenant.key, body: { labels: ["kept"] } });
+		const { uid: _noUid, labels: _noLabels, header_style: _noStyle, ...olderPage } = endpointForm({ url });
+		const older = await browse(tenant.session, tenant.path(`/endpoints/${String(a.id)}/edit`), olderPage);
+		expect(older.status, older.text).toBe(303);
+		expect((await api("GET", `/v1/webhooks/${String(a.id)}`, { auth: tenant.key })).body).toMatchObject({
+			uid: "a-uid",
+			labels: ["kept"],
+			header_style: "svix",
+		});
 	});
 
 	it("shows them on the endpoint's page and its uid and labels in the list", async () => {

@@ -47,9 +47,10 @@ export interface EndpointFormValues {
 	rate_limit_per_second: string;
 	max_concurrency: string;
 	ordering: string;
-	uid: string;
-	/** Routing labels as typed, separated by commas or line breaks. */
-	labels: string;
+	/** Undefined when the post did not carry the field: see bodyOfForm. */
+	uid: string | undefined;
+	/** Routing labels as typed, separated by commas or line breaks; undefined when the post did not carry the field. */
+	labels: string | undefined;
 	/** "" when the post did not carry the field: see bodyOfForm. */
 	header_style: string;
 }
@@ -118,8 +119,8 @@ function valuesOfForm(fields: Record<string, string | string[]>): EndpointFormVa
 		rate_limit_per_second: single(fields, "rate_limit_per_second").trim(),
 		max_concurrency: single(fields, "max_concurrency").trim(),
 		ordering: single(fields, "ordering") || "unordered",
-		uid: single(fields, "uid").trim(),
-		labels: single(fields, "labels"),
+		uid: fields.uid === undefined ? undefined : single(fields, "uid").trim(),
+		labels: fields.labels === undefined ? undefined : single(fields, "labels"),
 		header_style: single(fields, "header_style"),
 	};
 }
@@ -142,10 +143,10 @@ export interface EndpointBody {
 	rate_limit_per_second: number | null;
 	max_concurrency: number | null;
 	ordering: string;
-	/** null: none (an edit removes it). */
-	uid: string | null;
-	/** null: every event of its types, labelled or not. */
-	labels: string[] | null;
+	/** null: none (an edit removes it); left out when the post lacked the field. */
+	uid?: string | null;
+	/** null: every event of its types, labelled or not; left out when the post lacked the field. */
+	labels?: string[] | null;
 	/** Left out when the post lacked the field; any other value goes to the API, which names the styles. */
 	header_style?: string;
 }
@@ -229,9 +230,11 @@ export function bodyOfForm(values: EndpointFormValues): { body: EndpointBody; er
 		rate_limit_per_second: optionalNumber(values.rate_limit_per_second, "rate_limit_per_second", errors),
 		max_concurrency: optionalNumber(values.max_concurrency, "max_concurrency", errors),
 		ordering: values.ordering,
-		uid: values.uid === "" ? null : values.uid,
-		labels: parseLabels(values.labels),
-		// A page rendered before the field existed posts none: resetting the style would break the receiver's verification.
+		// A page rendered before a field existed posts none: clearing the uid would break callers that name the
+		// endpoint by it, clearing its labels would widen its routing, and resetting the style would break the
+		// receiver's verification. So a field the post lacks is left as it is.
+		...(values.uid === undefined ? {} : { uid: values.uid === "" ? null : values.uid }),
+		...(values.labels === undefined ? {} : { labels: parseLabels(values.labels) }),
 		...(values.header_style === "" ? {} : { header_style: values.header_style }),
 	};
 	return { body, errors };
@@ -665,7 +668,7 @@ async function refusedForm(
 	},
 ): Promise<Response> {
 	// A save's 409 `conflict` is its uid being another endpoint's (a full tenant is `limit_reached`): shown at the field.
-	const uidTaken = result !== null && result.status === 409 && result.code === "conflict" && form.body.uid !== null;
+	const uidTaken = result !== null && result.status === 409 && result.code === "conflict" && form.body.uid != null;
 	if (result && result.status !== 422 && result.status !== 400 && !uidTaken) {
 		return render(
 			c,
@@ -735,8 +738,8 @@ export function registerEndpointForms(dashboard: Hono<DashboardEnv>): void {
 						...(body.rate_limit_per_second === null ? {} : { rate_limit_per_second: body.rate_limit_per_second }),
 						...(body.max_concurrency === null ? {} : { max_concurrency: body.max_concurrency }),
 						ordering: body.ordering,
-						...(body.uid === null ? {} : { uid: body.uid }),
-						...(body.labels === null ? {} : { labels: body.labels }),
+						...(body.uid == null ? {} : { uid: body.uid }),
+						...(body.labels == null ? {} : { labels: body.labels }),
 						...(body.header_style === undefined ? {} : { header_style: body.header_style }),
 					});
 		if (created?.ok) {
