@@ -125,7 +125,7 @@ describe("recording a batch's outcomes", () => {
 		expect((JSON.parse(row.attempts) as AttemptRecord[]).map((entry) => entry.attempt)).toEqual([1, 2]);
 	});
 
-	it("keeps the scheduled retry and the last error for an outcome that sent nothing, in its own statement", async () => {
+	it("keeps the scheduled retry for a failed resend, and the last error for an outcome that sent nothing", async () => {
 		const item = planned(`hook_${uniqueName("keep")}`, 920_000);
 		const dueAt = EVENT_CREATED_AT + 120_000;
 		await env.DB.batch(
@@ -145,21 +145,32 @@ describe("recording a batch's outcomes", () => {
 			nextAttemptAtMs: null,
 			keepSchedule: true,
 		});
+		const resendStatements = recordOutcomes(env.DB, [resendFailed]);
+		expect(resendStatements).toHaveLength(1);
+		await env.DB.batch(resendStatements);
+		expect(await stored(item.deliveryId)).toMatchObject({ next_attempt_at: dueAt, error: "answered 504" });
+
 		const heldBack = outcome(planned(item.endpointId, 920_000, 3), {
 			status: "pending",
 			record: null,
 			error: null,
 			nextAttemptAtMs: dueAt + 1,
 		});
-		// Held back first (moves the retry), then a failed resend that must leave it where the first put it.
-		const statements = recordOutcomes(env.DB, [heldBack, resendFailed]);
+		// A held delivery (moves the retry) then another failed resend (must leave it where the first put it): two statements.
+		const statements = recordOutcomes(env.DB, [heldBack, { ...resendFailed, record: attemptRecord(2, 500) }]);
 		expect(statements).toHaveLength(2);
-		await env.DB.batch(statements);
+		await env.DB.batch(statements.slice(0, 1));
+		expect(await stored(item.deliveryId)).toMatchObject({
+			next_attempt_at: dueAt + 1,
+			error: "answered 504",
+			attempt_count: 2,
+			status_code: 504,
+		});
+		await env.DB.batch(statements.slice(1));
 
 		const row = await stored(item.deliveryId);
-		expect(row).toMatchObject({ status: "pending", status_code: 504, attempt_count: 2, error: "answered 504" });
-		expect(row.next_attempt_at).toBe(dueAt + 1);
-		expect((JSON.parse(row.attempts) as AttemptRecord[]).map((entry) => entry.status_code)).toEqual([502, 504]);
+		expect(row).toMatchObject({ status: "pending", status_code: 500, attempt_count: 3, next_attempt_at: dueAt + 1 });
+		expect((JSON.parse(row.attempts) as AttemptRecord[]).map((entry) => entry.status_code)).toEqual([502, 504, 500]);
 	});
 
 	it("splits outcomes with long answers over statements by size, storing every one", async () => {
