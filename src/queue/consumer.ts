@@ -50,14 +50,22 @@ const ATTEMPTS_PER_UNPROVEN_ENDPOINT = 2;
 const PROMPT_ANSWER_MS = 250;
 
 /**
+ * How many main-lane outcomes wait in memory before they are written. A batch
+ * of packed messages holds up to 200 deliveries (20 messages of 10), and an
+ * outcome in memory is one a kill would send again: writing every 20 keeps
+ * that to about what a batch held before packing, at one query per 20.
+ */
+const MAIN_LANE_OUTCOMES_PER_WRITE = 20;
+
+/**
  * The queue consumer: loads what the batch needs in one D1 round trip, sends
  * every attempt with at most six in flight, records the outcomes, hands
  * retries to the endpoints' schedulers, and only then acks. A message whose
  * outcome could not be recorded is retried, never acked.
  *
- * The main lane records a batch's outcomes in one D1 batch at its end: its
- * attempts take milliseconds, and one write per attempt would multiply its
- * queries. The slow lane, whose attempts take seconds, records each outcome
+ * The main lane records a batch's outcomes twenty at a time as they come and
+ * the rest at its end: its attempts take milliseconds, and one write per
+ * attempt would multiply its queries. The slow lane, whose attempts take seconds, records each outcome
  * as its attempt ends and acks a message as soon as all of its attempts are
  * recorded and need nothing more (a success to an endpoint its scheduler does
  * not watch), so a batch that dies or throws midway repeats none of those.
@@ -140,15 +148,21 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	const early = earlyAcks(planned, inline);
 	/** Outcomes already in D1: the slow lane writes each as its attempt ends. */
 	const recorded = new Set<Outcome>();
-	const recordNow = async (outcome: Outcome): Promise<void> => {
+	const recordNow = async (toRecord: readonly Outcome[]): Promise<void> => {
 		try {
-			await d1.batch(recordOutcomes(d1, [outcome]));
-			recorded.add(outcome);
+			await d1.batch(recordOutcomes(d1, toRecord));
+			for (const outcome of toRecord) recorded.add(outcome);
 		} catch (error) {
 			// Written again with the rest at the end of the batch.
-			console.error("could not record an outcome as its attempt ended", outcome.planned.deliveryId, error);
+			console.error(
+				"could not record outcomes as their attempts ended",
+				toRecord.map((outcome) => outcome.planned.deliveryId),
+				error,
+			);
 		}
 	};
+	/** Main-lane outcomes not yet written and not being written. */
+	let unwritten: Outcome[] = [];
 	const movedLate: PlannedAttempt[] = [];
 	// An endpoint that fails this often in a row within the batch stops being attempted in it: the rest wait
 	// until its scheduler has heard of the failures, so a dead endpoint's circuit opens after a few timeouts,
@@ -203,7 +217,15 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 			if (outcome.health !== null)
 				failuresInRow.set(key, outcome.health === "failure" ? (failuresInRow.get(key) ?? 0) + 1 : 0);
 			outcomes.push(outcome);
-			if (lane === "slow") await recordNow(outcome);
+			if (lane === "slow") await recordNow([outcome]);
+			else {
+				unwritten.push(outcome);
+				if (unwritten.length >= MAIN_LANE_OUTCOMES_PER_WRITE) {
+					const toRecord = unwritten;
+					unwritten = [];
+					await recordNow(toRecord);
+				}
+			}
 			if (recorded.has(outcome) && outcome.status === "success" && !watched(endpoint)) early.done(item.message);
 			else early.cancel(item.message);
 		} finally {
