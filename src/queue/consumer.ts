@@ -65,10 +65,11 @@ const MAIN_LANE_OUTCOMES_PER_WRITE = 20;
  *
  * The main lane records a batch's outcomes twenty at a time as they come and
  * the rest at its end: its attempts take milliseconds, and one write per
- * attempt would multiply its queries. The slow lane, whose attempts take seconds, records each outcome
- * as its attempt ends and acks a message as soon as all of its attempts are
- * recorded and need nothing more (a success to an endpoint its scheduler does
- * not watch), so a batch that dies or throws midway repeats none of those.
+ * attempt would multiply its queries. The slow lane, whose attempts take
+ * seconds, records each outcome as its attempt ends and acks a message as
+ * soon as all of its attempts are recorded and need nothing more (a success
+ * to an endpoint its scheduler does not watch), so a batch that dies or
+ * throws midway repeats none of those.
  * A redelivered message's attempts already in the log are not made again.
  */
 export async function handleDeliveryBatch(messages: readonly Message<unknown>[], env: Env, lane: Lane): Promise<void> {
