@@ -7,9 +7,9 @@ import { deliveryId, parseDeliveryId } from "../lib/ids";
 import {
 	type DeliveryJob,
 	enqueueJobs,
-	fanOutJobs,
 	MAX_QUEUE_DELAY_SECONDS,
 	MESSAGES_PER_SEND,
+	packedJobs,
 	TARGETS_PER_JOB,
 } from "../queue/messages";
 
@@ -295,7 +295,7 @@ async function scanForLostFirstAttempts(
 		}
 		if (!passed) return { eventsScanned, requeued, last, finished };
 
-		const jobs = due.length > 0 ? await missingFirstAttempts(db, due, tenantLiveness) : [];
+		const jobs = due.length > 0 ? packedByTenant(await missingFirstAttempts(db, due, tenantLiveness)) : [];
 		// Queued before anything moves past them: if the queue refuses, these events are looked at again.
 		if (jobs.length > 0) await enqueueJobs(queue, jobs);
 		await onQueued(passed, jobs.length > 0);
@@ -539,12 +539,30 @@ async function writeCursor(db: Database, passed: ScannedEvent): Promise<void> {
 		.onConflictDoUpdate({ target: sweepCursors.name, set: { value: sql`excluded.value` } });
 }
 
-/** First-attempt jobs for the pairs of `due` that have no delivery row, live tenants only. */
+/** A first attempt that never came: an (event, endpoint) pair of a live tenant without a delivery row. */
+interface LostFirstAttempt {
+	tenantId: string;
+	eventSeq: number;
+	endpointId: string;
+}
+
+/**
+ * Jobs for lost first attempts, packed ten to a message whatever their event
+ * (one tenant to a job), as ingest packs a batch's: recovering a backlog at
+ * fan-out 1 costs a message per ten events, not one per event.
+ */
+function packedByTenant(lost: readonly LostFirstAttempt[]): DeliveryJob[] {
+	const byTenant = new Map<string, LostFirstAttempt[]>();
+	for (const attempt of lost) byTenant.set(attempt.tenantId, [...(byTenant.get(attempt.tenantId) ?? []), attempt]);
+	return [...byTenant].flatMap(([tenantId, attempts]) => packedJobs(tenantId, attempts, "initial"));
+}
+
+/** The pairs of `due` that have no delivery row, live tenants only. */
 async function missingFirstAttempts(
 	db: Database,
 	due: readonly ScannedEvent[],
 	tenantLiveness: Map<string, boolean>,
-): Promise<DeliveryJob[]> {
+): Promise<LostFirstAttempt[]> {
 	await learnTenants(db, due, tenantLiveness);
 	const pairs = due
 		.filter((event) => tenantLiveness.get(event.tenantId) === true)
@@ -558,14 +576,9 @@ async function missingFirstAttempts(
 	if (!first) return [];
 	const found = new Set((await db.batch([first, ...rest])).flat().map((row) => row.id));
 
-	const missing = new Map<ScannedEvent, string[]>();
-	for (const { event, endpointId } of pairs) {
-		if (found.has(deliveryId(endpointId, event.seq))) continue;
-		const endpointIds = missing.get(event) ?? [];
-		endpointIds.push(endpointId);
-		missing.set(event, endpointIds);
-	}
-	return [...missing].flatMap(([event, endpointIds]) => fanOutJobs(event.tenantId, event.seq, endpointIds, "initial"));
+	return pairs
+		.filter(({ event, endpointId }) => !found.has(deliveryId(endpointId, event.seq)))
+		.map(({ event, endpointId }) => ({ tenantId: event.tenantId, eventSeq: event.seq, endpointId }));
 }
 
 /**
@@ -662,15 +675,20 @@ async function releaseScheduledEvents(
 	return walkScheduled(db, RELEASE_CURSOR, nowMs + maxDelayMs - SCHEDULE_MARGIN_MS, async (rows) => {
 		const leftToUs = rows.filter((row) => row.deliverAt - row.createdAt > maxDelayMs);
 		// Any already attempted (the lost-event walk got there first, after a run fell behind) are not sent again.
-		const jobs = leftToUs.length > 0 ? await missingFirstAttempts(db, leftToUs, tenantLiveness) : [];
+		const lost = leftToUs.length > 0 ? await missingFirstAttempts(db, leftToUs, tenantLiveness) : [];
 		const dueAt = new Map(leftToUs.map((row) => [row.seq, row.deliverAt]));
 		// One send per second of delay: events scheduled for the same time share their messages.
-		const byDelay = new Map<number, DeliveryJob[]>();
-		for (const job of jobs) {
-			const delaySeconds = Math.max(0, Math.ceil(((dueAt.get(job.eventSeq) ?? nowMs) - nowMs) / 1000));
-			byDelay.set(delaySeconds, [...(byDelay.get(delaySeconds) ?? []), job]);
+		const byDelay = new Map<number, LostFirstAttempt[]>();
+		for (const attempt of lost) {
+			const delaySeconds = Math.max(0, Math.ceil(((dueAt.get(attempt.eventSeq) ?? nowMs) - nowMs) / 1000));
+			byDelay.set(delaySeconds, [...(byDelay.get(delaySeconds) ?? []), attempt]);
 		}
-		for (const [delaySeconds, delayed] of byDelay) await enqueueJobs(queue, delayed, delaySeconds);
+		const jobs: DeliveryJob[] = [];
+		for (const [delaySeconds, delayed] of byDelay) {
+			const packed = packedByTenant(delayed);
+			await enqueueJobs(queue, packed, delaySeconds);
+			jobs.push(...packed);
+		}
 		return jobs;
 	});
 }
@@ -687,7 +705,7 @@ async function requeueLostScheduledEvents(
 	tenantLiveness: Map<string, boolean>,
 ): Promise<number> {
 	return walkScheduled(db, LOST_SCHEDULED_CURSOR, cutoffMs, async (rows) => {
-		const jobs = await missingFirstAttempts(db, rows, tenantLiveness);
+		const jobs = packedByTenant(await missingFirstAttempts(db, rows, tenantLiveness));
 		if (jobs.length > 0) await enqueueJobs(queue, jobs);
 		return jobs;
 	});

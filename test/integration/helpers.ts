@@ -252,3 +252,28 @@ export async function tenantSnapshot(tenantId: string, tables: readonly string[]
 	}
 	return JSON.stringify(everywhere);
 }
+
+/**
+ * Packed jobs read back one job per event, each with that event's targets in
+ * order, the shape a job had before the sweeper and ingest packed deliveries
+ * of several events into one message.
+ */
+export function jobsByEvent(jobs: readonly DeliveryJob[]): DeliveryJob[] {
+	const byEvent = new Map<string, DeliveryJob>();
+	for (const job of jobs) {
+		for (const { eventSeq, ...target } of job.targets) {
+			const seq = eventSeq ?? job.eventSeq;
+			const key = JSON.stringify([job.tenantId, seq, job.trigger, job.admitted === true]);
+			const grouped = byEvent.get(key) ?? {
+				tenantId: job.tenantId,
+				eventSeq: seq,
+				targets: [],
+				trigger: job.trigger,
+				...(job.admitted === undefined ? {} : { admitted: job.admitted }),
+			};
+			grouped.targets.push(target);
+			byEvent.set(key, grouped);
+		}
+	}
+	return [...byEvent.values()];
+}

@@ -5,7 +5,7 @@ import worker from "../../src/index";
 import { deliveryId } from "../../src/lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../../src/queue/messages";
 import { continueSweepSlices, type SweepSliceJob, sweep, sweepAfterSeconds } from "../../src/reliability/sweeper";
-import { api, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import { api, createWebhook, jobsByEvent, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
 
 /*
  * These tests share one database (storage is isolated per file), and so one
@@ -116,8 +116,13 @@ function withQueue(queue: Queue<DeliveryJob>): Env {
 	return { ...env, DELIVERY_QUEUE: queue };
 }
 
+/** The delivery jobs of `jobs`, one per event (see jobsByEvent). */
+function eventJobs(jobs: readonly (DeliveryJob | SweepSliceJob)[]): DeliveryJob[] {
+	return jobsByEvent(jobs.filter((job): job is DeliveryJob => "eventSeq" in job));
+}
+
 function jobsFor(jobs: readonly (DeliveryJob | SweepSliceJob)[], seq: number): DeliveryJob[] {
-	return jobs.filter((job): job is DeliveryJob => "eventSeq" in job && job.eventSeq === seq);
+	return eventJobs(jobs).filter((job) => job.eventSeq === seq);
 }
 
 async function waitForStatus(id: string, status: string) {
@@ -344,11 +349,13 @@ describe("sweeper: lost first attempts", () => {
 
 		const sliced = capturingQueue();
 		expect(await runSlices(sliced.queue, slices)).toEqual(slices.map(() => true));
-		const seqs = new Set([...run.jobs, ...sliced.jobs].flatMap((job) => ("eventSeq" in job ? [job.eventSeq] : [])));
+		const seqs = new Set(eventJobs([...run.jobs, ...sliced.jobs]).map((job) => job.eventSeq));
 		// Every lost event got its first attempt queued, once.
 		expect(seqs.size).toBe(12_000);
 		expect(Math.min(...seqs)).toBe(before + 1);
-		expect([...run.jobs, ...sliced.jobs].filter((job) => "eventSeq" in job)).toHaveLength(12_000);
+		expect(eventJobs([...run.jobs, ...sliced.jobs])).toHaveLength(12_000);
+		// Packed ten deliveries to a message: 1,200 messages for the 12,000 first attempts at fan-out 1.
+		expect([...run.jobs, ...sliced.jobs].filter((job) => "eventSeq" in job)).toHaveLength(1_200);
 		for (const event of fresh) expect(seqs.has(event.seq)).toBe(false);
 		expect((await cursor()).events).toBe((fresh[0]?.seq ?? 0) - 1);
 		// Once overdue, the next run finds them behind the cursor like any other.
