@@ -1,12 +1,11 @@
 import { bytesToBase64 } from "../delivery/signing";
+import { secretDigest } from "../lib/auth";
 
 /** Every tenant key starts with this, so a leaked one is easy to recognise and to scan for. */
 export const API_KEY_PREFIX = "ehk_";
 const KEY_BYTES = 32;
 /** Characters of the key, after its prefix, that stay visible in listings. */
 const VISIBLE_CHARS = 8;
-const encoder = new TextEncoder();
-
 export interface NewApiKey {
 	/** The key in full: shown once, never stored. */
 	key: string;
@@ -24,9 +23,13 @@ function base64Url(bytes: Uint8Array): string {
  * bytes, so there is nothing to guess that a slow hash would protect.
  */
 export async function hashApiKey(key: string): Promise<string> {
-	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(key)));
+	return apiKeyHashOf(await secretDigest(key));
+}
+
+/** The stored form of a key from its secretDigest, for a caller that has the digest already. */
+export function apiKeyHashOf(digest: ArrayBuffer): string {
 	let hex = "";
-	for (const byte of digest) hex += byte.toString(16).padStart(2, "0");
+	for (const byte of new Uint8Array(digest)) hex += byte.toString(16).padStart(2, "0");
 	return hex;
 }
 
