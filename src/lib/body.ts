@@ -18,6 +18,15 @@ export async function readBodyWithin(
 		return { tooLarge: declared };
 	}
 	if (request.body === null) return { bytes: new Uint8Array(0) };
+	if (Number.isFinite(declared)) {
+		// A declared length frames the body (the runtime drops Content-Length when a request is
+		// chunked), so a network request cannot send more than it declared and the body can be
+		// read whole: one native read, where the chunk loop below took about twice the CPU in
+		// profiles of POST /v1/events. Only an in-process Request could carry more than it
+		// declares; it is refused as well, after it was read.
+		const bytes = new Uint8Array(await request.arrayBuffer());
+		return bytes.byteLength > limit ? { tooLarge: bytes.byteLength } : { bytes };
+	}
 	const reader = request.body.getReader();
 	const chunks: Uint8Array[] = [];
 	let size = 0;
