@@ -57,9 +57,14 @@ describe("ingest's statements", () => {
 		const type = `onestatement.${uniqueName("t").replaceAll("-", "_")}`;
 		const other = `${type}_other`;
 		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("one")), events: [type] });
+		const blue = await createWebhook({ url: receiverPath("ok", uniqueName("blue")), events: [type], labels: ["blue"] });
 		const database = recordingDatabase(env.DB);
 		const response = await callWithSettings({ DB: database.d1 }, "POST", "/v1/events/batch", {
-			events: Array.from({ length: 100 }, (_, index) => ({ type: index % 2 === 0 ? type : other, data: { index } })),
+			events: Array.from({ length: 100 }, (_, index) => ({
+				type: index % 2 === 0 ? type : other,
+				data: { index },
+				...(index % 4 === 0 ? { labels: ["blue"] } : {}),
+			})),
 		});
 		expect(response.status).toBe(202);
 		expect(eventInserts(database.prepared)).toBe(1);
@@ -70,8 +75,12 @@ describe("ingest's statements", () => {
 			.bind(JSON.stringify(accepted.map((event) => event.id)))
 			.all<{ id: string; endpoint_ids: string }>();
 		expect(results).toHaveLength(100);
-		const fanOut = new Map(results.map((row) => [row.id, JSON.parse(row.endpoint_ids) as string[]]));
-		for (const event of accepted) expect(fanOut.get(event.id)).toEqual(event.type === type ? [hook.id] : []);
+		const fanOut = new Map(results.map((row) => [row.id, (JSON.parse(row.endpoint_ids) as string[]).sort()]));
+		// Every event of the type reaches the unlabelled endpoint; only those labelled blue reach the blue one.
+		for (const [index, event] of accepted.entries()) {
+			const expected = event.type !== type ? [] : index % 4 === 0 ? [hook.id, blue.id] : [hook.id];
+			expect(fanOut.get(event.id)).toEqual([...expected].sort());
+		}
 	});
 
 	it("stores an id given twice in one batch once, from its first event, and answers the second as its replay", async () => {
