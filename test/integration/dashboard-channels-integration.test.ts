@@ -4,7 +4,17 @@ import { describe, expect, it } from "vitest";
 import { EMAIL_NOT_ALLOWED } from "../../src/channels/email-send";
 import { createPortalToken } from "../../src/dashboard/tokens";
 import worker from "../../src/index";
-import { api, dashboardSignIn, receiverPath, record, shardOf, uniqueName, waitFor } from "./helpers";
+import {
+	api,
+	dashboardSignIn,
+	decodedHtml,
+	fieldError,
+	receiverPath,
+	record,
+	shardOf,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
 /*
  * The dashboard's pages for issue 9, driven as a browser would drive them
@@ -64,40 +74,24 @@ function csrfOf(cookie: string): string {
 	return (JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/"))) as { csrf: string }).csrf;
 }
 
-/** Text as the browser shows it: the few entities the pages' escaping produces, decoded. */
-function decoded(html: string): string {
-	return html
-		.replaceAll("&quot;", '"')
-		.replaceAll("&#39;", "'")
-		.replaceAll("&lt;", "<")
-		.replaceAll("&gt;", ">")
-		.replaceAll("&amp;", "&");
-}
-
-/** The problem shown next to the control named `name`, or null. */
-function fieldError(page: Page, name: string): string | null {
-	const match = new RegExp(`<div class="field-error" id="${name}-error">([^<]*)</div>`).exec(page.text);
-	return match?.[1] === undefined ? null : decoded(match[1]);
-}
-
 /** The content of the textarea named `name`. */
 function textarea(page: Page, name: string): string {
 	const match = new RegExp(`<textarea[^>]* name="${name}"[^>]*>([^<]*)</textarea>`).exec(page.text);
 	if (match?.[1] === undefined) throw new Error(`no textarea ${name} on the page`);
-	return decoded(match[1]);
+	return decodedHtml(match[1]);
 }
 
 /** The value of the text input named `name` (the delete buttons' hidden inputs share names with the form's). */
 function inputValue(page: Page, name: string): string {
 	const match = new RegExp(`<input type="text" name="${name}" value="([^"]*)"`).exec(page.text);
 	if (match?.[1] === undefined) throw new Error(`no input ${name} with a value on the page`);
-	return decoded(match[1]);
+	return decodedHtml(match[1]);
 }
 
 /** The try form's answer: the pretty-printed body that would be sent. */
 function trialOutput(page: Page): string | null {
 	const match = /<div id="transformation-output"><h4>What would be sent<\/h4><pre>([^<]*)<\/pre>/.exec(page.text);
-	return match?.[1] === undefined ? null : decoded(match[1]);
+	return match?.[1] === undefined ? null : decodedHtml(match[1]);
 }
 
 interface Tenant {
@@ -163,8 +157,8 @@ describe("endpoint form channels", () => {
 		expect(page.text).toContain('data-label-slack="Slack incoming-webhook URL"');
 		// Without the script every field shows, so nothing hidden may be required.
 		expect(page.text).not.toMatch(/<input[^>]* name="url"[^>]* required/);
-		expect(decoded(page.text)).toContain("email uses To instead");
-		expect(decoded(page.text)).toContain("For the email channel only.");
+		expect(decodedHtml(page.text)).toContain("email uses To instead");
+		expect(decodedHtml(page.text)).toContain("For the email channel only.");
 	});
 
 	it("creates a Slack and an email endpoint, and lists each with its channel and target", async () => {
@@ -300,7 +294,7 @@ describe("try the transformation", () => {
 		});
 		const detail = await browse("GET", tenant.path(`/endpoints/${String(hook.id)}`), tenant.cookie);
 		expect(detail.text).toContain("Try the transformation");
-		expect(decoded(detail.text)).toContain(
+		expect(decodedHtml(detail.text)).toContain(
 			'<pre id="saved-transformation">{"kind": type, "hook": data.webhook_id}</pre>',
 		);
 		const action = tenant.path(`/endpoints/${String(hook.id)}/transformation/test`);
@@ -419,7 +413,7 @@ describe("templates page", () => {
 
 		const listed = await browse("GET", tenant.path("/templates?notice=saved"), tenant.cookie);
 		expect(listed.text).toContain("Template saved.");
-		expect(decoded(listed.text)).toContain('<pre>{"content": "v2 " & type}</pre>');
+		expect(decodedHtml(listed.text)).toContain('<pre>{"content": "v2 " & type}</pre>');
 		// Edit loads the template into the form.
 		const editing = await browse("GET", tenant.path("/templates?channel=email&event_type=invoice.paid"), tenant.cookie);
 		expect(textarea(editing, "expression")).toBe('{"subject": "Paid", "text": data.invoice}');
@@ -553,14 +547,16 @@ describe("endpoint URLs in a read-only portal", () => {
 			expect(shown.text, page).not.toContain("services/T0ABC");
 		}
 		// What is left says where deliveries go: the host, and enough of the end to tell endpoints apart.
-		const list = decoded((await browse("GET", tenant.path("/endpoints"), portal)).text);
+		const list = decodedHtml((await browse("GET", tenant.path("/endpoints"), portal)).text);
 		expect(list).toContain(`${receiver}/…${slackToken.slice(-4)}`);
 		expect(list).toContain(`${receiver}/…${queryToken.slice(-4)}`);
 
-		const full = decoded((await browse("GET", tenant.path("/endpoints"), tenant.cookie)).text);
+		const full = decodedHtml((await browse("GET", tenant.path("/endpoints"), tenant.cookie)).text);
 		expect(full).toContain(slackUrl);
 		expect(full).toContain(tokenUrl);
-		const fullPage = decoded((await browse("GET", tenant.path(`/endpoints/${String(slack.id)}`), tenant.cookie)).text);
+		const fullPage = decodedHtml(
+			(await browse("GET", tenant.path(`/endpoints/${String(slack.id)}`), tenant.cookie)).text,
+		);
 		expect(fullPage).toContain(slackUrl);
 	});
 
@@ -582,7 +578,7 @@ describe("endpoint URLs in a read-only portal", () => {
 			expect(shown.status, page).toBe(200);
 			expect(shown.text, page).not.toContain(slackToken);
 		}
-		expect(decoded((await browse("GET", tenant.path(`/events/${eventId}`), portal)).text)).toContain(
+		expect(decodedHtml((await browse("GET", tenant.path(`/events/${eventId}`), portal)).text)).toContain(
 			`"url": "https://hooks.slack.com/…${slackToken.slice(-4)}"`,
 		);
 		// The tenant's own session reads its event log as it was stored.
@@ -600,7 +596,7 @@ describe("email in the endpoint form", () => {
 		expect(left.text).toContain('<option value="slack"');
 		expect(left.text).not.toContain('<option value="email"');
 		expect(left.text).not.toContain('<label for="field-to">To</label>');
-		expect(decoded(left.text)).not.toContain("email uses To instead");
+		expect(decodedHtml(left.text)).not.toContain("email uses To instead");
 
 		const named = await browse("GET", tenant.path("/endpoints/new"), tenant.cookie, undefined, {
 			EMAIL_TENANTS: `default, ${tenant.id}`,
@@ -638,12 +634,12 @@ describe("read-only portal", () => {
 
 		const endpointPage = await browse("GET", tenant.path(`/endpoints/${String(hook.id)}`), cookie);
 		expect(endpointPage.status).toBe(200);
-		expect(decoded(endpointPage.text)).toContain('<pre id="saved-transformation">{"text": type}</pre>');
+		expect(decodedHtml(endpointPage.text)).toContain('<pre id="saved-transformation">{"text": type}</pre>');
 		expect(endpointPage.text).not.toContain("<form");
 		expect(endpointPage.text).not.toContain("Try the transformation");
 		const templatesPage = await browse("GET", tenant.path("/templates"), cookie);
 		expect(templatesPage.status).toBe(200);
-		expect(decoded(templatesPage.text)).toContain('<pre>{"text": "T"}</pre>');
+		expect(decodedHtml(templatesPage.text)).toContain('<pre>{"text": "T"}</pre>');
 		expect(templatesPage.text).not.toContain("<form");
 		expect(templatesPage.text).not.toContain("Save template");
 		expect(templatesPage.text).not.toContain(">Edit<");

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ADMIN_KEY, api, dashboardSignIn, receiverPath, record, uniqueName } from "./helpers";
+import { ADMIN_KEY, api, dashboardSignIn, decodedHtml, fieldError, receiverPath, record, uniqueName } from "./helpers";
 
 /*
  * The endpoint's uid, routing labels and header style, the event's labels,
@@ -42,25 +42,10 @@ async function browse(session: Session, path: string, form?: Record<string, stri
 	return { status: response.status, location: response.headers.get("location"), text: await response.text() };
 }
 
-/** What a browser shows of the few entities the pages' escaping writes. */
-function decoded(html: string): string {
-	return html
-		.replaceAll("&quot;", '"')
-		.replaceAll("&#39;", "'")
-		.replaceAll("&lt;", "<")
-		.replaceAll("&gt;", ">")
-		.replaceAll("&amp;", "&");
-}
-
-function fieldError(page: Page, name: string): string | null {
-	const match = new RegExp(`<div class="field-error" id="${name}-error">([^<]*)</div>`).exec(page.text);
-	return match?.[1] === undefined ? null : decoded(match[1]);
-}
-
 /** The definition after `<dt>{term}</dt>` on a details list, as text. */
 function detail(page: Page, term: string): string | null {
 	const match = new RegExp(`<dt>${term}</dt><dd[^>]*>(.*?)</dd>`, "s").exec(page.text);
-	return match?.[1] === undefined ? null : decoded(match[1].replace(/<[^>]+>/g, ""));
+	return match?.[1] === undefined ? null : decodedHtml(match[1].replace(/<[^>]+>/g, ""));
 }
 
 interface Tenant {
@@ -339,7 +324,7 @@ describe("tenant uid and metadata in the dashboard", () => {
 			const list = await browse(operator, path);
 			found = list.text.includes(`uid <code>${uid}</code>`);
 			const next = /<a href="([^"]+)">Next page<\/a>/.exec(list.text)?.[1];
-			path = next === undefined ? null : decoded(next);
+			path = next === undefined ? null : decodedHtml(next);
 		}
 		expect(found).toBe(true);
 	});

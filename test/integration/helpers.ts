@@ -277,3 +277,19 @@ export function jobsByEvent(jobs: readonly DeliveryJob[]): DeliveryJob[] {
 	}
 	return [...byEvent.values()];
 }
+
+/** Text as the browser shows it: the few entities the dashboard's escaping produces, decoded. */
+export function decodedHtml(html: string): string {
+	return html
+		.replaceAll("&quot;", '"')
+		.replaceAll("&#39;", "'")
+		.replaceAll("&lt;", "<")
+		.replaceAll("&gt;", ">")
+		.replaceAll("&amp;", "&");
+}
+
+/** The problem a dashboard page shows next to the control named `name`, or null. */
+export function fieldError(page: { text: string }, name: string): string | null {
+	const match = new RegExp(`<div class="field-error" id="${name}-error">([^<]*)</div>`).exec(page.text);
+	return match?.[1] === undefined ? null : decodedHtml(match[1]);
+}
