@@ -553,7 +553,11 @@ interface LostFirstAttempt {
  */
 function packedByTenant(lost: readonly LostFirstAttempt[]): DeliveryJob[] {
 	const byTenant = new Map<string, LostFirstAttempt[]>();
-	for (const attempt of lost) byTenant.set(attempt.tenantId, [...(byTenant.get(attempt.tenantId) ?? []), attempt]);
+	for (const attempt of lost) {
+		const tenantLost = byTenant.get(attempt.tenantId);
+		if (tenantLost) tenantLost.push(attempt);
+		else byTenant.set(attempt.tenantId, [attempt]);
+	}
 	return [...byTenant].flatMap(([tenantId, attempts]) => packedJobs(tenantId, attempts, "initial"));
 }
 
@@ -681,7 +685,9 @@ async function releaseScheduledEvents(
 		const byDelay = new Map<number, LostFirstAttempt[]>();
 		for (const attempt of lost) {
 			const delaySeconds = Math.max(0, Math.ceil(((dueAt.get(attempt.eventSeq) ?? nowMs) - nowMs) / 1000));
-			byDelay.set(delaySeconds, [...(byDelay.get(delaySeconds) ?? []), attempt]);
+			const sameDelay = byDelay.get(delaySeconds);
+			if (sameDelay) sameDelay.push(attempt);
+			else byDelay.set(delaySeconds, [attempt]);
 		}
 		const jobs: DeliveryJob[] = [];
 		for (const [delaySeconds, delayed] of byDelay) {
