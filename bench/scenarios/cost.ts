@@ -360,11 +360,14 @@ export function retryBreakdown(firstAttempt: CostCase, threeAttempts: CostCase):
 	return { retries_per_delivery: retries, counters, lines, usd_per_million_retries: total };
 }
 
+/** A receiver that accepts every delivery at once. */
+export const answersOk: Behaviour = () => 200;
+/** A receiver that fails each delivery's first two attempts and accepts the third. */
+export const failsTwice: Behaviour = (_eventId, nth) => (nth < 3 ? 500 : 200);
+
 /** Counted operations per delivery, priced at list prices. */
 export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFIG): Promise<CostResult> {
 	progress(`cost: counted with the worker's metering, priced at list prices as of ${PRICES_AS_OF}`);
-	const ok: Behaviour = () => 200;
-	const failTwice: Behaviour = (_eventId, nth) => (nth < 3 ? 500 : 200);
 	const fanout10 = await runCase(ctx, {
 		label: "fanout10",
 		endpoints: 10,
@@ -372,7 +375,7 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 		events: config.events,
 		ratePerSecond: config.ratePerSecond,
 		attempts: 1,
-		behaviour: ok,
+		behaviour: answersOk,
 		options: {},
 	});
 	const fanout1 = await runCase(ctx, {
@@ -382,7 +385,7 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 		events: config.fanout1Events,
 		ratePerSecond: config.fanout1RatePerSecond,
 		attempts: 1,
-		behaviour: ok,
+		behaviour: answersOk,
 		options: {},
 	});
 	const fanout1Batch = await runCase(ctx, {
@@ -392,7 +395,7 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 		events: config.batchEvents,
 		ratePerSecond: config.batchRatePerSecond,
 		attempts: 1,
-		behaviour: ok,
+		behaviour: answersOk,
 		options: {},
 		eventsPerRequest: config.batchEventsPerRequest,
 	});
@@ -403,7 +406,7 @@ export async function runCost(ctx: BenchContext, config: CostConfig = COST_CONFI
 		events: config.retryGroups * config.retryEventsPerGroup,
 		ratePerSecond: (config.retryGroups * 1000) / config.retryEventIntervalMs,
 		attempts: 3,
-		behaviour: failTwice,
+		behaviour: failsTwice,
 		options: { retry_schedule: [1, 1] },
 	});
 	return {

@@ -1,8 +1,7 @@
 import { BenchContext } from "../lib/context";
 import { progress } from "../lib/log";
-import type { Behaviour } from "../lib/receiver";
 import { LocalWorker } from "../lib/worker";
-import { type CostCase, type RetryBreakdown, retryBreakdown, runCase } from "./cost";
+import { answersOk, type CostCase, failsTwice, type RetryBreakdown, retryBreakdown, runCase } from "./cost";
 
 export interface RetryVolumeConfig {
 	/** Fan-out 1: one endpoint gets every event, so this is its deliveries/s. */
@@ -57,8 +56,6 @@ export async function runRetryVolume(
 	});
 	const ctx = await BenchContext.create(worker);
 	try {
-		const ok: Behaviour = () => 200;
-		const failTwice: Behaviour = (_eventId, nth) => (nth < 3 ? 500 : 200);
 		const fanout1 = await runCase(ctx, {
 			label: "volume-fanout1",
 			endpoints: 1,
@@ -66,7 +63,7 @@ export async function runRetryVolume(
 			events: config.fanout1Events,
 			ratePerSecond: config.fanout1RatePerSecond,
 			attempts: 1,
-			behaviour: ok,
+			behaviour: answersOk,
 			options: {},
 		});
 		const fanout1Three = await runCase(ctx, {
@@ -76,7 +73,7 @@ export async function runRetryVolume(
 			events: config.fanout1Events,
 			ratePerSecond: config.fanout1RatePerSecond,
 			attempts: 3,
-			behaviour: failTwice,
+			behaviour: failsTwice,
 			options: { retry_schedule: [1, 1] },
 		});
 		const fanout10 = await runCase(ctx, {
@@ -86,7 +83,7 @@ export async function runRetryVolume(
 			events: config.fanout10Events,
 			ratePerSecond: config.fanout10RatePerSecond,
 			attempts: 1,
-			behaviour: ok,
+			behaviour: answersOk,
 			options: {},
 		});
 		const fanout10Three = await runCase(ctx, {
@@ -96,7 +93,7 @@ export async function runRetryVolume(
 			events: config.fanout10Events,
 			ratePerSecond: config.fanout10RatePerSecond,
 			attempts: 3,
-			behaviour: failTwice,
+			behaviour: failsTwice,
 			options: { retry_schedule: [1, 1] },
 		});
 		const perRetry1 = retryBreakdown(fanout1, fanout1Three);

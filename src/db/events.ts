@@ -5,6 +5,18 @@ import { deliveryId, parsePublicDeliveryId } from "../lib/ids";
 import type { Database } from "./client";
 import { type DeliveryRow, deliveries, type EventRow, events } from "./schema";
 
+/**
+ * What the sweeper and the backlog probe read of an event to know which
+ * first attempts it owes: its fan-out and since when they are due.
+ */
+export const owedFirstAttemptColumns = {
+	seq: events.seq,
+	tenantId: events.tenantId,
+	createdAt: events.createdAt,
+	endpointIds: events.endpointIds,
+	deliverAt: events.deliverAt,
+};
+
 export async function findEvent(
 	db: Database,
 	tenantId: string,

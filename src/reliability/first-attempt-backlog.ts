@@ -1,5 +1,6 @@
 import { asc, eq, gte, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events } from "../db/schema";
 import { deliveryId } from "../lib/ids";
 
@@ -39,13 +40,7 @@ interface Probe {
 /** The first event at or after `seq`, and whether it waits for its first attempt. */
 async function probe(db: Database, seq: number, nowMs: number): Promise<Probe | null> {
 	const [event] = await db
-		.select({
-			seq: events.seq,
-			tenantId: events.tenantId,
-			createdAt: events.createdAt,
-			endpointIds: events.endpointIds,
-			deliverAt: events.deliverAt,
-		})
+		.select(owedFirstAttemptColumns)
 		.from(events)
 		.where(gte(events.seq, seq))
 		.orderBy(asc(events.seq))

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
+import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
 import { allTenantShards, repairTenantCopies, shardDatabase, shardNames } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
@@ -255,13 +256,7 @@ async function scanForLostFirstAttempts(
 	while (eventsScanned < bounds.maxEvents && pairs < bounds.maxPairs) {
 		const limit = Math.min(EVENTS_PER_PAGE, bounds.maxEvents - eventsScanned);
 		const page = await db
-			.select({
-				seq: events.seq,
-				tenantId: events.tenantId,
-				createdAt: events.createdAt,
-				endpointIds: events.endpointIds,
-				deliverAt: events.deliverAt,
-			})
+			.select(owedFirstAttemptColumns)
 			.from(events)
 			.where(and(gt(events.seq, cursor), bounds.untilSeq === undefined ? undefined : lte(events.seq, bounds.untilSeq)))
 			.orderBy(asc(events.seq))
