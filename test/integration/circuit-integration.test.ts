@@ -1,6 +1,5 @@
 import {
 	createExecutionContext,
-	createMessageBatch,
 	evictDurableObject,
 	getQueueResult,
 	runDurableObjectAlarm,
@@ -9,11 +8,19 @@ import {
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import type { DeliveryJob } from "../../src/queue/messages";
 import type { CircuitState } from "../../src/scheduler/circuit";
 import { schedulerFor } from "../../src/scheduler/client";
 import type { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
-import { api, receivedBy, receiverPath, record, storeEventDirectly, uniqueName, waitFor } from "./helpers";
+import {
+	api,
+	firstAttemptBatch,
+	receivedBy,
+	receiverPath,
+	record,
+	storeEventDirectly,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
 /** A tenant of its own, so its operational events are the test's alone. */
 async function tenant(): Promise<{
@@ -226,20 +233,7 @@ describe("a batch that meets a dead endpoint", () => {
 		);
 		const events = [];
 		for (let i = 0; i < 12; i++) events.push(await storeEventDirectly(tenantId, "a", [hook.id]));
-		const batch = createMessageBatch<DeliveryJob>(
-			"edgehook-deliveries",
-			events.map((event, index) => ({
-				id: `m${index}`,
-				timestamp: new Date(),
-				attempts: 1,
-				body: {
-					tenantId,
-					eventSeq: event.seq,
-					targets: [{ endpointId: String(hook.id), attempt: 1 }],
-					trigger: "initial",
-				},
-			})),
-		);
+		const batch = firstAttemptBatch(tenantId, events, String(hook.id));
 		const ctx = createExecutionContext();
 		await worker.queue(batch, env);
 		expect((await getQueueResult(batch, ctx)).explicitAcks).toHaveLength(12);

@@ -191,6 +191,23 @@ export async function storeEventDirectly(
 	return { seq: row.seq, id };
 }
 
+/** A main-queue batch of first attempts of `events` to one endpoint, one message per event, as ingest sends them one at a time. */
+export function firstAttemptBatch(
+	tenantId: string,
+	events: readonly { seq: number }[],
+	endpointId: string,
+): MessageBatch<DeliveryJob> {
+	return createMessageBatch<DeliveryJob>(
+		"edgehook-deliveries",
+		events.map((event, index) => ({
+			id: `m${index}`,
+			timestamp: new Date(),
+			attempts: 1,
+			body: { tenantId, eventSeq: event.seq, targets: [{ endpointId, attempt: 1 }], trigger: "initial" },
+		})),
+	);
+}
+
 /** Runs the worker's queue handler on one first-attempt job, as the queue would, and says what it acked. */
 export async function runFirstAttempt(
 	tenantId: string,

@@ -1,4 +1,4 @@
-import { createMessageBatch, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
@@ -15,6 +15,7 @@ import {
 import {
 	api,
 	createWebhook,
+	firstAttemptBatch,
 	receivedBy,
 	receiverPath,
 	record,
@@ -334,20 +335,7 @@ describe("packed retries", () => {
 			events.push(await storeEventDirectly("default", "packed.kill", [endpointId]));
 		}
 		// One consumer batch of first attempts, all failing: its retries are scheduled together.
-		const batch = createMessageBatch<DeliveryJob>(
-			"edgehook-deliveries",
-			events.map((event, index) => ({
-				id: `m${index}`,
-				timestamp: new Date(),
-				attempts: 1,
-				body: {
-					tenantId: "default",
-					eventSeq: event.seq,
-					targets: [{ endpointId, attempt: 1 }],
-					trigger: "initial",
-				},
-			})),
-		);
+		const batch = firstAttemptBatch("default", events, endpointId);
 		const started = Date.now();
 		// Every attempt of the batch is made: the consumer stops early only after many failures in a row.
 		await worker.queue(batch, { ...env, CIRCUIT_FAILURE_THRESHOLD: String(deliveries + 1) });

@@ -576,6 +576,17 @@ export interface Corpus {
 	notInvalid: { operation: string; name: string }[];
 }
 
+/** The corpus's cases that the local rules find valid, as `<operation> [<case>]`: each is a bug in the generator. */
+export function casesFoundValid(operationList: readonly Operation[], corpus: Corpus): string[] {
+	const byKey = new Map(operationList.map((operation) => [operation.key, operation]));
+	return corpus.cases
+		.filter((c) => {
+			const operation = byKey.get(c.operation);
+			return !operation || whyInvalid(operation, c).length === 0;
+		})
+		.map((c) => `${c.operation} [${c.name}]`);
+}
+
 /**
  * The whole corpus. `existing` gives, per operation key, path parameter
  * values that name real resources: body and query mutations of those
