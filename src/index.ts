@@ -94,6 +94,15 @@ export default {
 			failure = error;
 		}
 		const swept = await sweep(metered, controller.scheduledTime);
+		try {
+			// Every minute rather than once a day: a day's expired rows at volume are more than one run could remove.
+			const removed = await purgeExpired(metered, controller.scheduledTime);
+			if (removed.events > 0 || removed.deliveries > 0) {
+				console.log(`retention: removed ${removed.events} events and ${removed.deliveries} deliveries`);
+			}
+		} catch (error) {
+			failure ??= error;
+		}
 		if (
 			swept.firstAttemptsRequeued > 0 ||
 			swept.stuckRetriesRequeued > 0 ||
