@@ -326,6 +326,7 @@ describe("the endpoint form after a refused save", () => {
 		expect(refused.status).toBe(422);
 		expect(fieldError(refused, "retry_schedule")).toContain("whole numbers");
 
+		expect(refused.text).not.toContain("those it lacks are left as they are");
 		const again = formAsShown(refused, action);
 		expect(again).toEqual(Object.fromEntries(Object.entries(typed).map(([name, value]) => [name, [value]])));
 		const saved = await browse(tenant.session, action, { ...again, retry_schedule: "60, 300" });
@@ -393,6 +394,11 @@ describe("the endpoint form after a refused save", () => {
 
 			const again = formAsShown(refused, action);
 			expect(again[name]).toEqual([wrong]);
+			// Not offered empty: the page says the three are left as they are.
+			expect(again).not.toHaveProperty("uid");
+			expect(again).not.toHaveProperty("labels");
+			expect(again).not.toHaveProperty("header_style");
+			expect(refused.text).toContain("those it lacks are left as they are");
 			const saved = await browse(tenant.session, action, { ...again, [name]: right });
 			expect(saved.status, saved.text).toBe(303);
 			expect(await stored(tenant, hook.id)).toMatchObject({
@@ -408,6 +414,7 @@ describe("the endpoint form after a refused save", () => {
 		expect(refused.status).toBe(422);
 		const again = formAsShown(refused, action);
 		expect(again).toMatchObject({ uid: ["new-uid"], labels: [""] });
+		expect(again).not.toHaveProperty("header_style");
 		const saved = await browse(tenant.session, action, { ...again, timeout_ms: "" });
 		expect(saved.status, saved.text).toBe(303);
 		expect(await stored(tenant, hook.id)).toMatchObject({ uid: "new-uid", labels: null, header_style: "svix" });
