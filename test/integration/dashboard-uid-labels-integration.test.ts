@@ -253,6 +253,174 @@ describe("endpoint uid, labels and header style in the dashboard", () => {
 	});
 });
 
+/** One tag's attributes; a bare one (`checked`) as "". */
+function attributesOf(tag: string): Map<string, string> {
+	const attributes = new Map<string, string>();
+	for (const match of tag.matchAll(/([\w-]+)(?:="([^"]*)")?/g)) {
+		const [, name, value] = match;
+		if (name !== undefined) attributes.set(name, decodedHtml(value ?? ""));
+	}
+	return attributes;
+}
+
+/**
+ * What a browser posts from the page's form to `action` as it stands, as
+ * `browse` takes it (the CSRF token is added there): successful controls
+ * only, so a control the page lacks is not posted at all.
+ */
+function formAsShown(page: Page, action: string): Record<string, string[]> {
+	const form = new RegExp(`<form method="post" action="${action}"[^>]*>(.*?)</form>`, "s").exec(page.text)?.[1];
+	expect(form, `no form posting to ${action}`).toBeDefined();
+	const fields: Record<string, string[]> = {};
+	const add = (name: string | undefined, value: string) => {
+		if (name !== undefined && name !== "_csrf") fields[name] = [...(fields[name] ?? []), value];
+	};
+	for (const [, tag = ""] of (form ?? "").matchAll(/<input ([^>]*)>/g)) {
+		const input = attributesOf(tag);
+		const type = input.get("type");
+		if ((type === "checkbox" || type === "radio") && !input.has("checked")) continue;
+		add(input.get("name"), input.get("value") ?? (type === "checkbox" ? "on" : ""));
+	}
+	for (const [, tag = "", text = ""] of (form ?? "").matchAll(/<textarea ([^>]*)>(.*?)<\/textarea>/gs)) {
+		add(attributesOf(tag).get("name"), decodedHtml(text));
+	}
+	for (const [, tag = "", body = ""] of (form ?? "").matchAll(/<select ([^>]*)>(.*?)<\/select>/gs)) {
+		const options = [...body.matchAll(/<option ([^>]*)>/g)].map(([, option = ""]) => attributesOf(option));
+		const chosen = options.find((option) => option.has("selected")) ?? options[0];
+		add(attributesOf(tag).get("name"), chosen?.get("value") ?? "");
+	}
+	return fields;
+}
+
+describe("the endpoint form after a refused save", () => {
+	/** The stored endpoint, through the API. */
+	async function stored(tenant: Tenant, id: unknown): Promise<Record<string, unknown>> {
+		return record((await api("GET", `/v1/webhooks/${String(id)}`, { auth: tenant.key })).body);
+	}
+
+	it("comes back with every field as posted, and saving it once corrected stores exactly that", async () => {
+		const tenant = await signedInTenant();
+		await api("POST", "/v1/event-types", { auth: tenant.key, body: { name: "order.paid" } });
+		const hook = record(
+			(await api("POST", "/v1/webhooks", { auth: tenant.key, body: { url: receiverPath("ok", "x"), events: ["*"] } }))
+				.body,
+		);
+		const action = tenant.path(`/endpoints/${String(hook.id)}/edit`);
+		const url = receiverPath("ok", uniqueName("as-posted"));
+		const typed = endpointForm({
+			url,
+			events: "order.paid",
+			events_other: "user.*",
+			description: "as typed",
+			headers: "X-Team: blue",
+			retry_schedule: "soon",
+			timeout_ms: "5000",
+			rate_limit_per_second: "5",
+			max_concurrency: "3",
+			ordering: "ordered",
+			uid: "typed-uid",
+			labels: "project-7, team:blue",
+			header_style: "svix",
+		});
+		const refused = await browse(tenant.session, action, typed);
+		expect(refused.status).toBe(422);
+		expect(fieldError(refused, "retry_schedule")).toContain("whole numbers");
+
+		expect(refused.text).not.toContain("those it lacks are left as they are");
+		const again = formAsShown(refused, action);
+		expect(again).toEqual(Object.fromEntries(Object.entries(typed).map(([name, value]) => [name, [value]])));
+		const saved = await browse(tenant.session, action, { ...again, retry_schedule: "60, 300" });
+		expect(saved.status, saved.text).toBe(303);
+		expect(await stored(tenant, hook.id)).toMatchObject({
+			url,
+			events: ["order.paid", "user.*"],
+			description: "as typed",
+			headers: { "X-Team": "blue" },
+			retry_schedule: [60, 300],
+			timeout_ms: 5000,
+			rate_limit_per_second: 5,
+			max_concurrency: 3,
+			ordering: "ordered",
+			uid: "typed-uid",
+			labels: ["project-7", "team:blue"],
+			header_style: "svix",
+		});
+	});
+
+	it("keeps a checked event type that the form stopped offering after the page was opened", async () => {
+		const tenant = await signedInTenant();
+		await api("POST", "/v1/event-types", { auth: tenant.key, body: { name: "order.paid" } });
+		const url = receiverPath("ok", uniqueName("no-longer-offered"));
+		const hook = record(
+			(await api("POST", "/v1/webhooks", { auth: tenant.key, body: { url, events: ["order.paid", "user.*"] } })).body,
+		);
+		const action = tenant.path(`/endpoints/${String(hook.id)}/edit`);
+		const opened = formAsShown(await browse(tenant.session, action), action);
+		expect(opened).toMatchObject({ events: ["order.paid"], events_other: ["user.*"] });
+
+		// Removed from the catalog (and never sent, so not offered as a recent type) while the page was open.
+		expect((await api("DELETE", "/v1/event-types/order.paid", { auth: tenant.key })).status).toBe(204);
+		const refused = await browse(tenant.session, action, { ...opened, timeout_ms: "soon" });
+		expect(refused.status).toBe(422);
+		const again = formAsShown(refused, action);
+		expect(again).toMatchObject({ events: ["order.paid"], events_other: ["user.*"] });
+		const saved = await browse(tenant.session, action, { ...again, timeout_ms: "" });
+		expect(saved.status, saved.text).toBe(303);
+		expect(await stored(tenant, hook.id)).toMatchObject({ events: ["order.paid", "user.*"] });
+	});
+
+	it("still leaves the uid, labels and header style a page rendered before them did not post as stored", async () => {
+		const tenant = await signedInTenant();
+		const url = receiverPath("ok", uniqueName("older-page"));
+		const hook = record(
+			(
+				await api("POST", "/v1/webhooks", {
+					auth: tenant.key,
+					body: { url, events: ["*"], uid: "kept-uid", labels: ["kept"], header_style: "svix" },
+				})
+			).body,
+		);
+		const action = tenant.path(`/endpoints/${String(hook.id)}/edit`);
+		const { uid: _noUid, labels: _noLabels, header_style: _noStyle, ...olderPage } = endpointForm({ url });
+
+		// Refused by the form (a schedule it cannot read) and by the API (a concurrency past its maximum).
+		for (const [name, wrong, right] of [
+			["retry_schedule", "soon", "60"],
+			["max_concurrency", "1000", "4"],
+		] as const) {
+			const refused = await browse(tenant.session, action, { ...olderPage, [name]: wrong });
+			expect(refused.status, refused.text).toBe(422);
+			expect(fieldError(refused, name)).not.toBeNull();
+
+			const again = formAsShown(refused, action);
+			expect(again[name]).toEqual([wrong]);
+			// Not offered empty: the page says the three are left as they are.
+			expect(again).not.toHaveProperty("uid");
+			expect(again).not.toHaveProperty("labels");
+			expect(again).not.toHaveProperty("header_style");
+			expect(refused.text).toContain("those it lacks are left as they are");
+			const saved = await browse(tenant.session, action, { ...again, [name]: right });
+			expect(saved.status, saved.text).toBe(303);
+			expect(await stored(tenant, hook.id)).toMatchObject({
+				uid: "kept-uid",
+				labels: ["kept"],
+				header_style: "svix",
+			});
+		}
+
+		// A page that had the uid and labels but not the style: those two as typed, the style as stored.
+		const { header_style: _none, ...beforeStyle } = endpointForm({ url, uid: "new-uid", labels: "" });
+		const refused = await browse(tenant.session, action, { ...beforeStyle, timeout_ms: "soon" });
+		expect(refused.status).toBe(422);
+		const again = formAsShown(refused, action);
+		expect(again).toMatchObject({ uid: ["new-uid"], labels: [""] });
+		expect(again).not.toHaveProperty("header_style");
+		const saved = await browse(tenant.session, action, { ...again, timeout_ms: "" });
+		expect(saved.status, saved.text).toBe(303);
+		expect(await stored(tenant, hook.id)).toMatchObject({ uid: "new-uid", labels: null, header_style: "svix" });
+	});
+});
+
 describe("event labels, tags and schedule in the dashboard", () => {
 	it("shows them on the event's page and in the events list", async () => {
 		const tenant = await signedInTenant();

@@ -291,6 +291,10 @@ export function formErrorsOf(apiFields: Record<string, string>, body: EndpointBo
 function EventPicker(props: { offered: readonly OfferedEventType[]; values: EndpointFormValues; errors: FieldErrors }) {
 	const chosen = new Set(props.values.events);
 	const error = props.errors.events;
+	// A form shown again after a refused save has the types it posted, and one may have left the catalog or the
+	// recent types meanwhile: without its box the corrected save would drop that subscription unseen.
+	const offeredNames = new Set([ALL_EVENTS, ...props.offered.map((type) => type.name)]);
+	const unoffered = [...chosen].filter((name) => !offeredNames.has(name));
 	return (
 		<fieldset aria-describedby={error ? "events-error" : "events-hint"} aria-invalid={error ? "true" : undefined}>
 			<legend>Event types</legend>
@@ -311,6 +315,15 @@ function EventPicker(props: { offered: readonly OfferedEventType[]; values: Endp
 							<code>{type.name}</code>
 							{type.in_catalog ? null : <span class="hint"> sent recently, not in the catalog</span>}
 							{type.description ? <span class="hint"> {type.description}</span> : null}
+						</span>
+					</label>
+				))}
+				{unoffered.map((name) => (
+					<label>
+						<input type="checkbox" name="events" value={name} checked />
+						<span>
+							<code>{name}</code>
+							<span class="hint"> not in the catalog, nor sent recently</span>
 						</span>
 					</label>
 				))}
@@ -457,22 +470,33 @@ export function EndpointForm(props: {
 	// Email is offered where the API would take it; an endpoint that already is one keeps showing as one.
 	const emailOffered = values.channel === "email" || emailChannelProblem(c.env, c.var.tenantId) === null;
 	const offered = CHANNELS.filter((channel) => channel !== "email" || emailOffered);
+	// A form shown again after a post from a page rendered before these fields must not offer them empty: its
+	// corrected save would then clear the uid and labels and reset the style. Left out, they stay as stored.
+	const withoutNewer = values.uid === undefined || values.labels === undefined || values.header_style === "";
 	return (
 		<>
 			{errors[""] ? <Notice kind="error">{errors[""]}</Notice> : null}
 			{Object.keys(errors).some((name) => name !== "") ? (
 				<Notice kind="error">The endpoint was not saved. Fix the fields marked below.</Notice>
 			) : null}
+			{withoutNewer ? (
+				<Notice>
+					This page was opened before the UID, labels and signature headers fields: those it lacks are left as they are.
+					Open the form again to change them.
+				</Notice>
+			) : null}
 			<ActionForm session={c.var.session} action={props.action} class="stack">
 				<ChannelFields values={values} errors={errors} offered={offered} />
 				<EventPicker offered={props.offered} values={values} errors={errors} />
-				<Field label="Labels" name="labels" hint={LABELS_HINT} errors={errors}>
-					{(described) => (
-						<textarea name="labels" rows={2} spellcheck={false} placeholder="project-7" {...described}>
-							{values.labels}
-						</textarea>
-					)}
-				</Field>
+				{values.labels === undefined ? null : (
+					<Field label="Labels" name="labels" hint={LABELS_HINT} errors={errors}>
+						{(described) => (
+							<textarea name="labels" rows={2} spellcheck={false} placeholder="project-7" {...described}>
+								{values.labels}
+							</textarea>
+						)}
+					</Field>
+				)}
 				<Field
 					label="Description"
 					name="description"
@@ -481,19 +505,21 @@ export function EndpointForm(props: {
 				>
 					{(described) => <input type="text" name="description" value={values.description} {...described} />}
 				</Field>
-				<Field label="UID" name="uid" hint={UID_HINT} errors={errors}>
-					{(described) => (
-						<input
-							type="text"
-							name="uid"
-							value={values.uid}
-							spellcheck={false}
-							autocomplete="off"
-							placeholder="customer-42-main"
-							{...described}
-						/>
-					)}
-				</Field>
+				{values.uid === undefined ? null : (
+					<Field label="UID" name="uid" hint={UID_HINT} errors={errors}>
+						{(described) => (
+							<input
+								type="text"
+								name="uid"
+								value={values.uid}
+								spellcheck={false}
+								autocomplete="off"
+								placeholder="customer-42-main"
+								{...described}
+							/>
+						)}
+					</Field>
+				)}
 				<Field label="Transformation (JSONata)" name="transformation" hint={TRANSFORMATION_HINT} errors={errors}>
 					{(described) => (
 						<textarea
@@ -507,17 +533,19 @@ export function EndpointForm(props: {
 						</textarea>
 					)}
 				</Field>
-				<Field label="Signature headers" name="header_style" hint={HEADER_STYLE_HINT} errors={errors}>
-					{(described) => (
-						<select name="header_style" {...described}>
-							{HEADER_STYLES.map((style) => (
-								<option value={style} selected={style === (values.header_style || "webhook")}>
-									{HEADER_STYLE_LABELS[style]}
-								</option>
-							))}
-						</select>
-					)}
-				</Field>
+				{values.header_style === "" ? null : (
+					<Field label="Signature headers" name="header_style" hint={HEADER_STYLE_HINT} errors={errors}>
+						{(described) => (
+							<select name="header_style" {...described}>
+								{HEADER_STYLES.map((style) => (
+									<option value={style} selected={style === values.header_style}>
+										{HEADER_STYLE_LABELS[style]}
+									</option>
+								))}
+							</select>
+						)}
+					</Field>
+				)}
 				<Field
 					label="Custom headers"
 					name="headers"
