@@ -60,9 +60,15 @@ async function probe(db: Database, seq: number, nowMs: number): Promise<Probe | 
 }
 
 export async function firstAttemptBacklog(db: Database, nowMs: number): Promise<FirstAttemptBacklog> {
+	// Two subqueries: SQLite answers a lone min() or max() of the rowid with one lookup, but both in one
+	// select with a scan of the whole table. Read next to one row of the table, so an empty table gives none.
 	const [range] = await db
-		.select({ low: sql<number | null>`min(${events.seq})`, high: sql<number | null>`max(${events.seq})` })
-		.from(events);
+		.select({
+			low: sql<number | null>`(SELECT min(${events.seq}) FROM ${events})`,
+			high: sql<number | null>`(SELECT max(${events.seq}) FROM ${events})`,
+		})
+		.from(events)
+		.limit(1);
 	if (!range || range.low === null || range.high === null) {
 		return { oldestWaitingAgeSeconds: null, waitingEventsAtMost: 0 };
 	}

@@ -602,7 +602,7 @@ async function learnTenants(
 }
 
 /** A place in the scheduled events' order (deliver_at, then seq), kept in two rows of sweep_cursors. */
-interface ScheduleCursor {
+export interface ScheduleCursor {
 	deliverAt: number;
 	seq: number;
 }
@@ -629,7 +629,7 @@ async function writeScheduleCursor(db: Database, name: string, cursor: ScheduleC
 }
 
 /** Scheduled events after `cursor` and due at or before `untilMs`, in their order: a range of events_scheduled. */
-async function scheduledAfter(db: Database, cursor: ScheduleCursor, untilMs: number) {
+export async function scheduledAfter(db: Database, cursor: ScheduleCursor, untilMs: number) {
 	return db
 		.select({
 			seq: events.seq,
@@ -641,8 +641,11 @@ async function scheduledAfter(db: Database, cursor: ScheduleCursor, untilMs: num
 		.from(events)
 		.where(
 			and(
-				// Spelled out so that the planner takes the partial index events_scheduled.
+				// Spelled out so that the planner takes the partial index events_scheduled; the `>=` gives the
+				// range its lower end, which the OR below alone does not, so a page does not read again
+				// every scheduled event before the cursor.
 				isNotNull(events.deliverAt),
+				gte(events.deliverAt, cursor.deliverAt),
 				or(
 					gt(events.deliverAt, cursor.deliverAt),
 					and(eq(events.deliverAt, cursor.deliverAt), gt(events.seq, cursor.seq)),
