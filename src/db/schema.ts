@@ -7,8 +7,10 @@ import { CHANNELS, TEMPLATED_CHANNELS } from "../channels/targets";
  *
  * The hot path is priced in D1 rows written (each index entry counts as a
  * row), so indexes exist only where a query needs them:
- * - events: the row plus its (tenant_id, id) unique index; the idempotency
- *   index is partial, so it costs nothing for events sent without the header.
+ * - events: the row, its (tenant_id, id) unique index (lookups by id) and
+ *   its (tenant_id, seq) index (a tenant's events in order, for the list);
+ *   the idempotency index is partial, so it costs nothing for events sent
+ *   without the header.
  * - deliveries: one row and no secondary index. A delivery id embeds its
  *   endpoint's key and its event's sequence number, so the endpoint's log is
  *   a primary-key range scan and the event's deliveries are point lookups.
@@ -181,6 +183,10 @@ export const events = sqliteTable(
 	},
 	(table) => [
 		uniqueIndex("events_tenant_id_unique").on(table.tenantId, table.id),
+		// An index entry ends with the rowid, so this is (tenant_id, seq): a tenant's events in the order
+		// they were accepted, which the list and its polling cursor read a page of. Without it each page
+		// read and sorted every event the tenant has. It costs a row written per event.
+		index("events_tenant_seq").on(table.tenantId),
 		uniqueIndex("events_idempotency_key_unique")
 			.on(table.tenantId, table.idempotencyKey)
 			.where(sql`idempotency_key IS NOT NULL`),

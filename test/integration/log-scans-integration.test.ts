@@ -4,6 +4,7 @@ import { openDatabase } from "../../src/db/client";
 import { meterD1, readDatabaseCounters, resetCounters } from "../../src/lib/metering";
 import { firstAttemptBacklog } from "../../src/reliability/first-attempt-backlog";
 import { scheduledAfter } from "../../src/reliability/sweeper";
+import { callWithSettings } from "./helpers";
 
 /*
  * Statements that must read about what they return, not the log: a shard
@@ -14,9 +15,13 @@ import { scheduledAfter } from "../../src/reliability/sweeper";
 const database = env.SHARD_3;
 
 /** Inserts `count` events of tenant 'default' with the given due times (null: not scheduled). */
-async function seedEvents(count: number, deliverAt: (index: number) => number | null): Promise<void> {
+async function seedEvents(
+	count: number,
+	deliverAt: (index: number) => number | null,
+	into: D1Database = database,
+): Promise<void> {
 	const rows = Array.from({ length: count }, (_, index) => [`evt_scan_${index}`, deliverAt(index)]);
-	await database
+	await into
 		.prepare(
 			"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at, deliver_at) SELECT 'default', value ->> 0, 'a', '{}', '[]', 1, value ->> 1 FROM json_each(?1)",
 		)
@@ -66,5 +71,24 @@ describe("statements that read about what they return, whatever the log holds", 
 		// Without a lower end to the range, each page read every scheduled event before the cursor (5,000 here).
 		expect(large).toBe(small);
 		expect(large).toBeLessThan(30);
+	});
+
+	it("a page of a tenant's events (GET /v1/events, newest first or after a cursor) reads the page, not the tenant's history", async () => {
+		const readWith = async (count: number, query: string) => {
+			await env.DB.prepare("DELETE FROM events WHERE tenant_id = 'default'").run();
+			await seedEvents(count, () => null, env.DB);
+			resetCounters();
+			const answer = await callWithSettings({ BENCH_METERING: "on" }, "GET", `/v1/events?${query}`, undefined);
+			expect(answer.status).toBe(200);
+			expect((answer.body as { events: unknown[] }).events).toHaveLength(10);
+			return readDatabaseCounters().DB?.d1_rows_read ?? 0;
+		};
+		for (const query of ["limit=10&order=desc", "limit=10", "limit=10&order=desc&type=a"]) {
+			const small = await readWith(100, query);
+			const large = await readWith(5_000, query);
+			// Without a (tenant_id, seq) index each page read and sorted every event of the tenant (5,000 here).
+			expect(large, query).toBe(small);
+			expect(large, query).toBeLessThan(60);
+		}
 	});
 });

@@ -1,0 +1,1 @@
+CREATE INDEX `events_tenant_seq` ON `events` (`tenant_id`);
