@@ -128,14 +128,23 @@ async function d1RowsReadBy(
 	stub: DurableObjectStub<EndpointScheduler>,
 	act: (scheduler: EndpointScheduler) => Promise<unknown>,
 ): Promise<number> {
-	const rowsRead = await runInDurableObject(stub, async (_instance, state) => {
+	return (await d1UseOf(stub, act)).rowsRead;
+}
+
+/** As d1RowsReadBy, with the statements run on DB too. */
+async function d1UseOf(
+	stub: DurableObjectStub<EndpointScheduler>,
+	act: (scheduler: EndpointScheduler) => Promise<unknown>,
+): Promise<{ rowsRead: number; statements: number }> {
+	const use = await runInDurableObject(stub, async (_instance, state) => {
 		const metered = new EndpointScheduler(state, { ...env, BENCH_METERING: "on" });
 		resetCounters();
 		await act(metered);
-		return readDatabaseCounters().DB?.d1_rows_read ?? 0;
+		const counted = readDatabaseCounters().DB;
+		return { rowsRead: counted?.d1_rows_read ?? 0, statements: counted?.d1_queries ?? 0 };
 	});
 	await evictDurableObject(stub);
-	return rowsRead;
+	return use;
 }
 
 /** Opens the endpoint's circuit with five failures of deliveries that settled for good; returns its first probe time. */
@@ -237,6 +246,40 @@ describe("held deliveries in the delivery log", () => {
 		expect(large).toBe(small);
 		// Six held deliveries, a few rows each (a json_each row, the key's lookup), not the endpoint's log.
 		expect(large).toBeLessThan(50);
+	});
+
+	it("moves a long list of held deliveries in several statements of one batch, every one of them", async () => {
+		const endpointId = newEndpointId();
+		const id = (seq: number) => deliveryId(endpointId, seq);
+		const stub = schedulerFor(env, TENANT, endpointId);
+		const firstProbe = await openCircuit(stub, endpointId);
+		// One more than a statement takes (HELD_IDS_PER_STATEMENT).
+		const held = Array.from({ length: 5_001 }, (_, index) => index + 1);
+		await stub.admit(
+			TENANT,
+			endpointId,
+			policy,
+			held.map((seq) => firstAttempt(id(seq), seq)),
+		);
+		await writeLog(
+			endpointId,
+			held.map((seq) => ({ seq, status: "pending", attemptCount: 0, nextAttemptAt: firstProbe })),
+		);
+
+		const [probe = 0] = held;
+		await setCircuit(stub, { state: "half_open", since: Date.now() });
+		const used = await d1UseOf(stub, (scheduler) =>
+			scheduler.report(TENANT, endpointId, policy, [failure(id(probe), probe, Date.now() + 1000)]),
+		);
+		expect(used.statements).toBe(2);
+		const { nextProbeAt } = await stub.health();
+		expect(nextProbeAt).toBeGreaterThan(firstProbe);
+		const moved = await env.DB.prepare(
+			"SELECT count(*) AS n FROM deliveries WHERE endpoint_id = ?1 AND status = 'pending' AND next_attempt_at = ?2",
+		)
+			.bind(endpointId, nextProbeAt)
+			.first<{ n: number }>();
+		expect(moved?.n).toBe(held.length);
 	});
 
 	/**
