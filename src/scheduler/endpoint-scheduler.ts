@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { liveTenantD1 } from "../db/tenant-database";
 import type { AttemptTrigger } from "../delivery/attempt-record";
-import { deliveryIdRange } from "../lib/ids";
+import { chunk } from "../lib/chunk";
 import { count, countDurableObjectSql, meteredEnv } from "../lib/metering";
 import { type DeliveryJob, enqueueJobs, type Lane } from "../queue/messages";
 import {
@@ -89,6 +89,20 @@ export const TARGETS_PER_RELEASED_JOB = 50;
  * and queue message per 22 retries: docs/BENCHMARKS.md, section 10).
  */
 export const PACK_WINDOW_MS = 250;
+
+/**
+ * Held deliveries per statement of showHeldUntil: 5,000 ids are about 165 KB
+ * of JSON in the one bound parameter, as retention's deletes (src/retention.ts).
+ */
+const HELD_IDS_PER_STATEMENT = 5_000;
+
+/**
+ * By primary key, from a JSON array of ids: the endpoint's whole range would
+ * read its entire log (deliveries is WITHOUT ROWID and status is not in the
+ * key), while D1's single writer waits.
+ */
+const SHOW_HELD_UNTIL = `UPDATE deliveries SET next_attempt_at = ?1
+	WHERE id IN (SELECT value FROM json_each(?2)) AND tenant_id = ?3 AND status = 'pending' AND next_attempt_at < ?1`;
 
 /** One retry inside a pack; tenant and endpoint are the pack's. */
 export interface PackedRetry {
@@ -348,7 +362,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 		} else if (circuit.state === "open" && circuit.nextProbeAt !== null) {
 			// A failed probe moved the next one: what waits for it moves along, here and in the delivery log.
 			this.query("UPDATE due_retries SET due_at = ? WHERE held = ?", circuit.nextProbeAt, HELD.gate);
-			await this.showHeldUntil(tenantId, endpointId, circuit.nextProbeAt);
+			await this.showHeldUntil(tenantId, circuit.nextProbeAt, this.heldDeliveryIds(circuit.nextProbeAt));
 		}
 		this.savePace(
 			afterSends(this.read<PaceState>("pace") ?? freshPace(), policy.rateLimitPerSecond, lastStartedAt, pauseUntil),
@@ -528,7 +542,16 @@ export class EndpointScheduler extends DurableObject<Env> {
 				HELD.inLine,
 			);
 			// While a probe is out its result is what moves them next (see report); until then the log's time stands.
-			if (circuit.state === "open") await this.showHeldUntil(first.tenant_id, first.endpoint_id, after.waitUntil);
+			// Only the rows just moved: the report that set this probe time showed it for everything held then, and
+			// what was held since was logged with its due time here, so if that is before the probe an alarm moves
+			// it first and names it then.
+			if (circuit.state === "open") {
+				await this.showHeldUntil(
+					first.tenant_id,
+					after.waitUntil,
+					stillHeld.map((row) => row.delivery_id),
+				);
+			}
 		}
 		this.saveCircuit(circuit);
 		await this.armForEarliest();
@@ -538,19 +561,38 @@ export class EndpointScheduler extends DurableObject<Env> {
 	/**
 	 * Writes the new due time of what the circuit holds into the delivery
 	 * log, so the log tells the truth and the sweeper does not take held
-	 * deliveries for lost ones. One statement over the endpoint's own range
-	 * of deliveries; it runs only while the circuit is open.
+	 * deliveries for lost ones. It runs only while the circuit is open, and
+	 * reads only the deliveries named, whatever the endpoint's log holds: a
+	 * few rows each. One batch, so one round trip however many there are.
 	 */
-	private async showHeldUntil(tenantId: string, endpointId: string, dueAt: number): Promise<void> {
-		const range = deliveryIdRange(endpointId);
+	private async showHeldUntil(tenantId: string, dueAt: number, deliveryIds: readonly string[]): Promise<void> {
+		if (deliveryIds.length === 0) return;
 		const d1 = await liveTenantD1(this.metered, tenantId);
-		await d1
-			?.prepare(
-				`UPDATE deliveries SET next_attempt_at = ?1
-				 WHERE id >= ?2 AND id < ?3 AND tenant_id = ?4 AND status = 'pending' AND next_attempt_at < ?1`,
-			)
-			.bind(dueAt, range.from, range.to, tenantId)
-			.run();
+		if (!d1) return;
+		const statement = d1.prepare(SHOW_HELD_UNTIL);
+		const updates = chunk(deliveryIds, HELD_IDS_PER_STATEMENT).map((ids) =>
+			statement.bind(dueAt, JSON.stringify(ids), tenantId),
+		);
+		await d1.batch(updates);
+	}
+
+	/**
+	 * The deliveries held here whose time in the log may be before `dueAt`.
+	 * Every row of the due table: the circuit, the pace, a lease or the line
+	 * holds it, and the circuit may just have moved it past the time the
+	 * consumer logged. Of the packs, only those released before `dueAt` (and
+	 * its window): a packed retry is logged with its own due time, less than
+	 * one window before its pack's release, so a later pack's retries are
+	 * logged at `dueAt` or after already.
+	 */
+	private heldDeliveryIds(dueAt: number): string[] {
+		const ids = new Set(
+			this.query<{ delivery_id: string }>("SELECT delivery_id FROM due_retries").map((row) => row.delivery_id),
+		);
+		for (const pack of this.query<PackRow>("SELECT * FROM due_packs WHERE due_at < ?", dueAt + PACK_WINDOW_MS)) {
+			for (const retry of retriesOf(pack)) ids.add(retry.deliveryId);
+		}
+		return [...ids];
 	}
 
 	/**
