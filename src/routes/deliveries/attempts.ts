@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, gt, lt } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { endpointDeliveriesWithEvents } from "../../db/deliveries";
+import { endpointDeliveriesWithEvents, endpointLogRange } from "../../db/deliveries";
 import { getEndpointOr404 } from "../../db/endpoints";
 import {
 	deliveriesOfEvent,
@@ -14,7 +14,7 @@ import {
 import { type DeliveryRow, deliveries, type EventRow } from "../../db/schema";
 import type { AttemptRecord } from "../../delivery/attempt-record";
 import { ApiError, notFound } from "../../lib/errors";
-import { deliveryIdRange, publicDeliveryId } from "../../lib/ids";
+import { publicDeliveryId } from "../../lib/ids";
 import { EventOut, eventOut } from "../events/read";
 import { EventListFilters } from "../events/schemas";
 import { createRouter, DateTimeQuery, errorResponses, jsonContent } from "../shared";
@@ -167,7 +167,10 @@ async function endpointAttempts(
 	hideCredentials: boolean,
 ): Promise<{ attempts: Item[]; next_cursor: string | null }> {
 	await getEndpointOr404(db, tenantId, endpointId);
-	const range = deliveryIdRange(endpointId);
+	// Only `before` bounds the range: an attempt started after a time may belong to a delivery of any age.
+	const range = await endpointLogRange(db, endpointId, {
+		until: filters.before === undefined ? undefined : Date.parse(filters.before),
+	});
 	let upper = { id: range.to, inclusive: false };
 	/** In the cursor's delivery, only attempts numbered below this. */
 	let below: { deliveryId: string; attempt: number } | null = null;
@@ -175,7 +178,7 @@ async function endpointAttempts(
 		const parsed = parseCursor(filters.cursor);
 		const named = parsed ? await resolvePublicDeliveryId(db, tenantId, parsed.deliveryPublicId) : null;
 		if (!parsed || !named || named.endpointId !== endpointId) throw staleCursor();
-		upper = { id: named.storedId, inclusive: true };
+		if (named.storedId < range.to) upper = { id: named.storedId, inclusive: true };
 		below = { deliveryId: named.storedId, attempt: parsed.attempt };
 	}
 	const eventFilters: EventFilters = { eventTypes: filters.event_types, tag: filters.tag, label: filters.label };
