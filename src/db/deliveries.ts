@@ -84,3 +84,58 @@ export async function endpointDeliveriesWithEvents(
 		.limit(limit);
 	return rows.map((row) => ({ delivery: row.deliveries, event: row.events }));
 }
+
+/**
+ * Like endpointDeliveriesWithEvents, but looking at no more than the newest
+ * `scanAtMost` deliveries of `range`: a filter that few deliveries pass
+ * stops there instead of reading the rest of the log. `goOnBelow` is the
+ * delivery below which the log is still to be looked at: the last one
+ * returned when `limit` were found, else the last one looked at when the
+ * scan stopped at its bound; null when the range was read to its end.
+ *
+ * The deliveries looked at come from a subquery with that bound, which
+ * SQLite runs as a co-routine: it stops when `limit` have passed. Where the
+ * scan stopped takes one more statement, run only when it stopped short.
+ * Between the two, new deliveries can enter the range (a first attempt
+ * recorded) and move that place up; going on below the lowest delivery
+ * returned as well keeps those above it from being returned twice.
+ */
+export async function scanEndpointDeliveries(
+	db: Database,
+	tenantId: string,
+	range: IdRange,
+	where: SQL | undefined,
+	limit: number,
+	scanAtMost: number,
+): Promise<{
+	rows: { delivery: DeliveryRow; event: EventRow | null }[];
+	goOnBelow: Pick<DeliveryRow, "id" | "endpointId" | "eventId"> | null;
+}> {
+	// Named as the table, so that `where` (written against the table) reads the subquery's columns.
+	const scanned = db
+		.select()
+		.from(deliveries)
+		.where(and(idsIn(range), eq(deliveries.tenantId, tenantId)))
+		.orderBy(desc(deliveries.id))
+		.limit(scanAtMost)
+		.as("deliveries");
+	const found = await db
+		.select()
+		.from(scanned)
+		.leftJoin(events, and(eq(events.tenantId, scanned.tenantId), eq(events.id, scanned.eventId)))
+		.where(where)
+		.orderBy(desc(scanned.id))
+		.limit(limit);
+	const rows = found.map((row) => ({ delivery: row.deliveries, event: row.events }));
+	const lowest = rows.at(-1)?.delivery;
+	if (rows.length === limit) return { rows, goOnBelow: lowest ?? null };
+	const [stop] = await db
+		.select({ id: deliveries.id, endpointId: deliveries.endpointId, eventId: deliveries.eventId })
+		.from(deliveries)
+		.where(and(idsIn(range), eq(deliveries.tenantId, tenantId)))
+		.orderBy(desc(deliveries.id))
+		.limit(1)
+		.offset(scanAtMost - 1);
+	if (!stop) return { rows, goOnBelow: null };
+	return { rows, goOnBelow: lowest && lowest.id < stop.id ? lowest : stop };
+}

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, gt, lt } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { endpointDeliveriesWithEvents, endpointLogRange } from "../../db/deliveries";
+import { endpointLogRange, scanEndpointDeliveries } from "../../db/deliveries";
 import { getEndpointOr404 } from "../../db/endpoints";
 import {
 	deliveriesOfEvent,
@@ -32,6 +32,12 @@ import { AttemptOut } from "./schemas";
 
 /** Deliveries read per statement when listing an endpoint's attempts. */
 const DELIVERIES_PER_PAGE = 100;
+/**
+ * Deliveries one statement looks at, at most, for the deliveries it returns:
+ * filters that few deliveries pass stop there, so a request looks at no more
+ * than MAX_PAGES times this many, whatever the log holds.
+ */
+const DELIVERIES_SCANNED_PER_PAGE = 1_000;
 /** Statements one list request may spend before answering with what it found and a cursor. */
 const MAX_PAGES = 5;
 
@@ -190,16 +196,17 @@ async function endpointAttempts(
 		filters.before === undefined ? undefined : lt(deliveries.createdAt, Date.parse(filters.before)),
 	);
 	const found: Item[] = [];
-	let lastRead: DeliveryRow | undefined;
+	let goOnBelow: Pick<DeliveryRow, "id" | "endpointId" | "eventId"> | null = null;
 	for (let page = 0; page < MAX_PAGES; page++) {
-		const rows = await endpointDeliveriesWithEvents(
+		const scanned = await scanEndpointDeliveries(
 			db,
 			tenantId,
 			{ fromId: range.from, toId: upper.id, includeTo: upper.inclusive },
 			where,
 			DELIVERIES_PER_PAGE,
+			DELIVERIES_SCANNED_PER_PAGE,
 		);
-		for (const { delivery, event } of rows) {
+		for (const { delivery, event } of scanned.rows) {
 			for (const record of attemptsOf(delivery)) {
 				if (below && delivery.id === below.deliveryId && record.attempt >= below.attempt) continue;
 				if (!attemptPasses(record, filters)) continue;
@@ -211,15 +218,15 @@ async function endpointAttempts(
 				}
 			}
 		}
-		lastRead = rows.at(-1)?.delivery;
-		if (rows.length < DELIVERIES_PER_PAGE || !lastRead) return { attempts: found, next_cursor: null };
-		upper = { id: lastRead.id, inclusive: false };
+		goOnBelow = scanned.goOnBelow;
+		if (!goOnBelow) return { attempts: found, next_cursor: null };
+		upper = { id: goOnBelow.id, inclusive: false };
 		below = null;
 	}
-	// Out of statements for this request: go on below the last delivery read (attempt 0: none of it is left).
+	// Out of statements for this request: go on below the last delivery looked at (attempt 0: none of it is left).
 	return {
 		attempts: found,
-		next_cursor: lastRead ? cursorOf(publicDeliveryId(lastRead.endpointId, lastRead.eventId), 0) : null,
+		next_cursor: goOnBelow ? cursorOf(publicDeliveryId(goOnBelow.endpointId, goOnBelow.eventId), 0) : null,
 	};
 }
 
