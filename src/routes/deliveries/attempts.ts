@@ -99,7 +99,7 @@ const listRoute = createRoute({
 	tags: ["Deliveries"],
 	summary: "An endpoint's or an event's attempts, newest first",
 	description:
-		"Every attempt made to an endpoint (`endpoint_id`) or for an event (`event_id`, with `endpoint_id` to narrow it to one of its deliveries). An endpoint's attempts come newest event first, and each event's attempts newest first; an event's come newest first. Attempts are recorded once made: a delivery still waiting for its first attempt has none. A page may hold fewer than `limit` attempts while more remain: go on while `next_cursor` is not null.",
+		"Every attempt made to an endpoint (`endpoint_id`) or for an event (`event_id`, with `endpoint_id` to narrow it to one of its deliveries). An endpoint's attempts come newest event first, and each event's attempts newest first; an event's come newest first. Attempts are recorded once made: a delivery still waiting for its first attempt has none. A page may hold fewer than `limit` attempts, even none, while more remain: go on while `next_cursor` is not null. An endpoint's list looks at no more than 5,000 of its deliveries per request, those created before `before` when it is given.",
 	request: { query: AttemptListQuery },
 	responses: {
 		200: jsonContent(

@@ -93,7 +93,7 @@ const deliveriesRoute = createRoute({
 	tags: ["Webhooks"],
 	summary: "The endpoint's delivery log, newest first",
 	description:
-		"A delivery appears here once its first attempt is recorded, normally milliseconds after the event. The filters combine; `since` and `until` are on the delivery's creation time (its event's).",
+		"A delivery appears here once its first attempt is recorded, normally milliseconds after the event. The filters combine; `since` and `until` are on the delivery's creation time (its event's), and only the window's part of the log is read: on a long log, give them with the other filters, which otherwise read on through older deliveries until the page is full.",
 	request: { params: IdParam, query: DeliveryListQuery },
 	responses: {
 		200: jsonContent(
