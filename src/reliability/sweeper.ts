@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
+import { eventsAround } from "../db/event-position";
 import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
 import { allTenantShards, repairTenantCopies, shardDatabase, shardNames } from "../db/tenant-database";
@@ -350,27 +351,14 @@ async function sweepFirstAttempts(
 }
 
 /**
- * The newest event older than the cutoff, found by bisecting seqs (a point
- * lookup by rowid each, about 20 for a million events) rather than reading
- * every row in between. created_at follows seq up to the isolates' clock
- * skew, far less than the cutoff's minutes.
+ * The newest event older than the cutoff, found by bisecting seqs
+ * (src/db/event-position.ts) rather than reading every row in between.
+ * created_at follows seq up to the isolates' clock skew, far less than the
+ * cutoff's minutes.
  */
 async function lastEventBefore(db: Database, after: ScannedEvent, cutoffMs: number): Promise<ScannedEvent> {
-	const [newest] = await db.select({ seq: sql<number>`max(${events.seq})` }).from(events);
-	let known = after;
-	let high = newest?.seq ?? after.seq;
-	while (known.seq < high) {
-		const middle = Math.ceil((known.seq + 1 + high) / 2);
-		const [probe] = await db
-			.select({ seq: events.seq, tenantId: events.tenantId, createdAt: events.createdAt })
-			.from(events)
-			.where(gte(events.seq, middle))
-			.orderBy(asc(events.seq))
-			.limit(1);
-		if (probe && probe.seq <= high && probe.createdAt < cutoffMs) known = { ...probe, endpointIds: [] };
-		else high = middle - 1;
-	}
-	return known;
+	const { before } = await eventsAround(db, cutoffMs, after.seq);
+	return before ? { ...before, endpointIds: [] } : after;
 }
 
 /** A range of events (afterSeq, untilSeq] of one shard that a consumer sweeps. */

@@ -1,8 +1,9 @@
-import { and, asc, count, eq, gt, gte, inArray, isNull, lt } from "drizzle-orm";
+import { and, asc, count, eq, gt, gte, inArray, isNull, lt, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
+import { endpointLogRange } from "../db/deliveries";
 import { deliveries, endpoints, type TaskRow, tasks } from "../db/schema";
 import { allTenantShards, liveTenantDatabase } from "../db/tenant-database";
-import { deliveryIdRange, newTaskId, parseDeliveryId } from "../lib/ids";
+import { newTaskId, parseDeliveryId } from "../lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../queue/messages";
 
 /**
@@ -36,14 +37,25 @@ export function recoverWindow(task: TaskRow): RecoverWindow {
 
 /** Re-sends per slice: one sendBatch of jobs and one short range read. */
 export const DELIVERIES_PER_SLICE = 100;
+/**
+ * Deliveries one slice looks at, at most: where few of the window's
+ * deliveries failed, a slice goes on from the last one it looked at rather
+ * than reading on until it has found DELIVERIES_PER_SLICE.
+ */
+export const DELIVERIES_SCANNED_PER_SLICE = 1_000;
 
-/** The endpoint's failed deliveries of events created in the window, after `cursor` in id order. */
-function failedInWindow(tenantId: string, endpointId: string, window: RecoverWindow, cursor: string | null) {
-	const range = deliveryIdRange(endpointId);
+/** The ids of the endpoint's deliveries after `cursor` in id order, within `range` (the window's part of the log). */
+function idsAfter(tenantId: string, range: { from: string; to: string }, cursor: string | null) {
 	return and(
 		cursor === null ? gte(deliveries.id, range.from) : gt(deliveries.id, cursor),
 		lt(deliveries.id, range.to),
 		eq(deliveries.tenantId, tenantId),
+	);
+}
+
+/** A failed delivery of an event created in the window. */
+function failedInWindow(window: RecoverWindow) {
+	return and(
 		eq(deliveries.status, "failed"),
 		gte(deliveries.createdAt, window.since),
 		lt(deliveries.createdAt, window.until),
@@ -59,11 +71,12 @@ export async function startRecover(
 	window: RecoverWindow,
 	nowMs: number,
 ): Promise<TaskRow> {
-	// Reads the endpoint's whole log range once; the window bounds how much of it can match.
+	// Reads the window's part of the endpoint's log once, every delivery of it, failed or not.
+	const range = await endpointLogRange(db, endpointId, window);
 	const [counted] = await db
 		.select({ total: count() })
 		.from(deliveries)
-		.where(failedInWindow(tenantId, endpointId, window, null));
+		.where(and(idsAfter(tenantId, range, null), failedInWindow(window)));
 	const [task] = await db
 		.insert(tasks)
 		.values({
@@ -120,9 +133,11 @@ async function failTask(db: Database, task: TaskRow, error: string, nowMs: numbe
 }
 
 /**
- * Runs one slice of a recover task: queues re-sends for up to
- * DELIVERIES_PER_SLICE failed deliveries after the task's cursor and moves
- * the cursor past them. Returns whether another slice should follow.
+ * Runs one slice of a recover task: looks at up to
+ * DELIVERIES_SCANNED_PER_SLICE deliveries of the window after the task's
+ * cursor, queues re-sends for the failed ones (DELIVERIES_PER_SLICE at most)
+ * and moves the cursor past what it looked at. Returns whether another slice
+ * should follow.
  */
 export async function recoverSlice(env: Env, tenantId: string, taskId: string, nowMs: number): Promise<boolean> {
 	const db = await liveTenantDatabase(env, tenantId);
@@ -146,15 +161,27 @@ export async function recoverSlice(env: Env, tenantId: string, taskId: string, n
 		return false;
 	}
 
-	const rows = await db
-		.select({ id: deliveries.id, attemptCount: deliveries.attemptCount })
+	const window = recoverWindow(task);
+	// The window's start matters to the first slice only; later ones start at the cursor.
+	const range = await endpointLogRange(db, task.endpointId, {
+		since: task.cursor === null ? window.since : undefined,
+		until: window.until,
+	});
+	const scanned = await db
+		.select({
+			id: deliveries.id,
+			attemptCount: deliveries.attemptCount,
+			failed: sql<number>`${failedInWindow(window)}`,
+		})
 		.from(deliveries)
-		.where(failedInWindow(tenantId, task.endpointId, recoverWindow(task), task.cursor))
+		.where(idsAfter(tenantId, range, task.cursor))
 		.orderBy(asc(deliveries.id))
-		.limit(DELIVERIES_PER_SLICE);
+		.limit(DELIVERIES_SCANNED_PER_SLICE);
+	const looked = scanned.slice(0, nthFailed(scanned, DELIVERIES_PER_SLICE) + 1);
+	const rows = looked.filter((row) => row.failed === 1);
 	await enqueueJobs(env.DELIVERY_QUEUE as Queue<DeliveryJob>, resendJobs(tenantId, rows));
 
-	const more = rows.length === DELIVERIES_PER_SLICE;
+	const more = looked.length < scanned.length || scanned.length === DELIVERIES_SCANNED_PER_SLICE;
 	const done = task.done + rows.length;
 	// Only the run that still sees the task as it read it moves it on: a queue message delivered twice
 	// re-sends one slice twice at most (receivers deduplicate on webhook-id), never the rest of the window.
@@ -164,7 +191,7 @@ export async function recoverSlice(env: Env, tenantId: string, taskId: string, n
 			status: more ? "running" : "completed",
 			done,
 			total: more ? Math.max(task.total, done) : done,
-			cursor: rows.at(-1)?.id ?? task.cursor,
+			cursor: looked.at(-1)?.id ?? task.cursor,
 			error: null,
 			updatedAt: nowMs,
 		})
@@ -179,6 +206,15 @@ export async function recoverSlice(env: Env, tenantId: string, taskId: string, n
 		)
 		.returning({ id: tasks.id });
 	return more && moved !== undefined;
+}
+
+/** The index of the `n`th failed row, or the last index when there are fewer. */
+function nthFailed(rows: readonly { failed: number }[], n: number): number {
+	let seen = 0;
+	for (const [index, row] of rows.entries()) {
+		if (row.failed === 1 && ++seen === n) return index;
+	}
+	return rows.length - 1;
 }
 
 function errorText(error: unknown): string {

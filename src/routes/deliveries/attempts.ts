@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, gt, lt } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { endpointDeliveriesWithEvents } from "../../db/deliveries";
+import { endpointLogRange, scanEndpointDeliveries } from "../../db/deliveries";
 import { getEndpointOr404 } from "../../db/endpoints";
 import {
 	deliveriesOfEvent,
@@ -14,7 +14,7 @@ import {
 import { type DeliveryRow, deliveries, type EventRow } from "../../db/schema";
 import type { AttemptRecord } from "../../delivery/attempt-record";
 import { ApiError, notFound } from "../../lib/errors";
-import { deliveryIdRange, publicDeliveryId } from "../../lib/ids";
+import { publicDeliveryId } from "../../lib/ids";
 import { EventOut, eventOut } from "../events/read";
 import { EventListFilters } from "../events/schemas";
 import { createRouter, DateTimeQuery, errorResponses, jsonContent } from "../shared";
@@ -32,6 +32,12 @@ import { AttemptOut } from "./schemas";
 
 /** Deliveries read per statement when listing an endpoint's attempts. */
 const DELIVERIES_PER_PAGE = 100;
+/**
+ * Deliveries one statement looks at, at most, for the deliveries it returns:
+ * filters that few deliveries pass stop there, so a request looks at no more
+ * than MAX_PAGES times this many, whatever the log holds.
+ */
+const DELIVERIES_SCANNED_PER_PAGE = 1_000;
 /** Statements one list request may spend before answering with what it found and a cursor. */
 const MAX_PAGES = 5;
 
@@ -93,7 +99,7 @@ const listRoute = createRoute({
 	tags: ["Deliveries"],
 	summary: "An endpoint's or an event's attempts, newest first",
 	description:
-		"Every attempt made to an endpoint (`endpoint_id`) or for an event (`event_id`, with `endpoint_id` to narrow it to one of its deliveries). An endpoint's attempts come newest event first, and each event's attempts newest first; an event's come newest first. Attempts are recorded once made: a delivery still waiting for its first attempt has none. A page may hold fewer than `limit` attempts while more remain: go on while `next_cursor` is not null.",
+		"Every attempt made to an endpoint (`endpoint_id`) or for an event (`event_id`, with `endpoint_id` to narrow it to one of its deliveries). An endpoint's attempts come newest event first, and each event's attempts newest first; an event's come newest first. Attempts are recorded once made: a delivery still waiting for its first attempt has none. A page may hold fewer than `limit` attempts, even none, while more remain: go on while `next_cursor` is not null. An endpoint's list looks at no more than 5,000 of its deliveries per request, those created before `before` when it is given.",
 	request: { query: AttemptListQuery },
 	responses: {
 		200: jsonContent(
@@ -167,7 +173,10 @@ async function endpointAttempts(
 	hideCredentials: boolean,
 ): Promise<{ attempts: Item[]; next_cursor: string | null }> {
 	await getEndpointOr404(db, tenantId, endpointId);
-	const range = deliveryIdRange(endpointId);
+	// Only `before` bounds the range: an attempt started after a time may belong to a delivery of any age.
+	const range = await endpointLogRange(db, endpointId, {
+		until: filters.before === undefined ? undefined : Date.parse(filters.before),
+	});
 	let upper = { id: range.to, inclusive: false };
 	/** In the cursor's delivery, only attempts numbered below this. */
 	let below: { deliveryId: string; attempt: number } | null = null;
@@ -175,7 +184,7 @@ async function endpointAttempts(
 		const parsed = parseCursor(filters.cursor);
 		const named = parsed ? await resolvePublicDeliveryId(db, tenantId, parsed.deliveryPublicId) : null;
 		if (!parsed || !named || named.endpointId !== endpointId) throw staleCursor();
-		upper = { id: named.storedId, inclusive: true };
+		if (named.storedId < range.to) upper = { id: named.storedId, inclusive: true };
 		below = { deliveryId: named.storedId, attempt: parsed.attempt };
 	}
 	const eventFilters: EventFilters = { eventTypes: filters.event_types, tag: filters.tag, label: filters.label };
@@ -187,16 +196,17 @@ async function endpointAttempts(
 		filters.before === undefined ? undefined : lt(deliveries.createdAt, Date.parse(filters.before)),
 	);
 	const found: Item[] = [];
-	let lastRead: DeliveryRow | undefined;
+	let goOnBelow: Pick<DeliveryRow, "id" | "endpointId" | "eventId"> | null = null;
 	for (let page = 0; page < MAX_PAGES; page++) {
-		const rows = await endpointDeliveriesWithEvents(
+		const scanned = await scanEndpointDeliveries(
 			db,
 			tenantId,
 			{ fromId: range.from, toId: upper.id, includeTo: upper.inclusive },
 			where,
 			DELIVERIES_PER_PAGE,
+			DELIVERIES_SCANNED_PER_PAGE,
 		);
-		for (const { delivery, event } of rows) {
+		for (const { delivery, event } of scanned.rows) {
 			for (const record of attemptsOf(delivery)) {
 				if (below && delivery.id === below.deliveryId && record.attempt >= below.attempt) continue;
 				if (!attemptPasses(record, filters)) continue;
@@ -208,15 +218,15 @@ async function endpointAttempts(
 				}
 			}
 		}
-		lastRead = rows.at(-1)?.delivery;
-		if (rows.length < DELIVERIES_PER_PAGE || !lastRead) return { attempts: found, next_cursor: null };
-		upper = { id: lastRead.id, inclusive: false };
+		goOnBelow = scanned.goOnBelow;
+		if (!goOnBelow) return { attempts: found, next_cursor: null };
+		upper = { id: goOnBelow.id, inclusive: false };
 		below = null;
 	}
-	// Out of statements for this request: go on below the last delivery read (attempt 0: none of it is left).
+	// Out of statements for this request: go on below the last delivery looked at (attempt 0: none of it is left).
 	return {
 		attempts: found,
-		next_cursor: lastRead ? cursorOf(publicDeliveryId(lastRead.endpointId, lastRead.eventId), 0) : null,
+		next_cursor: goOnBelow ? cursorOf(publicDeliveryId(goOnBelow.endpointId, goOnBelow.eventId), 0) : null,
 	};
 }
 

@@ -1,13 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, gte, lt } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
-import { endpointDeliveriesWithEvents } from "../../db/deliveries";
+import { endpointDeliveriesWithEvents, endpointLogRange } from "../../db/deliveries";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { eventFilterConditions, resolvePublicDeliveryId } from "../../db/events";
 import { deliveries, type EndpointRow } from "../../db/schema";
 import { isOperationalEventType } from "../../delivery/operational-events";
 import { ApiError } from "../../lib/errors";
-import { deliveryIdRange, publicDeliveryId } from "../../lib/ids";
+import { publicDeliveryId } from "../../lib/ids";
 import { DeliveryOut, DeliveryStatus, deliveryOut } from "../deliveries/schemas";
 import { catalogEntry } from "../event-types";
 import { recentlyUsed } from "../event-types/recent";
@@ -93,7 +93,7 @@ const deliveriesRoute = createRoute({
 	tags: ["Webhooks"],
 	summary: "The endpoint's delivery log, newest first",
 	description:
-		"A delivery appears here once its first attempt is recorded, normally milliseconds after the event. The filters combine; `since` and `until` are on the delivery's creation time (its event's).",
+		"A delivery appears here once its first attempt is recorded, normally milliseconds after the event. The filters combine; `since` and `until` are on the delivery's creation time (its event's), and only the window's part of the log is read: on a long log, give them with the other filters, which otherwise read on through older deliveries until the page is full.",
 	request: { params: IdParam, query: DeliveryListQuery },
 	responses: {
 		200: jsonContent(
@@ -143,17 +143,22 @@ export const webhookActivity = createRouter()
 			...onEvent
 		} = c.req.valid("query");
 		const { id } = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
-		const range = deliveryIdRange(id);
+		const sinceMs = since === undefined ? undefined : Date.parse(since);
+		const untilMs = until === undefined ? undefined : Date.parse(until);
+		const [range, after] = await Promise.all([
+			// The window's part of the log, so that filters few deliveries pass do not read the rest of it.
+			endpointLogRange(c.var.db, id, { since: sinceMs, until: untilMs }),
+			cursor === undefined ? null : resolvePublicDeliveryId(c.var.db, c.var.tenantId, cursor),
+		]);
 		let upperBound = range.to;
 		if (cursor !== undefined) {
-			const after = await resolvePublicDeliveryId(c.var.db, c.var.tenantId, cursor);
 			if (!after || after.endpointId !== id) {
 				throw new ApiError(
 					"invalid_request",
 					"the cursor names no delivery of this endpoint (its event may have been removed): list again without a cursor",
 				);
 			}
-			upperBound = after.storedId;
+			if (after.storedId < upperBound) upperBound = after.storedId;
 		}
 		const rows = await endpointDeliveriesWithEvents(
 			c.var.db,
@@ -162,8 +167,8 @@ export const webhookActivity = createRouter()
 			and(
 				status ? eq(deliveries.status, status) : undefined,
 				eventType === undefined ? undefined : eq(deliveries.eventType, eventType),
-				since === undefined ? undefined : gte(deliveries.createdAt, Date.parse(since)),
-				until === undefined ? undefined : lt(deliveries.createdAt, Date.parse(until)),
+				sinceMs === undefined ? undefined : gte(deliveries.createdAt, sinceMs),
+				untilMs === undefined ? undefined : lt(deliveries.createdAt, untilMs),
 				eventFilterConditions({ eventTypes: onEvent.event_types, tag: onEvent.tag, label: onEvent.label }),
 			),
 			limit + 1,
