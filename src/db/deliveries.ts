@@ -2,7 +2,7 @@ import { and, desc, eq, gte, inArray, lt, lte, type SQL } from "drizzle-orm";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, deliveryIdRange } from "../lib/ids";
 import type { Database } from "./client";
-import { CREATED_AT_SKEW_MS, eventsAround } from "./event-position";
+import { seqWindow } from "./event-position";
 import { type DeliveryRow, deliveries, type EventRow, events } from "./schema";
 
 /**
@@ -38,13 +38,10 @@ export async function endpointLogRange(
 	window: { since?: number | undefined; until?: number | undefined },
 ): Promise<{ from: string; to: string }> {
 	const whole = deliveryIdRange(endpointId);
-	const [lower, upper] = await Promise.all([
-		window.since === undefined ? null : eventsAround(db, window.since - CREATED_AT_SKEW_MS),
-		window.until === undefined ? null : eventsAround(db, window.until + CREATED_AT_SKEW_MS),
-	]);
+	const { afterSeq, beforeSeq } = await seqWindow(db, window);
 	return {
-		from: lower?.before ? deliveryId(endpointId, lower.before.seq + 1) : whole.from,
-		to: upper?.atOrAfter ? deliveryId(endpointId, upper.atOrAfter.seq) : whole.to,
+		from: afterSeq === null ? whole.from : deliveryId(endpointId, afterSeq + 1),
+		to: beforeSeq === null ? whole.to : deliveryId(endpointId, beforeSeq),
 	};
 }
 

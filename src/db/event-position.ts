@@ -85,3 +85,20 @@ function positionOf(
 	// A side the bisection found no event for comes back as NULLs from its LEFT JOIN.
 	return seq == null || tenantId == null || createdAt == null ? null : { seq, tenantId, createdAt };
 }
+
+/**
+ * Seq bounds of the events created in the window [since, until): each of
+ * them has afterSeq < seq < beforeSeq, a side given no time being open
+ * (null). The bounds hold for events stamped up to CREATED_AT_SKEW_MS out of
+ * seq order; a caller keeps its exact filter on created_at.
+ */
+export async function seqWindow(
+	db: Database,
+	window: { since?: number | undefined; until?: number | undefined },
+): Promise<{ afterSeq: number | null; beforeSeq: number | null }> {
+	const [lower, upper] = await Promise.all([
+		window.since === undefined ? null : eventsAround(db, window.since - CREATED_AT_SKEW_MS),
+		window.until === undefined ? null : eventsAround(db, window.until + CREATED_AT_SKEW_MS),
+	]);
+	return { afterSeq: lower?.before?.seq ?? null, beforeSeq: upper?.atOrAfter?.seq ?? null };
+}

@@ -91,4 +91,34 @@ describe("statements that read about what they return, whatever the log holds", 
 			expect(large, query).toBeLessThan(60);
 		}
 	});
+
+	it("a tenant's events after a time (GET /v1/events?after=) read the window's part of its events, not those before it", async () => {
+		const hourAgo = Date.now() - 3_600_000;
+		const readWith = async (olderEvents: number) => {
+			await env.DB.prepare("DELETE FROM events WHERE tenant_id = 'default'").run();
+			// Stamped as ingest stamps them: older events first, then 20 of the last half hour.
+			await seedEvents(olderEvents, () => null, env.DB);
+			await env.DB.prepare(
+				"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) SELECT 'default', 'evt_recent_' || value, 'a', '{}', '[]', ?2 FROM json_each(?1)",
+			)
+				.bind(JSON.stringify(Array.from({ length: 20 }, (_, index) => index)), hourAgo + 1_800_000)
+				.run();
+			resetCounters();
+			const after = new Date(hourAgo).toISOString();
+			const answer = await callWithSettings(
+				{ BENCH_METERING: "on" },
+				"GET",
+				`/v1/events?after=${after}&limit=50`,
+				undefined,
+			);
+			expect(answer.status).toBe(200);
+			expect((answer.body as { events: unknown[] }).events).toHaveLength(20);
+			return readDatabaseCounters().DB?.d1_rows_read ?? 0;
+		};
+		const small = await readWith(100);
+		const large = await readWith(5_000);
+		// Filtered on created_at alone, the oldest-first page read every older event of the tenant (5,020 rows here).
+		expect(large - small).toBeLessThan(20);
+		expect(large).toBeLessThan(120);
+	});
 });

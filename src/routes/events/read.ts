@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Database } from "../../db/client";
+import { seqWindow } from "../../db/event-position";
 import { deliveriesOfEvent, eventFilterConditions, findEvent } from "../../db/events";
 import { type EventRow, events } from "../../db/schema";
 import { isOperationalEventType } from "../../delivery/operational-events";
@@ -96,20 +97,40 @@ async function cursorPosition(db: Database, tenantId: string, cursor: string | u
 	return event.seq;
 }
 
+/** The tighter of two optional bounds: `pick` is Math.max for lower bounds, Math.min for upper ones. */
+function tighter(a: number | null, b: number | null, pick: (x: number, y: number) => number): number | null {
+	if (a === null) return b;
+	return b === null ? a : pick(a, b);
+}
+
 export const readEvents = createRouter()
 	.openapi(listRoute, async (c) => {
 		const { limit, cursor, type, order, event_types: eventTypes, tag, label, before, after } = c.req.valid("query");
-		const position = await cursorPosition(c.var.db, c.var.tenantId, cursor);
+		const [position, window] = await Promise.all([
+			cursorPosition(c.var.db, c.var.tenantId, cursor),
+			// The time filters as seq bounds too, so a page reads the window's part of the tenant's events rather
+			// than all of them before or after it; the exact filters on created_at below stay.
+			seqWindow(c.var.db, {
+				since: after === undefined ? undefined : Date.parse(after),
+				until: before === undefined ? undefined : Date.parse(before),
+			}),
+		]);
 		const newestFirst = order === "desc";
+		// One lower and one upper bound on seq, each the tighter of the cursor's and the window's: given two
+		// bounds on one side, SQLite ranges over the index by one of them and only filters by the other.
 		// Newest first starts at the end: a cursor of 0 (none) means no upper bound.
-		const bound = newestFirst ? (position > 0 ? lt(events.seq, position) : undefined) : gt(events.seq, position);
+		const cursorLow = newestFirst ? null : position;
+		const cursorHigh = newestFirst && position > 0 ? position : null;
+		const low = tighter(cursorLow, window.afterSeq, Math.max);
+		const high = tighter(cursorHigh, window.beforeSeq, Math.min);
 		const rows = await c.var.db
 			.select()
 			.from(events)
 			.where(
 				and(
 					eq(events.tenantId, c.var.tenantId),
-					bound,
+					low === null ? undefined : gt(events.seq, low),
+					high === null ? undefined : lt(events.seq, high),
 					type ? eq(events.type, type) : undefined,
 					eventFilterConditions({ eventTypes, tag, label }),
 					before === undefined ? undefined : lt(events.createdAt, Date.parse(before)),
