@@ -386,6 +386,22 @@ describe("attempt and delivery lists", () => {
 			[sent[0], 1, "initial"],
 		]);
 		expect(all.attempts.every((attempt) => attempt.status === "success")).toBe(true);
+		// The endpoint named by its uid lists the same attempts, paged the same.
+		const uid = uniqueName("attempts-uid");
+		expect((await api("PATCH", `/v1/webhooks/${hook.id}`, { body: { uid } })).status).toBe(200);
+		const byUid = record((await api("GET", `/v1/attempts?endpoint_id=${uid}&limit=3`)).body) as unknown as Listed;
+		expect(byUid.attempts.map((attempt) => [attempt.event_id, attempt.attempt])).toEqual(
+			all.attempts.slice(0, 3).map((attempt) => [attempt.event_id, attempt.attempt]),
+		);
+		const byUidNext = record(
+			(
+				await api(
+					"GET",
+					`/v1/attempts?endpoint_id=${uid}&limit=3&cursor=${encodeURIComponent(String(byUid.next_cursor))}`,
+				)
+			).body,
+		) as unknown as Listed;
+		expect(byUidNext.attempts.map((attempt) => attempt.event_id)).toEqual([sent[0]]);
 
 		const seen: string[] = [];
 		let cursor: string | null = null;

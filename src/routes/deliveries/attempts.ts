@@ -168,11 +168,12 @@ function attemptsOf(delivery: DeliveryRow): AttemptRecord[] {
 async function endpointAttempts(
 	db: Database,
 	tenantId: string,
-	endpointId: string,
+	endpointIdOrUid: string,
 	filters: AttemptListFilters,
 	hideCredentials: boolean,
 ): Promise<{ attempts: Item[]; next_cursor: string | null }> {
-	await getEndpointOr404(db, tenantId, endpointId);
+	// The query may name the endpoint by its uid; its log and its cursors are keyed by its id.
+	const { id: endpointId } = await getEndpointOr404(db, tenantId, endpointIdOrUid);
 	// Only `before` bounds the range: an attempt started after a time may belong to a delivery of any age.
 	const range = await endpointLogRange(db, endpointId, {
 		until: filters.before === undefined ? undefined : Date.parse(filters.before),
