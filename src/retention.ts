@@ -28,29 +28,40 @@ export function retentionCutoffMs(env: { RETENTION_DAYS?: string }, nowMs: numbe
 }
 
 /*
- * Which events have expired, found from the head of the table: an event's
+ * Which events have expired, walked from the head of the table: an event's
  * seq is given in insertion order and its created_at is the time of that
- * insert, so the expired events are the ones before the first event that is
- * not (the boundary), and the walk stops there instead of reading the whole
- * log to learn that nothing else has expired. An event scheduled ahead
+ * insert, so the expired events come first and a run stops at the first one
+ * that has not (created_at out of seq order by the isolates' clocks only
+ * delays an event to a later run). The walk carries its position from page
+ * to page, so each event is read once a run. An event scheduled ahead
  * (`deliver_at`) is kept until RETENTION_DAYS after it was due, so one
  * scheduled further ahead than the retention is not removed before it is
- * sent; such events stay at the head and are read again by each page, which
- * only matters if very many are scheduled that far ahead.
+ * sent: it stays at the head, read once by every run while it is kept.
  *
  * Which deliveries go with them is known without searching: an event lists
  * the endpoints it fans out to, and a delivery's id is (endpoint, event
- * seq), so each is a point delete. Walking the deliveries table instead reads
+ * seq), so each is a point delete. Walking the deliveries table instead read
  * every delivery kept before the next expired one, since that table is in
  * endpoint order: tens of rows read per row removed, growing with the log.
+ *
+ * The deletes check the expiry again: between a page's read and its delete
+ * another run may have removed those events and a new event taken a freed
+ * seq (the rowid is max + 1, so seqs are given again once the newest events
+ * are gone), and the new one must stay.
  */
-const EXPIRED_EVENTS = `
-SELECT seq, endpoint_ids AS endpointIds FROM events
-WHERE seq < coalesce((SELECT seq FROM events WHERE created_at >= ?1 ORDER BY seq LIMIT 1), ${Number.MAX_SAFE_INTEGER})
-	AND (deliver_at IS NULL OR deliver_at < ?1)
-ORDER BY seq LIMIT ?2`;
-const DELETE_DELIVERIES = "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))";
-const DELETE_EVENTS = "DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1))";
+const EVENTS_AFTER = `
+SELECT seq, endpoint_ids AS endpointIds, created_at AS createdAt, deliver_at AS deliverAt
+FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2`;
+const DELETE_DELIVERIES = "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1)) AND created_at < ?2";
+const DELETE_EVENTS = `DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1))
+	AND created_at < ?2 AND (deliver_at IS NULL OR deliver_at < ?2)`;
+
+interface WalkedEvent {
+	seq: number;
+	endpointIds: string;
+	createdAt: number;
+	deliverAt: number | null;
+}
 
 interface Removed {
 	events: number;
@@ -86,25 +97,41 @@ export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
 
 async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number): Promise<Removed> {
 	const removed: Removed = { events: 0, deliveries: 0 };
-	const expired = d1.prepare(EXPIRED_EVENTS);
+	const walk = d1.prepare(EVENTS_AFTER);
+	let after = 0;
 	for (let page = 0; page < PAGES_PER_RUN && Date.now() < deadline; page++) {
-		const { results } = await expired.bind(cutoff, EVENTS_PER_PAGE).all<{ seq: number; endpointIds: string }>();
+		const { results } = await walk.bind(after, EVENTS_PER_PAGE).all<WalkedEvent>();
 		const seqs: number[] = [];
 		const deliveryIds: string[] = [];
+		let reachedUnexpired = false;
+		let pageFull = false;
 		for (const event of results) {
-			const endpointIds = JSON.parse(event.endpointIds) as string[];
-			if (seqs.length > 0 && deliveryIds.length + endpointIds.length > DELIVERIES_PER_PAGE) break;
-			seqs.push(event.seq);
-			for (const endpointId of endpointIds) deliveryIds.push(deliveryId(endpointId, event.seq));
+			if (event.createdAt >= cutoff) {
+				reachedUnexpired = true;
+				break;
+			}
+			if (event.deliverAt === null || event.deliverAt < cutoff) {
+				const endpointIds = JSON.parse(event.endpointIds) as string[];
+				if (seqs.length > 0 && deliveryIds.length + endpointIds.length > DELIVERIES_PER_PAGE) {
+					pageFull = true;
+					break;
+				}
+				seqs.push(event.seq);
+				for (const endpointId of endpointIds) deliveryIds.push(deliveryId(endpointId, event.seq));
+			}
+			after = event.seq;
 		}
-		if (seqs.length === 0) break;
-		const outcome = await d1.batch([
-			...chunk(deliveryIds, DELIVERIES_PER_PAGE).map((ids) => d1.prepare(DELETE_DELIVERIES).bind(JSON.stringify(ids))),
-			d1.prepare(DELETE_EVENTS).bind(JSON.stringify(seqs)),
-		]);
-		removed.events += outcome.at(-1)?.meta.changes ?? 0;
-		removed.deliveries += outcome.slice(0, -1).reduce((sum, result) => sum + result.meta.changes, 0);
-		if (seqs.length === results.length && results.length < EVENTS_PER_PAGE) break;
+		if (seqs.length > 0) {
+			const outcome = await d1.batch([
+				...chunk(deliveryIds, DELIVERIES_PER_PAGE).map((ids) =>
+					d1.prepare(DELETE_DELIVERIES).bind(JSON.stringify(ids), cutoff),
+				),
+				d1.prepare(DELETE_EVENTS).bind(JSON.stringify(seqs), cutoff),
+			]);
+			removed.events += outcome.at(-1)?.meta.changes ?? 0;
+			removed.deliveries += outcome.slice(0, -1).reduce((sum, result) => sum + result.meta.changes, 0);
+		}
+		if (reachedUnexpired || (!pageFull && results.length < EVENTS_PER_PAGE)) break;
 	}
 	return removed;
 }

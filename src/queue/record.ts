@@ -21,6 +21,10 @@ import type { Outcome, PlannedAttempt } from "./attempt";
  * for the same delivery in one statement apply in array order, as separate
  * statements would. `next_attempt_at` takes the outcome's, or keeps the
  * row's in the statement for outcomes that keep the scheduled retry.
+ * An outcome whose event is gone (retention or a tenant's purge removed it
+ * after the batch read it) is dropped rather than written: retention finds
+ * deliveries only through their events, so the row would never go, and a
+ * later event given the same seq would find it as its own.
  */
 function upsertDeliveries(keepSchedule: boolean): string {
 	const column = (index: number) => `json_extract(o.value, '$[${index}]')`;
@@ -28,7 +32,8 @@ function upsertDeliveries(keepSchedule: boolean): string {
 INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, status_code, attempt_count,
 	attempts, next_attempt_at, delivered_at, error, created_at, updated_at)
 SELECT ${Array.from({ length: 14 }, (_, index) => column(index)).join(", ")}
-FROM json_each(?1) AS o WHERE true
+FROM json_each(?1) AS o
+WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = ${column(1)} AND e.id = ${column(3)})
 ON CONFLICT (id) DO UPDATE SET
 	status = excluded.status,
 	status_code = coalesce(excluded.status_code, deliveries.status_code),

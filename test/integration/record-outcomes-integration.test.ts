@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { AttemptRecord } from "../../src/delivery/attempt-record";
 import { deliveryId } from "../../src/lib/ids";
 import type { Outcome, PlannedAttempt } from "../../src/queue/attempt";
@@ -81,7 +81,23 @@ async function stored(id: string): Promise<StoredDelivery> {
 	return row;
 }
 
+/** The events `planned` names, stored: an outcome is written only while its event exists. */
+async function storeEvents(seqs: number[]): Promise<void> {
+	await env.DB.prepare(
+		`INSERT OR IGNORE INTO events (seq, tenant_id, id, type, data, endpoint_ids, created_at)
+		 SELECT value, 'default', 'evt_record_' || value, 'record.test', '{}', '[]', ?2 FROM json_each(?1)`,
+	)
+		.bind(JSON.stringify(seqs), EVENT_CREATED_AT)
+		.run();
+}
+
+const range = (from: number, count: number) => Array.from({ length: count }, (_, index) => from + index);
+
 describe("recording a batch's outcomes", () => {
+	beforeAll(async () => {
+		await storeEvents([...range(900_000, 20), 910_000, 920_000, ...range(930_000, 100)]);
+	});
+
 	it("stores twenty outcomes with one statement, each row as its own upsert would have", async () => {
 		const endpointId = `hook_${uniqueName("rec")}`;
 		const outcomes = Array.from({ length: 20 }, (_, index) =>
@@ -189,5 +205,16 @@ describe("recording a batch's outcomes", () => {
 			.bind(deliveryId(endpointId, 930_000), deliveryId(endpointId, 930_100))
 			.all<{ n: number }>();
 		expect(results[0]?.n).toBe(100);
+	});
+
+	it("drops an outcome whose event is gone, and writes the others of its statement", async () => {
+		const endpointId = `hook_${uniqueName("gone")}`;
+		await storeEvents([940_000]);
+		const kept = outcome(planned(endpointId, 940_000), {});
+		const gone = outcome(planned(endpointId, 940_001), {});
+		await env.DB.batch(recordOutcomes(env.DB, [kept, gone]));
+		expect((await stored(kept.planned.deliveryId)).status).toBe("success");
+		const orphan = await env.DB.prepare("SELECT id FROM deliveries WHERE id = ?").bind(gone.planned.deliveryId).first();
+		expect(orphan).toBeNull();
 	});
 });
