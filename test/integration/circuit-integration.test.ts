@@ -1,22 +1,15 @@
-import {
-	createExecutionContext,
-	evictDurableObject,
-	getQueueResult,
-	runDurableObjectAlarm,
-	runInDurableObject,
-} from "cloudflare:test";
+import { createExecutionContext, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import type { CircuitState } from "../../src/scheduler/circuit";
 import { schedulerFor } from "../../src/scheduler/client";
-import type { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
 import {
 	api,
 	firstAttemptBatch,
 	receivedBy,
 	receiverPath,
 	record,
+	setCircuit,
 	storeEventDirectly,
 	uniqueName,
 	waitFor,
@@ -36,18 +29,6 @@ async function operationalEvents(receiver: string): Promise<{ type: string; data
 	return (await receivedBy(receiver)).map(
 		(request) => JSON.parse(request.body) as { type: string; data: Record<string, unknown> },
 	);
-}
-
-/** Rewrites the stored circuit, then evicts the object so it reads the circuit from storage again. */
-async function setCircuit(stub: DurableObjectStub<EndpointScheduler>, change: Partial<CircuitState>): Promise<void> {
-	await runInDurableObject(stub, (instance: EndpointScheduler, state) => {
-		const next = { ...instance.health(), ...change };
-		state.storage.sql.exec(
-			"INSERT INTO endpoint_state (name, value) VALUES ('circuit', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-			JSON.stringify(next),
-		);
-	});
-	await evictDurableObject(stub);
 }
 
 describe("circuit breaker", () => {

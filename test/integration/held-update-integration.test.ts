@@ -3,9 +3,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deliveryId, newEndpointId } from "../../src/lib/ids";
 import { readDatabaseCounters, resetCounters } from "../../src/lib/metering";
-import type { CircuitState } from "../../src/scheduler/circuit";
 import { type AdmissionRequest, type ReportedAttempt, schedulerFor } from "../../src/scheduler/client";
 import { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
+import { setCircuit } from "./helpers";
 
 /*
  * While an endpoint's circuit is open, its scheduler writes the next probe
@@ -104,18 +104,6 @@ function firstAttempt(id: string, seq: number): AdmissionRequest {
 		throughCircuit: true,
 		inOrder: false,
 	};
-}
-
-/** Rewrites the stored circuit, then evicts the object so it reads the circuit from storage again. */
-async function setCircuit(stub: DurableObjectStub<EndpointScheduler>, change: Partial<CircuitState>): Promise<void> {
-	await runInDurableObject(stub, (instance: EndpointScheduler, state) => {
-		const next = { ...instance.health(), ...change };
-		state.storage.sql.exec(
-			"INSERT INTO endpoint_state (name, value) VALUES ('circuit', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-			JSON.stringify(next),
-		);
-	});
-	await evictDurableObject(stub);
 }
 
 /**

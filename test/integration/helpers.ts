@@ -1,8 +1,16 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import {
+	createExecutionContext,
+	createMessageBatch,
+	evictDurableObject,
+	getQueueResult,
+	runInDurableObject,
+} from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { inject } from "vitest";
 import worker from "../../src/index";
 import type { DeliveryJob } from "../../src/queue/messages";
+import type { CircuitState } from "../../src/scheduler/circuit";
+import type { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
 
 export const ADMIN_KEY = "test-admin-key";
 export const PRODUCTION_ADMIN_KEY = "test-production-admin-key-of-40-characters";
@@ -309,4 +317,19 @@ export function decodedHtml(html: string): string {
 export function fieldError(page: { text: string }, name: string): string | null {
 	const match = new RegExp(`<div class="field-error" id="${name}-error">([^<]*)</div>`).exec(page.text);
 	return match?.[1] === undefined ? null : decodedHtml(match[1]);
+}
+
+/** Rewrites the stored circuit, then evicts the object so it reads the circuit from storage again. */
+export async function setCircuit(
+	stub: DurableObjectStub<EndpointScheduler>,
+	change: Partial<CircuitState>,
+): Promise<void> {
+	await runInDurableObject(stub, (instance: EndpointScheduler, state) => {
+		const next = { ...instance.health(), ...change };
+		state.storage.sql.exec(
+			"INSERT INTO endpoint_state (name, value) VALUES ('circuit', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+			JSON.stringify(next),
+		);
+	});
+	await evictDurableObject(stub);
 }
