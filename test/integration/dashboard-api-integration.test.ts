@@ -252,6 +252,17 @@ describe("GET /v1/webhooks/{id}/stats", () => {
 		// The newest 20,000 are i = 2..20001: 10,000 even (success) and 10,000 odd (failed).
 		expect(stats.totals).toMatchObject({ succeeded: MAX_STATS_ROWS / 2, failed: MAX_STATS_ROWS / 2 });
 		expect(stats.last_delivery_at).toBe(new Date(now).toISOString());
+
+		// A list of endpoints asks for fewer: the newest 1,000 are i = 19,002..20,001, half of each.
+		const fewer = await statsOf(hook.id, "?max_deliveries=1000");
+		expect(fewer.sampled).toBe(true);
+		expect(fewer.totals).toMatchObject({ deliveries: 1000, succeeded: 500, failed: 500 });
+		expect(fewer.last_delivery_at).toBe(new Date(now).toISOString());
+		for (const bad of ["99", "20001", "many"]) {
+			const refused = await api("GET", `/v1/webhooks/${hook.id}/stats?max_deliveries=${bad}`);
+			expect(refused.status, bad).toBe(422);
+			expect(JSON.stringify(record(refused.body).error), bad).toContain("max_deliveries");
+		}
 	});
 
 	it("refuses a bad window and answers 404 for an unknown endpoint", async () => {

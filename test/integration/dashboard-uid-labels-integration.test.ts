@@ -1,6 +1,17 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ADMIN_KEY, api, dashboardSignIn, decodedHtml, fieldError, receiverPath, record, uniqueName } from "./helpers";
+import { deliveryId } from "../../src/lib/ids";
+import {
+	ADMIN_KEY,
+	api,
+	dashboardSignIn,
+	decodedHtml,
+	fieldError,
+	receiverPath,
+	record,
+	shardOf,
+	uniqueName,
+} from "./helpers";
 
 /*
  * The endpoint's uid, routing labels and header style, the event's labels,
@@ -495,5 +506,37 @@ describe("tenant uid and metadata in the dashboard", () => {
 			path = next === undefined ? null : decodedHtml(next);
 		}
 		expect(found).toBe(true);
+	});
+});
+
+describe("the endpoint list", () => {
+	it("reads each endpoint's figures from its newest 1,000 deliveries, and says so when there were more", async () => {
+		const tenant = await signedInTenant();
+		const created = await api("POST", "/v1/webhooks", {
+			auth: tenant.key,
+			body: { url: receiverPath("ok", uniqueName("list-stats")), events: ["list.stats"] },
+		});
+		expect(created.status).toBe(201);
+		const endpointId = String(record(created.body).id);
+		const shard = await shardOf(tenant.id);
+		const now = Date.now();
+		const rows = Array.from({ length: 1_200 }, (_, index) => [
+			deliveryId(endpointId, 1_000_000 + index),
+			now - 1_200 + index,
+		]);
+		await shard
+			.prepare(
+				`INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, attempt_count, attempts, created_at, updated_at)
+				 SELECT value ->> 0, ?2, ?3, 'evt_list_' || (value ->> 0), 'list.stats', 'success', 1, '[]', value ->> 1, value ->> 1
+				 FROM json_each(?1)`,
+			)
+			.bind(JSON.stringify(rows), tenant.id, endpointId)
+			.run();
+
+		const page = await browse(tenant.session, tenant.path("/endpoints"));
+		expect(page.status).toBe(200);
+		const row = decodedHtml(page.text.replace(/<[^>]+>/g, " ")).replace(/\s+/g, " ");
+		expect(row).toContain("100 % of the last 1,000");
+		expect(row).toContain("1000+");
 	});
 });

@@ -60,7 +60,7 @@ export const WebhookStats = z
 			.openapi({ description: "When the newest attempt to this endpoint started; null when there is none" }),
 		buckets: z.array(StatsBucket).openapi({ description: "Hourly for 24h, 6-hourly for 7d, oldest first" }),
 		sampled: z.boolean().openapi({
-			description: `True when the window holds more than ${MAX_STATS_ROWS} deliveries: the figures cover the newest ${MAX_STATS_ROWS}`,
+			description: `True when the window holds more deliveries than were read (\`max_deliveries\`, ${MAX_STATS_ROWS} unless asked for fewer): the figures cover the newest that were`,
 		}),
 	})
 	.openapi("WebhookStats");
@@ -81,6 +81,16 @@ const statsRoute = createRoute({
 					"Count only deliveries created at or after this time (default: the window's start); the buckets still cover the window alone",
 				),
 				until: DateTimeQuery("Count only deliveries created before this time (default: now)"),
+				max_deliveries: z.coerce
+					.number()
+					.int()
+					.min(100)
+					.max(MAX_STATS_ROWS)
+					.default(MAX_STATS_ROWS)
+					.openapi({
+						description: `Read at most this many of the endpoint's newest deliveries (default and most ${MAX_STATS_ROWS}); past it the answer says \`sampled\`. A list of many endpoints asks for fewer, so that busy ones stay cheap.`,
+						example: 1000,
+					}),
 			})
 			.refine(
 				({ since, until }) => since === undefined || until === undefined || Date.parse(since) < Date.parse(until),
@@ -109,7 +119,7 @@ interface StatsRow {
 
 /**
  * The endpoint's deliveries from the newest back to the first one created
- * before `from`, at most MAX_STATS_ROWS. Ids run in event order, which is
+ * before `from`, at most `atMost`. Ids run in event order, which is
  * creation order, so the scan can stop there; `cut` says the cap stopped it
  * inside the window.
  */
@@ -118,12 +128,13 @@ async function readRecent(
 	tenantId: string,
 	endpointId: string,
 	from: number,
+	atMost: number,
 ): Promise<{ rows: StatsRow[]; cut: boolean }> {
 	const range = deliveryIdRange(endpointId);
 	const rows: StatsRow[] = [];
 	let upper = range.to;
-	while (rows.length < MAX_STATS_ROWS) {
-		const limit = Math.min(PAGE_ROWS, MAX_STATS_ROWS - rows.length);
+	while (rows.length < atMost) {
+		const limit = Math.min(PAGE_ROWS, atMost - rows.length);
 		const page = await db
 			.select({
 				id: deliveries.id,
@@ -218,7 +229,7 @@ export function computeStats(
 }
 
 export const webhookStats = createRouter().openapi(statsRoute, async (c) => {
-	const { window, since, until } = c.req.valid("query");
+	const { window, since, until, max_deliveries: maxDeliveries } = c.req.valid("query");
 	const { id } = await getEndpointOr404(c.var.db, c.var.tenantId, c.req.valid("param").id);
 	const now = Date.now();
 	const start = windowStart(window, now);
@@ -229,6 +240,12 @@ export const webhookStats = createRouter().openapi(statsRoute, async (c) => {
 					since: since === undefined ? start : Date.parse(since),
 					until: until === undefined ? now : Date.parse(until),
 				};
-	const { rows, cut } = await readRecent(c.var.db, c.var.tenantId, id, Math.min(start, totalsRange?.since ?? start));
+	const { rows, cut } = await readRecent(
+		c.var.db,
+		c.var.tenantId,
+		id,
+		Math.min(start, totalsRange?.since ?? start),
+		maxDeliveries,
+	);
 	return c.json(computeStats(rows, window, now, cut, totalsRange), 200);
 });
