@@ -36,7 +36,9 @@ export function retentionCutoffMs(env: { RETENTION_DAYS?: string }, nowMs: numbe
  * to page, so each event is read once a run. An event scheduled ahead
  * (`deliver_at`) is kept until RETENTION_DAYS after it was due, so one
  * scheduled further ahead than the retention is not removed before it is
- * sent: it stays at the head, read once by every run while it is kept.
+ * sent: it stays at the head while it is kept, and the walk's statement
+ * passes over it without returning it, so however many are kept they cost a
+ * run rows read in SQLite, not pages.
  *
  * Which deliveries go with them is known without searching: an event lists
  * the endpoints it fans out to, and a delivery's id is (endpoint, event
@@ -51,7 +53,8 @@ export function retentionCutoffMs(env: { RETENTION_DAYS?: string }, nowMs: numbe
  */
 const EVENTS_AFTER = `
 SELECT seq, endpoint_ids AS endpointIds, created_at AS createdAt, deliver_at AS deliverAt
-FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2`;
+FROM events WHERE seq > ?1 AND (deliver_at IS NULL OR deliver_at < ?3 OR created_at >= ?3)
+ORDER BY seq LIMIT ?2`;
 const DELETE_DELIVERIES = "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1)) AND created_at < ?2";
 const DELETE_EVENTS = `DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1))
 	AND created_at < ?2 AND (deliver_at IS NULL OR deliver_at < ?2)`;
@@ -100,7 +103,7 @@ async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number):
 	const walk = d1.prepare(EVENTS_AFTER);
 	let after = 0;
 	for (let page = 0; page < PAGES_PER_RUN && Date.now() < deadline; page++) {
-		const { results } = await walk.bind(after, EVENTS_PER_PAGE).all<WalkedEvent>();
+		const { results } = await walk.bind(after, EVENTS_PER_PAGE, cutoff).all<WalkedEvent>();
 		const seqs: number[] = [];
 		const deliveryIds: string[] = [];
 		let reachedUnexpired = false;

@@ -238,4 +238,28 @@ describe("retention", () => {
 		// Finding the first unexpired event again on each page re-read the whole backlog left: quadratic.
 		expect(long).toBeLessThanOrEqual(short * 1.05);
 	});
+
+	it("passes over any number of events kept for their schedule to reach the expired ones behind them", async () => {
+		const database = env.SHARD_3;
+		await database.batch([database.prepare("DELETE FROM deliveries"), database.prepare("DELETE FROM events")]);
+		const now = Date.now();
+		// More kept events than a run's pages hold (100 of 500): a walk that returned them would stop before the end.
+		for (let start = 0; start < 60_000; start += 10_000) {
+			await database
+				.prepare(
+					"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at, deliver_at) SELECT 'default', 'evt_kept_' || value, 'a', '{}', '[]', ?2, ?3 FROM json_each(?1)",
+				)
+				.bind(
+					JSON.stringify(Array.from({ length: 10_000 }, (_, index) => start + index)),
+					now - 31 * DAY_MS,
+					now + DAY_MS,
+				)
+				.run();
+		}
+		await seedMany(database, [newEndpointId()], 10, now - 31 * DAY_MS);
+		const removed = await purgeExpired(env, now);
+		expect(removed).toEqual({ events: 10, deliveries: 10 });
+		const kept = await database.prepare("SELECT count(*) AS n FROM events").first<{ n: number }>();
+		expect(kept?.n).toBe(60_000);
+	}, 60_000);
 });
