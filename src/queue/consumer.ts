@@ -6,6 +6,7 @@ import { learnPlacements, shardD1, tenantShard } from "../db/tenant-database";
 import { endpointDisabled, type OperationalEvent } from "../delivery/operational-events";
 import { deploymentDefaults, effectiveDeliveryPolicy } from "../delivery/settings";
 import { ApiError } from "../lib/errors";
+import { groupBy } from "../lib/group";
 import { deliveryId } from "../lib/ids";
 import { forEachConcurrently } from "../lib/pool";
 import { ingestContext, ingestEvents } from "../routes/events/ingest";
@@ -389,9 +390,7 @@ async function settlePulledBack(
  * delivers them later from their stored rows.
  */
 async function emitOperationalEvents(env: Env, d1: D1Database, events: readonly OperationalEvent[]): Promise<void> {
-	const byTenant = new Map<string, OperationalEvent[]>();
-	for (const event of events) byTenant.set(event.tenantId, [...(byTenant.get(event.tenantId) ?? []), event]);
-	for (const [tenantId, tenantEvents] of byTenant) {
+	for (const [tenantId, tenantEvents] of groupBy(events, (event) => event.tenantId)) {
 		try {
 			await ingestEvents(
 				ingestContext(env, openDatabase(d1), tenantId),

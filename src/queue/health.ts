@@ -8,6 +8,7 @@ import {
 	isOperationalEventType,
 	type OperationalEvent,
 } from "../delivery/operational-events";
+import { groupBy } from "../lib/group";
 import { publicDeliveryId } from "../lib/ids";
 import { type CircuitState, circuitPolicy } from "../scheduler/circuit";
 import { type AdmissionRequest, type EndpointPolicy, type ReportedAttempt, schedulerFor } from "../scheduler/client";
@@ -27,17 +28,6 @@ export type EndpointLookup = (item: { tenantId: string; endpointId: string }) =>
 
 export function endpointKey(item: { tenantId: string; endpointId: string }): string {
 	return `${item.tenantId}/${item.endpointId}`;
-}
-
-function groupByEndpoint<T extends { tenantId: string; endpointId: string }>(items: readonly T[]): Map<string, T[]> {
-	const groups = new Map<string, T[]>();
-	for (const item of items) {
-		const key = endpointKey(item);
-		const group = groups.get(key);
-		if (group) group.push(item);
-		else groups.set(key, [item]);
-	}
-	return groups;
 }
 
 export interface Admitted {
@@ -98,7 +88,12 @@ export async function admitThroughSchedulers(
 		});
 	}
 	await Promise.all(
-		[...groupByEndpoint(gated.map((entry) => ({ ...entry.item, entry }))).values()].map(async (group) => {
+		[
+			...groupBy(
+				gated.map((entry) => ({ ...entry.item, entry })),
+				endpointKey,
+			).values(),
+		].map(async (group) => {
 			const [first] = group;
 			const endpoint = first && endpointOf(first);
 			if (!first || !endpoint) return;
@@ -137,7 +132,10 @@ export function failingSinceChanges(
 	now: number,
 ): { tenantId: string; endpointId: string; failingSince: number | null }[] {
 	const changes: { tenantId: string; endpointId: string; failingSince: number | null }[] = [];
-	for (const group of groupByEndpoint(outcomes.map((outcome) => ({ ...outcome.planned, outcome }))).values()) {
+	for (const group of groupBy(
+		outcomes.map((outcome) => ({ ...outcome.planned, outcome })),
+		endpointKey,
+	).values()) {
 		const last = group.filter((entry) => entry.outcome.health !== null).at(-1);
 		const endpoint = last && endpointOf(last);
 		if (!last || !endpoint) continue;
@@ -186,7 +184,10 @@ export async function reportToSchedulers(
 	const threshold = circuitPolicy(env).failureThreshold;
 	// Everything but deliveries held back unsent: those are not news to the scheduler that held them.
 	const reported = outcomes.filter((outcome) => !(outcome.record === null && outcome.status === "pending"));
-	const groups = groupByEndpoint(reported.map((outcome) => ({ ...outcome.planned, outcome })));
+	const groups = groupBy(
+		reported.map((outcome) => ({ ...outcome.planned, outcome })),
+		endpointKey,
+	);
 	await Promise.all(
 		[...groups.values()].map(async (group) => {
 			const [first] = group;

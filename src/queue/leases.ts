@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_CONCURRENCY } from "../delivery/settings";
+import { groupBy } from "../lib/group";
 import { schedulerFor } from "../scheduler/client";
 import { holdWithoutSending, type Outcome, type PlannedAttempt } from "./attempt";
 import { type EndpointLookup, endpointKey } from "./health";
@@ -38,13 +39,11 @@ export async function takeLeases(
 	attemptMs: (item: PlannedAttempt) => number,
 ): Promise<Leases> {
 	const leases: Leases = { granted: new Map(), held: [], unanswered: [] };
-	const byEndpoint = new Map<string, PlannedAttempt[]>();
-	for (const item of items) {
-		// A disabled or deleted endpoint's deliveries are settled without sending: nothing to lease.
-		if (!endpointOf(item)?.active) continue;
-		const key = endpointKey(item);
-		byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), item]);
-	}
+	// A disabled or deleted endpoint's deliveries are settled without sending: nothing to lease.
+	const byEndpoint = groupBy(
+		items.filter((item) => endpointOf(item)?.active),
+		endpointKey,
+	);
 	await Promise.all(
 		[...byEndpoint].map(async ([key, group]) => {
 			const [first] = group;

@@ -5,6 +5,7 @@ import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
 import { allTenantShards, repairTenantCopies, shardDatabase, shardNames } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
+import { groupBy } from "../lib/group";
 import { deliveryId, parseDeliveryId } from "../lib/ids";
 import {
 	type DeliveryJob,
@@ -535,13 +536,9 @@ interface LostFirstAttempt {
  * fan-out 1 costs a message per ten events, not one per event.
  */
 function packedByTenant(lost: readonly LostFirstAttempt[]): DeliveryJob[] {
-	const byTenant = new Map<string, LostFirstAttempt[]>();
-	for (const attempt of lost) {
-		const tenantLost = byTenant.get(attempt.tenantId);
-		if (tenantLost) tenantLost.push(attempt);
-		else byTenant.set(attempt.tenantId, [attempt]);
-	}
-	return [...byTenant].flatMap(([tenantId, attempts]) => packedJobs(tenantId, attempts, "initial"));
+	return [...groupBy(lost, (attempt) => attempt.tenantId)].flatMap(([tenantId, attempts]) =>
+		packedJobs(tenantId, attempts, "initial"),
+	);
 }
 
 /** The pairs of `due` that have no delivery row, live tenants only. */
@@ -668,13 +665,9 @@ async function releaseScheduledEvents(
 		const lost = leftToUs.length > 0 ? await missingFirstAttempts(db, leftToUs, tenantLiveness) : [];
 		const dueAt = new Map(leftToUs.map((row) => [row.seq, row.deliverAt]));
 		// One send per second of delay: events scheduled for the same time share their messages.
-		const byDelay = new Map<number, LostFirstAttempt[]>();
-		for (const attempt of lost) {
-			const delaySeconds = Math.max(0, Math.ceil(((dueAt.get(attempt.eventSeq) ?? nowMs) - nowMs) / 1000));
-			const sameDelay = byDelay.get(delaySeconds);
-			if (sameDelay) sameDelay.push(attempt);
-			else byDelay.set(delaySeconds, [attempt]);
-		}
+		const byDelay = groupBy(lost, (attempt) =>
+			Math.max(0, Math.ceil(((dueAt.get(attempt.eventSeq) ?? nowMs) - nowMs) / 1000)),
+		);
 		const jobs: DeliveryJob[] = [];
 		for (const [delaySeconds, delayed] of byDelay) {
 			const packed = packedByTenant(delayed);

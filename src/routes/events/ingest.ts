@@ -7,6 +7,7 @@ import { subscribersOf } from "../../db/subscribers";
 import { isoSeconds } from "../../delivery/envelope";
 import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError, orUnavailable, platformUnavailable } from "../../lib/errors";
+import { groupBy } from "../../lib/group";
 import { deliveryId, newEventId } from "../../lib/ids";
 import { noteBacklog } from "../../queue/backlog";
 import { type DeliveryJob, enqueueJobs, fanOutJobs, MAX_QUEUE_DELAY_SECONDS, packedJobs } from "../../queue/messages";
@@ -212,12 +213,9 @@ async function joinLines(
 	ctx: IngestContext,
 	inLine: readonly { endpointId: string; eventSeq: number }[],
 ): Promise<void> {
-	const byEndpoint = new Map<string, number[]>();
-	for (const { endpointId, eventSeq } of inLine)
-		byEndpoint.set(endpointId, [...(byEndpoint.get(endpointId) ?? []), eventSeq]);
 	await Promise.all(
-		[...byEndpoint].map(async ([endpointId, seqs]) => {
-			const requests = seqs.map((eventSeq) => ({
+		[...groupBy(inLine, (entry) => entry.endpointId)].map(async ([endpointId, entries]) => {
+			const requests = entries.map(({ eventSeq }) => ({
 				deliveryId: deliveryId(endpointId, eventSeq),
 				eventSeq,
 				attempt: 1,
@@ -237,7 +235,7 @@ async function joinLines(
 				console.error("could not put deliveries in their endpoint's line; queueing them", endpointId, error);
 				await enqueueJobs(
 					ctx.queue,
-					seqs.flatMap((eventSeq) => fanOutJobs(ctx.tenantId, eventSeq, [endpointId], "initial")),
+					entries.flatMap(({ eventSeq }) => fanOutJobs(ctx.tenantId, eventSeq, [endpointId], "initial")),
 				);
 			}
 		}),
@@ -326,8 +324,8 @@ export async function ingestEvents(
 
 	const results: (IngestResult | undefined)[] = [];
 	const firstAttempts: { eventSeq: number; endpointId: string }[] = [];
-	/** First attempts of scheduled events, by how many seconds the queue holds them. */
-	const delayed = new Map<number, { eventSeq: number; endpointId: string }[]>();
+	/** First attempts of scheduled events, with how many seconds the queue holds them. */
+	const delayed: { eventSeq: number; endpointId: string; delaySeconds: number }[] = [];
 	/** Deliveries to ordered endpoints: they join their endpoint's line instead of the queue. */
 	const inLine: { endpointId: string; eventSeq: number }[] = [];
 	const insertedSeqs: number[] = [];
@@ -346,10 +344,7 @@ export async function ingestEvents(
 			const delaySeconds = Math.ceil((row.deliverAt - now) / 1000);
 			// Further ahead than the queue can hold: the sweeper queues it once it comes within reach.
 			if (delaySeconds > MAX_QUEUE_DELAY_SECONDS) continue;
-			delayed.set(delaySeconds, [
-				...(delayed.get(delaySeconds) ?? []),
-				...endpointIds.map((endpointId) => ({ eventSeq: stored.seq, endpointId })),
-			]);
+			for (const endpointId of endpointIds) delayed.push({ eventSeq: stored.seq, endpointId, delaySeconds });
 			continue;
 		}
 		const orderedIds = new Set(JSON.parse(stored.ordered_ids) as string[]);
@@ -363,7 +358,7 @@ export async function ingestEvents(
 		// A batch's events share messages, ten deliveries to a message, as one event's endpoints do.
 		const backlog = await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, firstAttempts, "initial"));
 		if (backlog !== undefined) noteBacklog(backlog);
-		for (const [delaySeconds, later] of delayed)
+		for (const [delaySeconds, later] of groupBy(delayed, (attempt) => attempt.delaySeconds))
 			await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, later, "initial"), delaySeconds);
 	} catch (error) {
 		console.error("queue refused delivery jobs", error);

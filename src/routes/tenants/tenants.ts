@@ -22,6 +22,7 @@ import {
 	updateTenantClaimingUid,
 } from "../../db/tenants";
 import { ApiError } from "../../lib/errors";
+import { groupBy } from "../../lib/group";
 import { newTenantId } from "../../lib/ids";
 import { patchedLimitOverrides, storedLimitOverrides, storedTenantSettings } from "../../tenants/limits";
 import { startTenantPurge } from "../../tenants/purge";
@@ -56,8 +57,7 @@ async function withEndpointFilters(
 	filters: { excludeWithoutEndpoints: boolean; excludeWithDisabled: boolean },
 ): Promise<TenantRow[]> {
 	if (!filters.excludeWithoutEndpoints && !filters.excludeWithDisabled) return page;
-	const byShard = new Map<string, TenantRow[]>();
-	for (const row of page) byShard.set(row.shard, [...(byShard.get(row.shard) ?? []), row]);
+	const byShard = groupBy(page, (row) => row.shard);
 	const withEndpoints = new Set<string>();
 	const withDisabled = new Set<string>();
 	for (const [shard, rows] of byShard) {
