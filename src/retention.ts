@@ -1,3 +1,4 @@
+import { deletePacks } from "./db/delivery-log";
 import { allTenantShards } from "./db/tenant-database";
 import { chunk } from "./lib/chunk";
 import { deliveryId } from "./lib/ids";
@@ -68,7 +69,10 @@ interface WalkedEvent {
 
 interface Removed {
 	events: number;
+	/** Rows of `deliveries`. */
 	deliveries: number;
+	/** Rows of `delivery_packs`, each holding many deliveries. */
+	packs: number;
 }
 
 /**
@@ -78,7 +82,7 @@ interface Removed {
  * (PAGES_PER_RUN, RUN_BUDGET_MS); what it leaves, the next run takes.
  */
 export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
-	const removed: Removed = { events: 0, deliveries: 0 };
+	const removed: Removed = { events: 0, deliveries: 0, packs: 0 };
 	const shards = allTenantShards(env);
 	const cutoff = retentionCutoffMs(env, nowMs);
 	const budgetPerShardMs = RUN_BUDGET_MS / Math.max(1, shards.length);
@@ -89,6 +93,7 @@ export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
 			const fromOne = await purgeExpiredIn(shard.d1, cutoff, Date.now() + budgetPerShardMs);
 			removed.events += fromOne.events;
 			removed.deliveries += fromOne.deliveries;
+			removed.packs += fromOne.packs;
 		} catch (error) {
 			console.error(`retention: ${shard.name} failed`, error);
 			failure ??= error;
@@ -99,13 +104,15 @@ export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
 }
 
 async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number): Promise<Removed> {
-	const removed: Removed = { events: 0, deliveries: 0 };
+	const removed: Removed = { events: 0, deliveries: 0, packs: 0 };
 	const walk = d1.prepare(EVENTS_AFTER);
 	let after = 0;
 	for (let page = 0; page < PAGES_PER_RUN && Date.now() < deadline; page++) {
 		const { results } = await walk.bind(after, EVENTS_PER_PAGE, cutoff).all<WalkedEvent>();
 		const seqs: number[] = [];
 		const deliveryIds: string[] = [];
+		/** Per endpoint, the highest expired event of the page: its packs named up to there may go. */
+		const packsThrough = new Map<string, number>();
 		let reachedUnexpired = false;
 		let pageFull = false;
 		for (const event of results) {
@@ -120,7 +127,10 @@ async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number):
 					break;
 				}
 				seqs.push(event.seq);
-				for (const endpointId of endpointIds) deliveryIds.push(deliveryId(endpointId, event.seq));
+				for (const endpointId of endpointIds) {
+					deliveryIds.push(deliveryId(endpointId, event.seq));
+					packsThrough.set(endpointId, event.seq);
+				}
 			}
 			after = event.seq;
 		}
@@ -129,10 +139,16 @@ async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number):
 				...chunk(deliveryIds, DELIVERIES_PER_PAGE).map((ids) =>
 					d1.prepare(DELETE_DELIVERIES).bind(JSON.stringify(ids), cutoff),
 				),
+				deletePacks(
+					d1,
+					[...packsThrough].map(([endpointId, throughSeq]) => ({ endpointId, throughSeq })),
+					cutoff,
+				),
 				d1.prepare(DELETE_EVENTS).bind(JSON.stringify(seqs), cutoff),
 			]);
 			removed.events += outcome.at(-1)?.meta.changes ?? 0;
-			removed.deliveries += outcome.slice(0, -1).reduce((sum, result) => sum + result.meta.changes, 0);
+			removed.deliveries += outcome.slice(0, -2).reduce((sum, result) => sum + result.meta.changes, 0);
+			removed.packs += outcome.at(-2)?.meta.changes ?? 0;
 		}
 		if (reachedUnexpired || (!pageFull && results.length < EVENTS_PER_PAGE)) break;
 	}

@@ -1,7 +1,8 @@
-import { and, desc, eq, gte, inArray, lt, lte, type SQL } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, gte, inArray, lt, lte, type SQL } from "drizzle-orm";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, deliveryIdRange } from "../lib/ids";
 import type { Database } from "./client";
+import { type IdRange, type LogPosition, type LogQuery, readEndpointLog, rowsInRange } from "./delivery-log";
 import { seqWindow } from "./event-position";
 import { type DeliveryRow, deliveries, type EventRow, events } from "./schema";
 
@@ -45,13 +46,6 @@ export async function endpointLogRange(
 	};
 }
 
-/** A range of delivery ids: from `fromId` up to `toId`, which `includeTo` says whether it holds. */
-export interface IdRange {
-	fromId: string;
-	toId: string;
-	includeTo: boolean;
-}
-
 function idsIn(range: IdRange): SQL | undefined {
 	return and(
 		gte(deliveries.id, range.fromId),
@@ -59,11 +53,41 @@ function idsIn(range: IdRange): SQL | undefined {
 	);
 }
 
+export interface LoggedDelivery {
+	delivery: DeliveryRow;
+	/** Null once retention removed it. */
+	event: EventRow | null;
+}
+
+type LogItem = LoggedDelivery & { id: string };
+
+const deliveryColumns = getTableColumns(deliveries);
+const eventColumns = getTableColumns(events);
+
 /**
- * One endpoint's deliveries in `range`, newest first, each with its event
- * (null once retention removed it). The event is found by its (tenant_id, id)
- * unique index, one lookup per delivery; a filter on the event's fields joins
- * it in the same query.
+ * Reads a source of the log (the table, or packed deliveries: src/db/delivery-log.ts)
+ * newest first, each delivery with its event, found by the events' (tenant_id, id)
+ * unique index: a filter on the event's fields joins it in the same query.
+ */
+function withEvents(db: Database, where: SQL | undefined): LogQuery<LogItem> {
+	return async (source, limit) => {
+		const rows = await db
+			.select({ delivery: deliveryColumns, event: eventColumns })
+			.from(source)
+			.leftJoin(events, and(eq(events.tenantId, deliveries.tenantId), eq(events.id, deliveries.eventId)))
+			.where(where)
+			.orderBy(desc(deliveries.id))
+			.limit(limit);
+		return rows.map((row) => ({ id: row.delivery.id, delivery: row.delivery, event: row.event }));
+	};
+}
+
+const positionOf = ({ delivery }: LoggedDelivery): LogPosition => delivery;
+
+/**
+ * One endpoint's deliveries in `range` that pass `where`, newest first, at
+ * most `limit`, each with its event. `packs` false leaves out the packed
+ * first-attempt successes, for a filter none of them can pass.
  */
 export async function endpointDeliveriesWithEvents(
 	db: Database,
@@ -71,31 +95,33 @@ export async function endpointDeliveriesWithEvents(
 	range: IdRange,
 	where: SQL | undefined,
 	limit: number,
-): Promise<{ delivery: DeliveryRow; event: EventRow | null }[]> {
-	const rows = await db
-		.select()
-		.from(deliveries)
-		.leftJoin(events, and(eq(events.tenantId, deliveries.tenantId), eq(events.id, deliveries.eventId)))
-		.where(and(idsIn(range), eq(deliveries.tenantId, tenantId), where))
-		.orderBy(desc(deliveries.id))
-		.limit(limit);
-	return rows.map((row) => ({ delivery: row.deliveries, event: row.events }));
+	packs = true,
+): Promise<LoggedDelivery[]> {
+	const fromTable = await withEvents(db, where)(rowsInRange(tenantId, range), limit);
+	const last = fromTable.at(-1);
+	const { items } = await readEndpointLog(db, tenantId, range, {
+		limit,
+		packs,
+		fromTable: { items: fromTable, stop: fromTable.length === limit && last ? positionOf(last) : null },
+		query: withEvents(db, where),
+	});
+	return items;
 }
 
 /**
  * Like endpointDeliveriesWithEvents, but looking at no more than the newest
- * `scanAtMost` deliveries of `range`: a filter that few deliveries pass
- * stops there instead of reading the rest of the log. `goOnBelow` is the
- * delivery below which the log is still to be looked at: the last one
- * returned when `limit` were found, else the last one looked at when the
- * scan stopped at its bound; null when the range was read to its end.
+ * `scanAtMost` rows of `range` and as many packed deliveries: a filter that
+ * few deliveries pass stops there instead of reading the rest of the log.
+ * `goOnBelow` is the delivery below which the log is still to be looked at:
+ * the last one returned when `limit` were found, else where the reads
+ * stopped; null when the range was read to its end.
  *
- * The deliveries looked at come from a subquery with that bound, which
- * SQLite runs as a co-routine: it stops when `limit` have passed. Where the
- * scan stopped takes one more statement, run only when it stopped short.
- * Between the two, new deliveries can enter the range (a first attempt
- * recorded) and move that place up; going on below the lowest delivery
- * returned as well keeps those above it from being returned twice.
+ * The rows looked at come from a subquery with that bound, which SQLite
+ * runs as a co-routine: it stops when `limit` have passed. Where the scan
+ * stopped takes one more statement, run only when it stopped short. Between
+ * the two, new deliveries can enter the range (a first attempt recorded) and
+ * move that place up; going on below the lowest delivery returned as well
+ * keeps those above it from being returned twice.
  */
 export async function scanEndpointDeliveries(
 	db: Database,
@@ -104,35 +130,29 @@ export async function scanEndpointDeliveries(
 	where: SQL | undefined,
 	limit: number,
 	scanAtMost: number,
-): Promise<{
-	rows: { delivery: DeliveryRow; event: EventRow | null }[];
-	goOnBelow: Pick<DeliveryRow, "id" | "endpointId" | "eventId"> | null;
-}> {
-	// Named as the table, so that `where` (written against the table) reads the subquery's columns.
-	const scanned = db
-		.select()
-		.from(deliveries)
-		.where(and(idsIn(range), eq(deliveries.tenantId, tenantId)))
-		.orderBy(desc(deliveries.id))
-		.limit(scanAtMost)
-		.as("deliveries");
-	const found = await db
-		.select()
-		.from(scanned)
-		.leftJoin(events, and(eq(events.tenantId, scanned.tenantId), eq(events.id, scanned.eventId)))
-		.where(where)
-		.orderBy(desc(scanned.id))
-		.limit(limit);
-	const rows = found.map((row) => ({ delivery: row.deliveries, event: row.events }));
-	const lowest = rows.at(-1)?.delivery;
-	if (rows.length === limit) return { rows, goOnBelow: lowest ?? null };
-	const [stop] = await db
-		.select({ id: deliveries.id, endpointId: deliveries.endpointId, eventId: deliveries.eventId })
-		.from(deliveries)
-		.where(and(idsIn(range), eq(deliveries.tenantId, tenantId)))
-		.orderBy(desc(deliveries.id))
-		.limit(1)
-		.offset(scanAtMost - 1);
-	if (!stop) return { rows, goOnBelow: null };
-	return { rows, goOnBelow: lowest && lowest.id < stop.id ? lowest : stop };
+): Promise<{ rows: LoggedDelivery[]; goOnBelow: LogPosition | null }> {
+	const found = await withEvents(db, where)(rowsInRange(tenantId, range, scanAtMost), limit);
+	const lowest = found.at(-1);
+	let stop: LogPosition | null = lowest ? positionOf(lowest) : null;
+	if (found.length < limit) {
+		const [scanEnd] = await db
+			.select({ id: deliveries.id, endpointId: deliveries.endpointId, eventId: deliveries.eventId })
+			.from(deliveries)
+			.where(and(idsIn(range), eq(deliveries.tenantId, tenantId)))
+			.orderBy(desc(deliveries.id))
+			.limit(1)
+			.offset(scanAtMost - 1);
+		stop = scanEnd ? (lowest && lowest.id < scanEnd.id ? positionOf(lowest) : scanEnd) : null;
+	}
+	const { items, goOnBelow } = await readEndpointLog(db, tenantId, range, {
+		limit,
+		packs: true,
+		packsLookedAtMost: scanAtMost,
+		fromTable: { items: found, stop },
+		query: withEvents(db, where),
+	});
+	const last = items.at(-1);
+	return { rows: items, goOnBelow: items.length === limit && last ? positionOf(last) : goOnBelow };
 }
+
+export type { IdRange };

@@ -1,9 +1,9 @@
 import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
-import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, parsePublicDeliveryId } from "../lib/ids";
 import type { Database } from "./client";
-import { type DeliveryRow, deliveries, type EventRow, events } from "./schema";
+import { deliveriesByIds } from "./delivery-log";
+import { type DeliveryRow, type EventRow, events } from "./schema";
 
 /**
  * What the sweeper and the backlog probe read of an event to know which
@@ -51,15 +51,7 @@ export async function resolvePublicDeliveryId(
 export async function deliveriesOfEvent(db: Database, event: EventRow): Promise<Map<string, DeliveryRow>> {
 	const endpointIds = JSON.parse(event.endpointIds) as string[];
 	const ids = endpointIds.map((endpointId) => deliveryId(endpointId, event.seq));
-	const rows: DeliveryRow[] = [];
-	for (const part of chunk(ids, IDS_PER_STATEMENT)) {
-		rows.push(
-			...(await db
-				.select()
-				.from(deliveries)
-				.where(and(eq(deliveries.tenantId, event.tenantId), inArray(deliveries.id, part)))),
-		);
-	}
+	const rows = await deliveriesByIds(db, ids, event.tenantId);
 	return new Map(rows.map((row) => [row.endpointId, row]));
 }
 

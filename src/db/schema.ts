@@ -15,6 +15,8 @@ import { CHANNELS, TEMPLATED_CHANNELS } from "../channels/targets";
  *   endpoint's key and its event's sequence number, so the endpoint's log is
  *   a primary-key range scan and the event's deliveries are point lookups.
  *   Attempts live in the row as a JSON array, so an attempt is one row write.
+ * - delivery_packs: first-attempt successes recorded together share a row,
+ *   so most deliveries never get a row of their own.
  *
  * - api_keys: written only when a key is created, revoked or (at most once
  *   an hour) marked used; its hash index is what every request's auth reads.
@@ -217,6 +219,37 @@ export const deliveries = sqliteTable(
 	(table) => [index("deliveries_pending_due").on(table.nextAttemptAt).where(sql`status = 'pending'`)],
 );
 
+/**
+ * First attempts that succeeded, many to a row: the successes of one
+ * endpoint that a consumer recorded together (src/queue/record.ts). A
+ * delivery that needs nothing more (the common case) then costs a share of
+ * one row written instead of a row of its own, and retention deletes a share
+ * of a row too. A delivery's row in `deliveries`, when it has one, is its
+ * truth: it is written for anything after that first attempt (a resend
+ * copies the packed attempt into it), and readers (src/db/delivery-log.ts)
+ * take the row over the packed copy.
+ */
+export const deliveryPacks = sqliteTable("delivery_packs", {
+	/**
+	 * The id of the pack's highest delivery, then `.` and random characters:
+	 * an endpoint's packs sort among its delivery ids, and two packs that end
+	 * at the same delivery keep both.
+	 */
+	id: text("id").primaryKey(),
+	tenantId: text("tenant_id").notNull(),
+	endpointId: text("endpoint_id").notNull(),
+	/** The id of the pack's lowest delivery; the two ends are at most PACK_SPAN events apart. */
+	lowestId: text("lowest_id").notNull(),
+	/**
+	 * What retention counts the pack's age from: the latest of its events'
+	 * created_at and, for an event scheduled ahead, deliver_at, as it does
+	 * for the events themselves.
+	 */
+	createdAt: integer("created_at").notNull(),
+	/** JSON array of deliveries, each an array of the `deliveries` columns in DELIVERY_COLUMNS order. */
+	deliveries: text("deliveries").notNull(),
+});
+
 /** Background work someone asked for (recover), with its progress. */
 export const tasks = sqliteTable(
 	"tasks",
@@ -328,6 +361,7 @@ export const idempotencyRecords = sqliteTable(
 export type EndpointRow = typeof endpoints.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;
+export type DeliveryPackRow = typeof deliveryPacks.$inferSelect;
 export type TenantRow = typeof tenants.$inferSelect;
 export type EventTypeRow = typeof eventTypes.$inferSelect;
 export type TemplateRow = typeof templates.$inferSelect;

@@ -3,7 +3,8 @@ import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import { templateLookup } from "../channels/render";
 import type { TemplatedChannel } from "../channels/targets";
 import { openDatabase } from "../db/client";
-import { deliveries, type EndpointRow, endpoints, events, tenants } from "../db/schema";
+import { deliveriesWithIds } from "../db/delivery-log";
+import { type DeliveryRow, deliveries, type EndpointRow, endpoints, events, tenants } from "../db/schema";
 import { parseTenantSettings, type TenantSettings } from "../delivery/settings";
 import { deliveryId } from "../lib/ids";
 import type { DeliveryJob } from "./messages";
@@ -62,10 +63,7 @@ export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], 
 	const statusQuery =
 		revisitedDeliveryIds.length === 0
 			? undefined
-			: db
-					.select({ id: deliveries.id, status: deliveries.status })
-					.from(deliveries)
-					.where(inJsonArray(deliveries.id, revisitedDeliveryIds));
+			: db.select({ id: deliveries.id, status: deliveries.status }).from(deliveriesWithIds(revisitedDeliveryIds));
 	const [eventRows, tenantRows, deliveryRows = []] = statusQuery
 		? await db.batch([eventQuery, tenantQuery, statusQuery])
 		: await db.batch([eventQuery, tenantQuery]);
@@ -86,7 +84,7 @@ export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], 
 		endpoints: endpointRows,
 		/** Live tenants only: a deleted tenant's jobs are dropped unsent. */
 		tenantSettings,
-		deliveryStatus: new Map(deliveryRows.map((row) => [row.id, row.status])),
+		deliveryStatus: new Map<string, DeliveryRow["status"]>(deliveryRows.map((row) => [row.id, row.status])),
 		templates: templateLookup(templateRows),
 	};
 }

@@ -1,5 +1,14 @@
+import { openDatabase } from "../db/client";
+import {
+	copyPackedToRows,
+	DELIVERY_COLUMNS,
+	deliveriesByIds,
+	insertPacks,
+	PACK_SPAN,
+	type PackedRow,
+} from "../db/delivery-log";
 import type { AttemptRecord } from "../delivery/attempt-record";
-import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
+import { groupBy } from "../lib/group";
 import type { Outcome, PlannedAttempt } from "./attempt";
 
 /*
@@ -15,7 +24,8 @@ import type { Outcome, PlannedAttempt } from "./attempt";
  * outcome is a JSON array element of the single bound parameter, so a batch
  * of twenty deliveries is one D1 query instead of twenty (the hot path's
  * queries per delivery are what a database's throughput is counted in).
- * The first attempt of a delivery inserts its row; later ones update it and
+ * The first attempt of a delivery inserts its row (unless it succeeded and
+ * goes into a pack instead: packable, below); later ones update it and
  * append to its `attempts` JSON array. An outcome with nothing sent
  * (attempt_count 0) appends nothing and keeps the last error. Two outcomes
  * for the same delivery in one statement apply in array order, as separate
@@ -29,9 +39,8 @@ import type { Outcome, PlannedAttempt } from "./attempt";
 function upsertDeliveries(keepSchedule: boolean): string {
 	const column = (index: number) => `json_extract(o.value, '$[${index}]')`;
 	return `
-INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, event_type, status, status_code, attempt_count,
-	attempts, next_attempt_at, delivered_at, error, created_at, updated_at)
-SELECT ${Array.from({ length: 14 }, (_, index) => column(index)).join(", ")}
+INSERT INTO deliveries (${DELIVERY_COLUMNS.join(", ")})
+SELECT ${DELIVERY_COLUMNS.map((_, index) => column(index)).join(", ")}
 FROM json_each(?1) AS o
 WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = ${column(1)} AND e.id = ${column(3)})
 ON CONFLICT (id) DO UPDATE SET
@@ -48,6 +57,66 @@ ON CONFLICT (id) DO UPDATE SET
 
 const UPSERT_DELIVERIES = upsertDeliveries(false);
 const UPSERT_DELIVERIES_KEEPING_SCHEDULE = upsertDeliveries(true);
+/**
+ * A first attempt that succeeded needs nothing more: it goes into a pack
+ * (src/db/delivery-log.ts) with the endpoint's other successes of the
+ * batch, a share of a row instead of a row. Only where the delivery cannot
+ * have a row yet: its message is on its first delivery and did not come
+ * from the endpoint's scheduler, which holds deliveries with a pending row
+ * (circuit, pace, lease, ordering). insertPacks skips one that has a row
+ * all the same rather than hide the row's state behind the pack.
+ */
+function packable(outcome: Outcome): boolean {
+	const { planned } = outcome;
+	return (
+		outcome.status === "success" &&
+		outcome.record !== null &&
+		planned.attempt === 1 &&
+		planned.trigger === "initial" &&
+		planned.message.attempts === 1 &&
+		!planned.admitted &&
+		!outcome.keepSchedule &&
+		outcome.nextAttemptAtMs === null
+	);
+}
+
+/**
+ * The statements that store packable successes: packs of one endpoint's
+ * deliveries each, ascending, at most PACK_SPAN events apart and
+ * OUTCOME_JSON_PER_STATEMENT long, as few statements as that allows.
+ */
+function packStatements(
+	db: D1Database,
+	rows: readonly { planned: PlannedAttempt; row: string }[],
+): D1PreparedStatement[] {
+	const statements: D1PreparedStatement[] = [];
+	let packs: PackedRow[][] = [];
+	let length = 0;
+	const flush = () => {
+		if (packs.length > 0) statements.push(insertPacks(db, packs));
+		packs = [];
+		length = 0;
+	};
+	for (const members of groupBy(rows, ({ planned }) => `${planned.tenantId}/${planned.endpointId}`).values()) {
+		members.sort((a, b) => a.planned.event.seq - b.planned.event.seq);
+		let pack: PackedRow[] = [];
+		let lowestSeq = 0;
+		for (const { planned, row } of members) {
+			const full = planned.event.seq - lowestSeq > PACK_SPAN || length + row.length > OUTCOME_JSON_PER_STATEMENT;
+			if (pack.length > 0 && full) {
+				packs.push(pack);
+				pack = [];
+				if (length + row.length > OUTCOME_JSON_PER_STATEMENT) flush();
+			}
+			if (pack.length === 0) lowestSeq = planned.event.seq;
+			pack.push({ row, agedFrom: Math.max(planned.event.createdAt, planned.event.deliverAt ?? 0) });
+			length += row.length + 1;
+		}
+		if (pack.length > 0) packs.push(pack);
+	}
+	flush();
+	return statements;
+}
 
 /**
  * How much outcome JSON one statement carries at most. A response prefix is
@@ -74,15 +143,22 @@ export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1
 	const now = Date.now();
 	const upserts: D1PreparedStatement[] = [];
 	const slowLaneChanges: D1PreparedStatement[] = [];
-	let pack: { keepSchedule: boolean; rows: string[]; length: number } | undefined;
+	const packed: { planned: PlannedAttempt; row: string }[] = [];
+	// A resend of a delivery that is only in a pack first gets the pack's copy as its row, so its log goes on.
+	// Only a resend can find one there: a scheduled retry follows a failure, which is never packed.
+	const resent = outcomes
+		.filter((outcome) => outcome.planned.trigger === "manual")
+		.map((outcome) => outcome.planned.deliveryId);
+	const copies = resent.length === 0 ? [] : [copyPackedToRows(db, resent)];
+	let upsert: { keepSchedule: boolean; rows: string[]; length: number } | undefined;
 	const flush = () => {
-		if (!pack) return;
+		if (!upsert) return;
 		upserts.push(
 			db
-				.prepare(pack.keepSchedule ? UPSERT_DELIVERIES_KEEPING_SCHEDULE : UPSERT_DELIVERIES)
-				.bind(`[${pack.rows.join(",")}]`),
+				.prepare(upsert.keepSchedule ? UPSERT_DELIVERIES_KEEPING_SCHEDULE : UPSERT_DELIVERIES)
+				.bind(`[${upsert.rows.join(",")}]`),
 		);
-		pack = undefined;
+		upsert = undefined;
 	};
 	for (const outcome of outcomes) {
 		const { planned, record } = outcome;
@@ -103,17 +179,25 @@ export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1
 			planned.event.createdAt,
 			now,
 		]);
-		if (pack && (pack.keepSchedule !== outcome.keepSchedule || pack.length + row.length > OUTCOME_JSON_PER_STATEMENT))
-			flush();
-		pack ??= { keepSchedule: outcome.keepSchedule, rows: [], length: 0 };
-		pack.rows.push(row);
-		pack.length += row.length + 1;
 		if (outcome.slowUntil !== undefined) {
 			slowLaneChanges.push(db.prepare(SET_SLOW_UNTIL).bind(planned.tenantId, planned.endpointId, outcome.slowUntil));
 		}
+		if (packable(outcome)) {
+			packed.push({ planned, row });
+			continue;
+		}
+		if (
+			upsert &&
+			(upsert.keepSchedule !== outcome.keepSchedule || upsert.length + row.length > OUTCOME_JSON_PER_STATEMENT)
+		)
+			flush();
+		upsert ??= { keepSchedule: outcome.keepSchedule, rows: [], length: 0 };
+		upsert.rows.push(row);
+		upsert.length += row.length + 1;
 	}
 	flush();
-	return [...upserts, ...slowLaneChanges];
+	upserts.push(...packStatements(db, packed));
+	return [...copies, ...upserts, ...slowLaneChanges];
 }
 
 /** Marks endpoints failing at their first failure and healthy again at their first success; written only on a change. */
@@ -155,12 +239,11 @@ export async function alreadyAttempted(db: D1Database, items: readonly PlannedAt
 	const done = new Set<PlannedAttempt>();
 	if (items.length === 0) return done;
 	const logs = new Map<string, AttemptRecord[]>();
-	for (const ids of chunk([...new Set(items.map((item) => item.deliveryId))], IDS_PER_STATEMENT)) {
-		const { results } = await db
-			.prepare(`SELECT id, attempts FROM deliveries WHERE id IN (${ids.map(() => "?").join(", ")})`)
-			.bind(...ids)
-			.all<{ id: string; attempts: string }>();
-		for (const row of results) logs.set(row.id, JSON.parse(row.attempts) as AttemptRecord[]);
+	for (const row of await deliveriesByIds(
+		openDatabase(db),
+		items.map((item) => item.deliveryId),
+	)) {
+		logs.set(row.id, JSON.parse(row.attempts) as AttemptRecord[]);
 	}
 	for (const item of items) {
 		const log = logs.get(item.deliveryId) ?? [];

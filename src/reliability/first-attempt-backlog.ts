@@ -1,5 +1,6 @@
-import { asc, eq, gte, sql } from "drizzle-orm";
+import { asc, gte, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { deliveriesWithIds } from "../db/delivery-log";
 import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events } from "../db/schema";
 import { deliveryId } from "../lib/ids";
@@ -54,8 +55,7 @@ async function probe(db: Database, seq: number, nowMs: number): Promise<Probe | 
 	}
 	const [delivery] = await db
 		.select({ id: deliveries.id })
-		.from(deliveries)
-		.where(eq(deliveries.id, deliveryId(firstEndpoint, event.seq)));
+		.from(deliveriesWithIds([deliveryId(firstEndpoint, event.seq)]));
 	return { seq: event.seq, owedSince, waiting: delivery === undefined };
 }
 

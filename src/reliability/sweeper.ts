@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
+import { deliveriesWithIds } from "../db/delivery-log";
 import { eventsAround } from "../db/event-position";
 import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
@@ -555,10 +556,10 @@ async function missingFirstAttempts(
 	const queries = chunk(
 		pairs.map(({ event, endpointId }) => deliveryId(endpointId, event.seq)),
 		IDS_PER_STATEMENT,
-	).map((ids) => db.select({ id: deliveries.id }).from(deliveries).where(inArray(deliveries.id, ids)));
+	).map((ids) => db.select({ id: deliveries.id }).from(deliveriesWithIds(ids)));
 	const [first, ...rest] = queries;
 	if (!first) return [];
-	const found = new Set((await db.batch([first, ...rest])).flat().map((row) => row.id));
+	const found = new Set<string>((await db.batch([first, ...rest])).flat().map((row) => row.id));
 
 	return pairs
 		.filter(({ event, endpointId }) => !found.has(deliveryId(endpointId, event.seq)))

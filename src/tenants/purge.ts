@@ -1,7 +1,8 @@
 import { and, eq, inArray, isNotNull, lt } from "drizzle-orm";
 import { KEY_CACHE_SECONDS } from "../auth/authenticate";
+import { deletePacks } from "../db/delivery-log";
 import { deliveries, endpoints, events, eventTypes, tasks, templates, tenants } from "../db/schema";
-import { CONTROL_SHARD, controlDatabase, shardDatabase } from "../db/tenant-database";
+import { CONTROL_SHARD, controlDatabase, shardD1, shardDatabase } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId } from "../lib/ids";
 import { schedulerFor } from "../scheduler/client";
@@ -71,6 +72,18 @@ export async function purgeTenantSlice(env: Env, tenantId: string, nowMs: number
 		for (const part of chunk(deliveryIds, IDS_PER_STATEMENT)) {
 			await db.delete(deliveries).where(inArray(deliveries.id, part));
 		}
+		// Packs are named after their highest delivery, whose event is in this slice or an earlier one.
+		const packsThrough = new Map<string, number>();
+		for (const row of eventRows) {
+			for (const endpointId of JSON.parse(row.endpointIds) as string[]) {
+				packsThrough.set(endpointId, Math.max(row.seq, packsThrough.get(endpointId) ?? 0));
+			}
+		}
+		await deletePacks(
+			shardD1(env, tenant.shard),
+			[...packsThrough].map(([endpointId, throughSeq]) => ({ endpointId, throughSeq })),
+			Number.MAX_SAFE_INTEGER,
+		).run();
 		for (const part of chunk(
 			eventRows.map((row) => row.seq),
 			IDS_PER_STATEMENT,

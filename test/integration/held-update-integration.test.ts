@@ -62,7 +62,7 @@ function settledLog(count: number): LogRow[] {
 async function logTimes(endpointId: string, seqs: readonly number[]): Promise<(number | null)[]> {
 	const ids = seqs.map((seq) => deliveryId(endpointId, seq));
 	const { results } = await env.DB.prepare(
-		"SELECT id, next_attempt_at FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))",
+		"SELECT id, next_attempt_at FROM delivery_log WHERE id IN (SELECT value FROM json_each(?1))",
 	)
 		.bind(JSON.stringify(ids))
 		.all<{ id: string; next_attempt_at: number | null }>();
@@ -72,7 +72,7 @@ async function logTimes(endpointId: string, seqs: readonly number[]): Promise<(n
 
 async function expectSettledUntouched(endpointId: string, count: number): Promise<void> {
 	const row = await env.DB.prepare(
-		`SELECT count(*) AS n FROM deliveries WHERE endpoint_id = ?1 AND status = 'success' AND next_attempt_at IS NULL
+		`SELECT count(*) AS n FROM delivery_log WHERE endpoint_id = ?1 AND status = 'success' AND next_attempt_at IS NULL
 		 AND event_type = 'held.update'`,
 	)
 		.bind(endpointId)
@@ -263,7 +263,7 @@ describe("held deliveries in the delivery log", () => {
 		const { nextProbeAt } = await stub.health();
 		expect(nextProbeAt).toBeGreaterThan(firstProbe);
 		const moved = await env.DB.prepare(
-			"SELECT count(*) AS n FROM deliveries WHERE endpoint_id = ?1 AND status = 'pending' AND next_attempt_at = ?2",
+			"SELECT count(*) AS n FROM delivery_log WHERE endpoint_id = ?1 AND status = 'pending' AND next_attempt_at = ?2",
 		)
 			.bind(endpointId, nextProbeAt)
 			.first<{ n: number }>();

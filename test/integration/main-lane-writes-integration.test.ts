@@ -57,7 +57,7 @@ describe("main-lane outcomes", () => {
 		expect(dying.retryMessages.map((message) => message.msgId).sort()).toEqual(["msg-0", "msg-1", "msg-2"]);
 		expect(await receivedBy(name)).toHaveLength(30);
 		const { results } = await env.DB.prepare(
-			"SELECT count(*) AS n FROM deliveries WHERE endpoint_id = ? AND status = 'success'",
+			"SELECT count(*) AS n FROM delivery_log WHERE endpoint_id = ? AND status = 'success'",
 		)
 			.bind(hook.id)
 			.all<{ n: number }>();
@@ -67,7 +67,7 @@ describe("main-lane outcomes", () => {
 		await runBatch(jobs, 2, env);
 		expect(await receivedBy(name)).toHaveLength(40);
 		const after = await env.DB.prepare(
-			"SELECT count(*) AS n FROM deliveries WHERE endpoint_id = ? AND status = 'success' AND attempt_count = 1",
+			"SELECT count(*) AS n FROM delivery_log WHERE endpoint_id = ? AND status = 'success' AND attempt_count = 1",
 		)
 			.bind(hook.id)
 			.all<{ n: number }>();

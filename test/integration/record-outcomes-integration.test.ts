@@ -73,7 +73,7 @@ interface StoredDelivery {
 
 async function stored(id: string): Promise<StoredDelivery> {
 	const row = await env.DB.prepare(
-		"SELECT status, status_code, attempt_count, attempts, next_attempt_at, error FROM deliveries WHERE id = ?",
+		"SELECT status, status_code, attempt_count, attempts, next_attempt_at, error FROM delivery_log WHERE id = ?",
 	)
 		.bind(id)
 		.first<StoredDelivery>();
@@ -98,7 +98,7 @@ describe("recording a batch's outcomes", () => {
 		await storeEvents([...range(900_000, 20), 910_000, 920_000, ...range(930_000, 100)]);
 	});
 
-	it("stores twenty outcomes with one statement, each row as its own upsert would have", async () => {
+	it("stores twenty outcomes with two statements, the ten to retry as rows and the ten successes in one pack", async () => {
 		const endpointId = `hook_${uniqueName("rec")}`;
 		const outcomes = Array.from({ length: 20 }, (_, index) =>
 			outcome(planned(endpointId, 900_000 + index), {
@@ -109,8 +109,17 @@ describe("recording a batch's outcomes", () => {
 			}),
 		);
 		const statements = recordOutcomes(env.DB, outcomes);
-		expect(statements).toHaveLength(1);
+		expect(statements.length).toBe(2);
 		await env.DB.batch(statements);
+		const range = [deliveryId(endpointId, 900_000), deliveryId(endpointId, 900_020)];
+		const count = async (sql: string) =>
+			(
+				await env.DB.prepare(sql)
+					.bind(...range)
+					.first<{ n: number }>()
+			)?.n;
+		expect(await count("SELECT count(*) AS n FROM deliveries WHERE id >= ? AND id < ?")).toBe(10);
+		expect(await count("SELECT count(*) AS n FROM delivery_packs WHERE id >= ? AND id < ?")).toBe(1);
 
 		for (const [index, item] of outcomes.entries()) {
 			const row = await stored(item.planned.deliveryId);
@@ -200,7 +209,7 @@ describe("recording a batch's outcomes", () => {
 		expect(statements.length).toBeLessThan(5);
 		await env.DB.batch(statements);
 		const { results } = await env.DB.prepare(
-			"SELECT count(*) AS n FROM deliveries WHERE id >= ? AND id < ? AND status = 'success'",
+			"SELECT count(*) AS n FROM delivery_log WHERE id >= ? AND id < ? AND status = 'success'",
 		)
 			.bind(deliveryId(endpointId, 930_000), deliveryId(endpointId, 930_100))
 			.all<{ n: number }>();
@@ -214,7 +223,9 @@ describe("recording a batch's outcomes", () => {
 		const gone = outcome(planned(endpointId, 940_001), {});
 		await env.DB.batch(recordOutcomes(env.DB, [kept, gone]));
 		expect((await stored(kept.planned.deliveryId)).status).toBe("success");
-		const orphan = await env.DB.prepare("SELECT id FROM deliveries WHERE id = ?").bind(gone.planned.deliveryId).first();
+		const orphan = await env.DB.prepare("SELECT id FROM delivery_log WHERE id = ?")
+			.bind(gone.planned.deliveryId)
+			.first();
 		expect(orphan).toBeNull();
 	});
 });

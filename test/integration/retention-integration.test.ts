@@ -84,7 +84,7 @@ async function eventIdsLeft(database: D1Database, ids: string[]): Promise<string
 
 async function deliveryEventIdsLeft(database: D1Database, ids: string[]): Promise<string[]> {
 	const left = await database
-		.prepare("SELECT event_id FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY event_id")
+		.prepare("SELECT event_id FROM delivery_log WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY event_id")
 		.bind(JSON.stringify(ids))
 		.all<{ event_id: string }>();
 	return left.results.map((row) => row.event_id);
@@ -180,7 +180,7 @@ describe("retention", () => {
 		const deliveriesOf = async (seqs: number[]) => {
 			const ids = seqs.flatMap((seq) => endpoints.map((endpoint) => deliveryId(endpoint, seq)));
 			const found = await database
-				.prepare("SELECT count(*) AS n FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))")
+				.prepare("SELECT count(*) AS n FROM delivery_log WHERE id IN (SELECT value FROM json_each(?1))")
 				.bind(JSON.stringify(ids))
 				.first<{ n: number }>();
 			return found?.n;
@@ -213,8 +213,8 @@ describe("retention", () => {
 		const endpoints = Array.from({ length: 3000 }, () => newEndpointId());
 		await seedMany(env.SHARD_3, endpoints, 3, now - 31 * DAY_MS);
 		const removed = await purgeExpired(env, now);
-		expect(removed).toEqual({ events: 3, deliveries: 9000 });
-		const left = await env.SHARD_3.prepare("SELECT count(*) AS n FROM deliveries").first<{ n: number }>();
+		expect(removed).toEqual({ events: 3, deliveries: 9000, packs: 0 });
+		const left = await env.SHARD_3.prepare("SELECT count(*) AS n FROM delivery_log").first<{ n: number }>();
 		expect(left?.n).toBe(0);
 	});
 
@@ -230,7 +230,7 @@ describe("retention", () => {
 			resetCounters();
 			const counted = { ...env, SHARD_2: meterD1(database, "SHARD_2") };
 			const removed = await purgeExpired(counted, now);
-			expect(removed).toEqual({ events: expiredEvents, deliveries: expiredEvents });
+			expect(removed).toEqual({ events: expiredEvents, deliveries: expiredEvents, packs: 0 });
 			return (readDatabaseCounters().SHARD_2?.d1_rows_read ?? 0) / (2 * expiredEvents);
 		};
 		const short = await readPerRowWith(1_000);
@@ -258,7 +258,7 @@ describe("retention", () => {
 		}
 		await seedMany(database, [newEndpointId()], 10, now - 31 * DAY_MS);
 		const removed = await purgeExpired(env, now);
-		expect(removed).toEqual({ events: 10, deliveries: 10 });
+		expect(removed).toEqual({ events: 10, deliveries: 10, packs: 0 });
 		const kept = await database.prepare("SELECT count(*) AS n FROM events").first<{ n: number }>();
 		expect(kept?.n).toBe(60_000);
 	}, 60_000);

@@ -371,7 +371,7 @@ describe("packed retries", () => {
 				await (
 					await shardOf("default")
 				)
-					.prepare("SELECT status, attempts FROM deliveries WHERE endpoint_id = ?")
+					.prepare("SELECT status, attempts FROM delivery_log WHERE endpoint_id = ?")
 					.bind(endpointId)
 					.all<{ status: string; attempts: string }>()
 			).results;

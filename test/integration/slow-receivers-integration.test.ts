@@ -50,7 +50,7 @@ function peakInFlight(requests: readonly ReceivedRequest[]): number {
 }
 
 async function deliveryRow(hook: Record<string, unknown>, event: { seq: number }) {
-	return env.DB.prepare("SELECT status, attempt_count FROM deliveries WHERE id = ?")
+	return env.DB.prepare("SELECT status, attempt_count FROM delivery_log WHERE id = ?")
 		.bind(deliveryId(String(hook.id), event.seq))
 		.first<{ status: string; attempt_count: number }>();
 }

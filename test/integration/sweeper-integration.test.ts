@@ -46,7 +46,7 @@ async function storePendingDelivery(
 }
 
 async function deliveryRow(id: string) {
-	return env.DB.prepare("SELECT status, attempt_count, attempts, next_attempt_at FROM deliveries WHERE id = ?")
+	return env.DB.prepare("SELECT status, attempt_count, attempts, next_attempt_at FROM delivery_log WHERE id = ?")
 		.bind(id)
 		.first<{ status: string; attempt_count: number; attempts: string; next_attempt_at: number | null }>();
 }

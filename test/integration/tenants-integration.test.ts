@@ -291,7 +291,7 @@ describe("tenant deletion", () => {
 		await onEveryShard("UPDATE tenants SET deleted_at = ? WHERE id = ?", Date.now(), tenant.id);
 		expect(await runFirstAttempt(String(tenant.id), event, hook.id)).toEqual(["m1"]);
 		expect(await receivedBy(name)).toEqual([]);
-		expect(await rowCount("SELECT count(*) AS n FROM deliveries WHERE tenant_id = ?", tenant.id)).toBe(0);
+		expect(await rowCount("SELECT count(*) AS n FROM delivery_log WHERE tenant_id = ?", tenant.id)).toBe(0);
 	});
 
 	it("lets the cron queue again a purge whose slices stopped", async () => {

@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
 import type { Database } from "../../db/client";
+import { deliveriesByIds } from "../../db/delivery-log";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { resolvePublicDeliveryId } from "../../db/events";
-import { type DeliveryRow, deliveries } from "../../db/schema";
+import type { DeliveryRow } from "../../db/schema";
 import { ApiError, notFound } from "../../lib/errors";
 import { type DeliveryJob, enqueueJobs } from "../../queue/messages";
 import { createRouter, errorResponses, jsonContent } from "../shared";
@@ -48,10 +48,7 @@ async function loadDelivery(
 ): Promise<{ row: DeliveryRow; eventSeq: number }> {
 	const named = await resolvePublicDeliveryId(db, tenantId, id);
 	if (!named) throw notFound("delivery", id);
-	const [row] = await db
-		.select()
-		.from(deliveries)
-		.where(and(eq(deliveries.tenantId, tenantId), eq(deliveries.id, named.storedId)));
+	const [row] = await deliveriesByIds(db, [named.storedId], tenantId);
 	if (row) return { row, eventSeq: named.event.seq };
 	if ((JSON.parse(named.event.endpointIds) as string[]).includes(named.endpointId)) {
 		return { row: queuedDelivery(named.event, named.endpointId), eventSeq: named.event.seq };

@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, isNull } from "drizzle-orm";
 import { publicBaseUrl } from "../../channels/render";
+import { deliveriesByIds } from "../../db/delivery-log";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { resolvePublicDeliveryId } from "../../db/events";
-import { deliveries, tenants } from "../../db/schema";
+import { tenants } from "../../db/schema";
 import { tenantTemplates } from "../../db/templates";
 import type { AttemptRecord } from "../../delivery/attempt-record";
 import { parseTenantSettings } from "../../delivery/settings";
@@ -46,10 +47,7 @@ export const deliveryRequestRoutes = createRouter().openapi(requestRoute, async 
 	const named = await resolvePublicDeliveryId(c.var.db, c.var.tenantId, id);
 	if (!named) throw notFound("delivery", id);
 	const { event } = named;
-	const [row] = await c.var.db
-		.select({ attempts: deliveries.attempts, status: deliveries.status })
-		.from(deliveries)
-		.where(and(eq(deliveries.tenantId, c.var.tenantId), eq(deliveries.id, named.storedId)));
+	const [row] = await deliveriesByIds(c.var.db, [named.storedId], c.var.tenantId);
 	// No row yet is a delivery whose first attempt is still queued, as GET /v1/deliveries/{id} reads it.
 	if (!row && !(JSON.parse(event.endpointIds) as string[]).includes(named.endpointId)) {
 		throw notFound("delivery", id);

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, gte, lt, sql } from "drizzle-orm";
+import { desc, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
+import { type LogPosition, type LogQuery, readEndpointLog, rowsInRange } from "../../db/delivery-log";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { type DeliveryRow, deliveries } from "../../db/schema";
 import { deliveryIdRange } from "../../lib/ids";
@@ -133,19 +134,30 @@ async function readRecent(
 	const range = deliveryIdRange(endpointId);
 	const rows: StatsRow[] = [];
 	let upper = range.to;
-	while (rows.length < atMost) {
-		const limit = Math.min(PAGE_ROWS, atMost - rows.length);
-		const page = await db
+	const read: LogQuery<StatsRow & LogPosition> = (source, limit) =>
+		db
 			.select({
 				id: deliveries.id,
+				endpointId: deliveries.endpointId,
+				eventId: deliveries.eventId,
 				status: deliveries.status,
 				createdAt: deliveries.createdAt,
 				timings: sql<string>`(SELECT json_group_array(json_array(json_extract(value, '$.started_at'), json_extract(value, '$.duration_ms'))) FROM json_each(${deliveries.attempts}))`,
 			})
-			.from(deliveries)
-			.where(and(gte(deliveries.id, range.from), lt(deliveries.id, upper), eq(deliveries.tenantId, tenantId)))
+			.from(source)
 			.orderBy(desc(deliveries.id))
 			.limit(limit);
+	while (rows.length < atMost) {
+		const limit = Math.min(PAGE_ROWS, atMost - rows.length);
+		const pageRange = { fromId: range.from, toId: upper, includeTo: false };
+		const fromTable = await read(rowsInRange(tenantId, pageRange), limit);
+		const lastRow = fromTable.at(-1);
+		const { items: page } = await readEndpointLog(db, tenantId, pageRange, {
+			limit,
+			packs: true,
+			fromTable: { items: fromTable, stop: fromTable.length === limit && lastRow ? lastRow : null },
+			query: read,
+		});
 		rows.push(...page);
 		const last = page.at(-1);
 		if (page.length < limit || last === undefined || last.createdAt < from) return { rows, cut: false };

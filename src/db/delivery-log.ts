@@ -1,0 +1,347 @@
+import { getTableColumns, type SQL, Subquery, sql } from "drizzle-orm";
+import { chunk } from "../lib/chunk";
+import { deliveryId, deliveryIdRange, parseDeliveryId } from "../lib/ids";
+import type { Database } from "./client";
+import { type DeliveryRow, deliveries } from "./schema";
+
+/*
+ * An endpoint's log lives in two tables: `deliveries`, a row per delivery
+ * that needed more than one successful first attempt (or was settled without
+ * one), and `delivery_packs`, where the first-attempt successes a consumer
+ * recorded together share a row (src/db/schema.ts says why). Every reader of
+ * deliveries goes through this file, which reads both and, when a delivery
+ * is in both, takes its row.
+ */
+
+/** The `deliveries` columns in the order a packed delivery lists them, which is also the order record.ts writes. */
+export const DELIVERY_COLUMNS = [
+	"id",
+	"tenant_id",
+	"endpoint_id",
+	"event_id",
+	"event_type",
+	"status",
+	"status_code",
+	"attempt_count",
+	"attempts",
+	"next_attempt_at",
+	"delivered_at",
+	"error",
+	"created_at",
+	"updated_at",
+] as const;
+
+/**
+ * How many events apart a pack's lowest and highest deliveries may be. A
+ * reader looking for delivery `s` needs only the packs named `s` to
+ * `s + PACK_SPAN`, and a page of the log only those that far above it.
+ */
+export const PACK_SPAN = 4_096;
+
+/** Sorts after a delivery id and before the next one: a pack named after that delivery sorts below it. */
+const PACK_NAME_SEPARATOR = ".";
+/** Sorts after every pack named after a delivery id and before the next delivery id. */
+const AFTER_PACKS_OF = "/";
+
+export function packId(highestDeliveryId: string, suffix: string): string {
+	return highestDeliveryId + PACK_NAME_SEPARATOR + suffix;
+}
+
+/** The delivery id a pack is named after. */
+function highestOf(pack: string): string {
+	const end = pack.indexOf(PACK_NAME_SEPARATOR);
+	return end < 0 ? pack : pack.slice(0, end);
+}
+
+/** Above this, no pack can hold delivery `id`: it is named after a delivery at most PACK_SPAN events later. */
+function packsHoldingBelow(id: string): string {
+	const parsed = parseDeliveryId(id);
+	if (!parsed) return id + AFTER_PACKS_OF;
+	try {
+		return deliveryId(parsed.endpointId, parsed.eventSeq + PACK_SPAN + 1);
+	} catch {
+		return deliveryIdRange(parsed.endpointId).to;
+	}
+}
+
+const member = (index: number) => `json_extract(m.value, '$[${index}]')`;
+const MEMBER_COLUMNS = DELIVERY_COLUMNS.map((column, index) => `${member(index)} AS "${column}"`).join(", ");
+const TABLE_COLUMNS = DELIVERY_COLUMNS.map((column) => `"${column}"`).join(", ");
+const deliveryColumns = getTableColumns(deliveries);
+
+/**
+ * Deliveries read from somewhere other than the table alone, named as the
+ * table: a query written against the table (its columns, its filters, its
+ * joins) reads them unchanged.
+ */
+export type DeliverySource = Subquery<"deliveries", typeof deliveryColumns>;
+
+function namedAsTable(body: SQL): DeliverySource {
+	return new Subquery(body, deliveryColumns, "deliveries") as DeliverySource;
+}
+
+/** Stands for the JSON array of `[delivery id, packsHoldingBelow(id)]` pairs in ONLY_PACKED. */
+const WANTED = "$WANTED";
+/** The wanted deliveries that are in a pack and have no row, as `deliveries` rows. */
+const ONLY_PACKED = `SELECT ${MEMBER_COLUMNS} FROM json_each(${WANTED}) AS q
+	JOIN delivery_packs AS p ON p.id >= json_extract(q.value, '$[0]') AND p.id < json_extract(q.value, '$[1]')
+		AND p.lowest_id <= json_extract(q.value, '$[0]')
+	JOIN json_each(p.deliveries) AS m ON ${member(0)} = json_extract(q.value, '$[0]')
+WHERE NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = json_extract(q.value, '$[0]'))`;
+
+/**
+ * The deliveries with these ids, from their rows or their packs, as a
+ * source named `deliveries` (a query written against the table reads it
+ * unchanged); an id with neither is left out. A delivery recorded twice in
+ * packs (its message handled twice at once) is there twice.
+ */
+export function deliveriesWithIds(ids: readonly string[]): DeliverySource {
+	const wanted = sql`${JSON.stringify([...new Set(ids)].map((id) => [id, packsHoldingBelow(id)]))}`;
+	return namedAsTable(sql`SELECT ${sql.raw(TABLE_COLUMNS)} FROM deliveries
+WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(${wanted}))
+UNION ALL ${sql.join(
+		ONLY_PACKED.split(WANTED).map((text) => sql.raw(text)),
+		wanted,
+	)}`);
+}
+
+/** Deliveries by id (deliveriesWithIds), each once, in no order. `tenantId` keeps another tenant's ids out. */
+export async function deliveriesByIds(db: Database, ids: readonly string[], tenantId?: string): Promise<DeliveryRow[]> {
+	const found = new Map<string, DeliveryRow>();
+	for (const part of chunk(ids, 500)) {
+		for (const row of await db.select(deliveryColumns).from(deliveriesWithIds(part))) {
+			if (tenantId !== undefined && row.tenantId !== tenantId) continue;
+			if (!found.has(row.id)) found.set(row.id, row);
+		}
+	}
+	return [...found.values()];
+}
+
+/** A range of delivery ids: from `fromId` up to `toId`, which `includeTo` says whether it holds. */
+export interface IdRange {
+	fromId: string;
+	toId: string;
+	includeTo: boolean;
+}
+
+/** Where in a range the packs to read are: those named below `packsBelow`, and the members in the range. */
+interface PackWindow {
+	fromId: string;
+	/** Member ids below this are in the range. */
+	membersBelow: string;
+	/** Pack ids below this may hold members in the range. */
+	packsBelow: string;
+}
+
+function packWindow(range: IdRange): PackWindow {
+	const membersBelow = range.includeTo ? range.toId + AFTER_PACKS_OF : range.toId;
+	return { fromId: range.fromId, membersBelow, packsBelow: packsHoldingBelow(range.toId) };
+}
+
+/** A page of an endpoint's packs, highest first, named below `below`. */
+function packsOfPage(tenantId: string, window: PackWindow, below: string, count: number): SQL {
+	return sql`SELECT * FROM delivery_packs
+WHERE id >= ${window.fromId} AND id < ${below} AND lowest_id < ${window.membersBelow} AND tenant_id = ${tenantId}
+ORDER BY id DESC LIMIT ${count}`;
+}
+
+/**
+ * The deliveries held by a page of packs (see packsOfPage) that are in the
+ * window and have no row, as a source named `deliveries`: a query written
+ * against the table (its columns, its filters) reads them unchanged.
+ */
+function packedDeliveries(tenantId: string, window: PackWindow, below: string, count: number): DeliverySource {
+	return namedAsTable(sql`
+SELECT ${sql.raw(MEMBER_COLUMNS)} FROM (${packsOfPage(tenantId, window, below, count)}) AS p, json_each(p.deliveries) AS m
+WHERE ${sql.raw(member(0))} >= ${window.fromId} AND ${sql.raw(member(0))} < ${window.membersBelow}
+	AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${sql.raw(member(0))})`);
+}
+
+/** The delivery a log was read down to, named as the API's cursors name it. */
+export type LogPosition = Pick<DeliveryRow, "id" | "endpointId" | "eventId">;
+
+/** What a read of the `deliveries` table gave: items newest first, and `stop` below which it did not look (null: it read the range to its end). */
+export interface TableRead<T> {
+	items: T[];
+	stop: LogPosition | null;
+}
+
+/**
+ * Reads one source of an endpoint's log, `deliveries` itself or a page of
+ * packed deliveries (packedDeliveries), with the caller's columns, filter
+ * and order; at most `limit` items.
+ */
+export type LogQuery<T> = (source: DeliverySource, limit: number) => Promise<T[]>;
+
+/**
+ * The rows of `range`, as a source named `deliveries` like packedDeliveries;
+ * with `newestAtMost`, only that many of the newest.
+ */
+export function rowsInRange(tenantId: string, range: IdRange, newestAtMost?: number): DeliverySource {
+	const upper = range.includeTo ? sql`id <= ${range.toId}` : sql`id < ${range.toId}`;
+	const rows = sql`SELECT * FROM deliveries WHERE id >= ${range.fromId} AND ${upper} AND tenant_id = ${tenantId}`;
+	return namedAsTable(newestAtMost === undefined ? rows : sql`${rows} ORDER BY id DESC LIMIT ${newestAtMost}`);
+}
+
+/** How many packs the first read of a page takes; each further read takes twice as many. */
+function firstPackCount(limit: number): number {
+	return Math.min(100, Math.ceil(limit / 16) + 1);
+}
+
+/**
+ * A page of an endpoint's log, newest first, from its rows and its packs:
+ * `fromTable` reads the rows (all it needs, or up to a bound of its own, saying
+ * where it stopped), and the packs are read a page at a time with the same
+ * query until the page is known. A pack holds deliveries no higher than its
+ * name, so once the packs down to one name are read, every packed delivery
+ * above it is known; the page is what both reads know, newest first.
+ *
+ * `packsLookedAtMost` bounds how many packed deliveries are looked at;
+ * `goOnBelow` is then where the log is still to be read (null: read to its
+ * end, or the page filled: the caller's cursor is its last item).
+ */
+export async function readEndpointLog<T extends { id: string }>(
+	db: Database,
+	tenantId: string,
+	range: IdRange,
+	options: {
+		limit: number;
+		/** False when the filter passes no first-attempt success, so no pack can hold one of the page. */
+		packs: boolean;
+		packsLookedAtMost?: number;
+		fromTable: TableRead<T>;
+		query: LogQuery<T>;
+	},
+): Promise<{ items: T[]; goOnBelow: LogPosition | null }> {
+	const { limit, fromTable, query } = options;
+	const window = packWindow(range);
+	const packed: T[] = [];
+	/** Every packed delivery at or above this is known; null: all are. */
+	let packsKnownTo: LogPosition | null = null;
+	let below = window.packsBelow;
+	let count = firstPackCount(limit);
+	let looked = 0;
+	const lowestKnown = (): LogPosition | null => {
+		if (fromTable.stop === null) return packsKnownTo;
+		if (packsKnownTo === null) return fromTable.stop;
+		return fromTable.stop.id > packsKnownTo.id ? fromTable.stop : packsKnownTo;
+	};
+	const known = (): T[] => {
+		const lowest = lowestKnown();
+		// A delivery recorded in two packs (its message handled twice at once) is listed once.
+		const byId = new Map<string, T>();
+		for (const item of [...fromTable.items, ...packed]) {
+			if ((lowest === null || item.id >= lowest.id) && !byId.has(item.id)) byId.set(item.id, item);
+		}
+		return [...byId.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+	};
+
+	if (options.packs) {
+		for (;;) {
+			const [pages, items] = await Promise.all([
+				db
+					.select({
+						id: sql<string>`id`,
+						size: sql<number>`json_array_length(deliveries)`,
+						endpointId: sql<string>`endpoint_id`,
+						highestEventId: sql<string>`json_extract(deliveries, '$[#-1][3]')`,
+					})
+					.from(sql`(${packsOfPage(tenantId, window, below, count)})`),
+				query(packedDeliveries(tenantId, window, below, count), limit),
+			]);
+			packed.push(...items);
+			looked += pages.reduce((sum, page) => sum + page.size, 0);
+			const last = pages.at(-1);
+			if (pages.length < count || last === undefined) {
+				packsKnownTo = null;
+				break;
+			}
+			packsKnownTo = { id: highestOf(last.id), endpointId: last.endpointId, eventId: last.highestEventId };
+			below = last.id;
+			if (known().length >= limit) break;
+			if (options.packsLookedAtMost !== undefined && looked >= options.packsLookedAtMost) break;
+			count = Math.min(count * 2, 400);
+		}
+	}
+	const page = known();
+	if (page.length >= limit) return { items: page.slice(0, limit), goOnBelow: null };
+	const lowest = lowestKnown();
+	return { items: page, goOnBelow: lowest };
+}
+
+/** Both ends of every endpoint's packs a list of deliveries may be in: see deletePacksBelow. */
+export interface PackDeletion {
+	endpointId: string;
+	/** Packs named after a delivery of an event up to this seq. */
+	throughSeq: number;
+}
+
+/**
+ * Deletes the packs of each endpoint named after a delivery up to its
+ * `throughSeq` and created before `createdBefore`: what retention and a
+ * tenant's purge remove with the events. One statement whatever their number.
+ */
+export function deletePacks(
+	d1: D1Database,
+	deletions: readonly PackDeletion[],
+	createdBefore: number,
+): D1PreparedStatement {
+	const ranges = deletions.map(({ endpointId, throughSeq }) => [
+		deliveryIdRange(endpointId).from,
+		deliveryId(endpointId, throughSeq) + AFTER_PACKS_OF,
+	]);
+	return d1
+		.prepare(
+			`DELETE FROM delivery_packs WHERE id IN (
+	SELECT p.id FROM json_each(?1) AS r JOIN delivery_packs AS p
+		ON p.id >= json_extract(r.value, '$[0]') AND p.id < json_extract(r.value, '$[1]')
+) AND created_at < ?2`,
+		)
+		.bind(JSON.stringify(ranges), createdBefore);
+}
+
+/** A delivery to pack: its DELIVERY_COLUMNS array as JSON text, and what retention counts its age from. */
+export interface PackedRow {
+	row: string;
+	agedFrom: number;
+}
+
+const PACKED_ROW = (index: number) => `json_extract(c.value, '$[1][${index}]')`;
+
+/**
+ * Stores first-attempt successes in packs, one statement whatever their
+ * number. `packs` lists each pack's deliveries, all of one endpoint and
+ * within PACK_SPAN events. A delivery
+ * that has a row already is not packed (the row would hide it; record.ts
+ * packs none that can have one), and one whose event is gone is dropped, as
+ * record.ts does with rows; a pack's name and ends are those of what it keeps.
+ */
+export function insertPacks(d1: D1Database, packs: readonly (readonly PackedRow[])[]): D1PreparedStatement {
+	const entries = packs.flatMap((rows, pack) => rows.map(({ row, agedFrom }) => `[${pack},${row},${agedFrom}]`));
+	return d1
+		.prepare(
+			`INSERT INTO delivery_packs (id, tenant_id, endpoint_id, lowest_id, created_at, deliveries)
+SELECT max(${PACKED_ROW(0)}) || '${PACK_NAME_SEPARATOR}' || ?2, ${PACKED_ROW(1)}, ${PACKED_ROW(2)}, min(${PACKED_ROW(0)}),
+	max(json_extract(c.value, '$[2]')), json_group_array(json(json_extract(c.value, '$[1]')))
+FROM json_each(?1) AS c
+WHERE NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${PACKED_ROW(0)})
+	AND EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = ${PACKED_ROW(1)} AND e.id = ${PACKED_ROW(3)})
+GROUP BY json_extract(c.value, '$[0]')`,
+		)
+		.bind(`[${entries.join(",")}]`, crypto.randomUUID().slice(0, 8));
+}
+
+/**
+ * Gives each of these deliveries that is only in a pack a row, a copy of
+ * what the pack holds, so that an attempt after its first (a resend) is
+ * added to its log rather than starting one of its own.
+ */
+export function copyPackedToRows(d1: D1Database, ids: readonly string[]): D1PreparedStatement {
+	return d1
+		.prepare(
+			`INSERT INTO deliveries (${TABLE_COLUMNS})
+${ONLY_PACKED.replace(WANTED, "?1")}
+ON CONFLICT (id) DO NOTHING`,
+		)
+		.bind(JSON.stringify([...new Set(ids)].map((id) => [id, packsHoldingBelow(id)])));
+}

@@ -1,0 +1,324 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { openDatabase } from "../../src/db/client";
+import { PACK_SPAN } from "../../src/db/delivery-log";
+import { type EventRow, events } from "../../src/db/schema";
+import type { AttemptRecord } from "../../src/delivery/attempt-record";
+import worker from "../../src/index";
+import { deliveryId, publicDeliveryId } from "../../src/lib/ids";
+import type { Outcome, PlannedAttempt } from "../../src/queue/attempt";
+import type { DeliveryJob } from "../../src/queue/messages";
+import { recordOutcomes } from "../../src/queue/record";
+import { sweep } from "../../src/reliability/sweeper";
+import { purgeExpired } from "../../src/retention";
+import {
+	api,
+	createWebhook,
+	firstAttemptBatch,
+	receivedBy,
+	receiverPath,
+	record,
+	storeEventDirectly,
+	uniqueName,
+} from "./helpers";
+
+const DAY_MS = 24 * 3600 * 1000;
+
+async function storedEvent(seq: number): Promise<EventRow> {
+	const [row] = await openDatabase(env.DB).select().from(events).where(eq(events.seq, seq));
+	if (!row) throw new Error(`no event ${seq}`);
+	return row;
+}
+
+/** A first attempt of `event` to `endpointId` as the consumer plans it for a message on its first delivery. */
+function firstAttempt(event: EventRow, endpointId: string): PlannedAttempt {
+	return {
+		message: { id: "m", timestamp: new Date(), attempts: 1, body: null, ack() {}, retry() {} },
+		tenantId: event.tenantId,
+		event,
+		endpointId,
+		deliveryId: deliveryId(endpointId, event.seq),
+		attempt: 1,
+		trigger: "initial",
+		previousStatus: undefined,
+		admitted: false,
+	};
+}
+
+function answered(planned: PlannedAttempt, statusCode: number): Outcome {
+	const record: AttemptRecord = {
+		id: `att_${uniqueName("p")}`,
+		attempt: 1,
+		trigger: "initial",
+		started_at: new Date().toISOString(),
+		duration_ms: 4,
+		status_code: statusCode,
+		response_body: "ok",
+		error: statusCode === 200 ? null : `answered ${statusCode}`,
+	};
+	const succeeded = statusCode === 200;
+	return {
+		planned,
+		status: succeeded ? "success" : "failed",
+		record,
+		error: record.error,
+		nextAttemptAtMs: null,
+		keepSchedule: false,
+		disableEndpoint: null,
+		health: succeeded ? "success" : "failure",
+		pauseUntil: null,
+	};
+}
+
+async function countIn(table: "deliveries" | "delivery_packs", endpointId: string): Promise<number> {
+	const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE id >= ? AND id < ?`)
+		.bind(deliveryId(endpointId, 0), `${deliveryId(endpointId, 0).slice(0, -10)}~`)
+		.first<{ n: number }>();
+	return row?.n ?? 0;
+}
+
+/** Every page of a list, following next_cursor, as the ids it named. */
+async function everyPage(path: (cursor: string | null) => string, listed: (body: Record<string, unknown>) => string[]) {
+	const ids: string[] = [];
+	let cursor: string | null = null;
+	for (let page = 0; page < 100; page++) {
+		const response = await api("GET", path(cursor));
+		expect(response.status).toBe(200);
+		const body = record(response.body);
+		ids.push(...listed(body));
+		cursor = typeof body.next_cursor === "string" ? body.next_cursor : null;
+		if (cursor === null) return ids;
+	}
+	throw new Error("the list never ended");
+}
+
+const deliveryIdsOf = (body: Record<string, unknown>) =>
+	(body.deliveries as { id: string }[]).map((delivery) => delivery.id);
+const attemptDeliveryIdsOf = (body: Record<string, unknown>) =>
+	(body.attempts as { delivery_id: string }[]).map((attempt) => attempt.delivery_id);
+
+describe("first-attempt successes packed many to a row", () => {
+	// First: retention walks events from the oldest seq and stops at the first it keeps, so these come before any other.
+	it("retention removes a pack with the events it records, and keeps one whose newest event it keeps", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("expiring")), events: ["*"] });
+		const endpointId = String(hook.id);
+		const old = Date.now() - 40 * DAY_MS;
+		const insert = (createdAt: number) =>
+			env.DB.prepare(
+				"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at) VALUES ('default', ?, 'old.test', '{}', ?, ?) RETURNING seq",
+			)
+				.bind(`evt_${uniqueName("old")}`, JSON.stringify([endpointId]), createdAt)
+				.first<{ seq: number }>();
+		const expired = [await insert(old), await insert(old)];
+		const kept = await insert(Date.now());
+		const rows = await Promise.all([...expired, kept].map((row) => storedEvent(Number(row?.seq))));
+		const [first, second, recent] = rows as [EventRow, EventRow, EventRow];
+		await env.DB.batch(
+			recordOutcomes(
+				env.DB,
+				[first, second].map((event) => answered(firstAttempt(event, endpointId), 200)),
+			),
+		);
+		await env.DB.batch(recordOutcomes(env.DB, [answered(firstAttempt(recent, endpointId), 200)]));
+		expect(await countIn("delivery_packs", endpointId)).toBe(2);
+
+		const removed = await purgeExpired(env, Date.now());
+		expect(removed.packs).toBeGreaterThanOrEqual(1);
+		expect(await countIn("delivery_packs", endpointId)).toBe(1);
+		const listed = deliveryIdsOf(record((await api("GET", `/v1/webhooks/${endpointId}/deliveries`)).body));
+		expect(listed).toEqual([publicDeliveryId(endpointId, recent.id)]);
+	});
+
+	it("stores a batch's successes to one endpoint as one pack, which reads as its deliveries everywhere", async () => {
+		const name = uniqueName("packed");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
+		const endpointId = String(hook.id);
+		const stored = [];
+		for (let index = 0; index < 20; index++)
+			stored.push(await storeEventDirectly("default", "pack.test", [endpointId]));
+		const batch = firstAttemptBatch("default", stored, endpointId);
+		await worker.queue(batch, env);
+		expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(20);
+		expect(await receivedBy(name)).toHaveLength(20);
+
+		expect(await countIn("deliveries", endpointId)).toBe(0);
+		expect(await countIn("delivery_packs", endpointId)).toBe(1);
+
+		const newestFirst = stored.map((event) => publicDeliveryId(endpointId, event.id)).reverse();
+		const [newest] = newestFirst;
+		const detail = record((await api("GET", `/v1/deliveries/${newest}`)).body);
+		expect(detail).toMatchObject({ status: "success", attempt_count: 1, status_code: 200 });
+		expect(detail.attempts).toHaveLength(1);
+		for (const limit of [1, 7, 20]) {
+			expect(
+				await everyPage(
+					(cursor) => `/v1/webhooks/${endpointId}/deliveries?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`,
+					deliveryIdsOf,
+				),
+			).toEqual(newestFirst);
+		}
+		expect(
+			await everyPage(
+				(cursor) => `/v1/attempts?endpoint_id=${endpointId}&limit=6${cursor ? `&cursor=${cursor}` : ""}`,
+				attemptDeliveryIdsOf,
+			),
+		).toEqual(newestFirst);
+		const event = record((await api("GET", `/v1/events/${stored[3]?.id}`)).body);
+		expect(event.deliveries).toMatchObject([{ endpoint_id: endpointId, status: "success" }]);
+		const stats = record((await api("GET", `/v1/webhooks/${endpointId}/stats`)).body);
+		expect(stats.totals).toMatchObject({ deliveries: 20, succeeded: 20, failed: 0 });
+
+		// Found by the sweeper as delivered, not as lost first attempts.
+		const swept = await sweep(env, Date.now() + DAY_MS);
+		expect(swept.firstAttemptsRequeued).toBe(0);
+
+		// The same messages delivered again (a lost ack): their attempts are in the packs, so none is made twice.
+		const again = createMessageBatch<DeliveryJob>(
+			"edgehook-deliveries",
+			stored.map((stored, index) => ({
+				id: `again${index}`,
+				timestamp: new Date(),
+				attempts: 2,
+				body: { tenantId: "default", eventSeq: stored.seq, targets: [{ endpointId, attempt: 1 }], trigger: "initial" },
+			})),
+		);
+		await worker.queue(again, env);
+		expect((await getQueueResult(again, createExecutionContext())).explicitAcks).toHaveLength(20);
+		expect(await receivedBy(name)).toHaveLength(20);
+	});
+
+	it("a resend of a packed delivery gets a row that goes on from the packed attempt, and the list shows it once", async () => {
+		const name = uniqueName("resent");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
+		const endpointId = String(hook.id);
+		const stored = [
+			await storeEventDirectly("default", "pack.test", [endpointId]),
+			await storeEventDirectly("default", "pack.test", [endpointId]),
+		];
+		const batch = firstAttemptBatch("default", stored, endpointId);
+		await worker.queue(batch, env);
+		await getQueueResult(batch, createExecutionContext());
+		const id = publicDeliveryId(endpointId, String(stored[0]?.id));
+
+		const resent = await api("POST", `/v1/deliveries/${id}/retry`);
+		expect(resent.body).toEqual({ id, attempt: 2 });
+		const resend = createMessageBatch<DeliveryJob>("edgehook-deliveries", [
+			{
+				id: "resend",
+				timestamp: new Date(),
+				attempts: 1,
+				body: {
+					tenantId: "default",
+					eventSeq: Number(stored[0]?.seq),
+					targets: [{ endpointId, attempt: 2 }],
+					trigger: "manual",
+				},
+			},
+		]);
+		await worker.queue(resend, env);
+		await getQueueResult(resend, createExecutionContext());
+
+		expect(await countIn("deliveries", endpointId)).toBe(1);
+		const detail = record((await api("GET", `/v1/deliveries/${id}`)).body);
+		expect(detail.attempt_count).toBe(2);
+		expect((detail.attempts as { trigger: string }[]).map((attempt) => attempt.trigger)).toEqual(["initial", "manual"]);
+		const listed = deliveryIdsOf(record((await api("GET", `/v1/webhooks/${endpointId}/deliveries`)).body));
+		expect(listed).toEqual([publicDeliveryId(endpointId, String(stored[1]?.id)), id]);
+	});
+
+	it("pages through a log where overlapping packs and rows interleave: every delivery once, newest first, per filter", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("mixed")), events: ["*"] });
+		const endpointId = String(hook.id);
+		const stored: EventRow[] = [];
+		for (let index = 0; index < 12; index++) {
+			stored.push(await storedEvent((await storeEventDirectly("default", "mixed.test", [endpointId])).seq));
+		}
+		const at = (indexes: number[]) => indexes.map((index) => firstAttempt(stored[index] as EventRow, endpointId));
+		// Two packs whose spans overlap, and failures (rows) between and inside them.
+		await env.DB.batch(
+			recordOutcomes(
+				env.DB,
+				at([0, 2, 4, 6, 8, 10]).map((item) => answered(item, 200)),
+			),
+		);
+		await env.DB.batch(
+			recordOutcomes(
+				env.DB,
+				at([1, 5, 9]).map((item) => answered(item, 200)),
+			),
+		);
+		await env.DB.batch(
+			recordOutcomes(
+				env.DB,
+				at([3, 7, 11]).map((item) => answered(item, 500)),
+			),
+		);
+		expect(await countIn("delivery_packs", endpointId)).toBe(2);
+		expect(await countIn("deliveries", endpointId)).toBe(3);
+
+		const idOf = (index: number) => publicDeliveryId(endpointId, (stored[index] as EventRow).id);
+		const newestFirst = (indexes: number[]) => [...indexes].sort((a, b) => b - a).map(idOf);
+		const all = Array.from({ length: 12 }, (_, index) => index);
+		for (const limit of [1, 2, 3, 5, 12]) {
+			const list = (filter: string) =>
+				everyPage(
+					(cursor) =>
+						`/v1/webhooks/${endpointId}/deliveries?limit=${limit}${filter}${cursor ? `&cursor=${cursor}` : ""}`,
+					deliveryIdsOf,
+				);
+			expect(await list("")).toEqual(newestFirst(all));
+			expect(await list("&status=failed")).toEqual(newestFirst([3, 7, 11]));
+			expect(await list("&status=success")).toEqual(newestFirst([0, 1, 2, 4, 5, 6, 8, 9, 10]));
+			expect(
+				await everyPage(
+					(cursor) => `/v1/attempts?endpoint_id=${endpointId}&limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`,
+					attemptDeliveryIdsOf,
+				),
+			).toEqual(newestFirst(all));
+		}
+		const stats = record((await api("GET", `/v1/webhooks/${endpointId}/stats`)).body);
+		expect(stats.totals).toMatchObject({ deliveries: 12, succeeded: 9, failed: 3 });
+	});
+
+	it("lists once a delivery that two packs hold (its message handled twice at once)", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("twice")), events: ["*"] });
+		const endpointId = String(hook.id);
+		const event = await storedEvent((await storeEventDirectly("default", "twice.test", [endpointId])).seq);
+		for (let time = 0; time < 2; time++) {
+			await env.DB.batch(recordOutcomes(env.DB, [answered(firstAttempt(event, endpointId), 200)]));
+		}
+		expect(await countIn("delivery_packs", endpointId)).toBe(2);
+		const id = publicDeliveryId(endpointId, event.id);
+		expect(deliveryIdsOf(record((await api("GET", `/v1/webhooks/${endpointId}/deliveries`)).body))).toEqual([id]);
+		expect(record((await api("GET", `/v1/events/${event.id}`)).body).deliveries).toHaveLength(1);
+	});
+
+	it("splits one endpoint's successes into packs no more than PACK_SPAN events apart", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("span")), events: ["*"] });
+		const endpointId = String(hook.id);
+		const low = await storedEvent((await storeEventDirectly("default", "span.test", [endpointId])).seq);
+		// Events of other endpoints in between push the next one of this endpoint past the span.
+		await env.DB.prepare(
+			`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+			 INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at)
+			 SELECT 'default', 'evt_filler_' || ?2 || '_' || i, 'filler', '{}', '[]', ?3 FROM n`,
+		)
+			.bind(PACK_SPAN + 1, uniqueName("f"), Date.now())
+			.run();
+		const high = await storedEvent((await storeEventDirectly("default", "span.test", [endpointId])).seq);
+		expect(high.seq - low.seq).toBeGreaterThan(PACK_SPAN);
+		await env.DB.batch(
+			recordOutcomes(
+				env.DB,
+				[low, high].map((event) => answered(firstAttempt(event, endpointId), 200)),
+			),
+		);
+		expect(await countIn("delivery_packs", endpointId)).toBe(2);
+		for (const event of [low, high]) {
+			const detail = record((await api("GET", `/v1/deliveries/${publicDeliveryId(endpointId, event.id)}`)).body);
+			expect(detail).toMatchObject({ status: "success", attempt_count: 1 });
+		}
+	});
+});
