@@ -51,12 +51,17 @@ const ATTEMPTS_PER_UNPROVEN_ENDPOINT = 2;
 const PROMPT_ANSWER_MS = 250;
 
 /**
- * How many main-lane outcomes wait in memory before they are written. A batch
- * of packed messages holds up to 200 deliveries (20 messages of 10), and an
- * outcome in memory is one a kill would send again: writing every 20 keeps
- * that to about what a batch held before packing, at one query per 20.
+ * When main-lane outcomes waiting in memory are written: once one endpoint
+ * has 20 of them, or all endpoints 200. An outcome in memory is one a kill
+ * would send again; a write stores an endpoint's first-attempt successes as
+ * one pack (src/db/delivery-log.ts), so the fewer writes per endpoint, the
+ * fewer rows. Counting per endpoint keeps a fan-out-10 batch (up to 20
+ * messages of 10) to one pack per endpoint instead of one per two events,
+ * at the price of a kill sending again up to a batch's prompt attempts
+ * (200), where it was 20; receivers deduplicate on the webhook id.
  */
-const MAIN_LANE_OUTCOMES_PER_WRITE = 20;
+const MAIN_LANE_OUTCOMES_PER_ENDPOINT = 20;
+const MAIN_LANE_OUTCOMES_IN_MEMORY = 200;
 
 /**
  * The queue consumer: loads what the batch needs in one D1 round trip, sends
@@ -64,9 +69,11 @@ const MAIN_LANE_OUTCOMES_PER_WRITE = 20;
  * retries to the endpoints' schedulers, and only then acks. A message whose
  * outcome could not be recorded is retried, never acked.
  *
- * The main lane records a batch's outcomes twenty at a time as they come and
- * the rest at its end: its attempts take milliseconds, and one write per
- * attempt would multiply its queries. The slow lane, whose attempts take
+ * The main lane records a batch's outcomes once an endpoint has twenty
+ * waiting (or all endpoints two hundred) and the rest at its end: its
+ * attempts take milliseconds, one write per attempt would multiply its
+ * queries, and each write packs an endpoint's first-attempt successes in one
+ * row (src/db/delivery-log.ts). The slow lane, whose attempts take
  * seconds, records each outcome as its attempt ends and acks a message as
  * soon as all of its attempts are recorded and need nothing more (a success
  * to an endpoint its scheduler does not watch), so a batch that dies or
@@ -165,6 +172,7 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 	};
 	/** Main-lane outcomes not yet written and not being written. */
 	let unwritten: Outcome[] = [];
+	const unwrittenPerEndpoint = new Map<string, number>();
 	const movedLate: PlannedAttempt[] = [];
 	// An endpoint that fails this often in a row within the batch stops being attempted in it: the rest wait
 	// until its scheduler has heard of the failures, so a dead endpoint's circuit opens after a few timeouts,
@@ -222,9 +230,12 @@ async function deliverJobs(env: Env, d1: D1Database, jobs: readonly QueuedJob[],
 			if (lane === "slow") await recordNow([outcome]);
 			else {
 				unwritten.push(outcome);
-				if (unwritten.length >= MAIN_LANE_OUTCOMES_PER_WRITE) {
+				const ofEndpoint = (unwrittenPerEndpoint.get(key) ?? 0) + 1;
+				unwrittenPerEndpoint.set(key, ofEndpoint);
+				if (ofEndpoint >= MAIN_LANE_OUTCOMES_PER_ENDPOINT || unwritten.length >= MAIN_LANE_OUTCOMES_IN_MEMORY) {
 					const toRecord = unwritten;
 					unwritten = [];
+					unwrittenPerEndpoint.clear();
 					await recordNow(toRecord);
 				}
 			}

@@ -33,7 +33,7 @@ async function runBatch(jobs: DeliveryJob[], attempts: number, workerEnv: Env) {
 }
 
 describe("main-lane outcomes", () => {
-	it("are written twenty at a time, so a batch that dies before its end sends again only what was not written", async () => {
+	it("are written once an endpoint has twenty, so a batch that dies before its end sends again only what was not written", async () => {
 		const name = uniqueName("midway");
 		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
 		const events: { seq: number; id: string }[] = [];
@@ -72,5 +72,31 @@ describe("main-lane outcomes", () => {
 			.bind(hook.id)
 			.all<{ n: number }>();
 		expect(after.results[0]?.n).toBe(30);
+	});
+
+	it("at fan-out 10, are written together at the batch's end: one pack per endpoint, not one per two events", async () => {
+		const hooks = await Promise.all(
+			Array.from({ length: 10 }, () => createWebhook({ url: receiverPath("ok", uniqueName("wide")), events: ["*"] })),
+		);
+		const endpointIds = hooks.map((hook) => String(hook.id));
+		const jobs: DeliveryJob[] = [];
+		for (let index = 0; index < 15; index++) {
+			const event = await storeEventDirectly("default", "wide.test", endpointIds);
+			jobs.push({
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: endpointIds.map((endpointId) => ({ endpointId, attempt: 1 })),
+				trigger: "initial",
+			});
+		}
+		const result = await runBatch(jobs, 1, env);
+		expect(result.explicitAcks).toHaveLength(15);
+		const packsOf = async (endpointId: string) =>
+			(await env.DB.prepare(
+				"SELECT count(*) AS n, sum(json_array_length(deliveries)) AS held FROM delivery_packs WHERE endpoint_id = ?",
+			)
+				.bind(endpointId)
+				.first<{ n: number; held: number }>()) ?? { n: 0, held: 0 };
+		for (const endpointId of endpointIds) expect(await packsOf(endpointId)).toEqual({ n: 1, held: 15 });
 	});
 });
