@@ -36,7 +36,7 @@ export const DELIVERY_COLUMNS = [
  * reader looking for delivery `s` needs only the packs named `s` to
  * `s + PACK_SPAN`, and a page of the log only those that far above it.
  */
-export const PACK_SPAN = 4_096;
+export const PACK_SPAN = 1_024;
 
 /** Sorts after a delivery id and before the next one: a pack named after that delivery sorts below it. */
 const PACK_NAME_SEPARATOR = ".";
@@ -82,18 +82,29 @@ function namedAsTable(body: SQL): DeliverySource {
 
 /** Stands for the JSON array of `[delivery id, packsHoldingBelow(id)]` pairs in ONLY_PACKED. */
 const WANTED = "$WANTED";
-/** The wanted deliveries that are in a pack and have no row, as `deliveries` rows. */
-const ONLY_PACKED = `SELECT ${MEMBER_COLUMNS} FROM json_each(${WANTED}) AS q
-	JOIN delivery_packs AS p ON p.id >= json_extract(q.value, '$[0]') AND p.id < json_extract(q.value, '$[1]')
-		AND p.lowest_id <= json_extract(q.value, '$[0]')
-	JOIN json_each(p.deliveries) AS m ON ${member(0)} = json_extract(q.value, '$[0]')
-WHERE NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = json_extract(q.value, '$[0]'))`;
+/**
+ * The wanted deliveries that have no row, each from the first pack in key
+ * order that holds it, as `deliveries` rows. Packs of one endpoint rarely
+ * overlap (only batches handled at once interleave), so the pack holding a
+ * delivery is usually the first named at or above it: the subquery walks
+ * the primary key from there and stops at the first that holds it, where
+ * reading every pack that could hold it reads all those named up to
+ * PACK_SPAN events higher. Only a delivery that is in no pack reads them all.
+ */
+const ONLY_PACKED = `SELECT ${MEMBER_COLUMNS}
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS below FROM json_each(${WANTED})
+	WHERE NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = json_extract(value, '$[0]'))) AS q
+JOIN delivery_packs AS p ON p.id = (
+	SELECT c.id FROM delivery_packs AS c, json_each(c.deliveries) AS cm
+	WHERE c.id >= q.id AND c.id < q.below AND c.lowest_id <= q.id AND json_extract(cm.value, '$[0]') = q.id
+	ORDER BY c.id LIMIT 1)
+JOIN json_each(p.deliveries) AS m ON ${member(0)} = q.id`;
 
 /**
  * The deliveries with these ids, from their rows or their packs, as a
  * source named `deliveries` (a query written against the table reads it
- * unchanged); an id with neither is left out. A delivery recorded twice in
- * packs (its message handled twice at once) is there twice.
+ * unchanged); an id with neither is left out, and one that two packs hold
+ * (its message handled twice at once) is there once.
  */
 export function deliveriesWithIds(ids: readonly string[]): DeliverySource {
 	const wanted = sql`${JSON.stringify([...new Set(ids)].map((id) => [id, packsHoldingBelow(id)]))}`;
@@ -147,14 +158,17 @@ ORDER BY id DESC LIMIT ${count}`;
 
 /**
  * The deliveries held by a page of packs (see packsOfPage) that are in the
- * window and have no row, as a source named `deliveries`: a query written
- * against the table (its columns, its filters) reads them unchanged.
+ * window and have no row, each once (one held by two packs would otherwise
+ * take two of the caller's LIMIT and push another off the page), as a
+ * source named `deliveries`: a query written against the table (its
+ * columns, its filters) reads them unchanged.
  */
 function packedDeliveries(tenantId: string, window: PackWindow, below: string, count: number): DeliverySource {
 	return namedAsTable(sql`
 SELECT ${sql.raw(MEMBER_COLUMNS)} FROM (${packsOfPage(tenantId, window, below, count)}) AS p, json_each(p.deliveries) AS m
 WHERE ${sql.raw(member(0))} >= ${window.fromId} AND ${sql.raw(member(0))} < ${window.membersBelow}
-	AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${sql.raw(member(0))})`);
+	AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${sql.raw(member(0))})
+GROUP BY ${sql.raw(member(0))}`);
 }
 
 /** The delivery a log was read down to, named as the API's cursors name it. */
@@ -259,7 +273,9 @@ export async function readEndpointLog<T extends { id: string }>(
 			packsKnownTo = { id: highestOf(last.id), endpointId: last.endpointId, eventId: last.highestEventId };
 			below = last.id;
 			if (known().length >= limit) break;
-			if (options.packsLookedAtMost !== undefined && looked >= options.packsLookedAtMost) break;
+			// Only once the packs read reach into the range: packs named above it say nothing of where to go on.
+			const budgetSpent = options.packsLookedAtMost !== undefined && looked >= options.packsLookedAtMost;
+			if (budgetSpent && packsKnownTo.id < window.membersBelow) break;
 			count = Math.min(count * 2, 400);
 		}
 	}
@@ -269,26 +285,29 @@ export async function readEndpointLog<T extends { id: string }>(
 	return { items: page, goOnBelow: lowest };
 }
 
-/** Both ends of every endpoint's packs a list of deliveries may be in: see deletePacksBelow. */
+/** An endpoint whose packs holding deliveries up to an event's seq may go: see deletePacks. */
 export interface PackDeletion {
 	endpointId: string;
-	/** Packs named after a delivery of an event up to this seq. */
 	throughSeq: number;
 }
 
 /**
- * Deletes the packs of each endpoint named after a delivery up to its
- * `throughSeq` and created before `createdBefore`: what retention and a
- * tenant's purge remove with the events. One statement whatever their number.
+ * Deletes the packs of each endpoint that may hold its deliveries up to
+ * `throughSeq` and whose deliveries all aged before `createdBefore`: what
+ * retention and a tenant's purge remove with the events. One statement
+ * whatever their number.
  */
 export function deletePacks(
 	d1: D1Database,
 	deletions: readonly PackDeletion[],
 	createdBefore: number,
 ): D1PreparedStatement {
+	// Up to PACK_SPAN higher: a pack named there may hold this page's deliveries and none after it (its
+	// highest event removed on an earlier page, while the pack waited for a lower one scheduled later). The
+	// age check keeps any pack with a delivery not yet expired.
 	const ranges = deletions.map(({ endpointId, throughSeq }) => [
 		deliveryIdRange(endpointId).from,
-		deliveryId(endpointId, throughSeq) + AFTER_PACKS_OF,
+		packsHoldingBelow(deliveryId(endpointId, throughSeq)),
 	]);
 	return d1
 		.prepare(

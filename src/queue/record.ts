@@ -36,6 +36,13 @@ import type { Outcome, PlannedAttempt } from "./attempt";
  * deliveries only through their events, so the row would never go, and a
  * later event given the same seq would find it as its own.
  */
+/**
+ * Where an outcome's array says it went into a pack too (1) and applies
+ * here only if its delivery has a row already, which insertPacks leaves to
+ * this statement: a success recorded after a duplicate send's failure.
+ */
+const PACKED_UNLESS_ROW = DELIVERY_COLUMNS.length;
+
 function upsertDeliveries(keepSchedule: boolean): string {
 	const column = (index: number) => `json_extract(o.value, '$[${index}]')`;
 	return `
@@ -43,6 +50,7 @@ INSERT INTO deliveries (${DELIVERY_COLUMNS.join(", ")})
 SELECT ${DELIVERY_COLUMNS.map((_, index) => column(index)).join(", ")}
 FROM json_each(?1) AS o
 WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = ${column(1)} AND e.id = ${column(3)})
+	AND (${column(PACKED_UNLESS_ROW)} = 0 OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${column(0)}))
 ON CONFLICT (id) DO UPDATE SET
 	status = excluded.status,
 	status_code = coalesce(excluded.status_code, deliveries.status_code),
@@ -144,12 +152,17 @@ export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1
 	const upserts: D1PreparedStatement[] = [];
 	const slowLaneChanges: D1PreparedStatement[] = [];
 	const packed: { planned: PlannedAttempt; row: string }[] = [];
-	// A resend of a delivery that is only in a pack first gets the pack's copy as its row, so its log goes on.
-	// Only a resend can find one there: a scheduled retry follows a failure, which is never packed.
-	const resent = outcomes
-		.filter((outcome) => outcome.planned.trigger === "manual")
+	const unpacked = outcomes.filter((outcome) => !packable(outcome));
+	// Of a delivery with another outcome here, none is packed: the outcomes apply in order, as rows.
+	const withRow = new Set(unpacked.map((outcome) => outcome.planned.deliveryId));
+	const packs = (outcome: Outcome) => packable(outcome) && !withRow.has(outcome.planned.deliveryId);
+	// A delivery only in a pack that gets another outcome (a resend, or a duplicate send's failure) first gets
+	// the pack's copy as its row, so its log goes on from the packed attempt. A scheduled retry follows a
+	// failure, which is never packed.
+	const copied = unpacked
+		.filter((outcome) => outcome.planned.trigger !== "scheduled")
 		.map((outcome) => outcome.planned.deliveryId);
-	const copies = resent.length === 0 ? [] : [copyPackedToRows(db, resent)];
+	const copies = copied.length === 0 ? [] : [copyPackedToRows(db, copied)];
 	let upsert: { keepSchedule: boolean; rows: string[]; length: number } | undefined;
 	const flush = () => {
 		if (!upsert) return;
@@ -178,14 +191,12 @@ export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1
 			outcome.error,
 			planned.event.createdAt,
 			now,
+			packs(outcome) ? 1 : 0,
 		]);
 		if (outcome.slowUntil !== undefined) {
 			slowLaneChanges.push(db.prepare(SET_SLOW_UNTIL).bind(planned.tenantId, planned.endpointId, outcome.slowUntil));
 		}
-		if (packable(outcome)) {
-			packed.push({ planned, row });
-			continue;
-		}
+		if (packs(outcome)) packed.push({ planned, row });
 		if (
 			upsert &&
 			(upsert.keepSchedule !== outcome.keepSchedule || upsert.length + row.length > OUTCOME_JSON_PER_STATEMENT)

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client";
+import { scanEndpointDeliveries } from "../../src/db/deliveries";
 import { PACK_SPAN } from "../../src/db/delivery-log";
 import { type EventRow, events } from "../../src/db/schema";
 import type { AttemptRecord } from "../../src/delivery/attempt-record";
@@ -22,6 +23,7 @@ import {
 	record,
 	storeEventDirectly,
 	uniqueName,
+	waitFor,
 } from "./helpers";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -101,6 +103,32 @@ const attemptDeliveryIdsOf = (body: Record<string, unknown>) =>
 
 describe("first-attempt successes packed many to a row", () => {
 	// First: retention walks events from the oldest seq and stops at the first it keeps, so these come before any other.
+	it("retention removes a pack once its last delivery expires, even when its highest event went on an earlier run", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("orphan")), events: ["*"] });
+		const endpointId = String(hook.id);
+		const base = Date.now();
+		const insert = (deliverAt: number | null) =>
+			env.DB.prepare(
+				"INSERT INTO events (tenant_id, id, type, data, endpoint_ids, created_at, deliver_at) VALUES ('default', ?, 'old.test', '{}', ?, ?, ?) RETURNING seq",
+			)
+				.bind(`evt_${uniqueName("orphan")}`, JSON.stringify([endpointId]), base - 40 * DAY_MS, deliverAt)
+				.first<{ seq: number }>();
+		// The lower event was scheduled for later, so it is kept after the higher one expires.
+		const scheduled = await storedEvent(Number((await insert(base + 10 * DAY_MS))?.seq));
+		const plain = await storedEvent(Number((await insert(null))?.seq));
+		await env.DB.batch(
+			recordOutcomes(
+				env.DB,
+				[scheduled, plain].map((event) => answered(firstAttempt(event, endpointId), 200)),
+			),
+		);
+		expect(await countIn("delivery_packs", endpointId)).toBe(1);
+
+		expect(await purgeExpired(env, base)).toMatchObject({ events: 1, packs: 0 });
+		expect(await purgeExpired(env, base + 45 * DAY_MS)).toMatchObject({ events: 1, packs: 1 });
+		expect(await countIn("delivery_packs", endpointId)).toBe(0);
+	});
+
 	it("retention removes a pack with the events it records, and keeps one whose newest event it keeps", async () => {
 		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("expiring")), events: ["*"] });
 		const endpointId = String(hook.id);
@@ -204,25 +232,12 @@ describe("first-attempt successes packed many to a row", () => {
 
 		const resent = await api("POST", `/v1/deliveries/${id}/retry`);
 		expect(resent.body).toEqual({ id, attempt: 2 });
-		const resend = createMessageBatch<DeliveryJob>("edgehook-deliveries", [
-			{
-				id: "resend",
-				timestamp: new Date(),
-				attempts: 1,
-				body: {
-					tenantId: "default",
-					eventSeq: Number(stored[0]?.seq),
-					targets: [{ endpointId, attempt: 2 }],
-					trigger: "manual",
-				},
-			},
-		]);
-		await worker.queue(resend, env);
-		await getQueueResult(resend, createExecutionContext());
-
+		// The retry route queues the resend; the queue's consumer runs it.
+		const detail = await waitFor(async () => {
+			const current = record((await api("GET", `/v1/deliveries/${id}`)).body);
+			return current.attempt_count === 2 ? current : undefined;
+		});
 		expect(await countIn("deliveries", endpointId)).toBe(1);
-		const detail = record((await api("GET", `/v1/deliveries/${id}`)).body);
-		expect(detail.attempt_count).toBe(2);
 		expect((detail.attempts as { trigger: string }[]).map((attempt) => attempt.trigger)).toEqual(["initial", "manual"]);
 		const listed = deliveryIdsOf(record((await api("GET", `/v1/webhooks/${endpointId}/deliveries`)).body));
 		expect(listed).toEqual([publicDeliveryId(endpointId, String(stored[1]?.id)), id]);
@@ -280,19 +295,116 @@ describe("first-attempt successes packed many to a row", () => {
 		}
 		const stats = record((await api("GET", `/v1/webhooks/${endpointId}/stats`)).body);
 		expect(stats.totals).toMatchObject({ deliveries: 12, succeeded: 9, failed: 3 });
+		// Found by id in whichever pack holds it, though a pack named above it comes first in key order.
+		for (const index of all) {
+			const detail = record((await api("GET", `/v1/deliveries/${idOf(index)}`)).body);
+			expect(detail.status).toBe([3, 7, 11].includes(index) ? "failed" : "success");
+			expect(detail.attempt_count).toBe(1);
+		}
 	});
 
-	it("lists once a delivery that two packs hold (its message handled twice at once)", async () => {
+	it("lists once a delivery that two packs hold (its message handled twice at once), and every other one", async () => {
 		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("twice")), events: ["*"] });
 		const endpointId = String(hook.id);
-		const event = await storedEvent((await storeEventDirectly("default", "twice.test", [endpointId])).seq);
-		for (let time = 0; time < 2; time++) {
-			await env.DB.batch(recordOutcomes(env.DB, [answered(firstAttempt(event, endpointId), 200)]));
+		const stored: EventRow[] = [];
+		for (let index = 0; index < 3; index++) {
+			stored.push(await storedEvent((await storeEventDirectly("default", "twice.test", [endpointId])).seq));
+		}
+		const [low, middle, high] = stored as [EventRow, EventRow, EventRow];
+		// Two packs named after the same delivery, each with one other.
+		for (const pair of [
+			[low, high],
+			[middle, high],
+		]) {
+			await env.DB.batch(
+				recordOutcomes(
+					env.DB,
+					pair.map((event) => answered(firstAttempt(event, endpointId), 200)),
+				),
+			);
 		}
 		expect(await countIn("delivery_packs", endpointId)).toBe(2);
-		const id = publicDeliveryId(endpointId, event.id);
-		expect(deliveryIdsOf(record((await api("GET", `/v1/webhooks/${endpointId}/deliveries`)).body))).toEqual([id]);
-		expect(record((await api("GET", `/v1/events/${event.id}`)).body).deliveries).toHaveLength(1);
+		const newestFirst = [high, middle, low].map((event) => publicDeliveryId(endpointId, event.id));
+		for (const limit of [1, 2, 3]) {
+			expect(
+				await everyPage(
+					(cursor) => `/v1/webhooks/${endpointId}/deliveries?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`,
+					deliveryIdsOf,
+				),
+			).toEqual(newestFirst);
+		}
+		expect(record((await api("GET", `/v1/events/${high.id}`)).body).deliveries).toHaveLength(1);
+		const stats = record((await api("GET", `/v1/webhooks/${endpointId}/stats`)).body);
+		expect(stats.totals).toMatchObject({ deliveries: 3, succeeded: 3 });
+	});
+
+	it("a scan with a small budget goes on below its range, never above it, when the packs it reads reach above", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("budget")), events: ["*"] });
+		const endpointId = String(hook.id);
+		const stored: EventRow[] = [];
+		for (let index = 0; index < 6; index++) {
+			stored.push(await storedEvent((await storeEventDirectly("default", "budget.test", [endpointId])).seq));
+		}
+		const at = (index: number) => stored[index] as EventRow;
+		// Two packs that hold deliveries below the range's top (3) and are named above it (4 and 5).
+		for (const pair of [
+			[0, 5],
+			[1, 4],
+		]) {
+			await env.DB.batch(
+				recordOutcomes(
+					env.DB,
+					pair.map((index) => answered(firstAttempt(at(index), endpointId), 200)),
+				),
+			);
+		}
+		const top = deliveryId(endpointId, at(3).seq);
+		const seen: string[] = [];
+		let upper = top;
+		for (let call = 0; call < 5; call++) {
+			const { rows, goOnBelow } = await scanEndpointDeliveries(
+				openDatabase(env.DB),
+				"default",
+				{ fromId: deliveryId(endpointId, 0), toId: upper, includeTo: false },
+				undefined,
+				1,
+				1,
+			);
+			seen.push(...rows.map(({ delivery }) => delivery.id));
+			if (goOnBelow === null) break;
+			expect(goOnBelow.id < upper).toBe(true);
+			upper = goOnBelow.id;
+		}
+		expect(seen).toEqual([1, 0].map((index) => deliveryId(endpointId, at(index).seq)));
+	});
+
+	it("a success recorded after its delivery got a row, and a failure after it was packed, both go on in the row", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("late")), events: ["*"] });
+		const endpointId = String(hook.id);
+		const first = await storedEvent((await storeEventDirectly("default", "late.test", [endpointId])).seq);
+		const second = await storedEvent((await storeEventDirectly("default", "late.test", [endpointId])).seq);
+		const detail = async (event: EventRow) =>
+			record((await api("GET", `/v1/deliveries/${publicDeliveryId(endpointId, event.id)}`)).body);
+		const codes = (body: Record<string, unknown>) =>
+			(body.attempts as { status_code: number }[]).map((attempt) => attempt.status_code);
+
+		// The sweeper's second send failed and was recorded first; then the first send's success arrives.
+		const failed = answered(firstAttempt(first, endpointId), 500);
+		await env.DB.batch(
+			recordOutcomes(env.DB, [{ ...failed, status: "pending", nextAttemptAtMs: Date.now() + 60_000 }]),
+		);
+		await env.DB.batch(recordOutcomes(env.DB, [answered(firstAttempt(first, endpointId), 200)]));
+		const afterRow = await detail(first);
+		expect(afterRow).toMatchObject({ status: "success", attempt_count: 2 });
+		expect(codes(afterRow)).toEqual([500, 200]);
+
+		// The other way round: packed first, then a failure for the same delivery.
+		await env.DB.batch(recordOutcomes(env.DB, [answered(firstAttempt(second, endpointId), 200)]));
+		await env.DB.batch(recordOutcomes(env.DB, [answered(firstAttempt(second, endpointId), 500)]));
+		const afterPack = await detail(second);
+		expect(afterPack.attempt_count).toBe(2);
+		expect(codes(afterPack)).toEqual([200, 500]);
+		expect(await countIn("deliveries", endpointId)).toBe(2);
 	});
 
 	it("splits one endpoint's successes into packs no more than PACK_SPAN events apart", async () => {
