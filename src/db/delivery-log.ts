@@ -6,9 +6,9 @@ import { type DeliveryRow, deliveries } from "./schema";
 
 /*
  * An endpoint's log lives in two tables: `deliveries`, a row per delivery
- * that needed more than one successful first attempt (or was settled without
- * one), and `delivery_packs`, where the first-attempt successes a consumer
- * recorded together share a row (src/db/schema.ts says why). Every reader of
+ * that is more than a first attempt that succeeded (failed, retried, held,
+ * resent, skipped), and `delivery_packs`, where the first-attempt successes
+ * a consumer recorded together share a row (src/db/schema.ts says why). Every reader of
  * deliveries goes through this file, which reads both and, when a delivery
  * is in both, takes its row.
  */
@@ -42,10 +42,6 @@ export const PACK_SPAN = 1_024;
 const PACK_NAME_SEPARATOR = ".";
 /** Sorts after every pack named after a delivery id and before the next delivery id. */
 const AFTER_PACKS_OF = "/";
-
-export function packId(highestDeliveryId: string, suffix: string): string {
-	return highestDeliveryId + PACK_NAME_SEPARATOR + suffix;
-}
 
 /** The delivery id a pack is named after. */
 function highestOf(pack: string): string {
@@ -255,12 +251,14 @@ export async function readEndpointLog<T extends { id: string }>(
 			const [pages, items] = await Promise.all([
 				db
 					.select({
-						id: sql<string>`id`,
-						size: sql<number>`json_array_length(deliveries)`,
-						endpointId: sql<string>`endpoint_id`,
-						highestEventId: sql<string>`json_extract(deliveries, '$[#-1][3]')`,
+						id: sql<string>`p.id`,
+						size: sql<number>`json_array_length(p.deliveries)`,
+						endpointId: sql<string>`p.endpoint_id`,
+						// The event of the delivery the pack is named after (SQLite does not promise the array's order).
+						highestEventId: sql<string>`(SELECT json_extract(m.value, '$[3]') FROM json_each(p.deliveries) AS m
+							WHERE json_extract(m.value, '$[0]') = substr(p.id, 1, instr(p.id, ${sql.raw(`'${PACK_NAME_SEPARATOR}'`)}) - 1))`,
 					})
-					.from(sql`(${packsOfPage(tenantId, window, below, count)})`),
+					.from(sql`(${packsOfPage(tenantId, window, below, count)}) AS p`),
 				query(packedDeliveries(tenantId, window, below, count), limit),
 			]);
 			packed.push(...items);

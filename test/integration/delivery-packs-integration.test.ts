@@ -5,10 +5,10 @@ import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client";
 import { scanEndpointDeliveries } from "../../src/db/deliveries";
 import { PACK_SPAN } from "../../src/db/delivery-log";
-import { type EventRow, events } from "../../src/db/schema";
+import { deliveries, type EventRow, events } from "../../src/db/schema";
 import type { AttemptRecord } from "../../src/delivery/attempt-record";
 import worker from "../../src/index";
-import { deliveryId, publicDeliveryId } from "../../src/lib/ids";
+import { deliveryId, deliveryIdRange, publicDeliveryId } from "../../src/lib/ids";
 import type { Outcome, PlannedAttempt } from "../../src/queue/attempt";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { recordOutcomes } from "../../src/queue/record";
@@ -376,6 +376,19 @@ describe("first-attempt successes packed many to a row", () => {
 			upper = goOnBelow.id;
 		}
 		expect(seen).toEqual([1, 0].map((index) => deliveryId(endpointId, at(index).seq)));
+
+		// A filter no packed delivery passes: the scan stops at its budget after the first read (the two packs),
+		// and names where to go on by the delivery the last pack is named after, with its event (the API's cursor).
+		const { rows, goOnBelow } = await scanEndpointDeliveries(
+			openDatabase(env.DB),
+			"default",
+			{ fromId: deliveryIdRange(endpointId).from, toId: deliveryIdRange(endpointId).to, includeTo: false },
+			eq(deliveries.eventType, "no.such.type"),
+			1,
+			1,
+		);
+		expect(rows).toEqual([]);
+		expect(goOnBelow).toEqual({ id: deliveryId(endpointId, at(4).seq), endpointId, eventId: at(4).id });
 	});
 
 	it("a success recorded after its delivery got a row, and a failure after it was packed, both go on in the row", async () => {
