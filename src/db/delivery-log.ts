@@ -328,10 +328,12 @@ const PACKED_ROW = (index: number) => `json_extract(c.value, '$[1][${index}]')`;
 /**
  * Stores first-attempt successes in packs, one statement whatever their
  * number. `packs` lists each pack's deliveries, all of one endpoint and
- * within PACK_SPAN events. A delivery
- * that has a row already is not packed (the row would hide it; record.ts
- * packs none that can have one), and one whose event is gone is dropped, as
- * record.ts does with rows; a pack's name and ends are those of what it keeps.
+ * within PACK_SPAN events. One whose event is gone is dropped, as
+ * record.ts does with rows; a pack's name and ends are those of what it
+ * keeps. A delivery that has a row already (a second send of its first
+ * attempt failed and was recorded first) gets the success in its row too,
+ * from the `delivery_packs_onto_rows` trigger (migration 0011), in this same
+ * statement: the row is what readers take.
  */
 export function insertPacks(d1: D1Database, packs: readonly (readonly PackedRow[])[]): D1PreparedStatement {
 	const entries = packs.flatMap((rows, pack) => rows.map(({ row, agedFrom }) => `[${pack},${row},${agedFrom}]`));
@@ -341,8 +343,7 @@ export function insertPacks(d1: D1Database, packs: readonly (readonly PackedRow[
 SELECT max(${PACKED_ROW(0)}) || '${PACK_NAME_SEPARATOR}' || ?2, ${PACKED_ROW(1)}, ${PACKED_ROW(2)}, min(${PACKED_ROW(0)}),
 	max(json_extract(c.value, '$[2]')), json_group_array(json(json_extract(c.value, '$[1]')))
 FROM json_each(?1) AS c
-WHERE NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${PACKED_ROW(0)})
-	AND EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = ${PACKED_ROW(1)} AND e.id = ${PACKED_ROW(3)})
+WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = ${PACKED_ROW(1)} AND e.id = ${PACKED_ROW(3)})
 GROUP BY json_extract(c.value, '$[0]')`,
 		)
 		.bind(`[${entries.join(",")}]`, crypto.randomUUID().slice(0, 8));

@@ -36,13 +36,6 @@ import type { Outcome, PlannedAttempt } from "./attempt";
  * deliveries only through their events, so the row would never go, and a
  * later event given the same seq would find it as its own.
  */
-/**
- * Where an outcome's array says it went into a pack too (1) and applies
- * here only if its delivery has a row already, which insertPacks leaves to
- * this statement: a success recorded after a duplicate send's failure.
- */
-const PACKED_UNLESS_ROW = DELIVERY_COLUMNS.length;
-
 function upsertDeliveries(keepSchedule: boolean): string {
 	const column = (index: number) => `json_extract(o.value, '$[${index}]')`;
 	return `
@@ -50,7 +43,6 @@ INSERT INTO deliveries (${DELIVERY_COLUMNS.join(", ")})
 SELECT ${DELIVERY_COLUMNS.map((_, index) => column(index)).join(", ")}
 FROM json_each(?1) AS o
 WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = ${column(1)} AND e.id = ${column(3)})
-	AND (${column(PACKED_UNLESS_ROW)} = 0 OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${column(0)}))
 ON CONFLICT (id) DO UPDATE SET
 	status = excluded.status,
 	status_code = coalesce(excluded.status_code, deliveries.status_code),
@@ -191,12 +183,14 @@ export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1
 			outcome.error,
 			planned.event.createdAt,
 			now,
-			packs(outcome) ? 1 : 0,
 		]);
 		if (outcome.slowUntil !== undefined) {
 			slowLaneChanges.push(db.prepare(SET_SLOW_UNTIL).bind(planned.tenantId, planned.endpointId, outcome.slowUntil));
 		}
-		if (packs(outcome)) packed.push({ planned, row });
+		if (packs(outcome)) {
+			packed.push({ planned, row });
+			continue;
+		}
 		if (
 			upsert &&
 			(upsert.keepSchedule !== outcome.keepSchedule || upsert.length + row.length > OUTCOME_JSON_PER_STATEMENT)
