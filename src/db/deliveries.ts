@@ -154,5 +154,3 @@ export async function scanEndpointDeliveries(
 	const last = items.at(-1);
 	return { rows: items, goOnBelow: items.length === limit && last ? positionOf(last) : goOnBelow };
 }
-
-export type { IdRange };

@@ -63,8 +63,9 @@ const UPSERT_DELIVERIES_KEEPING_SCHEDULE = upsertDeliveries(true);
  * batch, a share of a row instead of a row. Only where the delivery cannot
  * have a row yet: its message is on its first delivery and did not come
  * from the endpoint's scheduler, which holds deliveries with a pending row
- * (circuit, pace, lease, ordering). insertPacks skips one that has a row
- * all the same rather than hide the row's state behind the pack.
+ * (circuit, pace, lease, ordering). One that has a row all the same (a
+ * second send of its first attempt failed and was recorded first) gets the
+ * success in the row as well: see insertPacks.
  */
 function packable(outcome: Outcome): boolean {
 	const { planned } = outcome;
