@@ -97,13 +97,11 @@ export async function endpointDeliveriesWithEvents(
 	limit: number,
 	packs = true,
 ): Promise<LoggedDelivery[]> {
-	const fromTable = await withEvents(db, where)(rowsInRange(tenantId, range), limit);
-	const last = fromTable.at(-1);
 	const { items } = await readEndpointLog(db, tenantId, range, {
 		limit,
 		packs,
-		fromTable: { items: fromTable, stop: fromTable.length === limit && last ? positionOf(last) : null },
 		query: withEvents(db, where),
+		positionOf,
 	});
 	return items;
 }
@@ -150,6 +148,7 @@ export async function scanEndpointDeliveries(
 		packsLookedAtMost: scanAtMost,
 		fromTable: { items: found, stop },
 		query: withEvents(db, where),
+		positionOf,
 	});
 	const last = items.at(-1);
 	return { rows: items, goOnBelow: items.length === limit && last ? positionOf(last) : goOnBelow };

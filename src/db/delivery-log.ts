@@ -96,6 +96,9 @@ JOIN delivery_packs AS p ON p.id = (
 	ORDER BY c.id LIMIT 1)
 JOIN json_each(p.deliveries) AS m ON ${member(0)} = q.id`;
 
+/** Ids per deliveriesWithIds statement: they go in as one JSON parameter, so D1's 100 parameters do not bound them. */
+export const IDS_PER_LOOKUP = 500;
+
 /**
  * The deliveries with these ids, from their rows or their packs, as a
  * source named `deliveries` (a query written against the table reads it
@@ -115,7 +118,7 @@ UNION ALL ${sql.join(
 /** Deliveries by id (deliveriesWithIds), each once, in no order. `tenantId` keeps another tenant's ids out. */
 export async function deliveriesByIds(db: Database, ids: readonly string[], tenantId?: string): Promise<DeliveryRow[]> {
 	const found = new Map<string, DeliveryRow>();
-	for (const part of chunk(ids, 500)) {
+	for (const part of chunk(ids, IDS_PER_LOOKUP)) {
 		for (const row of await db.select(deliveryColumns).from(deliveriesWithIds(part))) {
 			if (tenantId !== undefined && row.tenantId !== tenantId) continue;
 			if (!found.has(row.id)) found.set(row.id, row);
@@ -193,6 +196,19 @@ export function rowsInRange(tenantId: string, range: IdRange, newestAtMost?: num
 	return namedAsTable(newestAtMost === undefined ? rows : sql`${rows} ORDER BY id DESC LIMIT ${newestAtMost}`);
 }
 
+/** The newest `limit` rows of `range` that the query passes; `stop` is the last when there were that many. */
+async function readRows<T>(
+	tenantId: string,
+	range: IdRange,
+	limit: number,
+	query: LogQuery<T>,
+	positionOf: (item: T) => LogPosition,
+): Promise<TableRead<T>> {
+	const items = await query(rowsInRange(tenantId, range), limit);
+	const last = items.at(-1);
+	return { items, stop: items.length === limit && last !== undefined ? positionOf(last) : null };
+}
+
 /** How many packs the first read of a page takes; each further read takes twice as many. */
 function firstPackCount(limit: number): number {
 	return Math.min(100, Math.ceil(limit / 16) + 1);
@@ -200,9 +216,9 @@ function firstPackCount(limit: number): number {
 
 /**
  * A page of an endpoint's log, newest first, from its rows and its packs:
- * `fromTable` reads the rows (all it needs, or up to a bound of its own, saying
- * where it stopped), and the packs are read a page at a time with the same
- * query until the page is known. A pack holds deliveries no higher than its
+ * the rows are read with `query` (or the caller read them up to a bound of
+ * its own, `fromTable`, saying where it stopped), and the packs a page at a
+ * time with the same query until the page is known. A pack holds deliveries no higher than its
  * name, so once the packs down to one name are read, every packed delivery
  * above it is known; the page is what both reads know, newest first.
  *
@@ -219,11 +235,14 @@ export async function readEndpointLog<T extends { id: string }>(
 		/** False when the filter passes no first-attempt success, so no pack can hold one of the page. */
 		packs: boolean;
 		packsLookedAtMost?: number;
-		fromTable: TableRead<T>;
+		/** What a bounded read of the rows gave; without it the rows are read here, as many as the page needs. */
+		fromTable?: TableRead<T>;
 		query: LogQuery<T>;
+		positionOf: (item: T) => LogPosition;
 	},
 ): Promise<{ items: T[]; goOnBelow: LogPosition | null }> {
-	const { limit, fromTable, query } = options;
+	const { limit, query, positionOf } = options;
+	const fromTable = options.fromTable ?? (await readRows(tenantId, range, limit, query, positionOf));
 	const window = packWindow(range);
 	const packed: T[] = [];
 	/** Every packed delivery at or above this is known; null: all are. */

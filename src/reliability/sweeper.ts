@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
-import { deliveriesWithIds } from "../db/delivery-log";
+import { deliveriesWithIds, IDS_PER_LOOKUP } from "../db/delivery-log";
 import { eventsAround } from "../db/event-position";
 import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
@@ -555,7 +555,7 @@ async function missingFirstAttempts(
 	// A delivery id is derived from its endpoint and event, so the rows are point lookups, not a scan.
 	const queries = chunk(
 		pairs.map(({ event, endpointId }) => deliveryId(endpointId, event.seq)),
-		IDS_PER_STATEMENT,
+		IDS_PER_LOOKUP,
 	).map((ids) => db.select({ id: deliveries.id }).from(deliveriesWithIds(ids)));
 	const [first, ...rest] = queries;
 	if (!first) return [];

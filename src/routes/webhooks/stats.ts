@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { desc, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { type LogPosition, type LogQuery, readEndpointLog, rowsInRange } from "../../db/delivery-log";
+import { type LogPosition, type LogQuery, readEndpointLog } from "../../db/delivery-log";
 import { getEndpointOr404 } from "../../db/endpoints";
 import { type DeliveryRow, deliveries } from "../../db/schema";
 import { deliveryIdRange } from "../../lib/ids";
@@ -150,13 +150,11 @@ async function readRecent(
 	while (rows.length < atMost) {
 		const limit = Math.min(PAGE_ROWS, atMost - rows.length);
 		const pageRange = { fromId: range.from, toId: upper, includeTo: false };
-		const fromTable = await read(rowsInRange(tenantId, pageRange), limit);
-		const lastRow = fromTable.at(-1);
 		const { items: page } = await readEndpointLog(db, tenantId, pageRange, {
 			limit,
 			packs: true,
-			fromTable: { items: fromTable, stop: fromTable.length === limit && lastRow ? lastRow : null },
 			query: read,
+			positionOf: (row) => row,
 		});
 		rows.push(...page);
 		const last = page.at(-1);
