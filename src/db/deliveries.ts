@@ -1,6 +1,6 @@
-import { and, desc, eq, getTableColumns, gte, inArray, lt, lte, type SQL } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
-import { deliveryId, deliveryIdRange } from "../lib/ids";
+import { deliveryEventSeqSql, deliveryId, deliveryIdRange } from "../lib/ids";
 import type { Database } from "./client";
 import { type IdRange, type LogPosition, type LogQuery, readEndpointLog, rowsInRange } from "./delivery-log";
 import { seqWindow } from "./event-position";
@@ -64,17 +64,20 @@ type LogItem = LoggedDelivery & { id: string };
 const deliveryColumns = getTableColumns(deliveries);
 const eventColumns = getTableColumns(events);
 
+/** The seq of a delivery's event, read from its stored id: a generated event id has no index to join on. */
+const DELIVERY_EVENT_SEQ = sql.raw(deliveryEventSeqSql(`"deliveries"."id"`));
+
 /**
  * Reads a source of the log (the table, or packed deliveries: src/db/delivery-log.ts)
- * newest first, each delivery with its event, found by the events' (tenant_id, id)
- * unique index: a filter on the event's fields joins it in the same query.
+ * newest first, each delivery with its event, found by rowid from the seq its id ends
+ * with: a filter on the event's fields joins it in the same query.
  */
 function withEvents(db: Database, where: SQL | undefined): LogQuery<LogItem> {
 	return async (source, limit) => {
 		const rows = await db
 			.select({ delivery: deliveryColumns, event: eventColumns })
 			.from(source)
-			.leftJoin(events, and(eq(events.tenantId, deliveries.tenantId), eq(events.id, deliveries.eventId)))
+			.leftJoin(events, and(eq(events.seq, DELIVERY_EVENT_SEQ), eq(events.tenantId, deliveries.tenantId)))
 			.where(where)
 			.orderBy(desc(deliveries.id))
 			.limit(limit);

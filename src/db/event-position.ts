@@ -5,8 +5,10 @@ import type { Database } from "./client";
  * A database's events have no index on created_at, yet their seq is given in
  * insertion order and their created_at is the time of that insert, so the
  * seq order is the time order up to the clocks of the isolates that stamped
- * them. Where a time falls among the events is found by bisecting the seqs,
- * a point lookup by rowid each: about 25 for tens of millions of events,
+ * them (and exactly for events stored since migration 0012: ingest never
+ * stamps an event before the newest one stored). Where a time falls among
+ * the events is found by bisecting the seqs, a point lookup by rowid each:
+ * about 25 for tens of millions of events,
  * instead of reading every event in between. The lookups run in one
  * statement (a recursive query), so finding a time costs one round trip.
  */
@@ -27,6 +29,42 @@ export interface EventPosition {
 export const CREATED_AT_SKEW_MS = 60_000;
 
 /**
+ * A recursive CTE, `name(known, high, probe)`, that bisects the seqs for
+ * the newest event created before `atMs`: its row with `known >= high`
+ * holds it in `known` (`knownBefore` when no event past that one is older).
+ * Each step costs one lookup by rowid, the next probe being written over
+ * these expressions rather than the columns they make.
+ */
+function bisection(name: string, atMs: number, knownBefore: number): SQL {
+	/** The first seq of (known, high] a step looks at: the middle, rounded up. */
+	const middleOf = (known: SQL, high: SQL) => sql`((${known} + ${high} + 2) >> 1)`;
+	/** The first event from that middle on: its seq when it is within high and older than atMs, else -1 (or null). */
+	const probeOf = (known: SQL, high: SQL) => sql`(SELECT CASE WHEN seq <= ${high} AND created_at < ${atMs} THEN seq
+		ELSE -1 END FROM events WHERE seq >= ${middleOf(known, high)} ORDER BY seq LIMIT 1)`;
+	// A step's row carries the probe of its (known, high); the next row applies it: an event older than atMs
+	// becomes the newest known, else nothing in [middle, high] is and high comes down.
+	const known = sql`max(known, coalesce(probe, -1))`;
+	const high = sql`CASE WHEN coalesce(probe, -1) >= 0 THEN high ELSE ${middleOf(sql`known`, sql`high`)} - 1 END`;
+	return sql`${sql.identifier(name)}(known, high, probe) AS (
+		SELECT known, high, ${probeOf(sql`known`, sql`high`)}
+		FROM (SELECT CAST(${knownBefore} AS INTEGER) AS known, coalesce((SELECT max(seq) FROM events), 0) AS high)
+		UNION ALL
+		SELECT ${known}, ${high}, ${probeOf(known, high)} FROM ${sql.identifier(name)} WHERE known < high
+	)`;
+}
+
+/**
+ * The seq of the newest event created before `atMs`, as a scalar subquery
+ * (0 when there is none), found by bisection: exact where created_at does
+ * not go back in seq order, as it does not for events stored by migration
+ * 0012 on.
+ */
+export function newestSeqBefore(atMs: number): SQL {
+	return sql`(WITH RECURSIVE ${bisection("before_time", atMs, 0)}
+		SELECT known FROM before_time WHERE known >= high)`;
+}
+
+/**
  * The events on either side of `atMs`: `before`, the newest event created
  * before it, and `atOrAfter`, the first event after that one, if it was
  * created at or after `atMs`. Each is a row the bisection read and checked,
@@ -40,16 +78,6 @@ export async function eventsAround(
 	atMs: number,
 	knownBefore = 0,
 ): Promise<{ before: EventPosition | null; atOrAfter: EventPosition | null }> {
-	/** The first seq of (known, high] a step looks at: the middle, rounded up. */
-	const middleOf = (known: SQL, high: SQL) => sql`((${known} + ${high} + 2) >> 1)`;
-	/** The first event from that middle on: its seq when it is within high and older than atMs, else -1 (or null). */
-	const probeOf = (known: SQL, high: SQL) => sql`(SELECT CASE WHEN seq <= ${high} AND created_at < ${atMs} THEN seq
-		ELSE -1 END FROM events WHERE seq >= ${middleOf(known, high)} ORDER BY seq LIMIT 1)`;
-	// A step's row carries the probe of its (known, high); the next row applies it: an event older than atMs
-	// becomes the newest known, else nothing in [middle, high] is and high comes down. So each step costs one
-	// lookup, the next probe being written over these expressions rather than the columns they make.
-	const known = sql`max(known, coalesce(probe, -1))`;
-	const high = sql`CASE WHEN coalesce(probe, -1) >= 0 THEN high ELSE ${middleOf(sql`known`, sql`high`)} - 1 END`;
 	const [found] = await db.all<{
 		olderSeq: number | null;
 		olderTenantId: string | null;
@@ -58,12 +86,7 @@ export async function eventsAround(
 		newerTenantId: string | null;
 		newerCreatedAt: number | null;
 	}>(sql`
-		WITH RECURSIVE bisection(known, high, probe) AS (
-			SELECT known, high, ${probeOf(sql`known`, sql`high`)}
-			FROM (SELECT CAST(${knownBefore} AS INTEGER) AS known, coalesce((SELECT max(seq) FROM events), 0) AS high)
-			UNION ALL
-			SELECT ${known}, ${high}, ${probeOf(known, high)} FROM bisection WHERE known < high
-		)
+		WITH RECURSIVE ${bisection("bisection", atMs, knownBefore)}
 		SELECT older.seq AS olderSeq, older.tenant_id AS olderTenantId, older.created_at AS olderCreatedAt,
 			newer.seq AS newerSeq, newer.tenant_id AS newerTenantId, newer.created_at AS newerCreatedAt
 		FROM bisection

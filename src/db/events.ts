@@ -1,8 +1,10 @@
-import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
-import { deliveryId, parsePublicDeliveryId } from "../lib/ids";
+import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
+import { deliveryId, generatedEventTime, parsePublicDeliveryId } from "../lib/ids";
 import type { Database } from "./client";
 import { deliveriesByIds } from "./delivery-log";
+import { newestSeqBefore, seqWindow } from "./event-position";
 import { type DeliveryRow, type EventRow, events } from "./schema";
 
 /**
@@ -22,12 +24,78 @@ export async function findEvent(
 	tenantId: string,
 	where: { id: string } | { seq: number },
 ): Promise<EventRow | undefined> {
-	const condition = "id" in where ? eq(events.id, where.id) : eq(events.seq, where.seq);
+	if ("id" in where) return (await findEventsByIds(db, tenantId, [where.id]))[0];
 	const [row] = await db
 		.select()
 		.from(events)
-		.where(and(eq(events.tenantId, tenantId), condition));
+		.where(and(eq(events.tenantId, tenantId), eq(events.seq, where.seq)));
 	return row;
+}
+
+/** The condition under which events_given_id holds an event, written as the index's own so SQLite uses it. */
+const GIVEN_ID = sql`${events.idGiven} IS NOT 0`;
+const GENERATED_ID = sql`${events.idGiven} = 0`;
+
+/**
+ * A tenant's events with these ids, each once. An id the sender gave, or
+ * any id stored before migration 0012, is in events_given_id. An id
+ * Edgehook generated is not indexed: it leads with its event's created_at,
+ * and the events created in that millisecond are the seqs after the newest
+ * event created before it, up to the newest created before the next
+ * millisecond, two bisections in the statement that reads them. Where an
+ * older event's clock ran ahead of the seqs nearby (before migration 0012),
+ * that range can miss; then the tenant's events within CREATED_AT_SKEW_MS of
+ * the time are read through its (tenant_id, seq) index, so an id that names
+ * no event costs that read.
+ */
+export async function findEventsByIds(db: Database, tenantId: string, ids: readonly string[]): Promise<EventRow[]> {
+	const distinct = [...new Set(ids)];
+	const generated = distinct.flatMap((id) => {
+		const createdAt = generatedEventTime(id);
+		return createdAt === null ? [] : [{ id, createdAt }];
+	});
+	const found = new Map<number, EventRow>();
+	const keep = (rows: readonly EventRow[]) => {
+		for (const row of rows) found.set(row.seq, row);
+	};
+	const ofTenant = (...conditions: (SQL | undefined)[]) =>
+		db
+			.select()
+			.from(events)
+			.where(and(eq(events.tenantId, tenantId), ...conditions));
+	const [first, ...rest] = [
+		...chunk(distinct, IDS_PER_STATEMENT).map((part) => ofTenant(inArray(events.id, part), GIVEN_ID)),
+		...generated.map(({ id, createdAt }) =>
+			ofTenant(
+				eq(events.id, id),
+				GENERATED_ID,
+				gt(events.seq, newestSeqBefore(createdAt)),
+				lte(events.seq, newestSeqBefore(createdAt + 1)),
+			),
+		),
+	];
+	if (!first) return [];
+	for (const rows of (await db.batch([first, ...rest])) as EventRow[][]) keep(rows);
+
+	const foundIds = new Set([...found.values()].map((row) => row.id));
+	const missed = generated.filter(({ id }) => !foundIds.has(id));
+	// Each miss's window first, then the queries: a drizzle query returned from an async function is run.
+	const windows = await Promise.all(
+		missed.map(async ({ id, createdAt }) => ({
+			id,
+			...(await seqWindow(db, { since: createdAt, until: createdAt + 1 })),
+		})),
+	);
+	const [firstWidened, ...restWidened] = windows.map(({ id, afterSeq, beforeSeq }) =>
+		ofTenant(
+			eq(events.id, id),
+			GENERATED_ID,
+			afterSeq === null ? undefined : gt(events.seq, afterSeq),
+			beforeSeq === null ? undefined : lt(events.seq, beforeSeq),
+		),
+	);
+	if (firstWidened) for (const rows of (await db.batch([firstWidened, ...restWidened])) as EventRow[][]) keep(rows);
+	return [...found.values()];
 }
 
 /**

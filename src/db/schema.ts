@@ -168,13 +168,27 @@ export const events = sqliteTable(
 		/** Rowid: strictly increasing in commit order, so it is the polling cursor. */
 		seq: integer("seq").primaryKey(),
 		tenantId: text("tenant_id").notNull(),
+		/**
+		 * The event's public id. An id the sender gave is unique per tenant through events_given_id; an id
+		 * Edgehook generated (src/lib/ids.ts) is not indexed: it leads with the event's created_at, which
+		 * follows seq, and is found by bisecting the seqs (src/db/events.ts, findEventsByIds).
+		 */
 		id: text("id").notNull(),
+		/**
+		 * Whether the sender gave the id: 1, or 0 for an id Edgehook generated. NULL for the events stored
+		 * before migration 0012, which all stay in the index of given ids.
+		 */
+		idGiven: integer("id_given", { mode: "boolean" }),
 		type: text("type").notNull(),
 		/** `data` exactly as it will be signed: JSON.stringify of the parsed payload. */
 		data: text("data").notNull(),
 		idempotencyKey: text("idempotency_key"),
 		/** JSON array of the endpoint ids the event was fanned out to at ingest. */
 		endpointIds: text("endpoint_ids").notNull(),
+		/**
+		 * When ingest stored it (ms): the isolate's clock, but never before the newest event already stored
+		 * (migration 0012 on), so within a database it does not go back in seq order.
+		 */
 		createdAt: integer("created_at").notNull(),
 		/** JSON array of routing labels (Svix `channels`), or null: see endpoints.labels. */
 		labels: text("labels"),
@@ -184,7 +198,8 @@ export const events = sqliteTable(
 		deliverAt: integer("deliver_at"),
 	},
 	(table) => [
-		uniqueIndex("events_tenant_id_unique").on(table.tenantId, table.id),
+		// Only ids a sender gave: a generated id costs the event no entry here (a row written, and one deleted).
+		uniqueIndex("events_given_id").on(table.tenantId, table.id).where(sql`id_given IS NOT 0`),
 		// An index entry ends with the rowid, so this is (tenant_id, seq): a tenant's events in the order
 		// they were accepted, which the list and its polling cursor read a page of. Without it each page
 		// read and sorted every event the tenant has. It costs a row written per event.

@@ -60,9 +60,54 @@ export function newEndpointId(): string {
 	return ID_PREFIX.endpoint + randomChars(RANDOM_CHARS);
 }
 
-/** Event ids lead with the time so that generated ids sort roughly by creation. */
+/**
+ * Event ids lead with the time so that generated ids sort roughly by creation.
+ * A stored event's generated id is made by its INSERT instead, from the
+ * created_at it is stored with (generatedEventIdSql), so that the id tells
+ * where the event lies among the seqs.
+ */
 export function newEventId(nowMs: number): string {
-	return ID_PREFIX.event + encodeFixed(nowMs, SEQUENCE_CHARS) + randomChars(RANDOM_CHARS);
+	return ID_PREFIX.event + encodeFixed(nowMs, SEQUENCE_CHARS) + newEventIdNonce();
+}
+
+/** The random part of a generated event id. */
+export function newEventIdNonce(): string {
+	return randomChars(RANDOM_CHARS);
+}
+
+/** The random part of an id generatedEventIdSql made. */
+export function nonceOfGeneratedEventId(id: string): string {
+	return id.slice(-RANDOM_CHARS);
+}
+
+const GENERATED_EVENT_ID = new RegExp(`^${ID_PREFIX.event}[${ALPHABET}]{${SEQUENCE_CHARS + RANDOM_CHARS}}$`);
+
+/** Whether an id has the form Edgehook gives events (`evt_` and 26 characters of its alphabet). */
+export function isGeneratedEventId(id: string): boolean {
+	return GENERATED_EVENT_ID.test(id);
+}
+
+/** The created_at (ms) an id of the generated form leads with, or null for an id of another form. */
+export function generatedEventTime(id: string): number | null {
+	if (!isGeneratedEventId(id)) return null;
+	const start = ID_PREFIX.event.length;
+	return decodeFixed(id.slice(start, start + SEQUENCE_CHARS));
+}
+
+/** SQL text of `expression`'s value as `width` characters of the alphabet, as encodeFixed writes it in TypeScript. */
+function encodeFixedSql(expression: string, width: number): string {
+	const digits: string[] = [];
+	for (let place = width - 1; place >= 0; place--)
+		digits.push(`substr('${ALPHABET}', ((${expression}) >> ${5 * place} & 31) + 1, 1)`);
+	return digits.join(" || ");
+}
+
+/**
+ * SQL text of a generated event id: `evt_`, the event's created_at and a
+ * random part (newEventIdNonce), each expression a SQL text.
+ */
+export function generatedEventIdSql(createdAt: string, nonce: string): string {
+	return `'${ID_PREFIX.event}' || ${encodeFixedSql(createdAt, SEQUENCE_CHARS)} || ${nonce}`;
 }
 
 export function newAttemptId(): string {
@@ -113,6 +158,16 @@ export function parseDeliveryId(id: string): { endpointId: string; eventSeq: num
 	const eventSeq = decodeFixed(id.slice(ID_PREFIX.delivery.length + RANDOM_CHARS));
 	if (eventSeq === null || decodeFixed(endpointKey) === null) return null;
 	return { endpointId: ID_PREFIX.endpoint + endpointKey, eventSeq };
+}
+
+/** SQL text of the event seq a stored delivery id (the SQL text `column`) ends with, as parseDeliveryId reads it. */
+export function deliveryEventSeqSql(column: string): string {
+	const terms: string[] = [];
+	for (let place = 0; place < SEQUENCE_CHARS; place++)
+		terms.push(
+			`((instr('${ALPHABET}', substr(${column}, ${-SEQUENCE_CHARS + place}, 1)) - 1) << ${5 * (SEQUENCE_CHARS - 1 - place)})`,
+		);
+	return `(${terms.join(" | ")})`;
 }
 
 /** The id range [from, to) that holds every delivery of one endpoint. */

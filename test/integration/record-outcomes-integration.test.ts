@@ -16,6 +16,7 @@ function planned(endpointId: string, eventSeq: number, attempt = 1): PlannedAtte
 			seq: eventSeq,
 			tenantId: "default",
 			id: `evt_record_${eventSeq}`,
+			idGiven: true,
 			type: "record.test",
 			data: "{}",
 			idempotencyKey: null,

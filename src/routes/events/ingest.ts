@@ -1,14 +1,20 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import type { Database } from "../../db/client";
+import { findEventsByIds } from "../../db/events";
 import { type EventRow, events } from "../../db/schema";
 import { subscribersOf } from "../../db/subscribers";
 import { isoSeconds } from "../../delivery/envelope";
 import { chunk, IDS_PER_STATEMENT } from "../../lib/chunk";
 import { ApiError, orUnavailable, platformUnavailable } from "../../lib/errors";
 import { groupBy } from "../../lib/group";
-import { deliveryId, newEventId } from "../../lib/ids";
+import {
+	deliveryId,
+	generatedEventIdSql,
+	isGeneratedEventId,
+	newEventIdNonce,
+	nonceOfGeneratedEventId,
+} from "../../lib/ids";
 import { noteBacklog } from "../../queue/backlog";
 import { type DeliveryJob, enqueueJobs, fanOutJobs, MAX_QUEUE_DELAY_SECONDS, packedJobs } from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
@@ -89,8 +95,17 @@ function replayOf(row: EventRow, input: EventInput): IngestResult {
 	};
 }
 
-/** An event's values in the order the insert reads them. */
-const EVENT_FIELDS = ["id", "type", "data", "idempotency_key", "labels", "tags", "deliver_at"] as const;
+/** An event's values in the order the insert reads them: `id` is the sender's, or null for the insert to make one from `nonce`. */
+const EVENT_FIELDS = ["id", "nonce", "type", "data", "idempotency_key", "labels", "tags", "deliver_at"] as const;
+
+/**
+ * The time events are stored at: the isolate's (?2), or the newest stored
+ * event's when that is later (another isolate's clock ran ahead), so that
+ * created_at never goes back in seq order and an id made from it tells where
+ * its event lies among the seqs (src/db/events.ts, findEventsByIds). The
+ * newest event is the last rowid: one lookup.
+ */
+const STORED_AT = "max(?2, coalesce((SELECT created_at FROM events ORDER BY seq DESC LIMIT 1), ?2))";
 
 /**
  * Inserts events and computes each one's fan-out in the same statement, so
@@ -115,13 +130,14 @@ function insertEventsSql(onlyEndpoint: boolean, many: boolean): string {
 			`MATERIALIZED (SELECT ${EVENT_FIELDS.map((name, index) => `json_extract(value, '$[${index}]') AS ${name}`).join(", ")} FROM json_each(?4))`
 		: `(SELECT ${EVENT_FIELDS.map((name, index) => `?${index + 4} AS ${name}`).join(", ")})`;
 	const query = dialect.sqlToQuery(sql`
-		WITH r AS ${sql.raw(values)}
-		INSERT INTO events (tenant_id, id, type, data, idempotency_key, endpoint_ids, created_at, labels, tags, deliver_at)
-		SELECT ?1, r.id, r.type, r.data, r.idempotency_key, ${fanOut}, ?2, r.labels, r.tags, r.deliver_at
-		FROM r
+		WITH r AS ${sql.raw(values)}, clock AS (SELECT ${sql.raw(STORED_AT)} AS at)
+		INSERT INTO events (tenant_id, id, id_given, type, data, idempotency_key, endpoint_ids, created_at, labels, tags, deliver_at)
+		SELECT ?1, coalesce(r.id, ${sql.raw(generatedEventIdSql("clock.at", "r.nonce"))}), r.id IS NOT NULL, r.type, r.data,
+			r.idempotency_key, ${fanOut}, clock.at, r.labels, r.tags, r.deliver_at
+		FROM r, clock
 		WHERE true
 		ON CONFLICT DO NOTHING
-		RETURNING seq, id, idempotency_key, endpoint_ids, ${orderedAmong} AS ordered_ids`);
+		RETURNING seq, id, id_given, created_at, idempotency_key, endpoint_ids, ${orderedAmong} AS ordered_ids`);
 	if (query.params.length > 0) throw new Error("the event insert must bind its values by position");
 	return query.sql;
 }
@@ -142,23 +158,35 @@ const INSERT_TEST_EVENT = insertEventsSql(true, false);
  */
 const EVENT_JSON_PER_STATEMENT = 600_000;
 
-type NewEventRow = Omit<EventRow, "seq" | "endpointIds">;
+/** An event to store: `id` is the sender's, or null for the insert to make one from `nonce`. */
+type NewEventRow = Omit<EventRow, "seq" | "endpointIds" | "id" | "idGiven" | "createdAt"> & {
+	id: string | null;
+	nonce: string;
+};
 
 interface StoredEvent {
 	seq: number;
 	id: string;
+	id_given: number;
+	created_at: number;
 	idempotency_key: string | null;
 	endpoint_ids: string;
 	ordered_ids: string;
 }
 
 /**
- * What tells a stored row's input: its id and key together. An id given
- * twice in a request may be stored for the second input when the first
- * one's key was taken.
+ * What tells a stored row's input: the id given, or the random part of the
+ * id made, with the key. An id given twice in a request may be stored for
+ * the second input when the first one's key was taken.
  */
-function storedKey(row: { id: string; idempotencyKey: string | null }): string {
-	return JSON.stringify([row.id, row.idempotencyKey]);
+function inputKey(row: NewEventRow): string {
+	return JSON.stringify(row.id === null ? [null, row.nonce, row.idempotencyKey] : [row.id, row.idempotencyKey]);
+}
+
+function storedKey(row: StoredEvent): string {
+	return JSON.stringify(
+		row.id_given === 0 ? [null, nonceOfGeneratedEventId(row.id), row.idempotency_key] : [row.id, row.idempotency_key],
+	);
 }
 
 function insertEvents(
@@ -169,6 +197,7 @@ function insertEvents(
 ): D1PreparedStatement[] {
 	const valuesOf = (row: NewEventRow) => [
 		row.id,
+		row.nonce,
 		row.type,
 		row.data,
 		row.idempotencyKey,
@@ -245,24 +274,30 @@ async function joinLines(
 async function findExisting(ctx: IngestContext, inputs: readonly EventInput[]): Promise<EventRow[]> {
 	const ids = inputs.flatMap((input) => (input.id === undefined ? [] : [input.id]));
 	const keys = inputs.flatMap((input) => (input.idempotencyKey === undefined ? [] : [input.idempotencyKey]));
-	const queries: BatchItem<"sqlite">[] = [
-		...chunk(ids, IDS_PER_STATEMENT).map((part) =>
-			ctx.db
-				.select()
-				.from(events)
-				.where(and(eq(events.tenantId, ctx.tenantId), inArray(events.id, part))),
-		),
-		...chunk(keys, IDS_PER_STATEMENT).map((part) =>
-			ctx.db
-				.select()
-				.from(events)
-				.where(and(eq(events.tenantId, ctx.tenantId), inArray(events.idempotencyKey, part))),
-		),
-	];
-	const [first, ...rest] = queries;
-	if (!first) return [];
-	const results = (await ctx.db.batch([first, ...rest])) as EventRow[][];
-	return results.flat();
+	const byKey = chunk(keys, IDS_PER_STATEMENT).map((part) =>
+		ctx.db
+			.select()
+			.from(events)
+			.where(and(eq(events.tenantId, ctx.tenantId), inArray(events.idempotencyKey, part))),
+	);
+	const [first, ...rest] = byKey;
+	const [byId, byKeys] = await Promise.all([
+		findEventsByIds(ctx.db, ctx.tenantId, ids),
+		first ? (ctx.db.batch([first, ...rest]) as Promise<EventRow[][]>) : [],
+	]);
+	return [...byId, ...byKeys.flat()];
+}
+
+/**
+ * The ids among `inputs` that have the form of a generated id and name an
+ * event already stored under it. Only ids a sender gave are unique through
+ * the index, so the insert cannot see these: a sender reusing an id that
+ * Edgehook gave gets that event back, as for any id already in use.
+ */
+async function generatedIdsInUse(ctx: IngestContext, inputs: readonly EventInput[]): Promise<Set<string>> {
+	const ids = inputs.flatMap((input) => (input.id !== undefined && isGeneratedEventId(input.id) ? [input.id] : []));
+	if (ids.length === 0) return new Set();
+	return new Set((await findEventsByIds(ctx.db, ctx.tenantId, ids)).map((event) => event.id));
 }
 
 /** Takes back events whose delivery jobs were refused; false when D1 would not let them go either. */
@@ -298,13 +333,14 @@ export async function ingestEvents(
 	onlyEndpointId?: string,
 ): Promise<IngestResult[]> {
 	const now = Date.now();
-	const rows = inputs.map((input) => ({
+	const inUse = await orUnavailable("the event store", () => generatedIdsInUse(ctx, inputs));
+	const rows: NewEventRow[] = inputs.map((input) => ({
 		tenantId: ctx.tenantId,
-		id: input.id ?? newEventId(now),
+		id: input.id ?? null,
+		nonce: newEventIdNonce(),
 		type: input.type,
 		data: input.dataJson,
 		idempotencyKey: input.idempotencyKey ?? null,
-		createdAt: now,
 		labels: input.labels === undefined ? null : JSON.stringify(input.labels),
 		tags: input.tags === undefined || input.tags.length === 0 ? null : JSON.stringify(input.tags),
 		// A time already come is no schedule: such an event is sent as any other and never enters the scheduled index.
@@ -312,15 +348,17 @@ export async function ingestEvents(
 	}));
 	// Drizzle cannot batch raw statements, so this one batch goes to D1 directly. A batch is
 	// one transaction: when D1 fails it, none of the events were stored.
-	const inserted = await orUnavailable("the event store", () =>
-		ctx.db.$client.batch<StoredEvent>(insertEvents(ctx, rows, now, onlyEndpointId)),
-	);
+	const toStore = rows.filter((row) => row.id === null || !inUse.has(row.id));
+	const inserted =
+		toStore.length === 0
+			? []
+			: await orUnavailable("the event store", () =>
+					ctx.db.$client.batch<StoredEvent>(insertEvents(ctx, toStore, now, onlyEndpointId)),
+				);
 	// RETURNING gives rows in no promised order, so each goes to its input by id and key; an input
 	// repeated whole in one request was stored for its first copy only.
 	const storedByKey = new Map<string, StoredEvent>();
-	for (const result of inserted)
-		for (const row of result.results)
-			storedByKey.set(storedKey({ id: row.id, idempotencyKey: row.idempotency_key }), row);
+	for (const result of inserted) for (const row of result.results) storedByKey.set(storedKey(row), row);
 
 	const results: (IngestResult | undefined)[] = [];
 	const firstAttempts: { eventSeq: number; endpointId: string }[] = [];
@@ -330,15 +368,20 @@ export async function ingestEvents(
 	const inLine: { endpointId: string; eventSeq: number }[] = [];
 	const insertedSeqs: number[] = [];
 	for (const row of rows) {
-		const stored = storedByKey.get(storedKey(row));
-		storedByKey.delete(storedKey(row));
+		const stored = storedByKey.get(inputKey(row));
+		storedByKey.delete(inputKey(row));
 		if (!stored) {
 			results.push(undefined);
 			continue;
 		}
 		const endpointIds = JSON.parse(stored.endpoint_ids) as string[];
 		insertedSeqs.push(stored.seq);
-		results.push({ event: acceptedEvent(row), seq: stored.seq, endpointIds, replayed: false });
+		results.push({
+			event: acceptedEvent({ ...row, id: stored.id, createdAt: stored.created_at }),
+			seq: stored.seq,
+			endpointIds,
+			replayed: false,
+		});
 		if (row.deliverAt !== null) {
 			// Ordered endpoints too: the consumer puts a queued delivery in its endpoint's line when it arrives.
 			const delaySeconds = Math.ceil((row.deliverAt - now) / 1000);

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ApiError } from "../../lib/errors";
-import { ID_PREFIX } from "../../lib/ids";
+import { isGeneratedEventId } from "../../lib/ids";
 import { resolveApp } from "../apps";
 import { svixCoded } from "../errors";
 import type { NativeRequest, QueryValue } from "../native";
@@ -45,9 +45,6 @@ export const MESSAGE_RENAMES = {
 	deliver_at: "deliverAt",
 } as const;
 
-/** An id Edgehook generated (`evt_` and 26 characters of its alphabet), rather than a sender's own `eventId`. */
-const GENERATED_EVENT_ID = new RegExp(`^${ID_PREFIX.event}[0-9a-hjkmnp-tv-z]{26}$`);
-
 export const MessageOut = z
 	.object({
 		id: z.string().openapi({ example: "evt_01jd5x0000k3m9x2q1c8v4b6n7" }),
@@ -71,7 +68,8 @@ export function messageOut(event: NativeEvent, payload: Record<string, unknown> 
 		payload: payload ?? {},
 		timestamp: event.created_at,
 	};
-	if (!GENERATED_EVENT_ID.test(event.id)) message.eventId = event.id;
+	// An id of the generated form is Edgehook's, not a sender's own `eventId`.
+	if (!isGeneratedEventId(event.id)) message.eventId = event.id;
 	if (event.labels !== null) message.channels = event.labels;
 	if (event.tags !== null) message.tags = event.tags;
 	if (event.deliver_at !== null) message.deliverAt = event.deliver_at;
