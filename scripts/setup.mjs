@@ -4,7 +4,7 @@
 // it again. See the README's Deploy section and docs/OPERATIONS.md.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, stripVTControlCharacters } from "node:util";
@@ -19,6 +19,16 @@ import {
 import { d1Databases, queueNames, rateLimits, workerName } from "./lib/wrangler-toml.mjs";
 
 const TRACKED_CONFIG = "wrangler.toml";
+const MIGRATIONS_DIR = "migrations";
+/**
+ * The head of a migration that waits for the deploy: it takes away something
+ * the version being replaced still uses while it runs (docs/OPERATIONS.md,
+ * Upgrading).
+ */
+const AFTER_DEPLOY = /^-- Apply: after the deploy\b/m;
+/** What applies the other migrations first: a configuration and a copy of migrations/ without the waiting ones. */
+const BEFORE_DEPLOY_CONFIG = "wrangler.before-deploy.toml";
+const BEFORE_DEPLOY_MIGRATIONS = ".wrangler/migrations-before-deploy";
 const ADMIN_KEY_SECRET = "ADMIN_API_KEY";
 const USAGE = `Usage: npm run setup -- [--shards <n>] [--ratelimit-namespace-base <n>]
 
@@ -41,6 +51,8 @@ class SetupError extends Error {
 const record = { created: [], found: [] };
 /** Set once a new admin key has been printed, so a failed deploy can say what became of it. */
 let printedNewKey = false;
+/** Set once the deploy is done, so a failure after it says that the new version runs. */
+let afterDeploy = false;
 
 function main() {
 	const options = readOptions();
@@ -102,14 +114,21 @@ function main() {
 		);
 	}
 
+	const waiting = migrationsAfterDeploy();
 	step(4, "Migrations (every database, before the deploy)");
-	for (const database of databases) applyMigrations(database.databaseName);
+	applyBeforeDeploy(databases, waiting);
 
 	step(5, `Secret ${ADMIN_KEY_SECRET}`);
 	const newAdminKey = adminKeyToSet(worker);
 
 	step(6, "Deploy");
 	deploy(newAdminKey);
+
+	if (waiting.length > 0) {
+		step(7, `Migrations that wait for the deploy (${waiting.join(", ")})`);
+		afterDeploy = true;
+		for (const database of databases) applyMigrations(database.databaseName, PRODUCTION_CONFIG);
+	}
 
 	console.log("");
 	console.log(`Done. Created by this run: ${record.created.length === 0 ? "nothing" : record.created.join("; ")}.`);
@@ -257,8 +276,46 @@ function chooseRateLimitIds(tracked, previous, base) {
 	);
 }
 
-function applyMigrations(databaseName) {
-	const args = ["d1", "migrations", "apply", databaseName, "--remote", "--config", PRODUCTION_CONFIG];
+/** The migrations whose head says they wait for the deploy. */
+function migrationsAfterDeploy() {
+	return readdirSync(MIGRATIONS_DIR)
+		.filter((file) => file.endsWith(".sql") && AFTER_DEPLOY.test(readFileSync(join(MIGRATIONS_DIR, file), "utf8")))
+		.sort();
+}
+
+/**
+ * Applies every migration but the waiting ones: wrangler applies all of a
+ * directory's, so it is given a copy of migrations/ without them, through a
+ * configuration of its own that is the production one but for that
+ * directory. Both are removed afterwards.
+ */
+function applyBeforeDeploy(databases, waiting) {
+	if (waiting.length === 0) {
+		for (const database of databases) applyMigrations(database.databaseName, PRODUCTION_CONFIG);
+		return;
+	}
+	const production = readFileSync(PRODUCTION_CONFIG, "utf8");
+	const directory = `migrations_dir = "${MIGRATIONS_DIR}"`;
+	if (!production.includes(directory)) throw new SetupError(`${PRODUCTION_CONFIG} has no ${directory}`);
+	rmSync(BEFORE_DEPLOY_MIGRATIONS, { recursive: true, force: true });
+	mkdirSync(BEFORE_DEPLOY_MIGRATIONS, { recursive: true });
+	try {
+		for (const file of readdirSync(MIGRATIONS_DIR))
+			if (file.endsWith(".sql") && !waiting.includes(file))
+				cpSync(join(MIGRATIONS_DIR, file), join(BEFORE_DEPLOY_MIGRATIONS, file));
+		writeFileSync(
+			BEFORE_DEPLOY_CONFIG,
+			production.replaceAll(directory, `migrations_dir = "${BEFORE_DEPLOY_MIGRATIONS}"`),
+		);
+		for (const database of databases) applyMigrations(database.databaseName, BEFORE_DEPLOY_CONFIG);
+	} finally {
+		rmSync(BEFORE_DEPLOY_CONFIG, { force: true });
+		rmSync(BEFORE_DEPLOY_MIGRATIONS, { recursive: true, force: true });
+	}
+}
+
+function applyMigrations(databaseName, config) {
+	const args = ["d1", "migrations", "apply", databaseName, "--remote", "--config", config];
 	const result = wrangler(args);
 	if (result.status !== 0) throw failed(args, result);
 	// wrangler prints its table again after each migration; a name marked ✅ in any of them was applied.
@@ -362,6 +419,11 @@ try {
 	if (printedNewKey) {
 		console.error(
 			`The ${ADMIN_KEY_SECRET} printed above is stored only if the deploy uploaded it: if \`npx wrangler secret list --config ${PRODUCTION_CONFIG}\` lists it, keep that key; if not, the next run generates a new one.`,
+		);
+	}
+	if (afterDeploy) {
+		console.error(
+			"The new version is deployed and works without the migrations that wait for the deploy; each one's head says what it takes away meanwhile.",
 		);
 	}
 	console.error(

@@ -1,6 +1,6 @@
 import { getTableColumns, type SQL, Subquery, sql } from "drizzle-orm";
 import { chunk } from "../lib/chunk";
-import { deliveryId, deliveryIdRange, parseDeliveryId } from "../lib/ids";
+import { deliveryEventSeqSql, deliveryId, deliveryIdRange, parseDeliveryId } from "../lib/ids";
 import type { Database } from "./client";
 import { type DeliveryRow, deliveries } from "./schema";
 
@@ -362,7 +362,8 @@ export function insertPacks(d1: D1Database, packs: readonly (readonly PackedRow[
 SELECT max(${PACKED_ROW(0)}) || '${PACK_NAME_SEPARATOR}' || ?2, ${PACKED_ROW(1)}, ${PACKED_ROW(2)}, min(${PACKED_ROW(0)}),
 	max(json_extract(c.value, '$[2]')), json_group_array(json(json_extract(c.value, '$[1]')))
 FROM json_each(?1) AS c
-WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = ${PACKED_ROW(1)} AND e.id = ${PACKED_ROW(3)})
+WHERE EXISTS (SELECT 1 FROM events AS e
+	WHERE e.seq = ${deliveryEventSeqSql(PACKED_ROW(0))} AND e.tenant_id = ${PACKED_ROW(1)} AND e.id = ${PACKED_ROW(3)})
 GROUP BY json_extract(c.value, '$[0]')`,
 		)
 		.bind(`[${entries.join(",")}]`, crypto.randomUUID().slice(0, 8));

@@ -27,6 +27,13 @@ const MIGRATIONS = readdirSync(join(ROOT, "migrations"))
 	.filter((file) => file.endsWith(".sql"))
 	.sort();
 const CONFIG = "wrangler.production.toml";
+/** The configuration setup applies the migrations with before the deploy, gone once they are applied. */
+const BEFORE_DEPLOY_CONFIG = "wrangler.before-deploy.toml";
+/** Migrations whose head says they wait for the deploy, and the others. */
+const WAITING = MIGRATIONS.filter((file) =>
+	/^-- Apply: after the deploy\b/m.test(readFileSync(join(ROOT, "migrations", file), "utf8")),
+);
+const BEFORE_DEPLOY = MIGRATIONS.filter((file) => !WAITING.includes(file));
 const ADMIN_KEY = /ADMIN_API_KEY=([0-9a-f]{64})/g;
 
 interface Account {
@@ -141,9 +148,10 @@ const SECOND_RUN = [
 	"queues info edgehook-deliveries",
 	"queues info edgehook-deliveries-dlq",
 	"queues info edgehook-deliveries-slow",
-	`d1 migrations apply edgehook --remote --config ${CONFIG}`,
+	`d1 migrations apply edgehook --remote --config ${BEFORE_DEPLOY_CONFIG}`,
 	`secret list --config ${CONFIG}`,
 	`deploy --config ${CONFIG}`,
+	`d1 migrations apply edgehook --remote --config ${CONFIG}`,
 ];
 
 describe("npm run setup", () => {
@@ -160,9 +168,10 @@ describe("npm run setup", () => {
 			"queues create edgehook-deliveries-dlq",
 			"queues info edgehook-deliveries-slow",
 			"queues create edgehook-deliveries-slow",
-			`d1 migrations apply edgehook --remote --config ${CONFIG}`,
+			`d1 migrations apply edgehook --remote --config ${BEFORE_DEPLOY_CONFIG}`,
 			`secret list --config ${CONFIG}`,
 			`deploy --config ${CONFIG} --secrets-file <file>`,
+			`d1 migrations apply edgehook --remote --config ${CONFIG}`,
 		]);
 		// No call waited for an answer on stdin.
 		expect(run.stdins.every((stdin) => stdin === "")).toBe(true);
@@ -191,8 +200,18 @@ describe("npm run setup", () => {
 		// Everything else is wrangler.toml's, comments included, and wrangler.toml itself is untouched.
 		expect(config).toContain(TRACKED.slice(TRACKED.indexOf("[[queues.producers]]")));
 		expect(readFileSync(join(project.dir, "wrangler.toml"), "utf8")).toBe(TRACKED);
-		expect(run.stdout).toContain(`edgehook: applied ${MIGRATIONS.length} (${MIGRATIONS[0]} … ${MIGRATIONS.at(-1)})`);
+		expect(run.stdout).toContain(
+			`edgehook: applied ${BEFORE_DEPLOY.length} (${BEFORE_DEPLOY[0]} … ${BEFORE_DEPLOY.at(-1)})`,
+		);
 		expect(run.stdout).toContain("deployed: version ");
+		// The migrations that wait are applied after the deploy, and what applied the others is gone.
+		expect(WAITING.length).toBeGreaterThan(0);
+		expect(run.stdout).toContain(`Migrations that wait for the deploy (${WAITING.join(", ")})`);
+		expect(run.stdout.indexOf("deployed: version ")).toBeLessThan(
+			run.stdout.indexOf(`edgehook: applied ${WAITING.length} (${WAITING[0]} … ${WAITING.at(-1)})`),
+		);
+		expect(existsSync(join(project.dir, BEFORE_DEPLOY_CONFIG))).toBe(false);
+		expect(existsSync(join(project.dir, ".wrangler/migrations-before-deploy"))).toBe(false);
 	});
 
 	it("run a second time, finds everything, creates nothing, applies no migration, shows no key and deploys the same", () => {
@@ -228,11 +247,14 @@ describe("npm run setup", () => {
 			"queues info edgehook-deliveries",
 			"queues info edgehook-deliveries-dlq",
 			"queues info edgehook-deliveries-slow",
+			`d1 migrations apply edgehook --remote --config ${BEFORE_DEPLOY_CONFIG}`,
+			`d1 migrations apply edgehook-shard-2 --remote --config ${BEFORE_DEPLOY_CONFIG}`,
+			`d1 migrations apply edgehook-shard-3 --remote --config ${BEFORE_DEPLOY_CONFIG}`,
+			`secret list --config ${CONFIG}`,
+			`deploy --config ${CONFIG}`,
 			`d1 migrations apply edgehook --remote --config ${CONFIG}`,
 			`d1 migrations apply edgehook-shard-2 --remote --config ${CONFIG}`,
 			`d1 migrations apply edgehook-shard-3 --remote --config ${CONFIG}`,
-			`secret list --config ${CONFIG}`,
-			`deploy --config ${CONFIG}`,
 		]);
 		const state = account(project);
 		expect(state.databases.map((database) => [database.name, database.applied])).toEqual([
@@ -299,9 +321,10 @@ describe("npm run setup", () => {
 			"queues create edgehook-deliveries-dlq",
 			"queues info edgehook-deliveries-slow",
 			"queues create edgehook-deliveries-slow",
-			`d1 migrations apply edgehook --remote --config ${CONFIG}`,
+			`d1 migrations apply edgehook --remote --config ${BEFORE_DEPLOY_CONFIG}`,
 			`secret list --config ${CONFIG}`,
 			`deploy --config ${CONFIG} --secrets-file <file>`,
+			`d1 migrations apply edgehook --remote --config ${CONFIG}`,
 		]);
 		const state = account(project);
 		expect(state.databases.map((database) => database.uuid)).toEqual([created]);
@@ -317,11 +340,14 @@ describe("npm run setup", () => {
 		expect(broken.stderr).toContain("is stored only if the deploy uploaded it");
 		expect(broken.stderr).toContain("To resume, run `npm run setup -- --shards 2` again");
 		expect(existsSync(broken.secretsFiles[0] ?? "")).toBe(false);
+		// The version before still runs, so what waits for the deploy was not applied.
+		expect(account(project).databases.map((database) => database.applied)).toEqual([BEFORE_DEPLOY, BEFORE_DEPLOY]);
 
 		const resumed = setup(project, ["--shards", "2"]);
 		expect(resumed.status, resumed.stdout + resumed.stderr).toBe(0);
 		const [key] = [...resumed.stdout.matchAll(ADMIN_KEY)].map((match) => match[1]);
 		expect(account(project).workers.edgehook?.secrets.ADMIN_API_KEY).toBe(key);
+		expect(account(project).databases.map((database) => database.applied)).toEqual([MIGRATIONS, MIGRATIONS]);
 	});
 
 	it("keeps wrangler.toml's rate-limit namespace ids, or numbers them from --ratelimit-namespace-base and keeps those", () => {

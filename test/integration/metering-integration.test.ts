@@ -75,6 +75,50 @@ describe("metered cost of the hot path", () => {
 		expect((generatedAgain.d1_rows_written + afterDelivery.d1_rows_written) / 10).toBeLessThanOrEqual(1.2);
 	});
 
+	it("finds a delivery's event by rowid when it records the outcome and lists the log: rows read do not follow the events stored", async () => {
+		// A generated event id has no index: a lookup by it would read every event stored.
+		await env.DB.prepare(
+			`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+			INSERT INTO events (tenant_id, id, id_given, type, data, endpoint_ids, created_at)
+			SELECT 'default', 'evt_filler_' || i, 1, 'filler', '{}', '[]', ?1 FROM n`,
+		)
+			.bind(Date.now())
+			.run();
+		const type = `${uniqueName("rowid")}.created`;
+		const succeeding = await createWebhook({ url: receiverPath("ok", uniqueName("rowid")), events: [type] });
+		const failing = await createWebhook({ url: receiverPath("status/500", uniqueName("rowid")), events: [type] });
+		const event = await post("/v1/events", { type, data: {} });
+		const [seqRow] = (
+			await env.DB.prepare("SELECT seq FROM events WHERE id = ?").bind(String(event.id)).all<{ seq: number }>()
+		).results;
+		const job: DeliveryJob = {
+			tenantId: "default",
+			eventSeq: Number(seqRow?.seq),
+			targets: [succeeding, failing].map((hook) => ({ endpointId: String(hook.id), attempt: 1 })),
+			trigger: "initial",
+		};
+		resetCounters();
+		await worker.queue(
+			createMessageBatch<DeliveryJob>("edgehook-deliveries", [
+				{ id: "rowid", timestamp: Date.now(), attempts: 1, body: job },
+			]),
+			benchEnv,
+		);
+		// One success packed, one failure in a row: each statement checked its event is still there.
+		expect(readCounters().attempts_made).toBe(2);
+		expect(readCounters().d1_rows_read).toBeLessThan(500);
+		for (const path of [`/v1/events/${String(event.id)}`, `/v1/webhooks/${String(failing.id)}/deliveries`]) {
+			resetCounters();
+			const response = await worker.fetch(
+				new Request(`http://edgehook.test${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }),
+				benchEnv,
+				createExecutionContext(),
+			);
+			expect(response.status).toBe(200);
+			expect(readCounters().d1_rows_read).toBeLessThan(500);
+		}
+	});
+
 	it("serves the counters at /_bench only when metering is on", async () => {
 		const init = { headers: { authorization: `Bearer ${ADMIN_KEY}` } };
 		const url = "http://edgehook.test/_bench/metrics";

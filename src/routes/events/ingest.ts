@@ -113,7 +113,7 @@ const STORED_AT = "max(?2, coalesce((SELECT created_at FROM events ORDER BY seq 
  * the subscribers row by row. ?1 is the tenant, ?2 the time, ?3 the only
  * endpoint in the test send's form. `many` takes the rows as one JSON array
  * bound to ?4 (each an array of EVENT_FIELDS' values); otherwise one event's
- * values are bound to ?4 to ?10, which spares a single event the work of
+ * values are bound to ?4 to ?11, which spares a single event the work of
  * unpacking JSON (measured: a quarter of a millisecond more per request).
  * A repeated id or idempotency key inserts nothing and returns no row. The
  * text is built once: building it per request cost CPU on the hottest
