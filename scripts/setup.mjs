@@ -21,11 +21,11 @@ import { d1Databases, queueNames, rateLimits, workerName } from "./lib/wrangler-
 const TRACKED_CONFIG = "wrangler.toml";
 const MIGRATIONS_DIR = "migrations";
 /**
- * The head of a migration that waits for the deploy: it takes away something
- * the version being replaced still uses while it runs (docs/OPERATIONS.md,
- * Upgrading).
+ * The first line of a migration that waits for the deploy: it takes away
+ * something the version being replaced still uses while it runs
+ * (docs/OPERATIONS.md, Upgrading).
  */
-const AFTER_DEPLOY = /^-- Apply: after the deploy\b/m;
+const AFTER_DEPLOY = /^-- Apply: after the deploy\b/;
 /** What applies the other migrations first: a configuration and a copy of migrations/ without the waiting ones. */
 const BEFORE_DEPLOY_CONFIG = "wrangler.before-deploy.toml";
 const BEFORE_DEPLOY_MIGRATIONS = ".wrangler/migrations-before-deploy";

@@ -64,7 +64,11 @@ type LogItem = LoggedDelivery & { id: string };
 const deliveryColumns = getTableColumns(deliveries);
 const eventColumns = getTableColumns(events);
 
-/** The seq of a delivery's event, read from its stored id: a generated event id has no index to join on. */
+/**
+ * The seq of a delivery's event, read from its stored id: a generated event
+ * id has no index to join on. The join still checks the id, for a seq given
+ * again to a later event after the delivery's own was removed.
+ */
 const DELIVERY_EVENT_SEQ = sql.raw(deliveryEventSeqSql(`"deliveries"."id"`));
 
 /**
@@ -77,7 +81,14 @@ function withEvents(db: Database, where: SQL | undefined): LogQuery<LogItem> {
 		const rows = await db
 			.select({ delivery: deliveryColumns, event: eventColumns })
 			.from(source)
-			.leftJoin(events, and(eq(events.seq, DELIVERY_EVENT_SEQ), eq(events.tenantId, deliveries.tenantId)))
+			.leftJoin(
+				events,
+				and(
+					eq(events.seq, DELIVERY_EVENT_SEQ),
+					eq(events.tenantId, deliveries.tenantId),
+					eq(events.id, deliveries.eventId),
+				),
+			)
 			.where(where)
 			.orderBy(desc(deliveries.id))
 			.limit(limit);

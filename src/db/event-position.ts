@@ -5,8 +5,8 @@ import type { Database } from "./client";
  * A database's events have no index on created_at, yet their seq is given in
  * insertion order and their created_at is the time of that insert, so the
  * seq order is the time order up to the clocks of the isolates that stamped
- * them (and exactly for events stored since migration 0012: ingest never
- * stamps an event before the newest one stored). Where a time falls among
+ * them (and exactly for the events this version stores: since migration
+ * 0012 its ingest never stamps an event before the newest one stored). Where a time falls among
  * the events is found by bisecting the seqs, a point lookup by rowid each:
  * about 25 for tens of millions of events,
  * instead of reading every event in between. The lookups run in one
@@ -56,8 +56,8 @@ function bisection(name: string, atMs: number, knownBefore: number): SQL {
 /**
  * The seq of the newest event created before `atMs`, as a scalar subquery
  * (0 when there is none), found by bisection: exact where created_at does
- * not go back in seq order, as it does not for events stored by migration
- * 0012 on.
+ * not go back in seq order, as it does not among the events this version
+ * stores.
  */
 export function newestSeqBefore(atMs: number): SQL {
 	return sql`(WITH RECURSIVE ${bisection("before_time", atMs, 0)}

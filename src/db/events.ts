@@ -42,13 +42,20 @@ const GENERATED_ID = sql`${events.idGiven} = 0`;
  * Edgehook generated is not indexed: it leads with its event's created_at,
  * and the events created in that millisecond are the seqs after the newest
  * event created before it, up to the newest created before the next
- * millisecond, two bisections in the statement that reads them. Where an
- * older event's clock ran ahead of the seqs nearby (before migration 0012),
- * that range can miss; then the tenant's events within CREATED_AT_SKEW_MS of
- * the time are read through its (tenant_id, seq) index, so an id that names
- * no event costs that read.
+ * millisecond, two bisections in the statement that reads them. That is
+ * exact for the events this version stores, but where an event stored by a
+ * version before 0012 was stamped out of seq order nearby, it can miss;
+ * with `widen`, the tenant's events within CREATED_AT_SKEW_MS of the time
+ * are then read through its (tenant_id, seq) index, so an id that names no
+ * event costs that read. Without it, such an event (only the seconds around
+ * an upgrade hold any) is not found.
  */
-export async function findEventsByIds(db: Database, tenantId: string, ids: readonly string[]): Promise<EventRow[]> {
+export async function findEventsByIds(
+	db: Database,
+	tenantId: string,
+	ids: readonly string[],
+	widen = true,
+): Promise<EventRow[]> {
 	const distinct = [...new Set(ids)];
 	const generated = distinct.flatMap((id) => {
 		const createdAt = generatedEventTime(id);
@@ -78,7 +85,7 @@ export async function findEventsByIds(db: Database, tenantId: string, ids: reado
 	for (const rows of (await db.batch([first, ...rest])) as EventRow[][]) keep(rows);
 
 	const foundIds = new Set([...found.values()].map((row) => row.id));
-	const missed = generated.filter(({ id }) => !foundIds.has(id));
+	const missed = widen ? generated.filter(({ id }) => !foundIds.has(id)) : [];
 	// Each miss's window first, then the queries: a drizzle query returned from an async function is run.
 	const windows = await Promise.all(
 		missed.map(async ({ id, createdAt }) => ({

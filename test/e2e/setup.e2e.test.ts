@@ -31,7 +31,7 @@ const CONFIG = "wrangler.production.toml";
 const BEFORE_DEPLOY_CONFIG = "wrangler.before-deploy.toml";
 /** Migrations whose head says they wait for the deploy, and the others. */
 const WAITING = MIGRATIONS.filter((file) =>
-	/^-- Apply: after the deploy\b/m.test(readFileSync(join(ROOT, "migrations", file), "utf8")),
+	/^-- Apply: after the deploy\b/.test(readFileSync(join(ROOT, "migrations", file), "utf8")),
 );
 const BEFORE_DEPLOY = MIGRATIONS.filter((file) => !WAITING.includes(file));
 const ADMIN_KEY = /ADMIN_API_KEY=([0-9a-f]{64})/g;

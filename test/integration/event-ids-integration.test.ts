@@ -215,6 +215,28 @@ describe("generated event ids", () => {
 		expect(record((await api("GET", `/v1/events/${given}`)).body).data).toEqual({ i: 1 });
 	});
 
+	it("answer an id Edgehook gave, sent again in a batch, with its event, and store the batch's other events", async () => {
+		const first = await send({ type: "batch.reuse", data: { v: 0 } });
+		const response = await api("POST", "/v1/events/batch", {
+			body: {
+				events: [
+					{ type: "batch.reuse", data: { v: 1 } },
+					{ type: "batch.reuse", data: { v: 2 }, id: String(first.id) },
+				],
+			},
+		});
+		expect(response.status).toBe(202);
+		const [fresh, reused] = record(response.body).events as Record<string, unknown>[];
+		expect(reused?.id).toBe(first.id);
+		expect(fresh?.id).not.toBe(first.id);
+		expect(record((await api("GET", `/v1/events/${String(first.id)}`)).body).data).toEqual({ v: 0 });
+		expect(record((await api("GET", `/v1/events/${String(fresh?.id)}`)).body).data).toEqual({ v: 1 });
+		const stored = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE id = ?")
+			.bind(String(first.id))
+			.first<{ n: number }>();
+		expect(stored?.n).toBe(1);
+	});
+
 	it("name no event when only their form is right", async () => {
 		const db = openDatabase(env.DB);
 		expect(await findEventsByIds(db, "default", [newEventId(Date.now())])).toEqual([]);
