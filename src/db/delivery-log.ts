@@ -62,6 +62,10 @@ function packsHoldingBelow(id: string): string {
 
 const member = (index: number) => `json_extract(m.value, '$[${index}]')`;
 const MEMBER_COLUMNS = DELIVERY_COLUMNS.map((column, index) => `${member(index)} AS "${column}"`).join(", ");
+/** A packed delivery's columns, or its row's when it has one (r): the row goes on from the packed attempt. */
+const MEMBER_OR_ROW_COLUMNS = DELIVERY_COLUMNS.map(
+	(column, index) => `iif(r.id IS NULL, ${member(index)}, r."${column}") AS "${column}"`,
+).join(", ");
 const TABLE_COLUMNS = DELIVERY_COLUMNS.map((column) => `"${column}"`).join(", ");
 const deliveryColumns = getTableColumns(deliveries);
 
@@ -157,16 +161,18 @@ ORDER BY id DESC LIMIT ${count}`;
 
 /**
  * The deliveries held by a page of packs (see packsOfPage) that are in the
- * window and have no row, each once (one held by two packs would otherwise
- * take two of the caller's LIMIT and push another off the page), as a
- * source named `deliveries`: a query written against the table (its
- * columns, its filters) reads them unchanged.
+ * window, each once (one held by two packs would otherwise take two of the
+ * caller's LIMIT and push another off the page), as a source named
+ * `deliveries`: a query written against the table (its columns, its
+ * filters) reads them unchanged. One that has a row is read as its row, so
+ * its filters see what the row says: a page reads its rows before its packs,
+ * and a delivery copied into a row between the two reads is still on it.
  */
 function packedDeliveries(tenantId: string, window: PackWindow, below: string, count: number): DeliverySource {
 	return namedAsTable(sql`
-SELECT ${sql.raw(MEMBER_COLUMNS)} FROM (${packsOfPage(tenantId, window, below, count)}) AS p, json_each(p.deliveries) AS m
+SELECT ${sql.raw(MEMBER_OR_ROW_COLUMNS)} FROM (${packsOfPage(tenantId, window, below, count)}) AS p, json_each(p.deliveries) AS m
+LEFT JOIN deliveries AS r ON r.id = ${sql.raw(member(0))}
 WHERE ${sql.raw(member(0))} >= ${window.fromId} AND ${sql.raw(member(0))} < ${window.membersBelow}
-	AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${sql.raw(member(0))})
 GROUP BY ${sql.raw(member(0))}`);
 }
 
@@ -257,7 +263,8 @@ export async function readEndpointLog<T extends { id: string }>(
 	};
 	const known = (): T[] => {
 		const lowest = lowestKnown();
-		// A delivery recorded in two packs (its message handled twice at once) is listed once.
+		// A delivery recorded in two packs (its message handled twice at once), or read as a row and again
+		// from a pack, is listed once, as the row when it was read from the table.
 		const byId = new Map<string, T>();
 		for (const item of [...fromTable.items, ...packed]) {
 			if ((lowest === null || item.id >= lowest.id) && !byId.has(item.id)) byId.set(item.id, item);

@@ -1,11 +1,11 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { eq } from "drizzle-orm";
+import { desc, eq, getTableColumns } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client";
 import { scanEndpointDeliveries } from "../../src/db/deliveries";
-import { PACK_SPAN } from "../../src/db/delivery-log";
-import { deliveries, type EventRow, events } from "../../src/db/schema";
+import { copyPackedToRows, type LogQuery, PACK_SPAN, readEndpointLog, rowsInRange } from "../../src/db/delivery-log";
+import { type DeliveryRow, deliveries, type EventRow, events } from "../../src/db/schema";
 import type { AttemptRecord } from "../../src/delivery/attempt-record";
 import worker from "../../src/index";
 import { deliveryId, deliveryIdRange, publicDeliveryId } from "../../src/lib/ids";
@@ -241,6 +241,36 @@ describe("first-attempt successes packed many to a row", () => {
 		expect((detail.attempts as { trigger: string }[]).map((attempt) => attempt.trigger)).toEqual(["initial", "manual"]);
 		const listed = deliveryIdsOf(record((await api("GET", `/v1/webhooks/${endpointId}/deliveries`)).body));
 		expect(listed).toEqual([publicDeliveryId(endpointId, String(stored[1]?.id)), id]);
+	});
+
+	it("keeps on its page a packed delivery copied into a row between the page's read of its rows and of its packs", async () => {
+		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("between")), events: ["*"] });
+		const endpointId = String(hook.id);
+		const stored = [
+			await storeEventDirectly("default", "pack.test", [endpointId]),
+			await storeEventDirectly("default", "pack.test", [endpointId]),
+		];
+		const batch = firstAttemptBatch("default", stored, endpointId);
+		await worker.queue(batch, env);
+		await getQueueResult(batch, createExecutionContext());
+		const [older, newer] = stored.map(({ seq }) => deliveryId(endpointId, seq));
+		expect(await countIn("deliveries", endpointId)).toBe(0);
+
+		const db = openDatabase(env.DB);
+		const range = { fromId: deliveryIdRange(endpointId).from, toId: deliveryIdRange(endpointId).to, includeTo: false };
+		const query: LogQuery<DeliveryRow> = (source, limit) =>
+			db.select(getTableColumns(deliveries)).from(source).orderBy(desc(deliveries.id)).limit(limit);
+		// The page reads the rows (none yet), then a resend copies the older delivery into a row, then the packs.
+		const rows = await query(rowsInRange("default", range), 10);
+		await env.DB.batch([copyPackedToRows(env.DB, [String(older)])]);
+		const { items } = await readEndpointLog(db, "default", range, {
+			limit: 10,
+			packs: true,
+			fromTable: { items: rows, stop: null },
+			query,
+			positionOf: (row) => row,
+		});
+		expect(items.map((item) => item.id)).toEqual([newer, older]);
 	});
 
 	it("pages through a log where overlapping packs and rows interleave: every delivery once, newest first, per filter", async () => {
