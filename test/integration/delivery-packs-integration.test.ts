@@ -74,6 +74,22 @@ function answered(planned: PlannedAttempt, statusCode: number): Outcome {
 	};
 }
 
+/** An endpoint with two events' first attempts delivered in one batch, so packed together. */
+async function twoPackedDeliveries(
+	label: string,
+): Promise<{ endpointId: string; stored: { seq: number; id: string }[] }> {
+	const hook = await createWebhook({ url: receiverPath("ok", uniqueName(label)), events: ["*"] });
+	const endpointId = String(hook.id);
+	const stored = [
+		await storeEventDirectly("default", "pack.test", [endpointId]),
+		await storeEventDirectly("default", "pack.test", [endpointId]),
+	];
+	const batch = firstAttemptBatch("default", stored, endpointId);
+	await worker.queue(batch, env);
+	await getQueueResult(batch, createExecutionContext());
+	return { endpointId, stored };
+}
+
 async function countIn(table: "deliveries" | "delivery_packs", endpointId: string): Promise<number> {
 	const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE id >= ? AND id < ?`)
 		.bind(deliveryId(endpointId, 0), `${deliveryId(endpointId, 0).slice(0, -10)}~`)
@@ -218,16 +234,7 @@ describe("first-attempt successes packed many to a row", () => {
 	});
 
 	it("a resend of a packed delivery gets a row that goes on from the packed attempt, and the list shows it once", async () => {
-		const name = uniqueName("resent");
-		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
-		const endpointId = String(hook.id);
-		const stored = [
-			await storeEventDirectly("default", "pack.test", [endpointId]),
-			await storeEventDirectly("default", "pack.test", [endpointId]),
-		];
-		const batch = firstAttemptBatch("default", stored, endpointId);
-		await worker.queue(batch, env);
-		await getQueueResult(batch, createExecutionContext());
+		const { endpointId, stored } = await twoPackedDeliveries("resent");
 		const id = publicDeliveryId(endpointId, String(stored[0]?.id));
 
 		const resent = await api("POST", `/v1/deliveries/${id}/retry`);
@@ -244,15 +251,7 @@ describe("first-attempt successes packed many to a row", () => {
 	});
 
 	it("keeps on its page a packed delivery copied into a row between the page's read of its rows and of its packs", async () => {
-		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("between")), events: ["*"] });
-		const endpointId = String(hook.id);
-		const stored = [
-			await storeEventDirectly("default", "pack.test", [endpointId]),
-			await storeEventDirectly("default", "pack.test", [endpointId]),
-		];
-		const batch = firstAttemptBatch("default", stored, endpointId);
-		await worker.queue(batch, env);
-		await getQueueResult(batch, createExecutionContext());
+		const { endpointId, stored } = await twoPackedDeliveries("between");
 		const [older, newer] = stored.map(({ seq }) => deliveryId(endpointId, seq));
 		expect(await countIn("deliveries", endpointId)).toBe(0);
 
