@@ -80,6 +80,19 @@ function namedAsTable(body: SQL): DeliverySource {
 	return new Subquery(body, deliveryColumns, "deliveries") as DeliverySource;
 }
 
+/**
+ * SQL text that holds while the event of a delivery to be written is still
+ * stored: a write for an event retention or a purge removed meanwhile would
+ * outlive it. `column(i)` is the SQL text of DELIVERY_COLUMNS[i] of that
+ * delivery. The event is found by the seq its delivery id ends with (a
+ * generated event id has no index), and its id checked, for a seq given
+ * again to a later event.
+ */
+export function eventStillStored(column: (index: number) => string): string {
+	return `EXISTS (SELECT 1 FROM events AS e
+	WHERE e.seq = ${deliveryEventSeqSql(column(0))} AND e.tenant_id = ${column(1)} AND e.id = ${column(3)})`;
+}
+
 /** Stands for the JSON array of `[delivery id, packsHoldingBelow(id)]` pairs in ONLY_PACKED. */
 const WANTED = "$WANTED";
 /**
@@ -369,8 +382,7 @@ export function insertPacks(d1: D1Database, packs: readonly (readonly PackedRow[
 SELECT max(${PACKED_ROW(0)}) || '${PACK_NAME_SEPARATOR}' || ?2, ${PACKED_ROW(1)}, ${PACKED_ROW(2)}, min(${PACKED_ROW(0)}),
 	max(json_extract(c.value, '$[2]')), json_group_array(json(json_extract(c.value, '$[1]')))
 FROM json_each(?1) AS c
-WHERE EXISTS (SELECT 1 FROM events AS e
-	WHERE e.seq = ${deliveryEventSeqSql(PACKED_ROW(0))} AND e.tenant_id = ${PACKED_ROW(1)} AND e.id = ${PACKED_ROW(3)})
+WHERE ${eventStillStored(PACKED_ROW)}
 GROUP BY json_extract(c.value, '$[0]')`,
 		)
 		.bind(`[${entries.join(",")}]`, crypto.randomUUID().slice(0, 8));

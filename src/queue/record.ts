@@ -3,13 +3,13 @@ import {
 	copyPackedToRows,
 	DELIVERY_COLUMNS,
 	deliveriesByIds,
+	eventStillStored,
 	insertPacks,
 	PACK_SPAN,
 	type PackedRow,
 } from "../db/delivery-log";
 import type { AttemptRecord } from "../delivery/attempt-record";
 import { groupBy } from "../lib/group";
-import { deliveryEventSeqSql } from "../lib/ids";
 import type { Outcome, PlannedAttempt } from "./attempt";
 
 /*
@@ -35,9 +35,7 @@ import type { Outcome, PlannedAttempt } from "./attempt";
  * An outcome whose event is gone (retention or a tenant's purge removed it
  * after the batch read it) is dropped rather than written: retention finds
  * deliveries only through their events, so the row would never go, and a
- * later event given the same seq would find it as its own. The event is
- * looked up by the seq its delivery id ends with (a generated event id has
- * no index), and its id checked, for a seq given again.
+ * later event given the same seq would find it as its own (eventStillStored).
  */
 function upsertDeliveries(keepSchedule: boolean): string {
 	const column = (index: number) => `json_extract(o.value, '$[${index}]')`;
@@ -45,8 +43,7 @@ function upsertDeliveries(keepSchedule: boolean): string {
 INSERT INTO deliveries (${DELIVERY_COLUMNS.join(", ")})
 SELECT ${DELIVERY_COLUMNS.map((_, index) => column(index)).join(", ")}
 FROM json_each(?1) AS o
-WHERE EXISTS (SELECT 1 FROM events AS e
-	WHERE e.seq = ${deliveryEventSeqSql(column(0))} AND e.tenant_id = ${column(1)} AND e.id = ${column(3)})
+WHERE ${eventStillStored(column)}
 ON CONFLICT (id) DO UPDATE SET
 	status = excluded.status,
 	status_code = coalesce(excluded.status_code, deliveries.status_code),

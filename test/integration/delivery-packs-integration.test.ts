@@ -34,6 +34,21 @@ async function storedEvent(seq: number): Promise<EventRow> {
 	return row;
 }
 
+/** An endpoint for every type and `count` events stored for it directly, none delivered yet. */
+async function endpointWithEvents(
+	label: string,
+	count: number,
+	type: string,
+): Promise<{ endpointId: string; stored: EventRow[] }> {
+	const hook = await createWebhook({ url: receiverPath("ok", uniqueName(label)), events: ["*"] });
+	const endpointId = String(hook.id);
+	const stored: EventRow[] = [];
+	for (let index = 0; index < count; index++) {
+		stored.push(await storedEvent((await storeEventDirectly("default", type, [endpointId])).seq));
+	}
+	return { endpointId, stored };
+}
+
 /** A first attempt of `event` to `endpointId` as the consumer plans it for a message on its first delivery. */
 function firstAttempt(event: EventRow, endpointId: string): PlannedAttempt {
 	return {
@@ -114,6 +129,15 @@ async function everyPage(path: (cursor: string | null) => string, listed: (body:
 
 const deliveryIdsOf = (body: Record<string, unknown>) =>
 	(body.deliveries as { id: string }[]).map((delivery) => delivery.id);
+
+/** Every delivery of the endpoint's list, page by page at `limit` a page, in the order listed. */
+function everyListedDelivery(endpointId: string, limit: number): Promise<string[]> {
+	return everyPage(
+		(cursor) => `/v1/webhooks/${endpointId}/deliveries?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`,
+		deliveryIdsOf,
+	);
+}
+
 const attemptDeliveryIdsOf = (body: Record<string, unknown>) =>
 	(body.attempts as { delivery_id: string }[]).map((attempt) => attempt.delivery_id);
 
@@ -196,12 +220,7 @@ describe("first-attempt successes packed many to a row", () => {
 		expect(detail).toMatchObject({ status: "success", attempt_count: 1, status_code: 200 });
 		expect(detail.attempts).toHaveLength(1);
 		for (const limit of [1, 7, 20]) {
-			expect(
-				await everyPage(
-					(cursor) => `/v1/webhooks/${endpointId}/deliveries?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`,
-					deliveryIdsOf,
-				),
-			).toEqual(newestFirst);
+			expect(await everyListedDelivery(endpointId, limit)).toEqual(newestFirst);
 		}
 		expect(
 			await everyPage(
@@ -273,12 +292,7 @@ describe("first-attempt successes packed many to a row", () => {
 	});
 
 	it("pages through a log where overlapping packs and rows interleave: every delivery once, newest first, per filter", async () => {
-		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("mixed")), events: ["*"] });
-		const endpointId = String(hook.id);
-		const stored: EventRow[] = [];
-		for (let index = 0; index < 12; index++) {
-			stored.push(await storedEvent((await storeEventDirectly("default", "mixed.test", [endpointId])).seq));
-		}
+		const { endpointId, stored } = await endpointWithEvents("mixed", 12, "mixed.test");
 		const at = (indexes: number[]) => indexes.map((index) => firstAttempt(stored[index] as EventRow, endpointId));
 		// Two packs whose spans overlap, and failures (rows) between and inside them.
 		await env.DB.batch(
@@ -333,12 +347,7 @@ describe("first-attempt successes packed many to a row", () => {
 	});
 
 	it("lists once a delivery that two packs hold (its message handled twice at once), and every other one", async () => {
-		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("twice")), events: ["*"] });
-		const endpointId = String(hook.id);
-		const stored: EventRow[] = [];
-		for (let index = 0; index < 3; index++) {
-			stored.push(await storedEvent((await storeEventDirectly("default", "twice.test", [endpointId])).seq));
-		}
+		const { endpointId, stored } = await endpointWithEvents("twice", 3, "twice.test");
 		const [low, middle, high] = stored as [EventRow, EventRow, EventRow];
 		// Two packs named after the same delivery, each with one other.
 		for (const pair of [
@@ -355,12 +364,7 @@ describe("first-attempt successes packed many to a row", () => {
 		expect(await countIn("delivery_packs", endpointId)).toBe(2);
 		const newestFirst = [high, middle, low].map((event) => publicDeliveryId(endpointId, event.id));
 		for (const limit of [1, 2, 3]) {
-			expect(
-				await everyPage(
-					(cursor) => `/v1/webhooks/${endpointId}/deliveries?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`,
-					deliveryIdsOf,
-				),
-			).toEqual(newestFirst);
+			expect(await everyListedDelivery(endpointId, limit)).toEqual(newestFirst);
 		}
 		expect(record((await api("GET", `/v1/events/${high.id}`)).body).deliveries).toHaveLength(1);
 		const stats = record((await api("GET", `/v1/webhooks/${endpointId}/stats`)).body);
@@ -368,12 +372,7 @@ describe("first-attempt successes packed many to a row", () => {
 	});
 
 	it("a scan with a small budget goes on below its range, never above it, when the packs it reads reach above", async () => {
-		const hook = await createWebhook({ url: receiverPath("ok", uniqueName("budget")), events: ["*"] });
-		const endpointId = String(hook.id);
-		const stored: EventRow[] = [];
-		for (let index = 0; index < 6; index++) {
-			stored.push(await storedEvent((await storeEventDirectly("default", "budget.test", [endpointId])).seq));
-		}
+		const { endpointId, stored } = await endpointWithEvents("budget", 6, "budget.test");
 		const at = (index: number) => stored[index] as EventRow;
 		// Two packs that hold deliveries below the range's top (3) and are named above it (4 and 5).
 		for (const pair of [
