@@ -1,4 +1,12 @@
 import { deletePacks } from "./db/delivery-log";
+import {
+	type CleanedMark,
+	deleteCleaned,
+	markFirstReusable,
+	readCleanedMark,
+	UNUSED_CLEANED_KEPT_MS,
+	writeCleanedMark,
+} from "./db/event-reuse";
 import { allTenantShards } from "./db/tenant-database";
 import { chunk } from "./lib/chunk";
 import { deliveryId } from "./lib/ids";
@@ -29,23 +37,25 @@ export function retentionCutoffMs(env: { RETENTION_DAYS?: string }, nowMs: numbe
 }
 
 /*
- * Which events have expired, walked from the head of the table: an event's
- * seq is given in insertion order and its created_at is the time of that
- * insert, so the expired events come first and a run stops at the first one
- * that has not (created_at out of seq order by the isolates' clocks only
- * delays an event to a later run). The walk carries its position from page
- * to page, so each event is read once a run. An event scheduled ahead
- * (`deliver_at`) is kept until RETENTION_DAYS after it was due, so one
- * scheduled further ahead than the retention is not removed before it is
- * sent: it stays at the head while it is kept, and the walk's statement
- * passes over it without returning it, so however many are kept they cost a
- * run rows read in SQLite, not pages.
+ * Which events have expired, walked from where the last run stopped (the
+ * cleaned mark of src/db/event-reuse.ts): an event's seq is given in
+ * insertion order and its created_at is the time of that insert, so the
+ * expired events come first and a run stops at the first one that has not.
+ * An event scheduled ahead (`deliver_at`) is kept until RETENTION_DAYS after
+ * it was due, so one scheduled further ahead than the retention is not
+ * removed before it is sent: the walk's statement passes over it without
+ * returning it, and once it expires it is found through the partial index
+ * events_scheduled, behind the mark.
  *
  * Which deliveries go with them is known without searching: an event lists
  * the endpoints it fans out to, and a delivery's id is (endpoint, event
  * seq), so each is a point delete. Walking the deliveries table instead read
  * every delivery kept before the next expired one, since that table is in
  * endpoint order: tens of rows read per row removed, growing with the log.
+ *
+ * An expired event's row stays, cleaned, for ingest to store a new event in
+ * (src/db/event-reuse.ts); rows no ingest took within UNUSED_CLEANED_KEPT_MS
+ * are deleted. Events scheduled ahead are deleted with their deliveries.
  *
  * The deletes check the expiry again: between a page's read and its delete
  * another run may have removed those events and a new event taken a freed
@@ -56,6 +66,15 @@ const EVENTS_AFTER = `
 SELECT seq, endpoint_ids AS endpointIds, created_at AS createdAt, deliver_at AS deliverAt
 FROM events WHERE seq > ?1 AND (deliver_at IS NULL OR deliver_at < ?3 OR created_at >= ?3)
 ORDER BY seq LIMIT ?2`;
+/** Events scheduled ahead that the walk passed over while they were kept, and that have expired since. */
+const SCHEDULED_EXPIRED_BEHIND = `
+SELECT seq, endpoint_ids AS endpointIds, created_at AS createdAt, deliver_at AS deliverAt
+FROM events WHERE deliver_at < ?3 AND seq <= ?1 AND created_at < ?3
+ORDER BY deliver_at LIMIT ?2`;
+/** Rows behind the mark in seq order, for the walk that deletes the cleaned ones no ingest reused. */
+const ROWS_BEHIND = `
+SELECT seq, created_at AS createdAt, deliver_at AS deliverAt
+FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3`;
 const DELETE_DELIVERIES = "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1)) AND created_at < ?2";
 const DELETE_EVENTS = `DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1))
 	AND created_at < ?2 AND (deliver_at IS NULL OR deliver_at < ?2)`;
@@ -68,21 +87,34 @@ interface WalkedEvent {
 }
 
 interface Removed {
+	/** Event rows deleted: expired events scheduled ahead, and cleaned rows no ingest reused. */
 	events: number;
+	/** Expired events whose deliveries went and whose rows wait for ingest to reuse them. */
+	cleaned: number;
 	/** Rows of `deliveries`. */
 	deliveries: number;
 	/** Rows of `delivery_packs`, each holding many deliveries. */
 	packs: number;
 }
 
+const emptyRemoved = (): Removed => ({ events: 0, cleaned: 0, deliveries: 0, packs: 0 });
+
+function add(into: Removed, from: Removed): void {
+	into.events += from.events;
+	into.cleaned += from.cleaned;
+	into.deliveries += from.deliveries;
+	into.packs += from.packs;
+}
+
 /**
- * Removes events older than RETENTION_DAYS and their deliveries, on every
- * shard, in pages of one batch each (the event and its deliveries leave
- * together). Returns how many rows of each went. A run is bounded
- * (PAGES_PER_RUN, RUN_BUDGET_MS); what it leaves, the next run takes.
+ * Removes the deliveries of events older than RETENTION_DAYS on every
+ * shard, in pages of one batch each, leaves the events' rows for ingest to
+ * reuse, and deletes the rows left unused. Returns how many rows of each
+ * went. A run is bounded (PAGES_PER_RUN, RUN_BUDGET_MS); what it leaves,
+ * the next run takes.
  */
 export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
-	const removed: Removed = { events: 0, deliveries: 0, packs: 0 };
+	const removed = emptyRemoved();
 	const shards = allTenantShards(env);
 	const cutoff = retentionCutoffMs(env, nowMs);
 	const budgetPerShardMs = RUN_BUDGET_MS / Math.max(1, shards.length);
@@ -90,10 +122,7 @@ export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
 	for (const shard of shards) {
 		// One database that fails keeps none of the others from being cleaned; the run still fails at the end.
 		try {
-			const fromOne = await purgeExpiredIn(shard.d1, cutoff, Date.now() + budgetPerShardMs);
-			removed.events += fromOne.events;
-			removed.deliveries += fromOne.deliveries;
-			removed.packs += fromOne.packs;
+			add(removed, await purgeExpiredIn(shard.d1, cutoff, Date.now() + budgetPerShardMs));
 		} catch (error) {
 			console.error(`retention: ${shard.name} failed`, error);
 			failure ??= error;
@@ -103,54 +132,139 @@ export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
 	return removed;
 }
 
+/**
+ * One page of expired events: the deliveries and packs of them all go, the
+ * rows of those scheduled ahead go too, and the mark moves to `mark` in the
+ * same batch, so no event counts as cleaned before its deliveries are gone.
+ */
+async function removePage(
+	d1: D1Database,
+	page: readonly WalkedEvent[],
+	cutoff: number,
+	mark: CleanedMark | undefined,
+): Promise<Removed> {
+	const deliveryIds: string[] = [];
+	/** Per endpoint, the highest expired event of the page: its packs named up to there may go. */
+	const packsThrough = new Map<string, number>();
+	for (const event of page) {
+		for (const endpointId of JSON.parse(event.endpointIds) as string[]) {
+			deliveryIds.push(deliveryId(endpointId, event.seq));
+			packsThrough.set(endpointId, Math.max(event.seq, packsThrough.get(endpointId) ?? 0));
+		}
+	}
+	const scheduled = page.filter((event) => event.deliverAt !== null).map((event) => event.seq);
+	const deleteDeliveries = chunk(deliveryIds, DELIVERIES_PER_PAGE).map((ids) =>
+		d1.prepare(DELETE_DELIVERIES).bind(JSON.stringify(ids), cutoff),
+	);
+	const outcome = await d1.batch([
+		...deleteDeliveries,
+		deletePacks(
+			d1,
+			[...packsThrough].map(([endpointId, throughSeq]) => ({ endpointId, throughSeq })),
+			cutoff,
+		),
+		d1.prepare(DELETE_EVENTS).bind(JSON.stringify(scheduled), cutoff),
+		...(mark ? [writeCleanedMark(d1, mark)] : []),
+	]);
+	const deliveriesRemoved = outcome.slice(0, deleteDeliveries.length);
+	const [packs, events] = outcome.slice(deleteDeliveries.length);
+	return {
+		events: events?.meta.changes ?? 0,
+		cleaned: page.length - scheduled.length,
+		deliveries: deliveriesRemoved.reduce((sum, result) => sum + result.meta.changes, 0),
+		packs: packs?.meta.changes ?? 0,
+	};
+}
+
+/** The events of `results` up to the first unexpired one, in pages of at most DELIVERIES_PER_PAGE deliveries. */
+function expiredPages(
+	results: readonly WalkedEvent[],
+	cutoff: number,
+): { pages: WalkedEvent[][]; reachedUnexpired: boolean } {
+	const pages: WalkedEvent[][] = [];
+	let page: WalkedEvent[] = [];
+	let deliveries = 0;
+	for (const event of results) {
+		if (event.createdAt >= cutoff) return { pages: page.length > 0 ? [...pages, page] : pages, reachedUnexpired: true };
+		const fanOut = (JSON.parse(event.endpointIds) as string[]).length;
+		if (page.length > 0 && deliveries + fanOut > DELIVERIES_PER_PAGE) {
+			pages.push(page);
+			page = [];
+			deliveries = 0;
+		}
+		page.push(event);
+		deliveries += fanOut;
+	}
+	return { pages: page.length > 0 ? [...pages, page] : pages, reachedUnexpired: false };
+}
+
 async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number): Promise<Removed> {
-	const removed: Removed = { events: 0, deliveries: 0, packs: 0 };
+	const removed = emptyRemoved();
+	const previous = await readCleanedMark(d1).first<CleanedMark>();
+	let through = previous?.throughSeq ?? 0;
 	const walk = d1.prepare(EVENTS_AFTER);
-	let after = 0;
+	let pagesLeft = PAGES_PER_RUN;
+	while (pagesLeft > 0 && Date.now() < deadline) {
+		const { results } = await walk.bind(through, EVENTS_PER_PAGE, cutoff).all<WalkedEvent>();
+		const { pages, reachedUnexpired } = expiredPages(results, cutoff);
+		for (const page of pages) {
+			const last = page.at(-1);
+			if (!last) continue;
+			add(removed, await removePage(d1, page, cutoff, { throughSeq: last.seq, beforeMs: cutoff }));
+			through = last.seq;
+			pagesLeft--;
+		}
+		if (reachedUnexpired || results.length < EVENTS_PER_PAGE) break;
+	}
+
+	// Kept for their schedule when the walk passed them, expired since; few, as each run deletes them.
+	const behind = await d1.prepare(SCHEDULED_EXPIRED_BEHIND).bind(through, EVENTS_PER_PAGE, cutoff).all<WalkedEvent>();
+	for (const page of expiredPages(behind.results, cutoff).pages)
+		add(removed, await removePage(d1, page, cutoff, undefined));
+
+	const firstReusable = (await markFirstReusable(d1).first<{ value: number }>())?.value ?? 0;
+	removed.events += await deleteUnusedCleanedRows(
+		d1,
+		Math.max(0, firstReusable - 1),
+		through,
+		cutoff - UNUSED_CLEANED_KEPT_MS,
+		deadline,
+	);
+	return removed;
+}
+
+/**
+ * Deletes the cleaned rows created before `createdBefore`, which no ingest
+ * reused in time, walking from the first cleaned row (after `from`);
+ * created_at follows seq, so the walk stops at the first cleaned row that
+ * is younger.
+ */
+async function deleteUnusedCleanedRows(
+	d1: D1Database,
+	from: number,
+	through: number,
+	createdBefore: number,
+	deadline: number,
+): Promise<number> {
+	let deleted = 0;
+	let after = from;
+	const walk = d1.prepare(ROWS_BEHIND);
 	for (let page = 0; page < PAGES_PER_RUN && Date.now() < deadline; page++) {
-		const { results } = await walk.bind(after, EVENTS_PER_PAGE, cutoff).all<WalkedEvent>();
-		const seqs: number[] = [];
-		const deliveryIds: string[] = [];
-		/** Per endpoint, the highest expired event of the page: its packs named up to there may go. */
-		const packsThrough = new Map<string, number>();
-		let reachedUnexpired = false;
-		let pageFull = false;
-		for (const event of results) {
-			if (event.createdAt >= cutoff) {
-				reachedUnexpired = true;
+		const { results } = await walk.bind(after, through, EVENTS_PER_PAGE).all<Omit<WalkedEvent, "endpointIds">>();
+		const unused: number[] = [];
+		let reachedYounger = false;
+		for (const row of results) {
+			if (row.deliverAt !== null) continue;
+			if (row.createdAt >= createdBefore) {
+				reachedYounger = true;
 				break;
 			}
-			if (event.deliverAt === null || event.deliverAt < cutoff) {
-				const endpointIds = JSON.parse(event.endpointIds) as string[];
-				if (seqs.length > 0 && deliveryIds.length + endpointIds.length > DELIVERIES_PER_PAGE) {
-					pageFull = true;
-					break;
-				}
-				seqs.push(event.seq);
-				for (const endpointId of endpointIds) {
-					deliveryIds.push(deliveryId(endpointId, event.seq));
-					packsThrough.set(endpointId, event.seq);
-				}
-			}
-			after = event.seq;
+			unused.push(row.seq);
 		}
-		if (seqs.length > 0) {
-			const outcome = await d1.batch([
-				...chunk(deliveryIds, DELIVERIES_PER_PAGE).map((ids) =>
-					d1.prepare(DELETE_DELIVERIES).bind(JSON.stringify(ids), cutoff),
-				),
-				deletePacks(
-					d1,
-					[...packsThrough].map(([endpointId, throughSeq]) => ({ endpointId, throughSeq })),
-					cutoff,
-				),
-				d1.prepare(DELETE_EVENTS).bind(JSON.stringify(seqs), cutoff),
-			]);
-			removed.events += outcome.at(-1)?.meta.changes ?? 0;
-			removed.deliveries += outcome.slice(0, -2).reduce((sum, result) => sum + result.meta.changes, 0);
-			removed.packs += outcome.at(-2)?.meta.changes ?? 0;
-		}
-		if (reachedUnexpired || (!pageFull && results.length < EVENTS_PER_PAGE)) break;
+		const last = results.at(-1);
+		if (unused.length > 0) deleted += (await deleteCleaned(d1, unused, createdBefore).run()).meta.changes;
+		if (reachedYounger || !last || results.length < EVENTS_PER_PAGE) break;
+		after = last.seq;
 	}
-	return removed;
+	return deleted;
 }

@@ -2,6 +2,7 @@ import { getTableColumns, type SQL, Subquery, sql } from "drizzle-orm";
 import { chunk } from "../lib/chunk";
 import { deliveryEventSeqSql, deliveryId, deliveryIdRange, parseDeliveryId } from "../lib/ids";
 import type { Database } from "./client";
+import { cleanedEventSql } from "./event-reuse";
 import { type DeliveryRow, deliveries } from "./schema";
 
 /*
@@ -82,15 +83,17 @@ function namedAsTable(body: SQL): DeliverySource {
 
 /**
  * SQL text that holds while the event of a delivery to be written is still
- * stored: a write for an event retention or a purge removed meanwhile would
- * outlive it. `column(i)` is the SQL text of DELIVERY_COLUMNS[i] of that
+ * stored and not cleaned by retention: a write for an event retention or a
+ * purge removed meanwhile would outlive it (a cleaned row is reused for
+ * another event, and retention does not walk it again). `column(i)` is the SQL text of DELIVERY_COLUMNS[i] of that
  * delivery. The event is found by the seq its delivery id ends with (a
  * generated event id has no index), and its id checked, for a seq given
  * again to a later event.
  */
 export function eventStillStored(column: (index: number) => string): string {
 	return `EXISTS (SELECT 1 FROM events AS e
-	WHERE e.seq = ${deliveryEventSeqSql(column(0))} AND e.tenant_id = ${column(1)} AND e.id = ${column(3)})`;
+	WHERE e.seq = ${deliveryEventSeqSql(column(0))} AND e.tenant_id = ${column(1)} AND e.id = ${column(3)}
+	AND NOT ${cleanedEventSql("e")})`;
 }
 
 /** Stands for the JSON array of `[delivery id, packsHoldingBelow(id)]` pairs in ONLY_PACKED. */

@@ -4,6 +4,7 @@ import { templateLookup } from "../channels/render";
 import type { TemplatedChannel } from "../channels/targets";
 import { openDatabase } from "../db/client";
 import { deliveriesWithIds } from "../db/delivery-log";
+import { cleanedEventSql } from "../db/event-reuse";
 import { type DeliveryRow, deliveries, type EndpointRow, endpoints, events, tenants } from "../db/schema";
 import { parseTenantSettings, type TenantSettings } from "../delivery/settings";
 import { deliveryId } from "../lib/ids";
@@ -47,7 +48,11 @@ export async function loadContext(d1: D1Database, jobs: readonly DeliveryJob[], 
 		}
 	}
 
-	const eventQuery = db.select().from(events).where(inJsonArray(events.seq, eventSeqs));
+	// A cleaned event (src/db/event-reuse.ts) has expired: its late jobs send nothing, as for one deleted.
+	const eventQuery = db
+		.select()
+		.from(events)
+		.where(and(inJsonArray(events.seq, eventSeqs), sql.raw(`NOT ${cleanedEventSql("events")}`)));
 	// Endpoint ids are random, so the id list can be shared by every tenant; the join keeps each to its own.
 	// The tenant's id goes by another name: D1 returns rows keyed by column name, and the endpoint has an `id` too.
 	const tenantQuery = db

@@ -1,6 +1,7 @@
 import { asc, gte, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { deliveriesWithIds } from "../db/delivery-log";
+import { cleanedThroughSql } from "../db/event-reuse";
 import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events } from "../db/schema";
 import { deliveryId } from "../lib/ids";
@@ -64,7 +65,10 @@ export async function firstAttemptBacklog(db: Database, nowMs: number): Promise<
 	// select with a scan of the whole table. Read next to one row of the table, so an empty table gives none.
 	const [range] = await db
 		.select({
-			low: sql<number | null>`(SELECT min(${events.seq}) FROM ${events})`,
+			// Cleaned rows (src/db/event-reuse.ts) have lost their deliveries on purpose: the search starts above.
+			low: sql<
+				number | null
+			>`(SELECT min(${events.seq}) FROM ${events} WHERE ${events.seq} > ${sql.raw(cleanedThroughSql)})`,
 			high: sql<number | null>`(SELECT max(${events.seq}) FROM ${events})`,
 		})
 		.from(events)

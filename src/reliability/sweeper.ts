@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, or, s
 import { type Database, openDatabase } from "../db/client";
 import { deliveriesWithIds, IDS_PER_LOOKUP } from "../db/delivery-log";
 import { eventsAround } from "../db/event-position";
+import { cleanedThroughSql } from "../db/event-reuse";
 import { owedFirstAttemptColumns } from "../db/events";
 import { deliveries, events, sweepCursors, tenants } from "../db/schema";
 import { allTenantShards, repairTenantCopies, shardDatabase, shardNames } from "../db/tenant-database";
@@ -261,7 +262,14 @@ async function scanForLostFirstAttempts(
 		const page = await db
 			.select(owedFirstAttemptColumns)
 			.from(events)
-			.where(and(gt(events.seq, cursor), bounds.untilSeq === undefined ? undefined : lte(events.seq, bounds.untilSeq)))
+			.where(
+				and(
+					gt(events.seq, cursor),
+					// Cleaned rows lost their deliveries to retention, not to a failure (src/db/event-reuse.ts).
+					gt(events.seq, sql.raw(cleanedThroughSql)),
+					bounds.untilSeq === undefined ? undefined : lte(events.seq, bounds.untilSeq),
+				),
+			)
 			.orderBy(asc(events.seq))
 			.limit(limit);
 		const due: ScannedEvent[] = [];

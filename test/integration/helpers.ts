@@ -7,6 +7,7 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { inject } from "vitest";
+import { CLEANED_MARK_CURSORS } from "../../src/db/event-reuse";
 import worker from "../../src/index";
 import type { DeliveryJob } from "../../src/queue/messages";
 import type { CircuitState } from "../../src/scheduler/circuit";
@@ -332,4 +333,17 @@ export async function setCircuit(
 		);
 	});
 	await evictDurableObject(stub);
+}
+
+/**
+ * Forgets what retention cleaned (src/db/event-reuse.ts). A test that
+ * deletes events or inserts them by hand, after a retention run, calls it:
+ * the rowids it then gets may fall behind the mark, where rows count as
+ * cleaned; ingest never gives such seqs.
+ */
+export async function forgetCleanedMark(database: D1Database): Promise<void> {
+	await database
+		.prepare("DELETE FROM sweep_cursors WHERE name IN (SELECT value FROM json_each(?1))")
+		.bind(JSON.stringify(CLEANED_MARK_CURSORS))
+		.run();
 }

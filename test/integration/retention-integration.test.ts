@@ -1,11 +1,13 @@
 import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { UNUSED_CLEANED_KEPT_MS } from "../../src/db/event-reuse";
 import worker from "../../src/index";
 import { chunk } from "../../src/lib/chunk";
 import { deliveryId, newEndpointId } from "../../src/lib/ids";
 import { meterD1, readDatabaseCounters, resetCounters } from "../../src/lib/metering";
 import { purgeExpired } from "../../src/retention";
+import { forgetCleanedMark } from "./helpers";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -74,6 +76,12 @@ async function seedMany(
 	return seqs;
 }
 
+/** Empties the event log of a database, and the marks retention keeps of it, so seqs start again from 1. */
+async function emptyLog(database: D1Database): Promise<void> {
+	await database.batch([database.prepare("DELETE FROM deliveries"), database.prepare("DELETE FROM events")]);
+	await forgetCleanedMark(database);
+}
+
 async function eventIdsLeft(database: D1Database, ids: string[]): Promise<string[]> {
 	const left = await database
 		.prepare("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id")
@@ -93,7 +101,7 @@ async function deliveryEventIdsLeft(database: D1Database, ids: string[]): Promis
 describe("retention", () => {
 	beforeEach(async () => {
 		for (const database of SHARDS) {
-			await database.batch([database.prepare("DELETE FROM deliveries"), database.prepare("DELETE FROM events")]);
+			await emptyLog(database);
 		}
 	});
 
@@ -169,8 +177,11 @@ describe("retention", () => {
 		await purgeExpired(env, now);
 		expect(await eventIdsLeft(env.DB, ["evt_a", "evt_b", "evt_c"])).toEqual(["evt_b", "evt_c"]);
 		await purgeExpired(env, now + DAY_MS + 1);
-		expect(await eventIdsLeft(env.DB, ["evt_a", "evt_b", "evt_c"])).toEqual([]);
 		expect(await deliveryEventIdsLeft(env.DB, ["evt_a", "evt_b", "evt_c"])).toEqual([]);
+		// Expired a moment ago, their rows wait for ingest to reuse them, and go once they waited long enough.
+		expect(await eventIdsLeft(env.DB, ["evt_a", "evt_b", "evt_c"])).toEqual(["evt_b", "evt_c"]);
+		expect(await purgeExpired(env, now + DAY_MS + UNUSED_CLEANED_KEPT_MS + 1)).toMatchObject({ events: 2 });
+		expect(await eventIdsLeft(env.DB, ["evt_a", "evt_b", "evt_c"])).toEqual([]);
 	});
 
 	it("reads what it removes, not the log it keeps, although old deliveries sit before newer ones of the same endpoints", async () => {
@@ -187,7 +198,7 @@ describe("retention", () => {
 		};
 		/** Rows read to remove 100 expired events and their 2,000 deliveries from a log that keeps `keptEvents` newer ones. */
 		const rowsReadWith = async (keptEvents: number) => {
-			await database.batch([database.prepare("DELETE FROM deliveries"), database.prepare("DELETE FROM events")]);
+			await emptyLog(database);
 			const expired = await seedMany(database, endpoints, 100, now - 31 * DAY_MS);
 			const kept = await seedMany(database, endpoints, keptEvents, now - DAY_MS);
 			resetCounters();
@@ -213,7 +224,8 @@ describe("retention", () => {
 		const endpoints = Array.from({ length: 3000 }, () => newEndpointId());
 		await seedMany(env.SHARD_3, endpoints, 3, now - 31 * DAY_MS);
 		const removed = await purgeExpired(env, now);
-		expect(removed).toEqual({ events: 3, deliveries: 9000, packs: 0 });
+		// Expired for longer than a cleaned row waits to be reused: cleaned, then deleted in the same run.
+		expect(removed).toEqual({ events: 3, cleaned: 3, deliveries: 9000, packs: 0 });
 		const left = await env.SHARD_3.prepare("SELECT count(*) AS n FROM delivery_log").first<{ n: number }>();
 		expect(left?.n).toBe(0);
 	});
@@ -224,13 +236,18 @@ describe("retention", () => {
 		const endpoint = [newEndpointId()];
 		/** Rows read per row removed, clearing a backlog of `expiredEvents` old events to one endpoint. */
 		const readPerRowWith = async (expiredEvents: number) => {
-			await database.batch([database.prepare("DELETE FROM deliveries"), database.prepare("DELETE FROM events")]);
+			await emptyLog(database);
 			await seedMany(database, endpoint, expiredEvents, now - 31 * DAY_MS);
 			await seedMany(database, endpoint, 10, now - DAY_MS);
 			resetCounters();
 			const counted = { ...env, SHARD_2: meterD1(database, "SHARD_2") };
 			const removed = await purgeExpired(counted, now);
-			expect(removed).toEqual({ events: expiredEvents, deliveries: expiredEvents, packs: 0 });
+			expect(removed).toEqual({
+				events: expiredEvents,
+				cleaned: expiredEvents,
+				deliveries: expiredEvents,
+				packs: 0,
+			});
 			return (readDatabaseCounters().SHARD_2?.d1_rows_read ?? 0) / (2 * expiredEvents);
 		};
 		const short = await readPerRowWith(1_000);
@@ -241,7 +258,7 @@ describe("retention", () => {
 
 	it("passes over any number of events kept for their schedule to reach the expired ones behind them", async () => {
 		const database = env.SHARD_3;
-		await database.batch([database.prepare("DELETE FROM deliveries"), database.prepare("DELETE FROM events")]);
+		await emptyLog(database);
 		const now = Date.now();
 		// More kept events than a run's pages hold (100 of 500): a walk that returned them would stop before the end.
 		for (let start = 0; start < 60_000; start += 10_000) {
@@ -258,7 +275,7 @@ describe("retention", () => {
 		}
 		await seedMany(database, [newEndpointId()], 10, now - 31 * DAY_MS);
 		const removed = await purgeExpired(env, now);
-		expect(removed).toEqual({ events: 10, deliveries: 10, packs: 0 });
+		expect(removed).toEqual({ events: 10, cleaned: 10, deliveries: 10, packs: 0 });
 		const kept = await database.prepare("SELECT count(*) AS n FROM events").first<{ n: number }>();
 		expect(kept?.n).toBe(60_000);
 	}, 60_000);

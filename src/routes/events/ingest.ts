@@ -1,6 +1,7 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import type { Database } from "../../db/client";
+import { cleanedThroughSql, reusableSeqsSql } from "../../db/event-reuse";
 import { findEventsByIds } from "../../db/events";
 import { type EventRow, events } from "../../db/schema";
 import { subscribersOf } from "../../db/subscribers";
@@ -107,18 +108,38 @@ const EVENT_FIELDS = ["id", "nonce", "type", "data", "idempotency_key", "labels"
  */
 const STORED_AT = "max(?2, coalesce((SELECT created_at FROM events ORDER BY seq DESC LIMIT 1), ?2))";
 
+/** The columns ingest writes, every one of the table but seq: a reused row (below) keeps nothing of its old event. */
+const WRITTEN_COLUMNS = Object.values(getTableColumns(events))
+	.map((column) => column.name)
+	.filter((name) => name !== "seq");
+
 /**
- * Inserts events and computes each one's fan-out in the same statement, so
+ * Stores events and computes each one's fan-out in the same statement, so
  * ingest costs one D1 query whatever the number of events: the INSERT reads
  * the subscribers row by row. ?1 is the tenant, ?2 the time, ?3 the only
  * endpoint in the test send's form. `many` takes the rows as one JSON array
  * bound to ?4 (each an array of EVENT_FIELDS' values); otherwise one event's
  * values are bound to ?4 to ?11, which spares a single event the work of
  * unpacking JSON (measured: a quarter of a millisecond more per request).
- * A repeated id or idempotency key inserts nothing and returns no row. The
- * text is built once: building it per request cost CPU on the hottest
- * route. Its columns are those of src/db/schema.ts; the integration tests
- * read the rows back through drizzle.
+ *
+ * An event goes into the row of an expired event that retention cleaned
+ * when there is one (src/db/event-reuse.ts): the insert names that row's
+ * seq, conflicts with it, and the upsert moves the row to the next seq with
+ * the new event's values. That writes what an insert does, and saves the
+ * delete retention would otherwise make. Without a cleaned row the event
+ * takes the seq after the highest stored, and never one at or below the
+ * cleaned mark: once every event above the mark is gone (a purge), the next
+ * rowid would fall behind it, where retention no longer walks. The n-th
+ * input takes that floor + n, and a reused row the one after the highest
+ * seq (or the mark) when it is stored, which is at most that: the seqs of
+ * one statement follow its inputs and never collide.
+ *
+ * A repeated id or idempotency key stores nothing and returns no row: a new
+ * row by its unique index (ON CONFLICT DO NOTHING), a reused one by the
+ * upsert's own check, since a conflict that an update raises would fail the
+ * statement. The text is built once: building it per request cost CPU on
+ * the hottest route. Its columns are those of src/db/schema.ts; the
+ * integration tests read the rows back through drizzle.
  */
 function insertEventsSql(onlyEndpoint: boolean, many: boolean): string {
 	const fanOut = onlyEndpoint
@@ -127,15 +148,24 @@ function insertEventsSql(onlyEndpoint: boolean, many: boolean): string {
 	const values = many
 		? // MATERIALIZED: flattened into the INSERT, every r.type in the fan-out's loops over endpoints and
 			// their filters would extract it again from the whole element, payload included.
-			`MATERIALIZED (SELECT ${EVENT_FIELDS.map((name, index) => `json_extract(value, '$[${index}]') AS ${name}`).join(", ")} FROM json_each(?4))`
-		: `(SELECT ${EVENT_FIELDS.map((name, index) => `?${index + 4} AS ${name}`).join(", ")})`;
+			`MATERIALIZED (SELECT ${EVENT_FIELDS.map((name, index) => `json_extract(value, '$[${index}]') AS ${name}`).join(", ")}, key + 1 AS n FROM json_each(?4))`
+		: `(SELECT ${EVENT_FIELDS.map((name, index) => `?${index + 4} AS ${name}`).join(", ")}, 1 AS n)`;
+	const reusable = reusableSeqsSql(many ? "(SELECT count(*) FROM r)" : "1");
+	// Correlated with the row (excluded), so that it is read again for each event rather than once a statement.
+	const nextSeq = `(SELECT max(max(seq), ${cleanedThroughSql}) + 1 FROM events WHERE excluded.tenant_id IS excluded.tenant_id)`;
 	const query = dialect.sqlToQuery(sql`
-		WITH r AS ${sql.raw(values)}, clock AS (SELECT ${sql.raw(STORED_AT)} AS at)
-		INSERT INTO events (tenant_id, id, id_given, type, data, idempotency_key, endpoint_ids, created_at, labels, tags, deliver_at)
-		SELECT ?1, coalesce(r.id, ${sql.raw(generatedEventIdSql("clock.at", "r.nonce"))}), r.id IS NOT NULL, r.type, r.data,
+		WITH r AS ${sql.raw(values)}, clock AS (SELECT ${sql.raw(STORED_AT)} AS at), free AS MATERIALIZED (${sql.raw(reusable)}),
+			floor AS (SELECT max(coalesce((SELECT max(seq) FROM events), 0), ${sql.raw(cleanedThroughSql)}) AS seq)
+		INSERT INTO events (seq, ${sql.raw(WRITTEN_COLUMNS.join(", "))})
+		SELECT coalesce(free.seq, floor.seq + r.n), ?1, coalesce(r.id, ${sql.raw(generatedEventIdSql("clock.at", "r.nonce"))}), r.id IS NOT NULL, r.type, r.data,
 			r.idempotency_key, ${fanOut}, clock.at, r.labels, r.tags, r.deliver_at
-		FROM r, clock
+		FROM r LEFT JOIN free ON free.n = r.n, clock, floor
 		WHERE true
+		ON CONFLICT (seq) DO UPDATE SET seq = ${sql.raw(nextSeq)}, ${sql.raw(WRITTEN_COLUMNS.map((name) => `${name} = excluded.${name}`).join(", "))}
+			WHERE NOT EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = excluded.tenant_id
+					AND e.idempotency_key = excluded.idempotency_key AND e.seq <> events.seq)
+				AND NOT (excluded.id_given AND EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = excluded.tenant_id
+					AND e.id = excluded.id AND e.id_given IS NOT 0 AND e.seq <> events.seq))
 		ON CONFLICT DO NOTHING
 		RETURNING seq, id, id_given, created_at, idempotency_key, endpoint_ids, ${orderedAmong} AS ordered_ids`);
 	if (query.params.length > 0) throw new Error("the event insert must bind its values by position");
