@@ -4,7 +4,8 @@ import { requireAdminKey, requireApiKey } from "./auth/middleware";
 import { enforceRateLimit } from "./auth/rate-limit";
 import { isDeploymentAdministration, tenantInScope } from "./auth/scope";
 import { createDashboard } from "./dashboard";
-import { shardDatabase } from "./db/tenant-database";
+import { countEventRows } from "./db/event-reuse";
+import { allTenantShards, shardDatabase } from "./db/tenant-database";
 import { renderDocsPage } from "./docs";
 import { ApiError, clientErrorOf, errorBody, orUnavailable } from "./lib/errors";
 import { checkJsonBody } from "./lib/json-body";
@@ -110,6 +111,13 @@ export function createApp() {
 	app.get("/_bench/metrics", (c) => {
 		if (!meteringEnabled(c.env)) throw new ApiError("not_found", "no such route");
 		return c.json({ ...readCounters(), d1_by_database: readDatabaseCounters() });
+	});
+	app.get("/_bench/events", async (c) => {
+		if (!meteringEnabled(c.env)) throw new ApiError("not_found", "no such route");
+		const counts = await Promise.all(
+			allTenantShards(c.env).map(async (shard) => [shard.name, await countEventRows(shard.d1).first()] as const),
+		);
+		return c.json(Object.fromEntries(counts));
 	});
 	app.post("/_bench/reset", (c) => {
 		if (!meteringEnabled(c.env)) throw new ApiError("not_found", "no such route");

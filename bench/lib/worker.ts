@@ -203,6 +203,18 @@ export class LocalWorker {
 		return { totals: parseMetrics(answer.body), byDatabase: parseDatabaseMetrics(answer.body) };
 	}
 
+	/** Event rows on every database, and how many of them are cleaned rows waiting for ingest to reuse them. */
+	async eventRows(): Promise<{ stored: number; cleaned: number }> {
+		const answer = await this.client.send("GET", "/_bench/events");
+		if (answer.status !== 200)
+			throw new Error(`GET /_bench/events → HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
+		const byDatabase = JSON.parse(answer.body) as Record<string, { stored: number; cleaned: number }>;
+		return Object.values(byDatabase).reduce(
+			(sum, counts) => ({ stored: sum.stored + counts.stored, cleaned: sum.cleaned + counts.cleaned }),
+			{ stored: 0, cleaned: 0 },
+		);
+	}
+
 	/** Fires the daily cron (retention) as Cloudflare would, through wrangler's local trigger. */
 	async runRetention(): Promise<void> {
 		const answer = await this.client.send("GET", `/cdn-cgi/local/scheduled?cron=${encodeURIComponent(RETENTION_CRON)}`);

@@ -773,6 +773,15 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 				]),
 			),
 			"",
+			// Results written before expired events' rows were reused have no event_rows.
+			`Events stored in rows of expired events that retention had cleaned, rather than in new rows (docs/SCALING.md, "Expired events' rows reused"): ${cases
+				.map((item) =>
+					item.event_rows === undefined
+						? `${item.label} not counted`
+						: `${item.label} ${item.event_rows.reused_rows} of ${item.events} (${item.event_rows.cleaned_before} cleaned rows before it)`,
+				)
+				.join("; ")}.`,
+			"",
 		);
 		const perRetry = cost.per_retry;
 		if (perRetry != null) {

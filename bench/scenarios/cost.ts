@@ -83,6 +83,12 @@ export interface CostCase {
 	usd_per_million_deliveries: number | null;
 	usd_per_million_deliveries_excluding_cpu: number | null;
 	d1_rows_written_per_delivery: number | null;
+	/**
+	 * Where the case's events were stored: in rows of expired events that
+	 * retention had cleaned (src/db/event-reuse.ts), or in new rows, which
+	 * retention deletes an hour after they expire unless reused by then.
+	 */
+	event_rows?: { cleaned_before: number; new_rows: number; reused_rows: number };
 	complete: boolean;
 	/** Where the counters disagree with what the receivers saw, or look incomplete. */
 	checks: string[];
@@ -122,7 +128,8 @@ export const COST_ASSUMPTIONS = [
 	"Durable Object requests include alarm invocations; duration = wall time × 128 MB.",
 	"CPU is the workerd process's CPU time (utime + stime from /proc) across the case divided by deliveries: an upper bound, since it includes the local emulation of D1, Queues and Durable Objects. wrangler's forwarding workerd is not counted.",
 	"Counters are reset after the endpoints are created, so set-up is not in the figures; the bench's own /_bench calls are not counted by the worker.",
-	"D1 rows written include the later removal of the case's events and deliveries: the bench runs with RETENTION_DAYS of 8.64 s, and after each case settles it fires the daily retention cron by hand (one scheduled invocation), so its deletes (every deleted row and index entry is billed as a row written) are counted with the rest.",
+	"D1 rows written include the later removal of the case's deliveries: the bench runs with RETENTION_DAYS of 8.64 s, and after each case settles it fires the daily retention cron by hand (one scheduled invocation), so its deletes (every deleted row and index entry is billed as a row written) are counted with the rest.",
+	"An expired event's row is not deleted but written over by a new event (docs/SCALING.md, \"Expired events' rows reused\"): each case stores its events in the rows the earlier scenarios' expired events left, as a deployment older than RETENTION_DAYS with steady traffic does, and the bench counts how many it did (GET /_bench/events, before and after). An event that finds no row to reuse takes a new one, which is deleted an hour after it expires unless reused by then: that delete is outside the case.",
 	"List prices per unit; the plan's included monthly allowances are ignored.",
 ];
 
@@ -220,6 +227,7 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 	// Earlier scenarios' rows go now, uncounted, so the retention after the case removes only the case's own.
 	await sleep(RETENTION_SECONDS * 1000);
 	await ctx.worker.runRetention();
+	const rowsBefore = await ctx.worker.eventRows();
 	await ctx.worker.resetMetrics();
 	const start = await ctx.metrics();
 	if (start === null) throw new Error("the worker does not serve /_bench/metrics (BENCH_METERING)");
@@ -262,6 +270,10 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 	await ctx.worker.runRetention();
 	await ctx.settle(`cost ${spec.label} retention`, 30_000, 1_000);
 	const end = await ctx.metrics();
+	const rowsAfter = await ctx.worker.eventRows();
+	// Retention deletes no row of the case: its events' rows stay cleaned for an hour, as do those it did not reuse.
+	const newRows = rowsAfter.stored - rowsBefore.stored;
+	const eventRows = { cleaned_before: rowsBefore.cleaned, new_rows: newRows, reused_rows: accepted - newRows };
 	const cpuAfter = ctx.worker.cpu();
 	if (end === null) throw new Error("the worker stopped serving /_bench/metrics");
 	const counters = metricsDelta(end, start);
@@ -295,6 +307,12 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 				(spec.attempts > 1 ? " (an endpoint's circuit may have opened and held them for its probe)" : ""),
 		);
 	}
+	if (eventRows.reused_rows < accepted) {
+		checks.push(
+			`${accepted - eventRows.reused_rows} of ${accepted} events took a new row (${eventRows.cleaned_before} cleaned rows to reuse): ` +
+				"a row not reused within an hour of its expiry is deleted, a row written not counted here",
+		);
+	}
 	for (const problem of checks) progress(`  cost ${spec.label}: check: ${problem}`);
 	await ctx.deleteEndpoints(endpoints);
 	await ctx.settle(`cost ${spec.label} clean-up`);
@@ -316,6 +334,7 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 		usd_per_million_deliveries: round(total, 3),
 		usd_per_million_deliveries_excluding_cpu: total === null || cpuLine === null ? null : round(total - cpuLine, 3),
 		d1_rows_written_per_delivery: perDelivery.d1_rows_written,
+		event_rows: eventRows,
 		complete: complete && idle,
 		checks,
 	};
@@ -324,7 +343,8 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 			`(D1 rows written ${fmt(result.d1_rows_written_per_delivery, 3)}/delivery, read ${fmt(perDelivery.d1_rows_read, 2)}, ` +
 			`queue msgs ${fmt(perDelivery.queue_messages_sent, 3)}, worker invocations ` +
 			`${fmt((counters.worker_fetch_invocations + counters.worker_queue_invocations) / Math.max(1, deliveries), 3)}, ` +
-			`CPU ≤ ${fmt(result.workerd_cpu_ms_per_delivery, 2)} ms)${result.complete ? "" : " (incomplete: not all deliveries settled)"}`,
+			`CPU ≤ ${fmt(result.workerd_cpu_ms_per_delivery, 2)} ms, ${eventRows.reused_rows} of ${accepted} events in reused rows)` +
+			`${result.complete ? "" : " (incomplete: not all deliveries settled)"}`,
 	);
 	return result;
 }

@@ -97,3 +97,10 @@ export function deleteCleaned(d1: D1Database, seqs: readonly number[], createdBe
 		)
 		.bind(JSON.stringify(seqs), createdBefore);
 }
+
+/** How many event rows a database holds, and how many of them are cleaned: what `npm run bench` reads to see rows reused. */
+export function countEventRows(d1: D1Database): D1PreparedStatement {
+	return d1.prepare(
+		`SELECT (SELECT count(*) FROM events) AS stored, (SELECT count(*) FROM events AS e WHERE ${cleanedEventSql("e")}) AS cleaned`,
+	);
+}
