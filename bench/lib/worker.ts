@@ -203,9 +203,13 @@ export class LocalWorker {
 		return { totals: parseMetrics(answer.body), byDatabase: parseDatabaseMetrics(answer.body) };
 	}
 
-	/** Event rows on every database, and how many of them are cleaned rows waiting for ingest to reuse them. */
-	async eventRows(): Promise<{ stored: number; cleaned: number }> {
+	/**
+	 * Event rows on every database, and how many of them are cleaned rows
+	 * waiting for ingest to reuse them; null from a version without reuse.
+	 */
+	async eventRows(): Promise<{ stored: number; cleaned: number } | null> {
 		const answer = await this.client.send("GET", "/_bench/events");
+		if (answer.status === 404) return null;
 		if (answer.status !== 200)
 			throw new Error(`GET /_bench/events → HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
 		const byDatabase = JSON.parse(answer.body) as Record<string, { stored: number; cleaned: number }>;

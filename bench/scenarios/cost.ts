@@ -272,8 +272,14 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 	const end = await ctx.metrics();
 	const rowsAfter = await ctx.worker.eventRows();
 	// Retention deletes no row of the case: its events' rows stay cleaned for an hour, as do those it did not reuse.
-	const newRows = rowsAfter.stored - rowsBefore.stored;
-	const eventRows = { cleaned_before: rowsBefore.cleaned, new_rows: newRows, reused_rows: accepted - newRows };
+	const eventRows =
+		rowsBefore === null || rowsAfter === null
+			? undefined
+			: {
+					cleaned_before: rowsBefore.cleaned,
+					new_rows: rowsAfter.stored - rowsBefore.stored,
+					reused_rows: accepted - (rowsAfter.stored - rowsBefore.stored),
+				};
 	const cpuAfter = ctx.worker.cpu();
 	if (end === null) throw new Error("the worker stopped serving /_bench/metrics");
 	const counters = metricsDelta(end, start);
@@ -307,7 +313,7 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 				(spec.attempts > 1 ? " (an endpoint's circuit may have opened and held them for its probe)" : ""),
 		);
 	}
-	if (eventRows.reused_rows < accepted) {
+	if (eventRows !== undefined && eventRows.reused_rows < accepted) {
 		checks.push(
 			`${accepted - eventRows.reused_rows} of ${accepted} events took a new row (${eventRows.cleaned_before} cleaned rows to reuse): ` +
 				"a row not reused within an hour of its expiry is deleted, a row written not counted here",
@@ -343,7 +349,7 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 			`(D1 rows written ${fmt(result.d1_rows_written_per_delivery, 3)}/delivery, read ${fmt(perDelivery.d1_rows_read, 2)}, ` +
 			`queue msgs ${fmt(perDelivery.queue_messages_sent, 3)}, worker invocations ` +
 			`${fmt((counters.worker_fetch_invocations + counters.worker_queue_invocations) / Math.max(1, deliveries), 3)}, ` +
-			`CPU ≤ ${fmt(result.workerd_cpu_ms_per_delivery, 2)} ms, ${eventRows.reused_rows} of ${accepted} events in reused rows)` +
+			`CPU ≤ ${fmt(result.workerd_cpu_ms_per_delivery, 2)} ms, ${eventRows?.reused_rows ?? "–"} of ${accepted} events in reused rows)` +
 			`${result.complete ? "" : " (incomplete: not all deliveries settled)"}`,
 	);
 	return result;
