@@ -129,7 +129,7 @@ export const COST_ASSUMPTIONS = [
 	"CPU is the workerd process's CPU time (utime + stime from /proc) across the case divided by deliveries: an upper bound, since it includes the local emulation of D1, Queues and Durable Objects. wrangler's forwarding workerd is not counted.",
 	"Counters are reset after the endpoints are created, so set-up is not in the figures; the bench's own /_bench calls are not counted by the worker.",
 	"D1 rows written include the later removal of the case's deliveries: the bench runs with RETENTION_DAYS of 8.64 s, and after each case settles it fires the daily retention cron by hand (one scheduled invocation), so its deletes (every deleted row and index entry is billed as a row written) are counted with the rest.",
-	"An expired event's row is not deleted but written over by a new event (docs/SCALING.md, \"Expired events' rows reused\"): each case stores its events in the rows the earlier scenarios' expired events left, as a deployment older than RETENTION_DAYS with steady traffic does, and the bench counts how many it did (GET /_bench/events, before and after). An event that finds no row to reuse takes a new one, which is deleted an hour after it expires unless reused by then: that delete is outside the case.",
+	"An expired event's row is not deleted but written over by a new event (docs/SCALING.md, \"Expired events' rows reused\"): each case stores its events in the rows the earlier scenarios' expired events left (a worker that has stored fewer events than the case sends first gets events of a type nobody subscribes to, uncounted), as a deployment older than RETENTION_DAYS with steady traffic does, and the bench counts how many it did (GET /_bench/events, before and after). An event that finds no row to reuse takes a new one, which is deleted an hour after it expires unless reused by then: that delete is outside the case.",
 	"List prices per unit; the plan's included monthly allowances are ignored.",
 ];
 
@@ -210,6 +210,30 @@ export interface CaseSpec {
 	eventsPerRequest?: number;
 }
 
+/** Events per request of the filler that leaveRowsToReuse sends. */
+const FILLER_PER_REQUEST = 100;
+
+/**
+ * Makes sure the case finds as many expired events' rows to reuse as it
+ * stores events, as a deployment older than RETENTION_DAYS with steady
+ * traffic does: a worker that has stored fewer events gets events of a type
+ * nobody subscribes to, which the retention run before the case cleans.
+ */
+async function leaveRowsToReuse(ctx: BenchContext, events: number): Promise<void> {
+	const rows = await ctx.worker.eventRows();
+	if (rows === null) return;
+	for (let missing = events - rows.stored; missing > 0; missing -= FILLER_PER_REQUEST) {
+		const filler = Array.from({ length: Math.min(FILLER_PER_REQUEST, missing) }, (_, n) => ({
+			type: "cost-filler.unsubscribed",
+			data: { n },
+		}));
+		const exchange = await ctx.client.send("POST", "/v1/events/batch", { events: filler });
+		if (exchange.status !== 202) {
+			throw new Error(`POST /v1/events/batch (filler) → HTTP ${exchange.status}: ${exchange.body.slice(0, 300)}`);
+		}
+	}
+}
+
 export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCase> {
 	const perRequest = spec.eventsPerRequest ?? 1;
 	progress(
@@ -224,6 +248,7 @@ export async function runCase(ctx: BenchContext, spec: CaseSpec): Promise<CostCa
 		);
 	}
 	await ctx.settle(`cost ${spec.label} set-up`);
+	await leaveRowsToReuse(ctx, spec.events);
 	// Earlier scenarios' rows go now, uncounted, so the retention after the case removes only the case's own.
 	await sleep(RETENTION_SECONDS * 1000);
 	await ctx.worker.runRetention();

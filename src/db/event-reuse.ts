@@ -1,7 +1,7 @@
 /*
  * Expired events are not deleted one by one: D1 bills a deleted row as a
- * row written, so deleting every event once it expired cost a third of what
- * storing it did. Retention removes an expired event's deliveries and
+ * row written, so the delete of an expired event was a third of the rows
+ * written for it (two to store it, one to delete it). Retention removes an expired event's deliveries and
  * leaves its row "cleaned"; ingest then stores a new event in that row (an
  * upsert that moves it to a new seq: the same two rows written as an
  * insert, and no delete later). Rows no ingest took within
@@ -40,18 +40,30 @@ export function cleanedEventSql(alias: string): string {
 }
 
 /**
- * The seqs of up to `count` cleaned rows, oldest first, each with its place
- * `n` (1, 2, …) for ingest to join its inputs on. It reads at most
- * REUSE_LOOKAHEAD rows more than it returns.
+ * Up to `count` cleaned rows' seqs, oldest first, read from REUSABLE_FROM:
+ * at most REUSE_LOOKAHEAD rows more than it returns (scheduled events kept
+ * among them).
  */
-export function reusableSeqsSql(count: string): string {
-	return `SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM (
-	SELECT e.seq FROM (SELECT seq, deliver_at, created_at FROM events
+function oldestCleanedSql(count: string): string {
+	return `SELECT seq FROM (SELECT seq, deliver_at, created_at FROM events
 		WHERE seq >= ${cursor(REUSABLE_FROM)} AND seq <= ${cursor(CLEANED_THROUGH)}
-		ORDER BY seq LIMIT ${count} + ${REUSE_LOOKAHEAD}) AS e
-	WHERE ${cleanedEventSql("e")}
-	ORDER BY e.seq LIMIT ${count})`;
+		ORDER BY seq LIMIT ${count} + ${REUSE_LOOKAHEAD})
+	WHERE deliver_at IS NULL AND created_at < ${cursor(CLEANED_BEFORE)} LIMIT ${count}`;
 }
+
+/** The seq of the oldest cleaned row, or NULL when there is none to reuse. */
+export const firstReusableSeqSql = `(${oldestCleanedSql("1")})`;
+
+/** The seqs of up to `count` cleaned rows, oldest first, each with its place `n` (1, 2, …) for ingest to join its inputs on. */
+export function reusableSeqsSql(count: string): string {
+	return `SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM (${oldestCleanedSql(count)})`;
+}
+
+/**
+ * The seq after which ingest gives new ones: the highest stored, or the
+ * mark when that is higher (every event above it deleted).
+ */
+export const seqFloorSql = `max(coalesce((SELECT max(seq) FROM events), 0), ${cursor(CLEANED_THROUGH)})`;
 
 export interface CleanedMark {
 	throughSeq: number;

@@ -100,12 +100,12 @@ describe("expired events' rows reused by ingest", () => {
 		await forgetCleanedMark(env.DB);
 	});
 
-	it("stores an event in a cleaned row: the rows written of an insert, nothing of the old event left, no delete to come", async () => {
-		const [oldSeq] = await expiredEvents(1, newEndpointId());
-		const [oldEvent] = await storedRows();
-		expect(await purgeExpired(env, Date.now())).toEqual({ events: 0, cleaned: 1, deliveries: 1, packs: 0 });
+	it("stores an event in the oldest cleaned row: the rows written of an insert, nothing of the old event left, no delete to come", async () => {
+		const oldSeqs = await expiredEvents(20, newEndpointId());
+		const [oldest] = await storedRows();
+		expect(await purgeExpired(env, Date.now())).toEqual({ events: 0, cleaned: 20, deliveries: 20, packs: 0 });
 		expect(await deliveryRowCount()).toBe(0);
-		expect((await storedRows()).map((row) => row.seq)).toEqual([oldSeq]);
+		expect((await storedRows()).map((row) => row.seq)).toEqual(oldSeqs);
 
 		resetCounters();
 		const accepted = await call("POST", "/v1/events", { type: uniqueName("fresh"), data: { n: 1 } });
@@ -117,10 +117,8 @@ describe("expired events' rows reused by ingest", () => {
 
 		const newId = String(record(accepted.body).id);
 		const rows = await storedRows();
-		expect(rows).toHaveLength(1);
-		const [row] = rows;
-		expect(row?.seq).toBeGreaterThan(Number(oldSeq));
-		expect(row).toMatchObject({
+		expect(rows.map((row) => row.seq)).toEqual([...oldSeqs.slice(1), Math.max(...oldSeqs) + 1]);
+		expect(rows.at(-1)).toMatchObject({
 			id: newId,
 			id_given: 0,
 			idempotency_key: null,
@@ -129,11 +127,11 @@ describe("expired events' rows reused by ingest", () => {
 			data: '{"n":1}',
 		});
 		expect((await call("GET", `/v1/events/${newId}`)).status).toBe(200);
-		expect((await call("GET", `/v1/events/${oldEvent?.id}`)).status).toBe(404);
+		expect((await call("GET", `/v1/events/${oldest?.id}`)).status).toBe(404);
 
-		// The new event is not old: a run after the old row's wait would have run out deletes nothing.
-		expect(await purgeExpired(env, Date.now() + 2 * 3600_000)).toMatchObject({ events: 0, cleaned: 0 });
-		expect(await storedRows()).toHaveLength(1);
+		// An hour on, the 19 rows left unused go; the new event, not expired, stays.
+		expect(await purgeExpired(env, Date.now() + 2 * 3600_000)).toMatchObject({ events: 19, cleaned: 0 });
+		expect((await storedRows()).map((row) => row.id)).toEqual([newId]);
 	});
 
 	it("a batch takes the cleaned rows there are and inserts the rest, in input order, and a repeated id stores nothing", async () => {

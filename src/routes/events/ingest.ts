@@ -1,7 +1,7 @@
 import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import type { Database } from "../../db/client";
-import { cleanedThroughSql, reusableSeqsSql } from "../../db/event-reuse";
+import { cleanedThroughSql, firstReusableSeqSql, reusableSeqsSql, seqFloorSql } from "../../db/event-reuse";
 import { findEventsByIds } from "../../db/events";
 import { type EventRow, events } from "../../db/schema";
 import { subscribersOf } from "../../db/subscribers";
@@ -149,17 +149,22 @@ function insertEventsSql(onlyEndpoint: boolean, many: boolean): string {
 		? // MATERIALIZED: flattened into the INSERT, every r.type in the fan-out's loops over endpoints and
 			// their filters would extract it again from the whole element, payload included.
 			`MATERIALIZED (SELECT ${EVENT_FIELDS.map((name, index) => `json_extract(value, '$[${index}]') AS ${name}`).join(", ")}, key + 1 AS n FROM json_each(?4))`
-		: `(SELECT ${EVENT_FIELDS.map((name, index) => `?${index + 4} AS ${name}`).join(", ")}, 1 AS n)`;
-	const reusable = reusableSeqsSql(many ? "(SELECT count(*) FROM r)" : "1");
+		: `(SELECT ${EVENT_FIELDS.map((name, index) => `?${index + 4} AS ${name}`).join(", ")})`;
+	// One event takes the oldest cleaned row's seq, or the one after the floor; the n-th of many joins the
+	// n-th cleaned row, or takes the floor + n.
+	const withMore = many
+		? `, free AS MATERIALIZED (${reusableSeqsSql("(SELECT count(*) FROM r)")}), floor AS (SELECT ${seqFloorSql} AS seq)`
+		: "";
+	const seq = many ? "coalesce(free.seq, floor.seq + r.n)" : `coalesce(${firstReusableSeqSql}, ${seqFloorSql} + 1)`;
+	const from = many ? "r LEFT JOIN free ON free.n = r.n, clock, floor" : "r, clock";
 	// Correlated with the row (excluded), so that it is read again for each event rather than once a statement.
 	const nextSeq = `(SELECT max(max(seq), ${cleanedThroughSql}) + 1 FROM events WHERE excluded.tenant_id IS excluded.tenant_id)`;
 	const query = dialect.sqlToQuery(sql`
-		WITH r AS ${sql.raw(values)}, clock AS (SELECT ${sql.raw(STORED_AT)} AS at), free AS MATERIALIZED (${sql.raw(reusable)}),
-			floor AS (SELECT max(coalesce((SELECT max(seq) FROM events), 0), ${sql.raw(cleanedThroughSql)}) AS seq)
+		WITH r AS ${sql.raw(values)}, clock AS (SELECT ${sql.raw(STORED_AT)} AS at)${sql.raw(withMore)}
 		INSERT INTO events (seq, ${sql.raw(WRITTEN_COLUMNS.join(", "))})
-		SELECT coalesce(free.seq, floor.seq + r.n), ?1, coalesce(r.id, ${sql.raw(generatedEventIdSql("clock.at", "r.nonce"))}), r.id IS NOT NULL, r.type, r.data,
+		SELECT ${sql.raw(seq)}, ?1, coalesce(r.id, ${sql.raw(generatedEventIdSql("clock.at", "r.nonce"))}), r.id IS NOT NULL, r.type, r.data,
 			r.idempotency_key, ${fanOut}, clock.at, r.labels, r.tags, r.deliver_at
-		FROM r LEFT JOIN free ON free.n = r.n, clock, floor
+		FROM ${sql.raw(from)}
 		WHERE true
 		ON CONFLICT (seq) DO UPDATE SET seq = ${sql.raw(nextSeq)}, ${sql.raw(WRITTEN_COLUMNS.map((name) => `${name} = excluded.${name}`).join(", "))}
 			WHERE NOT EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = excluded.tenant_id
