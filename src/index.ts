@@ -79,7 +79,7 @@ export default {
 			const idempotencyRecords = await deleteExpiredIdempotencyRecords(metered, controller.scheduledTime);
 			const removed = await purgeExpired(metered, controller.scheduledTime);
 			console.log(
-				`retention: removed ${removed.events} events, ${removed.deliveries} deliveries, ${removed.packs} packs of deliveries, ${signOuts} expired sign-outs and ${idempotencyRecords} expired idempotency records`,
+				`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries, ${removed.packs} packs of deliveries, ${signOuts} expired sign-outs and ${idempotencyRecords} expired idempotency records`,
 			);
 			return;
 		}
@@ -97,9 +97,9 @@ export default {
 		try {
 			// Every minute rather than once a day: a day's expired rows at volume are more than one run could remove.
 			const removed = await purgeExpired(metered, controller.scheduledTime);
-			if (removed.events > 0 || removed.deliveries > 0 || removed.packs > 0) {
+			if (removed.events > 0 || removed.cleaned > 0 || removed.deliveries > 0 || removed.packs > 0) {
 				console.log(
-					`retention: removed ${removed.events} events, ${removed.deliveries} deliveries and ${removed.packs} packs of deliveries`,
+					`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries and ${removed.packs} packs of deliveries`,
 				);
 			}
 		} catch (error) {
