@@ -136,13 +136,14 @@ export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
  * One page of expired events: the deliveries and packs of them all go, the
  * rows of those scheduled ahead go too, and the mark moves to `mark` in the
  * same batch, so no event counts as cleaned before its deliveries are gone.
+ * Says whether the mark moved (writeCleanedMark).
  */
 async function removePage(
 	d1: D1Database,
 	page: readonly WalkedEvent[],
 	cutoff: number,
-	mark: CleanedMark | undefined,
-): Promise<Removed> {
+	mark: { after: number; to: CleanedMark } | undefined,
+): Promise<{ removed: Removed; markMoved: boolean }> {
 	const deliveryIds: string[] = [];
 	/** Per endpoint, the highest expired event of the page: its packs named up to there may go. */
 	const packsThrough = new Map<string, number>();
@@ -164,15 +165,18 @@ async function removePage(
 			cutoff,
 		),
 		d1.prepare(DELETE_EVENTS).bind(JSON.stringify(scheduled), cutoff),
-		...(mark ? [writeCleanedMark(d1, mark)] : []),
+		...(mark ? [writeCleanedMark(d1, mark.after, mark.to)] : []),
 	]);
 	const deliveriesRemoved = outcome.slice(0, deleteDeliveries.length);
-	const [packs, events] = outcome.slice(deleteDeliveries.length);
+	const [packs, events, markWritten] = outcome.slice(deleteDeliveries.length);
 	return {
-		events: events?.meta.changes ?? 0,
-		cleaned: page.length - scheduled.length,
-		deliveries: deliveriesRemoved.reduce((sum, result) => sum + result.meta.changes, 0),
-		packs: packs?.meta.changes ?? 0,
+		removed: {
+			events: events?.meta.changes ?? 0,
+			cleaned: page.length - scheduled.length,
+			deliveries: deliveriesRemoved.reduce((sum, result) => sum + result.meta.changes, 0),
+			packs: packs?.meta.changes ?? 0,
+		},
+		markMoved: (markWritten?.meta.changes ?? 0) > 0,
 	};
 }
 
@@ -207,20 +211,26 @@ async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number):
 	while (pagesLeft > 0 && Date.now() < deadline) {
 		const { results } = await walk.bind(through, EVENTS_PER_PAGE, cutoff).all<WalkedEvent>();
 		const { pages, reachedUnexpired } = expiredPages(results, cutoff);
+		let markHeld = false;
 		for (const page of pages) {
 			const last = page.at(-1);
 			if (!last) continue;
-			add(removed, await removePage(d1, page, cutoff, { throughSeq: last.seq, beforeMs: cutoff }));
-			through = last.seq;
+			const mark = { after: through, to: { throughSeq: last.seq, beforeMs: cutoff } };
+			const { removed: fromPage, markMoved } = await removePage(d1, page, cutoff, mark);
+			add(removed, fromPage);
 			pagesLeft--;
+			// An event stored behind the page since it was read holds the mark: the next run stops at it.
+			markHeld = !markMoved;
+			if (markHeld) break;
+			through = last.seq;
 		}
-		if (reachedUnexpired || results.length < EVENTS_PER_PAGE) break;
+		if (markHeld || reachedUnexpired || results.length < EVENTS_PER_PAGE) break;
 	}
 
 	// Kept for their schedule when the walk passed them, expired since; few, as each run deletes them.
 	const behind = await d1.prepare(SCHEDULED_EXPIRED_BEHIND).bind(through, EVENTS_PER_PAGE, cutoff).all<WalkedEvent>();
 	for (const page of expiredPages(behind.results, cutoff).pages)
-		add(removed, await removePage(d1, page, cutoff, undefined));
+		add(removed, (await removePage(d1, page, cutoff, undefined)).removed);
 
 	const firstReusable = (await markFirstReusable(d1).first<{ value: number }>())?.value ?? 0;
 	removed.events += await deleteUnusedCleanedRows(

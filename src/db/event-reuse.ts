@@ -74,14 +74,23 @@ export function readCleanedMark(d1: D1Database): D1PreparedStatement {
 	return d1.prepare(`SELECT ${cursor(CLEANED_THROUGH)} AS throughSeq, ${cursor(CLEANED_BEFORE)} AS beforeMs`);
 }
 
-/** Records that every event up to `throughSeq` created before `beforeMs` is cleaned; neither ever goes back. */
-export function writeCleanedMark(d1: D1Database, mark: CleanedMark): D1PreparedStatement {
+/**
+ * Records that every event after `afterSeq` up to `throughSeq`, created
+ * before `beforeMs` and not scheduled ahead, is cleaned; the mark never goes
+ * back. It does not move when an event in that range is younger: one stored
+ * there after retention read its page (a purge removed every event above,
+ * and the next rowid fell behind), whose deliveries the page did not take.
+ * The next run then walks from the old mark and stops at that event.
+ */
+export function writeCleanedMark(d1: D1Database, afterSeq: number, mark: CleanedMark): D1PreparedStatement {
 	return d1
 		.prepare(
-			`INSERT INTO sweep_cursors (name, value) VALUES ('${CLEANED_THROUGH}', ?1), ('${CLEANED_BEFORE}', ?2)
+			`INSERT INTO sweep_cursors (name, value)
+SELECT name, value FROM (SELECT '${CLEANED_THROUGH}' AS name, ?1 AS value UNION ALL SELECT '${CLEANED_BEFORE}', ?2)
+WHERE NOT EXISTS (SELECT 1 FROM events WHERE seq > ?3 AND seq <= ?1 AND deliver_at IS NULL AND created_at >= ?2)
 ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`,
 		)
-		.bind(mark.throughSeq, mark.beforeMs);
+		.bind(mark.throughSeq, mark.beforeMs, afterSeq);
 }
 
 /**

@@ -264,9 +264,9 @@ async function scanForLostFirstAttempts(
 			.from(events)
 			.where(
 				and(
-					gt(events.seq, cursor),
-					// Cleaned rows lost their deliveries to retention, not to a failure (src/db/event-reuse.ts).
-					gt(events.seq, sql.raw(cleanedThroughSql)),
+					// Not behind the cleaned mark: those rows lost their deliveries to retention, not to a failure
+					// (src/db/event-reuse.ts). One bound, so that SQLite seeks to it rather than filtering up to it.
+					gt(events.seq, sql`max(${cursor}, ${sql.raw(cleanedThroughSql)})`),
 					bounds.untilSeq === undefined ? undefined : lte(events.seq, bounds.untilSeq),
 				),
 			)

@@ -5,35 +5,30 @@ import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client";
 import { scanEndpointDeliveries } from "../../src/db/deliveries";
 import { copyPackedToRows, type LogQuery, PACK_SPAN, readEndpointLog, rowsInRange } from "../../src/db/delivery-log";
-import { type DeliveryRow, deliveries, type EventRow, events } from "../../src/db/schema";
-import type { AttemptRecord } from "../../src/delivery/attempt-record";
+import { type DeliveryRow, deliveries, type EventRow } from "../../src/db/schema";
 import worker from "../../src/index";
 import { deliveryId, deliveryIdRange, publicDeliveryId } from "../../src/lib/ids";
-import type { Outcome, PlannedAttempt } from "../../src/queue/attempt";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { recordOutcomes } from "../../src/queue/record";
 import { sweep } from "../../src/reliability/sweeper";
 import { purgeExpired } from "../../src/retention";
 import {
+	answered,
 	api,
 	createWebhook,
+	firstAttempt,
 	firstAttemptBatch,
 	forgetCleanedMark,
 	receivedBy,
 	receiverPath,
 	record,
+	storedEvent,
 	storeEventDirectly,
 	uniqueName,
 	waitFor,
 } from "./helpers";
 
 const DAY_MS = 24 * 3600 * 1000;
-
-async function storedEvent(seq: number): Promise<EventRow> {
-	const [row] = await openDatabase(env.DB).select().from(events).where(eq(events.seq, seq));
-	if (!row) throw new Error(`no event ${seq}`);
-	return row;
-}
 
 /** An endpoint for every type and `count` events stored for it directly, none delivered yet. */
 async function endpointWithEvents(
@@ -48,46 +43,6 @@ async function endpointWithEvents(
 		stored.push(await storedEvent((await storeEventDirectly("default", type, [endpointId])).seq));
 	}
 	return { endpointId, stored };
-}
-
-/** A first attempt of `event` to `endpointId` as the consumer plans it for a message on its first delivery. */
-function firstAttempt(event: EventRow, endpointId: string): PlannedAttempt {
-	return {
-		message: { id: "m", timestamp: new Date(), attempts: 1, body: null, ack() {}, retry() {} },
-		tenantId: event.tenantId,
-		event,
-		endpointId,
-		deliveryId: deliveryId(endpointId, event.seq),
-		attempt: 1,
-		trigger: "initial",
-		previousStatus: undefined,
-		admitted: false,
-	};
-}
-
-function answered(planned: PlannedAttempt, statusCode: number): Outcome {
-	const record: AttemptRecord = {
-		id: `att_${uniqueName("p")}`,
-		attempt: 1,
-		trigger: "initial",
-		started_at: new Date().toISOString(),
-		duration_ms: 4,
-		status_code: statusCode,
-		response_body: "ok",
-		error: statusCode === 200 ? null : `answered ${statusCode}`,
-	};
-	const succeeded = statusCode === 200;
-	return {
-		planned,
-		status: succeeded ? "success" : "failed",
-		record,
-		error: record.error,
-		nextAttemptAtMs: null,
-		keepSchedule: false,
-		disableEndpoint: null,
-		health: succeeded ? "success" : "failure",
-		pauseUntil: null,
-	};
 }
 
 /** An endpoint with two events' first attempts delivered in one batch, so packed together. */

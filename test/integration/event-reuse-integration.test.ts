@@ -2,20 +2,25 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client";
+import { readCleanedMark, writeCleanedMark } from "../../src/db/event-reuse";
 import worker from "../../src/index";
 import { deliveryId, newEndpointId } from "../../src/lib/ids";
 import { readCounters, resetCounters } from "../../src/lib/metering";
+import { recordOutcomes } from "../../src/queue/record";
 import { firstAttemptBacklog } from "../../src/reliability/first-attempt-backlog";
 import { sweep } from "../../src/reliability/sweeper";
 import { purgeExpired } from "../../src/retention";
 import {
 	ADMIN_KEY,
+	answered,
 	createWebhook,
+	firstAttempt,
 	forgetCleanedMark,
 	receivedBy,
 	receiverPath,
 	record,
 	runFirstAttempt,
+	storedEvent,
 	uniqueName,
 } from "./helpers";
 
@@ -172,6 +177,49 @@ describe("expired events' rows reused by ingest", () => {
 		await runFirstAttempt("default", { seq: Number(seq) }, hook.id);
 		expect(await receivedBy(name)).toEqual([]);
 		expect(await deliveryRowCount()).toBe(0);
+	});
+
+	it("an outcome recorded after its event was cleaned writes no delivery and no pack", async () => {
+		const endpointId = newEndpointId();
+		const seqs = await expiredEvents(2, endpointId);
+		// Loaded by a consumer before retention ran, as a batch in flight would have.
+		const [failed, succeeded] = await Promise.all(seqs.map((seq) => storedEvent(seq)));
+		await purgeExpired(env, Date.now());
+		if (!failed || !succeeded) throw new Error("expired events not stored");
+		await env.DB.batch(
+			recordOutcomes(env.DB, [
+				answered(firstAttempt(failed, endpointId), 500),
+				answered(firstAttempt(succeeded, endpointId), 200),
+			]),
+		);
+		expect(await deliveryRowCount()).toBe(0);
+		const packs = await env.DB.prepare("SELECT count(*) AS n FROM delivery_packs").first<{ n: number }>();
+		expect(packs?.n).toBe(0);
+	});
+
+	it("does not move the mark over an event stored behind a page after retention read it", async () => {
+		const expiredAt = Date.now() - RETENTION_MS - 10 * 60_000;
+		const cutoff = Date.now() - RETENTION_MS;
+		// Seqs 1 and 3 expired; 2 was stored a moment ago, as the next rowid once a purge removed every event above.
+		for (const [seq, createdAt] of [
+			[1, expiredAt],
+			[2, Date.now()],
+			[3, expiredAt],
+		] as const) {
+			await env.DB.prepare(
+				"INSERT INTO events (seq, tenant_id, id, type, data, endpoint_ids, created_at) VALUES (?1, 'default', ?2, 'a', '{}', '[]', ?3)",
+			)
+				.bind(seq, `evt_${uniqueName("behind")}`, createdAt)
+				.run();
+		}
+		const held = await writeCleanedMark(env.DB, 0, { throughSeq: 3, beforeMs: cutoff }).run();
+		expect(held.meta.changes).toBe(0);
+		expect(await readCleanedMark(env.DB).first()).toEqual({ throughSeq: 0, beforeMs: 0 });
+		await writeCleanedMark(env.DB, 0, { throughSeq: 1, beforeMs: cutoff }).run();
+		expect(await readCleanedMark(env.DB).first()).toEqual({ throughSeq: 1, beforeMs: cutoff });
+		// A run walks from the mark and stops at the young event: it is neither cleaned nor reused.
+		expect(await purgeExpired(env, Date.now())).toMatchObject({ cleaned: 0 });
+		expect((await storedRows()).map((row) => row.seq)).toEqual([1, 2, 3]);
 	});
 
 	it("the backlog probe and the sweeper take cleaned rows for expired, not for lost", async () => {

@@ -6,9 +6,15 @@ import {
 	runInDurableObject,
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
 import { inject } from "vitest";
+import { openDatabase } from "../../src/db/client";
 import { CLEANED_MARK_CURSORS } from "../../src/db/event-reuse";
+import { type EventRow, events } from "../../src/db/schema";
+import type { AttemptRecord } from "../../src/delivery/attempt-record";
 import worker from "../../src/index";
+import { deliveryId } from "../../src/lib/ids";
+import type { Outcome, PlannedAttempt } from "../../src/queue/attempt";
 import type { DeliveryJob } from "../../src/queue/messages";
 import type { CircuitState } from "../../src/scheduler/circuit";
 import type { EndpointScheduler } from "../../src/scheduler/endpoint-scheduler";
@@ -346,4 +352,52 @@ export async function forgetCleanedMark(database: D1Database): Promise<void> {
 		.prepare("DELETE FROM sweep_cursors WHERE name IN (SELECT value FROM json_each(?1))")
 		.bind(JSON.stringify(CLEANED_MARK_CURSORS))
 		.run();
+}
+
+/** An event row of the default shard, by seq. */
+export async function storedEvent(seq: number): Promise<EventRow> {
+	const [row] = await openDatabase(env.DB).select().from(events).where(eq(events.seq, seq));
+	if (!row) throw new Error(`no event ${seq}`);
+	return row;
+}
+
+/** A first attempt of `event` to `endpointId` as the consumer plans it for a message on its first delivery. */
+export function firstAttempt(event: EventRow, endpointId: string): PlannedAttempt {
+	return {
+		message: { id: "m", timestamp: new Date(), attempts: 1, body: null, ack() {}, retry() {} },
+		tenantId: event.tenantId,
+		event,
+		endpointId,
+		deliveryId: deliveryId(endpointId, event.seq),
+		attempt: 1,
+		trigger: "initial",
+		previousStatus: undefined,
+		admitted: false,
+	};
+}
+
+/** What the consumer records for `planned` when the receiver answered `statusCode`. */
+export function answered(planned: PlannedAttempt, statusCode: number): Outcome {
+	const record: AttemptRecord = {
+		id: `att_${uniqueName("p")}`,
+		attempt: 1,
+		trigger: "initial",
+		started_at: new Date().toISOString(),
+		duration_ms: 4,
+		status_code: statusCode,
+		response_body: "ok",
+		error: statusCode === 200 ? null : `answered ${statusCode}`,
+	};
+	const succeeded = statusCode === 200;
+	return {
+		planned,
+		status: succeeded ? "success" : "failed",
+		record,
+		error: record.error,
+		nextAttemptAtMs: null,
+		keepSchedule: false,
+		disableEndpoint: null,
+		health: succeeded ? "success" : "failure",
+		pauseUntil: null,
+	};
 }

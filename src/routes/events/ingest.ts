@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, type SQL, sql } from "drizzle-orm";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import type { Database } from "../../db/client";
 import { cleanedThroughSql, firstReusableSeqSql, reusableSeqsSql, seqFloorSql } from "../../db/event-reuse";
@@ -108,10 +108,26 @@ const EVENT_FIELDS = ["id", "nonce", "type", "data", "idempotency_key", "labels"
  */
 const STORED_AT = "max(?2, coalesce((SELECT created_at FROM events ORDER BY seq DESC LIMIT 1), ?2))";
 
-/** The columns ingest writes, every one of the table but seq: a reused row (below) keeps nothing of its old event. */
-const WRITTEN_COLUMNS = Object.values(getTableColumns(events))
-	.map((column) => column.name)
-	.filter((name) => name !== "seq");
+/**
+ * Every column of the table but seq, each with the SQL of its value (r is
+ * the input, clock the time stored at): a reused row (below) keeps nothing
+ * of its old event. insertEventsSql refuses a list that is not the table's.
+ */
+function writtenColumns(fanOut: SQL): [string, SQL][] {
+	return [
+		["tenant_id", sql.raw("?1")],
+		["id", sql.raw(`coalesce(r.id, ${generatedEventIdSql("clock.at", "r.nonce")})`)],
+		["id_given", sql.raw("r.id IS NOT NULL")],
+		["type", sql.raw("r.type")],
+		["data", sql.raw("r.data")],
+		["idempotency_key", sql.raw("r.idempotency_key")],
+		["endpoint_ids", fanOut],
+		["created_at", sql.raw("clock.at")],
+		["labels", sql.raw("r.labels")],
+		["tags", sql.raw("r.tags")],
+		["deliver_at", sql.raw("r.deliver_at")],
+	];
+}
 
 /**
  * Stores events and computes each one's fan-out in the same statement, so
@@ -145,6 +161,12 @@ function insertEventsSql(onlyEndpoint: boolean, many: boolean): string {
 	const fanOut = onlyEndpoint
 		? sql.raw("json_array(?3)")
 		: subscribersOf(sql.raw("?1"), sql.raw("r.type"), sql.raw("r.labels"));
+	const written = writtenColumns(fanOut);
+	const names = written.map(([name]) => name);
+	const tableColumns = Object.values(getTableColumns(events)).map((column) => column.name);
+	if (JSON.stringify([...names].sort()) !== JSON.stringify(tableColumns.filter((name) => name !== "seq").sort())) {
+		throw new Error("the event insert must write every column of events but seq");
+	}
 	const values = many
 		? // MATERIALIZED: flattened into the INSERT, every r.type in the fan-out's loops over endpoints and
 			// their filters would extract it again from the whole element, payload included.
@@ -161,12 +183,14 @@ function insertEventsSql(onlyEndpoint: boolean, many: boolean): string {
 	const nextSeq = `(SELECT max(max(seq), ${cleanedThroughSql}) + 1 FROM events WHERE excluded.tenant_id IS excluded.tenant_id)`;
 	const query = dialect.sqlToQuery(sql`
 		WITH r AS ${sql.raw(values)}, clock AS (SELECT ${sql.raw(STORED_AT)} AS at)${sql.raw(withMore)}
-		INSERT INTO events (seq, ${sql.raw(WRITTEN_COLUMNS.join(", "))})
-		SELECT ${sql.raw(seq)}, ?1, coalesce(r.id, ${sql.raw(generatedEventIdSql("clock.at", "r.nonce"))}), r.id IS NOT NULL, r.type, r.data,
-			r.idempotency_key, ${fanOut}, clock.at, r.labels, r.tags, r.deliver_at
+		INSERT INTO events (seq, ${sql.raw(names.join(", "))})
+		SELECT ${sql.raw(seq)}, ${sql.join(
+			written.map(([, value]) => value),
+			sql`, `,
+		)}
 		FROM ${sql.raw(from)}
 		WHERE true
-		ON CONFLICT (seq) DO UPDATE SET seq = ${sql.raw(nextSeq)}, ${sql.raw(WRITTEN_COLUMNS.map((name) => `${name} = excluded.${name}`).join(", "))}
+		ON CONFLICT (seq) DO UPDATE SET seq = ${sql.raw(nextSeq)}, ${sql.raw(names.map((name) => `${name} = excluded.${name}`).join(", "))}
 			WHERE NOT EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = excluded.tenant_id
 					AND e.idempotency_key = excluded.idempotency_key AND e.seq <> events.seq)
 				AND NOT (excluded.id_given AND EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = excluded.tenant_id
