@@ -85,10 +85,10 @@ function namedAsTable(body: SQL): DeliverySource {
  * SQL text that holds while the event of a delivery to be written is still
  * stored and not cleaned by retention: a write for an event retention or a
  * purge removed meanwhile would outlive it (a cleaned row is reused for
- * another event, and retention does not walk it again). `column(i)` is the SQL text of DELIVERY_COLUMNS[i] of that
- * delivery. The event is found by the seq its delivery id ends with (a
- * generated event id has no index), and its id checked, for a seq given
- * again to a later event.
+ * another event, and retention does not walk it again). `column(i)` is the
+ * SQL text of DELIVERY_COLUMNS[i] of that delivery. The event is found by
+ * the seq its delivery id ends with (a generated event id has no index),
+ * and its id checked, for a seq given again to a later event.
  */
 export function eventStillStored(column: (index: number) => string): string {
 	return `EXISTS (SELECT 1 FROM events AS e

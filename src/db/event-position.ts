@@ -6,9 +6,9 @@ import type { Database } from "./client";
  * insertion order and their created_at is the time of that insert, so the
  * seq order is the time order up to the clocks of the isolates that stamped
  * them (and exactly for the events this version stores: since migration
- * 0012 its ingest never stamps an event before the newest one stored). Where a time falls among
- * the events is found by bisecting the seqs, a point lookup by rowid each:
- * about 25 for tens of millions of events,
+ * 0012 its ingest never stamps an event before the newest one stored).
+ * Where a time falls among the events is found by bisecting the seqs, a
+ * point lookup by rowid each: about 25 for tens of millions of events,
  * instead of reading every event in between. The lookups run in one
  * statement (a recursive query), so finding a time costs one round trip.
  */

@@ -1,10 +1,10 @@
 /*
  * Expired events are not deleted one by one: D1 bills a deleted row as a
  * row written, so the delete of an expired event was a third of the rows
- * written for it (two to store it, one to delete it). Retention removes an expired event's deliveries and
- * leaves its row "cleaned"; ingest then stores a new event in that row (an
- * upsert that moves it to a new seq: the same two rows written as an
- * insert, and no delete later). Rows no ingest took within
+ * written for it (two to store it, one to delete it). Retention removes an
+ * expired event's deliveries and leaves its row "cleaned"; ingest then
+ * stores a new event in that row (an upsert that moves it to a new seq: the
+ * same two rows written as an insert, and no delete later). Rows no ingest took within
  * UNUSED_CLEANED_KEPT_MS are deleted as before, so a shard whose traffic
  * fell does not keep expired events.
  *
@@ -60,10 +60,20 @@ export function reusableSeqsSql(count: string): string {
 }
 
 /**
- * The seq after which ingest gives new ones: the highest stored, or the
- * mark when that is higher (every event above it deleted).
+ * The seq after which ingest gives new ones, from `newestSeq` (SQL text of
+ * the highest stored, or NULL): that, or the mark when it is higher (every
+ * event above the mark deleted).
  */
-export const seqFloorSql = `max(coalesce((SELECT max(seq) FROM events), 0), ${cursor(CLEANED_THROUGH)})`;
+export function seqFloorSql(newestSeq: string): string {
+	return `max(coalesce(${newestSeq}, 0), ${cursor(CLEANED_THROUGH)})`;
+}
+
+/**
+ * The seq a reused row moves to: the one after the floor, read again for
+ * each row of an upsert (correlated with `excluded`) rather than once a
+ * statement, since each reused row raises it.
+ */
+export const nextSeqForEachRowSql = `(SELECT ${seqFloorSql("max(seq)")} + 1 FROM events WHERE excluded.tenant_id IS excluded.tenant_id)`;
 
 export interface CleanedMark {
 	throughSeq: number;
@@ -94,10 +104,10 @@ ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`,
 }
 
 /**
- * Moves REUSABLE_FROM to the first cleaned row, and returns it. It reads from where that
- * was last time: the rows before it are scheduled events kept for their
- * schedule, which never become cleaned (cleaned rows only appear behind the
- * mark as it moves on).
+ * Moves REUSABLE_FROM to the first cleaned row, and returns it. It reads
+ * from where that was last time: the rows before it are scheduled events
+ * kept for their schedule, which never become cleaned (cleaned rows only
+ * appear behind the mark as it moves on).
  */
 export function markFirstReusable(d1: D1Database): D1PreparedStatement {
 	return d1.prepare(

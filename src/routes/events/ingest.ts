@@ -1,7 +1,7 @@
 import { and, eq, getTableColumns, inArray, type SQL, sql } from "drizzle-orm";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import type { Database } from "../../db/client";
-import { cleanedThroughSql, firstReusableSeqSql, reusableSeqsSql, seqFloorSql } from "../../db/event-reuse";
+import { firstReusableSeqSql, nextSeqForEachRowSql, reusableSeqsSql, seqFloorSql } from "../../db/event-reuse";
 import { findEventsByIds } from "../../db/events";
 import { type EventRow, events } from "../../db/schema";
 import { subscribersOf } from "../../db/subscribers";
@@ -172,15 +172,14 @@ function insertEventsSql(onlyEndpoint: boolean, many: boolean): string {
 			// their filters would extract it again from the whole element, payload included.
 			`MATERIALIZED (SELECT ${EVENT_FIELDS.map((name, index) => `json_extract(value, '$[${index}]') AS ${name}`).join(", ")}, key + 1 AS n FROM json_each(?4))`
 		: `(SELECT ${EVENT_FIELDS.map((name, index) => `?${index + 4} AS ${name}`).join(", ")})`;
+	const seqFloor = seqFloorSql("(SELECT max(seq) FROM events)");
 	// One event takes the oldest cleaned row's seq, or the one after the floor; the n-th of many joins the
 	// n-th cleaned row, or takes the floor + n.
 	const withMore = many
-		? `, free AS MATERIALIZED (${reusableSeqsSql("(SELECT count(*) FROM r)")}), floor AS (SELECT ${seqFloorSql} AS seq)`
+		? `, free AS MATERIALIZED (${reusableSeqsSql("(SELECT count(*) FROM r)")}), floor AS (SELECT ${seqFloor} AS seq)`
 		: "";
-	const seq = many ? "coalesce(free.seq, floor.seq + r.n)" : `coalesce(${firstReusableSeqSql}, ${seqFloorSql} + 1)`;
+	const seq = many ? "coalesce(free.seq, floor.seq + r.n)" : `coalesce(${firstReusableSeqSql}, ${seqFloor} + 1)`;
 	const from = many ? "r LEFT JOIN free ON free.n = r.n, clock, floor" : "r, clock";
-	// Correlated with the row (excluded), so that it is read again for each event rather than once a statement.
-	const nextSeq = `(SELECT max(max(seq), ${cleanedThroughSql}) + 1 FROM events WHERE excluded.tenant_id IS excluded.tenant_id)`;
 	const query = dialect.sqlToQuery(sql`
 		WITH r AS ${sql.raw(values)}, clock AS (SELECT ${sql.raw(STORED_AT)} AS at)${sql.raw(withMore)}
 		INSERT INTO events (seq, ${sql.raw(names.join(", "))})
@@ -190,7 +189,7 @@ function insertEventsSql(onlyEndpoint: boolean, many: boolean): string {
 		)}
 		FROM ${sql.raw(from)}
 		WHERE true
-		ON CONFLICT (seq) DO UPDATE SET seq = ${sql.raw(nextSeq)}, ${sql.raw(names.map((name) => `${name} = excluded.${name}`).join(", "))}
+		ON CONFLICT (seq) DO UPDATE SET seq = ${sql.raw(nextSeqForEachRowSql)}, ${sql.raw(names.map((name) => `${name} = excluded.${name}`).join(", "))}
 			WHERE NOT EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = excluded.tenant_id
 					AND e.idempotency_key = excluded.idempotency_key AND e.seq <> events.seq)
 				AND NOT (excluded.id_given AND EXISTS (SELECT 1 FROM events AS e WHERE e.tenant_id = excluded.tenant_id
