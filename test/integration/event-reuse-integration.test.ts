@@ -1,9 +1,7 @@
-import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client";
 import { readCleanedMark, writeCleanedMark } from "../../src/db/event-reuse";
-import worker from "../../src/index";
 import { deliveryId, newEndpointId } from "../../src/lib/ids";
 import { readCounters, resetCounters } from "../../src/lib/metering";
 import { recordOutcomes } from "../../src/queue/record";
@@ -11,8 +9,8 @@ import { firstAttemptBacklog } from "../../src/reliability/first-attempt-backlog
 import { sweep } from "../../src/reliability/sweeper";
 import { purgeExpired } from "../../src/retention";
 import {
-	ADMIN_KEY,
 	answered,
+	callMetered,
 	createWebhook,
 	firstAttempt,
 	forgetCleanedMark,
@@ -27,22 +25,6 @@ import {
 const DAY_MS = 24 * 3600 * 1000;
 /** The test worker keeps the default RETENTION_DAYS. */
 const RETENTION_MS = 30 * DAY_MS;
-
-/** The env `npm run bench` runs with: every D1 query counted. */
-const meteredEnv = { ...env, ENVIRONMENT: "development", BENCH_METERING: "on" };
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-	const response = await worker.fetch(
-		new Request(`http://edgehook.test${path}`, {
-			method,
-			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-			body: body === undefined ? undefined : JSON.stringify(body),
-		}),
-		meteredEnv,
-		createExecutionContext(),
-	);
-	return { status: response.status, body: await response.json() };
-}
 
 interface StoredRow {
 	seq: number;
@@ -113,7 +95,7 @@ describe("expired events' rows reused by ingest", () => {
 		expect((await storedRows()).map((row) => row.seq)).toEqual(oldSeqs);
 
 		resetCounters();
-		const accepted = await call("POST", "/v1/events", { type: uniqueName("fresh"), data: { n: 1 } });
+		const accepted = await callMetered("POST", "/v1/events", { type: uniqueName("fresh"), data: { n: 1 } });
 		expect(accepted.status).toBe(202);
 		const counters = readCounters();
 		// The same as a new row (the row and its tenant-order entry), in the one query of ingest.
@@ -131,8 +113,8 @@ describe("expired events' rows reused by ingest", () => {
 			tags: null,
 			data: '{"n":1}',
 		});
-		expect((await call("GET", `/v1/events/${newId}`)).status).toBe(200);
-		expect((await call("GET", `/v1/events/${oldest?.id}`)).status).toBe(404);
+		expect((await callMetered("GET", `/v1/events/${newId}`)).status).toBe(200);
+		expect((await callMetered("GET", `/v1/events/${oldest?.id}`)).status).toBe(404);
 
 		// An hour on, the 19 rows left unused go; the new event, not expired, stays.
 		expect(await purgeExpired(env, Date.now() + 2 * 3600_000)).toMatchObject({ events: 19, cleaned: 0 });
@@ -140,7 +122,7 @@ describe("expired events' rows reused by ingest", () => {
 	});
 
 	it("a batch takes the cleaned rows there are and inserts the rest, in input order, and a repeated id stores nothing", async () => {
-		const live = await call("POST", "/v1/events", { type: "live.thing", id: "evt_given_live", data: {} });
+		const live = await callMetered("POST", "/v1/events", { type: "live.thing", id: "evt_given_live", data: {} });
 		expect(live.status).toBe(202);
 		await expiredEvents(3, newEndpointId());
 		// Stored after the live event, the expired ones are behind it in seq order: move the live one to the end.
@@ -148,7 +130,7 @@ describe("expired events' rows reused by ingest", () => {
 		expect(await purgeExpired(env, Date.now())).toMatchObject({ cleaned: 3 });
 
 		const type = uniqueName("batch");
-		const batch = await call("POST", "/v1/events/batch", {
+		const batch = await callMetered("POST", "/v1/events/batch", {
 			events: [
 				{ type, data: { n: 0 } },
 				{ type, id: "evt_given_live", data: { n: 1 } },
@@ -239,7 +221,7 @@ describe("expired events' rows reused by ingest", () => {
 		await purgeExpired(env, Date.now());
 		// As a purge of the newest events would leave it: nothing stored, the mark still at the last seq.
 		await env.DB.prepare("DELETE FROM events").run();
-		const accepted = await call("POST", "/v1/events", { type: "after.purge", data: {} });
+		const accepted = await callMetered("POST", "/v1/events", { type: "after.purge", data: {} });
 		expect(accepted.status).toBe(202);
 		const [row] = await storedRows();
 		expect(row?.seq).toBeGreaterThan(Math.max(...seqs));

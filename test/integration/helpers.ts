@@ -401,3 +401,24 @@ export function answered(planned: PlannedAttempt, statusCode: number): Outcome {
 		pauseUntil: null,
 	};
 }
+
+/** The env `npm run bench` runs with: every D1 query and queue message counted (src/lib/metering.ts). */
+export const benchEnv = { ...env, ENVIRONMENT: "development", BENCH_METERING: "on" };
+
+/** Calls the worker's fetch handler with the admin key under benchEnv, so that the call is metered. */
+export async function callMetered(
+	method: string,
+	path: string,
+	body?: unknown,
+): Promise<{ status: number; body: unknown }> {
+	const response = await worker.fetch(
+		new Request(`http://edgehook.test${path}`, {
+			method,
+			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+			body: body === undefined ? undefined : JSON.stringify(body),
+		}),
+		benchEnv,
+		createExecutionContext(),
+	);
+	return { status: response.status, body: await response.json() };
+}

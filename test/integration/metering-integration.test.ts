@@ -4,22 +4,10 @@ import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { readCounters, resetCounters } from "../../src/lib/metering";
 import type { DeliveryJob } from "../../src/queue/messages";
-import { ADMIN_KEY, createWebhook, receiverPath, record, uniqueName } from "./helpers";
-
-/** The env `npm run bench` runs with: every D1 query and queue message counted. */
-const benchEnv = { ...env, ENVIRONMENT: "development", BENCH_METERING: "on" };
+import { ADMIN_KEY, benchEnv, callMetered, createWebhook, receiverPath, record, uniqueName } from "./helpers";
 
 async function post(path: string, body: unknown): Promise<Record<string, unknown>> {
-	const response = await worker.fetch(
-		new Request(`http://edgehook.test${path}`, {
-			method: "POST",
-			headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
-			body: JSON.stringify(body),
-		}),
-		benchEnv,
-		createExecutionContext(),
-	);
-	return record(await response.json());
+	return record((await callMetered("POST", path, body)).body);
 }
 
 /** One consumer batch, under the bench's metering, of one message: the first attempts of an event to these endpoints. */
