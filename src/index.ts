@@ -79,7 +79,7 @@ export default {
 			const idempotencyRecords = await deleteExpiredIdempotencyRecords(metered, controller.scheduledTime);
 			const removed = await purgeExpired(metered, controller.scheduledTime);
 			console.log(
-				`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries, ${removed.packs} packs of deliveries, ${signOuts} expired sign-outs and ${idempotencyRecords} expired idempotency records`,
+				`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries, ${removed.packs} packs of deliveries, ${removed.blocks} emptied event blocks, ${signOuts} expired sign-outs and ${idempotencyRecords} expired idempotency records`,
 			);
 			return;
 		}
@@ -99,7 +99,7 @@ export default {
 			const removed = await purgeExpired(metered, controller.scheduledTime);
 			if (removed.events > 0 || removed.cleaned > 0 || removed.deliveries > 0 || removed.packs > 0) {
 				console.log(
-					`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries and ${removed.packs} packs of deliveries`,
+					`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries, ${removed.packs} packs of deliveries and ${removed.blocks} emptied event blocks`,
 				);
 			}
 		} catch (error) {

@@ -1,4 +1,5 @@
 import { deletePacks } from "./db/delivery-log";
+import { deleteEmptyBlocks } from "./db/event-blocks";
 import {
 	type CleanedMark,
 	deleteCleaned,
@@ -95,15 +96,18 @@ interface Removed {
 	deliveries: number;
 	/** Rows of `delivery_packs`, each holding many deliveries. */
 	packs: number;
+	/** Rows of `event_blocks` whose seqs hold no event any more. */
+	blocks: number;
 }
 
-const emptyRemoved = (): Removed => ({ events: 0, cleaned: 0, deliveries: 0, packs: 0 });
+const emptyRemoved = (): Removed => ({ events: 0, cleaned: 0, deliveries: 0, packs: 0, blocks: 0 });
 
 function add(into: Removed, from: Removed): void {
 	into.events += from.events;
 	into.cleaned += from.cleaned;
 	into.deliveries += from.deliveries;
 	into.packs += from.packs;
+	into.blocks += from.blocks;
 }
 
 /**
@@ -175,6 +179,7 @@ async function removePage(
 			cleaned: page.length - scheduled.length,
 			deliveries: deliveriesRemoved.reduce((sum, result) => sum + result.meta.changes, 0),
 			packs: packs?.meta.changes ?? 0,
+			blocks: 0,
 		},
 		markMoved: (markWritten?.meta.changes ?? 0) > 0,
 	};
@@ -240,6 +245,7 @@ async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number):
 		cutoff - UNUSED_CLEANED_KEPT_MS,
 		deadline,
 	);
+	removed.blocks += (await deleteEmptyBlocks(d1).run()).meta.changes;
 	return removed;
 }
 

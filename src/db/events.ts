@@ -1,11 +1,12 @@
-import { and, eq, gt, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, gt, inArray, lte, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId, generatedEventTime, parsePublicDeliveryId } from "../lib/ids";
 import type { Database } from "./client";
 import { deliveriesByIds } from "./delivery-log";
+import { eventsOfBlocks, tenantBlocksWithin } from "./event-blocks";
 import { newestSeqBefore, seqWindow } from "./event-position";
-import { type DeliveryRow, type EventRow, events } from "./schema";
+import { type DeliveryRow, type EventRow, eventBlocks, events } from "./schema";
 
 /**
  * What the sweeper and the backlog probe read of an event to know which
@@ -46,8 +47,8 @@ const GENERATED_ID = sql`${events.idGiven} = 0`;
  * exact for the events this version stores, but where an event stored by a
  * version before 0012 was stamped out of seq order nearby, it can miss;
  * with `widen`, the tenant's events within CREATED_AT_SKEW_MS of the time
- * are then read through its (tenant_id, seq) index, so an id that names no
- * event costs that read. Without it, such an event (only the seconds around
+ * are then read through its blocks (src/db/event-blocks.ts), so an id that
+ * names no event costs that read. Without it, such an event (only the seconds around
  * an upgrade hold any) is not found.
  */
 export async function findEventsByIds(
@@ -93,13 +94,13 @@ export async function findEventsByIds(
 			...(await seqWindow(db, { since: createdAt, until: createdAt + 1 })),
 		})),
 	);
+	// Through the tenant's blocks, so a tenant that shares its database does not read every tenant's window.
 	const [firstWidened, ...restWidened] = windows.map(({ id, afterSeq, beforeSeq }) =>
-		ofTenant(
-			eq(events.id, id),
-			GENERATED_ID,
-			afterSeq === null ? undefined : gt(events.seq, afterSeq),
-			beforeSeq === null ? undefined : lt(events.seq, beforeSeq),
-		),
+		db
+			.select(getTableColumns(events))
+			.from(eventBlocks)
+			.innerJoin(events, eventsOfBlocks(afterSeq, beforeSeq))
+			.where(and(tenantBlocksWithin(tenantId, afterSeq, beforeSeq), eq(events.id, id), GENERATED_ID)),
 	);
 	if (firstWidened) for (const rows of (await db.batch([firstWidened, ...restWidened])) as EventRow[][]) keep(rows);
 	return [...found.values()];

@@ -1,7 +1,8 @@
 import { and, eq, inArray, isNotNull, lt } from "drizzle-orm";
 import { KEY_CACHE_SECONDS } from "../auth/authenticate";
 import { deletePacks } from "../db/delivery-log";
-import { deliveries, endpoints, events, eventTypes, tasks, templates, tenants } from "../db/schema";
+import { deleteTenantBlocksBelow, eventsOfBlocks, tenantBlocksWithin, tenantEventsOrder } from "../db/event-blocks";
+import { deliveries, endpoints, eventBlocks, events, eventTypes, tasks, templates, tenants } from "../db/schema";
 import { CONTROL_SHARD, controlDatabase, shardD1, shardDatabase } from "../db/tenant-database";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryId } from "../lib/ids";
@@ -59,10 +60,13 @@ export async function purgeTenantSlice(env: Env, tenantId: string, nowMs: number
 		return 0;
 	}
 
+	// In seq order through the tenant's blocks: each slice starts where the last one ended.
 	const eventRows = await db
 		.select({ seq: events.seq, endpointIds: events.endpointIds })
-		.from(events)
-		.where(eq(events.tenantId, tenantId))
+		.from(eventBlocks)
+		.innerJoin(events, eventsOfBlocks(null, null))
+		.where(tenantBlocksWithin(tenantId, null, null))
+		.orderBy(...tenantEventsOrder(false))
 		.limit(EVENTS_PER_SLICE);
 	if (eventRows.length > 0) {
 		// A delivery's id is derived from its endpoint and event, so the deliveries are found without a scan.
@@ -90,8 +94,11 @@ export async function purgeTenantSlice(env: Env, tenantId: string, nowMs: number
 		)) {
 			await db.delete(events).where(inArray(events.seq, part));
 		}
+		const last = eventRows.at(-1);
+		if (last) await deleteTenantBlocksBelow(db, tenantId, last.seq);
 		return 0;
 	}
+	await deleteTenantBlocksBelow(db, tenantId, Number.MAX_SAFE_INTEGER);
 
 	await db.delete(tasks).where(eq(tasks.tenantId, tenantId));
 	// At most TENANT_LIMIT_CEILINGS.max_templates rows: one statement is a small slice.

@@ -31,7 +31,16 @@ const withIds = operations.filter((operation) => operation.path.includes("{"));
 
 /** What the matrix compares: the tenant's rows on every database. */
 const snapshot = (tenantId: string) =>
-	tenantSnapshot(tenantId, ["endpoints", "events", "deliveries", "event_types", "api_keys", "templates", "tasks"]);
+	tenantSnapshot(tenantId, [
+		"endpoints",
+		"events",
+		"event_blocks",
+		"deliveries",
+		"event_types",
+		"api_keys",
+		"templates",
+		"tasks",
+	]);
 
 describe("tenant isolation matrix", () => {
 	it("covers every operation that takes an id", () => {

@@ -268,7 +268,16 @@ describe("tenant deletion", () => {
 		let slices = 0;
 		while ((await purgeTenantSlice(env, tenantId, Date.now() + 3_600_000)) !== null) slices++;
 		expect(slices).toBeGreaterThanOrEqual(2);
-		for (const table of ["endpoints", "events", "deliveries", "event_types", "tasks", "api_keys", "tenants"]) {
+		for (const table of [
+			"endpoints",
+			"events",
+			"event_blocks",
+			"deliveries",
+			"event_types",
+			"tasks",
+			"api_keys",
+			"tenants",
+		]) {
 			const column = table === "tenants" ? "id" : "tenant_id";
 			expect(await rowCount(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`, tenantId), table).toBe(0);
 		}

@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import { and, eq, getTableColumns, gt, lt } from "drizzle-orm";
 import type { Database } from "../../db/client";
+import { eventsOfBlocks, tenantBlocksWithin, tenantEventsOrder } from "../../db/event-blocks";
 import { seqWindow } from "../../db/event-position";
 import { deliveriesOfEvent, eventFilterConditions, findEvent } from "../../db/events";
-import { type EventRow, events } from "../../db/schema";
+import { type EventRow, eventBlocks, events } from "../../db/schema";
 import { isOperationalEventType } from "../../delivery/operational-events";
 import { maskTargetUrl } from "../../delivery/target-url";
 import { ApiError, notFound } from "../../lib/errors";
@@ -117,27 +118,26 @@ export const readEvents = createRouter()
 		]);
 		const newestFirst = order === "desc";
 		// One lower and one upper bound on seq, each the tighter of the cursor's and the window's: given two
-		// bounds on one side, SQLite ranges over the index by one of them and only filters by the other.
+		// bounds on one side, SQLite ranges over the blocks by one of them and only filters by the other.
 		// Newest first starts at the end: a cursor of 0 (none) means no upper bound.
 		const cursorLow = newestFirst ? null : position;
 		const cursorHigh = newestFirst && position > 0 ? position : null;
 		const low = tighter(cursorLow, window.afterSeq, Math.max);
 		const high = tighter(cursorHigh, window.beforeSeq, Math.min);
 		const rows = await c.var.db
-			.select()
-			.from(events)
+			.select(getTableColumns(events))
+			.from(eventBlocks)
+			.innerJoin(events, eventsOfBlocks(low, high))
 			.where(
 				and(
-					eq(events.tenantId, c.var.tenantId),
-					low === null ? undefined : gt(events.seq, low),
-					high === null ? undefined : lt(events.seq, high),
+					tenantBlocksWithin(c.var.tenantId, low, high),
 					type ? eq(events.type, type) : undefined,
 					eventFilterConditions({ eventTypes, tag, label }),
 					before === undefined ? undefined : lt(events.createdAt, Date.parse(before)),
 					after === undefined ? undefined : gt(events.createdAt, Date.parse(after)),
 				),
 			)
-			.orderBy(newestFirst ? desc(events.seq) : asc(events.seq))
+			.orderBy(...tenantEventsOrder(newestFirst))
 			.limit(limit + 1);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1);
