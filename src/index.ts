@@ -3,7 +3,7 @@ import { forgetExpiredRevocations } from "./dashboard/revocations";
 import { count, meteredEnv } from "./lib/metering";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "./queue/consumer";
 import { continueSweepSlices, isSweepSliceJob, requeueDeadSweepSlices, sweep } from "./reliability/sweeper";
-import { purgeExpired } from "./retention";
+import { deleteEmptiedBlocks, purgeExpired } from "./retention";
 import { deleteExpiredIdempotencyRecords } from "./svix/idempotency";
 import { continueRecovers, failDeadLetteredRecovers, isRecoverJob, resumeStalledRecovers } from "./tasks/recover";
 import { continueTenantPurges, isTenantPurgeJob, resumeStalledPurges } from "./tenants/purge";
@@ -78,8 +78,9 @@ export default {
 			const signOuts = await forgetExpiredRevocations(metered, controller.scheduledTime);
 			const idempotencyRecords = await deleteExpiredIdempotencyRecords(metered, controller.scheduledTime);
 			const removed = await purgeExpired(metered, controller.scheduledTime);
+			const blocks = await deleteEmptiedBlocks(metered);
 			console.log(
-				`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries, ${removed.packs} packs of deliveries, ${removed.blocks} emptied event blocks, ${signOuts} expired sign-outs and ${idempotencyRecords} expired idempotency records`,
+				`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries, ${removed.packs} packs of deliveries, ${blocks} emptied event blocks, ${signOuts} expired sign-outs and ${idempotencyRecords} expired idempotency records`,
 			);
 			return;
 		}
@@ -99,7 +100,7 @@ export default {
 			const removed = await purgeExpired(metered, controller.scheduledTime);
 			if (removed.events > 0 || removed.cleaned > 0 || removed.deliveries > 0 || removed.packs > 0) {
 				console.log(
-					`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries, ${removed.packs} packs of deliveries and ${removed.blocks} emptied event blocks`,
+					`retention: cleaned ${removed.cleaned} expired events for reuse, removed ${removed.events} events, ${removed.deliveries} deliveries and ${removed.packs} packs of deliveries`,
 				);
 			}
 		} catch (error) {

@@ -96,18 +96,36 @@ interface Removed {
 	deliveries: number;
 	/** Rows of `delivery_packs`, each holding many deliveries. */
 	packs: number;
-	/** Rows of `event_blocks` whose seqs hold no event any more. */
-	blocks: number;
 }
 
-const emptyRemoved = (): Removed => ({ events: 0, cleaned: 0, deliveries: 0, packs: 0, blocks: 0 });
+const emptyRemoved = (): Removed => ({ events: 0, cleaned: 0, deliveries: 0, packs: 0 });
 
 function add(into: Removed, from: Removed): void {
 	into.events += from.events;
 	into.cleaned += from.cleaned;
 	into.deliveries += from.deliveries;
 	into.packs += from.packs;
-	into.blocks += from.blocks;
+}
+
+/**
+ * Deletes, on every shard, the rows of event_blocks below the oldest event
+ * (src/db/event-blocks.ts). Once a day: the statement reads the whole table,
+ * and a block row that outlives its events costs a list only a lookup.
+ * Returns how many went.
+ */
+export async function deleteEmptiedBlocks(env: Env): Promise<number> {
+	let deleted = 0;
+	let failure: unknown;
+	for (const shard of allTenantShards(env)) {
+		try {
+			deleted += (await deleteEmptyBlocks(shard.d1).run()).meta.changes;
+		} catch (error) {
+			console.error(`retention: ${shard.name} failed to delete emptied event blocks`, error);
+			failure ??= error;
+		}
+	}
+	if (failure !== undefined) throw failure;
+	return deleted;
 }
 
 /**
@@ -179,7 +197,6 @@ async function removePage(
 			cleaned: page.length - scheduled.length,
 			deliveries: deliveriesRemoved.reduce((sum, result) => sum + result.meta.changes, 0),
 			packs: packs?.meta.changes ?? 0,
-			blocks: 0,
 		},
 		markMoved: (markWritten?.meta.changes ?? 0) > 0,
 	};
@@ -245,7 +262,6 @@ async function purgeExpiredIn(d1: D1Database, cutoff: number, deadline: number):
 		cutoff - UNUSED_CLEANED_KEPT_MS,
 		deadline,
 	);
-	removed.blocks += (await deleteEmptyBlocks(d1).run()).meta.changes;
 	return removed;
 }
 

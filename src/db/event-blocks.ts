@@ -19,8 +19,8 @@ import { eventBlocks, events } from "./schema";
  *
  * A block row outlives its events: ingest moves an expired event's row to a
  * new seq, and a purge deletes rows. Such a row costs a page one lookup of
- * an empty range, or a scan of a block the tenant left; retention deletes
- * the rows of blocks below every event (deleteEmptyBlocks).
+ * an empty range, or a scan of a block the tenant left; the daily retention
+ * deletes the rows of blocks below every event (deleteEmptyBlocks).
  */
 export const EVENT_BLOCK_SHIFT = 10;
 
@@ -75,7 +75,7 @@ export function tenantEventsOrder(newestFirst: boolean): [SQL, SQL] {
 /**
  * Deletes the block rows below the oldest event (all of them when there is
  * none): none of their seqs holds an event any more. It reads every row of
- * event_blocks, one per tenant and block, so once a retention run.
+ * event_blocks, one per tenant and block, so it runs once a day.
  */
 export function deleteEmptyBlocks(d1: D1Database): D1PreparedStatement {
 	return d1.prepare(

@@ -48,8 +48,8 @@ const GENERATED_ID = sql`${events.idGiven} = 0`;
  * version before 0012 was stamped out of seq order nearby, it can miss;
  * with `widen`, the tenant's events within CREATED_AT_SKEW_MS of the time
  * are then read through its blocks (src/db/event-blocks.ts), so an id that
- * names no event costs that read. Without it, such an event (only the seconds around
- * an upgrade hold any) is not found.
+ * names no event costs that read. Without it, such an event (only the
+ * seconds around an upgrade hold any) is not found.
  */
 export async function findEventsByIds(
 	db: Database,

@@ -229,7 +229,7 @@ describe("retention", () => {
 		await seedMany(env.SHARD_3, endpoints, 3, now - 31 * DAY_MS);
 		const removed = await purgeExpired(env, now);
 		// Expired for longer than a cleaned row waits to be reused: cleaned, then deleted in the same run.
-		expect(removed).toMatchObject({ events: 3, cleaned: 3, deliveries: 9000, packs: 0 });
+		expect(removed).toEqual({ events: 3, cleaned: 3, deliveries: 9000, packs: 0 });
 		const left = await env.SHARD_3.prepare("SELECT count(*) AS n FROM delivery_log").first<{ n: number }>();
 		expect(left?.n).toBe(0);
 	});
@@ -246,7 +246,7 @@ describe("retention", () => {
 			resetCounters();
 			const counted = { ...env, SHARD_2: meterD1(database, "SHARD_2") };
 			const removed = await purgeExpired(counted, now);
-			expect(removed).toMatchObject({
+			expect(removed).toEqual({
 				events: expiredEvents,
 				cleaned: expiredEvents,
 				deliveries: expiredEvents,
@@ -279,7 +279,7 @@ describe("retention", () => {
 		}
 		await seedMany(database, [newEndpointId()], 10, now - 31 * DAY_MS);
 		const removed = await purgeExpired(env, now);
-		expect(removed).toMatchObject({ events: 10, cleaned: 10, deliveries: 10, packs: 0 });
+		expect(removed).toEqual({ events: 10, cleaned: 10, deliveries: 10, packs: 0 });
 		const kept = await database.prepare("SELECT count(*) AS n FROM events").first<{ n: number }>();
 		expect(kept?.n).toBe(60_000);
 	}, 60_000);
