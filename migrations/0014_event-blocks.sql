@@ -24,4 +24,4 @@ BEGIN
 	WHERE NOT EXISTS (SELECT 1 FROM `event_blocks` WHERE `tenant_id` = NEW.`tenant_id` AND `block` = NEW.`seq` >> 10);
 END;
 --> statement-breakpoint
-INSERT INTO `event_blocks` (`tenant_id`, `block`) SELECT DISTINCT `tenant_id`, `seq` >> 10 FROM `events`;
+INSERT OR IGNORE INTO `event_blocks` (`tenant_id`, `block`) SELECT DISTINCT `tenant_id`, `seq` >> 10 FROM `events`;

@@ -9,9 +9,10 @@ import { CHANNELS, TEMPLATED_CHANNELS } from "../channels/targets";
  * row), so indexes exist only where a query needs them:
  * - events: the row alone for an event sent without id or Idempotency-Key
  *   (ids Edgehook generates are found by seq, src/db/events.ts; a given id
- *   and a key each have a partial index). A tenant's events in order are
- *   found through event_blocks, one row per tenant and block of 1,024 seqs
- *   (src/db/event-blocks.ts), not an index entry per event.
+ *   and a key each have a partial index), and a row of event_blocks when
+ *   the event is its tenant's first in a block of 1,024 seqs: a tenant's
+ *   events in order are found through those (src/db/event-blocks.ts), not
+ *   an index entry per event.
  * - deliveries: one row and no secondary index. A delivery id embeds its
  *   endpoint's key and its event's sequence number, so the endpoint's log is
  *   a primary-key range scan and the event's deliveries are point lookups.

@@ -34,6 +34,8 @@ const WAITING = MIGRATIONS.filter((file) =>
 	/^-- Apply: after the deploy\b/.test(readFileSync(join(ROOT, "migrations", file), "utf8")),
 );
 const BEFORE_DEPLOY = MIGRATIONS.filter((file) => !WAITING.includes(file));
+/** The order a new database is migrated in: the others before the deploy, then those that wait for it. */
+const APPLIED = [...BEFORE_DEPLOY, ...WAITING];
 const ADMIN_KEY = /ADMIN_API_KEY=([0-9a-f]{64})/g;
 
 interface Account {
@@ -179,7 +181,7 @@ describe("npm run setup", () => {
 		const state = account(project);
 		const [database] = state.databases;
 		expect(state.databases.map((candidate) => candidate.name)).toEqual(["edgehook"]);
-		expect(database?.applied).toEqual(MIGRATIONS);
+		expect(database?.applied).toEqual(APPLIED);
 		expect(state.queues.map((queue) => queue.queue_name).sort()).toEqual([
 			"edgehook-deliveries",
 			"edgehook-deliveries-dlq",
@@ -258,9 +260,9 @@ describe("npm run setup", () => {
 		]);
 		const state = account(project);
 		expect(state.databases.map((database) => [database.name, database.applied])).toEqual([
-			["edgehook", MIGRATIONS],
-			["edgehook-shard-2", MIGRATIONS],
-			["edgehook-shard-3", MIGRATIONS],
+			["edgehook", APPLIED],
+			["edgehook-shard-2", APPLIED],
+			["edgehook-shard-3", APPLIED],
 		]);
 		const uuid = (name: string): string | undefined => state.databases.find((database) => database.name === name)?.uuid;
 		const threeShards = [
@@ -347,7 +349,7 @@ describe("npm run setup", () => {
 		expect(resumed.status, resumed.stdout + resumed.stderr).toBe(0);
 		const [key] = [...resumed.stdout.matchAll(ADMIN_KEY)].map((match) => match[1]);
 		expect(account(project).workers.edgehook?.secrets.ADMIN_API_KEY).toBe(key);
-		expect(account(project).databases.map((database) => database.applied)).toEqual([MIGRATIONS, MIGRATIONS]);
+		expect(account(project).databases.map((database) => database.applied)).toEqual([APPLIED, APPLIED]);
 	});
 
 	it("keeps wrangler.toml's rate-limit namespace ids, or numbers them from --ratelimit-namespace-base and keeps those", () => {

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { EVENT_BLOCK_SHIFT } from "../../src/db/event-blocks";
+import { openDatabase } from "../../src/db/client";
+import { deleteTenantBlocksBelow, EVENT_BLOCK_SHIFT } from "../../src/db/event-blocks";
 import { meterD1, readDatabaseCounters, resetCounters } from "../../src/lib/metering";
 import { deleteEmptiedBlocks, purgeExpired } from "../../src/retention";
 import { api, callWithSettings, forgetCleanedMark, record, tenantWithKey } from "./helpers";
@@ -150,23 +151,57 @@ describe("a tenant's events in order through blocks of seqs", () => {
 		expect((await api("GET", `/v1/events/${expiredId}`, { auth: previous.key })).status).toBe(404);
 	});
 
-	it("the daily retention deletes the block rows below the oldest event, and the lists stay whole", async () => {
+	it("a list starts at the oldest event's block, and the daily retention deletes the rows of blocks with no event left", async () => {
 		const { id: tenantId } = await tenantWithKey("shrinking", "SHARD_3");
 		const ids = await storeEvents(
-			Array.from({ length: 3 * BLOCK_SEQS }, () => tenantId),
+			Array.from({ length: 20 * BLOCK_SEQS }, () => tenantId),
 			Date.now(),
 		);
-		expect(await blockRows(tenantId)).toEqual([0, 1, 2, 3]);
-		// The events of blocks 0 and 1 gone (reused or deleted), as retention leaves a database whose traffic fell.
+		expect(await blockRows(tenantId)).toEqual(Array.from({ length: 21 }, (_, block) => block));
+		// The tenant's events of blocks 0 to 18 gone (reused or deleted), as reuse empties the oldest blocks first.
+		await database
+			.prepare("DELETE FROM events WHERE seq < ?")
+			.bind(19 * BLOCK_SEQS)
+			.run();
+		// Seqs from 19,456 on: the ids from index 19,455.
+		const kept = ids.slice(19 * BLOCK_SEQS - 1);
+		const fromOldest = await listAll(tenantId, "asc", 100);
+		expect(fromOldest.ids).toEqual(kept);
+
+		// Another tenant's event scheduled a day ahead, stored at seq 1, holds the oldest seq back while it is kept:
+		// the first page then walks the 19 emptied block rows of the tenant too, a seek each.
+		await database
+			.prepare(
+				"INSERT INTO events (seq, tenant_id, id, id_given, type, data, endpoint_ids, created_at, deliver_at) VALUES (1, 'someone-else', 'evt_block_scheduled', 1, 'block.test', '{}', '[]', ?1, ?2)",
+			)
+			.bind(Date.now(), Date.now() + DAY_MS)
+			.run();
+		const pastEmptied = await listAll(tenantId, "asc", 100);
+		expect(pastEmptied.ids).toEqual(kept);
+		expect(pastEmptied.rowsRead[0]).toBeGreaterThan((fromOldest.rowsRead[0] ?? 0) + 30);
+
+		// Blocks 1 to 18 hold no event; block 0 holds the scheduled one, so the tenant's row there stays.
+		expect(await deleteEmptiedBlocks(env)).toBe(18);
+		expect(await blockRows(tenantId)).toEqual([0, 19, 20]);
+		const afterCleanup = await listAll(tenantId, "asc", 100);
+		expect(afterCleanup.ids).toEqual(kept);
+		expect(afterCleanup.rowsRead[0]).toBeLessThan((pastEmptied.rowsRead[0] ?? 0) - 30);
+		expect((await listAll(tenantId, "desc", 100)).ids).toEqual([...kept].reverse());
+	});
+
+	it("a tenant's purge deletes the rows of blocks it emptied, and keeps one that still holds an event of the tenant", async () => {
+		const tenantId = "tenant-purged";
+		await storeEvents(
+			Array.from({ length: 2 * BLOCK_SEQS }, () => tenantId),
+			Date.now(),
+		);
+		expect(await blockRows(tenantId)).toEqual([0, 1, 2]);
+		// The purge deleted the events it read; one event of block 2 came late, from a key still cached.
 		await database
 			.prepare("DELETE FROM events WHERE seq < ?")
 			.bind(2 * BLOCK_SEQS)
 			.run();
-		expect(await deleteEmptiedBlocks(env)).toBe(2);
-		expect(await blockRows(tenantId)).toEqual([2, 3]);
-		// Seqs from 2,048 on: the ids from index 2,047.
-		const kept = ids.slice(2 * BLOCK_SEQS - 1);
-		expect((await listAll(tenantId, "asc", 100)).ids).toEqual(kept);
-		expect((await listAll(tenantId, "desc", 100)).ids).toEqual([...kept].reverse());
+		await deleteTenantBlocksBelow(openDatabase(database), tenantId, Number.MAX_SAFE_INTEGER);
+		expect(await blockRows(tenantId)).toEqual([2]);
 	});
 });
