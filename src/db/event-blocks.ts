@@ -67,10 +67,7 @@ export function tenantBlocksWithin(
 ): SQL | undefined {
 	return and(
 		eq(eventBlocks.tenantId, tenantId),
-		gte(
-			eventBlocks.block,
-			afterSeq === null ? oldestBlock : sql`max(${blockOf(afterSeq)}, ${oldestBlock})`,
-		),
+		gte(eventBlocks.block, afterSeq === null ? oldestBlock : sql`max(${blockOf(afterSeq)}, ${oldestBlock})`),
 		beforeSeq === null ? undefined : lte(eventBlocks.block, blockOf(beforeSeq)),
 	);
 }
