@@ -72,12 +72,6 @@ export function tenantBlocksWithin(
 	);
 }
 
-/** SQL that holds while block row `blocks` (event_blocks under that name) has an event of its tenant. */
-function tenantHasEventIn(blocks: string): string {
-	return `EXISTS (SELECT 1 FROM events WHERE events.tenant_id = ${blocks}.tenant_id
-	AND events.seq >= ${blocks}.block << ${EVENT_BLOCK_SHIFT} AND events.seq < (${blocks}.block + 1) << ${EVENT_BLOCK_SHIFT})`;
-}
-
 /**
  * The order of such a walk. Spelled as blocks, then seqs in the block: SQLite
  * then reads the rows in that order and stops at the page's limit; asked for
@@ -108,13 +102,12 @@ export function deleteEmptyBlocks(d1: D1Database): D1PreparedStatement {
  * keeps the row that a later slice finds it by.
  */
 export function deleteTenantBlocksBelow(db: Database, tenantId: string, seq: number) {
-	return db
-		.delete(eventBlocks)
-		.where(
-			and(
-				eq(eventBlocks.tenantId, tenantId),
-				lt(eventBlocks.block, blockOf(seq)),
-				sql.raw(`NOT ${tenantHasEventIn("event_blocks")}`),
-			),
-		);
+	return db.delete(eventBlocks).where(
+		and(
+			eq(eventBlocks.tenantId, tenantId),
+			lt(eventBlocks.block, blockOf(seq)),
+			sql`NOT EXISTS (SELECT 1 FROM ${events} WHERE ${events.tenantId} = ${eventBlocks.tenantId}
+					AND ${events.seq} >= ${eventBlocks.block} << ${SHIFT} AND ${events.seq} < (${eventBlocks.block} + 1) << ${SHIFT})`,
+		),
+	);
 }
