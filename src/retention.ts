@@ -108,23 +108,37 @@ function add(into: Removed, from: Removed): void {
 }
 
 /**
- * Deletes, on every shard, the rows of event_blocks below the oldest event
- * (src/db/event-blocks.ts). Once a day: the statement reads the whole table,
- * and a block row that outlives its events costs a list only a lookup.
- * Returns how many went.
+ * Runs `clean` on every shard in turn. One database that fails keeps none of
+ * the others from being cleaned; the run still fails at the end, with the
+ * first failure.
  */
-export async function deleteEmptiedBlocks(env: Env): Promise<number> {
-	let deleted = 0;
+async function cleanEveryShard(
+	shards: readonly { name: string; d1: D1Database }[],
+	clean: (d1: D1Database) => Promise<void>,
+): Promise<void> {
 	let failure: unknown;
-	for (const shard of allTenantShards(env)) {
+	for (const shard of shards) {
 		try {
-			deleted += (await deleteEmptyBlocks(shard.d1).run()).meta.changes;
+			await clean(shard.d1);
 		} catch (error) {
-			console.error(`retention: ${shard.name} failed to delete emptied event blocks`, error);
+			console.error(`retention: ${shard.name} failed`, error);
 			failure ??= error;
 		}
 	}
 	if (failure !== undefined) throw failure;
+}
+
+/**
+ * Deletes, on every shard, the rows of event_blocks whose seqs hold no event
+ * any more (src/db/event-blocks.ts). Once a day: the statement reads the
+ * whole table, and a block row that outlives its events costs a list only a
+ * lookup. Returns how many went.
+ */
+export async function deleteEmptiedBlocks(env: Env): Promise<number> {
+	let deleted = 0;
+	await cleanEveryShard(allTenantShards(env), async (d1) => {
+		deleted += (await deleteEmptyBlocks(d1).run()).meta.changes;
+	});
 	return deleted;
 }
 
@@ -140,17 +154,9 @@ export async function purgeExpired(env: Env, nowMs: number): Promise<Removed> {
 	const shards = allTenantShards(env);
 	const cutoff = retentionCutoffMs(env, nowMs);
 	const budgetPerShardMs = RUN_BUDGET_MS / Math.max(1, shards.length);
-	let failure: unknown;
-	for (const shard of shards) {
-		// One database that fails keeps none of the others from being cleaned; the run still fails at the end.
-		try {
-			add(removed, await purgeExpiredIn(shard.d1, cutoff, Date.now() + budgetPerShardMs));
-		} catch (error) {
-			console.error(`retention: ${shard.name} failed`, error);
-			failure ??= error;
-		}
-	}
-	if (failure !== undefined) throw failure;
+	await cleanEveryShard(shards, async (d1) => {
+		add(removed, await purgeExpiredIn(d1, cutoff, Date.now() + budgetPerShardMs));
+	});
 	return removed;
 }
 

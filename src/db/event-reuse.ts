@@ -1,12 +1,12 @@
 /*
  * Expired events are not deleted one by one: D1 bills a deleted row as a
  * row written, so the delete of an expired event was a third of the rows
- * written for it (two to store it, one to delete it). Retention removes an
+ * written for it (two to store it then, one to delete it). Retention removes an
  * expired event's deliveries and leaves its row "cleaned"; ingest then
  * stores a new event in that row (an upsert that moves it to a new seq: the
- * same two rows written as an insert, and no delete later). Rows no ingest took within
- * UNUSED_CLEANED_KEPT_MS are deleted as before, so a shard whose traffic
- * fell does not keep expired events.
+ * same rows written as an insert, and no delete later). Rows no ingest took
+ * within UNUSED_CLEANED_KEPT_MS are deleted as before, so a shard whose
+ * traffic fell does not keep expired events.
  *
  * Which rows are cleaned is kept in three rows of sweep_cursors, written by
  * retention once per page: every event at or below CLEANED_THROUGH, created

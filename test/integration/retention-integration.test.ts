@@ -6,7 +6,7 @@ import worker from "../../src/index";
 import { chunk } from "../../src/lib/chunk";
 import { deliveryId, newEndpointId } from "../../src/lib/ids";
 import { meterD1, readDatabaseCounters, resetCounters } from "../../src/lib/metering";
-import { purgeExpired } from "../../src/retention";
+import { deleteEmptiedBlocks, purgeExpired } from "../../src/retention";
 import { forgetCleanedMark } from "./helpers";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -127,6 +127,33 @@ describe("retention", () => {
 			expect(await eventIdsLeft(database, ["evt_old", "evt_recent"])).toEqual(["evt_recent"]);
 			expect(await deliveryEventIdsLeft(database, ["evt_old", "evt_recent"])).toEqual(["evt_recent"]);
 		}
+	});
+
+	it("a shard that fails keeps none of the others from being cleaned, and the run fails with it", async () => {
+		const now = Date.now();
+		const endpoint = newEndpointId();
+		for (const database of SHARDS) await seed(database, [{ id: "evt_old", createdAt: now - 31 * DAY_MS }], [endpoint]);
+		// SHARD_2, between the other two, answers nothing.
+		const down = new Proxy(env.SHARD_2, {
+			get(target, property) {
+				if (property === "prepare" || property === "batch")
+					return () => {
+						throw new Error("SHARD_2 is down");
+					};
+				const value: unknown = Reflect.get(target, property);
+				return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+			},
+		});
+		const withShardDown: Env = Object.assign({}, env, { SHARD_2: down });
+		await expect(purgeExpired(withShardDown, now)).rejects.toThrow("SHARD_2 is down");
+		expect(await eventIdsLeft(env.DB, ["evt_old"])).toEqual([]);
+		expect(await eventIdsLeft(env.SHARD_2, ["evt_old"])).toEqual(["evt_old"]);
+		expect(await eventIdsLeft(env.SHARD_3, ["evt_old"])).toEqual([]);
+
+		// The event's block row is left behind on SHARD_3, empty; the daily cleanup still reaches it.
+		await expect(deleteEmptiedBlocks(withShardDown)).rejects.toThrow("SHARD_2 is down");
+		const blocksLeft = await env.SHARD_3.prepare("SELECT count(*) AS n FROM event_blocks").first<{ n: number }>();
+		expect(blocksLeft?.n).toBe(0);
 	});
 
 	it("the daily cron removes them too", async () => {
