@@ -2,7 +2,14 @@ import { and, desc, eq, getTableColumns, gte, inArray, lt, lte, type SQL, sql } 
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 import { deliveryEventSeqSql, deliveryId, deliveryIdRange } from "../lib/ids";
 import type { Database } from "./client";
-import { type IdRange, type LogPosition, type LogQuery, readEndpointLog, rowsInRange } from "./delivery-log";
+import {
+	copyPackedToRows,
+	type IdRange,
+	type LogPosition,
+	type LogQuery,
+	readEndpointLog,
+	rowsInRange,
+} from "./delivery-log";
 import { seqWindow } from "./event-position";
 import { type DeliveryRow, deliveries, type EventRow, events } from "./schema";
 
@@ -18,6 +25,8 @@ export async function failCancelledDeliveries(
 ): Promise<void> {
 	const now = Date.now();
 	for (const ids of chunk(deliveryIds, IDS_PER_STATEMENT)) {
+		// A pending delivery only in a pack is given its row first, which then wins over the packed copy.
+		await copyPackedToRows(db.$client, ids).run();
 		await db
 			.update(deliveries)
 			.set({ status: "failed", nextAttemptAt: null, error: reason, updatedAt: now })
@@ -101,7 +110,7 @@ const positionOf = ({ delivery }: LoggedDelivery): LogPosition => delivery;
 /**
  * One endpoint's deliveries in `range` that pass `where`, newest first, at
  * most `limit`, each with its event. `packs` false leaves out the packed
- * first-attempt successes, for a filter none of them can pass.
+ * deliveries, for a filter none of them can pass.
  */
 export async function endpointDeliveriesWithEvents(
 	db: Database,

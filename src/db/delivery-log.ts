@@ -44,6 +44,9 @@ const PACK_NAME_SEPARATOR = ".";
 /** Sorts after every pack named after a delivery id and before the next delivery id. */
 const AFTER_PACKS_OF = "/";
 
+/** SQL text of the delivery id the pack `p` is named after. */
+const PACK_NAMED_AFTER = `substr(p.id, 1, instr(p.id, '${PACK_NAME_SEPARATOR}') - 1)`;
+
 /** The delivery id a pack is named after. */
 function highestOf(pack: string): string {
 	const end = pack.indexOf(PACK_NAME_SEPARATOR);
@@ -218,6 +221,20 @@ export function rowsInRange(tenantId: string, range: IdRange, newestAtMost?: num
 	return namedAsTable(newestAtMost === undefined ? rows : sql`${rows} ORDER BY id DESC LIMIT ${newestAtMost}`);
 }
 
+/**
+ * Every packed delivery of `range` that has no row, as a source named
+ * `deliveries` like rowsInRange: with it, a count over the range reads each
+ * delivery once.
+ */
+export function packedOnlyInRange(tenantId: string, range: IdRange): DeliverySource {
+	const window = packWindow(range);
+	return namedAsTable(sql`SELECT ${sql.raw(MEMBER_COLUMNS)} FROM delivery_packs AS p, json_each(p.deliveries) AS m
+WHERE p.id >= ${window.fromId} AND p.id < ${window.packsBelow} AND p.lowest_id < ${window.membersBelow} AND p.tenant_id = ${tenantId}
+	AND ${sql.raw(member(0))} >= ${window.fromId} AND ${sql.raw(member(0))} < ${window.membersBelow}
+	AND NOT ${sql.raw(hasRowSql(member(0)))}
+GROUP BY ${sql.raw(member(0))}`);
+}
+
 /** The newest `limit` rows of `range` that the query passes; `stop` is the last when there were that many. */
 async function readRows<T>(
 	tenantId: string,
@@ -254,7 +271,7 @@ export async function readEndpointLog<T extends { id: string }>(
 	range: IdRange,
 	options: {
 		limit: number;
-		/** False when the filter passes no first-attempt success, so no pack can hold one of the page. */
+		/** False when the filter passes no delivery a pack holds (skipped ones never are), so no pack can hold one of the page. */
 		packs: boolean;
 		packsLookedAtMost?: number;
 		/** What a bounded read of the rows gave; without it the rows are read here, as many as the page needs. */
@@ -296,9 +313,11 @@ export async function readEndpointLog<T extends { id: string }>(
 						id: sql<string>`p.id`,
 						size: sql<number>`json_array_length(p.deliveries)`,
 						endpointId: sql<string>`p.endpoint_id`,
-						// The event of the delivery the pack is named after (SQLite does not promise the array's order).
-						highestEventId: sql<string>`(SELECT json_extract(m.value, '$[3]') FROM json_each(p.deliveries) AS m
-							WHERE json_extract(m.value, '$[0]') = substr(p.id, 1, instr(p.id, ${sql.raw(`'${PACK_NAME_SEPARATOR}'`)}) - 1))`,
+						// The event of the delivery the pack is named after (SQLite does not promise the array's order),
+						// or, when that delivery moved on to a later pack, the event stored at its seq.
+						highestEventId: sql<string>`coalesce((SELECT json_extract(m.value, '$[3]') FROM json_each(p.deliveries) AS m
+							WHERE json_extract(m.value, '$[0]') = ${sql.raw(PACK_NAMED_AFTER)}),
+							(SELECT e.id FROM events AS e WHERE e.seq = ${sql.raw(deliveryEventSeqSql(PACK_NAMED_AFTER))}))`,
 					})
 					.from(sql`(${packsOfPage(tenantId, window, below, count)}) AS p`),
 				query(packedDeliveries(tenantId, window, below, count), limit),
@@ -359,36 +378,146 @@ export function deletePacks(
 		.bind(JSON.stringify(ranges), createdBefore);
 }
 
-/** A delivery to pack: its DELIVERY_COLUMNS array as JSON text, and what retention counts its age from. */
+/**
+ * A delivery to pack: its DELIVERY_COLUMNS array as JSON text, what
+ * retention counts its age from, and whether a pack may already hold it (a
+ * retry, or any attempt after the first): its pack copy is then carried
+ * over into the new one, see insertPacks.
+ */
 export interface PackedRow {
 	row: string;
 	agedFrom: number;
+	mayBePacked: boolean;
 }
 
 const PACKED_ROW = (index: number) => `json_extract(c.value, '$[1][${index}]')`;
+/** A member of `x` (one being packed) or of `y.copy` (its copy in an older pack). */
+const NEW_MEMBER = (index: number) => `json_extract(y.row, '$[${index}]')`;
+const OLD_MEMBER = (index: number) => `json_extract(y.copy, '$[${index}]')`;
+/**
+ * An outcome added to the delivery's packed copy, as the upsert of
+ * src/queue/record.ts adds one to a row. `|| ''` keeps the attempts a JSON
+ * string in the member, as every other member holds them.
+ */
+const CARRIED_OVER = `json_array(${[0, 1, 2, 3, 4, 5].map(NEW_MEMBER).join(", ")},
+	coalesce(${NEW_MEMBER(6)}, ${OLD_MEMBER(6)}), ${OLD_MEMBER(7)} + ${NEW_MEMBER(7)},
+	json_insert(${OLD_MEMBER(8)}, '$[#]', json(json_extract(${NEW_MEMBER(8)}, '$[0]'))) || '',
+	${NEW_MEMBER(9)}, coalesce(${NEW_MEMBER(10)}, ${OLD_MEMBER(10)}), ${NEW_MEMBER(11)}, ${OLD_MEMBER(12)}, ${NEW_MEMBER(13)})`;
 
 /**
- * Stores first-attempt successes in packs, one statement whatever their
- * number. `packs` lists each pack's deliveries, all of one endpoint and
- * within PACK_SPAN events. One whose event is gone is dropped, as
- * record.ts does with rows; a pack's name and ends are those of what it
- * keeps. A delivery that has a row already (a second send of its first
- * attempt failed and was recorded first) gets the success in its row too,
- * from the `delivery_packs_onto_rows` trigger (migration 0011), in this same
- * statement: the row is what readers take.
+ * The due time a pack's pending member counts toward its `pending_due`:
+ * its retry's, or for one with none its last write's. A member that has a
+ * row counts for nothing: its row is its truth, and the row's own index
+ * finds it.
  */
-export function insertPacks(d1: D1Database, packs: readonly (readonly PackedRow[])[]): D1PreparedStatement {
-	const entries = packs.flatMap((rows, pack) => rows.map(({ row, agedFrom }) => `[${pack},${row},${agedFrom}]`));
+function pendingDueOf(member: (index: number) => string, hasRow: string): string {
+	return `CASE WHEN ${member(5)} = 'pending' AND NOT ${hasRow} THEN coalesce(${member(9)}, ${member(13)}) END`;
+}
+
+const hasRowSql = (id: string) => `EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = ${id})`;
+
+/** How many random characters follow PACK_NAME_SEPARATOR in a pack's name. */
+const PACK_SUFFIX_CHARS = 8;
+
+/** The random part of the names of the packs one write stores: see insertPacks and takePackedCopies. */
+export function newPackSuffix(): string {
+	return crypto.randomUUID().replaceAll("-", "").slice(0, PACK_SUFFIX_CHARS);
+}
+
+/**
+ * Stores deliveries in packs, one statement whatever their number. `packs`
+ * lists each pack's deliveries, all of one endpoint and within PACK_SPAN
+ * events. One whose event is gone is dropped, as record.ts does with rows;
+ * a pack's name and ends are those of what it keeps.
+ *
+ * A delivery that may be packed already (`mayBePacked`) and has no row
+ * goes on from its packed copy: the new member holds the copy's attempts
+ * and this one, as an upsert would add it to a row. The copy is then taken
+ * out of its old pack by takePackedCopies, in the same batch, so that a
+ * delivery is in one pack at a time.
+ *
+ * A delivery that has a row already (held by its scheduler, resent, or a
+ * second send of its first attempt recorded first) gets the outcome in its
+ * row too, from the `delivery_packs_onto_rows` trigger (migration 0011), in
+ * this same statement: the row is what readers take, and its member here
+ * counts for nothing.
+ */
+export function insertPacks(
+	d1: D1Database,
+	packs: readonly (readonly PackedRow[])[],
+	suffix: string,
+): D1PreparedStatement {
+	const entries = packs.flatMap((rows, pack) =>
+		rows.map(({ row, agedFrom, mayBePacked }) => {
+			const id = (JSON.parse(row) as unknown[])[0];
+			const below = typeof id === "string" ? packsHoldingBelow(id) : "";
+			return `[${pack},${row},${agedFrom},${JSON.stringify(below)},${mayBePacked ? 1 : 0}]`;
+		}),
+	);
 	return d1
 		.prepare(
-			`INSERT INTO delivery_packs (id, tenant_id, endpoint_id, lowest_id, created_at, deliveries)
-SELECT max(${PACKED_ROW(0)}) || '${PACK_NAME_SEPARATOR}' || ?2, ${PACKED_ROW(1)}, ${PACKED_ROW(2)}, min(${PACKED_ROW(0)}),
-	max(json_extract(c.value, '$[2]')), json_group_array(json(json_extract(c.value, '$[1]')))
-FROM json_each(?1) AS c
-WHERE ${eventStillStored(PACKED_ROW)}
-GROUP BY json_extract(c.value, '$[0]')`,
+			`INSERT INTO delivery_packs (id, tenant_id, endpoint_id, lowest_id, created_at, deliveries, pending_due)
+SELECT max(x.id) || '${PACK_NAME_SEPARATOR}' || ?2, x.tenant_id, x.endpoint_id, min(x.id), max(x.aged_from),
+	json_group_array(json(x.member)), min(${pendingDueOf((index) => `json_extract(x.member, '$[${index}]')`, "x.has_row")})
+FROM (
+	SELECT y.pack, y.id, y.tenant_id, y.endpoint_id, y.aged_from, y.has_row,
+		CASE WHEN y.copy IS NULL THEN y.row ELSE ${CARRIED_OVER} END AS member
+	FROM (
+		SELECT json_extract(c.value, '$[0]') AS pack, ${PACKED_ROW(0)} AS id, ${PACKED_ROW(1)} AS tenant_id,
+			${PACKED_ROW(2)} AS endpoint_id, json_extract(c.value, '$[2]') AS aged_from,
+			json(json_extract(c.value, '$[1]')) AS row, ${hasRowSql(PACKED_ROW(0))} AS has_row,
+			CASE WHEN json_extract(c.value, '$[4]') AND NOT ${hasRowSql(PACKED_ROW(0))} THEN (
+				SELECT km.value FROM delivery_packs AS k, json_each(k.deliveries) AS km
+				WHERE k.id >= ${PACKED_ROW(0)} AND k.id < json_extract(c.value, '$[3]') AND k.lowest_id <= ${PACKED_ROW(0)}
+					AND json_extract(km.value, '$[0]') = ${PACKED_ROW(0)}
+				ORDER BY k.id LIMIT 1) END AS copy
+		FROM json_each(?1) AS c
+		WHERE ${eventStillStored(PACKED_ROW)}
+	) AS y
+) AS x
+GROUP BY x.pack`,
 		)
-		.bind(`[${entries.join(",")}]`, crypto.randomUUID().slice(0, 8));
+		.bind(`[${entries.join(",")}]`, suffix);
+}
+
+/**
+ * The packs, other than those a write named with `?2`, that held the
+ * deliveries listed in `?1` before it: for each, the first in key order
+ * from its id up that holds it, as ONLY_PACKED reads it.
+ */
+const PACKS_HOLDING_MOVED = `SELECT (SELECT k.id FROM delivery_packs AS k, json_each(k.deliveries) AS km
+	WHERE k.id >= json_extract(q.value, '$[0]') AND k.id < json_extract(q.value, '$[1]')
+		AND k.lowest_id <= json_extract(q.value, '$[0]') AND substr(k.id, -${PACK_SUFFIX_CHARS + 1}) <> '${PACK_NAME_SEPARATOR}' || ?2
+		AND json_extract(km.value, '$[0]') = json_extract(q.value, '$[0]')
+	ORDER BY k.id LIMIT 1)
+FROM json_each(?1) AS q`;
+const STAYS = `${member(0)} NOT IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))`;
+
+/**
+ * Takes these deliveries out of every pack but those of the write that
+ * named its packs with `suffix` (insertPacks, earlier in the same batch,
+ * carried their copies over): a pack left with none is deleted, the others
+ * keep the rest and their `pending_due` follows. Two statements, for a
+ * write that holds retries; whatever their number.
+ */
+export function takePackedCopies(d1: D1Database, ids: readonly string[], suffix: string): D1PreparedStatement[] {
+	const moved = JSON.stringify([...new Set(ids)].map((id) => [id, packsHoldingBelow(id)]));
+	return [
+		d1
+			.prepare(
+				`DELETE FROM delivery_packs WHERE id IN (${PACKS_HOLDING_MOVED})
+	AND NOT EXISTS (SELECT 1 FROM json_each(delivery_packs.deliveries) AS m WHERE ${STAYS})`,
+			)
+			.bind(moved, suffix),
+		d1
+			.prepare(
+				`UPDATE delivery_packs SET
+	deliveries = (SELECT json_group_array(json(m.value)) FROM json_each(delivery_packs.deliveries) AS m WHERE ${STAYS}),
+	pending_due = (SELECT min(${pendingDueOf(member, hasRowSql(member(0)))}) FROM json_each(delivery_packs.deliveries) AS m WHERE ${STAYS})
+WHERE id IN (${PACKS_HOLDING_MOVED})`,
+			)
+			.bind(moved, suffix),
+	];
 }
 
 /**

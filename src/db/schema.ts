@@ -259,26 +259,36 @@ export const deliveries = sqliteTable(
  * copies the packed attempt into it), and readers (src/db/delivery-log.ts)
  * take the row over the packed copy.
  */
-export const deliveryPacks = sqliteTable("delivery_packs", {
-	/**
-	 * The id of the pack's highest delivery, then `.` and random characters:
-	 * an endpoint's packs sort among its delivery ids, and two packs that end
-	 * at the same delivery keep both.
-	 */
-	id: text("id").primaryKey(),
-	tenantId: text("tenant_id").notNull(),
-	endpointId: text("endpoint_id").notNull(),
-	/** The id of the pack's lowest delivery; the two ends are at most PACK_SPAN events apart. */
-	lowestId: text("lowest_id").notNull(),
-	/**
-	 * What retention counts the pack's age from: the latest of its events'
-	 * created_at and, for an event scheduled ahead, deliver_at, as it does
-	 * for the events themselves.
-	 */
-	createdAt: integer("created_at").notNull(),
-	/** JSON array of deliveries, each an array of the `deliveries` columns in DELIVERY_COLUMNS order. */
-	deliveries: text("deliveries").notNull(),
-});
+export const deliveryPacks = sqliteTable(
+	"delivery_packs",
+	{
+		/**
+		 * The id of the pack's highest delivery, then `.` and random characters:
+		 * an endpoint's packs sort among its delivery ids, and two packs that end
+		 * at the same delivery keep both.
+		 */
+		id: text("id").primaryKey(),
+		tenantId: text("tenant_id").notNull(),
+		endpointId: text("endpoint_id").notNull(),
+		/** The id of the pack's lowest delivery; the two ends are at most PACK_SPAN events apart. */
+		lowestId: text("lowest_id").notNull(),
+		/**
+		 * What retention counts the pack's age from: the latest of its events'
+		 * created_at and, for an event scheduled ahead, deliver_at, as it does
+		 * for the events themselves.
+		 */
+		createdAt: integer("created_at").notNull(),
+		/** JSON array of deliveries, each an array of the `deliveries` columns in DELIVERY_COLUMNS order. */
+		deliveries: text("deliveries").notNull(),
+		/**
+		 * When the earliest retry of a pending delivery the pack holds (and no
+		 * row overrides) is due, null when it holds none: the sweeper's way to a
+		 * lost retry, one index entry per pack rather than per delivery.
+		 */
+		pendingDue: integer("pending_due"),
+	},
+	(table) => [index("delivery_packs_pending_due").on(table.pendingDue).where(sql`pending_due IS NOT NULL`)],
+);
 
 /** Background work someone asked for (recover), with its progress. */
 export const tasks = sqliteTable(

@@ -30,6 +30,8 @@ export interface PlannedAttempt {
 	previousStatus: string | undefined;
 	/** Released by the endpoint's scheduler, so already past its circuit breaker. */
 	admitted: boolean;
+	/** Queued again by the sweeper: see DeliveryJob.swept. */
+	swept: boolean;
 }
 
 export interface Outcome {

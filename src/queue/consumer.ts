@@ -417,7 +417,7 @@ async function emitOperationalEvents(env: Env, d1: D1Database, events: readonly 
 async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promise<void> {
 	const jobs = new Map<string, DeliveryJob>();
 	for (const item of items) {
-		const key = `${item.tenantId}/${item.event.seq}/${item.trigger}/${item.admitted}`;
+		const key = `${item.tenantId}/${item.event.seq}/${item.trigger}/${item.admitted}/${item.swept}`;
 		const job = jobs.get(key) ?? {
 			tenantId: item.tenantId,
 			eventSeq: item.event.seq,
@@ -426,6 +426,7 @@ async function sendToSlowLane(env: Env, items: readonly PlannedAttempt[]): Promi
 		};
 		job.targets.push({ endpointId: item.endpointId, attempt: item.attempt });
 		if (item.admitted) job.admitted = true;
+		if (item.swept) job.swept = true;
 		jobs.set(key, job);
 	}
 	await enqueueJobs(env.SLOW_DELIVERY_QUEUE as Queue<DeliveryJob>, [...jobs.values()]);
@@ -550,6 +551,7 @@ function planAttempts(
 				trigger: job.trigger,
 				previousStatus: status,
 				admitted: job.admitted === true,
+				swept: job.swept === true,
 			});
 		}
 	}

@@ -14,6 +14,12 @@ export interface DeliveryJob {
 	 * circuit breaker and pace, so the consumer sends them without asking again.
 	 */
 	admitted?: boolean;
+	/**
+	 * Set on jobs the sweeper queued again for work it took as lost: the
+	 * first send may still arrive, so their outcomes go to rows, which win
+	 * over any packed copy (src/queue/record.ts).
+	 */
+	swept?: boolean;
 }
 
 export interface DeliveryTarget {
@@ -126,6 +132,7 @@ export function isDeliveryJob(value: unknown): value is DeliveryJob {
 		Array.isArray(job.targets) &&
 		job.targets.every(isTarget) &&
 		(job.trigger === "initial" || job.trigger === "scheduled" || job.trigger === "manual") &&
-		(job.admitted === undefined || typeof job.admitted === "boolean")
+		(job.admitted === undefined || typeof job.admitted === "boolean") &&
+		(job.swept === undefined || typeof job.swept === "boolean")
 	);
 }

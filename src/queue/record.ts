@@ -5,8 +5,10 @@ import {
 	deliveriesByIds,
 	eventStillStored,
 	insertPacks,
+	newPackSuffix,
 	PACK_SPAN,
 	type PackedRow,
+	takePackedCopies,
 } from "../db/delivery-log";
 import type { AttemptRecord } from "../delivery/attempt-record";
 import { groupBy } from "../lib/group";
@@ -25,9 +27,9 @@ import type { Outcome, PlannedAttempt } from "./attempt";
  * outcome is a JSON array element of the single bound parameter, so a batch
  * of twenty deliveries is one D1 query instead of twenty (the hot path's
  * queries per delivery are what a database's throughput is counted in).
- * The first attempt of a delivery inserts its row (unless it succeeded and
- * goes into a pack instead: packable, below); later ones update it and
- * append to its `attempts` JSON array. An outcome with nothing sent
+ * Most outcomes go into packs instead (packable, below); one that goes to
+ * a row inserts the delivery's row or updates it and appends to its
+ * `attempts` JSON array. An outcome with nothing sent
  * (attempt_count 0) appends nothing and keeps the last error. Two outcomes
  * for the same delivery in one statement apply in array order, as separate
  * statements would. `next_attempt_at` takes the outcome's, or keeps the
@@ -59,43 +61,50 @@ ON CONFLICT (id) DO UPDATE SET
 const UPSERT_DELIVERIES = upsertDeliveries(false);
 const UPSERT_DELIVERIES_KEEPING_SCHEDULE = upsertDeliveries(true);
 /**
- * A first attempt that succeeded needs nothing more: it goes into a pack
- * (src/db/delivery-log.ts) with the endpoint's other successes of the
- * batch, a share of a row instead of a row. Only where the delivery cannot
- * have a row yet: its message is on its first delivery and did not come
- * from the endpoint's scheduler, which holds deliveries with a pending row
- * (circuit, pace, lease, ordering). One that has a row all the same (a
- * second send of its first attempt failed and was recorded first) gets the
- * success in the row as well: see insertPacks.
+ * An outcome of an attempt made (first, or a scheduled retry) goes into a
+ * pack (src/db/delivery-log.ts) with the endpoint's other outcomes of the
+ * write, a share of a row instead of a row: a success, a failure and each
+ * retry alike, so a delivery that fails twice costs shares of three packs,
+ * not a row written three times and its pending index entry moved. A retry
+ * carries the delivery's packed copy over into its new pack (insertPacks)
+ * and takes it out of the old one (takePackedCopies). A delivery that has
+ * a row gets the outcome in its row instead, in the same statement.
+ *
+ * Not packed, so written to the delivery's row: an outcome with nothing
+ * sent (held, skipped, settled), a manual resend (its failure keeps the
+ * scheduled retry where it was), any outcome of a redelivered message,
+ * whose earlier run may have recorded part of its work, and one the
+ * sweeper sent again (its first send may be recorded after it).
  */
 function packable(outcome: Outcome): boolean {
 	const { planned } = outcome;
 	return (
-		outcome.status === "success" &&
 		outcome.record !== null &&
-		planned.attempt === 1 &&
-		planned.trigger === "initial" &&
+		(planned.trigger === "initial" || planned.trigger === "scheduled") &&
 		planned.message.attempts === 1 &&
-		!planned.admitted &&
-		!outcome.keepSchedule &&
-		outcome.nextAttemptAtMs === null
+		!planned.swept &&
+		!outcome.keepSchedule
 	);
 }
 
 /**
- * The statements that store packable successes: packs of one endpoint's
+ * The statements that store packable outcomes: packs of one endpoint's
  * deliveries each, ascending, at most PACK_SPAN events apart and
- * OUTCOME_JSON_PER_STATEMENT long, as few statements as that allows.
+ * OUTCOME_JSON_PER_STATEMENT long, as few statements as that allows; then,
+ * when any of them may be packed already, the two that take those out of
+ * their older packs.
  */
 function packStatements(
 	db: D1Database,
 	rows: readonly { planned: PlannedAttempt; row: string }[],
 ): D1PreparedStatement[] {
+	const suffix = newPackSuffix();
 	const statements: D1PreparedStatement[] = [];
+	const carried: string[] = [];
 	let packs: PackedRow[][] = [];
 	let length = 0;
 	const flush = () => {
-		if (packs.length > 0) statements.push(insertPacks(db, packs));
+		if (packs.length > 0) statements.push(insertPacks(db, packs, suffix));
 		packs = [];
 		length = 0;
 	};
@@ -111,12 +120,15 @@ function packStatements(
 				if (length + row.length > OUTCOME_JSON_PER_STATEMENT) flush();
 			}
 			if (pack.length === 0) lowestSeq = planned.event.seq;
-			pack.push({ row, agedFrom: Math.max(planned.event.createdAt, planned.event.deliverAt ?? 0) });
+			const mayBePacked = planned.attempt > 1 || planned.trigger !== "initial";
+			if (mayBePacked) carried.push(planned.deliveryId);
+			pack.push({ row, agedFrom: Math.max(planned.event.createdAt, planned.event.deliverAt ?? 0), mayBePacked });
 			length += row.length + 1;
 		}
 		if (pack.length > 0) packs.push(pack);
 	}
 	flush();
+	if (carried.length > 0) statements.push(...takePackedCopies(db, carried, suffix));
 	return statements;
 }
 
@@ -146,16 +158,18 @@ export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1
 	const upserts: D1PreparedStatement[] = [];
 	const slowLaneChanges: D1PreparedStatement[] = [];
 	const packed: { planned: PlannedAttempt; row: string }[] = [];
-	const unpacked = outcomes.filter((outcome) => !packable(outcome));
-	// Of a delivery with another outcome here, none is packed: the outcomes apply in order, as rows.
-	const withRow = new Set(unpacked.map((outcome) => outcome.planned.deliveryId));
+	// Of a delivery with more than one outcome here, none is packed: the outcomes apply in order, as rows.
+	const seen = new Set<string>();
+	const withRow = new Set<string>();
+	for (const { planned } of outcomes) {
+		if (seen.has(planned.deliveryId)) withRow.add(planned.deliveryId);
+		seen.add(planned.deliveryId);
+	}
 	const packs = (outcome: Outcome) => packable(outcome) && !withRow.has(outcome.planned.deliveryId);
-	// A delivery only in a pack that gets another outcome (a resend, or a duplicate send's failure) first gets
-	// the pack's copy as its row, so its log goes on from the packed attempt. A scheduled retry follows a
-	// failure, which is never packed.
-	const copied = unpacked
-		.filter((outcome) => outcome.planned.trigger !== "scheduled")
-		.map((outcome) => outcome.planned.deliveryId);
+	const unpacked = outcomes.filter((outcome) => !packs(outcome));
+	// A delivery only in a pack that gets an outcome written to a row (a resend, a hold, a redelivered
+	// message's) first gets the pack's copy as its row, so its log goes on from the packed attempts.
+	const copied = unpacked.map((outcome) => outcome.planned.deliveryId);
 	const copies = copied.length === 0 ? [] : [copyPackedToRows(db, copied)];
 	let upsert: { keepSchedule: boolean; rows: string[]; length: number } | undefined;
 	const flush = () => {

@@ -17,6 +17,7 @@ import {
 	packedJobs,
 	TARGETS_PER_JOB,
 } from "../queue/messages";
+import { findStuckInPacks, pushPackedRetries } from "./packed-retries";
 
 /*
  * The sweeper, run by the every-minute cron, so that nothing accepted is lost:
@@ -30,6 +31,7 @@ import {
  * 2. Retries left pending past their due time: a scheduler alarm or a queue
  *    message that was lost. They are queued again and their next_attempt_at
  *    pushed forward, so the next minute's run leaves them alone while queued.
+ *    Packed ones are found through their packs (./packed-retries.ts).
  *
  * 3. Scheduled events (`deliver_at`). Ingest queues those due within the
  *    queue's longest delay (12 hours) with that delay; the sweeper queues
@@ -301,7 +303,7 @@ async function scanForLostFirstAttempts(
 		}
 		if (!passed) return { eventsScanned, requeued, last, finished };
 
-		const jobs = due.length > 0 ? packedByTenant(await missingFirstAttempts(db, due, tenantLiveness)) : [];
+		const jobs = due.length > 0 ? packedByTenant(await missingFirstAttempts(db, due, tenantLiveness), true) : [];
 		// Queued before anything moves past them: if the queue refuses, these events are looked at again.
 		if (jobs.length > 0) await enqueueJobs(queue, jobs);
 		await onQueued(passed, jobs.length > 0);
@@ -544,9 +546,9 @@ interface LostFirstAttempt {
  * (one tenant to a job), as ingest packs a batch's: recovering a backlog at
  * fan-out 1 costs a message per ten events, not one per event.
  */
-function packedByTenant(lost: readonly LostFirstAttempt[]): DeliveryJob[] {
+function packedByTenant(lost: readonly LostFirstAttempt[], swept: boolean): DeliveryJob[] {
 	return [...groupBy(lost, (attempt) => attempt.tenantId)].flatMap(([tenantId, attempts]) =>
-		packedJobs(tenantId, attempts, "initial"),
+		packedJobs(tenantId, attempts, "initial").map((job) => (swept ? { ...job, swept } : job)),
 	);
 }
 
@@ -679,7 +681,8 @@ async function releaseScheduledEvents(
 		);
 		const jobs: DeliveryJob[] = [];
 		for (const [delaySeconds, delayed] of byDelay) {
-			const packed = packedByTenant(delayed);
+			// Their first send, not a second one: the event was scheduled beyond the queue's delay.
+			const packed = packedByTenant(delayed, false);
 			await enqueueJobs(queue, packed, delaySeconds);
 			jobs.push(...packed);
 		}
@@ -699,7 +702,7 @@ async function requeueLostScheduledEvents(
 	tenantLiveness: Map<string, boolean>,
 ): Promise<number> {
 	return walkScheduled(db, LOST_SCHEDULED_CURSOR, cutoffMs, async (rows) => {
-		const jobs = packedByTenant(await missingFirstAttempts(db, rows, tenantLiveness));
+		const jobs = packedByTenant(await missingFirstAttempts(db, rows, tenantLiveness), true);
 		if (jobs.length > 0) await enqueueJobs(queue, jobs);
 		return jobs;
 	});
@@ -765,8 +768,14 @@ async function sweepStuckRetries(
 			.orderBy(asc(deliveries.nextAttemptAt))
 			.limit(STUCK_RETRIES_PER_RUN),
 	]);
-	const stuck = [...undated, ...overdue].slice(0, STUCK_RETRIES_PER_RUN);
-	if (stuck.length === 0) return 0;
+	const rows = [...undated, ...overdue].slice(0, STUCK_RETRIES_PER_RUN);
+	const packed = await findStuckInPacks(db, cutoffMs, STUCK_RETRIES_PER_RUN - rows.length);
+	const stuck = [...rows, ...packed.stuck];
+	if (stuck.length === 0) {
+		// Packs due only for deliveries that have rows now: their due time follows what they still hold.
+		await pushPackedRetries(db, packed.packs, new Set(), pushToMs);
+		return 0;
+	}
 
 	await learnTenants(db, stuck, tenantLiveness);
 	// One job per (tenant, event, trigger), so an event stuck for several endpoints costs one message.
@@ -776,7 +785,13 @@ async function sweepStuckRetries(
 		if (!parsed || tenantLiveness.get(row.tenantId) !== true) continue;
 		const trigger = row.attemptCount > 0 ? "scheduled" : "initial";
 		const key = `${row.tenantId}/${parsed.eventSeq}/${trigger}`;
-		const job = groups.get(key) ?? { tenantId: row.tenantId, eventSeq: parsed.eventSeq, targets: [], trigger };
+		const job = groups.get(key) ?? {
+			tenantId: row.tenantId,
+			eventSeq: parsed.eventSeq,
+			targets: [],
+			trigger,
+			swept: true,
+		};
 		job.targets.push({ endpointId: row.endpointId, attempt: row.attemptCount + 1 });
 		groups.set(key, job);
 	}
@@ -787,8 +802,9 @@ async function sweepStuckRetries(
 
 	// Every row read is pushed, a deleted tenant's too, so rows that are not sent cannot fill the next run's bound.
 	// Only rows still overdue move: one whose attempt was already recorded keeps the time that attempt set.
+	await pushPackedRetries(db, packed.packs, new Set(packed.stuck.map((member) => member.id)), pushToMs);
 	const updates = chunk(
-		stuck.map((row) => row.id),
+		rows.map((row) => row.id),
 		IDS_PER_STATEMENT,
 	).map((ids) =>
 		db

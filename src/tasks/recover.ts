@@ -1,6 +1,7 @@
-import { and, asc, count, eq, gt, gte, inArray, isNull, lt, sql } from "drizzle-orm";
+import { and, count, eq, gte, inArray, isNull, lt } from "drizzle-orm";
 import { type Database, openDatabase } from "../db/client";
-import { endpointLogRange } from "../db/deliveries";
+import { endpointLogRange, scanEndpointDeliveries } from "../db/deliveries";
+import { packedOnlyInRange, rowsInRange } from "../db/delivery-log";
 import { deliveries, endpoints, type TaskRow, tasks } from "../db/schema";
 import { allTenantShards, liveTenantDatabase } from "../db/tenant-database";
 import { newTaskId, parseDeliveryId } from "../lib/ids";
@@ -44,15 +45,6 @@ export const DELIVERIES_PER_SLICE = 100;
  */
 export const DELIVERIES_SCANNED_PER_SLICE = 1_000;
 
-/** The ids of the endpoint's deliveries after `cursor` in id order, within `range` (the window's part of the log). */
-function idsAfter(tenantId: string, range: { from: string; to: string }, cursor: string | null) {
-	return and(
-		cursor === null ? gte(deliveries.id, range.from) : gt(deliveries.id, cursor),
-		lt(deliveries.id, range.to),
-		eq(deliveries.tenantId, tenantId),
-	);
-}
-
 /** A failed delivery of an event created in the window. */
 function failedInWindow(window: RecoverWindow) {
 	return and(
@@ -71,12 +63,15 @@ export async function startRecover(
 	window: RecoverWindow,
 	nowMs: number,
 ): Promise<TaskRow> {
-	// Reads the window's part of the endpoint's log once, every delivery of it, failed or not.
-	const range = await endpointLogRange(db, endpointId, window);
-	const [counted] = await db
-		.select({ total: count() })
-		.from(deliveries)
-		.where(and(idsAfter(tenantId, range, null), failedInWindow(window)));
+	// Reads the window's part of the endpoint's log once, every delivery of it, failed or not: its rows, then
+	// the packed deliveries that have none.
+	const { from, to } = await endpointLogRange(db, endpointId, window);
+	const range = { fromId: from, toId: to, includeTo: false };
+	const counts = await db.batch([
+		db.select({ total: count() }).from(rowsInRange(tenantId, range)).where(failedInWindow(window)),
+		db.select({ total: count() }).from(packedOnlyInRange(tenantId, range)).where(failedInWindow(window)),
+	]);
+	const total = counts.reduce((sum, [counted]) => sum + (counted?.total ?? 0), 0);
 	const [task] = await db
 		.insert(tasks)
 		.values({
@@ -86,7 +81,7 @@ export async function startRecover(
 			endpointId,
 			status: "queued",
 			params: JSON.stringify(window),
-			total: counted?.total ?? 0,
+			total,
 			done: 0,
 			cursor: null,
 			error: null,
@@ -134,10 +129,10 @@ async function failTask(db: Database, task: TaskRow, error: string, nowMs: numbe
 
 /**
  * Runs one slice of a recover task: looks at up to
- * DELIVERIES_SCANNED_PER_SLICE deliveries of the window after the task's
- * cursor, queues re-sends for the failed ones (DELIVERIES_PER_SLICE at most)
- * and moves the cursor past what it looked at. Returns whether another slice
- * should follow.
+ * DELIVERIES_SCANNED_PER_SLICE rows and as many packed deliveries of the
+ * window below the task's cursor, newest first, queues re-sends for the
+ * failed ones (DELIVERIES_PER_SLICE at most) and moves the cursor down to
+ * where it stopped. Returns whether another slice should follow.
  */
 export async function recoverSlice(env: Env, tenantId: string, taskId: string, nowMs: number): Promise<boolean> {
 	const db = await liveTenantDatabase(env, tenantId);
@@ -162,26 +157,21 @@ export async function recoverSlice(env: Env, tenantId: string, taskId: string, n
 	}
 
 	const window = recoverWindow(task);
-	// The window's start matters to the first slice only; later ones start at the cursor.
-	const range = await endpointLogRange(db, task.endpointId, {
-		since: task.cursor === null ? window.since : undefined,
-		until: window.until,
-	});
-	const scanned = await db
-		.select({
-			id: deliveries.id,
-			attemptCount: deliveries.attemptCount,
-			failed: sql<number>`${failedInWindow(window)}`,
-		})
-		.from(deliveries)
-		.where(idsAfter(tenantId, range, task.cursor))
-		.orderBy(asc(deliveries.id))
-		.limit(DELIVERIES_SCANNED_PER_SLICE);
-	const looked = scanned.slice(0, nthFailed(scanned, DELIVERIES_PER_SLICE) + 1);
-	const rows = looked.filter((row) => row.failed === 1);
+	// The log is walked newest first, from the window's end down to its start; the cursor is the delivery the
+	// last slice stopped at, and the next one looks below it.
+	const range = await endpointLogRange(db, task.endpointId, window);
+	const { rows: found, goOnBelow } = await scanEndpointDeliveries(
+		db,
+		tenantId,
+		{ fromId: range.from, toId: task.cursor ?? range.to, includeTo: false },
+		failedInWindow(window),
+		DELIVERIES_PER_SLICE,
+		DELIVERIES_SCANNED_PER_SLICE,
+	);
+	const rows = found.map(({ delivery }) => delivery);
 	await enqueueJobs(env.DELIVERY_QUEUE as Queue<DeliveryJob>, resendJobs(tenantId, rows));
 
-	const more = looked.length < scanned.length || scanned.length === DELIVERIES_SCANNED_PER_SLICE;
+	const more = goOnBelow !== null;
 	const done = task.done + rows.length;
 	// Only the run that still sees the task as it read it moves it on: a queue message delivered twice
 	// re-sends one slice twice at most (receivers deduplicate on webhook-id), never the rest of the window.
@@ -191,7 +181,7 @@ export async function recoverSlice(env: Env, tenantId: string, taskId: string, n
 			status: more ? "running" : "completed",
 			done,
 			total: more ? Math.max(task.total, done) : done,
-			cursor: looked.at(-1)?.id ?? task.cursor,
+			cursor: goOnBelow?.id ?? task.cursor,
 			error: null,
 			updatedAt: nowMs,
 		})
@@ -206,15 +196,6 @@ export async function recoverSlice(env: Env, tenantId: string, taskId: string, n
 		)
 		.returning({ id: tasks.id });
 	return more && moved !== undefined;
-}
-
-/** The index of the `n`th failed row, or the last index when there are fewer. */
-function nthFailed(rows: readonly { failed: number }[], n: number): number {
-	let seen = 0;
-	for (const [index, row] of rows.entries()) {
-		if (row.failed === 1 && ++seen === n) return index;
-	}
-	return rows.length - 1;
 }
 
 function errorText(error: unknown): string {

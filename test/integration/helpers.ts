@@ -295,13 +295,14 @@ export function jobsByEvent(jobs: readonly DeliveryJob[]): DeliveryJob[] {
 	for (const job of jobs) {
 		for (const { eventSeq, ...target } of job.targets) {
 			const seq = eventSeq ?? job.eventSeq;
-			const key = JSON.stringify([job.tenantId, seq, job.trigger, job.admitted === true]);
+			const key = JSON.stringify([job.tenantId, seq, job.trigger, job.admitted === true, job.swept === true]);
 			const grouped = byEvent.get(key) ?? {
 				tenantId: job.tenantId,
 				eventSeq: seq,
 				targets: [],
 				trigger: job.trigger,
 				...(job.admitted === undefined ? {} : { admitted: job.admitted }),
+				...(job.swept === undefined ? {} : { swept: job.swept }),
 			};
 			grouped.targets.push(target);
 			byEvent.set(key, grouped);
@@ -361,6 +362,21 @@ export async function storedEvent(seq: number): Promise<EventRow> {
 	return row;
 }
 
+/** An endpoint for every type and `count` events stored for it directly, none delivered yet. */
+export async function endpointWithEvents(
+	label: string,
+	count: number,
+	type: string,
+): Promise<{ endpointId: string; stored: EventRow[] }> {
+	const hook = await createWebhook({ url: receiverPath("ok", uniqueName(label)), events: ["*"] });
+	const endpointId = String(hook.id);
+	const stored: EventRow[] = [];
+	for (let index = 0; index < count; index++) {
+		stored.push(await storedEvent((await storeEventDirectly("default", type, [endpointId])).seq));
+	}
+	return { endpointId, stored };
+}
+
 /** A first attempt of `event` to `endpointId` as the consumer plans it for a message on its first delivery. */
 export function firstAttempt(event: EventRow, endpointId: string): PlannedAttempt {
 	return {
@@ -373,15 +389,21 @@ export function firstAttempt(event: EventRow, endpointId: string): PlannedAttemp
 		trigger: "initial",
 		previousStatus: undefined,
 		admitted: false,
+		swept: false,
 	};
+}
+
+/** Attempt `attempt` of a delivery, as the consumer plans it for a retry its endpoint's scheduler released. */
+export function scheduledRetry(event: EventRow, endpointId: string, attempt: number): PlannedAttempt {
+	return { ...firstAttempt(event, endpointId), attempt, trigger: "scheduled", admitted: true };
 }
 
 /** What the consumer records for `planned` when the receiver answered `statusCode`. */
 export function answered(planned: PlannedAttempt, statusCode: number): Outcome {
 	const record: AttemptRecord = {
 		id: `att_${uniqueName("p")}`,
-		attempt: 1,
-		trigger: "initial",
+		attempt: planned.attempt,
+		trigger: planned.trigger,
 		started_at: new Date().toISOString(),
 		duration_ms: 4,
 		status_code: statusCode,

@@ -32,6 +32,7 @@ function planned(endpointId: string, eventSeq: number, attempt = 1): PlannedAtte
 		trigger: attempt === 1 ? "initial" : "scheduled",
 		previousStatus: undefined,
 		admitted: false,
+		swept: false,
 	};
 }
 
@@ -99,7 +100,7 @@ describe("recording a batch's outcomes", () => {
 		await storeEvents([...range(900_000, 20), 910_000, 920_000, ...range(930_000, 100)]);
 	});
 
-	it("stores twenty outcomes with three statements: a packed copy for the failed ones to go on from, their rows, and one pack of the ten successes", async () => {
+	it("stores twenty first attempts, ten failed and ten succeeded, as one pack in one statement, due at its earliest retry", async () => {
 		const endpointId = `hook_${uniqueName("rec")}`;
 		const outcomes = Array.from({ length: 20 }, (_, index) =>
 			outcome(planned(endpointId, 900_000 + index), {
@@ -110,7 +111,7 @@ describe("recording a batch's outcomes", () => {
 			}),
 		);
 		const statements = recordOutcomes(env.DB, outcomes);
-		expect(statements.length).toBe(3);
+		expect(statements.length).toBe(1);
 		await env.DB.batch(statements);
 		const range = [deliveryId(endpointId, 900_000), deliveryId(endpointId, 900_020)];
 		const count = async (sql: string) =>
@@ -119,8 +120,12 @@ describe("recording a batch's outcomes", () => {
 					.bind(...range)
 					.first<{ n: number }>()
 			)?.n;
-		expect(await count("SELECT count(*) AS n FROM deliveries WHERE id >= ? AND id < ?")).toBe(10);
+		expect(await count("SELECT count(*) AS n FROM deliveries WHERE id >= ? AND id < ?")).toBe(0);
 		expect(await count("SELECT count(*) AS n FROM delivery_packs WHERE id >= ? AND id < ?")).toBe(1);
+		// The earliest retry among the pending ones (index 1), which the sweeper finds the pack by.
+		expect(await count("SELECT pending_due AS n FROM delivery_packs WHERE id >= ? AND id < ?")).toBe(
+			EVENT_CREATED_AT + 1,
+		);
 
 		for (const [index, item] of outcomes.entries()) {
 			const row = await stored(item.planned.deliveryId);
@@ -142,8 +147,8 @@ describe("recording a batch's outcomes", () => {
 			nextAttemptAtMs: EVENT_CREATED_AT + 60_000,
 		});
 		const retried = outcome(planned(item.endpointId, 910_000, 2), { record: attemptRecord(2, 200) });
-		// The first failed, so the success that follows it in the same write is not packed: one upsert, after the
-		// statement that would copy a packed first attempt into a row.
+		// Two outcomes of one delivery in one write are not packed: one upsert, after the statement that would
+		// copy a packed first attempt into a row.
 		const statements = recordOutcomes(env.DB, [failed, retried]);
 		expect(statements).toHaveLength(2);
 		await env.DB.batch(statements);
@@ -173,8 +178,10 @@ describe("recording a batch's outcomes", () => {
 			nextAttemptAtMs: null,
 			keepSchedule: true,
 		});
+		// The failure was packed; the resend that keeps its retry is not, so it copies the pack's copy into a row
+		// and goes on there.
 		const resendStatements = recordOutcomes(env.DB, [resendFailed]);
-		expect(resendStatements).toHaveLength(1);
+		expect(resendStatements).toHaveLength(2);
 		await env.DB.batch(resendStatements);
 		expect(await stored(item.deliveryId)).toMatchObject({ next_attempt_at: dueAt, error: "answered 504" });
 
@@ -184,17 +191,18 @@ describe("recording a batch's outcomes", () => {
 			error: null,
 			nextAttemptAtMs: dueAt + 1,
 		});
-		// A held delivery (moves the retry) then another failed resend (must leave it where the first put it): two statements.
+		// A held delivery (moves the retry) then another failed resend (must leave it where the first put it): two
+		// upserts, after the copy (which finds the row there and does nothing).
 		const statements = recordOutcomes(env.DB, [heldBack, { ...resendFailed, record: attemptRecord(2, 500) }]);
-		expect(statements).toHaveLength(2);
-		await env.DB.batch(statements.slice(0, 1));
+		expect(statements).toHaveLength(3);
+		await env.DB.batch(statements.slice(0, 2));
 		expect(await stored(item.deliveryId)).toMatchObject({
 			next_attempt_at: dueAt + 1,
 			error: "answered 504",
 			attempt_count: 2,
 			status_code: 504,
 		});
-		await env.DB.batch(statements.slice(1));
+		await env.DB.batch(statements.slice(2));
 
 		const row = await stored(item.deliveryId);
 		expect(row).toMatchObject({ status: "pending", status_code: 500, attempt_count: 3, next_attempt_at: dueAt + 1 });

@@ -1,11 +1,25 @@
 import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { EventRow } from "../../src/db/schema";
 import worker from "../../src/index";
-import { deliveryId } from "../../src/lib/ids";
+import { deliveryId, deliveryIdRange } from "../../src/lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../../src/queue/messages";
+import { recordOutcomes } from "../../src/queue/record";
 import { continueSweepSlices, type SweepSliceJob, sweep, sweepAfterSeconds } from "../../src/reliability/sweeper";
-import { api, createWebhook, jobsByEvent, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
+import {
+	answered,
+	api,
+	createWebhook,
+	firstAttempt,
+	jobsByEvent,
+	receivedBy,
+	receiverPath,
+	record,
+	storedEvent,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
 /*
  * These tests share one database (storage is isolated per file), and so one
@@ -210,6 +224,7 @@ describe("sweeper: lost first attempts", () => {
 					{ endpointId: c.id, attempt: 1 },
 				],
 				trigger: "initial",
+				swept: true,
 			},
 		]);
 	});
@@ -236,7 +251,13 @@ describe("sweeper: lost first attempts", () => {
 		const later = await sweep(withQueue(queue), now + 181_000);
 		expect(later.eventsScanned).toBe(1);
 		expect(jobsFor(jobs, event.seq)).toEqual([
-			{ tenantId: "default", eventSeq: event.seq, targets: [{ endpointId: hook.id, attempt: 1 }], trigger: "initial" },
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: hook.id, attempt: 1 }],
+				trigger: "initial",
+				swept: true,
+			},
 		]);
 		expect((await cursor()).events).toBe(event.seq);
 	});
@@ -325,7 +346,13 @@ describe("sweeper: lost first attempts", () => {
 		const acked = await runSlices(second.queue, first.jobs);
 		expect(acked).toEqual([true]);
 		expect(jobsFor(second.jobs, last.seq)).toEqual([
-			{ tenantId: "default", eventSeq: last.seq, targets: [{ endpointId: hook.id, attempt: 1 }], trigger: "initial" },
+			{
+				tenantId: "default",
+				eventSeq: last.seq,
+				targets: [{ endpointId: hook.id, attempt: 1 }],
+				trigger: "initial",
+				swept: true,
+			},
 		]);
 		expect((await sweep(withQueue(capturingQueue().queue), Date.now())).eventsScanned).toBe(0);
 	});
@@ -451,7 +478,13 @@ describe("sweeper: lost first attempts", () => {
 			`sweep: event seqs up to ${old.seq} were given out again; resuming after ${old.seq - 1}`,
 		);
 		expect(jobsFor(second.jobs, reused.seq)).toEqual([
-			{ tenantId: "default", eventSeq: reused.seq, targets: [{ endpointId: hook.id, attempt: 1 }], trigger: "initial" },
+			{
+				tenantId: "default",
+				eventSeq: reused.seq,
+				targets: [{ endpointId: hook.id, attempt: 1 }],
+				trigger: "initial",
+				swept: true,
+			},
 		]);
 	});
 });
@@ -478,6 +511,7 @@ describe("sweeper: stuck retries", () => {
 				eventSeq: event.seq,
 				targets: [{ endpointId: hook.id, attempt: 2 }],
 				trigger: "scheduled",
+				swept: true,
 			},
 		]);
 		expect(await deliveryRow(id)).toMatchObject({ status: "pending", next_attempt_at: now + 180_000 });
@@ -512,9 +546,69 @@ describe("sweeper: stuck retries", () => {
 		const now = Date.now() + OVERDUE_MS;
 		await sweep(withQueue(later.queue), now);
 		expect(jobsFor(later.jobs, event.seq)).toEqual([
-			{ tenantId: "default", eventSeq: event.seq, targets: [{ endpointId: hook.id, attempt: 1 }], trigger: "initial" },
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId: hook.id, attempt: 1 }],
+				trigger: "initial",
+				swept: true,
+			},
 		]);
 		expect((await deliveryRow(id))?.next_attempt_at).toBe(now + 180_000);
+	});
+
+	it("queues once a packed delivery whose retry was lost, pushing its retry and its pack's due time on", async () => {
+		const name = uniqueName("packed-stuck");
+		const hook = await createWebhook({ url: receiverPath("ok", name), events: ["*"] });
+		const endpointId = String(hook.id);
+		const lost = await storedEvent((await storeEvent([endpointId], Date.now() - 30 * MINUTE_MS)).seq);
+		const waiting = await storedEvent((await storeEvent([endpointId], Date.now() - 30 * MINUTE_MS)).seq);
+		// Both first attempts failed and were packed together; only the first one's retry is overdue.
+		const failed = (event: EventRow, dueAt: number) => ({
+			...answered(firstAttempt(event, endpointId), 500),
+			status: "pending" as const,
+			nextAttemptAtMs: dueAt,
+		});
+		const later = Date.now() + 60 * MINUTE_MS;
+		await env.DB.batch(recordOutcomes(env.DB, [failed(lost, Date.now() - OVERDUE_MS), failed(waiting, later)]));
+		const id = deliveryId(endpointId, lost.seq);
+		const packDue = () =>
+			env.DB.prepare("SELECT pending_due AS due FROM delivery_packs WHERE id > ? AND id < ?")
+				.bind(id, `${deliveryIdRange(endpointId).to}`)
+				.first<{ due: number }>();
+
+		const { queue, jobs } = capturingQueue();
+		const now = Date.now();
+		expect((await sweep(withQueue(queue), now)).stuckRetriesRequeued).toBe(1);
+		expect(jobsFor(jobs, lost.seq)).toEqual([
+			{
+				tenantId: "default",
+				eventSeq: lost.seq,
+				targets: [{ endpointId, attempt: 2 }],
+				trigger: "scheduled",
+				swept: true,
+			},
+		]);
+		expect(jobsFor(jobs, waiting.seq)).toEqual([]);
+		expect(await deliveryRow(id)).toMatchObject({ status: "pending", next_attempt_at: now + 180_000 });
+		expect((await packDue())?.due).toBe(now + 180_000);
+		const next = capturingQueue();
+		expect((await sweep(withQueue(next.queue), now + MINUTE_MS)).stuckRetriesRequeued).toBe(0);
+
+		// Sent again by the sweeper, its outcome goes to a row that goes on from the packed attempt.
+		await enqueueJobs(
+			env.DELIVERY_QUEUE as Queue<DeliveryJob>,
+			jobs.filter((job): job is DeliveryJob => "eventSeq" in job),
+		);
+		const row = await waitForStatus(id, "success");
+		expect((JSON.parse(row.attempts) as { status_code: number }[]).map((attempt) => attempt.status_code)).toEqual([
+			500, 200,
+		]);
+		expect(await receivedBy(name)).toHaveLength(1);
+		// Its pack is due at the other one's retry only.
+		// Once the sweeper reads the pack again, the row's copy counts for nothing.
+		expect((await sweep(withQueue(capturingQueue().queue), now + 6 * MINUTE_MS + 1)).stuckRetriesRequeued).toBe(0);
+		expect((await packDue())?.due).toBe(later);
 	});
 
 	it("groups the stuck retries of one event into one job", async () => {

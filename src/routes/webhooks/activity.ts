@@ -172,8 +172,8 @@ export const webhookActivity = createRouter()
 				eventFilterConditions({ eventTypes: onEvent.event_types, tag: onEvent.tag, label: onEvent.label }),
 			),
 			limit + 1,
-			// Packs hold successes only: a list of other statuses need not read them.
-			status === undefined || status === "success",
+			// Packs hold the outcomes of attempts made: a list of skipped deliveries need not read them.
+			status !== "skipped",
 		);
 		const page = rows.slice(0, limit);
 		const last = page.at(-1)?.delivery;
