@@ -6,12 +6,12 @@ import { cleanedEventSql } from "./event-reuse";
 import { type DeliveryRow, deliveries } from "./schema";
 
 /*
- * An endpoint's log lives in two tables: `deliveries`, a row per delivery
- * that is more than a first attempt that succeeded (failed, retried, held,
- * resent, skipped), and `delivery_packs`, where the first-attempt successes
- * a consumer recorded together share a row (src/db/schema.ts says why). Every reader of
- * deliveries goes through this file, which reads both and, when a delivery
- * is in both, takes its row.
+ * An endpoint's log lives in two tables: `delivery_packs`, where the
+ * outcomes of attempts a consumer recorded together share a row (first
+ * attempts and scheduled retries: src/db/schema.ts says why), and
+ * `deliveries`, a row per delivery that needed more (held, resent, skipped,
+ * swept). Every reader of deliveries goes through this file, which reads
+ * both and, when a delivery is in both, takes its row.
  */
 
 /** The `deliveries` columns in the order a packed delivery lists them, which is also the order record.ts writes. */
@@ -419,7 +419,7 @@ const hasRowSql = (id: string) => `EXISTS (SELECT 1 FROM deliveries AS d WHERE d
 /** How many random characters follow PACK_NAME_SEPARATOR in a pack's name. */
 const PACK_SUFFIX_CHARS = 8;
 
-/** The random part of the names of the packs one write stores: see insertPacks and takePackedCopies. */
+/** The random part of the names of the packs one write stores (see insertPacks). */
 export function newPackSuffix(): string {
 	return crypto.randomUUID().replaceAll("-", "").slice(0, PACK_SUFFIX_CHARS);
 }
@@ -434,7 +434,10 @@ export function newPackSuffix(): string {
  * goes on from its packed copy: the new member holds the copy's attempts
  * and this one, as an upsert would add it to a row. The copy is then taken
  * out of its old pack by takePackedCopies, in the same batch, so that a
- * delivery is in one pack at a time.
+ * delivery is in one pack at a time. When a new pack would hold exactly
+ * the deliveries of one old pack (a pack of one, or a batch whose retries
+ * come due together), the old pack is rewritten in place instead, under its
+ * name: one row written, not a new pack and a deleted one.
  *
  * A delivery that has a row already (held by its scheduler, resent, or a
  * second send of its first attempt recorded first) gets the outcome in its
@@ -456,51 +459,65 @@ export function insertPacks(
 	);
 	return d1
 		.prepare(
-			`INSERT INTO delivery_packs (id, tenant_id, endpoint_id, lowest_id, created_at, deliveries, pending_due)
-SELECT max(x.id) || '${PACK_NAME_SEPARATOR}' || ?2, x.tenant_id, x.endpoint_id, min(x.id), max(x.aged_from),
-	json_group_array(json(x.member)), min(${pendingDueOf((index) => `json_extract(x.member, '$[${index}]')`, "x.has_row")})
-FROM (
-	SELECT y.pack, y.id, y.tenant_id, y.endpoint_id, y.aged_from, y.has_row,
+			// The CTEs are MATERIALIZED so that each delivery's copy is looked up once: flattened into x, the
+			// lookup would run again for every use of y.copy in CARRIED_OVER.
+			`WITH w AS MATERIALIZED (
+	SELECT json_extract(c.value, '$[0]') AS pack, ${PACKED_ROW(0)} AS id, ${PACKED_ROW(1)} AS tenant_id,
+		${PACKED_ROW(2)} AS endpoint_id, json_extract(c.value, '$[2]') AS aged_from,
+		json(json_extract(c.value, '$[1]')) AS row, ${hasRowSql(PACKED_ROW(0))} AS has_row,
+		CASE WHEN json_extract(c.value, '$[4]') AND NOT ${hasRowSql(PACKED_ROW(0))} THEN (
+			SELECT json_array(k.id, json(km.value), json_array_length(k.deliveries))
+			FROM delivery_packs AS k, json_each(k.deliveries) AS km
+			WHERE k.id >= ${PACKED_ROW(0)} AND k.id < json_extract(c.value, '$[3]') AND k.lowest_id <= ${PACKED_ROW(0)}
+				AND json_extract(km.value, '$[0]') = ${PACKED_ROW(0)}
+			ORDER BY k.id LIMIT 1) END AS found
+	FROM json_each(?1) AS c
+	WHERE ${eventStillStored(PACKED_ROW)}
+), y AS MATERIALIZED (
+	SELECT w.*, json_extract(w.found, '$[0]') AS old_pack, json_extract(w.found, '$[1]') AS copy,
+		json_extract(w.found, '$[2]') AS old_size
+	FROM w
+), x AS MATERIALIZED (
+	SELECT y.pack, y.id, y.tenant_id, y.endpoint_id, y.aged_from, y.has_row, y.old_pack, y.old_size,
 		CASE WHEN y.copy IS NULL THEN y.row ELSE ${CARRIED_OVER} END AS member
-	FROM (
-		SELECT json_extract(c.value, '$[0]') AS pack, ${PACKED_ROW(0)} AS id, ${PACKED_ROW(1)} AS tenant_id,
-			${PACKED_ROW(2)} AS endpoint_id, json_extract(c.value, '$[2]') AS aged_from,
-			json(json_extract(c.value, '$[1]')) AS row, ${hasRowSql(PACKED_ROW(0))} AS has_row,
-			CASE WHEN json_extract(c.value, '$[4]') AND NOT ${hasRowSql(PACKED_ROW(0))} THEN (
-				SELECT km.value FROM delivery_packs AS k, json_each(k.deliveries) AS km
-				WHERE k.id >= ${PACKED_ROW(0)} AND k.id < json_extract(c.value, '$[3]') AND k.lowest_id <= ${PACKED_ROW(0)}
-					AND json_extract(km.value, '$[0]') = ${PACKED_ROW(0)}
-				ORDER BY k.id LIMIT 1) END AS copy
-		FROM json_each(?1) AS c
-		WHERE ${eventStillStored(PACKED_ROW)}
-	) AS y
-) AS x
-GROUP BY x.pack`,
+	FROM y
+)
+INSERT INTO delivery_packs (id, tenant_id, endpoint_id, lowest_id, created_at, deliveries, pending_due)
+SELECT CASE WHEN count(x.old_pack) = count(*) AND count(DISTINCT x.old_pack) = 1 AND max(x.old_size) = count(*)
+		THEN min(x.old_pack) ELSE max(x.id) || '${PACK_NAME_SEPARATOR}' || ?2 END,
+	x.tenant_id, x.endpoint_id, min(x.id), max(x.aged_from),
+	json_group_array(json(x.member)), min(${pendingDueOf((index) => `json_extract(x.member, '$[${index}]')`, "x.has_row")})
+FROM x
+WHERE true
+GROUP BY x.pack
+ON CONFLICT (id) DO UPDATE SET lowest_id = excluded.lowest_id, created_at = excluded.created_at,
+	deliveries = excluded.deliveries, pending_due = excluded.pending_due`,
 		)
 		.bind(`[${entries.join(",")}]`, suffix);
 }
 
 /**
- * The packs, other than those a write named with `?2`, that held the
- * deliveries listed in `?1` before it: for each, the first in key order
- * from its id up that holds it, as ONLY_PACKED reads it.
+ * For each delivery listed in `?1`, the first pack in key order from its id
+ * up that holds a copy of it older than the write stamped `?2` (every
+ * outcome of one write carries the write's time as updated_at): the pack it
+ * was in before, as ONLY_PACKED reads it.
  */
 const PACKS_HOLDING_MOVED = `SELECT (SELECT k.id FROM delivery_packs AS k, json_each(k.deliveries) AS km
 	WHERE k.id >= json_extract(q.value, '$[0]') AND k.id < json_extract(q.value, '$[1]')
-		AND k.lowest_id <= json_extract(q.value, '$[0]') AND substr(k.id, -${PACK_SUFFIX_CHARS + 1}) <> '${PACK_NAME_SEPARATOR}' || ?2
-		AND json_extract(km.value, '$[0]') = json_extract(q.value, '$[0]')
+		AND k.lowest_id <= json_extract(q.value, '$[0]')
+		AND json_extract(km.value, '$[0]') = json_extract(q.value, '$[0]') AND json_extract(km.value, '$[13]') <> ?2
 	ORDER BY k.id LIMIT 1)
 FROM json_each(?1) AS q`;
 const STAYS = `${member(0)} NOT IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))`;
 
 /**
- * Takes these deliveries out of every pack but those of the write that
- * named its packs with `suffix` (insertPacks, earlier in the same batch,
- * carried their copies over): a pack left with none is deleted, the others
- * keep the rest and their `pending_due` follows. Two statements, for a
- * write that holds retries; whatever their number.
+ * Takes these deliveries out of the packs they were in before the write
+ * stamped `writtenAt` (insertPacks, earlier in the same batch, carried their
+ * copies over): a pack left with none is deleted, the others keep the rest
+ * and their `pending_due` follows. Two statements, for a write that holds
+ * retries; whatever their number.
  */
-export function takePackedCopies(d1: D1Database, ids: readonly string[], suffix: string): D1PreparedStatement[] {
+export function takePackedCopies(d1: D1Database, ids: readonly string[], writtenAt: number): D1PreparedStatement[] {
 	const moved = JSON.stringify([...new Set(ids)].map((id) => [id, packsHoldingBelow(id)]));
 	return [
 		d1
@@ -508,7 +525,7 @@ export function takePackedCopies(d1: D1Database, ids: readonly string[], suffix:
 				`DELETE FROM delivery_packs WHERE id IN (${PACKS_HOLDING_MOVED})
 	AND NOT EXISTS (SELECT 1 FROM json_each(delivery_packs.deliveries) AS m WHERE ${STAYS})`,
 			)
-			.bind(moved, suffix),
+			.bind(moved, writtenAt),
 		d1
 			.prepare(
 				`UPDATE delivery_packs SET
@@ -516,7 +533,7 @@ export function takePackedCopies(d1: D1Database, ids: readonly string[], suffix:
 	pending_due = (SELECT min(${pendingDueOf(member, hasRowSql(member(0)))}) FROM json_each(delivery_packs.deliveries) AS m WHERE ${STAYS})
 WHERE id IN (${PACKS_HOLDING_MOVED})`,
 			)
-			.bind(moved, suffix),
+			.bind(moved, writtenAt),
 	];
 }
 

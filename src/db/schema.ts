@@ -17,16 +17,17 @@ import { CHANNELS, TEMPLATED_CHANNELS } from "../channels/targets";
  *   endpoint's key and its event's sequence number, so the endpoint's log is
  *   a primary-key range scan and the event's deliveries are point lookups.
  *   Attempts live in the row as a JSON array, so an attempt is one row write.
- * - delivery_packs: first-attempt successes recorded together share a row,
- *   so most deliveries never get a row of their own.
+ * - delivery_packs: the outcomes of attempts that a consumer records
+ *   together (successes, failures and retries alike) share a row, so most
+ *   deliveries never get a row of their own; its partial index
+ *   delivery_packs_pending_due has one entry per pack that holds a retry.
  *
  * - api_keys: written only when a key is created, revoked or (at most once
  *   an hour) marked used; its hash index is what every request's auth reads.
- * - deliveries_pending_due: partial, on pending deliveries only, so a
- *   delivery that succeeds at its first attempt never enters it. A failed
- *   first attempt costs one more row written, and so does leaving pending.
- *   It lets the sweeper find retries left pending past their due time
- *   without scanning the log.
+ * - deliveries_pending_due: partial, on pending rows only (held, resent or
+ *   swept deliveries: packed ones are found through their packs' index). It
+ *   lets the sweeper find retries left pending past their due time without
+ *   scanning the log.
  * - tasks, sweep_cursors: written a few times per background task or sweep.
  * - revoked_sessions: one row per dashboard sign-out, removed by the daily
  *   retention once the session would have expired anyway.
@@ -250,14 +251,16 @@ export const deliveries = sqliteTable(
 );
 
 /**
- * First attempts that succeeded, many to a row: the successes of one
- * endpoint that a consumer recorded together (src/queue/record.ts). A
- * delivery that needs nothing more (the common case) then costs a share of
- * one row written instead of a row of its own, and retention deletes a share
- * of a row too. A delivery's row in `deliveries`, when it has one, is its
- * truth: it is written for anything after that first attempt (a resend
- * copies the packed attempt into it), and readers (src/db/delivery-log.ts)
- * take the row over the packed copy.
+ * Deliveries many to a row: the outcomes of one endpoint's attempts that a
+ * consumer recorded together (src/queue/record.ts), first attempts and
+ * scheduled retries, succeeded or failed. A delivery then costs a share of
+ * one row written per attempt instead of a row of its own, and retention
+ * deletes a share of a row too. A retry's outcome carries the delivery from
+ * its old pack into the new one, so a delivery is in one pack at a time. A
+ * delivery's row in `deliveries`, when it has one, is its truth: it is
+ * written for what cannot be packed (a resend, a hold, a redelivered
+ * message's or a swept job's outcome), copied from the pack first, and
+ * readers (src/db/delivery-log.ts) take the row over the packed copy.
  */
 export const deliveryPacks = sqliteTable(
 	"delivery_packs",

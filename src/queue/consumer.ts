@@ -53,8 +53,8 @@ const PROMPT_ANSWER_MS = 250;
 /**
  * When main-lane outcomes waiting in memory are written: once one endpoint
  * has 20 of them, or all endpoints 200. An outcome in memory is one a kill
- * would send again; a write stores an endpoint's first-attempt successes as
- * one pack (src/db/delivery-log.ts), so the fewer writes per endpoint, the
+ * would send again; a write stores an endpoint's outcomes (successes and
+ * failures) as one pack (src/db/delivery-log.ts), so the fewer writes per endpoint, the
  * fewer rows. Counting per endpoint keeps a fan-out-10 batch (up to 20
  * messages of 10) to one pack per endpoint instead of one per two events,
  * at the price of a kill sending again up to a batch's prompt attempts
@@ -72,7 +72,7 @@ const MAIN_LANE_OUTCOMES_IN_MEMORY = 200;
  * The main lane records a batch's outcomes once an endpoint has twenty
  * waiting (or all endpoints two hundred) and the rest at its end: its
  * attempts take milliseconds, one write per attempt would multiply its
- * queries, and each write packs an endpoint's first-attempt successes in one
+ * queries, and each write packs an endpoint's outcomes in one
  * row (src/db/delivery-log.ts). The slow lane, whose attempts take
  * seconds, records each outcome as its attempt ends and acks a message as
  * soon as all of its attempts are recorded and need nothing more (a success

@@ -97,6 +97,7 @@ function packable(outcome: Outcome): boolean {
 function packStatements(
 	db: D1Database,
 	rows: readonly { planned: PlannedAttempt; row: string }[],
+	writtenAt: number,
 ): D1PreparedStatement[] {
 	const suffix = newPackSuffix();
 	const statements: D1PreparedStatement[] = [];
@@ -128,7 +129,7 @@ function packStatements(
 		if (pack.length > 0) packs.push(pack);
 	}
 	flush();
-	if (carried.length > 0) statements.push(...takePackedCopies(db, carried, suffix));
+	if (carried.length > 0) statements.push(...takePackedCopies(db, carried, writtenAt));
 	return statements;
 }
 
@@ -217,7 +218,7 @@ export function recordOutcomes(db: D1Database, outcomes: readonly Outcome[]): D1
 		upsert.length += row.length + 1;
 	}
 	flush();
-	upserts.push(...packStatements(db, packed));
+	upserts.push(...packStatements(db, packed, now));
 	return [...copies, ...upserts, ...slowLaneChanges];
 }
 

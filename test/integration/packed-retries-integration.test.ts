@@ -133,7 +133,7 @@ describe("failed attempts and their retries packed many to a row", () => {
 		expect(stats.totals).toMatchObject({ deliveries: 3, succeeded: 3 });
 	});
 
-	it("writes a few rows for ten deliveries that fail twice and then succeed, where rows would take one per attempt", async () => {
+	it("writes 5 rows for ten deliveries that fail twice and then succeed together, where rows would take 50", async () => {
 		const { endpointId, stored } = await endpointWithEvents("shares", 10, "shares.test");
 		const now = Date.now();
 		const written = [
@@ -141,15 +141,34 @@ describe("failed attempts and their retries packed many to a row", () => {
 			await write(stored.map((event) => failedUntil(scheduledRetry(event, endpointId, 2), now + 60_000))),
 			await write(stored.map((event) => answered(scheduledRetry(event, endpointId, 3), 200))),
 		];
-		// Each write: its new pack (and its pending index entry while it holds a retry), the old pack deleted
-		// (and its entry). Rows would have written at least 30, and 2 more for each pending index entry moved.
-		console.log(`rows written for 10 deliveries, 3 attempts each, packed: ${written.join(" + ")}`);
-		expect(written.reduce((sum, rows) => sum + rows, 0)).toBeLessThanOrEqual(10);
+		// The ten retried together each time, their pack is rewritten in place: the pack and its pending index
+		// entry, the entry moved, then the pack left alone with none. Rows would have written 50: each delivery's
+		// row with its entry, the row and its entry moved, the row.
+		expect(written).toEqual([2, 2, 1]);
 		expect(await rowCount(endpointId)).toBe(0);
 		expect(await packsOf(endpointId)).toHaveLength(1);
 		for (const event of stored) {
 			expect(await detail(endpointId, event)).toMatchObject({ status: "success", attempt_count: 3 });
 		}
+	});
+
+	it("rewrites a pack in place when a write retries exactly its deliveries, as a lone failure's retries do", async () => {
+		const { endpointId, stored } = await endpointWithEvents("in-place", 1, "in-place.test");
+		const [event] = stored as [EventRow];
+		const now = Date.now();
+		const written = [await write([failedUntil(firstAttempt(event, endpointId), now + 1000)])];
+		const [pack] = await packsOf(endpointId);
+		written.push(await write([failedUntil(scheduledRetry(event, endpointId, 2), now + 60_000)]));
+		expect(await packsOf(endpointId)).toEqual([{ id: pack?.id, members: pack?.members, pendingDue: now + 60_000 }]);
+		written.push(await write([answered(scheduledRetry(event, endpointId, 3), 200)]));
+		expect(await packsOf(endpointId)).toEqual([{ id: pack?.id, members: pack?.members, pendingDue: null }]);
+		expect(codesOf(await detail(endpointId, event))).toEqual([
+			[1, 500],
+			[2, 500],
+			[3, 200],
+		]);
+		// The pack and its pending index entry, the entry moved, then the pack left alone with none: as a row would.
+		expect(written).toEqual([2, 2, 1]);
 	});
 
 	it("a packed delivery that gets a row (held by its scheduler) goes on in the row; its packed copy counts for nothing", async () => {
