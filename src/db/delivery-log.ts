@@ -391,7 +391,7 @@ export interface PackedRow {
 }
 
 const PACKED_ROW = (index: number) => `json_extract(c.value, '$[1][${index}]')`;
-/** A member of `x` (one being packed) or of `y.copy` (its copy in an older pack). */
+/** A column of the delivery as its outcome in this write has it (`y.row`), or as its copy in an older pack (`y.copy`). */
 const NEW_MEMBER = (index: number) => `json_extract(y.row, '$[${index}]')`;
 const OLD_MEMBER = (index: number) => `json_extract(y.copy, '$[${index}]')`;
 /**

@@ -146,6 +146,19 @@ async function waitForStatus(id: string, status: string) {
 	});
 }
 
+/** Queues the delivery jobs a sweep gave a capturing queue, for the consumer to deliver. */
+async function deliverCaptured(jobs: readonly (DeliveryJob | SweepSliceJob)[]): Promise<void> {
+	await enqueueJobs(
+		env.DELIVERY_QUEUE as Queue<DeliveryJob>,
+		jobs.filter((job): job is DeliveryJob => "eventSeq" in job),
+	);
+}
+
+/** How many stuck retries a sweep at `atMs` queues (to a queue that keeps them). */
+async function stuckRetriesRequeuedAt(atMs: number): Promise<number> {
+	return (await sweep(withQueue(capturingQueue().queue), atMs)).stuckRetriesRequeued;
+}
+
 afterEach(() => {
 	vi.restoreAllMocks();
 });
@@ -516,13 +529,9 @@ describe("sweeper: stuck retries", () => {
 		]);
 		expect(await deliveryRow(id)).toMatchObject({ status: "pending", next_attempt_at: now + 180_000 });
 		// Pushed forward: the next minute's run leaves it alone while its job waits in the queue.
-		const next = capturingQueue();
-		expect((await sweep(withQueue(next.queue), now + MINUTE_MS)).stuckRetriesRequeued).toBe(0);
+		expect(await stuckRetriesRequeuedAt(now + MINUTE_MS)).toBe(0);
 
-		await enqueueJobs(
-			env.DELIVERY_QUEUE as Queue<DeliveryJob>,
-			jobs.filter((job): job is DeliveryJob => "eventSeq" in job),
-		);
+		await deliverCaptured(jobs);
 		const row = await waitForStatus(id, "success");
 		expect(row.attempt_count).toBe(2);
 		expect(JSON.parse(row.attempts)).toMatchObject([{ attempt: 2, trigger: "scheduled", status_code: 200 }]);
@@ -592,14 +601,10 @@ describe("sweeper: stuck retries", () => {
 		expect(jobsFor(jobs, waiting.seq)).toEqual([]);
 		expect(await deliveryRow(id)).toMatchObject({ status: "pending", next_attempt_at: now + 180_000 });
 		expect((await packDue())?.due).toBe(now + 180_000);
-		const next = capturingQueue();
-		expect((await sweep(withQueue(next.queue), now + MINUTE_MS)).stuckRetriesRequeued).toBe(0);
+		expect(await stuckRetriesRequeuedAt(now + MINUTE_MS)).toBe(0);
 
 		// Sent again by the sweeper, its outcome goes to a row that goes on from the packed attempt.
-		await enqueueJobs(
-			env.DELIVERY_QUEUE as Queue<DeliveryJob>,
-			jobs.filter((job): job is DeliveryJob => "eventSeq" in job),
-		);
+		await deliverCaptured(jobs);
 		const row = await waitForStatus(id, "success");
 		expect((JSON.parse(row.attempts) as { status_code: number }[]).map((attempt) => attempt.status_code)).toEqual([
 			500, 200,
@@ -607,7 +612,7 @@ describe("sweeper: stuck retries", () => {
 		expect(await receivedBy(name)).toHaveLength(1);
 		// Its pack is due at the other one's retry only.
 		// Once the sweeper reads the pack again, the row's copy counts for nothing.
-		expect((await sweep(withQueue(capturingQueue().queue), now + 6 * MINUTE_MS + 1)).stuckRetriesRequeued).toBe(0);
+		expect(await stuckRetriesRequeuedAt(now + 6 * MINUTE_MS + 1)).toBe(0);
 		expect((await packDue())?.due).toBe(later);
 	});
 
