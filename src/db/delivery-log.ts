@@ -385,6 +385,7 @@ export function deletePacks(
  * over into the new one, see insertPacks.
  */
 export interface PackedRow {
+	id: string;
 	row: string;
 	agedFrom: number;
 	mayBePacked: boolean;
@@ -424,6 +425,14 @@ export function newPackSuffix(): string {
 	return crypto.randomUUID().replaceAll("-", "").slice(0, PACK_SUFFIX_CHARS);
 }
 
+const INSERT_FIRST_ATTEMPTS = `INSERT INTO delivery_packs (id, tenant_id, endpoint_id, lowest_id, created_at, deliveries, pending_due)
+SELECT max(${PACKED_ROW(0)}) || '${PACK_NAME_SEPARATOR}' || ?2, ${PACKED_ROW(1)}, ${PACKED_ROW(2)}, min(${PACKED_ROW(0)}),
+	max(json_extract(c.value, '$[2]')), json_group_array(json(json_extract(c.value, '$[1]'))),
+	min(${pendingDueOf(PACKED_ROW, hasRowSql(PACKED_ROW(0)))})
+FROM json_each(?1) AS c
+WHERE ${eventStillStored(PACKED_ROW)}
+GROUP BY json_extract(c.value, '$[0]')`;
+
 /**
  * Stores deliveries in packs, one statement whatever their number. `packs`
  * lists each pack's deliveries, all of one endpoint and within PACK_SPAN
@@ -451,12 +460,16 @@ export function insertPacks(
 	suffix: string,
 ): D1PreparedStatement {
 	const entries = packs.flatMap((rows, pack) =>
-		rows.map(({ row, agedFrom, mayBePacked }) => {
-			const id = (JSON.parse(row) as unknown[])[0];
-			const below = typeof id === "string" ? packsHoldingBelow(id) : "";
-			return `[${pack},${row},${agedFrom},${JSON.stringify(below)},${mayBePacked ? 1 : 0}]`;
-		}),
+		rows.map(({ id, row, agedFrom, mayBePacked }) =>
+			mayBePacked
+				? `[${pack},${row},${agedFrom},${JSON.stringify(packsHoldingBelow(id))},1]`
+				: `[${pack},${row},${agedFrom}]`,
+		),
 	);
+	if (!packs.some((rows) => rows.some((packed) => packed.mayBePacked))) {
+		// First attempts only (the hot path): nothing to look up or carry over, so the shorter statement.
+		return d1.prepare(INSERT_FIRST_ATTEMPTS).bind(`[${entries.join(",")}]`, suffix);
+	}
 	return d1
 		.prepare(
 			// The CTEs are MATERIALIZED so that each delivery's copy is looked up once: flattened into x, the
@@ -497,27 +510,41 @@ ON CONFLICT (id) DO UPDATE SET lowest_id = excluded.lowest_id, created_at = excl
 }
 
 /**
- * For each delivery listed in `?1`, the first pack in key order from its id
- * up that holds a copy of it older than the write stamped `?2` (every
- * outcome of one write carries the write's time as updated_at): the pack it
- * was in before, as ONLY_PACKED reads it.
+ * For each delivery listed in `?1`, the pack it was in before the write
+ * that named its new packs with the suffix `?3` and stamped its outcomes
+ * `?2` (every outcome of one write carries the write's time as
+ * updated_at): the first pack in key order from its id up that holds it,
+ * the write's new packs apart (as ONLY_PACKED reads it), if its copy there
+ * is older than the write. A pack the write rewrote in place holds the
+ * write's own copy, and is left as it is.
  */
-const PACKS_HOLDING_MOVED = `SELECT (SELECT k.id FROM delivery_packs AS k, json_each(k.deliveries) AS km
-	WHERE k.id >= json_extract(q.value, '$[0]') AND k.id < json_extract(q.value, '$[1]')
-		AND k.lowest_id <= json_extract(q.value, '$[0]')
-		AND json_extract(km.value, '$[0]') = json_extract(q.value, '$[0]') AND json_extract(km.value, '$[13]') <> ?2
-	ORDER BY k.id LIMIT 1)
-FROM json_each(?1) AS q`;
+const PACKS_HOLDING_MOVED = `WITH f AS MATERIALIZED (
+	SELECT json_extract(q.value, '$[0]') AS id, (SELECT k.id FROM delivery_packs AS k, json_each(k.deliveries) AS km
+		WHERE k.id >= json_extract(q.value, '$[0]') AND k.id < json_extract(q.value, '$[1]')
+			AND k.lowest_id <= json_extract(q.value, '$[0]')
+			AND substr(k.id, -${PACK_SUFFIX_CHARS + 1}) <> '${PACK_NAME_SEPARATOR}' || ?3
+			AND json_extract(km.value, '$[0]') = json_extract(q.value, '$[0]')
+		ORDER BY k.id LIMIT 1) AS pack
+	FROM json_each(?1) AS q
+)
+SELECT f.pack FROM f WHERE EXISTS (SELECT 1 FROM delivery_packs AS o, json_each(o.deliveries) AS om
+	WHERE o.id = f.pack AND json_extract(om.value, '$[0]') = f.id AND json_extract(om.value, '$[13]') <> ?2)`;
 const STAYS = `${member(0)} NOT IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))`;
 
+/** The write a takePackedCopies follows: the suffix of its new packs' names, and the time it stamped its outcomes with. */
+export interface PackWrite {
+	suffix: string;
+	at: number;
+}
+
 /**
- * Takes these deliveries out of the packs they were in before the write
- * stamped `writtenAt` (insertPacks, earlier in the same batch, carried their
- * copies over): a pack left with none is deleted, the others keep the rest
- * and their `pending_due` follows. Two statements, for a write that holds
- * retries; whatever their number.
+ * Takes these deliveries out of the packs they were in before `write`
+ * (insertPacks, earlier in the same batch, carried their copies over): a
+ * pack left with none is deleted, the others keep the rest and their
+ * `pending_due` follows. Two statements, for a write that holds retries;
+ * whatever their number.
  */
-export function takePackedCopies(d1: D1Database, ids: readonly string[], writtenAt: number): D1PreparedStatement[] {
+export function takePackedCopies(d1: D1Database, ids: readonly string[], write: PackWrite): D1PreparedStatement[] {
 	const moved = JSON.stringify([...new Set(ids)].map((id) => [id, packsHoldingBelow(id)]));
 	return [
 		d1
@@ -525,7 +552,7 @@ export function takePackedCopies(d1: D1Database, ids: readonly string[], written
 				`DELETE FROM delivery_packs WHERE id IN (${PACKS_HOLDING_MOVED})
 	AND NOT EXISTS (SELECT 1 FROM json_each(delivery_packs.deliveries) AS m WHERE ${STAYS})`,
 			)
-			.bind(moved, writtenAt),
+			.bind(moved, write.at, write.suffix),
 		d1
 			.prepare(
 				`UPDATE delivery_packs SET
@@ -533,7 +560,7 @@ export function takePackedCopies(d1: D1Database, ids: readonly string[], written
 	pending_due = (SELECT min(${pendingDueOf(member, hasRowSql(member(0)))}) FROM json_each(delivery_packs.deliveries) AS m WHERE ${STAYS})
 WHERE id IN (${PACKS_HOLDING_MOVED})`,
 			)
-			.bind(moved, writtenAt),
+			.bind(moved, write.at, write.suffix),
 	];
 }
 

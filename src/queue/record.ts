@@ -123,13 +123,18 @@ function packStatements(
 			if (pack.length === 0) lowestSeq = planned.event.seq;
 			const mayBePacked = planned.attempt > 1 || planned.trigger !== "initial";
 			if (mayBePacked) carried.push(planned.deliveryId);
-			pack.push({ row, agedFrom: Math.max(planned.event.createdAt, planned.event.deliverAt ?? 0), mayBePacked });
+			pack.push({
+				id: planned.deliveryId,
+				row,
+				agedFrom: Math.max(planned.event.createdAt, planned.event.deliverAt ?? 0),
+				mayBePacked,
+			});
 			length += row.length + 1;
 		}
 		if (pack.length > 0) packs.push(pack);
 	}
 	flush();
-	if (carried.length > 0) statements.push(...takePackedCopies(db, carried, writtenAt));
+	if (carried.length > 0) statements.push(...takePackedCopies(db, carried, { suffix, at: writtenAt }));
 	return statements;
 }
 
