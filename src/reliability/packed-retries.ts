@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { DELIVERY_COLUMNS } from "../db/delivery-log";
 import { deliveries, deliveryPacks } from "../db/schema";
 import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
 
@@ -11,8 +12,16 @@ import { chunk, IDS_PER_STATEMENT } from "../lib/chunk";
  * as it reads overdue rows through deliveries_pending_due.
  */
 
-/** The `deliveries` columns a packed delivery lists, by their place in DELIVERY_COLUMNS. */
-const AT = { id: 0, tenantId: 1, endpointId: 2, status: 5, attemptCount: 7, nextAttemptAt: 9, updatedAt: 13 } as const;
+/** Where a packed delivery lists the columns read here. */
+const AT = {
+	id: DELIVERY_COLUMNS.indexOf("id"),
+	tenantId: DELIVERY_COLUMNS.indexOf("tenant_id"),
+	endpointId: DELIVERY_COLUMNS.indexOf("endpoint_id"),
+	status: DELIVERY_COLUMNS.indexOf("status"),
+	attemptCount: DELIVERY_COLUMNS.indexOf("attempt_count"),
+	nextAttemptAt: DELIVERY_COLUMNS.indexOf("next_attempt_at"),
+	updatedAt: DELIVERY_COLUMNS.indexOf("updated_at"),
+};
 
 type Member = unknown[];
 
