@@ -47,6 +47,12 @@ function dueOf(member: Member): number | null {
 	return typeof due === "number" ? due : null;
 }
 
+/** What findStuckInPacks read: the overdue packs, and which of their pending deliveries have a row. */
+export interface OverduePacks {
+	packs: OverduePack[];
+	withRows: ReadonlySet<string>;
+}
+
 /**
  * Up to `atMost` packed deliveries still pending past `cutoffMs` that have
  * no row (a row is its delivery's truth, swept as a row), from the packs
@@ -56,8 +62,8 @@ export async function findStuckInPacks(
 	db: Database,
 	cutoffMs: number,
 	atMost: number,
-): Promise<{ stuck: StuckDelivery[]; packs: OverduePack[] }> {
-	if (atMost <= 0) return { stuck: [], packs: [] };
+): Promise<OverduePacks & { stuck: StuckDelivery[] }> {
+	if (atMost <= 0) return { stuck: [], packs: [], withRows: new Set() };
 	const read = await db
 		.select({ id: deliveryPacks.id, pendingDue: deliveryPacks.pendingDue, deliveries: deliveryPacks.deliveries })
 		.from(deliveryPacks)
@@ -69,11 +75,14 @@ export async function findStuckInPacks(
 		pendingDue: pack.pendingDue ?? cutoffMs,
 		members: JSON.parse(pack.deliveries) as Member[],
 	}));
-	const overdue = packs.flatMap((pack) => pack.members.filter((member) => (dueOf(member) ?? cutoffMs) < cutoffMs));
+	// Every pending member's row is looked up once: pushPackedRetries needs them all for the packs' due times.
 	const withRows = await idsWithRows(
 		db,
-		overdue.map((member) => String(member[AT.id])),
+		packs.flatMap((pack) =>
+			pack.members.filter((member) => dueOf(member) !== null).map((member) => String(member[AT.id])),
+		),
 	);
+	const overdue = packs.flatMap((pack) => pack.members.filter((member) => (dueOf(member) ?? cutoffMs) < cutoffMs));
 	const stuck = overdue
 		.filter((member) => !withRows.has(String(member[AT.id])))
 		.slice(0, atMost)
@@ -83,7 +92,7 @@ export async function findStuckInPacks(
 			endpointId: String(member[AT.endpointId]),
 			attemptCount: Number(member[AT.attemptCount]),
 		}));
-	return { stuck, packs };
+	return { stuck, packs, withRows };
 }
 
 async function idsWithRows(db: Database, ids: readonly string[]): Promise<Set<string>> {
@@ -105,16 +114,10 @@ async function idsWithRows(db: Database, ids: readonly string[]): Promise<Set<st
  */
 export async function pushPackedRetries(
 	db: Database,
-	packs: readonly OverduePack[],
+	{ packs, withRows }: OverduePacks,
 	queued: ReadonlySet<string>,
 	pushToMs: number,
 ): Promise<void> {
-	const withRows = await idsWithRows(
-		db,
-		packs.flatMap((pack) =>
-			pack.members.filter((member) => dueOf(member) !== null).map((member) => String(member[AT.id])),
-		),
-	);
 	const updates = packs.map((pack) => {
 		const members = pack.members.map((member) => {
 			if (!queued.has(String(member[AT.id]))) return member;

@@ -773,7 +773,7 @@ async function sweepStuckRetries(
 	const stuck = [...rows, ...packed.stuck];
 	if (stuck.length === 0) {
 		// Packs due only for deliveries that have rows now: their due time follows what they still hold.
-		await pushPackedRetries(db, packed.packs, new Set(), pushToMs);
+		await pushPackedRetries(db, packed, new Set(), pushToMs);
 		return 0;
 	}
 
@@ -802,7 +802,7 @@ async function sweepStuckRetries(
 
 	// Every row read is pushed, a deleted tenant's too, so rows that are not sent cannot fill the next run's bound.
 	// Only rows still overdue move: one whose attempt was already recorded keeps the time that attempt set.
-	await pushPackedRetries(db, packed.packs, new Set(packed.stuck.map((member) => member.id)), pushToMs);
+	await pushPackedRetries(db, packed, new Set(packed.stuck.map((member) => member.id)), pushToMs);
 	const updates = chunk(
 		rows.map((row) => row.id),
 		IDS_PER_STATEMENT,
