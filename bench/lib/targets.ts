@@ -52,10 +52,10 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
 	return [
 		check(
 			"ingest_ratio",
-			"Ingest throughput against the no-op route",
-			"≥ 0.5 × /healthz req/s",
+			"Ingest throughput against the no-op route (issue 15; an earlier issue asked ≥ 0.5)",
+			"≥ 0.8 × /healthz req/s",
 			results.ingest?.ratio,
-			(value) => value >= 0.5,
+			(value) => value >= 0.8,
 			(value) => `${value.toFixed(2)} × (${fmt(results.ingest?.rps, 0)} vs ${fmt(results.ingest?.noop_rps, 0)} req/s)`,
 		),
 		check(

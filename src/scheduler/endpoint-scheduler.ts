@@ -91,6 +91,19 @@ export const TARGETS_PER_RELEASED_JOB = 50;
 export const PACK_WINDOW_MS = 250;
 
 /**
+ * How long a report's plain retries may be held in memory only. Written at
+ * once, each report cost a storage row, and a consumer that takes one
+ * message at a time reports once per failed delivery (0.9 rows each at
+ * 50/s, docs/SCALING.md). Held in memory, they cost nothing until the alarm,
+ * armed by this long after the oldest of them, sends those due and writes
+ * the rest as packs. An object lost before then (a crash, a deploy) loses
+ * them here only: the consumer recorded each attempt and its due time in
+ * the delivery log before reporting it, and the sweeper sends what is
+ * overdue there, SWEEP_AFTER_SECONDS late.
+ */
+export const UNSAVED_RETRIES_MAX_MS = 1_000;
+
+/**
  * Held deliveries per statement of showHeldUntil: 5,000 ids are about 165 KB
  * of JSON in the one bound parameter, as retention's deletes (src/retention.ts).
  */
@@ -118,6 +131,13 @@ interface PackRow extends Record<string, SqlStorageValue> {
 	endpoint_id: string;
 	/** JSON array of PackedRetry. */
 	retries: string;
+}
+
+/** Plain retries of one pack window, held in memory until the alarm sends or stores them. */
+interface UnsavedPack {
+	tenantId: string;
+	endpointId: string;
+	retries: Map<string, PackedRetry>;
 }
 
 /** The end of the pack window a retry due at `dueAtMs` falls in: when its pack is released. */
@@ -198,6 +218,10 @@ export class EndpointScheduler extends DurableObject<Env> {
 	private readonly metered: Env;
 	/** The circuit as it is now, and as storage last had it (see saveCircuit). */
 	private circuitMemory: { current: CircuitState; stored: CircuitState | null } | undefined;
+	/** Reported plain retries not in storage, by their pack's release time (see UNSAVED_RETRIES_MAX_MS). */
+	private readonly unsaved = new Map<number, UnsavedPack>();
+	/** When the oldest of `unsaved` came in: the alarm fires by UNSAVED_RETRIES_MAX_MS after it. */
+	private unsavedSince: number | null = null;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -356,7 +380,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 				} else plainRetries.push(result.retry);
 			}
 		}
-		this.storePacked(tenantId, endpointId, plainRetries);
+		this.holdUnsaved(tenantId, endpointId, plainRetries, now);
 		if (circuit.state === "closed" && changes.some((change) => change.transition === "recovered")) {
 			this.query("UPDATE due_retries SET due_at = ?, held = ? WHERE held = ?", now, HELD.retry, HELD.gate);
 		} else if (circuit.state === "open" && circuit.nextProbeAt !== null) {
@@ -464,7 +488,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 		const ids = this.query<{ delivery_id: string }>("SELECT delivery_id FROM due_retries").map(
 			(row) => row.delivery_id,
 		);
-		for (const pack of this.query<PackRow>("SELECT * FROM due_packs")) {
+		for (const pack of [...this.query<PackRow>("SELECT * FROM due_packs"), ...this.takeUnsaved(Infinity)]) {
 			ids.push(...retriesOf(pack).map((retry) => retry.deliveryId));
 		}
 		this.query("DELETE FROM due_retries");
@@ -497,7 +521,12 @@ export class EndpointScheduler extends DurableObject<Env> {
 				SELECT count(*) AS count, min(due_at) AS next_due FROM due_retries
 				UNION ALL SELECT coalesce(sum(json_array_length(retries)), 0), min(due_at) FROM due_packs)`,
 		);
-		return { count: row?.count ?? 0, nextDueAtMs: row?.next_due ?? null };
+		const unsavedCount = [...this.unsaved.values()].reduce((sum, pack) => sum + pack.retries.size, 0);
+		const dueTimes = [row?.next_due ?? null, this.earliestUnsavedDue()].filter((due) => due !== null);
+		return {
+			count: (row?.count ?? 0) + unsavedCount,
+			nextDueAtMs: dueTimes.length > 0 ? Math.min(...dueTimes) : null,
+		};
 	}
 
 	override async alarm(): Promise<void> {
@@ -505,9 +534,12 @@ export class EndpointScheduler extends DurableObject<Env> {
 		count("do_alarms");
 		let circuit = withStaleProbeExpired(this.circuit(now), now);
 		const decision = gate(circuit, now);
+		const dueUnsaved = this.takeUnsaved(now);
 		// A circuit that is not closed holds or probes row by row, so its due packs become rows first.
-		if (decision !== "send") this.unpackDue(now);
-		const packs = decision === "send" ? this.query<PackRow>("SELECT * FROM due_packs WHERE due_at <= ?", now) : [];
+		if (decision !== "send") this.unpackDue(now, dueUnsaved);
+		const storedPacks =
+			decision === "send" ? this.query<PackRow>("SELECT * FROM due_packs WHERE due_at <= ?", now) : [];
+		const packs = decision === "send" ? [...storedPacks, ...dueUnsaved] : [];
 		const due = this.query<DueRow>(
 			"SELECT * FROM due_retries WHERE due_at <= ? AND held != ? ORDER BY due_at",
 			now,
@@ -522,12 +554,18 @@ export class EndpointScheduler extends DurableObject<Env> {
 		if (release.length > 0) {
 			const jobs = jobsByLane(release);
 			// Sent before deleted: a crash in between resends (at least once), never loses.
-			await enqueueJobs(this.queues.main, jobs.main);
-			await enqueueJobs(this.queues.slow, jobs.slow);
+			try {
+				await enqueueJobs(this.queues.main, jobs.main);
+				await enqueueJobs(this.queues.slow, jobs.slow);
+			} catch (error) {
+				// The alarm is retried; what it took from memory must be there for that retry.
+				if (decision === "send") this.restoreUnsaved(dueUnsaved, now);
+				throw error;
+			}
 			for (const row of due.filter((row) => release.includes(row) || decision === "send")) {
 				this.query("DELETE FROM due_retries WHERE delivery_id = ? AND due_at = ?", row.delivery_id, row.due_at);
 			}
-			for (const pack of packs) this.deleteReleasedPack(pack);
+			for (const pack of storedPacks) this.deleteReleasedPack(pack);
 		}
 		const after = gate(circuit, now);
 		const stillHeld = decision === "send" ? [] : due.filter((row) => !release.includes(row));
@@ -553,6 +591,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 				);
 			}
 		}
+		this.saveUnsaved(now);
 		this.saveCircuit(circuit);
 		await this.armForEarliest();
 		count("do_wall_ms", Date.now() - now);
@@ -592,6 +631,9 @@ export class EndpointScheduler extends DurableObject<Env> {
 		for (const pack of this.query<PackRow>("SELECT * FROM due_packs WHERE due_at < ?", dueAt + PACK_WINDOW_MS)) {
 			for (const retry of retriesOf(pack)) ids.add(retry.deliveryId);
 		}
+		for (const [packDue, pack] of this.unsaved) {
+			if (packDue < dueAt + PACK_WINDOW_MS) for (const deliveryId of pack.retries.keys()) ids.add(deliveryId);
+		}
 		return [...ids];
 	}
 
@@ -617,8 +659,22 @@ export class EndpointScheduler extends DurableObject<Env> {
 		}
 	}
 
-	/** Turns the due packs into a row per retry, for a circuit that holds or probes them one by one. */
-	private unpackDue(now: number): void {
+	/**
+	 * Turns the due packs, stored and `fromMemory`, into a row per retry, for
+	 * a circuit that holds or probes them one by one.
+	 */
+	private unpackDue(now: number, fromMemory: readonly PackRow[]): void {
+		for (const pack of fromMemory) {
+			for (const row of dueRowsOf(pack)) {
+				this.storeDue(
+					row.tenant_id,
+					row.endpoint_id,
+					{ ...retryOf(row), dueAtMs: row.due_at },
+					"scheduled",
+					HELD.retry,
+				);
+			}
+		}
 		for (const pack of this.query<PackRow>("SELECT * FROM due_packs WHERE due_at <= ?", now)) {
 			for (const row of dueRowsOf(pack)) {
 				this.storeDue(
@@ -631,6 +687,65 @@ export class EndpointScheduler extends DurableObject<Env> {
 			}
 			this.query("DELETE FROM due_packs WHERE due_at = ?", pack.due_at);
 		}
+	}
+
+	/** Keeps plain retries in memory, packed as storePacked packs them (see UNSAVED_RETRIES_MAX_MS). */
+	private holdUnsaved(tenantId: string, endpointId: string, retries: readonly ScheduledRetry[], now: number): void {
+		if (retries.length === 0) return;
+		for (const [dueAt, added] of packsOf(retries)) {
+			const pack = this.unsaved.get(dueAt) ?? { tenantId, endpointId, retries: new Map<string, PackedRetry>() };
+			for (const retry of added) pack.retries.set(retry.deliveryId, retry);
+			this.unsaved.set(dueAt, pack);
+		}
+		this.unsavedSince ??= now;
+	}
+
+	/** Takes the unsaved packs released by `dueBy` out of memory, as stored packs read. */
+	private takeUnsaved(dueBy: number): PackRow[] {
+		const taken: PackRow[] = [];
+		for (const [dueAt, pack] of this.unsaved) {
+			if (dueAt > dueBy) continue;
+			taken.push({
+				due_at: dueAt,
+				tenant_id: pack.tenantId,
+				endpoint_id: pack.endpointId,
+				retries: JSON.stringify([...pack.retries.values()]),
+			});
+			this.unsaved.delete(dueAt);
+		}
+		if (this.unsaved.size === 0) this.unsavedSince = null;
+		return taken;
+	}
+
+	/** Puts back what takeUnsaved took, for an alarm that could not send it. */
+	private restoreUnsaved(packs: readonly PackRow[], now: number): void {
+		for (const pack of packs) {
+			this.holdUnsaved(
+				pack.tenant_id,
+				pack.endpoint_id,
+				retriesOf(pack).map((retry) => ({ ...retry, dueAtMs: pack.due_at })),
+				now,
+			);
+		}
+	}
+
+	/**
+	 * Writes the unsaved packs that are not released before the next alarm
+	 * must fire anyway; those that are stay in memory, their release as
+	 * close as the write would have been.
+	 */
+	private saveUnsaved(now: number): void {
+		const keptUntil = now + UNSAVED_RETRIES_MAX_MS;
+		const toStore = this.takeUnsaved(Infinity);
+		for (const pack of toStore) {
+			const retries = retriesOf(pack).map((retry) => ({ ...retry, dueAtMs: pack.due_at }));
+			if (pack.due_at <= keptUntil) this.holdUnsaved(pack.tenant_id, pack.endpoint_id, retries, now);
+			else this.storePacked(pack.tenant_id, pack.endpoint_id, retries);
+		}
+	}
+
+	private earliestUnsavedDue(): number | null {
+		return this.unsaved.size > 0 ? Math.min(...this.unsaved.keys()) : null;
 	}
 
 	/**
@@ -754,7 +869,12 @@ export class EndpointScheduler extends DurableObject<Env> {
 				UNION ALL SELECT min(due_at) FROM due_packs)`,
 			HELD.inLine,
 		);
-		const nextDueAtMs = row?.next_due ?? null;
+		const candidates = [
+			row?.next_due ?? null,
+			this.earliestUnsavedDue(),
+			this.unsavedSince === null ? null : this.unsavedSince + UNSAVED_RETRIES_MAX_MS,
+		].filter((due) => due !== null);
+		const nextDueAtMs = candidates.length > 0 ? Math.min(...candidates) : null;
 		if (nextDueAtMs === null) {
 			await this.ctx.storage.deleteAlarm();
 			return;

@@ -7,7 +7,7 @@ import { publicDeliveryId } from "../../src/lib/ids";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { schedulerFor } from "../../src/scheduler/client";
 import { packDueAt } from "../../src/scheduler/endpoint-scheduler";
-import { api, createWebhook, receivedBy, receiverPath, record, uniqueName } from "./helpers";
+import { api, createWebhook, receivedBy, receiverPath, record, storeReportedRetries, uniqueName } from "./helpers";
 
 /** Stores an event without going through ingest, so only the batch under test delivers it. */
 async function storeEvent(type: string, data: unknown, endpointIds: string[]): Promise<{ seq: number; id: string }> {
@@ -174,7 +174,9 @@ describe("queue consumer", () => {
 		const recorded = await delivery(publicDeliveryId(String(hook.id), event.id));
 		expect(recorded).toMatchObject({ status: "pending", status_code: null, error: "timeout after 300 ms" });
 		// The endpoint is now in the slow lane, and so is the retry its scheduler holds.
-		const lanes = await runInDurableObject(schedulerFor(env, "default", String(hook.id)), (_instance, state) =>
+		const scheduler = schedulerFor(env, "default", String(hook.id));
+		await storeReportedRetries(scheduler);
+		const lanes = await runInDurableObject(scheduler, (_instance, state) =>
 			state.storage.sql
 				.exec<{ lane: string }>(
 					"SELECT json_extract(value, '$.lane') AS lane FROM due_packs, json_each(due_packs.retries)",

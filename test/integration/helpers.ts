@@ -3,6 +3,7 @@ import {
 	createMessageBatch,
 	evictDurableObject,
 	getQueueResult,
+	runDurableObjectAlarm,
 	runInDurableObject,
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
@@ -325,6 +326,16 @@ export function decodedHtml(html: string): string {
 export function fieldError(page: { text: string }, name: string): string | null {
 	const match = new RegExp(`<div class="field-error" id="${name}-error">([^<]*)</div>`).exec(page.text);
 	return match?.[1] === undefined ? null : decodedHtml(match[1]);
+}
+
+/**
+ * Fires the alarm that a report arms for the retries it holds in memory
+ * (UNSAVED_RETRIES_MAX_MS), once some are there: what is not due yet goes
+ * to storage, as it would within a second.
+ */
+export async function storeReportedRetries(stub: DurableObjectStub<EndpointScheduler>): Promise<void> {
+	await waitFor(async () => ((await stub.pending()).count > 0 ? true : undefined));
+	if (!(await runDurableObjectAlarm(stub))) throw new Error("the report armed no alarm");
 }
 
 /** Rewrites the stored circuit, then evicts the object so it reads the circuit from storage again. */

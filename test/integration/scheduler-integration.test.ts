@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { deliveryId, publicDeliveryId } from "../../src/lib/ids";
+import { readCounters } from "../../src/lib/metering";
 import type { DeliveryJob } from "../../src/queue/messages";
 import { schedulerFor } from "../../src/scheduler/client";
 import {
@@ -11,6 +12,7 @@ import {
 	PACK_WINDOW_MS,
 	packDueAt,
 	TARGETS_PER_RELEASED_JOB,
+	UNSAVED_RETRIES_MAX_MS,
 } from "../../src/scheduler/endpoint-scheduler";
 import {
 	api,
@@ -22,6 +24,7 @@ import {
 	shardOf,
 	storedSeq,
 	storeEventDirectly,
+	storeReportedRetries,
 	uniqueName,
 	waitFor,
 } from "./helpers";
@@ -136,6 +139,7 @@ describe("endpoint scheduler", () => {
 			return detail.status === "pending" && detail.attempt_count === 1 ? detail : undefined;
 		});
 		const stub = schedulerFor(env, "default", String(hook.id));
+		await storeReportedRetries(stub);
 		expect((await dueRows(stub)).map((row) => row.delivery_id)).toEqual([deliveryId(String(hook.id), seq)]);
 
 		// Nothing is due yet: the alarm (if run early) must not send it.
@@ -262,19 +266,27 @@ describe("packed retries", () => {
 		return sent;
 	}
 
-	it("stores a report's retries as one row, and one alarm sends them as one message and deletes that row", async () => {
+	it("holds a report's retries in memory until its alarm, a second later, stores them as one row; one alarm sends them as one message and deletes that row", async () => {
 		const endpointId = "hook_packed0000000001";
 		const stub = schedulerFor(env, "default", endpointId);
 		const dueAt = packDueAt(Date.now() + 60_000);
 		const results = Array.from({ length: 30 }, (_, index) => failed(`del_pack${index}`, index + 1, dueAt - index));
+		const reportedAt = Date.now();
 		await stub.report("default", endpointId, policy, results);
-		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 1 });
-		expect(await dueRows(stub)).toHaveLength(30);
-		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBe(dueAt);
+		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 0 });
+		expect(await stub.pending()).toEqual({ count: 30, nextDueAtMs: dueAt });
+		const saveBy = await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
+		expect(saveBy).toBeGreaterThanOrEqual(reportedAt + UNSAVED_RETRIES_MAX_MS);
+		expect(saveBy).toBeLessThanOrEqual(Date.now() + UNSAVED_RETRIES_MAX_MS);
 
-		// A second batch's retries in the same window join the row: the earliest due time, and so the alarm, stay.
+		// A second batch's retries in the same window join them: the alarm stays.
 		await stub.report("default", endpointId, policy, [failed("del_pack30", 31, dueAt)]);
+		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBe(saveBy);
+
+		// The alarm sends nothing (nothing is due) and writes the one pack, then waits for it.
+		expect(await runDurableObjectAlarm(stub)).toBe(true);
 		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 1 });
+		expect(await dueRows(stub)).toHaveLength(31);
 		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBe(dueAt);
 
 		// Thirty failures in a row opened the circuit; reset, as when someone enables the endpoint again, it releases.
@@ -298,6 +310,27 @@ describe("packed retries", () => {
 		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeNull();
 	});
 
+	it("writes no storage row for retries reported one at a time and due within a second: the alarm sends them from memory", async () => {
+		const endpointId = "hook_packed0000000003";
+		const stub = schedulerFor(env, "default", endpointId);
+		const rowsWritten = () => runInDurableObject(stub, () => readCounters().do_rows_written);
+		const sent = await runInDurableObject(stub, (instance) => recordSends(instance));
+		const before = await rowsWritten();
+		const dueAt = packDueAt(Date.now() + 300);
+		// As a consumer that takes one message at a time reports them (four: the fifth would open the circuit).
+		for (let index = 0; index < 4; index++) {
+			await stub.report("default", endpointId, policy, [failed(`del_one${index}`, index + 1, dueAt)]);
+		}
+		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBe(dueAt);
+		// The alarm fires on its own.
+		await waitFor(async () => ((await stub.pending()).count === 0 ? true : undefined));
+		expect(sent.map((messages) => messages.map((message) => message.targets.length))).toEqual([[4]]);
+		expect(await storageRows(stub)).toEqual({ rows: 0, packs: 0 });
+		expect(await stub.pending()).toEqual({ count: 0, nextDueAtMs: null });
+		// The one alarm set; written at once, they cost a pack write per report, then its delete.
+		expect((await rowsWritten()) - before).toBe(1);
+	});
+
 	it("holds a due pack row by row while the circuit is open, until its probe", async () => {
 		const endpointId = "hook_packed0000000002";
 		const stub = schedulerFor(env, "default", endpointId);
@@ -310,6 +343,7 @@ describe("packed retries", () => {
 		);
 		const circuit = await stub.health();
 		expect(circuit.state).toBe("open");
+		await storeReportedRetries(stub);
 		await makePacksDue(stub);
 		const sent = await runInDurableObject(stub, async (instance) => {
 			const recorded = recordSends(instance);
@@ -341,6 +375,7 @@ describe("packed retries", () => {
 		await worker.queue(batch, { ...env, CIRCUIT_FAILURE_THRESHOLD: String(deliveries + 1) });
 		const batchMs = Date.now() - started;
 		const stub = schedulerFor(env, "default", endpointId);
+		await storeReportedRetries(stub);
 		expect(await dueRows(stub)).toHaveLength(deliveries);
 		// One row per window the batch's failures fell in, not one per retry.
 		const stored = await storageRows(stub);

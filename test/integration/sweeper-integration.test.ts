@@ -1,4 +1,10 @@
-import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
+import {
+	createExecutionContext,
+	createMessageBatch,
+	createScheduledController,
+	evictDurableObject,
+	getQueueResult,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { EventRow } from "../../src/db/schema";
@@ -7,16 +13,19 @@ import { deliveryId, deliveryIdRange } from "../../src/lib/ids";
 import { type DeliveryJob, enqueueJobs } from "../../src/queue/messages";
 import { recordOutcomes } from "../../src/queue/record";
 import { continueSweepSlices, type SweepSliceJob, sweep, sweepAfterSeconds } from "../../src/reliability/sweeper";
+import { schedulerFor } from "../../src/scheduler/client";
 import {
 	answered,
 	api,
 	createWebhook,
 	firstAttempt,
+	firstAttemptBatch,
 	jobsByEvent,
 	receivedBy,
 	receiverPath,
 	record,
 	storedEvent,
+	storeEventDirectly,
 	uniqueName,
 	waitFor,
 } from "./helpers";
@@ -638,6 +647,40 @@ describe("sweeper: stuck retries", () => {
 			expect.arrayContaining(ids.map((endpointId, index) => ({ endpointId, attempt: index + 2 }))),
 		);
 		expect(job?.targets).toHaveLength(3);
+	});
+
+	it("sends a retry its scheduler lost with its memory (a crash within a second of the report), from the delivery log", async () => {
+		const name = uniqueName("unsaved-lost");
+		const hook = await createWebhook({ url: receiverPath("flaky/1", name), events: ["*"], retry_schedule: [3600] });
+		const endpointId = String(hook.id);
+		const event = await storeEventDirectly("default", "unsaved.lost", [endpointId]);
+		await worker.queue(firstAttemptBatch("default", [event], endpointId), env);
+		const scheduler = schedulerFor(env, "default", endpointId);
+		expect((await scheduler.pending()).count).toBe(1);
+		await evictDurableObject(scheduler);
+		expect((await scheduler.pending()).count).toBe(0);
+
+		const id = deliveryId(endpointId, event.seq);
+		const dueAt = (await deliveryRow(id))?.next_attempt_at ?? 0;
+		expect(dueAt).toBeGreaterThan(Date.now());
+		const { queue, jobs } = capturingQueue();
+		// Run last in this file: a sweep an hour ahead also takes the other tests' leftovers.
+		await sweep(withQueue(queue), dueAt + OVERDUE_MS);
+		expect(jobsFor(jobs, event.seq)).toEqual([
+			{
+				tenantId: "default",
+				eventSeq: event.seq,
+				targets: [{ endpointId, attempt: 2 }],
+				trigger: "scheduled",
+				swept: true,
+			},
+		]);
+		await deliverCaptured(jobs);
+		const row = await waitForStatus(id, "success");
+		expect((JSON.parse(row.attempts) as { status_code: number }[]).map((attempt) => attempt.status_code)).toEqual([
+			500, 200,
+		]);
+		expect(await receivedBy(name)).toHaveLength(2);
 	});
 });
 
