@@ -664,29 +664,11 @@ export class EndpointScheduler extends DurableObject<Env> {
 	 * a circuit that holds or probes them one by one.
 	 */
 	private unpackDue(now: number, fromMemory: readonly PackRow[]): void {
-		for (const pack of fromMemory) {
-			for (const row of dueRowsOf(pack)) {
-				this.storeDue(
-					row.tenant_id,
-					row.endpoint_id,
-					{ ...retryOf(row), dueAtMs: row.due_at },
-					"scheduled",
-					HELD.retry,
-				);
-			}
+		const stored = this.query<PackRow>("SELECT * FROM due_packs WHERE due_at <= ?", now);
+		for (const row of [...fromMemory, ...stored].flatMap(dueRowsOf)) {
+			this.storeDue(row.tenant_id, row.endpoint_id, { ...retryOf(row), dueAtMs: row.due_at }, "scheduled", HELD.retry);
 		}
-		for (const pack of this.query<PackRow>("SELECT * FROM due_packs WHERE due_at <= ?", now)) {
-			for (const row of dueRowsOf(pack)) {
-				this.storeDue(
-					row.tenant_id,
-					row.endpoint_id,
-					{ ...retryOf(row), dueAtMs: row.due_at },
-					"scheduled",
-					HELD.retry,
-				);
-			}
-			this.query("DELETE FROM due_packs WHERE due_at = ?", pack.due_at);
-		}
+		for (const pack of stored) this.query("DELETE FROM due_packs WHERE due_at = ?", pack.due_at);
 	}
 
 	/** Keeps plain retries in memory, packed as storePacked packs them (see UNSAVED_RETRIES_MAX_MS). */
