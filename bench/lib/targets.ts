@@ -240,6 +240,16 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
 				`${dollars(value)}; per retry ${dollars(volume?.per_retry_fanout1?.usd_per_million_retries ?? Number.NaN)}`,
 		),
 		check(
+			"retry_volume_batches_of_one_cost_usd",
+			"The same, the main queue's consumer taking one message per batch",
+			"≤ $5.00",
+			volume?.batches_of_one?.fanout1_three_attempts.usd_per_million_deliveries,
+			(value) => value <= 5,
+			(value) =>
+				`${dollars(value)}; per retry ${dollars(volume?.batches_of_one?.per_retry?.usd_per_million_retries ?? Number.NaN)}; ` +
+				`first attempts alone ${dollars(volume?.batches_of_one?.fanout1.usd_per_million_deliveries ?? Number.NaN)}`,
+		),
+		check(
 			"retry_volume_fanout10_cost_usd",
 			"Cost per million 3-attempt deliveries at volume, fan-out 10",
 			"≤ $4.00",

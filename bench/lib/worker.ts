@@ -16,7 +16,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from "node:fs";
+import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream, writeFileSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,6 +102,8 @@ export class LocalWorker {
 		onLine: (line: string) => void,
 		/** Vars on top of BENCH_VARS, for a scenario that needs the worker configured otherwise. */
 		extraVars: Readonly<Record<string, string>> = {},
+		/** The main queue consumer's `max_batch_size` instead of wrangler.toml's. */
+		mainQueueMaxBatchSize?: number,
 	): Promise<LocalWorker> {
 		const workDir = await mkdtemp(join(tmpdir(), "edgehook-bench-"));
 		const persistDir = join(workDir, "state");
@@ -110,6 +112,7 @@ export class LocalWorker {
 		const env = wranglerEnv();
 		const appDir = await snapshot(root, join(workDir, "app"));
 		const configPath = writeShardedConfig(appDir, appDir, BENCH_SHARDS);
+		if (mainQueueMaxBatchSize !== undefined) setMainQueueMaxBatchSize(configPath, mainQueueMaxBatchSize);
 		const shards = d1Databases(readFileSync(configPath, "utf8")).flatMap(({ binding }) => (binding ? [binding] : []));
 		onLine(`snapshot of the worker in ${appDir} (D1: ${shards.join(", ")}); applying migrations into ${persistDir}`);
 		await applyLocalMigrations(appDir, persistDir, env, configPath);
@@ -428,4 +431,15 @@ export function runtimeVersions(root: string): { workerd: string; miniflare: str
 		packageVersion(join(root, "node_modules", name, "package.json")) ??
 		"unknown";
 	return { workerd: find("workerd"), miniflare: find("miniflare") };
+}
+
+/** Rewrites the main queue consumer's batch size in a worker's config (the one `edgehook-deliveries` consumes). */
+function setMainQueueMaxBatchSize(configPath: string, size: number): void {
+	const config = readFileSync(configPath, "utf8");
+	const start = config.search(/\[\[queues\.consumers\]\]\s*\nqueue = "edgehook-deliveries"\s*\n/);
+	const end = start < 0 ? -1 : config.indexOf("[[", start + 2);
+	const block = start < 0 ? "" : config.slice(start, end < 0 ? undefined : end);
+	const changed = block.replace(/^max_batch_size = \d+$/m, `max_batch_size = ${size}`);
+	if (changed === block) throw new Error(`no main queue consumer with max_batch_size in ${configPath}`);
+	writeFileSync(configPath, config.replace(block, changed));
 }

@@ -215,7 +215,8 @@ function observations(results: BenchResults): string[] {
 /** Retries at volume: a failing endpoint offered 50 deliveries/s, counted per delivery and per retry. */
 export function retryVolumeSection(volume: RetryVolumeResult): string[] {
 	const { fanout1, fanout1_three_attempts: three1, fanout10, fanout10_three_attempts: three10 } = volume.cases;
-	const cases = [fanout1, three1, fanout10, three10];
+	const ofOne = volume.batches_of_one ?? null;
+	const cases = [fanout1, three1, fanout10, three10, ...(ofOne ? [ofOne.fanout1, ofOne.fanout1_three_attempts] : [])];
 	const perRetryRows = (breakdown: RetryBreakdown | null): string[] => {
 		const c = breakdown?.counters ?? {};
 		return [
@@ -254,11 +255,24 @@ export function retryVolumeSection(volume: RetryVolumeResult): string[] {
 			[
 				["fan-out 1", ...perRetryRows(volume.per_retry_fanout1)],
 				["fan-out 10", ...perRetryRows(volume.per_retry_fanout10)],
+				...(ofOne ? [["fan-out 1, batches of one", ...perRetryRows(ofOne.per_retry)]] : []),
 			],
 		),
 		"",
 		`A 3-attempt delivery cost ${usd(three1.usd_per_million_deliveries)} per million at fan-out 1 (target $5) and ` +
 			`${usd(three10.usd_per_million_deliveries)} at fan-out 10 (target $4).`,
+		...(ofOne
+			? [
+					"",
+					"How full the consumer's batches are decides much of a delivery's cost (the report to the endpoint's Durable Object, " +
+						"the pack and the invocation are shared by a batch), and locally they fill as far as the consumer is slower than " +
+						`the offered rate, which moves with the machine's pace: queue batches per delivery were ${n(three1.per_delivery.queue_batches, 3)} ` +
+						`in the fan-out 1 3-attempt case above. The "batches of one" cases run the same load on a worker whose main queue ` +
+						"consumer has `max_batch_size = 1`, the case where nothing is shared, as deployed consumers running side by side may " +
+						`see: ${usd(ofOne.fanout1_three_attempts.usd_per_million_deliveries)} per million 3-attempt deliveries, ` +
+						`${usd(ofOne.fanout1.usd_per_million_deliveries)} for first attempts alone.`,
+				]
+			: []),
 		"",
 	];
 }
