@@ -93,10 +93,10 @@ export const PACK_WINDOW_MS = 250;
 /**
  * How long a report's plain retries may be held in memory only. Written at
  * once, each report cost a storage row, and a consumer that takes one
- * message at a time reports once per failed delivery (0.9 rows each at
- * 50/s, docs/SCALING.md). Held in memory, they cost nothing until the alarm,
- * armed by this long after the oldest of them, sends those due and writes
- * the rest as packs. An object lost before then (a crash, a deploy) loses
+ * message at a time reports once per failed attempt (1.5 rows per 3-attempt
+ * delivery at 50/s, docs/SCALING.md). Held in memory, they cost nothing
+ * until the alarm, armed by this long after the oldest of them, sends those
+ * due and writes the rest as packs. An object lost before then (a crash, a deploy) loses
  * them here only: the consumer recorded each attempt and its due time in
  * the delivery log before reporting it, and the sweeper sends what is
  * overdue there, SWEEP_AFTER_SECONDS late.
