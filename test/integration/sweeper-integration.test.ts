@@ -163,6 +163,11 @@ async function deliverCaptured(jobs: readonly (DeliveryJob | SweepSliceJob)[]): 
 	);
 }
 
+/** The job a sweep queues for a delivery whose first retry (attempt 2) it found stuck. */
+function sweptSecondAttempt(eventSeq: number, endpointId: string): DeliveryJob {
+	return { tenantId: "default", eventSeq, targets: [{ endpointId, attempt: 2 }], trigger: "scheduled", swept: true };
+}
+
 /** How many stuck retries a sweep at `atMs` queues (to a queue that keeps them). */
 async function stuckRetriesRequeuedAt(atMs: number): Promise<number> {
 	return (await sweep(withQueue(capturingQueue().queue), atMs)).stuckRetriesRequeued;
@@ -527,15 +532,7 @@ describe("sweeper: stuck retries", () => {
 		const counts = await sweep(withQueue(queue), now);
 		expect(counts.stuckRetriesRequeued).toBe(1);
 		// The event itself has its delivery row, so it gets no second first attempt.
-		expect(jobsFor(jobs, event.seq)).toEqual([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId: hook.id, attempt: 2 }],
-				trigger: "scheduled",
-				swept: true,
-			},
-		]);
+		expect(jobsFor(jobs, event.seq)).toEqual([sweptSecondAttempt(event.seq, String(hook.id))]);
 		expect(await deliveryRow(id)).toMatchObject({ status: "pending", next_attempt_at: now + 180_000 });
 		// Pushed forward: the next minute's run leaves it alone while its job waits in the queue.
 		expect(await stuckRetriesRequeuedAt(now + MINUTE_MS)).toBe(0);
@@ -598,15 +595,7 @@ describe("sweeper: stuck retries", () => {
 		const { queue, jobs } = capturingQueue();
 		const now = Date.now();
 		expect((await sweep(withQueue(queue), now)).stuckRetriesRequeued).toBe(1);
-		expect(jobsFor(jobs, lost.seq)).toEqual([
-			{
-				tenantId: "default",
-				eventSeq: lost.seq,
-				targets: [{ endpointId, attempt: 2 }],
-				trigger: "scheduled",
-				swept: true,
-			},
-		]);
+		expect(jobsFor(jobs, lost.seq)).toEqual([sweptSecondAttempt(lost.seq, endpointId)]);
 		expect(jobsFor(jobs, waiting.seq)).toEqual([]);
 		expect(await deliveryRow(id)).toMatchObject({ status: "pending", next_attempt_at: now + 180_000 });
 		expect((await packDue())?.due).toBe(now + 180_000);
@@ -666,15 +655,7 @@ describe("sweeper: stuck retries", () => {
 		const { queue, jobs } = capturingQueue();
 		// Run last in this file: a sweep an hour ahead also takes the other tests' leftovers.
 		await sweep(withQueue(queue), dueAt + OVERDUE_MS);
-		expect(jobsFor(jobs, event.seq)).toEqual([
-			{
-				tenantId: "default",
-				eventSeq: event.seq,
-				targets: [{ endpointId, attempt: 2 }],
-				trigger: "scheduled",
-				swept: true,
-			},
-		]);
+		expect(jobsFor(jobs, event.seq)).toEqual([sweptSecondAttempt(event.seq, endpointId)]);
 		await deliverCaptured(jobs);
 		const row = await waitForStatus(id, "success");
 		expect((JSON.parse(row.attempts) as { status_code: number }[]).map((attempt) => attempt.status_code)).toEqual([
