@@ -726,6 +726,19 @@ export class EndpointScheduler extends DurableObject<Env> {
 		}
 	}
 
+	/**
+	 * When the alarm must fire for what is in memory: by UNSAVED_RETRIES_MAX_MS
+	 * after the oldest came in, or at the earliest due time if that is at most
+	 * a window later. The one alarm then sends it, where a save and a send
+	 * would cost an alarm setting each.
+	 */
+	private unsavedAlarm(): number | null {
+		const earliest = this.earliestUnsavedDue();
+		if (earliest === null || this.unsavedSince === null) return earliest;
+		const saveBy = this.unsavedSince + UNSAVED_RETRIES_MAX_MS;
+		return earliest <= saveBy + PACK_WINDOW_MS ? earliest : saveBy;
+	}
+
 	private earliestUnsavedDue(): number | null {
 		return this.unsaved.size > 0 ? Math.min(...this.unsaved.keys()) : null;
 	}
@@ -851,11 +864,7 @@ export class EndpointScheduler extends DurableObject<Env> {
 				UNION ALL SELECT min(due_at) FROM due_packs)`,
 			HELD.inLine,
 		);
-		const candidates = [
-			row?.next_due ?? null,
-			this.earliestUnsavedDue(),
-			this.unsavedSince === null ? null : this.unsavedSince + UNSAVED_RETRIES_MAX_MS,
-		].filter((due) => due !== null);
+		const candidates = [row?.next_due ?? null, this.unsavedAlarm()].filter((due) => due !== null);
 		const nextDueAtMs = candidates.length > 0 ? Math.min(...candidates) : null;
 		if (nextDueAtMs === null) {
 			await this.ctx.storage.deleteAlarm();

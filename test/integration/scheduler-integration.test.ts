@@ -331,6 +331,18 @@ describe("packed retries", () => {
 		expect((await rowsWritten()) - before).toBe(1);
 	});
 
+	it("arms one alarm at the due time of a retry due within a window after the second it may wait in memory", async () => {
+		const endpointId = "hook_packed0000000004";
+		const stub = schedulerFor(env, "default", endpointId);
+		// Where a window ends 200 to 250 ms after that second (within the first 50 ms of a window).
+		await waitFor(async () => (Date.now() % PACK_WINDOW_MS < 50 ? true : undefined));
+		const dueAt = packDueAt(Date.now() + UNSAVED_RETRIES_MAX_MS + 100);
+		const reportedAt = Date.now();
+		await stub.report("default", endpointId, policy, [failed("del_soon", 1, dueAt)]);
+		expect(dueAt).toBeGreaterThan(reportedAt + UNSAVED_RETRIES_MAX_MS);
+		expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBe(dueAt);
+	});
+
 	it("holds a due pack row by row while the circuit is open, until its probe", async () => {
 		const endpointId = "hook_packed0000000002";
 		const stub = schedulerFor(env, "default", endpointId);
