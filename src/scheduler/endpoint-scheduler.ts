@@ -91,15 +91,16 @@ export const TARGETS_PER_RELEASED_JOB = 50;
 export const PACK_WINDOW_MS = 250;
 
 /**
- * How long a report's plain retries may be held in memory only. Written at
- * once, each report cost a storage row, and a consumer that takes one
- * message at a time reports once per failed attempt (1.5 rows per 3-attempt
- * delivery at 50/s, docs/SCALING.md). Held in memory, they cost nothing
- * until the alarm, armed by this long after the oldest of them, sends those
- * due and writes the rest as packs. An object lost before then (a crash, a deploy) loses
- * them here only: the consumer recorded each attempt and its due time in
- * the delivery log before reporting it, and the sweeper sends what is
- * overdue there, SWEEP_AFTER_SECONDS late.
+ * How long a report's plain retries may wait in memory before an alarm
+ * sends or stores them (a window more if one is due then); that alarm keeps
+ * in memory those due within this long after it. Written at once, each
+ * report cost a storage row, and a consumer that takes one message at a
+ * time reports once per failed attempt (1.5 rows per 3-attempt delivery at
+ * 50/s, docs/SCALING.md); held in memory, they cost a row per window that
+ * is not sent by then, or none. An object lost meanwhile (a crash, a
+ * deploy) loses them here only: the consumer recorded each attempt and its
+ * due time in the delivery log before reporting it, and the sweeper sends
+ * what is overdue there, SWEEP_AFTER_SECONDS late.
  */
 export const UNSAVED_RETRIES_MAX_MS = 1_000;
 
