@@ -718,13 +718,13 @@ export class EndpointScheduler extends DurableObject<Env> {
 	 * close as the write would have been.
 	 */
 	private saveUnsaved(now: number): void {
-		const keptUntil = now + UNSAVED_RETRIES_MAX_MS;
-		const toStore = this.takeUnsaved(Infinity);
-		for (const pack of toStore) {
-			const retries = retriesOf(pack).map((retry) => ({ ...retry, dueAtMs: pack.due_at }));
-			if (pack.due_at <= keptUntil) this.holdUnsaved(pack.tenant_id, pack.endpoint_id, retries, now);
-			else this.storePacked(pack.tenant_id, pack.endpoint_id, retries);
+		for (const [dueAt, pack] of this.unsaved) {
+			if (dueAt <= now + UNSAVED_RETRIES_MAX_MS) continue;
+			const retries = [...pack.retries.values()].map((retry) => ({ ...retry, dueAtMs: dueAt }));
+			this.storePacked(pack.tenantId, pack.endpointId, retries);
+			this.unsaved.delete(dueAt);
 		}
+		this.unsavedSince = this.unsaved.size > 0 ? now : null;
 	}
 
 	/**
