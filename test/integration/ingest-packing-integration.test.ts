@@ -1,46 +1,16 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { DeliveryJob } from "../../src/queue/messages";
-import { callWithSettings, createWebhook, receivedBy, receiverPath, record, uniqueName, waitFor } from "./helpers";
-
-/** The real queue, keeping a copy of every message sent through it and of each one's delay. */
-function recordingQueue(real: Queue): { queue: Queue; sent: DeliveryJob[]; delays: (number | undefined)[] } {
-	const sent: DeliveryJob[] = [];
-	const delays: (number | undefined)[] = [];
-	const queue: Queue = {
-		metrics: () => real.metrics(),
-		send: async (message, options) => {
-			sent.push(message as DeliveryJob);
-			delays.push(options?.delaySeconds);
-			return real.send(message, options);
-		},
-		sendBatch: async (messages, options) => {
-			for (const message of messages) {
-				sent.push(message.body as DeliveryJob);
-				delays.push(message.delaySeconds ?? options?.delaySeconds);
-			}
-			return real.sendBatch(messages, options);
-		},
-	};
-	return { queue, sent, delays };
-}
-
-/** The database, keeping the text of every statement prepared through it. */
-function recordingDatabase(real: D1Database): { d1: D1Database; prepared: string[] } {
-	const prepared: string[] = [];
-	const d1 = new Proxy(real, {
-		get(target, property) {
-			if (property === "prepare")
-				return (query: string) => {
-					prepared.push(query);
-					return target.prepare(query);
-				};
-			const value: unknown = Reflect.get(target, property);
-			return typeof value === "function" ? value.bind(target) : value;
-		},
-	});
-	return { d1, prepared };
-}
+import {
+	callWithSettings,
+	createWebhook,
+	receivedBy,
+	receiverPath,
+	record,
+	recordingDatabase,
+	recordingQueue,
+	uniqueName,
+	waitFor,
+} from "./helpers";
 
 const eventInserts = (prepared: readonly string[]) =>
 	prepared.filter((query) => query.includes("INSERT INTO events")).length;

@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../../lib/errors";
 import { shedIfBacklogged } from "../../queue/backlog";
 import { createRouter, errorResponses, jsonBody, jsonContent } from "../shared";
+import { ingestInGroup } from "./group-commit";
 import { type EventInput, ingestContext, ingestEvents } from "./ingest";
 import {
 	EventAccepted,
@@ -82,10 +83,11 @@ function eventInput(event: SentEvent, field: string, idempotencyKey: string | un
 export const createEvents = createRouter()
 	.openapi(createRouteConfig, async (c) => {
 		shedIfBacklogged(c.env);
-		const [result] = await ingestEvents(ingestContext(c.env, c.var.db, c.var.tenantId), [
+		const result = await ingestInGroup(
+			ingestContext(c.env, c.var.db, c.var.tenantId),
 			eventInput(c.req.valid("json"), "data", c.req.valid("header")["idempotency-key"]),
-		]);
-		if (!result) throw new ApiError("internal_error", "the event was not stored");
+			(work) => c.executionCtx.waitUntil(work),
+		);
 		if (result.replayedBy !== undefined) c.header(REPLAYED_HEADER, result.replayedBy);
 		return c.json(result.event, 202);
 	})

@@ -53,7 +53,7 @@ export interface IngestResult {
 	replayedBy?: "id" | "idempotency-key";
 }
 
-interface IngestContext {
+export interface IngestContext {
 	env: Env;
 	db: Database;
 	queue: Queue<DeliveryJob>;
@@ -393,6 +393,23 @@ export async function ingestEvents(
 	inputs: readonly EventInput[],
 	onlyEndpointId?: string,
 ): Promise<IngestResult[]> {
+	return (await ingestEachEvent(ctx, inputs, onlyEndpointId)).map((outcome) => {
+		if (outcome instanceof ApiError) throw outcome;
+		return outcome;
+	});
+}
+
+/**
+ * ingestEvents, with each input's own outcome: an input whose id was taken
+ * meanwhile gets its 409 without failing the others, which the inputs of
+ * other requests stored together with it need (group-commit.ts). A failure
+ * of D1 or the queue still throws, for all of them.
+ */
+export async function ingestEachEvent(
+	ctx: IngestContext,
+	inputs: readonly EventInput[],
+	onlyEndpointId?: string,
+): Promise<(IngestResult | ApiError)[]> {
 	const now = Date.now();
 	const inUse = await orUnavailable("the event store", () => generatedIdsInUse(ctx, inputs));
 	const rows: NewEventRow[] = inputs.map((input) => ({
@@ -491,7 +508,7 @@ export async function ingestEvents(
 				(input.id !== undefined && row.id === input.id) ||
 				(input.idempotencyKey !== undefined && row.idempotencyKey === input.idempotencyKey),
 		);
-		if (!original) throw new ApiError("conflict", "the event id is in use; retry the request");
+		if (!original) return new ApiError("conflict", "the event id is in use; retry the request");
 		return replayOf(original, input);
 	});
 }
