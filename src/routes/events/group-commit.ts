@@ -18,15 +18,20 @@ import { ApiError } from "../../lib/errors";
 import { type EventInput, type IngestContext, type IngestResult, ingestEachEvent } from "./ingest";
 import { MAX_BATCH_BODY_BYTES, MAX_BATCH_EVENTS } from "./schemas";
 
-/** What a waiting request hears: its outcome, the failure of its group, or that it leads the next group. */
-type Turn =
-	| { kind: "stored"; outcome: IngestResult | ApiError }
-	| { kind: "failed"; error: unknown }
-	| { kind: "lead" };
+/** How a member's group ended: its own outcome, or the failure of the whole group. */
+type Settled = { kind: "stored"; outcome: IngestResult | ApiError } | { kind: "failed"; error: unknown };
 
+/**
+ * A request in a tenant's line. What happens to it is written to its fields
+ * and then `wake` is called; the request reads the fields after each wake,
+ * so a wake it was not waiting for loses nothing.
+ */
 interface Member {
 	input: EventInput;
-	hear: (turn: Turn) => void;
+	settled: Settled | null;
+	/** Set when the group before ended and this request is first in line: it stores the next group. */
+	toLead: boolean;
+	wake: () => void;
 }
 
 /** The requests of a tenant waiting for the group being stored to end. */
@@ -60,7 +65,7 @@ function nextGroup(waiting: Member[]): Member[] {
 	return waiting.splice(0, count);
 }
 
-/** Never rejects: every member hears, and the line passes to the next leader or ends. */
+/** Never rejects: every member of the group is settled, and the line passes to the next leader or ends. */
 async function storeGroup(line: TenantLine, ctx: IngestContext, group: readonly Member[]): Promise<void> {
 	try {
 		const outcomes = await ingestEachEvent(
@@ -69,50 +74,41 @@ async function storeGroup(line: TenantLine, ctx: IngestContext, group: readonly 
 		);
 		group.forEach((member, index) => {
 			const outcome = outcomes[index];
-			member.hear(
+			member.settled =
 				outcome === undefined
 					? { kind: "failed", error: new ApiError("internal_error", "the event was not stored") }
-					: { kind: "stored", outcome },
-			);
+					: { kind: "stored", outcome };
 		});
 	} catch (error) {
-		for (const member of group) member.hear({ kind: "failed", error });
+		for (const member of group) member.settled = { kind: "failed", error };
 	} finally {
+		for (const member of group) member.wake();
 		// The next leader forms its group when it runs, with whoever joined until then.
 		const [leader] = line.waiting;
-		if (leader) leader.hear({ kind: "lead" });
-		else if (lines.get(ctx.tenantId) === line) lines.delete(ctx.tenantId);
+		if (leader) {
+			leader.toLead = true;
+			leader.wake();
+		} else if (lines.get(ctx.tenantId) === line) lines.delete(ctx.tenantId);
 	}
 }
 
-/** A member for `input` and the promise of what it will hear. */
-function joining(input: EventInput): { member: Member; heard: Promise<Turn> } {
-	let hear: (turn: Turn) => void = () => {};
-	const heard = new Promise<Turn>((resolve) => {
-		hear = resolve;
-	});
-	return { member: { input, hear }, heard };
-}
-
-const STALLED = "stalled";
-
-/** What `heard` brings, or STALLED after LEAD_AFTER_STALL_MS. */
-async function turnOrStall(heard: Promise<Turn>): Promise<Turn | typeof STALLED> {
+/** Resolves when `member` is woken (false), or after `stallMs` when given (true). */
+async function sleep(member: Member, stallMs: number | null): Promise<boolean> {
 	let timer: ReturnType<typeof setTimeout> | undefined;
-	const stall = new Promise<typeof STALLED>((resolve) => {
-		timer = setTimeout(() => resolve(STALLED), LEAD_AFTER_STALL_MS);
-	});
 	try {
-		return await Promise.race([heard, stall]);
+		return await new Promise<boolean>((resolve) => {
+			member.wake = () => resolve(false);
+			if (stallMs !== null) timer = setTimeout(() => resolve(true), stallMs);
+		});
 	} finally {
 		clearTimeout(timer);
 	}
 }
 
-function outcomeOf(turn: Exclude<Turn, { kind: "lead" }>): IngestResult {
-	if (turn.kind === "failed") throw turn.error;
-	if (turn.outcome instanceof ApiError) throw turn.outcome;
-	return turn.outcome;
+function outcomeOf(settled: Settled): IngestResult {
+	if (settled.kind === "failed") throw settled.error;
+	if (settled.outcome instanceof ApiError) throw settled.outcome;
+	return settled.outcome;
 }
 
 /**
@@ -125,30 +121,25 @@ export async function ingestInGroup(
 	input: EventInput,
 	waitUntil: (work: Promise<void>) => void,
 ): Promise<IngestResult> {
-	const joined = joining(input);
-	const { member } = joined;
-	let { heard } = joined;
+	const member: Member = { input, settled: null, toLead: false, wake: () => {} };
 	let line = lines.get(ctx.tenantId);
 	if (line === undefined) {
 		line = { waiting: [] };
 		lines.set(ctx.tenantId, line);
 		waitUntil(storeGroup(line, ctx, [member]));
 	} else line.waiting.push(member);
+	let stalled = false;
 	for (;;) {
-		const waiting = line.waiting.includes(member);
-		const turn = waiting ? await turnOrStall(heard) : await heard;
-		if (turn !== STALLED && turn.kind !== "lead") return outcomeOf(turn);
-		// Stalled, but a group took this event meanwhile: its outcome comes from there.
-		if (turn === STALLED && !line.waiting.includes(member)) continue;
-		if (turn !== STALLED) {
-			// That promise carried the call to lead; the outcome comes on a new one.
-			const again = joining(input);
-			member.hear = again.member.hear;
-			heard = again.heard;
+		if (member.settled !== null) return outcomeOf(member.settled);
+		const inLine = line.waiting.includes(member);
+		if (member.toLead || (stalled && inLine)) {
+			member.toLead = false;
+			// This request's own context stores the group, with its own bindings. Nothing may be left
+			// waiting: a request that stalled took this one into its group, which passes the line on.
+			const group = nextGroup(line.waiting);
+			if (group.length > 0) waitUntil(storeGroup(line, ctx, group));
 		}
-		// This request's own context stores the group, with its own bindings. Nothing left waiting: a
-		// request that stalled took this one into its group, which hands the line on when it ends.
-		const group = nextGroup(line.waiting);
-		if (group.length > 0) waitUntil(storeGroup(line, ctx, group));
+		// Only a request still in line can stall; one in a group waits for that group's end.
+		stalled = await sleep(member, line.waiting.includes(member) ? LEAD_AFTER_STALL_MS : null);
 	}
 }
