@@ -40,7 +40,7 @@ interface TenantLine {
 }
 
 /** A tenant's events that one group stores at most: what a batch request may hold. */
-export const MAX_GROUP_EVENTS = MAX_BATCH_EVENTS;
+const MAX_GROUP_EVENTS = MAX_BATCH_EVENTS;
 
 /**
  * How long a waiting request waits for its turn before it stores the
