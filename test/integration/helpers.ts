@@ -494,3 +494,18 @@ export function recordingDatabase(real: D1Database): { d1: D1Database; prepared:
 	});
 	return { d1, prepared };
 }
+
+/** The database with `batch` in place of its own: it gets the statements and the real batch to call. */
+export function withBatch(
+	real: D1Database,
+	batch: (statements: D1PreparedStatement[], realBatch: D1Database["batch"]) => Promise<D1Result[]>,
+): D1Database {
+	return new Proxy(real, {
+		get(target, property) {
+			if (property === "batch")
+				return (statements: D1PreparedStatement[]) => batch(statements, (inner) => target.batch(inner));
+			const value: unknown = Reflect.get(target, property);
+			return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+		},
+	});
+}

@@ -10,6 +10,7 @@ import {
 	recordingQueue,
 	uniqueName,
 	waitFor,
+	withBatch,
 } from "./helpers";
 
 const eventInserts = (prepared: readonly string[]) =>
@@ -168,16 +169,9 @@ async function storedOfType(type: string): Promise<number> {
 /** The database, failing every batch while `failing.on` is set, as D1 does when it is overloaded. */
 function switchableDatabase(real: D1Database): { d1: D1Database; failing: { on: boolean } } {
 	const failing = { on: false };
-	const d1 = new Proxy(real, {
-		get(target, property) {
-			if (property === "batch")
-				return async (statements: D1PreparedStatement[]) => {
-					if (failing.on) throw new Error("D1_ERROR: Database is overloaded. Requests queued for too long.");
-					return target.batch(statements);
-				};
-			const value: unknown = Reflect.get(target, property);
-			return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-		},
+	const d1 = withBatch(real, async (statements, realBatch) => {
+		if (failing.on) throw new Error("D1_ERROR: Database is overloaded. Requests queued for too long.");
+		return realBatch(statements);
 	});
 	return { d1, failing };
 }
@@ -186,17 +180,10 @@ function switchableDatabase(real: D1Database): { d1: D1Database; failing: { on: 
 function slowFirstBatch(real: D1Database, holdMs: number): { d1: D1Database; prepared: string[] } {
 	const recording = recordingDatabase(real);
 	let batches = 0;
-	const d1 = new Proxy(recording.d1, {
-		get(target, property) {
-			if (property === "batch")
-				return async (statements: D1PreparedStatement[]) => {
-					batches++;
-					if (batches === 1) await new Promise((resolve) => setTimeout(resolve, holdMs));
-					return target.batch(statements);
-				};
-			const value: unknown = Reflect.get(target, property);
-			return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-		},
+	const d1 = withBatch(recording.d1, async (statements, realBatch) => {
+		batches++;
+		if (batches === 1) await new Promise((resolve) => setTimeout(resolve, holdMs));
+		return realBatch(statements);
 	});
 	return { d1, prepared: recording.prepared };
 }

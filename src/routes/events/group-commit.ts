@@ -34,11 +34,6 @@ interface Member {
 	wake: () => void;
 }
 
-/** The requests of a tenant waiting for the group being stored to end. */
-interface TenantLine {
-	waiting: Member[];
-}
-
 /** A tenant's events that one group stores at most: what a batch request may hold. */
 const MAX_GROUP_EVENTS = MAX_BATCH_EVENTS;
 
@@ -50,8 +45,8 @@ const MAX_GROUP_EVENTS = MAX_BATCH_EVENTS;
  */
 const LEAD_AFTER_STALL_MS = 1000;
 
-/** A line for each tenant with a group being stored; none for an idle one. */
-const lines = new Map<string, TenantLine>();
+/** For each tenant with a group being stored, the requests waiting for it to end; none for an idle one. */
+const lines = new Map<string, Member[]>();
 
 /** The first members of `waiting` that fit in one group: at least one, then up to the event and payload caps. */
 function nextGroup(waiting: Member[]): Member[] {
@@ -66,7 +61,7 @@ function nextGroup(waiting: Member[]): Member[] {
 }
 
 /** Never rejects: every member of the group is settled, and the line passes to the next leader or ends. */
-async function storeGroup(line: TenantLine, ctx: IngestContext, group: readonly Member[]): Promise<void> {
+async function storeGroup(waiting: Member[], ctx: IngestContext, group: readonly Member[]): Promise<void> {
 	try {
 		const outcomes = await ingestEachEvent(
 			ctx,
@@ -84,11 +79,11 @@ async function storeGroup(line: TenantLine, ctx: IngestContext, group: readonly 
 	} finally {
 		for (const member of group) member.wake();
 		// The next leader forms its group when it runs, with whoever joined until then.
-		const [leader] = line.waiting;
+		const [leader] = waiting;
 		if (leader) {
 			leader.toLead = true;
 			leader.wake();
-		} else if (lines.get(ctx.tenantId) === line) lines.delete(ctx.tenantId);
+		} else if (lines.get(ctx.tenantId) === waiting) lines.delete(ctx.tenantId);
 	}
 }
 
@@ -122,24 +117,23 @@ export async function ingestInGroup(
 	waitUntil: (work: Promise<void>) => void,
 ): Promise<IngestResult> {
 	const member: Member = { input, settled: null, toLead: false, wake: () => {} };
-	let line = lines.get(ctx.tenantId);
-	if (line === undefined) {
-		line = { waiting: [] };
-		lines.set(ctx.tenantId, line);
-		waitUntil(storeGroup(line, ctx, [member]));
-	} else line.waiting.push(member);
+	let waiting = lines.get(ctx.tenantId);
+	if (waiting === undefined) {
+		waiting = [];
+		lines.set(ctx.tenantId, waiting);
+		waitUntil(storeGroup(waiting, ctx, [member]));
+	} else waiting.push(member);
 	let stalled = false;
 	for (;;) {
 		if (member.settled !== null) return outcomeOf(member.settled);
-		const inLine = line.waiting.includes(member);
-		if (member.toLead || (stalled && inLine)) {
+		if (member.toLead || (stalled && waiting.includes(member))) {
 			member.toLead = false;
 			// This request's own context stores the group, with its own bindings. Nothing may be left
 			// waiting: a request that stalled took this one into its group, which passes the line on.
-			const group = nextGroup(line.waiting);
-			if (group.length > 0) waitUntil(storeGroup(line, ctx, group));
+			const group = nextGroup(waiting);
+			if (group.length > 0) waitUntil(storeGroup(waiting, ctx, group));
 		}
 		// Only a request still in line can stall; one in a group waits for that group's end.
-		stalled = await sleep(member, line.waiting.includes(member) ? LEAD_AFTER_STALL_MS : null);
+		stalled = await sleep(member, waiting.includes(member) ? LEAD_AFTER_STALL_MS : null);
 	}
 }
