@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { DeliveryJob } from "../../src/queue/messages";
 import {
 	callWithSettings,
 	createWebhook,
@@ -211,7 +212,11 @@ describe("group commit of single-event ingest", () => {
 		const inserts = eventInserts(database.prepared);
 		expect(inserts).toBeGreaterThanOrEqual(2);
 		expect(inserts).toBeLessThanOrEqual(4);
-		const deliveries = queue.sent.reduce((sum, job) => sum + job.targets.length, 0);
+		// Their first attempts leave after the answers, in departures (src/queue/departures.ts).
+		const deliveries = await waitFor(async () => {
+			const targets = queue.sent.reduce((sum, job) => sum + job.targets.length, 0);
+			return targets >= 20 ? targets : undefined;
+		}, 5_000);
 		expect(deliveries).toBe(20);
 		expect(queue.sent.length).toBeLessThan(20);
 		const received = await waitFor(async () => {
@@ -274,5 +279,62 @@ describe("group commit of single-event ingest", () => {
 		expect(Math.max(...others.map((answer) => answer.after))).toBeLessThan(firstAnswer.after);
 		expect(await storedOfType(type)).toBe(6);
 		expect(eventInserts(database.prepared)).toBe(2);
+	});
+});
+
+/** The queue, keeping each sendBatch's time and jobs. */
+function timedQueue(real: Queue): { queue: Queue; sends: { at: number; jobs: DeliveryJob[] }[] } {
+	const sends: { at: number; jobs: DeliveryJob[] }[] = [];
+	const queue: Queue = {
+		metrics: () => real.metrics(),
+		send: async (message, options) => {
+			sends.push({ at: Date.now(), jobs: [message as DeliveryJob] });
+			return real.send(message, options);
+		},
+		sendBatch: async (messages, options) => {
+			sends.push({ at: Date.now(), jobs: [...messages].map((message) => message.body as DeliveryJob) });
+			return real.sendBatch(messages, options);
+		},
+	};
+	return { queue, sends };
+}
+
+const targetsIn = (sends: readonly { jobs: DeliveryJob[] }[]) =>
+	sends.reduce((sum, send) => sum + send.jobs.reduce((inSend, job) => inSend + job.targets.length, 0), 0);
+
+describe("departures of first attempts", () => {
+	it("sends a lone event's first attempt at once, and packs the events that follow within the interval into one later departure", async () => {
+		const type = `departing.${uniqueName("t").replaceAll("-", "_")}`;
+		const receiver = uniqueName("departing");
+		await createWebhook({ url: receiverPath("ok", receiver), events: [type] });
+		const queue = timedQueue(env.DELIVERY_QUEUE);
+		const settings: Partial<Env> = { DELIVERY_QUEUE: queue.queue, FIRST_ATTEMPT_COALESCE_MS: "1000" };
+		const send = async (index: number) => {
+			const response = await callWithSettings(settings, "POST", "/v1/events", { type, data: { index } });
+			expect(response.status).toBe(202);
+			return { id: String(record(response.body).id), answeredAt: Date.now() };
+		};
+
+		const lone = await send(0);
+		const [loneDeparture] = await waitFor(async () => (queue.sends.length > 0 ? queue.sends : undefined), 5_000);
+		// Nothing left within the interval before it: it waited for no one.
+		expect(loneDeparture?.at ?? Number.POSITIVE_INFINITY).toBeLessThan(lone.answeredAt + 500);
+
+		// One after another, each answered before the next is sent: no group commit joins them.
+		const followers: string[] = [];
+		for (let index = 1; index <= 12; index++) followers.push((await send(index)).id);
+		await waitFor(async () => (targetsIn(queue.sends) >= 13 ? true : undefined), 5_000);
+		const later = queue.sends.slice(1);
+		expect(targetsIn(later)).toBe(12);
+		// They left a whole interval after the lone one, together: ten to a message.
+		for (const departure of later) expect(departure.at).toBeGreaterThanOrEqual((loneDeparture?.at ?? 0) + 990);
+		expect(later.length).toBeLessThanOrEqual(2);
+		expect(later.flatMap((departure) => departure.jobs).length).toBeLessThanOrEqual(3);
+
+		const received = await waitFor(async () => {
+			const seen = await receivedBy(receiver);
+			return seen.length >= 13 ? seen : undefined;
+		}, 15_000);
+		expect(received.map((request) => request.headers["webhook-id"]).sort()).toEqual([lone.id, ...followers].sort());
 	});
 });

@@ -83,10 +83,11 @@ function eventInput(event: SentEvent, field: string, idempotencyKey: string | un
 export const createEvents = createRouter()
 	.openapi(createRouteConfig, async (c) => {
 		shedIfBacklogged(c.env);
+		const waitUntil = (work: Promise<void>) => c.executionCtx.waitUntil(work);
 		const result = await ingestInGroup(
-			ingestContext(c.env, c.var.db, c.var.tenantId),
+			ingestContext(c.env, c.var.db, c.var.tenantId, waitUntil),
 			eventInput(c.req.valid("json"), "data", c.req.valid("header")["idempotency-key"]),
-			(work) => c.executionCtx.waitUntil(work),
+			waitUntil,
 		);
 		if (result.replayedBy !== undefined) c.header(REPLAYED_HEADER, result.replayedBy);
 		return c.json(result.event, 202);
@@ -99,6 +100,9 @@ export const createEvents = createRouter()
 			.events.map((event, index) =>
 				eventInput(event, `events.${index}.data`, key === undefined ? undefined : `${key}#${index}`),
 			);
-		const results = await ingestEvents(ingestContext(c.env, c.var.db, c.var.tenantId), inputs);
+		const results = await ingestEvents(
+			ingestContext(c.env, c.var.db, c.var.tenantId, (work) => c.executionCtx.waitUntil(work)),
+			inputs,
+		);
 		return c.json({ events: results.map((result) => result.event) }, 202);
 	});

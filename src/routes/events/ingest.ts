@@ -17,6 +17,7 @@ import {
 	nonceOfGeneratedEventId,
 } from "../../lib/ids";
 import { noteBacklog } from "../../queue/backlog";
+import { coalesceMs, depart, noteSendTaken, queueRefusesSends } from "../../queue/departures";
 import { type DeliveryJob, enqueueJobs, fanOutJobs, MAX_QUEUE_DELAY_SECONDS, packedJobs } from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
 
@@ -58,11 +59,22 @@ export interface IngestContext {
 	db: Database;
 	queue: Queue<DeliveryJob>;
 	tenantId: string;
+	/**
+	 * The request's own waitUntil, when its first attempts may leave after
+	 * the answer, in the tenant's next departure (src/queue/departures.ts).
+	 * Without it they are sent before ingest returns.
+	 */
+	waitUntil?: (work: Promise<void>) => void;
 }
 
 /** What ingest needs to store a tenant's events and start their deliveries. */
-export function ingestContext(env: Env, db: Database, tenantId: string): IngestContext {
-	return { env, db, queue: env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId };
+export function ingestContext(
+	env: Env,
+	db: Database,
+	tenantId: string,
+	waitUntil?: (work: Promise<void>) => void,
+): IngestContext {
+	return { env, db, queue: env.DELIVERY_QUEUE as Queue<DeliveryJob>, tenantId, waitUntil };
 }
 
 function jsonList(text: string | null): string[] | null {
@@ -387,6 +399,10 @@ async function removeEvents(ctx: IngestContext, seqs: readonly number[]): Promis
  * removed and the caller gets a 503 to retry (which an id or Idempotency-Key
  * makes safe); if D1 will not remove them either, they stay, are answered
  * 202, and the sweeper sends them. A failure of D1 itself is a 503 too.
+ * With `ctx.waitUntil` the first attempts leave after the answer instead
+ * (src/queue/departures.ts): a departure the queue refuses leaves its
+ * events to the sweeper, and ingest sends before it answers again until
+ * the queue takes a send.
  */
 export async function ingestEvents(
 	ctx: IngestContext,
@@ -476,9 +492,14 @@ export async function ingestEachEvent(
 	}
 
 	try {
-		// A batch's events share messages, ten deliveries to a message, as one event's endpoints do.
-		const backlog = await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, firstAttempts, "initial"));
-		if (backlog !== undefined) noteBacklog(backlog);
+		if (ctx.waitUntil !== undefined && !queueRefusesSends(ctx.queue)) {
+			depart(ctx.queue, ctx.tenantId, firstAttempts, coalesceMs(ctx.env), ctx.waitUntil);
+		} else if (firstAttempts.length > 0) {
+			// A batch's events share messages, ten deliveries to a message, as one event's endpoints do.
+			const backlog = await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, firstAttempts, "initial"));
+			if (backlog !== undefined) noteBacklog(backlog);
+			noteSendTaken(ctx.queue);
+		}
 		for (const [delaySeconds, later] of groupBy(delayed, (attempt) => attempt.delaySeconds))
 			await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, later, "initial"), delaySeconds);
 	} catch (error) {
