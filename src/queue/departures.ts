@@ -44,23 +44,16 @@ interface TenantLine {
 	leftAt: number;
 }
 
-interface Station {
-	lines: Map<string, TenantLine>;
-	/** Set when a departure's send was refused after its retries, cleared by the next send the queue takes. */
-	refusing: boolean;
-}
+/**
+ * Each tenant's line in this isolate. Keyed by tenant alone, not by queue
+ * binding: a binding need not be the same object from one request to the
+ * next (the bench's metering wraps it per request), and a departure goes
+ * out through the queue of the request that scheduled it.
+ */
+const lines = new Map<string, TenantLine>();
 
-/** One per queue binding: a test's wrapped queue has its own. */
-const stations = new WeakMap<Queue<DeliveryJob>, Station>();
-
-function stationOf(queue: Queue<DeliveryJob>): Station {
-	let station = stations.get(queue);
-	if (!station) {
-		station = { lines: new Map(), refusing: false };
-		stations.set(queue, station);
-	}
-	return station;
-}
+/** Set when a departure's send was refused after its retries, cleared by the next send the queue takes. */
+let refusing = false;
 
 /** FIRST_ATTEMPT_COALESCE_MS, defaulted when missing or not a number, and clamped to 0..1000. */
 export function coalesceMs(env: { FIRST_ATTEMPT_COALESCE_MS?: string }): number {
@@ -71,14 +64,13 @@ export function coalesceMs(env: { FIRST_ATTEMPT_COALESCE_MS?: string }): number 
 }
 
 /** True while the queue refuses this isolate's sends: ingest then sends before it answers. */
-export function queueRefusesSends(queue: Queue<DeliveryJob>): boolean {
-	return stations.get(queue)?.refusing ?? false;
+export function queueRefusesSends(): boolean {
+	return refusing;
 }
 
 /** A send the queue took: departures may leave after the answer again. */
-export function noteSendTaken(queue: Queue<DeliveryJob>): void {
-	const station = stations.get(queue);
-	if (station) station.refusing = false;
+export function noteSendTaken(): void {
+	refusing = false;
 }
 
 async function sendWithRetries(queue: Queue<DeliveryJob>, jobs: readonly DeliveryJob[]): Promise<void> {
@@ -97,15 +89,14 @@ async function sendWithRetries(queue: Queue<DeliveryJob>, jobs: readonly Deliver
 
 /** Never rejects: what the queue will not take stays stored, for the sweeper. */
 async function leave(queue: Queue<DeliveryJob>, tenantId: string, attempts: readonly FirstAttempt[]): Promise<void> {
-	const station = stationOf(queue);
 	const jobs = packedJobs(tenantId, attempts, "initial");
 	// A send of one sendBatch at a time, so a retry repeats only the part the queue refused.
 	for (let start = 0; start < jobs.length; start += MESSAGES_PER_SEND) {
 		try {
 			await sendWithRetries(queue, jobs.slice(start, start + MESSAGES_PER_SEND));
-			station.refusing = false;
+			refusing = false;
 		} catch (error) {
-			station.refusing = true;
+			refusing = true;
 			console.error(
 				"queue refused first attempts after the answer; the sweeper will send them",
 				tenantId,
@@ -117,7 +108,7 @@ async function leave(queue: Queue<DeliveryJob>, tenantId: string, attempts: read
 	}
 }
 
-function forgetIdleLines(lines: Map<string, TenantLine>, now: number, intervalMs: number): void {
+function forgetIdleLines(now: number, intervalMs: number): void {
 	if (lines.size <= IDLE_LINES_KEPT) return;
 	for (const [tenantId, line] of lines) {
 		if (line.waiting === null && now - line.leftAt >= intervalMs) lines.delete(tenantId);
@@ -137,11 +128,10 @@ export function depart(
 	waitUntil: (work: Promise<void>) => void,
 ): void {
 	if (attempts.length === 0) return;
-	const { lines } = stationOf(queue);
 	const now = Date.now();
 	let line = lines.get(tenantId);
 	if (!line) {
-		forgetIdleLines(lines, now, intervalMs);
+		forgetIdleLines(now, intervalMs);
 		line = { waiting: null, leftAt: Number.NEGATIVE_INFINITY };
 		lines.set(tenantId, line);
 	}

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { DeliveryJob } from "../../src/queue/messages";
 import {
+	api,
 	callWithSettings,
 	createWebhook,
 	receivedBy,
@@ -306,11 +307,18 @@ describe("departures of first attempts", () => {
 	it("sends a lone event's first attempt at once, and packs the events that follow within the interval into one later departure", async () => {
 		const type = `departing.${uniqueName("t").replaceAll("-", "_")}`;
 		const receiver = uniqueName("departing");
-		await createWebhook({ url: receiverPath("ok", receiver), events: [type] });
+		// A tenant of its own: departures are per tenant, and no other test's may be under way.
+		const tenant = String(record((await api("POST", "/v1/tenants", { body: { name: receiver } })).body).id);
+		const headers = { "x-tenant-id": tenant };
+		const webhook = await api("POST", "/v1/webhooks", {
+			body: { url: receiverPath("ok", receiver), events: [type] },
+			headers,
+		});
+		expect(webhook.status).toBe(201);
 		const queue = timedQueue(env.DELIVERY_QUEUE);
 		const settings: Partial<Env> = { DELIVERY_QUEUE: queue.queue, FIRST_ATTEMPT_COALESCE_MS: "1000" };
 		const send = async (index: number) => {
-			const response = await callWithSettings(settings, "POST", "/v1/events", { type, data: { index } });
+			const response = await callWithSettings(settings, "POST", "/v1/events", { type, data: { index } }, headers);
 			expect(response.status).toBe(202);
 			return { id: String(record(response.body).id), answeredAt: Date.now() };
 		};

@@ -492,13 +492,13 @@ export async function ingestEachEvent(
 	}
 
 	try {
-		if (ctx.waitUntil !== undefined && !queueRefusesSends(ctx.queue)) {
+		if (ctx.waitUntil !== undefined && !queueRefusesSends()) {
 			depart(ctx.queue, ctx.tenantId, firstAttempts, coalesceMs(ctx.env), ctx.waitUntil);
 		} else if (firstAttempts.length > 0) {
 			// A batch's events share messages, ten deliveries to a message, as one event's endpoints do.
 			const backlog = await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, firstAttempts, "initial"));
 			if (backlog !== undefined) noteBacklog(backlog);
-			noteSendTaken(ctx.queue);
+			noteSendTaken();
 		}
 		for (const [delaySeconds, later] of groupBy(delayed, (attempt) => attempt.delaySeconds))
 			await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, later, "initial"), delaySeconds);
