@@ -5,11 +5,13 @@ import { type DeliveryJob, enqueueJobs, MESSAGES_PER_SEND, packedJobs, TARGETS_P
  * First attempts leave an isolate in departures. Each queue message costs
  * three operations and each consumer batch an invocation and a pack row,
  * whatever it holds; events sent one to a request at tens a second would
- * each pay all of that alone. So a tenant's first attempts leave at most
- * once every FIRST_ATTEMPT_COALESCE_MS: those that come while a departure
- * waits share its messages, ten to a message. A tenant whose last departure
- * is older than that (any tenant sending a few events a second) sends at
- * once, and waits for nothing.
+ * each pay all of that alone. So when a tenant's events come close together
+ * (the last ones less than FIRST_ATTEMPT_COALESCE_MS apart), a first attempt
+ * waits for about the next two or three (HOLD_GAPS times the recent gap,
+ * never longer than that setting), and they leave together, ten to a
+ * message; a departure that holds a full message leaves at once. A tenant
+ * sending a few events a second waits for nothing, and the faster events
+ * come, the shorter the wait: at 50 a second about 50 ms, at 100 about 25.
  *
  * The request that stored the events is answered before they leave: its
  * events are in D1, and the sweeper sends any first attempt that never
@@ -24,11 +26,13 @@ export interface FirstAttempt {
 	endpointId: string;
 }
 
-/** The most first attempts a departure holds: one sendBatch of full messages. */
-const MAX_DEPARTURE_ATTEMPTS = MESSAGES_PER_SEND * TARGETS_PER_JOB;
-
 /** Waits before each new try of a refused send; then its attempts are the sweeper's. */
 const SEND_RETRY_DELAYS_MS = [50, 250];
+
+/** How many of the tenant's recent gaps between events a departure waits: it gathers about two or three. */
+const HOLD_GAPS = 2.5;
+/** How much each new gap moves the tenant's recent gap: a few events set it, a burst does not stick. */
+const GAP_WEIGHT = 0.25;
 
 const DEFAULT_COALESCE_MS = 50;
 /** Above this the wait would be felt as latency more than it saves. */
@@ -40,8 +44,10 @@ const IDLE_LINES_KEPT = 1000;
 interface TenantLine {
 	/** First attempts waiting for the next departure; null when none is scheduled. */
 	waiting: FirstAttempt[] | null;
-	/** When the tenant's last departure left (ms). */
-	leftAt: number;
+	/** When ingest last handed the tenant's first attempts over (ms). */
+	lastArrivalAt: number;
+	/** The recent time between those hand-overs (ms), a moving average; null after the first. */
+	recentGapMs: number | null;
 }
 
 /**
@@ -108,10 +114,10 @@ async function leave(queue: Queue<DeliveryJob>, tenantId: string, attempts: read
 	}
 }
 
-function forgetIdleLines(now: number, intervalMs: number): void {
+function forgetIdleLines(now: number, coalesceMs: number): void {
 	if (lines.size <= IDLE_LINES_KEPT) return;
 	for (const [tenantId, line] of lines) {
-		if (line.waiting === null && now - line.leftAt >= intervalMs) lines.delete(tenantId);
+		if (line.waiting === null && now - line.lastArrivalAt >= coalesceMs) lines.delete(tenantId);
 	}
 }
 
@@ -124,30 +130,32 @@ export function depart(
 	queue: Queue<DeliveryJob>,
 	tenantId: string,
 	attempts: readonly FirstAttempt[],
-	intervalMs: number,
+	coalesceMs: number,
 	waitUntil: (work: Promise<void>) => void,
 ): void {
 	if (attempts.length === 0) return;
 	const now = Date.now();
 	let line = lines.get(tenantId);
 	if (!line) {
-		forgetIdleLines(now, intervalMs);
-		line = { waiting: null, leftAt: Number.NEGATIVE_INFINITY };
+		forgetIdleLines(now, coalesceMs);
+		line = { waiting: null, lastArrivalAt: now, recentGapMs: null };
 		lines.set(tenantId, line);
+	} else {
+		const gap = now - line.lastArrivalAt;
+		line.recentGapMs = line.recentGapMs === null ? gap : line.recentGapMs + GAP_WEIGHT * (gap - line.recentGapMs);
+		line.lastArrivalAt = now;
 	}
 	if (line.waiting !== null) {
 		line.waiting.push(...attempts);
-		if (line.waiting.length < MAX_DEPARTURE_ATTEMPTS) return;
-		// Full: this request sends it now, and the one that scheduled it finds it gone.
+		if (line.waiting.length < TARGETS_PER_JOB) return;
+		// A full message gains nothing by waiting: this request sends it, and the one that scheduled it finds it gone.
 		const full = line.waiting;
 		line.waiting = null;
-		line.leftAt = now;
 		waitUntil(leave(queue, tenantId, full));
 		return;
 	}
-	const waitMs = line.leftAt + intervalMs - now;
-	if (waitMs <= 0 || attempts.length >= MAX_DEPARTURE_ATTEMPTS) {
-		line.leftAt = now;
+	const gap = line.recentGapMs;
+	if (gap === null || gap >= coalesceMs || attempts.length >= TARGETS_PER_JOB) {
 		waitUntil(leave(queue, tenantId, attempts));
 		return;
 	}
@@ -155,11 +163,10 @@ export function depart(
 	line.waiting = waiting;
 	const scheduled = line;
 	waitUntil(
-		new Promise<void>((resolve) => setTimeout(resolve, waitMs)).then(async () => {
-			// Sent already when it filled up before its time.
+		new Promise<void>((resolve) => setTimeout(resolve, Math.min(coalesceMs, HOLD_GAPS * gap))).then(async () => {
+			// Sent already when it filled a message before its time.
 			if (scheduled.waiting !== waiting) return;
 			scheduled.waiting = null;
-			scheduled.leftAt = Date.now();
 			await leave(queue, tenantId, waiting);
 		}),
 	);
