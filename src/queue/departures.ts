@@ -62,7 +62,7 @@ const lines = new Map<string, TenantLine>();
 let refusing = false;
 
 /** FIRST_ATTEMPT_COALESCE_MS, defaulted when missing or not a number, and clamped to 0..1000. */
-export function coalesceMs(env: { FIRST_ATTEMPT_COALESCE_MS?: string }): number {
+export function firstAttemptCoalesceMs(env: { FIRST_ATTEMPT_COALESCE_MS?: string }): number {
 	const raw = env.FIRST_ATTEMPT_COALESCE_MS?.trim() ?? "";
 	const ms = Number(raw);
 	if (raw === "" || !Number.isFinite(ms)) return DEFAULT_COALESCE_MS;

@@ -17,7 +17,7 @@ import {
 	nonceOfGeneratedEventId,
 } from "../../lib/ids";
 import { noteBacklog } from "../../queue/backlog";
-import { coalesceMs, depart, noteSendTaken, queueRefusesSends } from "../../queue/departures";
+import { depart, firstAttemptCoalesceMs, noteSendTaken, queueRefusesSends } from "../../queue/departures";
 import { type DeliveryJob, enqueueJobs, fanOutJobs, MAX_QUEUE_DELAY_SECONDS, packedJobs } from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
 
@@ -493,7 +493,7 @@ export async function ingestEachEvent(
 
 	try {
 		if (ctx.waitUntil !== undefined && !queueRefusesSends()) {
-			depart(ctx.queue, ctx.tenantId, firstAttempts, coalesceMs(ctx.env), ctx.waitUntil);
+			depart(ctx.queue, ctx.tenantId, firstAttempts, firstAttemptCoalesceMs(ctx.env), ctx.waitUntil);
 		} else if (firstAttempts.length > 0) {
 			// A batch's events share messages, ten deliveries to a message, as one event's endpoints do.
 			const backlog = await enqueueJobs(ctx.queue, packedJobs(ctx.tenantId, firstAttempts, "initial"));
