@@ -264,10 +264,12 @@ export function retryVolumeSection(volume: RetryVolumeResult): string[] {
 		...(ofOne
 			? [
 					"",
-					"How full the consumer's batches are decides much of a delivery's cost (the report to the endpoint's Durable Object, " +
-						"the pack and the invocation are shared by a batch), and locally they fill as far as the consumer is slower than " +
-						`the offered rate, which moves with the machine's pace: queue batches per delivery were ${n(three1.per_delivery.queue_batches, 3)} ` +
-						`in the fan-out 1 3-attempt case above. The "batches of one" cases run the same load on a worker whose main queue ` +
+					"How full the consumer's batches and messages are decides much of a delivery's cost (the report to the endpoint's Durable Object, " +
+						"the pack and the invocation are shared by a batch, three queue operations by a message). A message fills with the " +
+						"first attempts of the tenant's events that come within a departure's wait (README, \"Nothing lost\"); locally, " +
+						"batches fill as far as the consumer is slower than the offered rate, which moves with the machine's pace. In the " +
+						`fan-out 1 3-attempt case above, queue messages sent per delivery were ${n(three1.per_delivery.queue_messages_sent, 3)} ` +
+						`and queue batches per delivery ${n(three1.per_delivery.queue_batches, 3)}. The "batches of one" cases run the same load on a worker whose main queue ` +
 						"consumer has `max_batch_size = 1`, the case where nothing is shared, as deployed consumers running side by side may " +
 						`see: ${usd(ofOne.fanout1_three_attempts.usd_per_million_deliveries)} per million 3-attempt deliveries, ` +
 						`${usd(ofOne.fanout1.usd_per_million_deliveries)} for first attempts alone.`,
