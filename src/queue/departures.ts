@@ -1,5 +1,12 @@
 import { noteBacklog } from "./backlog";
-import { type DeliveryJob, enqueueJobs, MESSAGES_PER_SEND, packedJobs, TARGETS_PER_JOB } from "./messages";
+import {
+	type DeliveryJob,
+	enqueueJobs,
+	type FirstAttempt,
+	MESSAGES_PER_SEND,
+	packedJobs,
+	TARGETS_PER_JOB,
+} from "./messages";
 
 /*
  * First attempts leave an isolate in departures. Each queue message costs
@@ -20,11 +27,6 @@ import { type DeliveryJob, enqueueJobs, MESSAGES_PER_SEND, packedJobs, TARGETS_P
  * answers (queueRefusesSends), so a request whose jobs the queue refuses is
  * answered 503 and keeps nothing, as before departures existed.
  */
-
-export interface FirstAttempt {
-	eventSeq: number;
-	endpointId: string;
-}
 
 /** Waits before each new try of a refused send; then its attempts are the sweeper's. */
 const SEND_RETRY_DELAYS_MS = [50, 250];

@@ -59,6 +59,12 @@ export function fanOutJobs(
 	);
 }
 
+/** A delivery's first attempt: its event and its endpoint. */
+export interface FirstAttempt {
+	eventSeq: number;
+	endpointId: string;
+}
+
 /**
  * Jobs for first attempts of many events of one tenant, TARGETS_PER_JOB
  * deliveries to a message whatever event each belongs to: a batch of events
@@ -67,7 +73,7 @@ export function fanOutJobs(
  */
 export function packedJobs(
 	tenantId: string,
-	deliveries: readonly { eventSeq: number; endpointId: string }[],
+	deliveries: readonly FirstAttempt[],
 	trigger: AttemptTrigger,
 ): DeliveryJob[] {
 	const jobs: DeliveryJob[] = [];

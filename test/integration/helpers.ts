@@ -456,26 +456,35 @@ export async function callMetered(
 	return { status: response.status, body: await response.json() };
 }
 
-/** The real queue, keeping a copy of every message sent through it and of each one's delay. */
-export function recordingQueue(real: Queue): { queue: Queue; sent: DeliveryJob[]; delays: (number | undefined)[] } {
+/** The real queue, keeping a copy of every message sent through it, with its delay and the time it was sent. */
+export function recordingQueue(real: Queue): {
+	queue: Queue;
+	sent: DeliveryJob[];
+	delays: (number | undefined)[];
+	/** When each message was sent (ms). */
+	sentAt: number[];
+} {
 	const sent: DeliveryJob[] = [];
 	const delays: (number | undefined)[] = [];
+	const sentAt: number[] = [];
 	const queue: Queue = {
 		metrics: () => real.metrics(),
 		send: async (message, options) => {
 			sent.push(message as DeliveryJob);
 			delays.push(options?.delaySeconds);
+			sentAt.push(Date.now());
 			return real.send(message, options);
 		},
 		sendBatch: async (messages, options) => {
 			for (const message of messages) {
 				sent.push(message.body as DeliveryJob);
 				delays.push(message.delaySeconds ?? options?.delaySeconds);
+				sentAt.push(Date.now());
 			}
 			return real.sendBatch(messages, options);
 		},
 	};
-	return { queue, sent, delays };
+	return { queue, sent, delays, sentAt };
 }
 
 /** The database, keeping the text of every statement prepared through it. */

@@ -307,30 +307,12 @@ describe("group commit of single-event ingest", () => {
 	});
 });
 
-/** The queue, keeping each sendBatch's time and jobs. */
-function timedQueue(real: Queue): { queue: Queue; sends: { at: number; jobs: DeliveryJob[] }[] } {
-	const sends: { at: number; jobs: DeliveryJob[] }[] = [];
-	const queue: Queue = {
-		metrics: () => real.metrics(),
-		send: async (message, options) => {
-			sends.push({ at: Date.now(), jobs: [message as DeliveryJob] });
-			return real.send(message, options);
-		},
-		sendBatch: async (messages, options) => {
-			sends.push({ at: Date.now(), jobs: [...messages].map((message) => message.body as DeliveryJob) });
-			return real.sendBatch(messages, options);
-		},
-	};
-	return { queue, sends };
-}
-
-const targetsIn = (sends: readonly { jobs: DeliveryJob[] }[]) =>
-	sends.reduce((sum, send) => sum + send.jobs.reduce((inSend, job) => inSend + job.targets.length, 0), 0);
+const targetsIn = (jobs: readonly DeliveryJob[]) => jobs.reduce((sum, job) => sum + job.targets.length, 0);
 
 describe("departures of first attempts", () => {
 	async function departingTenant(receiver: string, type: string, coalesceMs: string) {
 		const { headers } = await tenantOfItsOwn(receiver, type);
-		const queue = timedQueue(env.DELIVERY_QUEUE);
+		const queue = recordingQueue(env.DELIVERY_QUEUE);
 		const settings: Partial<Env> = { DELIVERY_QUEUE: queue.queue, FIRST_ATTEMPT_COALESCE_MS: coalesceMs };
 		const send = async (index: number) => {
 			const response = await callWithSettings(settings, "POST", "/v1/events", { type, data: { index } }, headers);
@@ -346,18 +328,18 @@ describe("departures of first attempts", () => {
 		const { queue, send } = await departingTenant(receiver, type, "1000");
 
 		const lone = await send(0);
-		const [loneDeparture] = await waitFor(async () => (queue.sends.length > 0 ? queue.sends : undefined), 5_000);
+		await waitFor(async () => (queue.sent.length > 0 ? true : undefined), 5_000);
 		// The tenant's first event in a while waits for no one.
-		expect(loneDeparture?.at ?? Number.POSITIVE_INFINITY).toBeLessThan(lone.answeredAt + 500);
+		expect(queue.sentAt[0] ?? Number.POSITIVE_INFINITY).toBeLessThan(lone.answeredAt + 500);
 
 		// One after another, each answered before the next is sent: no group commit joins them.
 		const followers: string[] = [];
 		for (let index = 1; index <= 12; index++) followers.push((await send(index)).id);
-		await waitFor(async () => (targetsIn(queue.sends) >= 13 ? true : undefined), 5_000);
-		const later = queue.sends.slice(1);
+		await waitFor(async () => (targetsIn(queue.sent) >= 13 ? true : undefined), 5_000);
+		const later = queue.sent.slice(1);
 		expect(targetsIn(later)).toBe(12);
 		// Sent one to a message, they would take 12.
-		expect(later.flatMap((departure) => departure.jobs).length).toBeLessThanOrEqual(6);
+		expect(later.length).toBeLessThanOrEqual(6);
 
 		const received = await waitFor(async () => {
 			const seen = await receivedBy(receiver);
@@ -373,13 +355,13 @@ describe("departures of first attempts", () => {
 		const answers: { answeredAt: number }[] = [];
 		for (let index = 0; index < 4; index++) {
 			answers.push(await send(index));
-			await waitFor(async () => (queue.sends.length > index ? true : undefined), 5_000);
+			await waitFor(async () => (queue.sent.length > index ? true : undefined), 5_000);
 			await new Promise((resolve) => setTimeout(resolve, 400));
 		}
-		expect(queue.sends.map((departure) => targetsIn([departure]))).toEqual([1, 1, 1, 1]);
+		expect(queue.sent.map((job) => job.targets.length)).toEqual([1, 1, 1, 1]);
 		// Held, each would have left at least 300 ms after its answer.
-		queue.sends.forEach((departure, index) => {
-			expect(departure.at).toBeLessThan((answers[index]?.answeredAt ?? 0) + 200);
+		queue.sentAt.forEach((at, index) => {
+			expect(at).toBeLessThan((answers[index]?.answeredAt ?? 0) + 200);
 		});
 	});
 });

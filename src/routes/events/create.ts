@@ -67,6 +67,11 @@ function serializePayload(data: Record<string, unknown>, field: string): string 
 
 type SentEvent = z.infer<typeof EventIn>;
 
+/** The request's own waitUntil, for what ingest leaves running after the answer. */
+function requestWaitUntil(executionCtx: { waitUntil(work: Promise<unknown>): void }): (work: Promise<void>) => void {
+	return (work) => executionCtx.waitUntil(work);
+}
+
 /** What ingest stores for one event of a request. */
 function eventInput(event: SentEvent, field: string, idempotencyKey: string | undefined): EventInput {
 	return {
@@ -83,11 +88,9 @@ function eventInput(event: SentEvent, field: string, idempotencyKey: string | un
 export const createEvents = createRouter()
 	.openapi(createRouteConfig, async (c) => {
 		shedIfBacklogged(c.env);
-		const waitUntil = (work: Promise<void>) => c.executionCtx.waitUntil(work);
 		const result = await ingestInGroup(
-			ingestContext(c.env, c.var.db, c.var.tenantId, waitUntil),
+			{ ...ingestContext(c.env, c.var.db, c.var.tenantId), waitUntil: requestWaitUntil(c.executionCtx) },
 			eventInput(c.req.valid("json"), "data", c.req.valid("header")["idempotency-key"]),
-			waitUntil,
 		);
 		if (result.replayedBy !== undefined) c.header(REPLAYED_HEADER, result.replayedBy);
 		return c.json(result.event, 202);
@@ -101,7 +104,7 @@ export const createEvents = createRouter()
 				eventInput(event, `events.${index}.data`, key === undefined ? undefined : `${key}#${index}`),
 			);
 		const results = await ingestEvents(
-			ingestContext(c.env, c.var.db, c.var.tenantId, (work) => c.executionCtx.waitUntil(work)),
+			ingestContext(c.env, c.var.db, c.var.tenantId, requestWaitUntil(c.executionCtx)),
 			inputs,
 		);
 		return c.json({ events: results.map((result) => result.event) }, 202);

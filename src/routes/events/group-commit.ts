@@ -1,9 +1,10 @@
 /**
  * Group commit for single-event ingest. While one request of a tenant is
  * storing its event, the events of that tenant's requests that arrive in
- * the meantime wait, and then go together: one INSERT and one queue send
- * for all of them, their first attempts packed ten to a message as a batch
- * request's are. An idle isolate adds no wait (the first request stores at
+ * the meantime wait, and then go together: one INSERT for all of them, and
+ * their first attempts join the tenant's next departure together, ten to a
+ * message as a batch request's are (src/queue/departures.ts). An idle
+ * isolate adds no wait (the first request stores at
  * once); a busy one trades at most one store's duration of latency for far
  * fewer D1 queries and queue messages per event.
  *
@@ -108,14 +109,14 @@ function outcomeOf(settled: Settled): IngestResult {
 
 /**
  * Stores one event of a request, in a group with the tenant's other events
- * that arrive while an earlier group is being stored. `waitUntil` is the
+ * that arrive while an earlier group is being stored. `ctx.waitUntil` is the
  * request's own: it keeps a group this request leads going to the end.
  */
 export async function ingestInGroup(
-	ctx: IngestContext,
+	ctx: IngestContext & Required<Pick<IngestContext, "waitUntil">>,
 	input: EventInput,
-	waitUntil: (work: Promise<void>) => void,
 ): Promise<IngestResult> {
+	const { waitUntil } = ctx;
 	const member: Member = { input, settled: null, toLead: false, wake: () => {} };
 	let waiting = lines.get(ctx.tenantId);
 	if (waiting === undefined) {

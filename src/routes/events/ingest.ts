@@ -18,7 +18,14 @@ import {
 } from "../../lib/ids";
 import { noteBacklog } from "../../queue/backlog";
 import { depart, firstAttemptCoalesceMs, noteSendTaken, queueRefusesSends } from "../../queue/departures";
-import { type DeliveryJob, enqueueJobs, fanOutJobs, MAX_QUEUE_DELAY_SECONDS, packedJobs } from "../../queue/messages";
+import {
+	type DeliveryJob,
+	enqueueJobs,
+	type FirstAttempt,
+	fanOutJobs,
+	MAX_QUEUE_DELAY_SECONDS,
+	packedJobs,
+} from "../../queue/messages";
 import { schedulerFor } from "../../scheduler/client";
 
 export interface EventInput {
@@ -455,7 +462,7 @@ export async function ingestEachEvent(
 	for (const result of inserted) for (const row of result.results) storedByKey.set(storedKey(row), row);
 
 	const results: (IngestResult | undefined)[] = [];
-	const firstAttempts: { eventSeq: number; endpointId: string }[] = [];
+	const firstAttempts: FirstAttempt[] = [];
 	/** First attempts of scheduled events, with how many seconds the queue holds them. */
 	const delayed: { eventSeq: number; endpointId: string; delaySeconds: number }[] = [];
 	/** Deliveries to ordered endpoints: they join their endpoint's line instead of the queue. */
