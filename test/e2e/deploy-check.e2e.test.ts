@@ -5,16 +5,24 @@
  * configurations made from it as setup makes wrangler.production.toml.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const SCRIPT = new URL("../../scripts/check-deploy.mjs", import.meta.url).pathname;
 const TRACKED = readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8");
 
+/** Each check's directory, removed when the file's tests end. */
+const scratch: string[] = [];
+afterAll(() => {
+	for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
 function check(toml: string): { status: number | null; output: string } {
-	const file = join(mkdtempSync(join(tmpdir(), "edgehook-deploy-")), "wrangler.toml");
+	const dir = mkdtempSync(join(tmpdir(), "edgehook-deploy-"));
+	scratch.push(dir);
+	const file = join(dir, "wrangler.toml");
 	writeFileSync(file, toml);
 	const result = spawnSync(process.execPath, [SCRIPT, file], { encoding: "utf8" });
 	return { status: result.status, output: `${result.stdout}${result.stderr}` };

@@ -13,11 +13,12 @@ import {
 	mkdtempSync,
 	readdirSync,
 	readFileSync,
+	rmSync,
 	writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SETUP = join(ROOT, "scripts/setup.mjs");
@@ -61,8 +62,15 @@ interface Run {
 	stdins: string[];
 }
 
+/** Each project's directory, removed when the file's tests end. */
+const scratch: string[] = [];
+afterAll(() => {
+	for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
 function newProject(): Project {
 	const base = mkdtempSync(join(tmpdir(), "edgehook-setup-test-"));
+	scratch.push(base);
 	const dir = join(base, "project");
 	mkdirSync(dir);
 	writeFileSync(join(dir, "wrangler.toml"), TRACKED);
