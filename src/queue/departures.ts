@@ -1,3 +1,4 @@
+import { ArrivalPaces } from "../lib/arrival-pace";
 import { noteBacklog } from "./backlog";
 import {
 	type DeliveryJob,
@@ -33,32 +34,26 @@ const SEND_RETRY_DELAYS_MS = [50, 250];
 
 /** How many of the tenant's recent gaps between events a departure waits: it gathers about two or three. */
 const HOLD_GAPS = 2.5;
-/** How much each new gap moves the tenant's recent gap: a few events set it, a burst does not stick. */
-const GAP_WEIGHT = 0.25;
 
 const DEFAULT_COALESCE_MS = 50;
 /** Above this the wait would be felt as latency more than it saves. */
 const MAX_COALESCE_MS = 1000;
 
-/** Lines kept for idle tenants before the idle ones are forgotten. */
-const IDLE_LINES_KEPT = 1000;
-
-interface TenantLine {
-	/** First attempts waiting for the next departure; null when none is scheduled. */
-	waiting: FirstAttempt[] | null;
-	/** When ingest last handed the tenant's first attempts over (ms). */
-	lastArrivalAt: number;
-	/** The recent time between those hand-overs (ms), a moving average; null after the first. */
-	recentGapMs: number | null;
-}
+/**
+ * The pace at which ingest hands each tenant's first attempts over. Tenants
+ * idle for a second (the longest wait) are forgotten past a thousand: their
+ * next event would leave at once either way.
+ */
+const paces = new ArrivalPaces(1000, MAX_COALESCE_MS);
 
 /**
- * Each tenant's line in this isolate. Keyed by tenant alone, not by queue
+ * The first attempts waiting for each tenant's next departure, for the
+ * tenants that have one scheduled. Keyed by tenant alone, not by queue
  * binding: a binding need not be the same object from one request to the
  * next (the bench's metering wraps it per request), and a departure goes
  * out through the queue of the request that scheduled it.
  */
-const lines = new Map<string, TenantLine>();
+const waitingByTenant = new Map<string, FirstAttempt[]>();
 
 /** Set when a departure's send was refused after its retries, cleared by the next send the queue takes. */
 let refusing = false;
@@ -116,13 +111,6 @@ async function leave(queue: Queue<DeliveryJob>, tenantId: string, attempts: read
 	}
 }
 
-function forgetIdleLines(now: number, coalesceMs: number): void {
-	if (lines.size <= IDLE_LINES_KEPT) return;
-	for (const [tenantId, line] of lines) {
-		if (line.waiting === null && now - line.lastArrivalAt >= coalesceMs) lines.delete(tenantId);
-	}
-}
-
 /**
  * Hands stored events' first attempts to the tenant's next departure.
  * `waitUntil` is the calling request's: a departure this call starts runs
@@ -136,40 +124,28 @@ export function depart(
 	waitUntil: (work: Promise<void>) => void,
 ): void {
 	if (attempts.length === 0) return;
-	const now = Date.now();
-	let line = lines.get(tenantId);
-	if (!line) {
-		forgetIdleLines(now, coalesceMs);
-		line = { waiting: null, lastArrivalAt: now, recentGapMs: null };
-		lines.set(tenantId, line);
-	} else {
-		const gap = now - line.lastArrivalAt;
-		line.recentGapMs = line.recentGapMs === null ? gap : line.recentGapMs + GAP_WEIGHT * (gap - line.recentGapMs);
-		line.lastArrivalAt = now;
-	}
-	if (line.waiting !== null) {
-		line.waiting.push(...attempts);
-		if (line.waiting.length < TARGETS_PER_JOB) return;
+	const gap = paces.note(tenantId, Date.now());
+	const waiting = waitingByTenant.get(tenantId);
+	if (waiting !== undefined) {
+		waiting.push(...attempts);
+		if (waiting.length < TARGETS_PER_JOB) return;
 		// A full message gains nothing by waiting: this request sends it, and the one that scheduled it finds it gone.
-		const full = line.waiting;
-		line.waiting = null;
-		waitUntil(leave(queue, tenantId, full));
+		waitingByTenant.delete(tenantId);
+		waitUntil(leave(queue, tenantId, waiting));
 		return;
 	}
-	const gap = line.recentGapMs;
 	if (gap === null || gap >= coalesceMs || attempts.length >= TARGETS_PER_JOB) {
 		waitUntil(leave(queue, tenantId, attempts));
 		return;
 	}
-	const waiting = [...attempts];
-	line.waiting = waiting;
-	const scheduled = line;
+	const scheduled = [...attempts];
+	waitingByTenant.set(tenantId, scheduled);
 	waitUntil(
 		new Promise<void>((resolve) => setTimeout(resolve, Math.min(coalesceMs, HOLD_GAPS * gap))).then(async () => {
 			// Sent already when it filled a message before its time.
-			if (scheduled.waiting !== waiting) return;
-			scheduled.waiting = null;
-			await leave(queue, tenantId, waiting);
+			if (waitingByTenant.get(tenantId) !== scheduled) return;
+			waitingByTenant.delete(tenantId);
+			await leave(queue, tenantId, scheduled);
 		}),
 	);
 }

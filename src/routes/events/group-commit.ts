@@ -4,9 +4,11 @@
  * the meantime wait, and then go together: one INSERT for all of them, and
  * their first attempts join the tenant's next departure together, ten to a
  * message as a batch request's are (src/queue/departures.ts). An idle
- * isolate adds no wait (the first request stores at
- * once); a busy one trades at most one store's duration of latency for far
- * fewer D1 queries and queue messages per event.
+ * tenant adds no wait (its first request stores at once). When a tenant's
+ * events come close together (GROUP_WHEN_GAP_BELOW_MS), each group also
+ * waits GROUP_HOLD_MS for company before it is stored: one statement costs
+ * D1 about the same for one event or ten, and locally a group that waited
+ * held several times more events (docs/SCALING.md, "Groups that wait").
  *
  * Each group is stored from the context of one of its own requests, its
  * leader, and under that request's waitUntil: the others only wait for a
@@ -15,6 +17,7 @@
  * first request that waited.
  */
 
+import { ArrivalPaces } from "../../lib/arrival-pace";
 import { ApiError } from "../../lib/errors";
 import { type EventInput, type IngestContext, type IngestResult, ingestEachEvent } from "./ingest";
 import { MAX_BATCH_BODY_BYTES, MAX_BATCH_EVENTS } from "./schemas";
@@ -46,24 +49,56 @@ const MAX_GROUP_EVENTS = MAX_BATCH_EVENTS;
  */
 const LEAD_AFTER_STALL_MS = 1000;
 
+/**
+ * A group waits for company only while the tenant's events reach this
+ * isolate less than this far apart on average (100 or more a second): at a
+ * slower pace the wait would mostly add latency.
+ */
+const GROUP_WHEN_GAP_BELOW_MS = 10;
+/** How long such a group waits before it is stored, whoever has joined by then. */
+const GROUP_HOLD_MS = 4;
+
 /** For each tenant with a group being stored, the requests waiting for it to end; none for an idle one. */
 const lines = new Map<string, Member[]>();
 
-/** The first members of `waiting` that fit in one group: at least one, then up to the event and payload caps. */
-function nextGroup(waiting: Member[]): Member[] {
-	let bytes = 0;
-	let count = 0;
+/** How close together each tenant's events reach the line; tenants idle past the threshold are forgotten. */
+const paces = new ArrivalPaces(1000, GROUP_WHEN_GAP_BELOW_MS);
+
+/**
+ * The first members of `waiting` that fit in a group after those it holds:
+ * at least one for an empty group, then up to the event and payload caps.
+ */
+function takeFitting(waiting: Member[], group: readonly Member[] = []): Member[] {
+	let bytes = group.reduce((sum, member) => sum + member.input.dataJson.length, 0);
+	let count = group.length;
+	let taken = 0;
 	for (const member of waiting) {
 		bytes += member.input.dataJson.length;
 		if (count > 0 && (count >= MAX_GROUP_EVENTS || bytes > MAX_BATCH_BODY_BYTES)) break;
 		count++;
+		taken++;
 	}
-	return waiting.splice(0, count);
+	return waiting.splice(0, taken);
+}
+
+/**
+ * How long a group of `size` events waits for company before it is stored:
+ * GROUP_HOLD_MS while the tenant's recent gap between events is under
+ * GROUP_WHEN_GAP_BELOW_MS and the group has room, otherwise not at all.
+ */
+export function groupHoldMs(recentGapMs: number | null, size: number): number {
+	return recentGapMs !== null && recentGapMs < GROUP_WHEN_GAP_BELOW_MS && size < MAX_GROUP_EVENTS ? GROUP_HOLD_MS : 0;
 }
 
 /** Never rejects: every member of the group is settled, and the line passes to the next leader or ends. */
-async function storeGroup(waiting: Member[], ctx: IngestContext, group: readonly Member[]): Promise<void> {
+async function storeGroup(waiting: Member[], ctx: IngestContext, formed: readonly Member[]): Promise<void> {
+	let group = formed;
 	try {
+		const holdMs = groupHoldMs(paces.recentGapMs(ctx.tenantId), group.length);
+		if (holdMs > 0) {
+			await new Promise((resolve) => setTimeout(resolve, holdMs));
+			group = [...group, ...takeFitting(waiting, group)];
+		}
 		const outcomes = await ingestEachEvent(
 			ctx,
 			group.map((member) => member.input),
@@ -118,6 +153,7 @@ export async function ingestInGroup(
 ): Promise<IngestResult> {
 	const { waitUntil } = ctx;
 	const member: Member = { input, settled: null, toLead: false, wake: () => {} };
+	paces.note(ctx.tenantId, Date.now());
 	let waiting = lines.get(ctx.tenantId);
 	if (waiting === undefined) {
 		waiting = [];
@@ -131,7 +167,7 @@ export async function ingestInGroup(
 			member.toLead = false;
 			// This request's own context stores the group, with its own bindings. Nothing may be left
 			// waiting: a request that stalled took this one into its group, which passes the line on.
-			const group = nextGroup(waiting);
+			const group = takeFitting(waiting);
 			if (group.length > 0) waitUntil(storeGroup(waiting, ctx, group));
 		}
 		// Only a request still in line can stall; one in a group waits for that group's end.
