@@ -10,7 +10,7 @@
  * the bench itself broke (the worker did not start, a scenario threw).
  *
  * Environment knobs:
- * - BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards,retry-volume: run only these scenarios
+ * - BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards,floor,retry-volume: run only these scenarios
  *   (results and docs are then written to bench/results/partial.json only).
  * - BENCH_KEEP_STATE=1: keep the temporary directory (D1 data, wrangler log).
  */
@@ -31,6 +31,7 @@ import { COST_CONFIG, runCost } from "./scenarios/cost";
 import { DEAD_ENDPOINT_CONFIG, runDeadEndpoint } from "./scenarios/dead-endpoint";
 import { E2E_CONFIG, runE2e } from "./scenarios/e2e";
 import { FANOUT_CONFIG, runFanoutLevel } from "./scenarios/fanout";
+import { FLOOR_CONFIG, runFloor } from "./scenarios/floor";
 import { INGEST_CONFIG, runIngest } from "./scenarios/ingest";
 import { HANGING_TIMEOUT_MS, runIsolation } from "./scenarios/isolation";
 import { ORDERED_CONFIG, runOrdered } from "./scenarios/ordered";
@@ -51,6 +52,7 @@ const SCENARIOS = [
 	"cost",
 	"dead-endpoint",
 	"shards",
+	"floor",
 	"retry-volume",
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -65,6 +67,8 @@ const ESTIMATE_S: Record<Scenario, number> = {
 	cost: 160,
 	"dead-endpoint": 75,
 	shards: 90,
+	// 43 s here on 2026-12-07 (three routes, three rounds of 1,000 requests, and a wrangler start).
+	floor: 70,
 	// 282 to 293 s in four runs on 2026-12-07; at 420 a full run whose other scenarios took 481 s skipped it.
 	"retry-volume": 360,
 };
@@ -118,6 +122,7 @@ async function main(): Promise<number> {
 			dead_endpoint: DEAD_ENDPOINT_CONFIG,
 			shards: SHARDS_CONFIG,
 			retry_volume: RETRY_VOLUME_CONFIG,
+			floor: FLOOR_CONFIG,
 			prices_as_of: PRICES_AS_OF,
 			scenarios: [...selected],
 		},
@@ -131,6 +136,7 @@ async function main(): Promise<number> {
 		dead_endpoint: null,
 		shards: null,
 		retry_volume: null,
+		floor: null,
 		other_processes_cpu: { mean_cores: null, max_cores: null, samples: 0, per_scenario: {} },
 		targets: [],
 		errors: [],
@@ -236,6 +242,10 @@ async function main(): Promise<number> {
 		results.other_processes_cpu = { ...results.other_processes_cpu, ...noise.summary() };
 		await ctx.receivers.close();
 		if (!interrupted) await worker.stop();
+	}
+	// On a worker of its own, with the first one stopped so that nothing else runs beside it.
+	if (!interrupted && selected.has("floor") && fits("floor")) {
+		results.floor = await attempt("floor", () => runFloor(ROOT));
 	}
 	// Last and on a worker of its own (see RetryVolumeConfig), started once the first one has stopped; the noise
 	// sampler watches the first worker's processes, so this scenario's share of other processes' CPU is not measured.

@@ -2,6 +2,7 @@ import type { CostResult } from "../scenarios/cost";
 import type { DeadEndpointResult } from "../scenarios/dead-endpoint";
 import type { E2eResult } from "../scenarios/e2e";
 import type { FanoutLevel } from "../scenarios/fanout";
+import type { FloorResult } from "../scenarios/floor";
 import type { IngestResult } from "../scenarios/ingest";
 import type { IsolationResult } from "../scenarios/isolation";
 import type { OrderedResult } from "../scenarios/ordered";
@@ -39,6 +40,8 @@ export interface BenchResults {
 	shards: ShardsResult | null;
 	/** Absent in results from before the scenario existed. */
 	retry_volume?: RetryVolumeResult | null;
+	/** The floor fixture's ratios, which bound ingest's on the machine; absent before the scenario existed. */
+	floor?: FloorResult | null;
 	/** CPU used by other processes on the machine while the bench ran (cores): the noise in these figures. */
 	other_processes_cpu: {
 		mean_cores: number | null;

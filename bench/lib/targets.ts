@@ -56,7 +56,11 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
 			"≥ 0.8 × /healthz req/s",
 			results.ingest?.ratio,
 			(value) => value >= 0.8,
-			(value) => `${value.toFixed(2)} × (${fmt(results.ingest?.rps, 0)} vs ${fmt(results.ingest?.noop_rps, 0)} req/s)`,
+			(value) =>
+				`${value.toFixed(2)} × (${fmt(results.ingest?.rps, 0)} vs ${fmt(results.ingest?.noop_rps, 0)} req/s)` +
+				(results.floor?.store_and_send_ratio == null
+					? ""
+					: `; the floor on this machine, storing and sending each event with nothing else: ${results.floor.store_and_send_ratio.toFixed(2)} ×`),
 		),
 		check(
 			"e2e_p50",

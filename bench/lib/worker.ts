@@ -118,17 +118,61 @@ export class LocalWorker {
 		await applyLocalMigrations(appDir, persistDir, env, configPath);
 
 		const adminKey = `bench_${randomBytes(16).toString("hex")}`;
+		return LocalWorker.launch(
+			{ appDir, workDir, persistDir, envFile, configPath, shards, adminKey },
+			{ ...BENCH_VARS, ...extraVars, ADMIN_API_KEY: adminKey },
+			onLine,
+		);
+	}
+
+	/**
+	 * Starts a worker other than Edgehook from a directory of its own (its
+	 * wrangler.toml and code, copied, with the project's package.json and
+	 * node_modules, so that npx runs the project's wrangler), the same way:
+	 * the floor fixture.
+	 */
+	static async startFixture(
+		root: string,
+		fixtureDir: string,
+		vars: Readonly<Record<string, string>>,
+		onLine: (line: string) => void,
+	): Promise<LocalWorker> {
+		const workDir = await mkdtemp(join(tmpdir(), "edgehook-bench-"));
+		const envFile = join(workDir, "empty.env");
+		await writeFile(envFile, "");
+		const appDir = join(workDir, "app");
+		await cp(join(root, fixtureDir), appDir, { recursive: true });
+		await cp(join(root, "package.json"), join(appDir, "package.json"));
+		await symlink(join(root, "node_modules"), join(appDir, "node_modules"), "dir");
+		const configPath = join(appDir, "wrangler.toml");
+		const shards = d1Databases(readFileSync(configPath, "utf8")).flatMap(({ binding }) => (binding ? [binding] : []));
+		const dirs = { appDir, workDir, persistDir: join(workDir, "state"), envFile, configPath, shards, adminKey: "" };
+		return LocalWorker.launch(dirs, vars, onLine);
+	}
+
+	private static async launch(
+		dirs: {
+			appDir: string;
+			workDir: string;
+			persistDir: string;
+			envFile: string;
+			configPath: string;
+			shards: string[];
+			adminKey: string;
+		},
+		vars: Readonly<Record<string, string>>,
+		onLine: (line: string) => void,
+	): Promise<LocalWorker> {
+		const { appDir, workDir, persistDir, envFile, configPath, shards, adminKey } = dirs;
 		const port = await freePort();
 		const inspectorPort = await freePort();
-		const args = wranglerDevArgs({
-			port,
-			inspectorPort,
-			persistDir,
-			envFile,
-			vars: { ...BENCH_VARS, ...extraVars, ADMIN_API_KEY: adminKey },
-			configPath,
+		const args = wranglerDevArgs({ port, inspectorPort, persistDir, envFile, vars, configPath });
+		const child = spawn("npx", args, {
+			cwd: appDir,
+			env: wranglerEnv(),
+			detached: true,
+			stdio: ["ignore", "pipe", "pipe"],
 		});
-		const child = spawn("npx", args, { cwd: appDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
 		const log = createWriteStream(join(workDir, "wrangler.log"));
 		const baseUrl = `http://127.0.0.1:${port}`;
 		const worker = new LocalWorker(

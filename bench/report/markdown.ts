@@ -479,6 +479,20 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 			"",
 		);
 	}
+	const floor = results.floor;
+	if (floor !== null && floor !== undefined) {
+		lines.push(
+			`The floor on this machine (\`bench/floor/worker.js\` under \`wrangler dev\`, the same load generator, ${floor.concurrency} clients ` +
+				`and ${floor.rounds} alternating rounds): a worker that only keeps each request's body in D1, the requests of a few milliseconds ` +
+				`sharing one batch as Edgehook's group commit does, reaches **${n(floor.store_ratio, 2)}** × its own /healthz ` +
+				`(${n(floor.store.rps, 0)} vs ${n(floor.healthz.rps, 0)} req/s, workerd CPU ${n(floor.store.workerd_cpu_ms_per_request, 2)} against ` +
+				`${n(floor.healthz.workerd_cpu_ms_per_request, 2)} ms/request); storing each body and then sending it once to a receiver on loopback, ` +
+				`**${n(floor.store_and_send_ratio, 2)}** × (${n(floor.store_and_send.rps, 0)} req/s, ${n(floor.store_and_send.workerd_cpu_ms_per_request, 2)} ms/request; ` +
+				`the receiver got ${n(floor.sent_on, 0)}). It has no authentication, validation, queue, signature or delivery log, so ingest ` +
+				"cannot pass these ratios here: the first bounds it without a subscriber, the second with one.",
+			"",
+		);
+	}
 	if (e2e !== null) {
 		const runs: [string, DeliveryRunResult][] = [
 			[`${e2e.rate_per_s} events/s (the target's load)`, e2e.run],
@@ -930,9 +944,9 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 			"adds the D1 bindings `SHARD_2` and `SHARD_3` to the copy's wrangler.toml (sections 1 to 8 use the default tenant, which lives on `DB`), " +
 			"applies the migrations to a fresh local D1 database for each binding there, starts `wrangler dev` on a free loopback port with `ENVIRONMENT=development`, " +
 			"a random `ADMIN_API_KEY`, `RETRY_SCHEDULE=1,1,1,1` and `BENCH_METERING=on` (and an empty `--env-file`, so `.dev.vars` is " +
-			"not read), runs the scenarios (each bounded in count and time, about 6 minutes in all and never more than 10, progress on stdout), stops " +
+			"not read), runs the scenarios (each bounded in count and time, about 13 minutes in all and never more than 15: a scenario that would not fit is skipped; progress on stdout), stops " +
 			"wrangler and writes `bench/results/latest.json`, this page and the two charts. " +
-			"`BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards` runs a subset (written to `bench/results/partial.json` only); " +
+			"`BENCH_ONLY=ingest,e2e,fanout,isolation,retry,ordered,cost,dead-endpoint,shards,floor,retry-volume` runs a subset (written to `bench/results/partial.json` only); " +
 			"`BENCH_KEEP_STATE=1` keeps the temporary directory with wrangler's log; `npx tsx bench/render.ts` redraws this page and " +
 			"the charts from the last results without measuring again. Run it on an otherwise idle machine: " +
 			"the bench reports how much CPU other processes took while it ran.",

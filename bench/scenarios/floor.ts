@@ -1,0 +1,145 @@
+import { closedLoop } from "../lib/load";
+import { fmt, progress } from "../lib/log";
+import { ReceiverServer } from "../lib/receiver";
+import { round } from "../lib/stats";
+import { LocalWorker } from "../lib/worker";
+import { INGEST_CONFIG } from "./ingest";
+
+/**
+ * The least any worker must do per accepted event, measured the way the
+ * ingest scenario measures Edgehook: bench/floor/worker.js under `wrangler
+ * dev`, the same load generator, concurrency and rounds, against its own
+ * /healthz. Its ratios bound what ingest can reach on this machine: storing
+ * an event (grouped, as Edgehook does) and, with a subscriber, sending it
+ * once more over HTTP, with nothing else of a webhook service in the way.
+ */
+export interface FloorConfig {
+	concurrency: number;
+	/** Requests per route and round. */
+	requestsPerRound: number;
+	maxMsPerRound: number;
+	rounds: number;
+}
+
+export const FLOOR_CONFIG: FloorConfig = {
+	concurrency: INGEST_CONFIG.concurrency,
+	requestsPerRound: 1000,
+	maxMsPerRound: INGEST_CONFIG.maxMs / INGEST_CONFIG.rounds,
+	rounds: INGEST_CONFIG.rounds,
+};
+
+const ROUTES = ["/healthz", "/store", "/store-and-send"] as const;
+type FloorRoute = (typeof ROUTES)[number];
+
+interface FloorRouteResult {
+	rps: number | null;
+	requests: number;
+	statuses: Record<string, number>;
+	/** CPU of the fixture's workerd per request (wrangler's forwarding workerd apart). */
+	workerd_cpu_ms_per_request: number | null;
+}
+
+export interface FloorResult {
+	concurrency: number;
+	rounds: number;
+	healthz: FloorRouteResult;
+	store: FloorRouteResult;
+	store_and_send: FloorRouteResult;
+	/** /store against /healthz: the bound of ingest without a subscriber. */
+	store_ratio: number | null;
+	/** /store-and-send against /healthz: the bound of ingest with one subscriber. */
+	store_and_send_ratio: number | null;
+	/** Requests the receiver got from /store-and-send. */
+	sent_on: number;
+}
+
+class Totals {
+	completed = 0;
+	durationMs = 0;
+	workerdMs = 0;
+	readonly statuses: Record<string, number> = {};
+
+	result(): FloorRouteResult {
+		return {
+			rps: this.durationMs > 0 ? round((this.completed * 1000) / this.durationMs, 1) : null,
+			requests: this.completed,
+			statuses: this.statuses,
+			workerd_cpu_ms_per_request: this.completed > 0 ? round(this.workerdMs / this.completed, 3) : null,
+		};
+	}
+}
+
+export async function runFloor(root: string, config: FloorConfig = FLOOR_CONFIG): Promise<FloorResult> {
+	const receivers = await ReceiverServer.start();
+	const receiver = receivers.add("floor");
+	let worker: LocalWorker | null = null;
+	try {
+		worker = await LocalWorker.startFixture(root, "bench/floor", { RECEIVER_URL: receiver.url }, progress);
+		const client = worker.client;
+		const setup = await client.send("POST", "/setup");
+		if (setup.status !== 200) throw new Error(`the floor worker's POST /setup answered ${setup.status}`);
+		let counter = 0;
+		const request = (route: FloorRoute) => async (): Promise<number> =>
+			route === "/healthz"
+				? (await client.send("GET", route)).status
+				: (await client.send("POST", route, { type: "floor", data: { n: counter++, bench: true } })).status;
+
+		progress(
+			`floor: bench/floor/worker.js, concurrency ${config.concurrency}, ${config.rounds} alternating rounds of ` +
+				`${config.requestsPerRound} requests per route`,
+		);
+		for (const route of ROUTES) {
+			await closedLoop({ concurrency: config.concurrency, maxRequests: 200, maxMs: 10_000, request: request(route) });
+		}
+		const totals = new Map(ROUTES.map((route) => [route, new Totals()]));
+		for (let roundIndex = 1; roundIndex <= config.rounds; roundIndex++) {
+			for (const route of ROUTES) {
+				const before = worker.cpu();
+				const run = await closedLoop({
+					concurrency: config.concurrency,
+					maxRequests: config.requestsPerRound,
+					maxMs: config.maxMsPerRound,
+					request: request(route),
+				});
+				const after = worker.cpu();
+				const total = totals.get(route);
+				if (total === undefined) continue;
+				total.completed += run.completed;
+				total.durationMs += run.durationMs;
+				total.workerdMs += after.workerdMs - before.workerdMs;
+				for (const [status, count] of Object.entries(run.statuses)) {
+					total.statuses[status] = (total.statuses[status] ?? 0) + count;
+				}
+			}
+		}
+		const resultOf = (route: FloorRoute): FloorRouteResult => totals.get(route)?.result() ?? new Totals().result();
+		const healthz = resultOf("/healthz");
+		const store = resultOf("/store");
+		const storeAndSend = resultOf("/store-and-send");
+		const ratio = (rps: number | null): number | null =>
+			rps !== null && healthz.rps !== null && healthz.rps > 0 ? round(rps / healthz.rps, 3) : null;
+		for (const [label, result] of [
+			["GET /healthz", healthz],
+			["POST /store", store],
+			["POST /store-and-send", storeAndSend],
+		] as const) {
+			progress(
+				`  ${label}: ${fmt(result.rps, 0)} req/s, ratio ${fmt(ratio(result.rps), 2)}, ` +
+					`workerd CPU ${fmt(result.workerd_cpu_ms_per_request, 2)} ms/request, statuses ${JSON.stringify(result.statuses)}`,
+			);
+		}
+		return {
+			concurrency: config.concurrency,
+			rounds: config.rounds,
+			healthz,
+			store,
+			store_and_send: storeAndSend,
+			store_ratio: ratio(store.rps),
+			store_and_send_ratio: ratio(storeAndSend.rps),
+			sent_on: receiver.arrivals.length,
+		};
+	} finally {
+		await worker?.stop();
+		await receivers.close();
+	}
+}
