@@ -488,7 +488,7 @@ export async function writeMarkdown(root: string, results: BenchResults, charts:
 				`(${n(floor.store.rps, 0)} vs ${n(floor.healthz.rps, 0)} req/s, workerd CPU ${n(floor.store.workerd_cpu_ms_per_request, 2)} against ` +
 				`${n(floor.healthz.workerd_cpu_ms_per_request, 2)} ms/request); storing each body and then sending it once to a receiver on loopback, ` +
 				`**${n(floor.store_and_send_ratio, 2)}** × (${n(floor.store_and_send.rps, 0)} req/s, ${n(floor.store_and_send.workerd_cpu_ms_per_request, 2)} ms/request; ` +
-				`the receiver got ${n(floor.sent_on, 0)}). It has no authentication, validation, queue, signature or delivery log, so ingest ` +
+				`the receiver got ${n(floor.sent_on, 0)}, the warm-up's included). It has no authentication, validation, queue, signature or delivery log, so ingest ` +
 				"cannot pass these ratios here: the first bounds it without a subscriber, the second with one.",
 			"",
 		);

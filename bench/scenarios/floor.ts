@@ -49,7 +49,7 @@ export interface FloorResult {
 	store_ratio: number | null;
 	/** /store-and-send against /healthz: the bound of ingest with one subscriber. */
 	store_and_send_ratio: number | null;
-	/** Requests the receiver got from /store-and-send. */
+	/** Requests the receiver got from /store-and-send, the warm-up's included. */
 	sent_on: number;
 }
 
