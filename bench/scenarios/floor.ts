@@ -3,7 +3,7 @@ import { fmt, progress } from "../lib/log";
 import { ReceiverServer } from "../lib/receiver";
 import { round } from "../lib/stats";
 import { LocalWorker } from "../lib/worker";
-import { INGEST_CONFIG } from "./ingest";
+import { INGEST_CONFIG, type RouteResult, RouteRuns } from "./ingest";
 
 /**
  * The least any worker must do per accepted event, measured the way the
@@ -31,42 +31,18 @@ export const FLOOR_CONFIG: FloorConfig = {
 const ROUTES = ["/healthz", "/store", "/store-and-send"] as const;
 type FloorRoute = (typeof ROUTES)[number];
 
-interface FloorRouteResult {
-	rps: number | null;
-	requests: number;
-	statuses: Record<string, number>;
-	/** CPU of the fixture's workerd per request (wrangler's forwarding workerd apart). */
-	workerd_cpu_ms_per_request: number | null;
-}
-
 export interface FloorResult {
 	concurrency: number;
 	rounds: number;
-	healthz: FloorRouteResult;
-	store: FloorRouteResult;
-	store_and_send: FloorRouteResult;
+	healthz: RouteResult;
+	store: RouteResult;
+	store_and_send: RouteResult;
 	/** /store against /healthz: the bound of ingest without a subscriber. */
 	store_ratio: number | null;
 	/** /store-and-send against /healthz: the bound of ingest with one subscriber. */
 	store_and_send_ratio: number | null;
 	/** Requests the receiver got from /store-and-send, the warm-up's included. */
 	sent_on: number;
-}
-
-class Totals {
-	completed = 0;
-	durationMs = 0;
-	workerdMs = 0;
-	readonly statuses: Record<string, number> = {};
-
-	result(): FloorRouteResult {
-		return {
-			rps: this.durationMs > 0 ? round((this.completed * 1000) / this.durationMs, 1) : null,
-			requests: this.completed,
-			statuses: this.statuses,
-			workerd_cpu_ms_per_request: this.completed > 0 ? round(this.workerdMs / this.completed, 3) : null,
-		};
-	}
 }
 
 export async function runFloor(root: string, config: FloorConfig = FLOOR_CONFIG): Promise<FloorResult> {
@@ -91,31 +67,22 @@ export async function runFloor(root: string, config: FloorConfig = FLOOR_CONFIG)
 		for (const route of ROUTES) {
 			await closedLoop({ concurrency: config.concurrency, maxRequests: 200, maxMs: 10_000, request: request(route) });
 		}
-		const totals = new Map(ROUTES.map((route) => [route, new Totals()]));
+		const runs: Record<FloorRoute, RouteRuns> = {
+			"/healthz": new RouteRuns(),
+			"/store": new RouteRuns(),
+			"/store-and-send": new RouteRuns(),
+		};
+		const loop = {
+			concurrency: config.concurrency,
+			maxRequests: config.requestsPerRound,
+			maxMs: config.maxMsPerRound,
+		};
 		for (let roundIndex = 1; roundIndex <= config.rounds; roundIndex++) {
-			for (const route of ROUTES) {
-				const before = worker.cpu();
-				const run = await closedLoop({
-					concurrency: config.concurrency,
-					maxRequests: config.requestsPerRound,
-					maxMs: config.maxMsPerRound,
-					request: request(route),
-				});
-				const after = worker.cpu();
-				const total = totals.get(route);
-				if (total === undefined) continue;
-				total.completed += run.completed;
-				total.durationMs += run.durationMs;
-				total.workerdMs += after.workerdMs - before.workerdMs;
-				for (const [status, count] of Object.entries(run.statuses)) {
-					total.statuses[status] = (total.statuses[status] ?? 0) + count;
-				}
-			}
+			for (const route of ROUTES) await runs[route].measure(worker, loop, request(route));
 		}
-		const resultOf = (route: FloorRoute): FloorRouteResult => totals.get(route)?.result() ?? new Totals().result();
-		const healthz = resultOf("/healthz");
-		const store = resultOf("/store");
-		const storeAndSend = resultOf("/store-and-send");
+		const healthz = runs["/healthz"].result();
+		const store = runs["/store"].result();
+		const storeAndSend = runs["/store-and-send"].result();
 		const ratio = (rps: number | null): number | null =>
 			rps !== null && healthz.rps !== null && healthz.rps > 0 ? round(rps / healthz.rps, 3) : null;
 		for (const [label, result] of [

@@ -3,7 +3,7 @@ import { type ClosedLoopResult, closedLoop } from "../lib/load";
 import { fmt, progress } from "../lib/log";
 import { cpuMark, cpuSince } from "../lib/noise";
 import { type QuantilePoint, quantilePoints, round, roundSummary, type Summary, summarize } from "../lib/stats";
-import { busiestThreadMs, CLOCK_TICKS } from "../lib/worker";
+import { busiestThreadMs, CLOCK_TICKS, type LocalWorker } from "../lib/worker";
 
 export interface IngestConfig {
 	concurrency: number;
@@ -23,7 +23,7 @@ export const INGEST_CONFIG: IngestConfig = {
 	warmupRequests: 300,
 };
 
-interface RouteResult {
+export interface RouteResult {
 	rps: number | null;
 	requests: number;
 	duration_ms: number | null;
@@ -69,7 +69,7 @@ export interface IngestResult {
 }
 
 /** Runs of one route, added up. */
-class RouteRuns {
+export class RouteRuns {
 	private completed = 0;
 	private durationMs = 0;
 	private errors = 0;
@@ -82,7 +82,26 @@ class RouteRuns {
 	readonly latencies: number[] = [];
 	private readonly statuses: Record<string, number> = {};
 
-	add(
+	/** Runs `request` in a closed loop against `worker` and adds the run, with the CPU it took. */
+	async measure(
+		worker: LocalWorker,
+		loop: { concurrency: number; maxRequests: number; maxMs: number },
+		request: () => Promise<number>,
+	): Promise<void> {
+		const before = worker.cpu();
+		const mark = cpuMark();
+		const run = await closedLoop({ ...loop, request });
+		const after = worker.cpu();
+		this.add(
+			run,
+			after.workerdMs - before.workerdMs,
+			after.proxyMs - before.proxyMs,
+			busiestThreadMs(before, after),
+			cpuSince(mark, CLOCK_TICKS),
+		);
+	}
+
+	private add(
 		run: ClosedLoopResult,
 		workerdMs: number,
 		proxyMs: number,
@@ -148,24 +167,9 @@ export async function runIngest(ctx: BenchContext, config: IngestConfig = INGEST
 		(await ctx.client.send("POST", "/v1/events", { type: eventType, data: { n: counter++, bench: true } })).status;
 
 	const perRound = { requests: Math.ceil(config.maxRequests / config.rounds), ms: config.maxMs / config.rounds };
-	const runOnce = async (runs: RouteRuns, request: () => Promise<number>): Promise<void> => {
-		const before = ctx.worker.cpu();
-		const mark = cpuMark();
-		const run = await closedLoop({
-			concurrency: config.concurrency,
-			maxRequests: perRound.requests,
-			maxMs: perRound.ms,
-			request,
-		});
-		const after = ctx.worker.cpu();
-		runs.add(
-			run,
-			after.workerdMs - before.workerdMs,
-			after.proxyMs - before.proxyMs,
-			busiestThreadMs(before, after),
-			cpuSince(mark, CLOCK_TICKS),
-		);
-	};
+	const loop = { concurrency: config.concurrency, maxRequests: perRound.requests, maxMs: perRound.ms };
+	const runOnce = (runs: RouteRuns, request: () => Promise<number>): Promise<void> =>
+		runs.measure(ctx.worker, loop, request);
 
 	progress(
 		`ingest: concurrency ${config.concurrency}, ${config.rounds} alternating rounds, ` +
