@@ -89,7 +89,7 @@ export const createEvents = createRouter()
 	.openapi(createRouteConfig, async (c) => {
 		shedIfBacklogged(c.env);
 		const result = await ingestInGroup(
-			{ ...ingestContext(c.env, c.var.db, c.var.tenantId), waitUntil: requestWaitUntil(c.executionCtx) },
+			ingestContext(c.env, c.var.db, c.var.tenantId, requestWaitUntil(c.executionCtx)),
 			eventInput(c.req.valid("json"), "data", c.req.valid("header")["idempotency-key"]),
 		);
 		if (result.replayedBy !== undefined) c.header(REPLAYED_HEADER, result.replayedBy);

@@ -74,7 +74,14 @@ export interface IngestContext {
 	waitUntil?: (work: Promise<void>) => void;
 }
 
-/** What ingest needs to store a tenant's events and start their deliveries. */
+/** What ingest needs to store a tenant's events and start their deliveries; given a request's waitUntil, it carries it. */
+export function ingestContext(env: Env, db: Database, tenantId: string): IngestContext;
+export function ingestContext(
+	env: Env,
+	db: Database,
+	tenantId: string,
+	waitUntil: (work: Promise<void>) => void,
+): IngestContext & Required<Pick<IngestContext, "waitUntil">>;
 export function ingestContext(
 	env: Env,
 	db: Database,
